@@ -1,0 +1,14 @@
+import type { Queue } from "pg-boss";
+
+/**
+ * Every pg-boss queue this service uses, created at start-up before any worker attaches
+ * (pg-boss 12 refuses `work` on a queue that does not exist).
+ */
+export const QUEUES = {
+  /** Agent runs: woken by NOTIFY so a run starts in milliseconds, not at the next poll. */
+  agentRun: { name: "agent-run", options: { notify: true, retryLimit: 0, expireInSeconds: 3600 } },
+  /** Reclaims expired streams; scheduled every minute. */
+  streamsReclaim: { name: "streams-reclaim", options: { notify: false, retryLimit: 1 } },
+} as const satisfies Record<string, { name: string; options: Omit<Queue, "name"> }>;
+
+export type QueueName = (typeof QUEUES)[keyof typeof QUEUES]["name"];

@@ -1,0 +1,141 @@
+import { mkdirSync, readFileSync, writeFileSync, existsSync, chmodSync } from "node:fs";
+import { join, resolve } from "node:path";
+import { randomBytes } from "node:crypto";
+import { z } from "zod";
+
+/** Where a variable came from and what it accepts: used to print one clear line on a bad value. */
+const VARIABLES = {
+  PORT: "an integer port from 0 to 65535 (0 picks a free port)",
+  HOST: "a hostname or IP address to listen on, e.g. 127.0.0.1 or 0.0.0.0",
+  DATABASE_URL: "a postgres:// or postgresql:// connection URL (unset = embedded Postgres)",
+  DATA_DIR: "a directory path (created if missing)",
+  API_TOKEN: "a bootstrap admin token of at least 16 characters",
+  SECRET_KEY: "at least 32 characters (unset = generated once and kept in DATA_DIR)",
+  STREAMS_AUTH: "on or off",
+  AI_PROVIDER: "auto, offline, anthropic or openai",
+  ANTHROPIC_API_KEY: "an Anthropic API key",
+  ANTHROPIC_BASE_URL: "an http(s) URL",
+  OPENAI_API_KEY: "an OpenAI API key",
+  OPENAI_BASE_URL: "an http(s) URL",
+  ROLE: "all, web or worker",
+  LOG_LEVEL: "debug, info, warn or error",
+  PUBLIC_URL: "the absolute http(s) URL this service is reached at, e.g. https://studio.example.com",
+} as const;
+
+export type VariableName = keyof typeof VARIABLES;
+
+const httpUrl = z
+  .string()
+  .url()
+  .refine((value) => /^https?:\/\//.test(value));
+
+const schema = z.object({
+  PORT: z.coerce.number().int().min(0).max(65535).default(3000),
+  HOST: z.string().min(1).default("127.0.0.1"),
+  DATABASE_URL: z
+    .string()
+    .refine((value) => /^postgres(ql)?:\/\/.+/.test(value))
+    .optional(),
+  DATA_DIR: z.string().min(1).default("./data"),
+  API_TOKEN: z.string().min(16).optional(),
+  SECRET_KEY: z.string().min(32).optional(),
+  STREAMS_AUTH: z.enum(["on", "off"]).default("on"),
+  AI_PROVIDER: z.enum(["auto", "offline", "anthropic", "openai"]).default("auto"),
+  ANTHROPIC_API_KEY: z.string().min(1).optional(),
+  ANTHROPIC_BASE_URL: httpUrl.optional(),
+  OPENAI_API_KEY: z.string().min(1).optional(),
+  OPENAI_BASE_URL: httpUrl.optional(),
+  ROLE: z.enum(["all", "web", "worker"]).default("all"),
+  LOG_LEVEL: z.enum(["debug", "info", "warn", "error"]).default("info"),
+  PUBLIC_URL: httpUrl.optional(),
+});
+
+/** The validated configuration, read once at start. */
+export interface Config {
+  port: number;
+  host: string;
+  databaseUrl: string | undefined;
+  dataDir: string;
+  apiToken: string | undefined;
+  secretKey: string;
+  streamsAuth: boolean;
+  aiProvider: "auto" | "offline" | "anthropic" | "openai";
+  anthropic: { apiKey: string | undefined; baseUrl: string | undefined };
+  openai: { apiKey: string | undefined; baseUrl: string | undefined };
+  role: "all" | "web" | "worker";
+  logLevel: "debug" | "info" | "warn" | "error";
+  publicUrl: string | undefined;
+}
+
+/** A configuration problem, with the one line to print. */
+export class ConfigError extends Error {
+  readonly code = "CONFIG_INVALID";
+  constructor(
+    readonly variable: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/**
+ * Reads and checks every variable once. Empty strings count as unset, so `FOO=` in a .env file
+ * means "use the default" rather than "invalid".
+ *
+ * @example
+ * const config = loadConfig(process.env); // throws ConfigError naming the bad variable
+ */
+export function loadConfig(env: Record<string, string | undefined>): Config {
+  const input: Record<string, string> = {};
+  for (const name of Object.keys(VARIABLES)) {
+    const value = env[name];
+    if (value !== undefined && value.trim() !== "") input[name] = value.trim();
+  }
+  const parsed = schema.safeParse(input);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    const name = String(issue.path[0]) as VariableName;
+    const shown = name === "API_TOKEN" || name === "SECRET_KEY" || name.endsWith("_API_KEY") ? "(hidden)" : JSON.stringify(input[name]);
+    throw new ConfigError(name, `${name}=${shown} is invalid: expected ${VARIABLES[name]}`);
+  }
+  const values = parsed.data;
+  const dataDir = resolve(values.DATA_DIR);
+  return {
+    port: values.PORT,
+    host: values.HOST,
+    databaseUrl: values.DATABASE_URL,
+    dataDir,
+    apiToken: values.API_TOKEN,
+    secretKey: values.SECRET_KEY ?? loadOrCreateSecretKey(dataDir),
+    streamsAuth: values.STREAMS_AUTH === "on",
+    aiProvider: values.AI_PROVIDER,
+    anthropic: { apiKey: values.ANTHROPIC_API_KEY, baseUrl: values.ANTHROPIC_BASE_URL },
+    openai: { apiKey: values.OPENAI_API_KEY, baseUrl: values.OPENAI_BASE_URL },
+    role: values.ROLE,
+    logLevel: values.LOG_LEVEL,
+    publicUrl: values.PUBLIC_URL?.replace(/\/+$/, ""),
+  };
+}
+
+const SECRET_KEY_FILE = "secret.key";
+
+/** The secret that signs client tokens and cookies survives restarts: generate it once per DATA_DIR. */
+function loadOrCreateSecretKey(dataDir: string): string {
+  const file = join(dataDir, SECRET_KEY_FILE);
+  try {
+    mkdirSync(dataDir, { recursive: true });
+  } catch (error) {
+    throw new ConfigError("DATA_DIR", `DATA_DIR=${JSON.stringify(dataDir)} cannot be created: ${(error as Error).message}`);
+  }
+  if (existsSync(file)) {
+    const existing = readFileSync(file, "utf8").trim();
+    if (existing.length >= 32) return existing;
+  }
+  const key = randomBytes(32).toString("hex");
+  writeFileSync(file, key + "\n", { mode: 0o600 });
+  chmodSync(file, 0o600);
+  return key;
+}
+
+/** Names of every configuration variable, for docs and tests. */
+export const CONFIG_VARIABLES = VARIABLES;

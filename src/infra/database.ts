@@ -1,0 +1,72 @@
+import postgres, { type Sql } from "postgres";
+import { drizzle, type PostgresJsDatabase } from "drizzle-orm/postgres-js";
+import { migrate } from "drizzle-orm/postgres-js/migrator";
+import { join } from "node:path";
+import * as schema from "../../db/schema";
+import type { Logger } from "./log";
+import { Listener } from "./listener";
+
+/** Connections in the app pool; the LISTEN connection and pg-boss's pool are separate. */
+export const APP_POOL_SIZE = 20;
+/** Key of the advisory lock held while migrations run, so instances can start together. */
+export const MIGRATION_LOCK_KEY = 727_274_001;
+export const MIGRATIONS_FOLDER = join(import.meta.dir, "../../db/migrations");
+
+export type Db = PostgresJsDatabase<typeof schema>;
+
+/** The one place that owns this process's Postgres connections. */
+export interface Database {
+  /** The app pool, for hand-written SQL on hot paths. */
+  sql: Sql;
+  /** drizzle over the same pool. */
+  db: Db;
+  /** The process's single LISTEN connection. */
+  listener: Listener;
+  url: string;
+  close(): Promise<void>;
+}
+
+/**
+ * Opens the app pool and the LISTEN connection.
+ *
+ * @example
+ * const database = await openDatabase({ url, log });
+ * await database.sql`select 1`;
+ */
+export async function openDatabase(options: { url: string; log: Logger; poolSize?: number }): Promise<Database> {
+  const sql = postgres(options.url, {
+    max: options.poolSize ?? APP_POOL_SIZE,
+    onnotice: () => {},
+    prepare: true,
+    connection: { application_name: "durable-studio" },
+  });
+  await sql`select 1`;
+  const listener = new Listener({ url: options.url, log: options.log.child({ component: "listener" }) });
+  return {
+    sql,
+    db: drizzle(sql, { schema }),
+    listener,
+    url: options.url,
+    async close() {
+      await listener.close();
+      await sql.end({ timeout: 5 });
+    },
+  };
+}
+
+/**
+ * Applies pending drizzle migrations while holding a Postgres advisory lock: drizzle's migrator takes
+ * none, and two instances starting together would otherwise race on the same DDL.
+ */
+export async function runMigrations(options: { url: string; log: Logger }): Promise<void> {
+  const sql = postgres(options.url, { max: 1, onnotice: () => {} });
+  try {
+    await sql`select pg_advisory_lock(${MIGRATION_LOCK_KEY})`;
+    const started = performance.now();
+    await migrate(drizzle(sql), { migrationsFolder: MIGRATIONS_FOLDER });
+    options.log.info("migrations applied", { durationMs: Math.round(performance.now() - started) });
+    await sql`select pg_advisory_unlock(${MIGRATION_LOCK_KEY})`;
+  } finally {
+    await sql.end({ timeout: 5 });
+  }
+}

@@ -1,0 +1,60 @@
+import type { Context, MiddlewareHandler, ErrorHandler, NotFoundHandler } from "hono";
+import { HTTPException } from "hono/http-exception";
+import type { ContentfulStatusCode } from "hono/utils/http-status";
+import type { Logger } from "./log";
+
+/**
+ * The one exception thrown at the HTTP edge. Domain code returns result values with codes;
+ * route handlers turn a failed result into an ApiError, and the error handler renders it as
+ * `{"error":{"code","message"}}`.
+ *
+ * @example
+ * throw new ApiError(404, "session_not_found", "No session with id s_123.");
+ */
+export class ApiError extends Error {
+  constructor(
+    readonly status: ContentfulStatusCode,
+    readonly code: string,
+    message: string,
+    readonly headers: Record<string, string> = {},
+  ) {
+    super(message);
+  }
+}
+
+/** Renders an error body in the contract's shape. */
+export function errorBody(code: string, message: string) {
+  return { error: { code, message } };
+}
+
+/** Logs one line per request with method, path, status and duration (never query strings: they can hold tokens). */
+export function requestLog(log: Logger): MiddlewareHandler {
+  return async (c, next) => {
+    const started = performance.now();
+    await next();
+    const status = c.res.status;
+    const fields = { method: c.req.method, path: c.req.path, status, durationMs: Math.round((performance.now() - started) * 10) / 10 };
+    if (status >= 500) log.error("request", fields);
+    else if (c.req.path !== "/healthz") log.info("request", fields);
+  };
+}
+
+/** Maps thrown errors to the contract's error body; unexpected errors are logged and answer 500. */
+export function errorHandler(log: Logger): ErrorHandler {
+  return (error, c) => {
+    if (error instanceof ApiError) {
+      for (const [name, value] of Object.entries(error.headers)) c.header(name, value);
+      return c.json(errorBody(error.code, error.message), error.status);
+    }
+    if (error instanceof HTTPException) {
+      const status = error.status as ContentfulStatusCode;
+      const code = status === 413 ? "payload_too_large" : status === 401 ? "unauthorized" : status === 403 ? "forbidden" : "bad_request";
+      return c.json(errorBody(code, error.message || "Request rejected."), status);
+    }
+    log.error("unhandled error", { method: c.req.method, path: c.req.path, error, stack: (error as Error).stack?.split("\n").slice(0, 4).join(" | ") });
+    return c.json(errorBody("internal", "Something went wrong on our side; the error has been logged."), 500);
+  };
+}
+
+export const notFound: NotFoundHandler = (c: Context) =>
+  c.json(errorBody("not_found", `No route for ${c.req.method} ${c.req.path}.`), 404);

@@ -1,0 +1,68 @@
+/** Structured one-line JSON logs: `{"level","time","msg",...fields}` on stdout. */
+
+export type LogLevel = "debug" | "info" | "warn" | "error";
+export type LogFields = Record<string, unknown>;
+
+const LEVEL_RANK: Record<LogLevel, number> = { debug: 10, info: 20, warn: 30, error: 40 };
+
+/** Field names whose values are never written: tokens, passwords, keys, cookies. */
+const SECRET_FIELD = /token|password|secret|api[_-]?key|authorization|cookie|signature/i;
+
+export interface Logger {
+  debug(msg: string, fields?: LogFields): void;
+  info(msg: string, fields?: LogFields): void;
+  warn(msg: string, fields?: LogFields): void;
+  error(msg: string, fields?: LogFields): void;
+  /** A logger that adds `fields` to every line. */
+  child(fields: LogFields): Logger;
+}
+
+/**
+ * @example
+ * const log = createLogger({ level: "info", base: { component: "http" } });
+ * log.info("request", { method: "GET", status: 200, durationMs: 3.1 });
+ */
+export function createLogger(options: { level?: LogLevel; base?: LogFields; write?: (line: string) => void } = {}): Logger {
+  const minimum = LEVEL_RANK[options.level ?? "info"];
+  const base = options.base ?? {};
+  const write = options.write ?? ((line: string) => process.stdout.write(line + "\n"));
+
+  const emit = (level: LogLevel, msg: string, fields?: LogFields) => {
+    if (LEVEL_RANK[level] < minimum) return;
+    const record = { level, time: new Date().toISOString(), msg, ...redact(base), ...redact(fields ?? {}) };
+    write(JSON.stringify(record, errorReplacer));
+  };
+
+  return {
+    debug: (msg, fields) => emit("debug", msg, fields),
+    info: (msg, fields) => emit("info", msg, fields),
+    warn: (msg, fields) => emit("warn", msg, fields),
+    error: (msg, fields) => emit("error", msg, fields),
+    child: (fields) => createLogger({ level: options.level, base: { ...base, ...fields }, write }),
+  };
+}
+
+function redact(fields: LogFields): LogFields {
+  const out: LogFields = {};
+  for (const [key, value] of Object.entries(fields)) {
+    out[key] = SECRET_FIELD.test(key) && value !== undefined ? "[redacted]" : value;
+  }
+  return out;
+}
+
+function errorReplacer(_key: string, value: unknown) {
+  if (value instanceof Error) return { name: value.name, message: value.message, code: (value as { code?: unknown }).code };
+  if (typeof value === "bigint") return value.toString();
+  return value;
+}
+
+/** Strips credentials from a connection URL before it is logged. */
+export function safeUrl(url: string): string {
+  try {
+    const parsed = new URL(url);
+    if (parsed.password) parsed.password = "***";
+    return parsed.toString();
+  } catch {
+    return "(unparseable url)";
+  }
+}
