@@ -1,4 +1,4 @@
-import { pgTable, text, timestamp } from "drizzle-orm/pg-core";
+import { pgTable, text, timestamp, bigserial, bigint, boolean, customType, integer, primaryKey, uniqueIndex, index } from "drizzle-orm/pg-core";
 
 /** Facts about this installation (install id, created time). */
 export const installation = pgTable("installation", {
@@ -6,3 +6,70 @@ export const installation = pgTable("installation", {
   value: text("value").notNull(),
   updatedAt: timestamp("updated_at", { withTimezone: true }).notNull().defaultNow(),
 });
+
+
+const bytea = customType<{ data: Uint8Array; driverData: Uint8Array }>({ dataType: () => "bytea" });
+
+/**
+ * One row per live or soft-deleted stream. `path` is the full URL path (`/v1/stream/…`); a surrogate
+ * `id` means a delete and re-create at the same path can never mix data. `tail_pos` is the end
+ * position of the last message; offsets are `0000000000000000_` + tail_pos padded to 16 digits.
+ */
+export const streams = pgTable(
+  "streams",
+  {
+    id: bigserial("id", { mode: "number" }).primaryKey(),
+    path: text("path").notNull(),
+    contentType: text("content_type").notNull(),
+    /** `active` or `soft_deleted` (deleted while forks still read through it). */
+    state: text("state").notNull().default("active"),
+    ttlSeconds: integer("ttl_seconds"),
+    expiresAt: timestamp("expires_at", { withTimezone: true, mode: "date" }),
+    expiresAtRaw: text("expires_at_raw"),
+    lastAccessMs: bigint("last_access_ms", { mode: "number" }).notNull(),
+    closed: boolean("closed").notNull().default(false),
+    closedByProducer: text("closed_by_producer"),
+    closedByEpoch: bigint("closed_by_epoch", { mode: "number" }),
+    closedBySeq: bigint("closed_by_seq", { mode: "number" }),
+    tailPos: bigint("tail_pos", { mode: "number" }).notNull().default(0),
+    lastStreamSeq: text("last_stream_seq"),
+    forkedFromId: bigint("forked_from_id", { mode: "number" }),
+    forkedFromPath: text("forked_from_path"),
+    forkOffset: text("fork_offset"),
+    forkSubOffset: integer("fork_sub_offset").notNull().default(0),
+    refCount: integer("ref_count").notNull().default(0),
+    createdAt: timestamp("created_at", { withTimezone: true }).notNull().defaultNow(),
+  },
+  (table) => [uniqueIndex("streams_path_key").on(table.path), index("streams_expiry_idx").on(table.expiresAt)],
+);
+
+/** The messages of a stream: one row per append (a JSON append may hold several values, `count`). */
+export const streamMessages = pgTable(
+  "stream_messages",
+  {
+    streamId: bigint("stream_id", { mode: "number" })
+      .notNull()
+      .references(() => streams.id, { onDelete: "cascade" }),
+    /** End position of this message: its offset. */
+    pos: bigint("pos", { mode: "number" }).notNull(),
+    data: bytea("data").notNull(),
+    /** Number of JSON values in a JSON-mode append (1 for other streams). */
+    count: integer("count").notNull().default(1),
+  },
+  (table) => [primaryKey({ columns: [table.streamId, table.pos] })],
+);
+
+/** Idempotent producer state per stream and `Producer-Id`. */
+export const streamProducers = pgTable(
+  "stream_producers",
+  {
+    streamId: bigint("stream_id", { mode: "number" })
+      .notNull()
+      .references(() => streams.id, { onDelete: "cascade" }),
+    producerId: text("producer_id").notNull(),
+    epoch: bigint("epoch", { mode: "number" }).notNull(),
+    lastSeq: bigint("last_seq", { mode: "number" }).notNull(),
+    updatedAt: timestamp("updated_at", { withTimezone: true }).notNull().defaultNow(),
+  },
+  (table) => [primaryKey({ columns: [table.streamId, table.producerId] })],
+);

@@ -8,6 +8,7 @@ import { EmbeddedPostgres } from "./infra/embedded-postgres";
 import { openDatabase, runMigrations, type Database } from "./infra/database";
 import { errorHandler, notFound, requestLog } from "./infra/http";
 import { startJobQueue, JOB_STOP_TIMEOUT_MS } from "../jobs/boss";
+import { createStreams, scheduleStreamJobs, type Streams } from "./streams";
 
 /** What start-up has finished; `/healthz` answers 200 only when all are true. */
 export interface Readiness {
@@ -51,11 +52,19 @@ export async function startService(options: { config: Config; log: Logger }): Pr
     return c.json({ ok: true });
   });
 
+  let streams: Streams | undefined;
+  app.all("/v1/stream/*", async (c) => {
+    if (!streams) return Response.json({ error: { code: "not_ready", message: "The service is starting." } }, { status: 503 });
+    return streams.http.handle(c.req.raw);
+  });
+
   const server: Server<unknown> = Bun.serve({
     port: config.port,
     hostname: config.host,
     fetch: app.fetch,
+    // Long-polls and SSE keep connections open; they send or finish well within this.
     idleTimeout: 120,
+    maxRequestBodySize: 64 * 1024 * 1024,
   });
   const url = `http://${config.host.includes(":") ? `[${config.host}]` : config.host}:${server.port}`;
   log.info("listening", { url, port: server.port, role: config.role });
@@ -93,6 +102,13 @@ export async function startService(options: { config: Config; log: Logger }): Pr
     await runMigrations({ url: databaseUrl, log });
     readiness.migrations = true;
     boss = await startJobQueue({ url: databaseUrl, log: log.child({ component: "jobs" }), schedule: config.role !== "web" });
+    streams = await createStreams({
+      database,
+      log,
+      longPollTimeoutMs: config.longPollTimeoutMs,
+      auth: { required: config.streamsAuth, apiToken: config.apiToken },
+    });
+    if (config.role !== "web") await scheduleStreamJobs(boss, streams, log);
     readiness.jobs = true;
     log.info("ready", { url });
   } catch (error) {

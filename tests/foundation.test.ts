@@ -139,7 +139,7 @@ describe("embedded postgres, restart and shutdown", () => {
     const server = await start({ dataDir, databaseUrl: null });
     expect(server.logs.some((line) => line.includes("initialising embedded postgres"))).toBe(false);
     const sql = postgres(embeddedUrl(server), { max: 1 });
-    expect(await sql`select value from restart_probe`).toEqual([{ value: "kept" }]);
+    expect([...(await sql`select value from restart_probe`)]).toEqual([{ value: "kept" }]);
     await sql.end();
     expect(readFileSync(join(dataDir, "secret.key"), "utf8")).toBe(key);
     expect(await server.stop()).toBe(0);
@@ -156,7 +156,7 @@ describe("embedded postgres, restart and shutdown", () => {
     expect((await second.fetch("/healthz")).status).toBe(200);
     expect(second.logs.some((line) => line.includes("stopping a Postgres left running by a previous instance"))).toBe(true);
     const sql = postgres(embeddedUrl(second), { max: 1 });
-    expect(await sql`select value from restart_probe`).toEqual([{ value: "kept" }]);
+    expect([...(await sql`select value from restart_probe`)]).toEqual([{ value: "kept" }]);
     await sql.end();
     expect(await second.stop()).toBe(0);
     expect(() => process.kill(orphanPid, 0)).toThrow();

@@ -19,6 +19,7 @@ const VARIABLES = {
   OPENAI_BASE_URL: "an http(s) URL",
   ROLE: "all, web or worker",
   LOG_LEVEL: "debug, info, warn or error",
+  LONG_POLL_TIMEOUT_MS: "milliseconds from 100 to 120000 that a long-poll waits (also the SSE keep-alive interval)",
   PUBLIC_URL: "the absolute http(s) URL this service is reached at, e.g. https://studio.example.com",
 } as const;
 
@@ -47,6 +48,7 @@ const schema = z.object({
   OPENAI_BASE_URL: httpUrl.optional(),
   ROLE: z.enum(["all", "web", "worker"]).default("all"),
   LOG_LEVEL: z.enum(["debug", "info", "warn", "error"]).default("info"),
+  LONG_POLL_TIMEOUT_MS: z.coerce.number().int().min(100).max(120_000).default(30_000),
   PUBLIC_URL: httpUrl.optional(),
 });
 
@@ -64,6 +66,7 @@ export interface Config {
   openai: { apiKey: string | undefined; baseUrl: string | undefined };
   role: "all" | "web" | "worker";
   logLevel: "debug" | "info" | "warn" | "error";
+  longPollTimeoutMs: number;
   publicUrl: string | undefined;
 }
 
@@ -113,6 +116,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     openai: { apiKey: values.OPENAI_API_KEY, baseUrl: values.OPENAI_BASE_URL },
     role: values.ROLE,
     logLevel: values.LOG_LEVEL,
+    longPollTimeoutMs: values.LONG_POLL_TIMEOUT_MS,
     publicUrl: values.PUBLIC_URL?.replace(/\/+$/, ""),
   };
 }

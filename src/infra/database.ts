@@ -39,6 +39,8 @@ export async function openDatabase(options: { url: string; log: Logger; poolSize
     onnotice: () => {},
     prepare: true,
     connection: { application_name: "durable-studio" },
+    // int8 as numbers: our ids, positions and epochs stay far below 2^53.
+    types: { bigint: { to: 20, from: [20], serialize: (value: number) => String(value), parse: (value: string) => Number(value) } },
   });
   await sql`select 1`;
   const listener = new Listener({ url: options.url, log: options.log.child({ component: "listener" }) });

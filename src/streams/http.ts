@@ -1,0 +1,557 @@
+import type { Logger } from "../infra/log";
+import type { StreamHub } from "./hub";
+import { formatOffset, isOffsetParam, parseOffset, ZERO_OFFSET } from "./offsets";
+import { encodeJsonValues, isExpired, isJsonType, jsonArrayText, mediaType, type StoredMessage, type StreamRow, type StreamStore } from "./store";
+import type { AppendResult, AppendWriter, ProducerHeaders } from "./writer";
+
+/** The URL prefix every stream lives under. */
+export const STREAM_PREFIX = "/v1/stream/";
+/** Largest request body we accept on PUT/POST; past it: 413. */
+export const MAX_BODY_BYTES = 16 * 1024 * 1024;
+/** SSE connections are closed after this long so clients reconnect with a fresh cursor (CDN-friendly). */
+export const SSE_MAX_DURATION_MS = 60_000;
+/** Cursor intervals, as the protocol's reference algorithm: 20 s buckets since 2024-10-09. */
+const CURSOR_INTERVAL_MS = 20_000;
+const CURSOR_EPOCH_MS = Date.parse("2024-10-09T00:00:00.000Z");
+
+const TTL_PATTERN = /^(0|[1-9]\d*)$/;
+const SUB_OFFSET_PATTERN = /^(0|[1-9]\d*)$/;
+const FORK_OFFSET_PATTERN = /^\d+_\d+$/;
+const INTEGER_PATTERN = /^\d+$/;
+const MEDIA_TYPE_PATTERN = /^[\w!#$&^.+-]+\/[\w!#$&^.+-]+/;
+
+const ALLOW_HEADERS = [
+  "content-type", "authorization", "if-none-match", "Stream-Seq", "Stream-TTL", "Stream-Expires-At", "Stream-Closed",
+  "Producer-Id", "Producer-Epoch", "Producer-Seq", "Stream-Forked-From", "Stream-Fork-Offset", "Stream-Fork-Sub-Offset",
+].join(", ");
+const EXPOSE_HEADERS = [
+  "Stream-Next-Offset", "Stream-Cursor", "Stream-Up-To-Date", "Stream-Closed", "Stream-SSE-Data-Encoding", "Stream-TTL",
+  "Stream-Expires-At", "Producer-Epoch", "Producer-Seq", "Producer-Expected-Seq", "Producer-Received-Seq", "ETag", "Content-Type", "Location",
+].join(", ");
+
+/** The reserved `__ds` APIs, implemented by the subscription manager. */
+export interface ReservedApis {
+  handle(request: Request, rest: string): Promise<Response>;
+}
+
+export interface StreamsHttpOptions {
+  store: StreamStore;
+  writer: AppendWriter;
+  hub: StreamHub;
+  log: Logger;
+  longPollTimeoutMs: number;
+  /** Decides whether a request may touch `path`; returns an error response to refuse it. */
+  authorize?: (request: Request, path: string) => Promise<Response | undefined> | Response | undefined;
+  reserved?: ReservedApis;
+}
+
+/**
+ * Serves the Durable Streams protocol under `/v1/stream/*` with plain `Request` → `Response`
+ * handlers (exact headers and statuses matter here, so no framework helpers sit in between).
+ *
+ * @example
+ * app.all("/v1/stream/*", (c) => streams.handle(c.req.raw));
+ */
+export class StreamsHttp {
+  #o: StreamsHttpOptions;
+
+  constructor(options: StreamsHttpOptions) {
+    this.#o = options;
+  }
+
+  async handle(request: Request): Promise<Response> {
+    const response = await this.#route(request);
+    applyCommonHeaders(response.headers);
+    return response;
+  }
+
+  async #route(request: Request): Promise<Response> {
+    const url = new URL(request.url);
+    const path = url.pathname;
+    if (request.method === "OPTIONS") return new Response(null, { status: 204 });
+    if (this.#o.authorize) {
+      const refused = await this.#o.authorize(request, path);
+      if (refused) return refused;
+    }
+    if (path === "/v1/stream/__ds" || path.startsWith("/v1/stream/__ds/")) {
+      if (!this.#o.reserved) return errorResponse(404, "SUBSCRIPTION_NOT_FOUND", "Subscriptions are not enabled.");
+      return this.#o.reserved.handle(request, path.slice("/v1/stream/__ds".length));
+    }
+    if (path.length <= STREAM_PREFIX.length) return errorResponse(404, "not_found", "A stream path is required after /v1/stream/.");
+    switch (request.method) {
+      case "PUT":
+        return this.#create(request, url);
+      case "POST":
+        return this.#append(request, path);
+      case "GET":
+        return this.#read(request, url);
+      case "HEAD":
+        return this.#head(path);
+      case "DELETE":
+        return this.#delete(path);
+      default:
+        return errorResponse(405, "method_not_allowed", `${request.method} is not supported on streams.`, { allow: "GET, POST, PUT, DELETE, HEAD, OPTIONS" });
+    }
+  }
+
+  async #create(request: Request, url: URL): Promise<Response> {
+    const h = request.headers;
+    const ttlHeader = h.get("stream-ttl");
+    const expiresHeader = h.get("stream-expires-at");
+    if (ttlHeader !== null && expiresHeader !== null) return errorResponse(400, "bad_request", "Send Stream-TTL or Stream-Expires-At, not both.");
+    if (ttlHeader !== null && !TTL_PATTERN.test(ttlHeader)) return errorResponse(400, "bad_request", "Stream-TTL must be a whole number of seconds.");
+    let expiresAt: { date: Date; raw: string } | undefined;
+    if (expiresHeader !== null) {
+      const date = new Date(expiresHeader);
+      if (Number.isNaN(date.getTime())) return errorResponse(400, "bad_request", "Stream-Expires-At must be an RFC 3339 timestamp.");
+      expiresAt = { date, raw: expiresHeader };
+    }
+    const forkedFromHeader = h.get("stream-forked-from");
+    const forkOffset = h.get("stream-fork-offset") ?? undefined;
+    const subOffsetHeader = h.get("stream-fork-sub-offset");
+    if (subOffsetHeader !== null && forkedFromHeader === null) return errorResponse(400, "bad_request", "Stream-Fork-Sub-Offset needs Stream-Forked-From.");
+    if (subOffsetHeader !== null && !SUB_OFFSET_PATTERN.test(subOffsetHeader)) return errorResponse(400, "bad_request", "Stream-Fork-Sub-Offset must be a whole number.");
+    if (forkOffset !== undefined && !FORK_OFFSET_PATTERN.test(forkOffset)) return errorResponse(400, "bad_request", "Stream-Fork-Offset must be an offset.");
+    const forkedFrom = forkedFromHeader === null ? undefined : forkSourcePath(forkedFromHeader);
+
+    const rawType = h.get("content-type");
+    let contentType = rawType && MEDIA_TYPE_PATTERN.test(rawType.trim()) ? rawType.trim() : undefined;
+    const body = await readBody(request);
+    if (body instanceof Response) return body;
+
+    let effectiveType = contentType;
+    if (forkedFrom && !effectiveType) effectiveType = (await this.#o.store.get(forkedFrom))?.contentType;
+    let initial: { data: Uint8Array; count: number } | undefined;
+    if (body.byteLength > 0) {
+      if (isJsonType(effectiveType ?? "")) {
+        const parsed = parseJsonBody(body, true);
+        if ("error" in parsed) return errorResponse(400, "bad_request", parsed.error);
+        initial = parsed.count > 0 ? parsed : undefined;
+      } else {
+        initial = { data: body, count: 1 };
+      }
+    }
+    if (!forkedFrom && !contentType) contentType = undefined;
+
+    const result = await this.#o.store.create({
+      path: url.pathname,
+      contentType,
+      ttlSeconds: ttlHeader === null ? undefined : Number(ttlHeader),
+      expiresAt,
+      closed: isTrue(h.get("stream-closed")),
+      initial,
+      fork: forkedFrom ? { fromPath: forkedFrom, offset: forkOffset, subOffset: subOffsetHeader === null ? 0 : Number(subOffsetHeader) } : undefined,
+    });
+    switch (result.kind) {
+      case "created":
+      case "exists": {
+        const headers = new Headers({ "content-type": result.row.contentType, "stream-next-offset": formatOffset(result.row.tailPos) });
+        if (result.row.closed) headers.set("stream-closed", "true");
+        if (result.kind === "created") {
+          headers.set("location", `${url.origin}${url.pathname}`);
+          if (initial) this.#afterAppend(url.pathname);
+        }
+        return new Response(null, { status: result.kind === "created" ? 201 : 200, headers });
+      }
+      case "conflict":
+        return errorResponse(409, "conflict", result.message);
+      case "source_missing":
+        return errorResponse(404, "not_found", "The fork source stream does not exist.");
+      case "source_gone":
+        return errorResponse(409, "conflict", "The fork source stream has been deleted.");
+      case "bad_request":
+        return errorResponse(400, "bad_request", result.message);
+    }
+  }
+
+  #afterAppend(path: string) {
+    this.#o.writer.onAppended(path);
+  }
+
+  async #append(request: Request, path: string): Promise<Response> {
+    const h = request.headers;
+    const producer = parseProducer(h);
+    if (producer instanceof Response) return producer;
+    const body = await readBody(request);
+    if (body instanceof Response) return body;
+    const close = isTrue(h.get("stream-closed"));
+    if (body.byteLength === 0 && !close) return errorResponse(400, "bad_request", "An append needs a body (or Stream-Closed: true to close).");
+    const contentType = h.get("content-type") ?? undefined;
+    if (body.byteLength > 0 && !contentType) return errorResponse(400, "bad_request", "An append needs a Content-Type matching the stream's.");
+    const json = body.byteLength > 0 && isJsonType(contentType ?? "") ? parseJsonBody(body, false) : undefined;
+    const streamSeq = h.get("stream-seq") ?? undefined;
+
+    const result = await this.#o.writer.append({ path, contentType, body, json, close, streamSeq, producer });
+    return appendResponse(result, producer, body.byteLength === 0);
+  }
+
+  async #head(path: string): Promise<Response> {
+    const found = await this.#o.store.lookup(path);
+    if (found.kind === "missing") return new Response(null, { status: 404 });
+    if (found.kind === "gone") return new Response(null, { status: 410 });
+    const row = found.row;
+    const headers = new Headers({ "content-type": row.contentType, "stream-next-offset": formatOffset(row.tailPos), "cache-control": "no-store" });
+    if (row.closed) headers.set("stream-closed", "true");
+    if (row.ttlSeconds !== null) headers.set("stream-ttl", String(row.ttlSeconds));
+    if (row.expiresAtRaw) headers.set("stream-expires-at", row.expiresAtRaw);
+    headers.set("etag", etag(row, "-1", row.tailPos, row.closed));
+    return new Response(null, { status: 200, headers });
+  }
+
+  async #delete(path: string): Promise<Response> {
+    const result = await this.#o.store.delete(path);
+    if (result.kind === "missing") return errorResponse(404, "not_found", "No stream at this path.");
+    if (result.kind === "gone") return errorResponse(410, "gone", "This stream has been deleted.");
+    return new Response(null, { status: 204 });
+  }
+
+  async #read(request: Request, url: URL): Promise<Response> {
+    const path = url.pathname;
+    const found = await this.#o.store.lookup(path);
+    if (found.kind === "missing") return errorResponse(404, "not_found", "No stream at this path.");
+    if (found.kind === "gone") return errorResponse(410, "gone", "This stream has been deleted.");
+    const row = found.row;
+
+    const offsets = url.searchParams.getAll("offset");
+    if (offsets.length > 1) return errorResponse(400, "bad_request", "Send one offset parameter.");
+    const offset = offsets[0];
+    if (offset !== undefined && !isOffsetParam(offset)) return errorResponse(400, "bad_request", "offset must be -1, now, or an offset returned by this server.");
+    const live = url.searchParams.get("live");
+    if (live !== null && live !== "long-poll" && live !== "sse") return errorResponse(400, "bad_request", "live must be long-poll or sse.");
+    if (live !== null && offset === undefined) return errorResponse(400, "bad_request", `live=${live} needs an offset.`);
+
+    await this.#o.store.touch(row);
+    const startPos = offset === undefined || offset === "-1" ? 0 : offset === "now" ? row.tailPos : parseOffset(offset)!;
+    const cursor = nextCursor(url.searchParams.get("cursor"));
+
+    if (live === "sse") return this.#sse(request, row, startPos, url.searchParams.get("cursor"));
+    if (live === "long-poll") return this.#longPoll(request, row, startPos, offset === "now", cursor);
+
+    if (offset === "now") {
+      const headers = new Headers({ "content-type": row.contentType, "stream-next-offset": formatOffset(row.tailPos), "stream-up-to-date": "true", "cache-control": "no-store" });
+      if (row.closed) headers.set("stream-closed", "true");
+      return new Response(isJsonType(row.contentType) ? "[]" : null, { status: 200, headers });
+    }
+    const read = await this.#o.store.read(row, startPos);
+    const tag = etag(row, offset ?? "-1", read.nextPos, row.closed && read.upToDate);
+    const headers = readHeaders(row, read.nextPos, read.upToDate);
+    headers.set("etag", tag);
+    headers.set("cache-control", read.upToDate ? "no-cache" : "private, max-age=60, stale-while-revalidate=300");
+    if (request.headers.get("if-none-match") === tag) return new Response(null, { status: 304, headers });
+    return new Response(renderBody(row, read.messages), { status: 200, headers });
+  }
+
+  async #longPoll(request: Request, snapshot: StreamRow, startPos: number, fromNow: boolean, cursor: string): Promise<Response> {
+    const { store, hub } = this.#o;
+    const deadline = Date.now() + this.#o.longPollTimeoutMs;
+    let row = snapshot;
+    while (true) {
+      const read = await store.read(row, startPos);
+      if (read.messages.length > 0) {
+        const headers = readHeaders(row, read.nextPos, read.upToDate);
+        headers.set("stream-cursor", cursor);
+        headers.set("etag", etag(row, formatOffset(startPos), read.nextPos, row.closed && read.upToDate));
+        headers.set("cache-control", "no-cache");
+        return new Response(renderBody(row, read.messages), { status: 200, headers });
+      }
+      const remaining = deadline - Date.now();
+      if (row.closed || remaining <= 0) {
+        const headers = new Headers({ "stream-next-offset": formatOffset(Math.max(startPos, fromNow ? row.tailPos : startPos)), "stream-up-to-date": "true", "stream-cursor": cursor, "cache-control": "no-cache" });
+        if (row.closed) headers.set("stream-closed", "true");
+        if (remaining <= 0) await store.touch(row);
+        return new Response(null, { status: 204, headers });
+      }
+      // Register before re-reading, so an append between the read and the wait is never missed.
+      const waiter = hub.waiter(row.id, remaining, request.signal);
+      const fresh = await store.get(row.path);
+      if (!fresh || fresh.id !== row.id || fresh.state !== "active" || isExpired(fresh)) {
+        waiter.cancel();
+        return errorResponse(404, "not_found", "The stream was deleted while waiting.");
+      }
+      if (fresh.tailPos > startPos || fresh.closed) {
+        waiter.cancel();
+        row = fresh;
+        continue;
+      }
+      const outcome = await waiter.promise;
+      if (outcome === "aborted") return new Response(null, { status: 204 });
+      row = (await store.get(row.path)) ?? row;
+      if (row.id !== snapshot.id || row.state !== "active") return errorResponse(404, "not_found", "The stream was deleted while waiting.");
+    }
+  }
+
+  #sse(request: Request, snapshot: StreamRow, startPos: number, clientCursor: string | null): Response {
+    const { store, hub, longPollTimeoutMs } = this.#o;
+    const encoder = new TextEncoder();
+    const startedAt = Date.now();
+    const binary = !isJsonType(snapshot.contentType) && !mediaType(snapshot.contentType).startsWith("text/");
+    let row = snapshot;
+    let position = startPos;
+    let first = true;
+    let cursor = clientCursor;
+    let finished = false;
+    let pendingWait: { cancel(): void } | undefined;
+
+    const control = (fields: Record<string, unknown>) => `event: control\ndata:${JSON.stringify(fields)}\n\n`;
+    const liveControl = (upToDate: boolean) => {
+      cursor = nextCursor(cursor);
+      return control(upToDate ? { streamNextOffset: formatOffset(position), streamCursor: cursor, upToDate: true } : { streamNextOffset: formatOffset(position), streamCursor: cursor });
+    };
+
+    // Pull-based: the next batch is read only when the client has taken the previous one, so a
+    // slow reader holds at most one batch in memory, however far behind it is.
+    const stream = new ReadableStream<Uint8Array>(
+      {
+        pull: async (controller) => {
+          try {
+            while (!finished) {
+              const read = await store.read(row, position);
+              if (read.messages.length > 0) {
+                position = read.nextPos;
+                let frame = dataFrame(row, read.messages, binary);
+                if (row.closed && read.upToDate) {
+                  frame += control({ streamNextOffset: formatOffset(position), streamClosed: true, upToDate: true });
+                  finished = true;
+                } else {
+                  frame += liveControl(read.upToDate);
+                }
+                first = false;
+                controller.enqueue(encoder.encode(frame));
+                if (finished) controller.close();
+                return;
+              }
+              if (row.closed && position >= row.tailPos) {
+                finished = true;
+                controller.enqueue(encoder.encode(control({ streamNextOffset: formatOffset(Math.max(position, row.tailPos)), streamClosed: true, upToDate: true })));
+                controller.close();
+                return;
+              }
+              if (first) {
+                first = false;
+                position = Math.max(position, Math.min(position, row.tailPos));
+                controller.enqueue(encoder.encode(liveControl(true)));
+                return;
+              }
+              if (Date.now() - startedAt > SSE_MAX_DURATION_MS) {
+                finished = true;
+                controller.close();
+                return;
+              }
+              const waiter = hub.waiter(row.id, longPollTimeoutMs, request.signal);
+              pendingWait = waiter;
+              const fresh = await store.get(row.path);
+              if (!fresh || fresh.id !== snapshot.id || fresh.state !== "active") {
+                waiter.cancel();
+                finished = true;
+                controller.close();
+                return;
+              }
+              row = fresh;
+              if (fresh.tailPos > position || fresh.closed) {
+                waiter.cancel();
+                continue;
+              }
+              const outcome = await waiter.promise;
+              pendingWait = undefined;
+              if (outcome === "aborted") {
+                finished = true;
+                controller.close();
+                return;
+              }
+              row = (await store.get(row.path)) ?? row;
+              await store.touch(row);
+              if (outcome === "timeout" && row.tailPos <= position && !row.closed) {
+                controller.enqueue(encoder.encode(liveControl(true)));
+                return;
+              }
+            }
+          } catch (error) {
+            this.#o.log.warn("sse reader failed", { path: row.path, error });
+            finished = true;
+            try {
+              controller.close();
+            } catch {}
+          }
+        },
+        cancel: () => {
+          finished = true;
+          pendingWait?.cancel();
+        },
+      },
+      { highWaterMark: 1 },
+    );
+
+    const headers = new Headers({ "content-type": "text/event-stream", "cache-control": "no-cache", connection: "keep-alive" });
+    if (binary) headers.set("stream-sse-data-encoding", "base64");
+    return new Response(stream, { status: 200, headers });
+  }
+}
+
+/** Headers every protocol response carries: CORS for browsers and the browser security headers. */
+export function applyCommonHeaders(headers: Headers) {
+  headers.set("x-content-type-options", "nosniff");
+  headers.set("cross-origin-resource-policy", "cross-origin");
+  headers.set("access-control-allow-origin", "*");
+  headers.set("access-control-allow-methods", "GET, POST, PUT, DELETE, HEAD, OPTIONS");
+  headers.set("access-control-allow-headers", ALLOW_HEADERS);
+  headers.set("access-control-expose-headers", EXPOSE_HEADERS);
+}
+
+function errorResponse(status: number, code: string, message: string, extra: Record<string, string> = {}): Response {
+  return new Response(JSON.stringify({ error: { code, message } }), { status, headers: { "content-type": "application/json", ...extra } });
+}
+
+function isTrue(value: string | null): boolean {
+  return value !== null && value.trim().toLowerCase() === "true";
+}
+
+function forkSourcePath(value: string): string {
+  const trimmed = value.trim();
+  if (/^https?:\/\//i.test(trimmed)) {
+    try {
+      return new URL(trimmed).pathname;
+    } catch {
+      return trimmed;
+    }
+  }
+  return trimmed.startsWith("/") ? trimmed : STREAM_PREFIX + trimmed;
+}
+
+function parseProducer(h: Headers): ProducerHeaders | undefined | Response {
+  const id = h.get("producer-id");
+  const epoch = h.get("producer-epoch");
+  const seq = h.get("producer-seq");
+  if (id === null && epoch === null && seq === null) return undefined;
+  if (id === null || epoch === null || seq === null) return errorResponse(400, "bad_request", "Producer-Id, Producer-Epoch and Producer-Seq go together.");
+  if (id.trim() === "") return errorResponse(400, "bad_request", "Producer-Id must not be empty.");
+  if (!INTEGER_PATTERN.test(epoch) || !Number.isSafeInteger(Number(epoch))) return errorResponse(400, "bad_request", "Producer-Epoch must be a whole number.");
+  if (!INTEGER_PATTERN.test(seq) || !Number.isSafeInteger(Number(seq))) return errorResponse(400, "bad_request", "Producer-Seq must be a whole number.");
+  return { id, epoch: Number(epoch), seq: Number(seq) };
+}
+
+/** Reads the body up to MAX_BODY_BYTES without trusting Content-Length (chunked bodies have none). */
+async function readBody(request: Request): Promise<Uint8Array | Response> {
+  const declared = Number(request.headers.get("content-length") ?? "0");
+  if (declared > MAX_BODY_BYTES) return errorResponse(413, "payload_too_large", `Bodies are limited to ${MAX_BODY_BYTES} bytes.`);
+  if (!request.body) return new Uint8Array(0);
+  const chunks: Uint8Array[] = [];
+  let total = 0;
+  for await (const chunk of request.body as unknown as AsyncIterable<Uint8Array>) {
+    total += chunk.byteLength;
+    if (total > MAX_BODY_BYTES) return errorResponse(413, "payload_too_large", `Bodies are limited to ${MAX_BODY_BYTES} bytes.`);
+    chunks.push(chunk);
+  }
+  if (chunks.length === 1) return chunks[0]!;
+  const body = new Uint8Array(total);
+  let at = 0;
+  for (const chunk of chunks) {
+    body.set(chunk, at);
+    at += chunk.byteLength;
+  }
+  return body;
+}
+
+/** JSON mode: a top-level array is flattened one level; `[]` is an error on POST, an empty stream on PUT. */
+function parseJsonBody(body: Uint8Array, allowEmpty: boolean): { data: Uint8Array; count: number } | { error: string } {
+  let value: unknown;
+  try {
+    value = JSON.parse(new TextDecoder().decode(body));
+  } catch (error) {
+    return { error: `The body is not valid JSON: ${(error as Error).message}` };
+  }
+  const values = Array.isArray(value) ? value : [value];
+  if (values.length === 0 && !allowEmpty) return { error: "An empty JSON array appends nothing; send at least one value." };
+  return { data: encodeJsonValues(values), count: values.length };
+}
+
+function appendResponse(result: AppendResult, producer: ProducerHeaders | undefined, closeOnly: boolean): Response {
+  const headers = new Headers();
+  switch (result.kind) {
+    case "appended":
+      headers.set("stream-next-offset", formatOffset(result.tailPos));
+      if (result.closed) headers.set("stream-closed", "true");
+      if (result.producer) {
+        headers.set("producer-epoch", String(result.producer.epoch));
+        headers.set("producer-seq", String(result.producer.seq));
+      }
+      return new Response(null, { status: producer && !closeOnly ? 200 : 204, headers });
+    case "duplicate":
+      headers.set("stream-next-offset", formatOffset(result.tailPos));
+      headers.set("producer-epoch", String(result.epoch));
+      headers.set("producer-seq", String(result.seq));
+      if (result.closed) headers.set("stream-closed", "true");
+      return new Response(null, { status: 204, headers });
+    case "missing":
+      return errorResponse(404, "not_found", "No stream at this path.");
+    case "gone":
+      return errorResponse(410, "gone", "This stream has been deleted.");
+    case "closed":
+      return errorResponse(409, "stream_closed", "The stream is closed.", { "stream-closed": "true", "stream-next-offset": formatOffset(result.tailPos) });
+    case "content_type_mismatch":
+      return errorResponse(409, "content_type_mismatch", `This stream takes ${result.expected}.`);
+    case "stale_epoch":
+      return errorResponse(403, "stale_epoch", "A newer producer epoch has taken over.", { "producer-epoch": String(result.epoch) });
+    case "producer_gap":
+      return errorResponse(409, "producer_seq_gap", `Expected Producer-Seq ${result.expected}, received ${result.received}.`, {
+        "producer-expected-seq": String(result.expected),
+        "producer-received-seq": String(result.received),
+      });
+    case "epoch_seq_not_zero":
+      return errorResponse(400, "bad_request", "A new Producer-Epoch must start at Producer-Seq 0.");
+    case "seq_conflict":
+      return errorResponse(409, "seq_conflict", "Stream-Seq must increase (byte-wise) with every append.");
+    case "bad_json":
+      return errorResponse(400, "bad_request", result.message);
+  }
+}
+
+function readHeaders(row: StreamRow, nextPos: number, upToDate: boolean): Headers {
+  const headers = new Headers({ "content-type": row.contentType, "stream-next-offset": formatOffset(nextPos) });
+  if (upToDate) headers.set("stream-up-to-date", "true");
+  if (upToDate && row.closed) headers.set("stream-closed", "true");
+  return headers;
+}
+
+function renderBody(row: StreamRow, messages: StoredMessage[]): BodyInit {
+  if (isJsonType(row.contentType)) return jsonArrayText(messages);
+  return concat(messages) as Uint8Array<ArrayBuffer>;
+}
+
+function concat(messages: StoredMessage[]): Uint8Array {
+  if (messages.length === 1) return messages[0]!.data;
+  let total = 0;
+  for (const m of messages) total += m.data.byteLength;
+  const out = new Uint8Array(total);
+  let at = 0;
+  for (const m of messages) {
+    out.set(m.data, at);
+    at += m.data.byteLength;
+  }
+  return out;
+}
+
+/** One SSE data event for a batch; payload lines are split on every line break so a payload can never inject an event. */
+function dataFrame(row: StreamRow, messages: StoredMessage[], binary: boolean): string {
+  let payload: string;
+  if (isJsonType(row.contentType)) payload = jsonArrayText(messages);
+  else if (binary) payload = Buffer.from(concat(messages)).toString("base64");
+  else payload = new TextDecoder().decode(concat(messages));
+  let frame = "event: data\n";
+  for (const line of payload.split(/\r\n|\r|\n/)) frame += `data:${line}\n`;
+  return frame + "\n";
+}
+
+function etag(row: StreamRow, start: string, nextPos: number, closedAtTail: boolean): string {
+  return `"${row.id}:${start}:${formatOffset(nextPos)}${closedAtTail ? ":c" : ""}"`;
+}
+
+/** The reference cursor algorithm: the current 20 s interval, or strictly past the client's. */
+export function nextCursor(client: string | null): string {
+  const current = Math.floor((Date.now() - CURSOR_EPOCH_MS) / CURSOR_INTERVAL_MS);
+  const given = client === null ? NaN : Number.parseInt(client, 10);
+  if (Number.isNaN(given) || given < current) return String(current);
+  const jitterSeconds = 1 + Math.floor(Math.random() * 3600);
+  return String(given + Math.max(1, Math.ceil(jitterSeconds / (CURSOR_INTERVAL_MS / 1000))));
+}
+
+export { ZERO_OFFSET };

@@ -1,0 +1,135 @@
+import type { Listener } from "../infra/listener";
+import type { Logger } from "../infra/log";
+
+/** The NOTIFY channel for appends; the payload carries only ids and positions. */
+export const APPEND_CHANNEL = "ds_append";
+/** NOTIFY payloads are capped at 8000 bytes by Postgres; past this we send a "catch up everything" hint. */
+export const MAX_NOTIFY_PAYLOAD_BYTES = 7_000;
+
+/** A change to a stream: its new tail position, whether it is closed, or that it is gone. */
+export interface StreamChange {
+  streamId: number;
+  tailPos: number;
+  closed: boolean;
+  deleted?: boolean;
+}
+
+type Watcher = (change: StreamChange | undefined) => void;
+
+/**
+ * The in-process fan-out: readers (long-poll, SSE, WebSocket) wait here, never on their own
+ * database connection. Local commits call `publish` directly; other processes' commits arrive as
+ * NOTIFY hints through the process's one LISTEN connection. A hint only wakes: readers re-read the
+ * table. `undefined` means "something may have changed" (after a listener reconnect).
+ *
+ * @example
+ * const stop = hub.watch(streamId, (change) => pump());
+ * hub.publish([{ streamId, tailPos: 120, closed: false }]);
+ */
+export class StreamHub {
+  #watchers = new Map<number, Set<Watcher>>();
+  #log: Logger;
+  /** Marks our own NOTIFYs, which this process has already delivered locally. */
+  readonly origin = Math.random().toString(36).slice(2, 10);
+
+  constructor(options: { log: Logger }) {
+    this.#log = options.log;
+  }
+
+  /** Connects to the LISTEN connection: remote appends wake local readers, reconnects wake everyone. */
+  async attach(listener: Listener): Promise<void> {
+    await listener.on(APPEND_CHANNEL, (payload) => this.#onNotify(payload));
+    listener.onResync(() => this.wakeAll());
+  }
+
+  /** Calls `watcher` on every change to `streamId` until the returned function is called. */
+  watch(streamId: number, watcher: Watcher): () => void {
+    let set = this.#watchers.get(streamId);
+    if (!set) {
+      set = new Set();
+      this.#watchers.set(streamId, set);
+    }
+    set.add(watcher);
+    return () => {
+      set!.delete(watcher);
+      if (set!.size === 0 && this.#watchers.get(streamId) === set) this.#watchers.delete(streamId);
+    };
+  }
+
+  /**
+   * Resolves when `streamId` changes, after `timeoutMs`, or when `signal` aborts, whichever is first.
+   * Register before re-checking the table to avoid a lost wake-up.
+   */
+  waiter(streamId: number, timeoutMs: number, signal?: AbortSignal): { promise: Promise<"changed" | "timeout" | "aborted">; cancel(): void } {
+    let stop = () => {};
+    const promise = new Promise<"changed" | "timeout" | "aborted">((resolve) => {
+      const timer = setTimeout(() => finish("timeout"), timeoutMs);
+      const onAbort = () => finish("aborted");
+      const unwatch = this.watch(streamId, () => finish("changed"));
+      signal?.addEventListener("abort", onAbort, { once: true });
+      let done = false;
+      function finish(result: "changed" | "timeout" | "aborted") {
+        if (done) return;
+        done = true;
+        clearTimeout(timer);
+        unwatch();
+        signal?.removeEventListener("abort", onAbort);
+        resolve(result);
+      }
+      stop = () => finish("aborted");
+      if (signal?.aborted) finish("aborted");
+    });
+    return { promise, cancel: () => stop() };
+  }
+
+  /** Delivers changes committed by this process (called after COMMIT). */
+  publish(changes: StreamChange[]): void {
+    for (const change of changes) this.#deliver(change.streamId, change);
+  }
+
+  /** Wakes every watcher: used after the LISTEN connection reconnects (NOTIFYs may have been lost). */
+  wakeAll(): void {
+    for (const streamId of [...this.#watchers.keys()]) this.#deliver(streamId, undefined);
+  }
+
+  /** How many readers are waiting, for metrics and tests. */
+  get watcherCount(): number {
+    let count = 0;
+    for (const set of this.#watchers.values()) count += set.size;
+    return count;
+  }
+
+  #deliver(streamId: number, change: StreamChange | undefined) {
+    const set = this.#watchers.get(streamId);
+    if (!set) return;
+    for (const watcher of [...set]) {
+      try {
+        watcher(change);
+      } catch (error) {
+        this.#log.error("stream watcher failed", { streamId, error });
+      }
+    }
+  }
+
+  /** Encodes changes as a NOTIFY payload: `<origin>|[[streamId, tailPos, closed, deleted?], …]`, or `<origin>|*` when too large. */
+  encode(changes: StreamChange[]): string {
+    const entries = JSON.stringify(changes.map((c) => (c.deleted ? [c.streamId, c.tailPos, c.closed ? 1 : 0, 1] : [c.streamId, c.tailPos, c.closed ? 1 : 0])));
+    return `${this.origin}|${entries.length > MAX_NOTIFY_PAYLOAD_BYTES ? "*" : entries}`;
+  }
+
+  #onNotify(payload: string) {
+    const bar = payload.indexOf("|");
+    if (payload.slice(0, bar) === this.origin) return;
+    const body = payload.slice(bar + 1);
+    if (body === "*") return this.wakeAll();
+    try {
+      const entries = JSON.parse(body) as Array<[number, number, number, number?]>;
+      for (const [streamId, tailPos, closed, deleted] of entries) {
+        this.#deliver(streamId, { streamId, tailPos, closed: closed === 1, deleted: deleted === 1 });
+      }
+    } catch (error) {
+      this.#log.warn("unreadable notify payload; waking everyone", { error });
+      this.wakeAll();
+    }
+  }
+}
