@@ -111,7 +111,9 @@ export async function startTarget(id: TargetId, options: StartOptions): Promise<
     const tail = child.lastLines(8);
     await cleanUp();
     const reason = error instanceof Error ? error.message : String(error);
-    throw new TargetStartError(tail.length > 0 ? `${reason}\n    last log lines:\n    ${tail.join("\n    ")}` : reason);
+    const lastLine = tail.at(-1);
+    // First line: for the report's footnote; the rest: for the console.
+    throw new TargetStartError(lastLine ? `${reason}; last log line: ${lastLine.slice(0, 240)}\n    last log lines:\n    ${tail.join("\n    ")}` : reason);
   }
 }
 

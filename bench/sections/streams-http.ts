@@ -13,6 +13,10 @@ const SSE_READERS = 50;
 const SSE_INTERVAL_MS = 20;
 /** How long the long-poll reader gets to reach the server and park before the append is sent. */
 const LONG_POLL_PARK_MS = 20;
+/** A long-poll still unanswered this long after the append counts as not woken. */
+const LONG_POLL_WAKE_TIMEOUT_MS = 5_000;
+/** Any other request unanswered this long counts as failed (a hung server must not hang the run). */
+const REQUEST_TIMEOUT_MS = 10_000;
 /** Give up on a measurement after this many consecutive failed long-polls. */
 const MAX_CONSECUTIVE_FAILURES = 5;
 /** How long the fan-out waits for all readers to connect, and for the last deliveries after the last append. */
@@ -236,6 +240,11 @@ async function longPollRoundTrip(options: { streamUrl: string; timing: Timing })
     }
     let read: Awaited<typeof reader>;
     try {
+      if (!(await settlesWithin(reader, LONG_POLL_WAKE_TIMEOUT_MS))) {
+        cancel.abort();
+        fail(`the long-poll did not answer within ${LONG_POLL_WAKE_TIMEOUT_MS / 1000} s of the append`);
+        continue;
+      }
       read = await reader;
     } catch (error) {
       fail(`long-poll GET failed: ${(error as Error).message}`);
@@ -359,7 +368,7 @@ const JSON_HEADERS = { "content-type": "application/json" };
 
 /** PUT an empty JSON stream; returns its tail offset. */
 async function createJsonStream(streamUrl: string): Promise<string> {
-  const response = await fetch(streamUrl, { method: "PUT", headers: JSON_HEADERS });
+  const response = await fetch(streamUrl, { method: "PUT", headers: JSON_HEADERS, signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS) });
   const body = await response.text();
   if (response.status !== 201) throw new Error(`PUT ${new URL(streamUrl).pathname} → ${response.status}: ${body.slice(0, 120)}`);
   const tail = response.headers.get("stream-next-offset");
@@ -371,7 +380,7 @@ type AppendResult = { ok: true } | { ok: false; error: string; thrown: boolean }
 
 async function append(streamUrl: string, body: string): Promise<AppendResult> {
   try {
-    const response = await fetch(streamUrl, { method: "POST", headers: JSON_HEADERS, body });
+    const response = await fetch(streamUrl, { method: "POST", headers: JSON_HEADERS, body, signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS) });
     const text = await response.text();
     if (response.status === 204 || response.status === 200) return { ok: true };
     return { ok: false, error: `POST → ${response.status}: ${text.slice(0, 120)}`, thrown: false };
@@ -385,7 +394,7 @@ async function countMessages(streamUrl: string): Promise<number> {
   let offset = "-1";
   let count = 0;
   for (let page = 0; page < 10_000; page++) {
-    const response = await fetch(`${streamUrl}?offset=${encodeURIComponent(offset)}`);
+    const response = await fetch(`${streamUrl}?offset=${encodeURIComponent(offset)}`, { signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS) });
     const text = await response.text();
     if (response.status !== 200) throw new Error(`read-back GET → ${response.status}: ${text.slice(0, 120)}`);
     const messages = parseJsonArray(text);

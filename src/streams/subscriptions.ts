@@ -808,6 +808,7 @@ export class SubscriptionManager {
    */
   #scheduleRetry(subscription: Subscription, wake: Wake, reason: string): void {
     this.#clearTimers(subscription);
+    if (this.#closed) return;
     subscription.status = "failed";
     subscription.retryCount += 1;
     const base = Math.min(RETRY_BASE_DELAY_MS * 2 ** (subscription.retryCount - 1), RETRY_MAX_DELAY_MS);
@@ -822,6 +823,8 @@ export class SubscriptionManager {
   /** (Re)starts the lease on `wake`; when it runs out the wake ends and, if work is pending, a new generation starts. */
   #startLease(subscription: Subscription, wake: Wake): void {
     if (subscription.leaseTimer) clearTimeout(subscription.leaseTimer);
+    subscription.leaseTimer = null;
+    if (this.#closed) return;
     subscription.leaseTimer = setTimeout(() => {
       subscription.leaseTimer = null;
       subscription.queue

@@ -1,0 +1,186 @@
+import { describe, test, expect, afterAll, beforeAll } from "bun:test";
+import postgres from "postgres";
+import { startServer, TEST_API_TOKEN, type TestServer } from "./support/server";
+import { freshDatabase } from "./support/postgres";
+
+/** Our own tests of the Durable Streams endpoint, beyond the conformance suite. */
+const servers: TestServer[] = [];
+afterAll(async () => {
+  for (const server of servers) await server.stop();
+});
+async function start(options: Parameters<typeof startServer>[0] = {}) {
+  const server = await startServer(options);
+  servers.push(server);
+  return server;
+}
+
+const json = { "content-type": "application/json" };
+let counter = 0;
+const name = (prefix: string) => `/v1/stream/${prefix}-${Date.now().toString(36)}-${counter++}`;
+
+async function readAll(server: TestServer, path: string, offset = "-1") {
+  const res = await server.fetch(`${path}?offset=${offset}`);
+  return { status: res.status, body: await res.json(), next: res.headers.get("stream-next-offset")! };
+}
+
+describe("access", () => {
+  let server: TestServer;
+  beforeAll(async () => {
+    server = await start();
+  });
+
+  test("with STREAMS_AUTH=on (the default) a request without the token is refused with 401", async () => {
+    const res = await server.fetch(name("auth"), { method: "PUT", auth: false, headers: json });
+    expect(res.status).toBe(401);
+    expect((await res.json()).error.code).toBe("unauthorized");
+    const wrong = await server.fetch(name("auth"), { method: "PUT", headers: { ...json, authorization: "Bearer not-the-token-at-all" } });
+    expect(wrong.status).toBe(401);
+  });
+
+  test("with the token the same request succeeds; CORS preflight needs no token", async () => {
+    const path = name("auth");
+    expect((await server.fetch(path, { method: "PUT", headers: json })).status).toBe(201);
+    const preflight = await server.fetch(path, { method: "OPTIONS", auth: false });
+    expect(preflight.status).toBe(204);
+    expect(preflight.headers.get("access-control-allow-headers")).toContain("authorization");
+  });
+});
+
+describe("bad input", () => {
+  let server: TestServer;
+  beforeAll(async () => {
+    server = await start({ env: { STREAMS_AUTH: "off" } });
+  });
+
+  test("malformed JSON is a 400 with a readable message and appends nothing", async () => {
+    const path = name("bad-json");
+    await server.fetch(path, { method: "PUT", headers: json, body: JSON.stringify([{ a: 1 }]) });
+    const res = await server.fetch(path, { method: "POST", headers: json, body: "{ not json" });
+    expect(res.status).toBe(400);
+    expect((await res.json()).error.message).toContain("not valid JSON");
+    expect((await readAll(server, path)).body).toEqual([{ a: 1 }]);
+  });
+
+  test("a body over the limit is refused with 413 and the stream is unchanged", async () => {
+    const path = name("too-big");
+    await server.fetch(path, { method: "PUT", headers: { "content-type": "application/octet-stream" } });
+    const res = await server.fetch(path, { method: "POST", headers: { "content-type": "application/octet-stream" }, body: new Uint8Array(17 * 1024 * 1024) });
+    expect(res.status).toBe(413);
+    const head = await server.fetch(path, { method: "HEAD" });
+    expect(head.headers.get("stream-next-offset")).toBe("0000000000000000_0000000000000000");
+  });
+
+  test("bad offsets are 400, unknown streams 404", async () => {
+    const path = name("offsets");
+    await server.fetch(path, { method: "PUT", headers: json });
+    for (const offset of ["abc", "1", "-2", "%00"]) {
+      expect((await server.fetch(`${path}?offset=${offset}`)).status).toBe(400);
+    }
+    expect((await server.fetch(`${name("nope")}?offset=-1`)).status).toBe(404);
+  });
+});
+
+describe("large messages and concurrency", () => {
+  let server: TestServer;
+  beforeAll(async () => {
+    server = await start({ env: { STREAMS_AUTH: "off" } });
+  });
+
+  test("a 2 MB binary message round-trips byte for byte", async () => {
+    const path = name("large");
+    await server.fetch(path, { method: "PUT", headers: { "content-type": "application/octet-stream" } });
+    const payload = new Uint8Array(2 * 1024 * 1024);
+    for (let i = 0; i < payload.length; i++) payload[i] = (i * 31 + 7) & 0xff;
+    expect((await server.fetch(path, { method: "POST", headers: { "content-type": "application/octet-stream" }, body: payload })).status).toBe(204);
+    const res = await server.fetch(`${path}?offset=-1`);
+    const body = new Uint8Array(await res.arrayBuffer());
+    expect(body.length).toBe(payload.length);
+    expect(Buffer.compare(Buffer.from(body), Buffer.from(payload))).toBe(0);
+  });
+
+  test("16 concurrent idempotent producers: every message exactly once, each producer's in its own order", async () => {
+    const path = name("producers");
+    await server.fetch(path, { method: "PUT", headers: json });
+    const PRODUCERS = 16;
+    const PER_PRODUCER = 25;
+    await Promise.all(
+      Array.from({ length: PRODUCERS }, async (_, p) => {
+        for (let seq = 0; seq < PER_PRODUCER; seq++) {
+          const headers = { ...json, "producer-id": `p${p}`, "producer-epoch": "0", "producer-seq": String(seq) };
+          const body = JSON.stringify({ p, seq });
+          const first = await server.fetch(path, { method: "POST", headers, body });
+          expect(first.status).toBe(200);
+          // A retry of the same request (as after a lost response) is a duplicate, not a second copy.
+          if (seq % 5 === 0) expect((await server.fetch(path, { method: "POST", headers, body })).status).toBe(204);
+        }
+      }),
+    );
+    const { body } = await readAll(server, path);
+    expect(body).toHaveLength(PRODUCERS * PER_PRODUCER);
+    for (let p = 0; p < PRODUCERS; p++) {
+      expect(body.filter((m: { p: number }) => m.p === p).map((m: { seq: number }) => m.seq)).toEqual(Array.from({ length: PER_PRODUCER }, (_, i) => i));
+    }
+  });
+});
+
+describe("across restarts, processes and connection loss", () => {
+  test("a stream written before a restart is intact after it, and appends continue at the next offset", async () => {
+    const databaseUrl = await freshDatabase();
+    const first = await start({ databaseUrl, env: { STREAMS_AUTH: "off" } });
+    const path = name("restart");
+    await first.fetch(path, { method: "PUT", headers: json });
+    for (let i = 0; i < 5; i++) await first.fetch(path, { method: "POST", headers: json, body: JSON.stringify({ i }) });
+    const before = await readAll(first, path);
+    await first.kill();
+
+    const second = await start({ databaseUrl, env: { STREAMS_AUTH: "off" } });
+    const after = await readAll(second, path);
+    expect(after.body).toEqual(before.body);
+    expect(after.next).toBe(before.next);
+    const res = await second.fetch(path, { method: "POST", headers: json, body: JSON.stringify({ i: 5 }) });
+    expect(res.headers.get("stream-next-offset")! > before.next).toBe(true);
+    expect((await readAll(second, path, before.next)).body).toEqual([{ i: 5 }]);
+  });
+
+  test("two server processes on one database: a long-poll reader on A receives an append made through B", async () => {
+    const databaseUrl = await freshDatabase();
+    const a = await start({ databaseUrl, env: { STREAMS_AUTH: "off", LONG_POLL_TIMEOUT_MS: "20000" } });
+    const b = await start({ databaseUrl, env: { STREAMS_AUTH: "off" } });
+    const path = name("two-processes");
+    const created = await a.fetch(path, { method: "PUT", headers: json });
+    const tail = created.headers.get("stream-next-offset")!;
+    const waiting = a.fetch(`${path}?offset=${tail}&live=long-poll`);
+    await Bun.sleep(200);
+    await b.fetch(path, { method: "POST", headers: json, body: JSON.stringify({ from: "B" }) });
+    const res = await waiting;
+    expect(res.status).toBe(200);
+    expect(await res.json()).toEqual([{ from: "B" }]);
+  });
+
+  test("when the LISTEN connection is dropped, waiting readers catch up from the table after it reconnects", async () => {
+    const databaseUrl = await freshDatabase();
+    const a = await start({ databaseUrl, env: { STREAMS_AUTH: "off", LONG_POLL_TIMEOUT_MS: "20000" } });
+    const b = await start({ databaseUrl, env: { STREAMS_AUTH: "off" } });
+    const path = name("reconnect");
+    const created = await a.fetch(path, { method: "PUT", headers: json });
+    const tail = created.headers.get("stream-next-offset")!;
+    const waiting = a.fetch(`${path}?offset=${tail}&live=long-poll`);
+    await Bun.sleep(200);
+
+    // Kill A's listener backend and append through B at once: the NOTIFY is sent while A is not
+    // listening, so only the catch-up on reconnect can deliver it before the 20 s timeout.
+    const admin = postgres(databaseUrl, { max: 1, onnotice: () => {} });
+    const killed = await admin`
+      select pg_terminate_backend(pid) as ok from pg_stat_activity
+      where datname = current_database() and application_name = 'durable-studio-listener'
+        and pid in (select pid from pg_stat_activity where query ilike 'listen%')`;
+    expect(killed.length).toBeGreaterThanOrEqual(1);
+    await b.fetch(path, { method: "POST", headers: json, body: JSON.stringify({ after: "drop" }) });
+    await admin.end();
+
+    const res = await waiting;
+    expect(res.status).toBe(200);
+    expect(await res.json()).toEqual([{ after: "drop" }]);
+    await a.waitForLog(/listener reconnected; catching up/);
+  });
+});
