@@ -73,3 +73,71 @@ export const streamProducers = pgTable(
   },
   (table) => [primaryKey({ columns: [table.streamId, table.producerId] })],
 );
+
+/** Idempotency keys for appends (a session event's `id`): the same key on one stream appends once. */
+export const streamDedupe = pgTable(
+  "stream_dedupe",
+  {
+    streamId: bigint("stream_id", { mode: "number" })
+      .notNull()
+      .references(() => streams.id, { onDelete: "cascade" }),
+    key: text("key").notNull(),
+    pos: bigint("pos", { mode: "number" }).notNull(),
+  },
+  (table) => [primaryKey({ columns: [table.streamId, table.key] })],
+);
+
+/** A durable session: the JSON-mode stream `/v1/stream/sessions/<id>` plus metadata. */
+export const sessions = pgTable(
+  "sessions",
+  {
+    id: text("id").primaryKey(),
+    teamId: text("team_id"),
+    title: text("title"),
+    createdAt: timestamp("created_at", { withTimezone: true }).notNull().defaultNow(),
+  },
+  (table) => [index("sessions_team_idx").on(table.teamId, table.createdAt)],
+);
+
+/** Agent runs in a session; the session's events are the truth of what a run said, this row of its status. */
+export const runs = pgTable(
+  "runs",
+  {
+    id: text("id").primaryKey(),
+    sessionId: text("session_id")
+      .notNull()
+      .references(() => sessions.id, { onDelete: "cascade" }),
+    agent: text("agent").notNull(),
+    /** queued | running | completed | cancelled | failed */
+    status: text("status").notNull().default("queued"),
+    provider: text("provider"),
+    input: text("input"),
+    options: text("options"),
+    parentRunId: text("parent_run_id"),
+    clientId: text("client_id"),
+    error: text("error"),
+    createdAt: timestamp("created_at", { withTimezone: true }).notNull().defaultNow(),
+    startedAt: timestamp("started_at", { withTimezone: true }),
+    endedAt: timestamp("ended_at", { withTimezone: true }),
+  },
+  (table) => [index("runs_session_idx").on(table.sessionId, table.createdAt)],
+);
+
+/**
+ * Who is connected to a session, across processes. Each process refreshes `heartbeat_at` for its
+ * own members; rows of a process that died stop being refreshed and drop out after the expiry.
+ */
+export const sessionPresence = pgTable(
+  "session_presence",
+  {
+    memberId: text("member_id").primaryKey(),
+    sessionId: text("session_id").notNull(),
+    clientId: text("client_id").notNull(),
+    device: text("device").notNull(),
+    status: text("status"),
+    processId: text("process_id").notNull(),
+    since: timestamp("since", { withTimezone: true }).notNull().defaultNow(),
+    heartbeatAt: timestamp("heartbeat_at", { withTimezone: true }).notNull().defaultNow(),
+  },
+  (table) => [index("session_presence_session_idx").on(table.sessionId)],
+);

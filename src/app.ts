@@ -9,6 +9,8 @@ import { openDatabase, runMigrations, type Database } from "./infra/database";
 import { errorHandler, notFound, requestLog } from "./infra/http";
 import { startJobQueue, JOB_STOP_TIMEOUT_MS } from "../jobs/boss";
 import { createStreams, scheduleStreamJobs, type Streams } from "./streams";
+import { SubscriptionManager } from "./streams/subscriptions";
+import { subscriptionHost } from "./streams/subscription-host";
 
 /** What start-up has finished; `/healthz` answers 200 only when all are true. */
 export interface Readiness {
@@ -53,6 +55,7 @@ export async function startService(options: { config: Config; log: Logger }): Pr
   });
 
   let streams: Streams | undefined;
+  let subscriptions: SubscriptionManager | undefined;
   app.all("/v1/stream/*", async (c) => {
     if (!streams) return Response.json({ error: { code: "not_ready", message: "The service is starting." } }, { status: 503 });
     return streams.http.handle(c.req.raw);
@@ -79,6 +82,7 @@ export async function startService(options: { config: Config; log: Logger }): Pr
     log.info("shutting down");
     // 1. Stop taking work: no new HTTP connections, no new jobs fetched; running jobs finish.
     const httpStopped = server.stop(false);
+    subscriptions?.close();
     if (boss) await boss.stop({ graceful: true, timeout: JOB_STOP_TIMEOUT_MS }).catch((error) => log.warn("job queue stop failed", { error }));
     // 2. Close whatever connections are still open (long-polls, sockets).
     await Promise.race([httpStopped, Bun.sleep(2_000)]);
@@ -107,6 +111,7 @@ export async function startService(options: { config: Config; log: Logger }): Pr
       log,
       longPollTimeoutMs: config.longPollTimeoutMs,
       auth: { required: config.streamsAuth, apiToken: config.apiToken },
+      reserved: ({ store, writer }) => (subscriptions = new SubscriptionManager({ host: subscriptionHost(store, writer), log: log.child({ component: "subscriptions" }) })),
     });
     if (config.role !== "web") await scheduleStreamJobs(boss, streams, log);
     readiness.jobs = true;

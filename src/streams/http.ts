@@ -69,7 +69,9 @@ export class StreamsHttp {
     const url = new URL(request.url);
     const path = url.pathname;
     if (request.method === "OPTIONS") return new Response(null, { status: 204 });
-    if (this.#o.authorize) {
+    // Webhook callbacks and pull-wake acks carry their own signed bearer tokens; the JWKS is public.
+    const selfAuthenticated = /^\/v1\/stream\/__ds\/(jwks\.json$|subscriptions\/[^/]+\/(callback|ack|release)$)/.test(path);
+    if (this.#o.authorize && !selfAuthenticated) {
       const refused = await this.#o.authorize(request, path);
       if (refused) return refused;
     }
@@ -480,6 +482,9 @@ function appendResponse(result: AppendResult, producer: ProducerHeaders | undefi
       headers.set("producer-epoch", String(result.epoch));
       headers.set("producer-seq", String(result.seq));
       if (result.closed) headers.set("stream-closed", "true");
+      return new Response(null, { status: 204, headers });
+    case "duplicate_key":
+      headers.set("stream-next-offset", formatOffset(result.pos));
       return new Response(null, { status: 204, headers });
     case "missing":
       return errorResponse(404, "not_found", "No stream at this path.");

@@ -1,3 +1,10 @@
+import type { StreamStore } from "./store";
+import { encodeJsonValues } from "./store";
+import type { AppendWriter } from "./writer";
+import { formatOffset } from "./offsets";
+
+const STREAM_PREFIX = "/v1/stream/";
+
 /**
  * What the reserved subscription APIs (webhooks, pull-wake) need from the stream store.
  * Paths here are stream-root-relative: `events/abc` is the stream `/v1/stream/events/abc`.
@@ -13,3 +20,26 @@ export interface SubscriptionHost {
 
 /** The zero offset: the tail of an empty stream, "before any data". */
 export const ZERO_OFFSET = "0000000000000000_0000000000000000";
+
+/** The host on top of our store and writer. */
+export function subscriptionHost(store: StreamStore, writer: AppendWriter): SubscriptionHost {
+  return {
+    async tailOf(path) {
+      const found = await store.lookup(STREAM_PREFIX + path);
+      return found.kind === "ok" ? formatOffset(found.row.tailPos) : undefined;
+    },
+    async listPaths() {
+      return (await store.listPaths(STREAM_PREFIX)).map((p) => p.slice(STREAM_PREFIX.length)).filter((p) => !p.startsWith("__ds/"));
+    },
+    async appendJson(path, value) {
+      const result = await writer.append({
+        path: STREAM_PREFIX + path,
+        contentType: "application/json",
+        body: new Uint8Array(0),
+        json: { data: encodeJsonValues([value]), count: 1 },
+        close: false,
+      });
+      return result.kind === "appended";
+    },
+  };
+}

@@ -26,11 +26,14 @@ export interface AppendInput {
   close: boolean;
   streamSeq?: string;
   producer?: ProducerHeaders;
+  /** An idempotency key: a second append with the same key on the same stream appends nothing. */
+  dedupeKey?: string;
 }
 
 export type AppendResult =
   | { kind: "appended"; tailPos: number; closed: boolean; producer?: { epoch: number; seq: number } }
   | { kind: "duplicate"; tailPos: number; closed: boolean; epoch: number; seq: number }
+  | { kind: "duplicate_key"; pos: number }
   | { kind: "missing" }
   | { kind: "gone" }
   | { kind: "closed"; tailPos: number }
@@ -146,6 +149,18 @@ export class AppendWriter {
       for (const f of found) producers.set(`${f.streamId}\u0000${f.producerId}`, { epoch: f.epoch, lastSeq: f.lastSeq, dirty: false });
     }
 
+    const keyed = batch.filter((p) => p.input.dedupeKey !== undefined && byPath.has(p.input.path));
+    const seenKeys = new Map<string, number>();
+    if (keyed.length > 0) {
+      const ids = keyed.map((p) => byPath.get(p.input.path)!.id);
+      const keys = keyed.map((p) => p.input.dedupeKey!);
+      const found = await tx<{ streamId: number; key: string; pos: number }[]>`
+        select stream_id as "streamId", key, pos from stream_dedupe d
+        join unnest(${ids}::bigint[], ${keys}::text[]) as k(stream_id, key) using (stream_id, key)`;
+      for (const f of found) seenKeys.set(`${f.streamId}\u0000${f.key}`, f.pos);
+    }
+    const newKeys: { stream_id: number; key: string; pos: number }[] = [];
+
     const now = Date.now();
     const results: AppendResult[] = [];
     const messages: { stream_id: number; pos: number; data: Uint8Array; count: number }[] = [];
@@ -168,7 +183,16 @@ export class AppendWriter {
         results.push({ kind: "missing" });
         continue;
       }
+      const dedupe = input.dedupeKey === undefined ? undefined : `${row.id}\u0000${input.dedupeKey}`;
+      if (dedupe && seenKeys.has(dedupe)) {
+        results.push({ kind: "duplicate_key", pos: seenKeys.get(dedupe)! });
+        continue;
+      }
       const result = this.#applyOne(row, input, producers, messages, now);
+      if (dedupe && result.kind === "appended") {
+        seenKeys.set(dedupe, result.tailPos);
+        newKeys.push({ stream_id: row.id, key: input.dedupeKey!, pos: result.tailPos });
+      }
       if (result.kind === "appended") {
         touched.add(row);
         appendedPaths.add(row.path);
@@ -179,6 +203,7 @@ export class AppendWriter {
     if (messages.length > 0) {
       await tx`insert into stream_messages ${tx(messages, "stream_id", "pos", "data", "count")}`;
     }
+    if (newKeys.length > 0) await tx`insert into stream_dedupe ${tx(newKeys, "stream_id", "key", "pos")}`;
     if (touched.size > 0) {
       const updates = [...touched].map((row) => [
         row.id, row.tailPos, row.closed, row.closedByProducer, row.closedByEpoch, row.closedBySeq, row.lastStreamSeq, row.lastAccessMs,

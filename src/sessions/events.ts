@@ -1,0 +1,106 @@
+import { z } from "zod";
+
+/** Longest text a single event may carry (a message, a delta, a steer). */
+export const MAX_EVENT_TEXT_CHARS = 100_000;
+
+const id = z.string().min(1).max(200);
+const text = z.string().max(MAX_EVENT_TEXT_CHARS);
+
+/** The session event vocabulary of DESIGN.md. Every event appended to a session matches one of these. */
+export const sessionEvent = z.discriminatedUnion("type", [
+  z.object({ type: z.literal("message"), id, role: z.enum(["user", "assistant", "system"]), text, clientId: id.optional() }),
+  z.object({ type: z.literal("message.start"), id, role: z.literal("assistant"), runId: id, agent: id }),
+  z.object({ type: z.literal("message.delta"), id, runId: id, text }),
+  z.object({ type: z.literal("message.end"), id, runId: id, status: z.enum(["complete", "cancelled", "interrupted", "failed"]) }),
+  z.object({ type: z.literal("run.start"), runId: id, agent: id, parentRunId: id.optional() }),
+  z.object({ type: z.literal("run.progress"), runId: id, agent: id, label: z.string().max(500), progress: z.number().min(0).max(1).optional() }),
+  z.object({ type: z.literal("run.end"), runId: id, status: z.enum(["completed", "cancelled", "failed"]), error: z.string().max(2_000).optional() }),
+  z.object({
+    type: z.literal("control"),
+    action: z.enum(["cancel", "interrupt", "steer"]),
+    runId: id.optional(),
+    clientId: id.optional(),
+    text: text.optional(),
+    /** For cancel: one run (`run`, the default when runId is given), this client's runs (`own`), or `all`. */
+    scope: z.enum(["run", "own", "all"]).optional(),
+  }),
+  z.object({ type: z.literal("artifact"), runId: id, kind: z.string().min(1).max(50), ref: z.string().min(1).max(2_000), data: z.unknown().optional() }),
+]);
+
+export type SessionEvent = z.infer<typeof sessionEvent>;
+export type EventType = SessionEvent["type"];
+export const EVENT_TYPES = sessionEvent.options.map((option) => option.shape.type.value);
+
+/** Event types a client (browser, app) may publish itself; the rest are written by agents and the server. */
+export const CLIENT_EVENT_TYPES: ReadonlySet<string> = new Set(["message", "control"]);
+
+/**
+ * Checks an event against the vocabulary, with a message a person can act on.
+ *
+ * @example
+ * const checked = parseEvent({ type: "message", id: "m1", role: "user", text: "hi" });
+ * if (!checked.ok) console.log(checked.code, checked.message);
+ */
+export function parseEvent(value: unknown): { ok: true; event: SessionEvent } | { ok: false; code: "unknown_event_type" | "invalid_event"; message: string } {
+  const type = (value as { type?: unknown } | null)?.type;
+  if (typeof type !== "string" || !(EVENT_TYPES as string[]).includes(type)) {
+    return { ok: false, code: "unknown_event_type", message: `Unknown event type ${JSON.stringify(type)}; expected one of ${EVENT_TYPES.join(", ")}.` };
+  }
+  const parsed = sessionEvent.safeParse(value);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    return { ok: false, code: "invalid_event", message: `Invalid ${type} event: ${issue.path.join(".") || "event"}: ${issue.message}.` };
+  }
+  return { ok: true, event: parsed.data };
+}
+
+/** A whole message after folding its start/delta/end events. */
+export interface CompactedMessage {
+  id: string;
+  role: "user" | "assistant" | "system";
+  text: string;
+  status: "complete" | "streaming" | "cancelled" | "interrupted" | "failed";
+  runId?: string;
+  agent?: string;
+  clientId?: string;
+}
+
+/**
+ * Folds a session's events into whole messages, so a late joiner gets a few messages rather than
+ * thousands of deltas. Messages keep the order of their first event.
+ *
+ * @example
+ * const compactor = new Compactor();
+ * for (const event of events) compactor.add(event);
+ * compactor.messages(); // [{ id, role, text, status, runId? }]
+ */
+export class Compactor {
+  #messages = new Map<string, CompactedMessage>();
+
+  add(event: unknown): void {
+    const e = event as SessionEvent;
+    switch (e?.type) {
+      case "message":
+        this.#messages.set(e.id, { id: e.id, role: e.role, text: e.text, status: "complete", ...(e.clientId ? { clientId: e.clientId } : {}) });
+        break;
+      case "message.start":
+        if (!this.#messages.has(e.id)) this.#messages.set(e.id, { id: e.id, role: "assistant", text: "", status: "streaming", runId: e.runId, agent: e.agent });
+        break;
+      case "message.delta": {
+        const message = this.#messages.get(e.id);
+        if (message) message.text += e.text;
+        else this.#messages.set(e.id, { id: e.id, role: "assistant", text: e.text, status: "streaming", runId: e.runId });
+        break;
+      }
+      case "message.end": {
+        const message = this.#messages.get(e.id);
+        if (message) message.status = e.status;
+        break;
+      }
+    }
+  }
+
+  messages(): CompactedMessage[] {
+    return [...this.#messages.values()].map((m) => ({ ...m }));
+  }
+}
