@@ -3,6 +3,7 @@ import { chmodSync, closeSync, existsSync, mkdtempSync, openSync, readFileSync, 
 import { join } from "node:path";
 import { tmpdir } from "node:os";
 import { settlesWithin } from "./timeout";
+import { killSurvivors, processTree, treeCpuMs } from "./processes";
 
 /** The repository root (bench/ is one level down). */
 export const ROOT = join(import.meta.dir, "..");
@@ -10,6 +11,8 @@ export const ROOT = join(import.meta.dir, "..");
 /** Our server needs initdb + Postgres start + migrations; the reference starts in well under a second. */
 const OURS_START_TIMEOUT_MS = 90_000;
 const REFERENCE_START_TIMEOUT_MS = 20_000;
+/** The start-up check's PUT must answer within this. */
+const PROBE_TIMEOUT_MS = 10_000;
 /** How often the harness re-reads a child's log file while waiting for a line. */
 const LOG_POLL_MS = 50;
 /** SIGTERM first; the process group gets SIGKILL if the server has not exited by then. */
@@ -35,6 +38,8 @@ export interface RunningTarget extends TargetInfo {
   runtime: string;
   /** Where the child's stdout and stderr went. */
   logPath: string;
+  /** CPU ms used so far by the server and the processes it started (NaN off Linux). */
+  cpuTimeMs(): number;
   stop(): Promise<void>;
 }
 
@@ -61,7 +66,7 @@ export function describeTarget(id: TargetId, options: StartOptions): TargetInfo 
 }
 
 /**
- * Starts one server as a child process in its own process group, waits for its `listening` and
+ * Starts one server as a child process (its own process group), waits for its `listening` and
  * `ready` log lines, then checks that it creates a stream (PUT → 201). Throws TargetStartError
  * (after cleaning up) when any of that fails.
  *
@@ -106,7 +111,7 @@ export async function startTarget(id: TargetId, options: StartOptions): Promise<
     if (!listening.url) throw new TargetStartError(`its "listening" log line has no url`);
     await child.waitForLine(/"msg":"ready"/, timeoutMs);
     await probe(listening.url);
-    return { ...info, url: listening.url, runtime: listening.runtime ?? `bun ${Bun.version}`, logPath, stop: cleanUp };
+    return { ...info, url: listening.url, runtime: listening.runtime ?? `bun ${Bun.version}`, logPath, cpuTimeMs: () => child.cpuTimeMs(), stop: cleanUp };
   } catch (error) {
     const tail = child.lastLines(8);
     await cleanUp();
@@ -122,7 +127,7 @@ async function probe(url: string) {
   const streamUrl = `${url}/v1/stream/bench-probe-${Date.now()}`;
   let response: Response;
   try {
-    response = await fetch(streamUrl, { method: "PUT", headers: { "content-type": "application/json" } });
+    response = await fetch(streamUrl, { method: "PUT", headers: { "content-type": "application/json" }, signal: AbortSignal.timeout(PROBE_TIMEOUT_MS) });
   } catch (error) {
     throw new TargetStartError(`PUT ${streamUrl} failed: ${(error as Error).message}`);
   }
@@ -170,7 +175,8 @@ class ChildServer {
     this.#logPath = options.logPath;
     const fd = openSync(options.logPath, "w");
     const [file, ...args] = options.command as [string, ...string[]];
-    // detached: own process group, so stop() can also reach what the server started (Postgres).
+    // detached: a process group of its own, so a Ctrl-C on the harness reaches only the harness,
+    // which then stops the server in order.
     const child = spawn(file, args, { cwd: ROOT, env: options.env, stdio: ["ignore", fd, fd], detached: true });
     closeSync(fd);
     this.#pid = child.pid;
@@ -203,17 +209,23 @@ class ChildServer {
     return this.#lines().slice(-count);
   }
 
-  /** SIGTERM and wait; SIGKILL the whole process group if it takes too long or left children behind. */
+  /** User + system CPU ms of the server and everything it started (ours: its Postgres too). */
+  cpuTimeMs(): number {
+    return this.#pid === undefined ? Number.NaN : treeCpuMs(this.#pid);
+  }
+
+  /** SIGTERM and wait; then SIGKILL the server if it is still there, and whatever it started that outlived it. */
   async stop(): Promise<void> {
     const pid = this.#pid;
     if (pid === undefined) return;
+    // Postgres runs in a session of its own, so the process tree, not the process group, finds it.
+    const started = processTree(pid);
     if (this.#exitCode === undefined) {
       signal(pid, "SIGTERM");
-      if (!(await settlesWithin(this.#exited, STOP_TIMEOUT_MS))) signal(-pid, "SIGKILL");
+      if (!(await settlesWithin(this.#exited, STOP_TIMEOUT_MS))) signal(pid, "SIGKILL");
     }
-    // Anything still in the group (e.g. a Postgres the server failed to stop) goes too.
-    if (signal(-pid, 0)) signal(-pid, "SIGKILL");
     await settlesWithin(this.#exited, 2_000);
+    killSurvivors(started);
   }
 
   #lines(): string[] {
@@ -225,12 +237,11 @@ class ChildServer {
   }
 }
 
-/** process.kill that reports whether the target existed instead of throwing. */
-function signal(pid: number, name: NodeJS.Signals | 0): boolean {
+/** process.kill that ignores a process already gone. */
+function signal(pid: number, name: NodeJS.Signals) {
   try {
     process.kill(pid, name);
-    return true;
   } catch {
-    return false;
+    // ESRCH: it exited on its own.
   }
 }

@@ -1,16 +1,27 @@
 import { Hono } from "hono";
-import type { Server } from "bun";
+import { bodyLimit } from "hono/body-limit";
+import type { Server, WebSocketHandler } from "bun";
 import type { PgBoss } from "pg-boss";
 import type { Config } from "./infra/config";
 import type { Logger } from "./infra/log";
 import { safeUrl } from "./infra/log";
 import { EmbeddedPostgres } from "./infra/embedded-postgres";
 import { openDatabase, runMigrations, type Database } from "./infra/database";
-import { errorHandler, notFound, requestLog } from "./infra/http";
+import { ApiError, errorHandler, notFound, requestLog } from "./infra/http";
+import { router, type AppEnv } from "./infra/openapi";
 import { startJobQueue, JOB_STOP_TIMEOUT_MS } from "../jobs/boss";
-import { createStreams, scheduleStreamJobs, type Streams } from "./streams";
+import { createStreams, scheduleStreamJobs } from "./streams";
 import { SubscriptionManager } from "./streams/subscriptions";
 import { subscriptionHost } from "./streams/subscription-host";
+import { Authenticator, type Principal } from "./accounts/principal";
+import { SessionService, SESSION_STREAM_PREFIX } from "./sessions/service";
+import { Presence } from "./sessions/presence";
+import { SessionSockets, WS_LIMITS, type SocketData } from "./sessions/socket";
+import { sessionRoutes } from "./sessions/routes";
+import { apiDocs } from "./web/api-docs";
+
+/** JSON API bodies are small; uploads and stream appends have their own limits. */
+export const API_BODY_LIMIT_BYTES = 1024 * 1024;
 
 /** What start-up has finished; `/healthz` answers 200 only when all are true. */
 export interface Readiness {
@@ -25,13 +36,15 @@ export interface Service {
   url: string;
   port: number;
   readiness: Readiness;
-  database: Database;
   stop(): Promise<void>;
 }
 
+type Fetch = (request: Request, server: Server<SocketData>) => Response | Promise<Response | undefined> | undefined;
+
 /**
  * Starts the whole service: HTTP first (so `/healthz` can say what is not ready yet), then the
- * database (embedded unless DATABASE_URL is set), migrations under an advisory lock, and pg-boss.
+ * database (embedded unless DATABASE_URL is set), migrations under an advisory lock, pg-boss, and
+ * the features. Until they are ready every route but `/healthz` answers 503.
  *
  * @example
  * const service = await startService({ config: loadConfig(process.env), log });
@@ -41,30 +54,38 @@ export async function startService(options: { config: Config; log: Logger }): Pr
   const { config, log } = options;
   const readiness: Readiness = { database: false, migrations: false, jobs: false, shuttingDown: false };
 
-  const app = new Hono();
-  app.use(requestLog(log.child({ component: "http" })));
-  app.onError(errorHandler(log));
-  app.notFound(notFound);
-  app.get("/healthz", (c) => {
-    const waiting = (["database", "migrations", "jobs"] as const).filter((part) => !readiness[part]);
+  const health = (c: { json: (body: unknown, status: 200 | 503) => Response }) => {
     if (readiness.shuttingDown) return c.json({ ok: false, error: { code: "shutting_down", message: "The service is shutting down." } }, 503);
-    if (waiting.length > 0) {
-      return c.json({ ok: false, notReady: waiting, error: { code: "not_ready", message: `Not ready yet: ${waiting.join(", ")}.` } }, 503);
-    }
-    return c.json({ ok: true });
-  });
+    const waiting = (["database", "migrations", "jobs"] as const).filter((part) => !readiness[part]);
+    if (waiting.length > 0) return c.json({ ok: false, notReady: waiting, error: { code: "not_ready", message: `Not ready yet: ${waiting.join(", ")}.` } }, 503);
+    return c.json({ ok: true }, 200);
+  };
 
-  let streams: Streams | undefined;
-  let subscriptions: SubscriptionManager | undefined;
-  app.all("/v1/stream/*", async (c) => {
-    if (!streams) return Response.json({ error: { code: "not_ready", message: "The service is starting." } }, { status: 503 });
-    return streams.http.handle(c.req.raw);
-  });
+  const boot = new Hono();
+  boot.use(requestLog(log.child({ component: "http" })));
+  boot.get("/healthz", (c) => health(c));
+  boot.all("*", (c) => c.json({ error: { code: "not_ready", message: "The service is starting; try again in a moment." } }, 503));
 
-  const server: Server<unknown> = Bun.serve({
+  let current: Fetch = (request) => boot.fetch(request);
+  let sockets: SessionSockets | undefined;
+  // Bun takes WebSocket handlers at serve time; these forward to the session sockets once they exist.
+  const websocket: WebSocketHandler<SocketData> = {
+    maxPayloadLength: 1024 * 1024,
+    idleTimeout: WS_LIMITS.IDLE_TIMEOUT_SECONDS,
+    sendPings: true,
+    backpressureLimit: WS_LIMITS.MAX_BUFFERED_BYTES * 2,
+    closeOnBackpressureLimit: false,
+    open: (ws) => sockets?.handlers.open?.(ws),
+    message: (ws, message) => void sockets?.handlers.message?.(ws, message),
+    drain: (ws) => sockets?.handlers.drain?.(ws),
+    close: (ws, code, reason) => sockets?.handlers.close?.(ws, code, reason),
+  };
+
+  const server = Bun.serve<SocketData>({
     port: config.port,
     hostname: config.host,
-    fetch: app.fetch,
+    fetch: (request, srv) => current(request, srv),
+    websocket,
     // Long-polls and SSE keep connections open; they send or finish well within this.
     idleTimeout: 120,
     maxRequestBodySize: 64 * 1024 * 1024,
@@ -75,6 +96,8 @@ export async function startService(options: { config: Config; log: Logger }): Pr
   let embedded: EmbeddedPostgres | undefined;
   let database: Database | undefined;
   let boss: PgBoss | undefined;
+  let subscriptions: SubscriptionManager | undefined;
+  let presence: Presence | undefined;
 
   const stop = async () => {
     if (readiness.shuttingDown) return;
@@ -84,7 +107,9 @@ export async function startService(options: { config: Config; log: Logger }): Pr
     const httpStopped = server.stop(false);
     subscriptions?.close();
     if (boss) await boss.stop({ graceful: true, timeout: JOB_STOP_TIMEOUT_MS }).catch((error) => log.warn("job queue stop failed", { error }));
-    // 2. Close whatever connections are still open (long-polls, sockets).
+    // 2. Close what is still open: sockets (clients resume elsewhere from their offsets), long-polls.
+    sockets?.closeAll();
+    await presence?.close();
     await Promise.race([httpStopped, Bun.sleep(2_000)]);
     await server.stop(true);
     // 3. Then the database.
@@ -106,14 +131,47 @@ export async function startService(options: { config: Config; log: Logger }): Pr
     await runMigrations({ url: databaseUrl, log });
     readiness.migrations = true;
     boss = await startJobQueue({ url: databaseUrl, log: log.child({ component: "jobs" }), schedule: config.role !== "web" });
-    streams = await createStreams({
+
+    const auth = new Authenticator({ apiToken: config.apiToken, secretKey: config.secretKey });
+    const streams = await createStreams({
       database,
       log,
       longPollTimeoutMs: config.longPollTimeoutMs,
-      auth: { required: config.streamsAuth, apiToken: config.apiToken },
+      authorize: config.streamsAuth ? streamAuthorizer(auth) : undefined,
       reserved: ({ store, writer }) => (subscriptions = new SubscriptionManager({ host: subscriptionHost(store, writer), log: log.child({ component: "subscriptions" }) })),
     });
     if (config.role !== "web") await scheduleStreamJobs(boss, streams, log);
+
+    presence = new Presence({ sql: database.sql, log: log.child({ component: "presence" }) });
+    await presence.start(database.listener);
+    const sessions = new SessionService({ sql: database.sql, store: streams.store, writer: streams.writer, boss, log: log.child({ component: "sessions" }) });
+    sockets = new SessionSockets({ service: sessions, hub: streams.hub, presence, auth, log: log.child({ component: "ws" }) });
+
+    const api = router();
+    api.use("/api/*", bodyLimit({ maxSize: API_BODY_LIMIT_BYTES, onError: () => { throw new ApiError(413, "payload_too_large", `JSON bodies are limited to ${API_BODY_LIMIT_BYTES} bytes.`); } }));
+    api.use("/api/*", async (c, next) => {
+      const principal = await auth.authenticate(Authenticator.bearer(c.req.raw));
+      if (!principal) throw new ApiError(401, "unauthorized", "Send Authorization: Bearer <API token or client token>.", { "www-authenticate": "Bearer" });
+      c.set("principal", principal);
+      await next();
+    });
+    api.route("/", sessionRoutes({ service: sessions, presence, secretKey: config.secretKey, publicUrl: config.publicUrl, runnableAgents: () => ["chat"] }));
+
+    const app = new Hono<AppEnv>();
+    app.use(requestLog(log.child({ component: "http" })));
+    app.onError(errorHandler(log));
+    app.notFound(notFound);
+    app.get("/healthz", (c) => health(c));
+    app.get("/ws", async (c) => (await sockets!.upgrade(c.req.raw, c.env as unknown as Server<SocketData>)) ?? new Response(null));
+    app.all("/v1/stream/*", (c) => streams.http.handle(c.req.raw));
+    app.route("/", api);
+    app.route("/", apiDocs(api));
+
+    current = (request, srv) => {
+      // A successful upgrade must return nothing at all to Bun.
+      if (new URL(request.url).pathname === "/ws") return sockets!.upgrade(request, srv);
+      return app.fetch(request, srv);
+    };
     readiness.jobs = true;
     log.info("ready", { url });
   } catch (error) {
@@ -121,5 +179,21 @@ export async function startService(options: { config: Config; log: Logger }): Pr
     throw error;
   }
 
-  return { url, port: server.port!, readiness, database, stop };
+  return { url, port: server.port!, readiness, stop };
+}
+
+/**
+ * Who may use `/v1/stream/*` when STREAMS_AUTH is on: API tokens everywhere; a client token only
+ * reads (GET/HEAD) its own session's stream.
+ */
+function streamAuthorizer(auth: Authenticator) {
+  return async (request: Request, path: string): Promise<Response | undefined> => {
+    const principal: Principal | undefined = await auth.authenticate(Authenticator.bearer(request) ?? new URL(request.url).searchParams.get("token"));
+    if (principal?.kind === "admin") return undefined;
+    if (principal?.kind === "client" && (request.method === "GET" || request.method === "HEAD") && path === SESSION_STREAM_PREFIX + principal.sessionId) return undefined;
+    return Response.json(
+      { error: { code: principal ? "forbidden" : "unauthorized", message: principal ? "This token may only read its own session's stream." : "Send Authorization: Bearer <token> (or run with STREAMS_AUTH=off for development)." } },
+      { status: principal ? 403 : 401, headers: { "www-authenticate": "Bearer" } },
+    );
+  };
 }

@@ -105,8 +105,13 @@ describe("configuration", () => {
 });
 
 describe("embedded postgres, restart and shutdown", () => {
+  // Deliberately private (0700): as root this exercises the fallback location for the cluster.
   const dataDir = mkdtempSync(join(tmpdir(), "ds-embedded-"));
-  afterAll(() => removeDataDir(dataDir));
+  let fallbackCluster: string | undefined;
+  afterAll(() => {
+    removeDataDir(dataDir);
+    if (fallbackCluster?.startsWith("/var/lib/durable-studio/")) removeDataDir(join(fallbackCluster, ".."));
+  });
 
   test("with no DATABASE_URL it starts an embedded Postgres in DATA_DIR and becomes healthy", async () => {
     const started = performance.now();
@@ -114,6 +119,7 @@ describe("embedded postgres, restart and shutdown", () => {
     expect((await server.fetch("/healthz")).status).toBe(200);
     expect(performance.now() - started).toBeLessThan(60_000);
     expect(existsSync(join(clusterDir(server), "PG_VERSION"))).toBe(true);
+    fallbackCluster = clusterDir(server);
     if (process.getuid?.() === 0) {
       // mkdtemp made DATA_DIR private (0700): as root, the postgres user cannot enter it, so the
       // cluster lives elsewhere and the log and a note in DATA_DIR say where.

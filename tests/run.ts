@@ -30,7 +30,7 @@ async function run(command: string[], parse: (output: string) => { pass: number;
   return { code, ...counts };
 }
 
-const bunResult = await run(["bun", "test", ...extraArgs], (output) => ({
+const bunResult = await run(["bun", "test", "--timeout", "60000", ...extraArgs], (output) => ({
   pass: Number(/^\s*(\d+) pass$/m.exec(output)?.[1] ?? 0),
   fail: Number(/^\s*(\d+) fail$/m.exec(output)?.[1] ?? 0),
 }));

@@ -1,5 +1,6 @@
 import { readSse } from "../sse-reader";
 import { settlesWithin } from "../timeout";
+import { machineCpuSample, stealPercent } from "../processes";
 import { formatCount, formatMs, metricTable, percentile, type Column, type Outcome, type Row, type RunOptions, type Section } from "../section";
 import type { RunningTarget } from "../targets";
 
@@ -17,6 +18,8 @@ const LONG_POLL_PARK_MS = 20;
 const LONG_POLL_WAKE_TIMEOUT_MS = 5_000;
 /** Any other request unanswered this long counts as failed (a hung server must not hang the run). */
 const REQUEST_TIMEOUT_MS = 10_000;
+/** Above this much hypervisor steal the report warns that a server's figures are unreliable. */
+const STEAL_WARNING_PERCENT = 5;
 /** Give up on a measurement after this many consecutive failed long-polls. */
 const MAX_CONSECUTIVE_FAILURES = 5;
 /** How long the fan-out waits for all readers to connect, and for the last deliveries after the last append. */
@@ -51,6 +54,11 @@ interface Throughput {
   accepted: number;
   /** … and the messages a catch-up GET found afterwards: they must be equal. */
   readBack: number;
+  /** CPU the server (with its Postgres) spent per 1 000 appends in the window. */
+  serverCpuMsPer1000: number;
+  /** CPU busy in the window, in % of one core: the server's and the load generator's. */
+  serverCpuPercent: number;
+  clientCpuPercent: number;
   failures: Failures;
 }
 
@@ -73,6 +81,8 @@ interface FanOut {
 }
 
 export interface StreamsHttpResult {
+  /** % of the machine's CPU stolen by the hypervisor while this server was measured. */
+  stealPercent: number;
   ownStreams: Outcome<Throughput>;
   sharedStream: Outcome<Throughput>;
   longPoll: Outcome<LongPoll>;
@@ -90,12 +100,13 @@ export const streamsHttpSection: Section<StreamsHttpResult> = {
   async measure(target: RunningTarget, options: RunOptions): Promise<StreamsHttpResult> {
     const timing = options.quick ? QUICK : FULL;
     const base = `${target.url}/v1/stream/bench-${Date.now().toString(36)}`;
+    const cpuBefore = machineCpuSample();
     // One after another, never overlapping: each figure is the server's whole attention.
-    const ownStreams = await attempt(() => appendThroughput({ base: `${base}-own`, layout: "own", timing }));
-    const sharedStream = await attempt(() => appendThroughput({ base: `${base}-shared`, layout: "shared", timing }));
+    const ownStreams = await attempt(() => appendThroughput({ target, base: `${base}-own`, layout: "own", timing }));
+    const sharedStream = await attempt(() => appendThroughput({ target, base: `${base}-shared`, layout: "shared", timing }));
     const longPoll = await attempt(() => longPollRoundTrip({ streamUrl: `${base}-long-poll`, timing }));
     const fanOut = await attempt(() => sseFanOut({ streamUrl: `${base}-sse`, timing }));
-    return { ownStreams, sharedStream, longPoll, fanOut };
+    return { stealPercent: stealPercent(cpuBefore, machineCpuSample()), ownStreams, sharedStream, longPoll, fanOut };
   },
 
   render(columns: Column<StreamsHttpResult>[], options: RunOptions): string {
@@ -107,7 +118,7 @@ export const streamsHttpSection: Section<StreamsHttpResult> = {
       return "error";
     };
     const firstFailures = (label: string, result: StreamsHttpResult) => {
-      for (const [name, outcome] of Object.entries(result) as Array<[string, Outcome<{ failures: Failures }>]>) {
+      for (const [name, outcome] of parts(result)) {
         if (outcome.ok && outcome.value.failures.first) notes.push(`- **${label}**, ${name}: ${outcome.value.failures.count} failed, first: ${outcome.value.failures.first}`);
       }
     };
@@ -116,36 +127,50 @@ export const streamsHttpSection: Section<StreamsHttpResult> = {
       [`Appends/s, ${WRITERS} writers, one shared stream`, (r, t) => part(t.label, "appends, shared stream", r.sharedStream, (v) => formatCount(v.appendsPerSecond))],
       ["Append latency p50 / p99 (ms), one stream each", (r) => (r.ownStreams.ok ? `${formatMs(r.ownStreams.value.p50Ms)} / ${formatMs(r.ownStreams.value.p99Ms)}` : "error")],
       ["Append latency p50 / p99 (ms), shared stream", (r) => (r.sharedStream.ok ? `${formatMs(r.sharedStream.value.p50Ms)} / ${formatMs(r.sharedStream.value.p99Ms)}` : "error")],
+      ["Server CPU per 1 000 appends (ms), one stream each / shared", (r) => `${r.ownStreams.ok ? formatMs(r.ownStreams.value.serverCpuMsPer1000) : "error"} / ${r.sharedStream.ok ? formatMs(r.sharedStream.value.serverCpuMsPer1000) : "error"}`],
+      ["CPU busy, server / load generator (% of a core), one stream each", (r) => (r.ownStreams.ok ? `${formatCount(r.ownStreams.value.serverCpuPercent)} / ${formatCount(r.ownStreams.value.clientCpuPercent)}` : "error")],
       ["Messages read back / acknowledged", (r) => readBackCell(r)],
       [`Long-poll round trip p50 / p99 (ms), ${timing.longPollSamples} samples`, (r, t) => part(t.label, "long-poll", r.longPoll, (l) => `${formatMs(l.p50Ms)} / ${formatMs(l.p99Ms)}`)],
       [`SSE delivery p50 / p99 (ms), ${SSE_READERS} readers`, (r, t) => part(t.label, "SSE fan-out", r.fanOut, (f) => `${formatMs(f.p50Ms)} / ${formatMs(f.p99Ms)}`)],
       ["SSE deliveries received / expected", (r) => (r.fanOut.ok ? `${formatCount(r.fanOut.value.received)} / ${formatCount(r.fanOut.value.expected)}${r.fanOut.value.duplicates ? ` (+${r.fanOut.value.duplicates} duplicates)` : ""}` : "error")],
       ["Failed requests", (r) => formatCount(totalFailures(r))],
+      ["Hypervisor steal while measuring (% of the machine's CPU)", (r) => (Number.isFinite(r.stealPercent) ? r.stealPercent.toFixed(1) : "—")],
     ];
     const table = metricTable(columns, rows);
     for (const column of columns) if (column.outcome.ok) firstFailures(column.target.label, column.outcome.value);
+    const stolen = columns.flatMap((column) => (column.outcome.ok && column.outcome.value.stealPercent > STEAL_WARNING_PERCENT ? [column.target.label] : []));
+    if (stolen.length > 0) notes.push(`- The hypervisor took over ${STEAL_WARNING_PERCENT} % of the CPU while measuring ${stolen.join(", ")}: those figures are pessimistic; run again on a quieter host.`);
 
     const method = [
       `Each figure is measured alone, one server at a time, with plain \`fetch\` from the harness process (a separate process from every server). Messages are ${MESSAGE_BYTES}-byte JSON objects POSTed to \`application/json\` streams.`,
       "",
-      `- **Appends/s**: ${WRITERS} writers, each sending its next POST as soon as the previous one is acknowledged, for ${timing.measureMs / 1000} s after ${timing.warmupMs / 1000} s of warm-up; once with one stream per writer, once all on one stream. Latency is per POST, as the writer sees it. Afterwards a catch-up GET counts the messages in the streams: it must equal the appends acknowledged.`,
+      `- **Appends/s**: ${WRITERS} writers, each sending its next POST as soon as the previous one is acknowledged, for ${timing.measureMs / 1000} s after ${timing.warmupMs / 1000} s of warm-up; once with one stream per writer, once all on one stream. Latency is per POST, as the writer sees it. Server CPU is user + system time of the server process and everything it started (for ours, its Postgres), read from \`/proc\` at the window's start and end. Afterwards a catch-up GET counts the messages in the streams: it must equal the appends acknowledged.`,
       `- **Long-poll round trip**: a reader waits at the tail with \`?offset=<tail>&live=long-poll\`; ${LONG_POLL_PARK_MS} ms later a writer appends; the time from sending the append to the reader having the whole response. ${timing.longPollSamples} samples after ${timing.longPollWarmup} warm-up rounds.`,
-      `- **SSE delivery**: ${SSE_READERS} readers on one stream with \`?offset=now&live=sse\`; once all have their first control event, a writer appends ${timing.sseMessages} messages (after ${timing.sseWarmupMessages} warm-up messages), one every ${SSE_INTERVAL_MS} ms, each carrying the time its POST was sent; latency is from that time to the \`event: data\` carrying it at each reader, over all deliveries.`,
+      `- **SSE delivery**: ${SSE_READERS} readers on one stream with \`?offset=now&live=sse\`; once all have their first control event, a writer appends ${timing.sseMessages} messages (after ${timing.sseWarmupMessages} warm-up messages), one every ${SSE_INTERVAL_MS} ms (or as soon as the previous one is acknowledged, if that takes longer), each carrying the time its POST was sent; latency is from that time to the \`event: data\` carrying it at each reader, over all deliveries.`,
     ].join("\n");
     return [method, "", table, ...(notes.length > 0 ? ["", ...notes] : [])].join("\n");
   },
 };
 
 function readBackCell(result: StreamsHttpResult): string {
-  const parts = [result.ownStreams, result.sharedStream].filter((outcome) => outcome.ok).map((outcome) => (outcome as { value: Throughput }).value);
-  if (parts.length === 0) return "error";
-  const acknowledged = parts.reduce((sum, t) => sum + t.accepted, 0);
-  const found = parts.reduce((sum, t) => sum + t.readBack, 0);
+  const runs = [result.ownStreams, result.sharedStream].flatMap((outcome) => (outcome.ok ? [outcome.value] : []));
+  if (runs.length === 0) return "error";
+  const acknowledged = runs.reduce((sum, run) => sum + run.accepted, 0);
+  const found = runs.reduce((sum, run) => sum + run.readBack, 0);
   return found === acknowledged ? `${formatCount(found)} / ${formatCount(acknowledged)} ✓` : `**${formatCount(found)} / ${formatCount(acknowledged)}** ✗`;
 }
 
+function parts(result: StreamsHttpResult): Array<[string, Outcome<{ failures: Failures }>]> {
+  return [
+    ["appends, one stream each", result.ownStreams],
+    ["appends, shared stream", result.sharedStream],
+    ["long-poll", result.longPoll],
+    ["SSE fan-out", result.fanOut],
+  ];
+}
+
 function totalFailures(result: StreamsHttpResult): number {
-  return Object.values(result).reduce((sum, outcome: Outcome<{ failures: Failures }>) => sum + (outcome.ok ? outcome.value.failures.count : 0), 0);
+  return parts(result).reduce((sum, [, outcome]) => sum + (outcome.ok ? outcome.value.failures.count : 0), 0);
 }
 
 async function attempt<T>(run: () => Promise<T>): Promise<Outcome<T>> {
@@ -159,8 +184,8 @@ async function attempt<T>(run: () => Promise<T>): Promise<Outcome<T>> {
 // ---------------------------------------------------------------------------------------------
 // Appends/s
 
-async function appendThroughput(options: { base: string; layout: "own" | "shared"; timing: Timing }): Promise<Throughput> {
-  const { base, layout, timing } = options;
+async function appendThroughput(options: { target: RunningTarget; base: string; layout: "own" | "shared"; timing: Timing }): Promise<Throughput> {
+  const { target, base, layout, timing } = options;
   const streamUrls = layout === "own" ? Array.from({ length: WRITERS }, (_, writer) => `${base}-${writer}`) : [base];
   await Promise.all(streamUrls.map(createJsonStream));
 
@@ -170,6 +195,15 @@ async function appendThroughput(options: { base: string; layout: "own" | "shared
   const failures: Failures = { count: 0 };
   let inWindow = 0;
   let accepted = 0;
+  const cpu = { serverStart: Number.NaN, serverEnd: Number.NaN, clientStart: process.cpuUsage(), clientEnd: process.cpuUsage() };
+  const windowOpens = setTimeout(() => {
+    cpu.serverStart = target.cpuTimeMs();
+    cpu.clientStart = process.cpuUsage();
+  }, timing.warmupMs);
+  const windowCloses = setTimeout(() => {
+    cpu.serverEnd = target.cpuTimeMs();
+    cpu.clientEnd = process.cpuUsage();
+  }, timing.warmupMs + timing.measureMs);
 
   await Promise.all(
     Array.from({ length: WRITERS }, async (_, writer) => {
@@ -194,9 +228,17 @@ async function appendThroughput(options: { base: string; layout: "own" | "shared
     }),
   );
 
+  clearTimeout(windowOpens);
+  clearTimeout(windowCloses);
+  const serverCpuMs = cpu.serverEnd - cpu.serverStart;
+  const clientCpuMs = (cpu.clientEnd.user + cpu.clientEnd.system - cpu.clientStart.user - cpu.clientStart.system) / 1000;
+
   let readBack = 0;
   for (const streamUrl of streamUrls) readBack += await countMessages(streamUrl);
   return {
+    serverCpuMsPer1000: (serverCpuMs / inWindow) * 1000,
+    serverCpuPercent: (serverCpuMs / timing.measureMs) * 100,
+    clientCpuPercent: (clientCpuMs / timing.measureMs) * 100,
     appendsPerSecond: inWindow / (timing.measureMs / 1000),
     p50Ms: percentile(latencies, 0.5),
     p99Ms: percentile(latencies, 0.99),

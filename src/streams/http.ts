@@ -292,6 +292,7 @@ export class StreamsHttp {
     let first = true;
     let cursor = clientCursor;
     let finished = false;
+    let cancelled = false;
     let pendingWait: { cancel(): void } | undefined;
 
     const control = (fields: Record<string, unknown>) => `event: control\ndata:${JSON.stringify(fields)}\n\n`;
@@ -355,6 +356,7 @@ export class StreamsHttp {
               }
               const outcome = await waiter.promise;
               pendingWait = undefined;
+              if (cancelled) return;
               if (outcome === "aborted") {
                 finished = true;
                 controller.close();
@@ -368,6 +370,8 @@ export class StreamsHttp {
               }
             }
           } catch (error) {
+            // A client that went away mid-read is normal, not a failure.
+            if (cancelled) return;
             this.#o.log.warn("sse reader failed", { path: row.path, error });
             finished = true;
             try {
@@ -376,6 +380,7 @@ export class StreamsHttp {
           }
         },
         cancel: () => {
+          cancelled = true;
           finished = true;
           pendingWait?.cancel();
         },

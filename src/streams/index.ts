@@ -1,4 +1,3 @@
-import { timingSafeEqual } from "node:crypto";
 import type { PgBoss } from "pg-boss";
 import type { Database } from "../infra/database";
 import type { Logger } from "../infra/log";
@@ -26,7 +25,8 @@ export async function createStreams(options: {
   database: Database;
   log: Logger;
   longPollTimeoutMs: number;
-  auth: { required: boolean; apiToken: string | undefined };
+  /** Refuses requests that may not touch a path (undefined = open, STREAMS_AUTH=off). */
+  authorize?: (request: Request, path: string) => Promise<Response | undefined>;
   reserved?: (host: { store: StreamStore; writer: AppendWriter }) => ReservedApis & { onAppend(path: string): void; onDelete(path: string): void };
 }): Promise<Streams> {
   const log = options.log.child({ component: "streams" });
@@ -52,7 +52,7 @@ export async function createStreams(options: {
     log,
     longPollTimeoutMs: options.longPollTimeoutMs,
     reserved,
-    authorize: options.auth.required ? bearerCheck(options.auth.apiToken) : undefined,
+    authorize: options.authorize,
   });
   return { hub, store, writer, http };
 }
@@ -64,17 +64,4 @@ export async function scheduleStreamJobs(boss: PgBoss, streams: Streams, log: Lo
   });
   await boss.schedule(QUEUES.streamsReclaim.name, RECLAIM_CRON);
   log.debug("stream reclaim scheduled", { cron: RECLAIM_CRON });
-}
-
-function bearerCheck(apiToken: string | undefined) {
-  const expected = apiToken ? Buffer.from(apiToken) : undefined;
-  return (request: Request): Response | undefined => {
-    const header = request.headers.get("authorization") ?? "";
-    const given = header.startsWith("Bearer ") ? Buffer.from(header.slice(7)) : undefined;
-    if (expected && given && given.length === expected.length && timingSafeEqual(given, expected)) return undefined;
-    return new Response(JSON.stringify({ error: { code: "unauthorized", message: "Send Authorization: Bearer <token> (or run with STREAMS_AUTH=off for development)." } }), {
-      status: 401,
-      headers: { "content-type": "application/json", "www-authenticate": "Bearer" },
-    });
-  };
 }

@@ -1,5 +1,5 @@
 import { spawn, type Subprocess } from "bun";
-import { mkdtempSync, rmSync } from "node:fs";
+import { chmodSync, mkdtempSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { tmpdir } from "node:os";
 import { freshDatabase } from "./postgres";
@@ -46,7 +46,7 @@ export interface StartOptions {
  * await server.stop();
  */
 export async function startServer(options: StartOptions = {}): Promise<TestServer> {
-  const dataDir = options.dataDir ?? mkdtempSync(join(tmpdir(), "ds-data-"));
+  const dataDir = options.dataDir ?? publicTempDir("ds-data-");
   const databaseUrl = options.databaseUrl === null ? undefined : (options.databaseUrl ?? (await freshDatabase()));
   const env: Record<string, string> = {};
   for (const [key, value] of Object.entries({ ...process.env, PORT: "0", HOST: "127.0.0.1", DATA_DIR: dataDir, DATABASE_URL: databaseUrl, API_TOKEN: TEST_API_TOKEN, LOG_LEVEL: "info", ...options.env })) {
@@ -125,6 +125,16 @@ export async function startServer(options: StartOptions = {}): Promise<TestServe
     },
   };
   return server;
+}
+
+/**
+ * A temp DATA_DIR the `postgres` system user can enter (mkdtemp makes it 0700), so a test run as
+ * root does not leave clusters in the /var/lib/durable-studio fallback.
+ */
+export function publicTempDir(prefix: string): string {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  chmodSync(dir, 0o755);
+  return dir;
 }
 
 /** Removes a DATA_DIR made by startServer. */

@@ -1,0 +1,186 @@
+import { randomBytes } from "node:crypto";
+import type { Sql } from "postgres";
+import type { PgBoss } from "pg-boss";
+import type { Logger } from "../infra/log";
+import type { StreamStore, StreamRow, StoredMessage } from "../streams/store";
+import { decodeJsonValues, encodeJsonValues } from "../streams/store";
+import type { AppendWriter } from "../streams/writer";
+import { formatOffset, isOffsetParam, parseOffset } from "../streams/offsets";
+import { QUEUES } from "../../jobs/queues";
+import { Compactor, type CompactedMessage, type SessionEvent } from "./events";
+
+export const SESSION_STREAM_PREFIX = "/v1/stream/sessions/";
+/** Events returned by one page of `GET /api/sessions/:id/events` at most. */
+export const MAX_EVENTS_PAGE = 1_000;
+
+export interface SessionRecord {
+  id: string;
+  teamId: string | null;
+  title: string | null;
+  createdAt: Date;
+}
+
+export interface RunRecord {
+  runId: string;
+  agent: string;
+  status: string;
+  clientId: string | null;
+  parentRunId: string | null;
+}
+
+/** One event with the offset of the append that carried it. */
+export interface OffsetEvent {
+  offset: string;
+  pos: number;
+  event: SessionEvent;
+}
+
+export type AppendEventResult = { ok: true; offset: string; duplicate: boolean } | { ok: false; code: "session_not_found" | "session_closed" };
+
+/** A new id with a readable prefix: `ses_…`, `run_…`, `msg_…`. */
+export function newId(prefix: string): string {
+  return `${prefix}_${randomBytes(12).toString("base64url")}`;
+}
+
+export function sessionStreamPath(sessionId: string): string {
+  return SESSION_STREAM_PREFIX + sessionId;
+}
+
+/** Splits stored appends into events; every value of one append shares that append's offset. */
+export function toOffsetEvents(messages: StoredMessage[]): OffsetEvent[] {
+  const events: OffsetEvent[] = [];
+  for (const message of messages) {
+    const offset = formatOffset(message.pos);
+    for (const value of decodeJsonValues(message.data)) events.push({ offset, pos: message.pos, event: value as SessionEvent });
+  }
+  return events;
+}
+
+/**
+ * Sessions: a durable, shared, ordered event log (a JSON-mode stream) with runs and presence on top.
+ * Domain functions return values; the HTTP and WebSocket edges turn failures into errors.
+ */
+export class SessionService {
+  #sql: Sql;
+  #store: StreamStore;
+  #writer: AppendWriter;
+  #boss: PgBoss;
+  #log: Logger;
+
+  constructor(options: { sql: Sql; store: StreamStore; writer: AppendWriter; boss: PgBoss; log: Logger }) {
+    this.#sql = options.sql;
+    this.#store = options.store;
+    this.#writer = options.writer;
+    this.#boss = options.boss;
+    this.#log = options.log;
+  }
+
+  async create(input: { title?: string; teamId: string | null }): Promise<SessionRecord> {
+    const id = newId("ses");
+    const [record] = await this.#sql<SessionRecord[]>`
+      insert into sessions (id, team_id, title) values (${id}, ${input.teamId}, ${input.title ?? null})
+      returning id, team_id as "teamId", title, created_at as "createdAt"`;
+    const created = await this.#store.create({ path: sessionStreamPath(id), contentType: "application/json", ttlSeconds: undefined, expiresAt: undefined, closed: false, initial: undefined });
+    if (created.kind !== "created") throw new Error(`session stream could not be created: ${created.kind}`);
+    return record!;
+  }
+
+  /** The session if it exists and `teamId` may see it (`undefined` team = any, for the bootstrap admin). */
+  async get(id: string, teamId: string | null | undefined): Promise<SessionRecord | undefined> {
+    const [record] = await this.#sql<SessionRecord[]>`select id, team_id as "teamId", title, created_at as "createdAt" from sessions where id = ${id}`;
+    if (!record) return undefined;
+    if (teamId !== undefined && record.teamId !== teamId) return undefined;
+    return record;
+  }
+
+  async list(teamId: string | null | undefined, limit = 100): Promise<SessionRecord[]> {
+    if (teamId === undefined) return this.#sql<SessionRecord[]>`select id, team_id as "teamId", title, created_at as "createdAt" from sessions order by created_at desc limit ${limit}`;
+    return this.#sql<SessionRecord[]>`select id, team_id as "teamId", title, created_at as "createdAt" from sessions where team_id is not distinct from ${teamId} order by created_at desc limit ${limit}`;
+  }
+
+  async stream(sessionId: string): Promise<StreamRow | undefined> {
+    const found = await this.#store.lookup(sessionStreamPath(sessionId));
+    return found.kind === "ok" ? found.row : undefined;
+  }
+
+  async runs(sessionId: string): Promise<RunRecord[]> {
+    return this.#sql<RunRecord[]>`
+      select id as "runId", agent, status, client_id as "clientId", parent_run_id as "parentRunId"
+      from runs where session_id = ${sessionId} order by created_at`;
+  }
+
+  /** Appends one validated event; `dedupeKey` makes it idempotent (a retry appends nothing and returns the first offset). */
+  async append(sessionId: string, event: SessionEvent, dedupeKey?: string): Promise<AppendEventResult> {
+    const result = await this.#writer.append({
+      path: sessionStreamPath(sessionId),
+      contentType: "application/json",
+      body: new Uint8Array(0),
+      json: { data: encodeJsonValues([event]), count: 1 },
+      close: false,
+      dedupeKey,
+    });
+    switch (result.kind) {
+      case "appended":
+        return { ok: true, offset: formatOffset(result.tailPos), duplicate: false };
+      case "duplicate_key":
+        return { ok: true, offset: formatOffset(result.pos), duplicate: true };
+      case "closed":
+        return { ok: false, code: "session_closed" };
+      default:
+        return { ok: false, code: "session_not_found" };
+    }
+  }
+
+  /**
+   * A page of events after `offset` (`-1` = from the start, `now` = the tail).
+   * Returns undefined for an offset that is not one of ours.
+   */
+  async events(row: StreamRow, offset: string, limit: number): Promise<{ events: OffsetEvent[]; nextOffset: string; upToDate: boolean } | undefined> {
+    if (!isOffsetParam(offset)) return undefined;
+    const afterPos = offset === "-1" ? 0 : offset === "now" ? row.tailPos : parseOffset(offset)!;
+    const rows = await this.#sql<StoredMessage[]>`
+      select pos, data, count from stream_messages
+      where stream_id = ${row.id} and pos > ${afterPos} and pos <= ${row.tailPos} order by pos limit ${limit}`;
+    const events = toOffsetEvents(rows);
+    const nextPos = rows.length > 0 ? rows[rows.length - 1]!.pos : Math.min(afterPos, row.tailPos);
+    return { events, nextOffset: formatOffset(nextPos), upToDate: nextPos >= row.tailPos };
+  }
+
+  /** Stored appends of a stream with `afterPos < pos <= uptoPos`, in order (the socket layer's reads). */
+  async page(streamId: number, afterPos: number, uptoPos: number, limit: number): Promise<StoredMessage[]> {
+    return this.#sql.unsafe<StoredMessage[]>(
+      "select pos, data, count from stream_messages where stream_id = $1 and pos > $2 and pos <= $3 order by pos limit $4",
+      [streamId, afterPos, Math.min(uptoPos, Number.MAX_SAFE_INTEGER), limit],
+      { prepare: true },
+    );
+  }
+
+  /** The session folded into whole messages, and the offset they reflect (subscribe from it to go live). */
+  async compacted(row: StreamRow): Promise<{ messages: CompactedMessage[]; offset: string; pos: number }> {
+    const compactor = new Compactor();
+    let afterPos = 0;
+    const PAGE = 2_000;
+    while (afterPos < row.tailPos) {
+      const rows = await this.#sql<StoredMessage[]>`
+        select pos, data, count from stream_messages
+        where stream_id = ${row.id} and pos > ${afterPos} and pos <= ${row.tailPos} order by pos limit ${PAGE}`;
+      if (rows.length === 0) break;
+      for (const message of rows) for (const value of decodeJsonValues(message.data)) compactor.add(value);
+      afterPos = rows[rows.length - 1]!.pos;
+      if (rows.length < PAGE) break;
+    }
+    return { messages: compactor.messages(), offset: formatOffset(row.tailPos), pos: row.tailPos };
+  }
+
+  /** Records a run and enqueues it; the agent runtime picks it up within milliseconds (NOTIFY wake-up). */
+  async startRun(sessionId: string, input: { agent: string; input?: unknown; provider?: string; options?: Record<string, unknown>; clientId?: string; parentRunId?: string }): Promise<string> {
+    const runId = newId("run");
+    await this.#sql`
+      insert into runs (id, session_id, agent, status, provider, input, options, client_id, parent_run_id)
+      values (${runId}, ${sessionId}, ${input.agent}, 'queued', ${input.provider ?? null}, ${input.input === undefined ? null : JSON.stringify(input.input)},
+        ${input.options === undefined ? null : JSON.stringify(input.options)}, ${input.clientId ?? null}, ${input.parentRunId ?? null})`;
+    await this.#boss.send(QUEUES.agentRun.name, { runId, sessionId });
+    this.#log.info("run queued", { runId, sessionId, agent: input.agent });
+    return runId;
+  }
+}

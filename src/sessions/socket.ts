@@ -1,0 +1,446 @@
+import type { Server, ServerWebSocket, WebSocketHandler } from "bun";
+import { z } from "zod";
+import type { Logger } from "../infra/log";
+import type { StreamHub } from "../streams/hub";
+import { formatOffset, isOffsetParam, parseOffset } from "../streams/offsets";
+import type { StoredMessage } from "../streams/store";
+import { Authenticator, canAccessSession, type Principal } from "../accounts/principal";
+import { CLIENT_EVENT_TYPES, parseEvent, type SessionEvent } from "./events";
+import type { Presence } from "./presence";
+import { newId, sessionStreamPath, toOffsetEvents, type SessionService } from "./service";
+
+/** Limits of the WebSocket channel; docs/websocket.md lists them. */
+export const WS_LIMITS = {
+  /** Largest client frame we read; larger ones get an `frame_too_large` error and the socket stays open. */
+  MAX_FRAME_BYTES: 64 * 1024,
+  /** Sessions one socket may subscribe to. */
+  MAX_SUBSCRIPTIONS: 100,
+  /** Frames per second a client token may send (burst twice that). */
+  FRAMES_PER_SECOND: 50,
+  /** Frames per second an API token (an agent or backend) may send. */
+  API_FRAMES_PER_SECOND: 2_000,
+  /** Bytes queued for a client that is not reading before it is cut off with close code 4008. */
+  MAX_BUFFERED_BYTES: 4 * 1024 * 1024,
+  /** During a replay we wait for the client to drain past this before sending more. */
+  REPLAY_PAUSE_BYTES: 512 * 1024,
+  /** Messages read per replay page. */
+  REPLAY_PAGE: 500,
+  /** A socket with no traffic at all (Bun pings every idle period) is closed after this many seconds. */
+  IDLE_TIMEOUT_SECONDS: 60,
+  /** Open sockets per token (per API token, or per client token). */
+  MAX_SOCKETS_PER_TOKEN: 50,
+} as const;
+
+/** Close codes we send; docs/websocket.md documents them. */
+export const CLOSE_CODES = {
+  NORMAL: 1000,
+  GOING_AWAY: 1001,
+  SLOW_CONSUMER: 4008,
+  TOKEN_EXPIRED: 4001,
+} as const;
+
+const frameSchema = z.discriminatedUnion("type", [
+  z.object({ type: z.literal("subscribe"), session: z.string().min(1).max(200), offset: z.string().max(100).optional(), mode: z.enum(["events", "snapshot"]).optional(), id: z.string().max(200).optional() }),
+  z.object({ type: z.literal("unsubscribe"), session: z.string().min(1).max(200), id: z.string().max(200).optional() }),
+  z.object({ type: z.literal("publish"), session: z.string().min(1).max(200), event: z.unknown(), id: z.string().max(200).optional() }),
+  z.object({
+    type: z.literal("control"),
+    session: z.string().min(1).max(200),
+    action: z.enum(["cancel", "interrupt", "steer"]),
+    runId: z.string().max(200).optional(),
+    text: z.string().max(100_000).optional(),
+    scope: z.enum(["run", "own", "all"]).optional(),
+    id: z.string().max(200).optional(),
+  }),
+  z.object({ type: z.literal("ping"), id: z.string().max(200).optional() }),
+]);
+type Frame = z.infer<typeof frameSchema>;
+
+export interface SocketData {
+  id: string;
+  principal: Principal;
+  token: string;
+  clientId: string;
+  device: string;
+  subs: Map<string, Subscription>;
+  tokens: number;
+  refilledAt: number;
+  drainWaiters: Array<() => void>;
+  closed: boolean;
+  queue: Promise<void>;
+}
+
+type Socket = ServerWebSocket<SocketData>;
+
+interface Subscription {
+  ws: Socket;
+  sessionId: string;
+  feed: Feed;
+  /** Position of the last event this socket received. */
+  pos: number;
+  /** Live subscriptions get events from the feed; replaying ones read the table themselves. */
+  live: boolean;
+  memberId?: string;
+  cancelled: boolean;
+}
+
+/**
+ * One per session with local subscribers: reads each new batch of events from the table once,
+ * serialises each event once, and sends the same string to every live subscriber.
+ */
+interface Feed {
+  sessionId: string;
+  streamId: number;
+  /** Position up to which events have been delivered to live subscribers. */
+  lastPos: number;
+  subs: Set<Subscription>;
+  reading: boolean;
+  dirty: boolean;
+  unwatch: () => void;
+}
+
+/**
+ * The `/ws` endpoint on Bun's native WebSocket handlers (with their backpressure results and
+ * `drain`). One socket carries many sessions. Closing a socket never cancels anything: cancel,
+ * interrupt and steer are explicit control events.
+ */
+export class SessionSockets {
+  #service: SessionService;
+  #hub: StreamHub;
+  #presence: Presence;
+  #auth: Authenticator;
+  #log: Logger;
+  #feeds = new Map<string, Feed>();
+  #sockets = new Set<Socket>();
+  #perToken = new Map<string, number>();
+
+  constructor(options: { service: SessionService; hub: StreamHub; presence: Presence; auth: Authenticator; log: Logger }) {
+    this.#service = options.service;
+    this.#hub = options.hub;
+    this.#presence = options.presence;
+    this.#auth = options.auth;
+    this.#log = options.log;
+    this.#presence.onChange((sessionId) => void this.#pushPresence(sessionId));
+  }
+
+  /** Upgrades `GET /ws?token=…[&clientId=…&device=…]`, or answers why not. */
+  async upgrade(request: Request, server: Server<SocketData>): Promise<Response | undefined> {
+    const url = new URL(request.url);
+    const token = url.searchParams.get("token") ?? Authenticator.bearer(request);
+    const principal = await this.#auth.authenticate(token);
+    if (!principal || !token) return Response.json({ error: { code: "unauthorized", message: "Pass a valid API or client token as ?token=." } }, { status: 401 });
+    const open = this.#perToken.get(token) ?? 0;
+    if (open >= WS_LIMITS.MAX_SOCKETS_PER_TOKEN) {
+      return Response.json({ error: { code: "too_many_sockets", message: `At most ${WS_LIMITS.MAX_SOCKETS_PER_TOKEN} open sockets per token.` } }, { status: 429 });
+    }
+    const requestedClient = (url.searchParams.get("clientId") ?? "").slice(0, 100);
+    const data: SocketData = {
+      id: newId("ws"),
+      principal,
+      token,
+      clientId: principal.kind === "client" ? principal.clientId : requestedClient || newId("client"),
+      device: (url.searchParams.get("device") ?? "unknown").slice(0, 100) || "unknown",
+      subs: new Map(),
+      tokens: rateOf(principal) * 2,
+      refilledAt: Date.now(),
+      drainWaiters: [],
+      closed: false,
+      queue: Promise.resolve(),
+    };
+    if (server.upgrade(request, { data })) return undefined;
+    return Response.json({ error: { code: "upgrade_required", message: "This endpoint speaks WebSocket." } }, { status: 426 });
+  }
+
+  /** Bun's handlers, for `Bun.serve({ websocket })`. */
+  readonly handlers: WebSocketHandler<SocketData> = {
+    // We check frame size ourselves so an oversized frame gets an error and the socket stays usable.
+    maxPayloadLength: 1024 * 1024,
+    idleTimeout: WS_LIMITS.IDLE_TIMEOUT_SECONDS,
+    sendPings: true,
+    backpressureLimit: WS_LIMITS.MAX_BUFFERED_BYTES * 2,
+    closeOnBackpressureLimit: false,
+    open: (ws) => {
+      this.#sockets.add(ws);
+      this.#perToken.set(ws.data.token, (this.#perToken.get(ws.data.token) ?? 0) + 1);
+    },
+    // Frames of one socket are handled in order (a publish must not overtake the one before it).
+    message: (ws, message) => {
+      ws.data.queue = ws.data.queue.then(() => this.#onMessage(ws, message));
+    },
+    drain: (ws) => {
+      const waiters = ws.data.drainWaiters.splice(0);
+      for (const wake of waiters) wake();
+    },
+    close: (ws) => void this.#onClose(ws),
+  };
+
+  /** Open sockets, for metrics and the benchmark. */
+  get socketCount(): number {
+    return this.#sockets.size;
+  }
+
+  /** Closes every socket (shutdown): clients reconnect elsewhere and resume from their offsets. */
+  closeAll(): void {
+    for (const ws of this.#sockets) ws.close(CLOSE_CODES.GOING_AWAY, "server shutting down");
+  }
+
+  async #onMessage(ws: Socket, message: string | Buffer) {
+    const size = typeof message === "string" ? Buffer.byteLength(message) : message.byteLength;
+    if (size > WS_LIMITS.MAX_FRAME_BYTES) return this.#error(ws, undefined, "frame_too_large", `Frames are limited to ${WS_LIMITS.MAX_FRAME_BYTES} bytes.`);
+    if (!this.#takeToken(ws)) return this.#error(ws, undefined, "rate_limited", `At most ${rateOf(ws.data.principal)} frames per second.`);
+    let raw: unknown;
+    try {
+      raw = JSON.parse(typeof message === "string" ? message : message.toString("utf8"));
+    } catch {
+      return this.#error(ws, undefined, "bad_json", "Frames are JSON text.");
+    }
+    const frameId = typeof (raw as { id?: unknown })?.id === "string" ? (raw as { id: string }).id : undefined;
+    const parsed = frameSchema.safeParse(raw);
+    if (!parsed.success) {
+      const type = (raw as { type?: unknown })?.type;
+      if (typeof type !== "string" || !["subscribe", "unsubscribe", "publish", "control", "ping"].includes(type)) {
+        return this.#error(ws, frameId, "unknown_type", `Unknown frame type ${JSON.stringify(type)}; expected subscribe, unsubscribe, publish, control or ping.`);
+      }
+      const issue = parsed.error.issues[0]!;
+      return this.#error(ws, frameId, "invalid_frame", `Invalid ${type} frame: ${issue.path.join(".") || "frame"}: ${issue.message}.`);
+    }
+    const frame = parsed.data;
+    try {
+      await this.#dispatch(ws, frame);
+    } catch (error) {
+      this.#log.error("websocket frame failed", { type: frame.type, error });
+      this.#error(ws, frame.id, "internal", "The server could not handle this frame; it has been logged.");
+    }
+  }
+
+  async #dispatch(ws: Socket, frame: Frame) {
+    switch (frame.type) {
+      case "ping":
+        return this.#send(ws, JSON.stringify(frame.id ? { type: "pong", id: frame.id } : { type: "pong" }));
+      case "subscribe":
+        return this.#subscribe(ws, frame);
+      case "unsubscribe": {
+        const sub = ws.data.subs.get(frame.session);
+        if (!sub) return this.#error(ws, frame.id, "not_subscribed", `Not subscribed to ${frame.session}.`);
+        await this.#drop(sub);
+        if (frame.id) this.#send(ws, JSON.stringify({ type: "ack", id: frame.id }));
+        return;
+      }
+      case "publish": {
+        const session = await this.#session(ws, frame.session, frame.id);
+        if (!session) return;
+        const checked = parseEvent(frame.event);
+        if (!checked.ok) return this.#error(ws, frame.id, checked.code, checked.message);
+        if (ws.data.principal.kind === "client" && !CLIENT_EVENT_TYPES.has(checked.event.type)) {
+          return this.#error(ws, frame.id, "forbidden_event", `Clients may publish ${[...CLIENT_EVENT_TYPES].join(" and ")} events; ${checked.event.type} is written by agents.`);
+        }
+        let event = checked.event;
+        if (event.type === "message" && ws.data.principal.kind === "client") event = { ...event, role: "user", clientId: ws.data.clientId };
+        if (event.type === "control") event = { ...event, clientId: ws.data.clientId };
+        // A message's id names the event itself; start/delta/end ids name the message they belong to,
+        // so those are made idempotent by the frame id instead.
+        const key = event.type === "message" ? `event:${event.id}` : frame.id ? `frame:${ws.data.clientId}:${frame.id}` : undefined;
+        return this.#appendAndAck(ws, frame.session, event, key, frame.id);
+      }
+      case "control": {
+        const session = await this.#session(ws, frame.session, frame.id);
+        if (!session) return;
+        const event: SessionEvent = {
+          type: "control",
+          action: frame.action,
+          clientId: ws.data.clientId,
+          ...(frame.runId ? { runId: frame.runId } : {}),
+          ...(frame.text !== undefined ? { text: frame.text } : {}),
+          ...(frame.scope ? { scope: frame.scope } : {}),
+        };
+        if (frame.action === "steer" && !frame.text) return this.#error(ws, frame.id, "invalid_frame", "steer needs text.");
+        return this.#appendAndAck(ws, frame.session, event, frame.id ? `control:${ws.data.clientId}:${frame.id}` : undefined, frame.id);
+      }
+    }
+  }
+
+  async #appendAndAck(ws: Socket, sessionId: string, event: SessionEvent, dedupeKey: string | undefined, frameId: string | undefined) {
+    const result = await this.#service.append(sessionId, event, dedupeKey);
+    if (!result.ok) return this.#error(ws, frameId, result.code, result.code === "session_closed" ? "This session is closed." : `No session ${sessionId}.`);
+    if (frameId) this.#send(ws, JSON.stringify({ type: "ack", id: frameId, offset: result.offset }));
+  }
+
+  /** The session, if it exists and this socket's principal may use it; otherwise sends the error. */
+  async #session(ws: Socket, sessionId: string, frameId: string | undefined) {
+    const session = await this.#service.get(sessionId, undefined);
+    if (!session || !canAccessSession(ws.data.principal, session)) {
+      this.#error(ws, frameId, "session_not_found", `No session ${sessionId}.`);
+      return undefined;
+    }
+    return session;
+  }
+
+  async #subscribe(ws: Socket, frame: Extract<Frame, { type: "subscribe" }>) {
+    const { data } = ws;
+    if (data.subs.has(frame.session)) return this.#error(ws, frame.id, "already_subscribed", `Already subscribed to ${frame.session}; unsubscribe first to change the offset.`);
+    if (data.subs.size >= WS_LIMITS.MAX_SUBSCRIPTIONS) return this.#error(ws, frame.id, "too_many_subscriptions", `At most ${WS_LIMITS.MAX_SUBSCRIPTIONS} sessions per socket.`);
+    const offset = frame.offset ?? "-1";
+    if (!isOffsetParam(offset)) return this.#error(ws, frame.id, "bad_offset", "offset must be -1, now, or an offset this server returned.");
+    if (!(await this.#session(ws, frame.session, frame.id))) return;
+    const row = await this.#service.stream(frame.session);
+    if (!row) return this.#error(ws, frame.id, "session_not_found", `No session ${frame.session}.`);
+    if (data.closed) return;
+
+    const feed = await this.#feed(frame.session, row.id, row.tailPos);
+    const sub: Subscription = { ws, sessionId: frame.session, feed, pos: 0, live: false, cancelled: false };
+    data.subs.set(frame.session, sub);
+    feed.subs.add(sub);
+
+    if (frame.mode === "snapshot") {
+      const snapshot = await this.#service.compacted(row);
+      sub.pos = snapshot.pos;
+      this.#send(ws, JSON.stringify({ type: "subscribed", session: frame.session, offset: snapshot.offset, mode: "snapshot", ...(frame.id ? { id: frame.id } : {}) }));
+      for (const message of snapshot.messages) {
+        const { status, runId, agent, ...rest } = message;
+        this.#send(ws, JSON.stringify({ type: "event", session: frame.session, offset: snapshot.offset, snapshot: true, event: { type: "message", ...rest, status, ...(runId ? { runId } : {}), ...(agent ? { agent } : {}) } }));
+      }
+    } else {
+      sub.pos = offset === "-1" ? 0 : offset === "now" ? row.tailPos : Math.min(parseOffset(offset)!, row.tailPos);
+      this.#send(ws, JSON.stringify({ type: "subscribed", session: frame.session, offset: formatOffset(sub.pos), ...(frame.id ? { id: frame.id } : {}) }));
+    }
+    sub.memberId = newId("mem");
+    void this.#presence.join({ sessionId: frame.session, clientId: data.clientId, device: data.device, memberId: sub.memberId }).catch((error) => this.#log.warn("presence join failed", { error }));
+    // Replay runs beside the frame queue: a long catch-up must not hold up this socket's other frames.
+    void this.#replay(sub).catch((error) => this.#log.warn("replay failed", { session: sub.sessionId, error }));
+  }
+
+  /**
+   * Sends the table's events after `sub.pos` until the subscription has caught up with its feed,
+   * then makes it live — with no gap and no duplicate at the seam: the replay reads only up to the
+   * feed's delivered position, and the switch to live happens in the same tick as the final check.
+   */
+  async #replay(sub: Subscription) {
+    const { feed, ws } = sub;
+    while (!sub.cancelled && !ws.data.closed) {
+      const target = feed.lastPos;
+      if (sub.pos >= target) {
+        sub.live = true;
+        return;
+      }
+      const rows = await this.#service.page(feed.streamId, sub.pos, target, WS_LIMITS.REPLAY_PAGE);
+      for (const frame of eventFrames(sub.sessionId, rows)) {
+        if (!this.#send(ws, frame.text)) return;
+      }
+      if (rows.length > 0) sub.pos = rows[rows.length - 1]!.pos;
+      else sub.pos = target;
+      if (ws.getBufferedAmount() > WS_LIMITS.REPLAY_PAUSE_BYTES) await new Promise<void>((resolve) => ws.data.drainWaiters.push(resolve));
+    }
+  }
+
+  async #feed(sessionId: string, streamId: number, tailPos: number): Promise<Feed> {
+    const existing = this.#feeds.get(sessionId);
+    if (existing) return existing;
+    const feed: Feed = { sessionId, streamId, lastPos: tailPos, subs: new Set(), reading: false, dirty: false, unwatch: () => {} };
+    feed.unwatch = this.#hub.watch(streamId, () => void this.#pump(feed));
+    this.#feeds.set(sessionId, feed);
+    // An append may have landed between our read of the tail and the watch: check once.
+    void this.#pump(feed);
+    return feed;
+  }
+
+  /** Reads what is new since the feed's position and sends it to every live subscriber. */
+  async #pump(feed: Feed) {
+    if (feed.reading) {
+      feed.dirty = true;
+      return;
+    }
+    feed.reading = true;
+    try {
+      do {
+        feed.dirty = false;
+        const rows = await this.#service.page(feed.streamId, feed.lastPos, Number.MAX_SAFE_INTEGER, WS_LIMITS.REPLAY_PAGE);
+        if (rows.length === 0) continue;
+        const frames = eventFrames(feed.sessionId, rows);
+        for (const sub of feed.subs) {
+          if (!sub.live || sub.cancelled) continue;
+          for (const frame of frames) {
+            if (frame.pos <= sub.pos) continue;
+            if (!this.#send(sub.ws, frame.text)) break;
+          }
+          sub.pos = Math.max(sub.pos, rows[rows.length - 1]!.pos);
+        }
+        feed.lastPos = rows[rows.length - 1]!.pos;
+        if (rows.length === WS_LIMITS.REPLAY_PAGE) feed.dirty = true;
+      } while (feed.dirty && this.#feeds.get(feed.sessionId) === feed);
+    } catch (error) {
+      this.#log.warn("session feed read failed", { sessionId: feed.sessionId, error });
+    } finally {
+      feed.reading = false;
+    }
+  }
+
+  /** Sends a frame; a client whose queue grows past the limit is closed (4008) rather than buffered without bound. */
+  #send(ws: Socket, text: string): boolean {
+    if (ws.data.closed) return false;
+    const result = ws.send(text);
+    if (result === 0) return false;
+    if (result === -1 && ws.getBufferedAmount() > WS_LIMITS.MAX_BUFFERED_BYTES) {
+      this.#log.warn("closing slow websocket consumer", { socket: ws.data.id, bufferedBytes: ws.getBufferedAmount() });
+      ws.data.closed = true;
+      ws.close(CLOSE_CODES.SLOW_CONSUMER, "slow consumer: read faster or resubscribe from your last offset");
+      return false;
+    }
+    return true;
+  }
+
+  #error(ws: Socket, id: string | undefined, code: string, message: string) {
+    this.#send(ws, JSON.stringify(id ? { type: "error", id, code, message } : { type: "error", code, message }));
+  }
+
+  #takeToken(ws: Socket): boolean {
+    const now = Date.now();
+    const { data } = ws;
+    const rate = rateOf(data.principal);
+    data.tokens = Math.min(rate * 2, data.tokens + ((now - data.refilledAt) / 1000) * rate);
+    data.refilledAt = now;
+    if (data.tokens < 1) return false;
+    data.tokens -= 1;
+    return true;
+  }
+
+  async #drop(sub: Subscription) {
+    sub.cancelled = true;
+    sub.ws.data.subs.delete(sub.sessionId);
+    sub.feed.subs.delete(sub);
+    if (sub.feed.subs.size === 0 && this.#feeds.get(sub.sessionId) === sub.feed) {
+      sub.feed.unwatch();
+      this.#feeds.delete(sub.sessionId);
+    }
+    if (sub.memberId) await this.#presence.leave(sub.memberId).catch((error) => this.#log.warn("presence leave failed", { error }));
+  }
+
+  /** A closed socket only unsubscribes: it never cancels or interrupts a run. */
+  async #onClose(ws: Socket) {
+    ws.data.closed = true;
+    this.#sockets.delete(ws);
+    const left = (this.#perToken.get(ws.data.token) ?? 1) - 1;
+    if (left <= 0) this.#perToken.delete(ws.data.token);
+    else this.#perToken.set(ws.data.token, left);
+    for (const wake of ws.data.drainWaiters.splice(0)) wake();
+    for (const sub of [...ws.data.subs.values()]) await this.#drop(sub);
+  }
+
+  async #pushPresence(sessionId: string) {
+    const feed = this.#feeds.get(sessionId);
+    if (!feed || feed.subs.size === 0) return;
+    const members = await this.#presence.members(sessionId);
+    const text = JSON.stringify({ type: "presence", session: sessionId, members });
+    for (const sub of feed.subs) if (!sub.cancelled) this.#send(sub.ws, text);
+  }
+}
+
+function rateOf(principal: Principal): number {
+  return principal.kind === "client" ? WS_LIMITS.FRAMES_PER_SECOND : WS_LIMITS.API_FRAMES_PER_SECOND;
+}
+
+/** Each event serialised once, with the position it is filtered by. */
+function eventFrames(sessionId: string, rows: StoredMessage[]): Array<{ pos: number; text: string }> {
+  return toOffsetEvents(rows).map((e) => ({ pos: e.pos, text: `{"type":"event","session":${JSON.stringify(sessionId)},"offset":"${e.offset}","event":${JSON.stringify(e.event)}}` }));
+}
+
+export { sessionStreamPath };
