@@ -116,11 +116,17 @@ export const runs = pgTable(
     parentRunId: text("parent_run_id"),
     clientId: text("client_id"),
     error: text("error"),
+    /** The session's tail when the run was requested: control events from here on apply to it. */
+    startPos: bigint("start_pos", { mode: "number" }).notNull().default(0),
+    jobId: text("job_id"),
+    attempt: integer("attempt").notNull().default(0),
+    /** Refreshed by the process running it; a stale heartbeat means that process died. */
+    heartbeatAt: timestamp("heartbeat_at", { withTimezone: true }),
     createdAt: timestamp("created_at", { withTimezone: true }).notNull().defaultNow(),
     startedAt: timestamp("started_at", { withTimezone: true }),
     endedAt: timestamp("ended_at", { withTimezone: true }),
   },
-  (table) => [index("runs_session_idx").on(table.sessionId, table.createdAt)],
+  (table) => [index("runs_session_idx").on(table.sessionId, table.createdAt), index("runs_status_idx").on(table.status, table.heartbeatAt)],
 );
 
 /**

@@ -1,5 +1,7 @@
 import { Hono } from "hono";
 import { bodyLimit } from "hono/body-limit";
+import { serveStatic } from "hono/bun";
+import { join } from "node:path";
 import type { Server, WebSocketHandler } from "bun";
 import type { PgBoss } from "pg-boss";
 import type { Config } from "./infra/config";
@@ -19,6 +21,9 @@ import { Presence } from "./sessions/presence";
 import { SessionSockets, WS_LIMITS, type SocketData } from "./sessions/socket";
 import { sessionRoutes } from "./sessions/routes";
 import { apiDocs } from "./web/api-docs";
+import { Providers } from "./agents/providers";
+import { AgentRuntime } from "./agents/runtime";
+import { BUILT_IN_AGENTS } from "./agents/agents";
 
 /** JSON API bodies are small; uploads and stream appends have their own limits. */
 export const API_BODY_LIMIT_BYTES = 1024 * 1024;
@@ -98,6 +103,7 @@ export async function startService(options: { config: Config; log: Logger }): Pr
   let boss: PgBoss | undefined;
   let subscriptions: SubscriptionManager | undefined;
   let presence: Presence | undefined;
+  let runtime: AgentRuntime | undefined;
 
   const stop = async () => {
     if (readiness.shuttingDown) return;
@@ -106,6 +112,8 @@ export async function startService(options: { config: Config; log: Logger }): Pr
     // 1. Stop taking work: no new HTTP connections, no new jobs fetched; running jobs finish.
     const httpStopped = server.stop(false);
     subscriptions?.close();
+    // Local runs end their current message as interrupted and go back to the queue for a retry.
+    await runtime?.stop();
     if (boss) await boss.stop({ graceful: true, timeout: JOB_STOP_TIMEOUT_MS }).catch((error) => log.warn("job queue stop failed", { error }));
     // 2. Close what is still open: sockets (clients resume elsewhere from their offsets), long-polls.
     sockets?.closeAll();
@@ -145,6 +153,10 @@ export async function startService(options: { config: Config; log: Logger }): Pr
     presence = new Presence({ sql: database.sql, log: log.child({ component: "presence" }) });
     await presence.start(database.listener);
     const sessions = new SessionService({ sql: database.sql, store: streams.store, writer: streams.writer, boss, log: log.child({ component: "sessions" }) });
+    const providers = new Providers(config);
+    runtime = new AgentRuntime({ sql: database.sql, boss, hub: streams.hub, writer: streams.writer, sessions, presence, providers, agents: BUILT_IN_AGENTS, log: log.child({ component: "agents" }) });
+    if (config.role !== "web") await runtime.start();
+    log.info("ai providers", { text: providers.offlineOnly ? "offline" : (providers.anthropic ? "anthropic" : "openai"), images: providers.openai ? "openai" : "offline" });
     sockets = new SessionSockets({ service: sessions, hub: streams.hub, presence, auth, log: log.child({ component: "ws" }) });
 
     const api = router();
@@ -155,13 +167,18 @@ export async function startService(options: { config: Config; log: Logger }): Pr
       c.set("principal", principal);
       await next();
     });
-    api.route("/", sessionRoutes({ service: sessions, presence, secretKey: config.secretKey, publicUrl: config.publicUrl, runnableAgents: () => ["chat"] }));
+    api.route("/", sessionRoutes({ service: sessions, presence, secretKey: config.secretKey, publicUrl: config.publicUrl, runnableAgents: () => runtime!.agentNames }));
 
     const app = new Hono<AppEnv>();
     app.use(requestLog(log.child({ component: "http" })));
     app.onError(errorHandler(log));
     app.notFound(notFound);
     app.get("/healthz", (c) => health(c));
+    app.use("/static/*", async (c, next) => {
+      await next();
+      if (c.res.status === 200) c.res.headers.set("cache-control", "public, max-age=300");
+    });
+    app.use("/static/*", serveStatic({ root: join(import.meta.dir, "..") }));
     app.get("/ws", async (c) => (await sockets!.upgrade(c.req.raw, c.env as unknown as Server<SocketData>)) ?? new Response(null));
     app.all("/v1/stream/*", (c) => streams.http.handle(c.req.raw));
     app.route("/", api);

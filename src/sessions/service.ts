@@ -66,6 +66,8 @@ export class SessionService {
   #writer: AppendWriter;
   #boss: PgBoss;
   #log: Logger;
+  /** Set by the agent runtime: nudges a local worker when a run is queued. */
+  onRunQueued: (runId: string) => void = () => {};
 
   constructor(options: { sql: Sql; store: StreamStore; writer: AppendWriter; boss: PgBoss; log: Logger }) {
     this.#sql = options.sql;
@@ -176,10 +178,13 @@ export class SessionService {
   async startRun(sessionId: string, input: { agent: string; input?: unknown; provider?: string; options?: Record<string, unknown>; clientId?: string; parentRunId?: string }): Promise<string> {
     const runId = newId("run");
     await this.#sql`
-      insert into runs (id, session_id, agent, status, provider, input, options, client_id, parent_run_id)
+      insert into runs (id, session_id, agent, status, provider, input, options, client_id, parent_run_id, start_pos)
       values (${runId}, ${sessionId}, ${input.agent}, 'queued', ${input.provider ?? null}, ${input.input === undefined ? null : JSON.stringify(input.input)},
-        ${input.options === undefined ? null : JSON.stringify(input.options)}, ${input.clientId ?? null}, ${input.parentRunId ?? null})`;
-    await this.#boss.send(QUEUES.agentRun.name, { runId, sessionId });
+        ${input.options === undefined ? null : JSON.stringify(input.options)}, ${input.clientId ?? null}, ${input.parentRunId ?? null},
+        coalesce((select tail_pos from streams where path = ${sessionStreamPath(sessionId)}), 0))`;
+    const jobId = await this.#boss.send(QUEUES.agentRun.name, { runId, sessionId });
+    // Wake a local worker at once rather than at its next poll.
+    if (jobId) this.onRunQueued(runId);
     this.#log.info("run queued", { runId, sessionId, agent: input.agent });
     return runId;
   }

@@ -5,7 +5,7 @@
  */
 import { afterAll, beforeAll, describe } from "vitest";
 import { spawn, type ChildProcess } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
+import { chmodSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { runConformanceTests } from "@durable-streams/server-conformance-tests";
@@ -33,6 +33,8 @@ async function databaseUrl(): Promise<string | undefined> {
 describe("Durable Streams conformance", () => {
   beforeAll(async () => {
     dataDir = mkdtempSync(join(tmpdir(), "ds-conformance-"));
+    // Reachable by the postgres system user when run as root (mkdtemp makes it private).
+    chmodSync(dataDir, 0o755);
     const url = await databaseUrl();
     const env: Record<string, string> = { ...(process.env as Record<string, string>), PORT: "0", HOST: "127.0.0.1", DATA_DIR: dataDir, STREAMS_AUTH: "off", LONG_POLL_TIMEOUT_MS: "500", LOG_LEVEL: "warn" };
     if (url) env.DATABASE_URL = url;

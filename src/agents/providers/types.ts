@@ -1,0 +1,48 @@
+/** The narrow seam between agents and model APIs. */
+
+export type ContentPart = { type: "text"; text: string } | { type: "image"; mediaType: string; base64: string };
+
+export interface ChatMessage {
+  role: "user" | "assistant";
+  content: string | ContentPart[];
+}
+
+export interface ChatRequest {
+  system?: string;
+  messages: ChatMessage[];
+  maxTokens?: number;
+  model?: string;
+  /** A JSON schema the reply must follow (structured output); the text streamed is then JSON. */
+  schema?: Record<string, unknown>;
+  /** Offline pacing: `tokens` to produce at `tokensPerSecond`. */
+  tokens?: number;
+  tokensPerSecond?: number;
+  signal: AbortSignal;
+}
+
+export interface ImageRequest {
+  prompt: string;
+  size?: "1024x1024" | "1536x1024" | "1024x1536";
+  /** Brand colours for the offline image. */
+  palette?: string[];
+  signal: AbortSignal;
+}
+
+/** A provider failure with a stable code and a message a person can act on. */
+export class ProviderError extends Error {
+  constructor(
+    readonly code: "unauthorized" | "rate_limited" | "provider_unavailable" | "stream_interrupted" | "bad_request" | "provider_error",
+    message: string,
+    readonly status?: number,
+  ) {
+    super(message);
+  }
+}
+
+export interface Provider {
+  readonly name: "offline" | "anthropic" | "openai";
+  /** Streams text chunks; throws ProviderError; stops promptly when `signal` aborts. */
+  stream(request: ChatRequest): AsyncIterable<string>;
+  /** Generates one PNG image (as bytes). */
+  image?(request: ImageRequest): Promise<Uint8Array>;
+}

@@ -1,0 +1,232 @@
+import type { Logger } from "../infra/log";
+import { encodeJsonValues } from "../streams/store";
+import type { AppendWriter } from "../streams/writer";
+import { formatOffset } from "../streams/offsets";
+import type { SessionEvent } from "../sessions/events";
+import { newId, sessionStreamPath } from "../sessions/service";
+
+/** Tokens are coalesced into one delta per window; the first token goes out at once. */
+export const DEFAULT_ROLLUP_WINDOW_MS = 40;
+
+/** Why a run stopped generating: the agent loop reads this after an abort. */
+export type StopReason = { kind: "cancel" } | { kind: "interrupt" } | { kind: "steer"; text: string } | { kind: "fenced" } | { kind: "shutdown" };
+
+export class RunStopped extends Error {
+  constructor(readonly reason: StopReason) {
+    super(`run stopped: ${reason.kind}`);
+  }
+}
+
+export interface RunInfo {
+  runId: string;
+  sessionId: string;
+  agent: string;
+  clientId: string | null;
+  parentRunId: string | null;
+  /** This run and its ancestors: a cancel aimed at any of them cancels this run. */
+  lineage: string[];
+  attempt: number;
+  provider: string | null;
+  input: unknown;
+  options: Record<string, unknown>;
+  startPos: number;
+}
+
+/**
+ * Everything an agent needs to write into its session: appends as an idempotent producer
+ * (`run:<runId>`, epoch = attempt, so a stale attempt is fenced and a retry never duplicates),
+ * rolled-up message deltas, progress, and live control (cancel / interrupt / steer).
+ */
+export class RunContext {
+  readonly info: RunInfo;
+  #writer: AppendWriter;
+  #log: Logger;
+  #seq = 0;
+  #chain: Promise<unknown> = Promise.resolve();
+  #abort = new AbortController();
+  #stop: StopReason | undefined;
+  #userMessages: string[] = [];
+  #messageWaiters: Array<(text: string | undefined) => void> = [];
+  #eventWaiters = new Set<(event: SessionEvent) => void>();
+  readonly rollupWindowMs: number;
+  /** Offset of the last event this run appended. */
+  lastOffset = formatOffset(0);
+
+  constructor(options: { info: RunInfo; writer: AppendWriter; log: Logger; rollupWindowMs?: number }) {
+    this.info = options.info;
+    this.#writer = options.writer;
+    this.#log = options.log;
+    this.rollupWindowMs = options.rollupWindowMs ?? DEFAULT_ROLLUP_WINDOW_MS;
+  }
+
+  /** Aborts when the current generation must stop (cancel, interrupt, steer, fencing, shutdown). */
+  get signal(): AbortSignal {
+    return this.#abort.signal;
+  }
+
+  get stopReason(): StopReason | undefined {
+    return this.#stop;
+  }
+
+  /** Re-arms the signal after an interrupt or steer, for the next generation of the same run. */
+  resume(): void {
+    if (this.#stop?.kind === "interrupt" || this.#stop?.kind === "steer") {
+      this.#stop = undefined;
+      this.#abort = new AbortController();
+    }
+  }
+
+  /** Stops the run from outside (shutdown). */
+  stop(reason: StopReason): void {
+    if (this.#stop && (this.#stop.kind === "cancel" || this.#stop.kind === "fenced")) return;
+    this.#stop = reason;
+    this.#abort.abort(new RunStopped(reason));
+    for (const wake of this.#messageWaiters.splice(0)) wake(undefined);
+  }
+
+  /** Appends an event in order, as this run's producer. */
+  emit(event: SessionEvent): Promise<void> {
+    const next = this.#chain.then(async () => {
+      if (this.#stop?.kind === "fenced") return;
+      const seq = this.#seq++;
+      const result = await this.#writer.append({
+        path: sessionStreamPath(this.info.sessionId),
+        contentType: "application/json",
+        body: new Uint8Array(0),
+        json: { data: encodeJsonValues([event]), count: 1 },
+        close: false,
+        producer: { id: `run:${this.info.runId}`, epoch: this.info.attempt, seq },
+      });
+      if (result.kind === "appended") this.lastOffset = formatOffset(result.tailPos);
+      else if (result.kind === "stale_epoch") {
+        this.#log.warn("run attempt fenced by a newer attempt", { runId: this.info.runId, attempt: this.info.attempt });
+        this.stop({ kind: "fenced" });
+      } else if (result.kind !== "duplicate") {
+        throw new Error(`append to session failed: ${result.kind}`);
+      }
+    });
+    this.#chain = next.catch(() => {});
+    return next;
+  }
+
+  /** Waits for every append so far. */
+  flush(): Promise<void> {
+    return this.#chain.then(() => {});
+  }
+
+  progress(label: string, progress?: number): Promise<void> {
+    return this.emit({ type: "run.progress", runId: this.info.runId, agent: this.info.agent, label, ...(progress === undefined ? {} : { progress: Math.max(0, Math.min(1, progress)) }) });
+  }
+
+  /** Starts an assistant message whose tokens are rolled up into deltas. */
+  async startMessage(id = newId("msg")): Promise<MessageWriter> {
+    await this.emit({ type: "message.start", id, role: "assistant", runId: this.info.runId, agent: this.info.agent });
+    return new MessageWriter(this, id);
+  }
+
+  /** Resolves with the next user message, or undefined if the run is stopped first. */
+  nextUserMessage(): Promise<string | undefined> {
+    const queued = this.#userMessages.shift();
+    if (queued !== undefined) return Promise.resolve(queued);
+    if (this.#stop?.kind === "cancel" || this.#stop?.kind === "fenced" || this.#stop?.kind === "shutdown") return Promise.resolve(undefined);
+    return new Promise((resolve) => this.#messageWaiters.push(resolve));
+  }
+
+  /** Resolves with the first session event (seen from now on) matching `test`, or undefined when the run stops. */
+  waitForEvent(test: (event: SessionEvent) => boolean): Promise<SessionEvent | undefined> {
+    return new Promise((resolve) => {
+      const waiter = (event: SessionEvent) => {
+        if (!test(event)) return;
+        this.#eventWaiters.delete(waiter);
+        resolve(event);
+      };
+      this.#eventWaiters.add(waiter);
+      this.signal.addEventListener("abort", () => {
+        if (this.#stop?.kind === "cancel" || this.#stop?.kind === "fenced" || this.#stop?.kind === "shutdown") {
+          this.#eventWaiters.delete(waiter);
+          resolve(undefined);
+        }
+      }, { once: true });
+    });
+  }
+
+  /** Every session event after the run started is shown to it (by the runtime's session watcher). */
+  observe(event: SessionEvent): void {
+    if (event.type === "control") this.#onControl(event);
+    else if (event.type === "message" && event.role === "user") {
+      const waiter = this.#messageWaiters.shift();
+      if (waiter) waiter(event.text);
+      else if (this.#stop?.kind === "interrupt") this.#userMessages.push(event.text);
+    }
+    for (const waiter of [...this.#eventWaiters]) waiter(event);
+  }
+
+  /** Does a control event apply to this run? One run (its own id or an ancestor's), this client's runs, or all. */
+  appliesTo(event: Extract<SessionEvent, { type: "control" }>): boolean {
+    if (event.runId) return this.info.lineage.includes(event.runId);
+    if (event.scope === "own") return event.clientId !== undefined && event.clientId === this.info.clientId;
+    return true;
+  }
+
+  #onControl(event: Extract<SessionEvent, { type: "control" }>) {
+    if (!this.appliesTo(event)) return;
+    // Interrupt and steer speak to the run they name (or to top-level runs); children only follow a cancel.
+    if (event.action !== "cancel" && event.runId !== this.info.runId && this.info.parentRunId !== null) return;
+    if (event.action === "cancel") this.stop({ kind: "cancel" });
+    else if (event.action === "interrupt") this.stop({ kind: "interrupt" });
+    else if (event.action === "steer" && event.text) {
+      this.stop({ kind: "steer", text: event.text });
+    }
+  }
+}
+
+/** One assistant message: tokens in, rolled-up `message.delta`s out, then exactly one `message.end`. */
+export class MessageWriter {
+  #run: RunContext;
+  readonly id: string;
+  #buffer = "";
+  #timer: ReturnType<typeof setTimeout> | undefined;
+  #first = true;
+  #ended = false;
+  text = "";
+
+  constructor(run: RunContext, id: string) {
+    this.#run = run;
+    this.id = id;
+  }
+
+  delta(text: string): void {
+    if (this.#ended || !text) return;
+    this.#buffer += text;
+    this.text += text;
+    if (this.#first) {
+      this.#first = false;
+      this.#flush();
+    } else if (!this.#timer) {
+      this.#timer = setTimeout(() => this.#flush(), this.#run.rollupWindowMs);
+    }
+  }
+
+  #flush() {
+    if (this.#timer) clearTimeout(this.#timer);
+    this.#timer = undefined;
+    if (!this.#buffer || this.#ended) return;
+    const text = this.#buffer;
+    this.#buffer = "";
+    void this.#run.emit({ type: "message.delta", id: this.id, runId: this.#run.info.runId, text }).catch(() => {});
+  }
+
+  /** Ends the message. A cancelled message drops unsent tokens: nothing follows a cancel. */
+  async end(status: "complete" | "cancelled" | "interrupted" | "failed"): Promise<void> {
+    if (this.#ended) return;
+    if (status === "cancelled") {
+      if (this.#timer) clearTimeout(this.#timer);
+      this.#timer = undefined;
+      this.#buffer = "";
+    } else {
+      this.#flush();
+    }
+    this.#ended = true;
+    await this.#run.emit({ type: "message.end", id: this.id, runId: this.#run.info.runId, status });
+  }
+}

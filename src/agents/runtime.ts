@@ -1,0 +1,315 @@
+import type { Sql } from "postgres";
+import type { PgBoss, Job } from "pg-boss";
+import type { Logger } from "../infra/log";
+import type { StreamHub } from "../streams/hub";
+import type { AppendWriter } from "../streams/writer";
+import { QUEUES } from "../../jobs/queues";
+import type { SessionEvent } from "../sessions/events";
+import type { Presence } from "../sessions/presence";
+import { toOffsetEvents, type SessionService } from "../sessions/service";
+import type { Providers } from "./providers";
+import { RunContext, RunStopped, type RunInfo } from "./run-context";
+import type { Agent, AgentOutcome, AgentTools } from "./agents";
+
+/** How often a process refreshes the heartbeat of the runs it is executing. */
+export const RUN_HEARTBEAT_MS = 2_000;
+/** A running run whose heartbeat is older than this lost its process: its job is failed so pg-boss retries it. */
+export const RUN_STALE_MS = 8_000;
+/** Concurrent runs per process: pg-boss workers × jobs per fetch. */
+export const WORKERS_PER_PROCESS = 16;
+export const JOBS_PER_WORKER = 16;
+
+interface RunRow {
+  id: string;
+  sessionId: string;
+  agent: string;
+  status: string;
+  provider: string | null;
+  input: string | null;
+  options: string | null;
+  clientId: string | null;
+  parentRunId: string | null;
+  startPos: number;
+}
+
+/** Per session with local runs: one reader of new events, shared by every run in this process. */
+interface SessionWatch {
+  streamId: number;
+  pos: number;
+  runs: Set<RunContext>;
+  reading: boolean;
+  dirty: boolean;
+  unwatch: () => void;
+}
+
+/**
+ * Runs agents as pg-boss jobs that write straight into their session. A run's worker watches the
+ * session's control events through the process hub, fences stale attempts through the idempotent
+ * producer (`run:<id>`, epoch = attempt), and a reaper hands the runs of a dead process back to
+ * pg-boss for a retry.
+ */
+export class AgentRuntime {
+  #sql: Sql;
+  #boss: PgBoss;
+  #hub: StreamHub;
+  #writer: AppendWriter;
+  #sessions: SessionService;
+  #presence: Presence;
+  #providers: Providers;
+  #log: Logger;
+  #agents = new Map<string, Agent>();
+  #local = new Map<string, RunContext>();
+  #watches = new Map<string, SessionWatch>();
+  #timers: ReturnType<typeof setInterval>[] = [];
+  #workerIds: string[] = [];
+  #stopping = false;
+
+  constructor(options: { sql: Sql; boss: PgBoss; hub: StreamHub; writer: AppendWriter; sessions: SessionService; presence: Presence; providers: Providers; agents: Agent[]; log: Logger }) {
+    this.#sql = options.sql;
+    this.#boss = options.boss;
+    this.#hub = options.hub;
+    this.#writer = options.writer;
+    this.#sessions = options.sessions;
+    this.#presence = options.presence;
+    this.#providers = options.providers;
+    this.#log = options.log;
+    for (const agent of options.agents) this.#agents.set(agent.name, agent);
+  }
+
+  /** Names of the agents runs may ask for. */
+  get agentNames(): string[] {
+    return [...this.#agents.keys()];
+  }
+
+  register(agent: Agent): void {
+    this.#agents.set(agent.name, agent);
+  }
+
+  /** Attaches workers (role all/worker) and the heartbeat and reaper loops. */
+  async start(): Promise<void> {
+    const workerId = await this.#boss.work<{ runId: string }>(
+      QUEUES.agentRun.name,
+      { batchSize: JOBS_PER_WORKER, localConcurrency: WORKERS_PER_PROCESS, pollingIntervalSeconds: 2 },
+      async (jobs) => {
+        await Promise.all(jobs.map((job) => this.#execute(job)));
+      },
+    );
+    this.#workerIds.push(workerId);
+    this.#sessions.onRunQueued = () => {
+      for (const id of this.#workerIds) this.#boss.notifyWorker(id);
+    };
+    this.#timers.push(setInterval(() => void this.#heartbeat(), RUN_HEARTBEAT_MS));
+    this.#timers.push(setInterval(() => void this.#reap(), RUN_STALE_MS / 2));
+    void this.#reap();
+  }
+
+  /** Shutdown: local runs end their current message as interrupted and go back to the queue. */
+  async stop(): Promise<void> {
+    this.#stopping = true;
+    for (const timer of this.#timers) clearInterval(timer);
+    for (const ctx of this.#local.values()) ctx.stop({ kind: "shutdown" });
+  }
+
+  async #execute(job: Job<{ runId: string }>): Promise<void> {
+    // The attempt number is the run's own (not the job's retry count): a run handed to a fresh job
+    // must still get a new producer epoch, or its writes would be taken for duplicates.
+    const [row] = await this.#sql<(RunRow & { attempt: number })[]>`
+      update runs set status = 'running', attempt = case when started_at is null then 0 else attempt + 1 end,
+        job_id = ${job.id}, heartbeat_at = now(), started_at = coalesce(started_at, now())
+      where id = ${job.data.runId} and status in ('queued', 'running', 'retrying')
+      returning attempt, id, session_id as "sessionId", agent, status, provider, input, options, client_id as "clientId", parent_run_id as "parentRunId", start_pos as "startPos"`;
+    if (!row) return; // Already finished (or cancelled while queued): nothing to do.
+    const attempt = row.attempt;
+    const lineage = await this.#lineage(row);
+    const info: RunInfo = {
+      runId: row.id,
+      sessionId: row.sessionId,
+      agent: row.agent,
+      clientId: row.clientId,
+      parentRunId: row.parentRunId,
+      lineage,
+      attempt,
+      provider: row.provider,
+      input: row.input ? JSON.parse(row.input) : undefined,
+      options: row.options ? JSON.parse(row.options) : {},
+      startPos: row.startPos,
+    };
+    const ctx = new RunContext({ info, writer: this.#writer, log: this.#log, rollupWindowMs: typeof info.options.rollupWindowMs === "number" ? info.options.rollupWindowMs : undefined });
+    this.#local.set(row.id, ctx);
+    const log = this.#log.child({ runId: row.id, agent: row.agent, attempt });
+    let outcome: AgentOutcome;
+    try {
+      await this.#watch(ctx);
+      const history = await this.#runEvents(ctx);
+      if (history.cancelled) ctx.stop({ kind: "cancel" });
+      if (attempt > 0) await this.#closeDangling(ctx, history.openMessages);
+      if (!history.started) await ctx.emit({ type: "run.start", runId: row.id, agent: row.agent, ...(row.parentRunId ? { parentRunId: row.parentRunId } : {}) });
+      outcome = await this.#runAgent(ctx, row);
+    } catch (error) {
+      if (error instanceof RunStopped && error.reason.kind === "shutdown") {
+        // Hand the run back: the next attempt (here after a restart, or on another process) continues it.
+        await ctx.flush();
+        await this.#sql`update runs set status = 'retrying', heartbeat_at = null where id = ${row.id}`;
+        this.#unwatch(ctx);
+        this.#local.delete(row.id);
+        throw new Error("worker shutting down; run handed back for a retry");
+      }
+      log.error("run crashed", { error });
+      outcome = { status: "failed", error: `The run crashed: ${(error as Error).message}` };
+    }
+    if (ctx.stopReason?.kind === "fenced") {
+      this.#unwatch(ctx);
+      this.#local.delete(row.id);
+      return;
+    }
+    await ctx.emit({ type: "run.end", runId: row.id, status: outcome.status, ...(outcome.status === "failed" ? { error: outcome.error } : {}) }).catch((error) => log.error("run.end append failed", { error }));
+    await this.#sql`update runs set status = ${outcome.status}, ended_at = now(), heartbeat_at = null, error = ${outcome.status === "failed" ? outcome.error : null} where id = ${row.id}`;
+    await this.#presence.leave(`agent:${row.id}`).catch(() => {});
+    this.#unwatch(ctx);
+    this.#local.delete(row.id);
+    log.info("run ended", { status: outcome.status });
+  }
+
+  async #runAgent(ctx: RunContext, row: RunRow): Promise<AgentOutcome> {
+    const agent = this.#agents.get(row.agent);
+    if (!agent) return { status: "failed", error: `No agent named ${row.agent}.` };
+    if (ctx.stopReason?.kind === "cancel") return { status: "cancelled" };
+    const provider = this.#providers.text(row.provider ?? undefined);
+    if ("error" in provider) return { status: "failed", error: provider.error };
+    const tools: AgentTools = {
+      provider,
+      history: async () => {
+        const stream = await this.#sessions.stream(row.sessionId);
+        return stream ? (await this.#sessions.compacted(stream)).messages : [];
+      },
+      startChild: (agentName, input) =>
+        this.#sessions.startRun(row.sessionId, { agent: agentName, input, provider: row.provider ?? undefined, options: ctx.info.options, clientId: row.clientId ?? undefined, parentRunId: row.id }),
+      status: (status) =>
+        this.#presence.join({ sessionId: row.sessionId, clientId: `agent:${row.agent}`, device: "agent", status, memberId: `agent:${row.id}` }).then(() => {}).catch(() => {}),
+    };
+    return agent.run(ctx, tools);
+  }
+
+  /** This run's id and its ancestors' (a cancel aimed at a parent cancels its children). */
+  async #lineage(row: RunRow): Promise<string[]> {
+    const lineage = [row.id];
+    let parent = row.parentRunId;
+    while (parent && lineage.length < 20) {
+      lineage.push(parent);
+      const [next] = await this.#sql<{ parentRunId: string | null }[]>`select parent_run_id as "parentRunId" from runs where id = ${parent}`;
+      parent = next?.parentRunId ?? null;
+    }
+    return lineage;
+  }
+
+  /**
+   * What the session already says about this run since it was requested: whether it started, which
+   * of its messages were left open by a dead attempt, and whether a cancel arrived while it was queued.
+   */
+  async #runEvents(ctx: RunContext): Promise<{ started: boolean; cancelled: boolean; openMessages: string[] }> {
+    const stream = await this.#sessions.stream(ctx.info.sessionId);
+    if (!stream) throw new Error("the session's stream is gone");
+    let pos = ctx.info.startPos;
+    let started = false;
+    let cancelled = false;
+    const open = new Set<string>();
+    while (pos < stream.tailPos) {
+      const rows = await this.#sessions.page(stream.id, pos, stream.tailPos, 1_000);
+      if (rows.length === 0) break;
+      for (const { event } of toOffsetEvents(rows)) {
+        if (event.type === "run.start" && event.runId === ctx.info.runId) started = true;
+        if (event.type === "message.start" && event.runId === ctx.info.runId) open.add(event.id);
+        if (event.type === "message.end" && event.runId === ctx.info.runId) open.delete(event.id);
+        if (event.type === "control" && event.action === "cancel" && ctx.appliesTo(event)) cancelled = true;
+      }
+      pos = rows[rows.length - 1]!.pos;
+    }
+    return { started, cancelled, openMessages: [...open] };
+  }
+
+  /** A retry closes the messages its dead predecessor left open, so clients see them end as interrupted. */
+  async #closeDangling(ctx: RunContext, messageIds: string[]) {
+    for (const id of messageIds) await ctx.emit({ type: "message.end", id, runId: ctx.info.runId, status: "interrupted" });
+  }
+
+  async #watch(ctx: RunContext) {
+    const { sessionId } = ctx.info;
+    let watch = this.#watches.get(sessionId);
+    if (!watch) {
+      const stream = await this.#sessions.stream(sessionId);
+      if (!stream) throw new Error("the session's stream is gone");
+      watch = { streamId: stream.id, pos: stream.tailPos, runs: new Set(), reading: false, dirty: false, unwatch: () => {} };
+      const w = watch;
+      watch.unwatch = this.#hub.watch(stream.id, () => void this.#pump(w));
+      this.#watches.set(sessionId, watch);
+    }
+    watch.runs.add(ctx);
+  }
+
+  #unwatch(ctx: RunContext) {
+    const watch = this.#watches.get(ctx.info.sessionId);
+    if (!watch) return;
+    watch.runs.delete(ctx);
+    if (watch.runs.size === 0) {
+      watch.unwatch();
+      this.#watches.delete(ctx.info.sessionId);
+    }
+  }
+
+  async #pump(watch: SessionWatch) {
+    if (watch.reading) {
+      watch.dirty = true;
+      return;
+    }
+    watch.reading = true;
+    try {
+      do {
+        watch.dirty = false;
+        const rows = await this.#sessions.page(watch.streamId, watch.pos, Number.MAX_SAFE_INTEGER, 1_000);
+        if (rows.length === 0) break;
+        watch.pos = rows[rows.length - 1]!.pos;
+        for (const { event } of toOffsetEvents(rows)) {
+          for (const ctx of watch.runs) ctx.observe(event as SessionEvent);
+        }
+        if (rows.length === 1_000) watch.dirty = true;
+      } while (watch.dirty);
+    } catch (error) {
+      this.#log.warn("run watcher read failed", { error });
+    } finally {
+      watch.reading = false;
+    }
+  }
+
+  async #heartbeat() {
+    if (this.#local.size === 0) return;
+    await this.#sql`update runs set heartbeat_at = now() where id = any(${[...this.#local.keys()]}) and status = 'running'`.catch((error) => this.#log.warn("run heartbeat failed", { error }));
+  }
+
+  /** Runs whose process died (stale heartbeat) are failed in pg-boss, which retries them with the next attempt number. */
+  async #reap() {
+    if (this.#stopping) return;
+    try {
+      const stale = await this.#sql<{ id: string; jobId: string | null }[]>`
+        update runs set status = 'retrying'
+        where status = 'running' and heartbeat_at < now() - make_interval(secs => ${RUN_STALE_MS / 1000})
+        returning id, job_id as "jobId"`;
+      for (const run of stale) {
+        if (this.#local.has(run.id)) continue;
+        this.#log.warn("run lost its worker; retrying", { runId: run.id });
+        if (run.jobId) await this.#boss.fail(QUEUES.agentRun.name, run.jobId, { error: "worker lost" }).catch((error) => this.#log.warn("could not fail lost job", { error }));
+      }
+      // Runs handed back at shutdown whose job is no longer active get a fresh job.
+      const orphaned = await this.#sql<{ id: string; sessionId: string }[]>`
+        select r.id, r.session_id as "sessionId" from runs r
+        where r.status = 'retrying' and r.heartbeat_at is null
+          and not exists (select 1 from pgboss.job j where j.name = ${QUEUES.agentRun.name} and j.id::text = r.job_id and j.state in ('created', 'retry', 'active'))
+        limit 100`;
+      for (const run of orphaned) {
+        await this.#sql`update runs set status = 'queued' where id = ${run.id} and status = 'retrying'`;
+        await this.#boss.send(QUEUES.agentRun.name, { runId: run.id, sessionId: run.sessionId }, { retryLimit: 3 });
+      }
+    } catch (error) {
+      this.#log.warn("run reaper failed", { error });
+    }
+  }
+}
