@@ -33,6 +33,8 @@ export const streams = pgTable(
     closedBySeq: bigint("closed_by_seq", { mode: "number" }),
     tailPos: bigint("tail_pos", { mode: "number" }).notNull().default(0),
     lastStreamSeq: text("last_stream_seq"),
+    /** The team that created it (null: created with the bootstrap token or with STREAMS_AUTH=off). */
+    teamId: text("team_id"),
     forkedFromId: bigint("forked_from_id", { mode: "number" }),
     forkedFromPath: text("forked_from_path"),
     forkOffset: text("fork_offset"),
@@ -147,3 +149,85 @@ export const sessionPresence = pgTable(
   },
   (table) => [index("session_presence_session_idx").on(table.sessionId)],
 );
+
+/** A team: everything (sessions, streams, brands, assets, emails) belongs to one. */
+export const teams = pgTable("teams", {
+  id: text("id").primaryKey(),
+  name: text("name").notNull(),
+  createdAt: timestamp("created_at", { withTimezone: true }).notNull().defaultNow(),
+});
+
+export const users = pgTable(
+  "users",
+  {
+    id: text("id").primaryKey(),
+    teamId: text("team_id")
+      .notNull()
+      .references(() => teams.id, { onDelete: "cascade" }),
+    email: text("email").notNull(),
+    name: text("name").notNull(),
+    /** argon2id via Bun.password. */
+    passwordHash: text("password_hash").notNull(),
+    /** owner | member */
+    role: text("role").notNull(),
+    createdAt: timestamp("created_at", { withTimezone: true }).notNull().defaultNow(),
+  },
+  (table) => [uniqueIndex("users_email_key").on(table.email)],
+);
+
+/** Cookie sessions: the cookie holds a random token; only its SHA-256 is stored. */
+export const userSessions = pgTable(
+  "user_sessions",
+  {
+    tokenHash: text("token_hash").primaryKey(),
+    userId: text("user_id")
+      .notNull()
+      .references(() => users.id, { onDelete: "cascade" }),
+    csrfToken: text("csrf_token").notNull(),
+    createdAt: timestamp("created_at", { withTimezone: true }).notNull().defaultNow(),
+    expiresAt: timestamp("expires_at", { withTimezone: true }).notNull(),
+    lastSeenAt: timestamp("last_seen_at", { withTimezone: true }).notNull().defaultNow(),
+  },
+  (table) => [index("user_sessions_user_idx").on(table.userId)],
+);
+
+/** API tokens for engineers: shown once, stored hashed, scoped to a team. */
+export const apiTokens = pgTable(
+  "api_tokens",
+  {
+    id: text("id").primaryKey(),
+    teamId: text("team_id")
+      .notNull()
+      .references(() => teams.id, { onDelete: "cascade" }),
+    name: text("name").notNull(),
+    tokenHash: text("token_hash").notNull(),
+    /** The first characters, to recognise a token in the list. */
+    prefix: text("prefix").notNull(),
+    createdBy: text("created_by"),
+    createdAt: timestamp("created_at", { withTimezone: true }).notNull().defaultNow(),
+    lastUsedAt: timestamp("last_used_at", { withTimezone: true }),
+    revokedAt: timestamp("revoked_at", { withTimezone: true }),
+  },
+  (table) => [uniqueIndex("api_tokens_hash_key").on(table.tokenHash), index("api_tokens_team_idx").on(table.teamId)],
+);
+
+/** Invite links (no email is sent): the link holds a token whose hash is stored. */
+export const invites = pgTable("invites", {
+  id: text("id").primaryKey(),
+  teamId: text("team_id")
+    .notNull()
+    .references(() => teams.id, { onDelete: "cascade" }),
+  tokenHash: text("token_hash").notNull().unique(),
+  role: text("role").notNull(),
+  createdBy: text("created_by"),
+  createdAt: timestamp("created_at", { withTimezone: true }).notNull().defaultNow(),
+  expiresAt: timestamp("expires_at", { withTimezone: true }).notNull(),
+  usedAt: timestamp("used_at", { withTimezone: true }),
+});
+
+/** Fixed-window counters for rate limits shared across processes (login attempts). */
+export const rateLimits = pgTable("rate_limits", {
+  key: text("key").primaryKey(),
+  windowStart: timestamp("window_start", { withTimezone: true }).notNull(),
+  count: integer("count").notNull(),
+});

@@ -16,7 +16,14 @@ import { createStreams, scheduleStreamJobs } from "./streams";
 import { SubscriptionManager } from "./streams/subscriptions";
 import { subscriptionHost } from "./streams/subscription-host";
 import { Authenticator, type Principal } from "./accounts/principal";
+import { Accounts } from "./accounts/service";
+import { accountPages } from "./web/account-pages";
+import { accountRoutes } from "./accounts/routes";
+import { cookiePrincipal, loadUser, type WebVariables } from "./web/cookies";
+import { secureHeaders } from "hono/secure-headers";
+import { csrf } from "hono/csrf";
 import { SessionService, SESSION_STREAM_PREFIX } from "./sessions/service";
+import type { StreamStore } from "./streams/store";
 import { Presence } from "./sessions/presence";
 import { SessionSockets, WS_LIMITS, type SocketData } from "./sessions/socket";
 import { sessionRoutes } from "./sessions/routes";
@@ -140,12 +147,13 @@ export async function startService(options: { config: Config; log: Logger }): Pr
     readiness.migrations = true;
     boss = await startJobQueue({ url: databaseUrl, log: log.child({ component: "jobs" }), schedule: config.role !== "web" });
 
-    const auth = new Authenticator({ apiToken: config.apiToken, secretKey: config.secretKey });
+    const accounts = new Accounts({ sql: database.sql });
+    const auth = new Authenticator({ apiToken: config.apiToken, secretKey: config.secretKey, accounts });
     const streams = await createStreams({
       database,
       log,
       longPollTimeoutMs: config.longPollTimeoutMs,
-      authorize: config.streamsAuth ? streamAuthorizer(auth) : undefined,
+      authorize: config.streamsAuth ? (request, path) => streamAuthorizer(auth, sessions, streams.store)(request, path) : undefined,
       reserved: ({ store, writer }) => (subscriptions = new SubscriptionManager({ host: subscriptionHost(store, writer), log: log.child({ component: "subscriptions" }) })),
     });
     if (config.role !== "web") await scheduleStreamJobs(boss, streams, log);
@@ -157,19 +165,29 @@ export async function startService(options: { config: Config; log: Logger }): Pr
     runtime = new AgentRuntime({ sql: database.sql, boss, hub: streams.hub, writer: streams.writer, sessions, presence, providers, agents: BUILT_IN_AGENTS, log: log.child({ component: "agents" }) });
     if (config.role !== "web") await runtime.start();
     log.info("ai providers", { text: providers.offlineOnly ? "offline" : (providers.anthropic ? "anthropic" : "openai"), images: providers.openai ? "openai" : "offline" });
-    sockets = new SessionSockets({ service: sessions, hub: streams.hub, presence, auth, log: log.child({ component: "ws" }) });
+    sockets = new SessionSockets({ service: sessions, hub: streams.hub, presence, auth, log: log.child({ component: "ws" }), cookieAuth: (request) => cookiePrincipal(accounts, request) });
 
     const api = router();
     api.use("/api/*", bodyLimit({ maxSize: API_BODY_LIMIT_BYTES, onError: () => { throw new ApiError(413, "payload_too_large", `JSON bodies are limited to ${API_BODY_LIMIT_BYTES} bytes.`); } }));
     api.use("/api/*", async (c, next) => {
-      const principal = await auth.authenticate(Authenticator.bearer(c.req.raw));
+      const bearer = Authenticator.bearer(c.req.raw);
+      let principal = bearer ? await auth.authenticate(bearer) : undefined;
+      if (!bearer) {
+        // The web app calls the API with its session cookie; unsafe methods then need the CSRF header.
+        principal = (c as unknown as { get(key: "principal"): Principal | undefined }).get("principal");
+        const csrfToken = (c as unknown as { get(key: "csrfToken"): string | undefined }).get("csrfToken");
+        if (principal && !["GET", "HEAD", "OPTIONS"].includes(c.req.method) && c.req.header("x-csrf-token") !== csrfToken) {
+          throw new ApiError(403, "csrf", "Send the page's CSRF token in X-CSRF-Token.");
+        }
+      }
       if (!principal) throw new ApiError(401, "unauthorized", "Send Authorization: Bearer <API token or client token>.", { "www-authenticate": "Bearer" });
       c.set("principal", principal);
       await next();
     });
+    api.route("/", accountRoutes({ accounts }));
     api.route("/", sessionRoutes({ service: sessions, presence, secretKey: config.secretKey, publicUrl: config.publicUrl, runnableAgents: () => runtime!.agentNames }));
 
-    const app = new Hono<AppEnv>();
+    const app = new Hono<{ Variables: WebVariables }>();
     app.use(requestLog(log.child({ component: "http" })));
     app.onError(errorHandler(log));
     app.notFound(notFound);
@@ -179,10 +197,36 @@ export async function startService(options: { config: Config; log: Logger }): Pr
       if (c.res.status === 200) c.res.headers.set("cache-control", "public, max-age=300");
     });
     app.use("/static/*", serveStatic({ root: join(import.meta.dir, "..") }));
-    app.get("/ws", async (c) => (await sockets!.upgrade(c.req.raw, c.env as unknown as Server<SocketData>)) ?? new Response(null));
     app.all("/v1/stream/*", (c) => streams.http.handle(c.req.raw));
-    app.route("/", api);
+    // Pages and the JSON API: security headers, a strict CSP (no inline script), the Origin check on
+    // form posts, and the signed-in person from the session cookie.
+    app.use("*", secureHeaders({
+      contentSecurityPolicy: {
+        defaultSrc: ["'self'"],
+        scriptSrc: ["'self'"],
+        styleSrc: ["'self'"],
+        imgSrc: ["'self'", "data:", "blob:", "https:"],
+        connectSrc: ["'self'", "ws:", "wss:"],
+        frameSrc: ["'self'"],
+        frameAncestors: ["'self'"],
+        objectSrc: ["'none'"],
+        baseUri: ["'none'"],
+        formAction: ["'self'"],
+      },
+      referrerPolicy: "same-origin",
+      xContentTypeOptions: true,
+      crossOriginEmbedderPolicy: false,
+    }));
+    app.use("*", csrf({ origin: (origin, c) => origin === new URL(c.req.url).origin || origin === config.publicUrl }));
+    app.use("*", loadUser(accounts));
+    app.route("/", api as never);
     app.route("/", apiDocs(api));
+    app.route("/", accountPages({ accounts, publicUrl: config.publicUrl, clientAddress: (c) => (c.env as unknown as Server<SocketData>)?.requestIP?.(c.req.raw)?.address ?? "unknown" }));
+    app.get("/", async (c) => {
+      if (await accounts.needsSetup()) return c.redirect("/setup");
+      if (!c.get("user")) return c.redirect("/login");
+      return c.redirect("/team");
+    });
 
     current = (request, srv) => {
       // A successful upgrade must return nothing at all to Bun.
@@ -200,17 +244,38 @@ export async function startService(options: { config: Config; log: Logger }): Pr
 }
 
 /**
- * Who may use `/v1/stream/*` when STREAMS_AUTH is on: API tokens everywhere; a client token only
- * reads (GET/HEAD) its own session's stream.
+ * Who may use `/v1/stream/*` when STREAMS_AUTH is on: the bootstrap token everywhere; a client token
+ * only reads (GET/HEAD) its own session's stream; people and API tokens their team's session streams
+ * and the streams their team created (another team's answer 404; PUT on a taken path is 409).
  */
-function streamAuthorizer(auth: Authenticator) {
-  return async (request: Request, path: string): Promise<Response | undefined> => {
+function streamAuthorizer(auth: Authenticator, sessions: SessionService, store: StreamStore) {
+  const refuse = (status: number, code: string, message: string) => Response.json({ error: { code, message } }, { status, headers: status === 401 ? { "www-authenticate": "Bearer" } : {} });
+  const notFound = () => refuse(404, "not_found", "No stream at this path.");
+  const owns = async (principal: Principal, path: string): Promise<boolean | undefined> => {
+    if (path.startsWith(SESSION_STREAM_PREFIX)) {
+      const session = await sessions.get(path.slice(SESSION_STREAM_PREFIX.length), undefined);
+      return session ? session.teamId === principal.teamId : undefined;
+    }
+    const owner = await store.ownerOf(path);
+    return owner === undefined ? undefined : owner === principal.teamId;
+  };
+  return async (request: Request, path: string): Promise<Response | { teamId: string | null }> => {
     const principal: Principal | undefined = await auth.authenticate(Authenticator.bearer(request) ?? new URL(request.url).searchParams.get("token"));
-    if (principal?.kind === "admin") return undefined;
-    if (principal?.kind === "client" && (request.method === "GET" || request.method === "HEAD") && path === SESSION_STREAM_PREFIX + principal.sessionId) return undefined;
-    return Response.json(
-      { error: { code: principal ? "forbidden" : "unauthorized", message: principal ? "This token may only read its own session's stream." : "Send Authorization: Bearer <token> (or run with STREAMS_AUTH=off for development)." } },
-      { status: principal ? 403 : 401, headers: { "www-authenticate": "Bearer" } },
-    );
+    if (!principal) return refuse(401, "unauthorized", "Send Authorization: Bearer <token> (or run with STREAMS_AUTH=off for development).");
+    if (principal.kind === "admin") return { teamId: null };
+    if (principal.kind === "client") {
+      if ((request.method === "GET" || request.method === "HEAD") && path === SESSION_STREAM_PREFIX + principal.sessionId) return { teamId: principal.teamId };
+      return refuse(403, "forbidden", "A client token may only read its own session's stream.");
+    }
+    if (path.startsWith("/v1/stream/__ds")) return refuse(403, "forbidden", "Subscriptions are managed with the bootstrap API_TOKEN.");
+    const owned = await owns(principal, path);
+    if (owned === false) return request.method === "PUT" ? refuse(409, "conflict", "This stream path is taken.") : notFound();
+    if (owned === undefined && path.startsWith(SESSION_STREAM_PREFIX)) return notFound();
+    const source = request.method === "PUT" ? request.headers.get("stream-forked-from") : null;
+    if (source) {
+      const sourcePath = source.startsWith("/") ? source : new URL(source, request.url).pathname;
+      if ((await owns(principal, sourcePath)) === false) return notFound();
+    }
+    return { teamId: principal.teamId };
   };
 }

@@ -1,22 +1,27 @@
 import { timingSafeEqual } from "node:crypto";
 import { verifyClientToken } from "../sessions/tokens";
+import type { Accounts, Role } from "./service";
 
 /**
- * Who is calling. `teamId: undefined` (the bootstrap admin token) sees every team's data;
- * a client token is scoped to one session.
+ * Who is calling. `teamId: undefined` (the bootstrap API_TOKEN) sees every team's data; people and
+ * API tokens see their team's; a client token is scoped to one session.
  */
 export type Principal =
   | { kind: "admin"; teamId: undefined; clientId: string }
+  | { kind: "user"; teamId: string; userId: string; role: Role; clientId: string }
+  | { kind: "token"; teamId: string; tokenId: string; clientId: string }
   | { kind: "client"; teamId: string | null; sessionId: string; clientId: string };
 
-/** Resolves bearer tokens to principals. Accounts (teams, users, API tokens) extend this. */
+/** Resolves bearer tokens to principals: client tokens (`dsct_`), API tokens (`dsk_`), and the bootstrap API_TOKEN. */
 export class Authenticator {
   #apiToken: Buffer | undefined;
   #secretKey: string;
+  #accounts: Accounts | undefined;
 
-  constructor(options: { apiToken: string | undefined; secretKey: string }) {
+  constructor(options: { apiToken: string | undefined; secretKey: string; accounts?: Accounts }) {
     this.#apiToken = options.apiToken ? Buffer.from(options.apiToken) : undefined;
     this.#secretKey = options.secretKey;
+    this.#accounts = options.accounts;
   }
 
   get secretKey(): string {
@@ -29,6 +34,10 @@ export class Authenticator {
       const verified = verifyClientToken(this.#secretKey, token);
       if (!verified.ok) return undefined;
       return { kind: "client", teamId: verified.claims.teamId, sessionId: verified.claims.sessionId, clientId: verified.claims.clientId };
+    }
+    if (token.startsWith("dsk_") && this.#accounts) {
+      const found = await this.#accounts.tokenTeam(token);
+      return found ? { kind: "token", teamId: found.teamId, tokenId: found.tokenId, clientId: found.tokenId } : undefined;
     }
     const given = Buffer.from(token);
     if (this.#apiToken && given.length === this.#apiToken.length && timingSafeEqual(given, this.#apiToken)) {
@@ -44,8 +53,16 @@ export class Authenticator {
   }
 }
 
-/** True when `principal` may see `session` (owned by `teamId`). */
+/** True when `principal` may see `session` (owned by `teamId`). Another team's session looks like a missing one. */
 export function canAccessSession(principal: Principal, session: { id: string; teamId: string | null }): boolean {
   if (principal.kind === "client") return principal.sessionId === session.id;
-  return true;
+  if (principal.kind === "admin") return true;
+  return principal.teamId === session.teamId;
+}
+
+/** True when `principal` may see a row owned by `teamId` (brands, assets, briefs, emails, streams). */
+export function canAccessTeam(principal: Principal, teamId: string | null): boolean {
+  if (principal.kind === "admin") return true;
+  if (principal.kind === "client") return false;
+  return principal.teamId === teamId;
 }

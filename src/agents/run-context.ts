@@ -150,6 +150,12 @@ export class RunContext {
     });
   }
 
+  /** Calls `listener` with every session event seen from now on, until the returned function is called. */
+  onEvent(listener: (event: SessionEvent) => void): () => void {
+    this.#eventWaiters.add(listener);
+    return () => this.#eventWaiters.delete(listener);
+  }
+
   /** Every session event after the run started is shown to it (by the runtime's session watcher). */
   observe(event: SessionEvent): void {
     if (event.type === "control") this.#onControl(event);

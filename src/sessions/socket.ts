@@ -114,7 +114,10 @@ export class SessionSockets {
   #sockets = new Set<Socket>();
   #perToken = new Map<string, number>();
 
-  constructor(options: { service: SessionService; hub: StreamHub; presence: Presence; auth: Authenticator; log: Logger }) {
+  #cookieAuth: ((request: Request) => Promise<Principal | undefined>) | undefined;
+
+  constructor(options: { service: SessionService; hub: StreamHub; presence: Presence; auth: Authenticator; log: Logger; cookieAuth?: (request: Request) => Promise<Principal | undefined> }) {
+    this.#cookieAuth = options.cookieAuth;
     this.#service = options.service;
     this.#hub = options.hub;
     this.#presence = options.presence;
@@ -126,8 +129,13 @@ export class SessionSockets {
   /** Upgrades `GET /ws?token=…[&clientId=…&device=…]`, or answers why not. */
   async upgrade(request: Request, server: Server<SocketData>): Promise<Response | undefined> {
     const url = new URL(request.url);
-    const token = url.searchParams.get("token") ?? Authenticator.bearer(request);
-    const principal = await this.#auth.authenticate(token);
+    let token = url.searchParams.get("token") ?? Authenticator.bearer(request);
+    let principal = await this.#auth.authenticate(token);
+    if (!token && this.#cookieAuth) {
+      // The web app's own pages connect with their session cookie.
+      principal = await this.#cookieAuth(request);
+      if (principal?.kind === "user") token = `user:${principal.userId}`;
+    }
     if (!principal || !token) return Response.json({ error: { code: "unauthorized", message: "Pass a valid API or client token as ?token=." } }, { status: 401 });
     const open = this.#perToken.get(token) ?? 0;
     if (open >= WS_LIMITS.MAX_SOCKETS_PER_TOKEN) {
@@ -323,6 +331,8 @@ export class SessionSockets {
         return;
       }
       const rows = await this.#service.page(feed.streamId, sub.pos, target, WS_LIMITS.REPLAY_PAGE);
+      // Unsubscribed (perhaps resubscribed) while reading: these rows belong to nobody now.
+      if (sub.cancelled) return;
       for (const frame of eventFrames(sub.sessionId, rows)) {
         if (!this.#send(ws, frame.text)) return;
       }

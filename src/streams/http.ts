@@ -40,8 +40,11 @@ export interface StreamsHttpOptions {
   hub: StreamHub;
   log: Logger;
   longPollTimeoutMs: number;
-  /** Decides whether a request may touch `path`; returns an error response to refuse it. */
-  authorize?: (request: Request, path: string) => Promise<Response | undefined> | Response | undefined;
+  /**
+   * Decides whether a request may touch `path`: an error response refuses it; otherwise the team
+   * that owns what the request creates (null = nobody's, e.g. with the bootstrap token).
+   */
+  authorize?: (request: Request, path: string) => Promise<Response | { teamId: string | null }>;
   reserved?: ReservedApis;
 }
 
@@ -71,9 +74,11 @@ export class StreamsHttp {
     if (request.method === "OPTIONS") return new Response(null, { status: 204 });
     // Webhook callbacks and pull-wake acks carry their own signed bearer tokens; the JWKS is public.
     const selfAuthenticated = /^\/v1\/stream\/__ds\/(jwks\.json$|subscriptions\/[^/]+\/(callback|ack|release)$)/.test(path);
+    let teamId: string | null = null;
     if (this.#o.authorize && !selfAuthenticated) {
-      const refused = await this.#o.authorize(request, path);
-      if (refused) return refused;
+      const decision = await this.#o.authorize(request, path);
+      if (decision instanceof Response) return decision;
+      teamId = decision.teamId;
     }
     if (path === "/v1/stream/__ds" || path.startsWith("/v1/stream/__ds/")) {
       if (!this.#o.reserved) return errorResponse(404, "SUBSCRIPTION_NOT_FOUND", "Subscriptions are not enabled.");
@@ -82,7 +87,7 @@ export class StreamsHttp {
     if (path.length <= STREAM_PREFIX.length) return errorResponse(404, "not_found", "A stream path is required after /v1/stream/.");
     switch (request.method) {
       case "PUT":
-        return this.#create(request, url);
+        return this.#create(request, url, teamId);
       case "POST":
         return this.#append(request, path);
       case "GET":
@@ -96,7 +101,7 @@ export class StreamsHttp {
     }
   }
 
-  async #create(request: Request, url: URL): Promise<Response> {
+  async #create(request: Request, url: URL, teamId: string | null): Promise<Response> {
     const h = request.headers;
     const ttlHeader = h.get("stream-ttl");
     const expiresHeader = h.get("stream-expires-at");
@@ -137,6 +142,7 @@ export class StreamsHttp {
 
     const result = await this.#o.store.create({
       path: url.pathname,
+      teamId,
       contentType,
       ttlSeconds: ttlHeader === null ? undefined : Number(ttlHeader),
       expiresAt,

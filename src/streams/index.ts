@@ -26,7 +26,7 @@ export async function createStreams(options: {
   log: Logger;
   longPollTimeoutMs: number;
   /** Refuses requests that may not touch a path (undefined = open, STREAMS_AUTH=off). */
-  authorize?: (request: Request, path: string) => Promise<Response | undefined>;
+  authorize?: (request: Request, path: string) => Promise<Response | { teamId: string | null }>;
   reserved?: (host: { store: StreamStore; writer: AppendWriter }) => ReservedApis & { onAppend(path: string): void; onDelete(path: string): void };
 }): Promise<Streams> {
   const log = options.log.child({ component: "streams" });

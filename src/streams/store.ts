@@ -91,6 +91,8 @@ export type Lookup = { kind: "ok"; row: StreamRow } | { kind: "missing" } | { ki
 
 export interface CreateInput {
   path: string;
+  /** The team that owns the new stream (null: nobody's). */
+  teamId?: string | null;
   contentType: string | undefined;
   ttlSeconds: number | undefined;
   expiresAt: { date: Date; raw: string } | undefined;
@@ -205,9 +207,9 @@ export class StreamStore {
       const contentType = input.contentType ?? "application/octet-stream";
       const now = Date.now();
       const rows = await tx.unsafe<StreamRow[]>(
-        `insert into streams (path, content_type, ttl_seconds, expires_at, expires_at_raw, last_access_ms, closed)
-         values ($1, $2, $3, $4, $5, $6, $7) on conflict (path) do nothing returning ${STREAM_COLUMNS}`,
-        [input.path, contentType, input.ttlSeconds ?? null, input.expiresAt?.date.toISOString() ?? null, input.expiresAt?.raw ?? null, now, input.closed],
+        `insert into streams (path, content_type, ttl_seconds, expires_at, expires_at_raw, last_access_ms, closed, team_id)
+         values ($1, $2, $3, $4, $5, $6, $7, $8) on conflict (path) do nothing returning ${STREAM_COLUMNS}`,
+        [input.path, contentType, input.ttlSeconds ?? null, input.expiresAt?.date.toISOString() ?? null, input.expiresAt?.raw ?? null, now, input.closed, input.teamId ?? null],
       );
       const row = rows[0];
       // A concurrent PUT won the race: compare with what it created.
@@ -283,10 +285,10 @@ export class StreamStore {
     const now = Date.now();
     const rows = await tx.unsafe<StreamRow[]>(
       `insert into streams (path, content_type, ttl_seconds, expires_at, expires_at_raw, last_access_ms, closed, tail_pos,
-         forked_from_id, forked_from_path, fork_offset, fork_sub_offset)
-       values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) returning ${STREAM_COLUMNS}`,
+         forked_from_id, forked_from_path, fork_offset, fork_sub_offset, team_id)
+       values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) returning ${STREAM_COLUMNS}`,
       [input.path, source.contentType, ttlSeconds, expiresAt?.date.toISOString() ?? null, expiresAt?.raw ?? null, now, input.closed, forkPos,
-       source.id, source.path, formatOffset(forkPos), fork.subOffset],
+       source.id, source.path, formatOffset(forkPos), fork.subOffset, input.teamId ?? null],
     );
     const row = rows[0]!;
     await tx`insert into stream_messages (stream_id, pos, data, count)
@@ -376,6 +378,12 @@ export class StreamStore {
     }
     if (count > 0) this.#log.info("reclaimed expired streams", { count });
     return count;
+  }
+
+  /** The team owning the stream at `path`: undefined when there is none, null when it is nobody's. */
+  async ownerOf(path: string): Promise<string | null | undefined> {
+    const rows = await this.#sql<{ teamId: string | null }[]>`select team_id as "teamId" from streams where path = ${path}`;
+    return rows.length === 0 ? undefined : rows[0]!.teamId;
   }
 
   /** Every live stream path (for subscriptions' back-fill). */

@@ -1,0 +1,284 @@
+import { describe, test, expect, afterAll, beforeAll } from "bun:test";
+import { startServer, TEST_API_TOKEN, type TestServer } from "./support/server";
+import { freshDatabase } from "./support/postgres";
+import { TestSocket } from "./support/ws";
+import { startFakeProviders, fakeReply, type FakeProviders } from "./support/fake-providers";
+import { OfflineProvider } from "../src/agents/providers/offline";
+
+const servers: TestServer[] = [];
+const sockets: TestSocket[] = [];
+let fakes: FakeProviders;
+afterAll(async () => {
+  for (const socket of sockets) socket.ws.close();
+  for (const server of servers) await server.stop();
+  fakes?.stop();
+});
+async function start(options: Parameters<typeof startServer>[0] = {}) {
+  const server = await startServer(options);
+  servers.push(server);
+  return server;
+}
+async function api(server: TestServer, method: string, path: string, body?: unknown) {
+  const res = await server.fetch(path, { method, headers: body === undefined ? {} : { "content-type": "application/json" }, body: body === undefined ? undefined : JSON.stringify(body) });
+  const text = await res.text();
+  return { status: res.status, body: text ? JSON.parse(text) : undefined };
+}
+async function session(server: TestServer) {
+  return (await api(server, "POST", "/api/sessions", { title: "agents" })).body.id as string;
+}
+async function subscribe(server: TestServer, id: string, offset = "-1") {
+  const ws = await TestSocket.open(`${server.url.replace("http", "ws")}/ws?token=${TEST_API_TOKEN}`);
+  sockets.push(ws);
+  await ws.request({ type: "subscribe", session: id, offset });
+  return ws;
+}
+const runEvents = (ws: TestSocket, id: string, runId: string) => ws.events(id).map((f) => f.event).filter((e) => e.runId === runId);
+async function waitForRunEnd(ws: TestSocket, id: string, runId: string, timeoutMs = 15_000) {
+  return (await ws.waitFor((f) => f.type === "event" && f.session === id && f.event.type === "run.end" && f.event.runId === runId, timeoutMs)).event;
+}
+
+async function until(check: () => boolean, timeoutMs = 10_000) {
+  const deadline = Date.now() + timeoutMs;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error("condition not reached in time");
+    await Bun.sleep(20);
+  }
+}
+
+let server: TestServer;
+beforeAll(async () => {
+  fakes = startFakeProviders();
+  server = await start({ env: { ANTHROPIC_API_KEY: "sk-ant-test", ANTHROPIC_BASE_URL: fakes.anthropicUrl, OPENAI_API_KEY: "sk-openai-test", OPENAI_BASE_URL: fakes.openaiUrl } });
+});
+
+describe("runs", () => {
+  test("an offline chat run streams rolled-up deltas that concatenate to the compacted message", async () => {
+    const id = await session(server);
+    const ws = await subscribe(server, id);
+    const posted = await api(server, "POST", `/api/sessions/${id}/messages`, { text: "How do durable sessions survive a dropped connection?", run: { agent: "chat", provider: "offline", options: { tokens: 60, tokensPerSecond: 400 } } });
+    expect(posted.status).toBe(201);
+    const runId = posted.body.runId;
+    expect(await waitForRunEnd(ws, id, runId)).toEqual({ type: "run.end", runId, status: "completed" });
+    const events = runEvents(ws, id, runId);
+    expect(events.map((e) => e.type).filter((t) => t !== "message.delta")).toEqual(["run.start", "message.start", "message.end", "run.end"]);
+    const deltas = events.filter((e) => e.type === "message.delta");
+    // 60 tokens at 400/s in 40 ms windows: coalesced, far fewer deltas than tokens.
+    expect(deltas.length).toBeGreaterThan(1);
+    expect(deltas.length).toBeLessThan(40);
+    const text = deltas.map((e) => e.text).join("");
+    const messages = (await api(server, "GET", `/api/sessions/${id}/messages`)).body.messages;
+    expect(messages[1]).toMatchObject({ role: "assistant", status: "complete", runId, text });
+    expect(text.startsWith("Here is an offline draft") || text.startsWith("Offline draft") || text.startsWith("Working offline")).toBe(true);
+    expect(text).toContain("durable");
+    expect((await api(server, "GET", `/api/sessions/${id}`)).body.runs).toEqual([{ runId, agent: "chat", status: "completed" }]);
+  });
+
+  test("offline output is deterministic for the same input", () => {
+    const provider = new OfflineProvider();
+    const request = { messages: [{ role: "user" as const, content: "Plan a spring launch email" }], tokens: 80 };
+    expect(provider.compose(request)).toBe(provider.compose(request));
+    expect(provider.compose(request)).not.toBe(provider.compose({ ...request, messages: [{ role: "user", content: "Something else entirely" }] }));
+    expect(provider.compose(request).split(/\s+/).length).toBe(80);
+  });
+
+  test("cancel ends message and run as cancelled within 250 ms, with no delta after it", async () => {
+    const id = await session(server);
+    const ws = await subscribe(server, id);
+    const { runId } = (await api(server, "POST", `/api/sessions/${id}/runs`, { agent: "chat", provider: "offline", options: { tokens: 2000, tokensPerSecond: 40 } })).body;
+    await ws.waitFor((f) => f.event?.type === "message.delta" && f.event.runId === runId);
+    const sent = performance.now();
+    const control = await api(server, "POST", `/api/sessions/${id}/control`, { action: "cancel", runId });
+    expect(control.status).toBe(202);
+    const end = await waitForRunEnd(ws, id, runId);
+    const elapsed = performance.now() - sent;
+    expect(end.status).toBe("cancelled");
+    expect(elapsed).toBeLessThan(250);
+    const frames = ws.events(id);
+    const controlIndex = frames.findIndex((f) => f.offset === control.body.offset);
+    const after = frames.slice(controlIndex + 1).map((f) => f.event);
+    expect(after.map((e) => e.type)).toEqual(["message.end", "run.end"]);
+    expect(after[0].status).toBe("cancelled");
+    await Bun.sleep(200);
+    expect(ws.events(id).length).toBe(frames.length);
+    expect((await api(server, "GET", `/api/sessions/${id}`)).body.runs[0].status).toBe("cancelled");
+  });
+
+  test("closing every socket leaves a running run running", async () => {
+    const id = await session(server);
+    const ws = await subscribe(server, id);
+    const { runId } = (await api(server, "POST", `/api/sessions/${id}/runs`, { agent: "chat", provider: "offline", options: { tokens: 40, tokensPerSecond: 100 } })).body;
+    await ws.waitFor((f) => f.event?.type === "message.delta" && f.event.runId === runId);
+    ws.ws.close();
+    await ws.closed();
+    const deadline = Date.now() + 10_000;
+    let status = "running";
+    while (Date.now() < deadline && status !== "completed" && status !== "cancelled") {
+      await Bun.sleep(100);
+      status = (await api(server, "GET", `/api/sessions/${id}`)).body.runs[0].status;
+    }
+    expect(status).toBe("completed");
+    const messages = (await api(server, "GET", `/api/sessions/${id}/messages`)).body.messages;
+    expect(messages.at(-1)).toMatchObject({ status: "complete", runId });
+    expect(messages.at(-1).text.split(/\s+/).length).toBe(40);
+  });
+
+  test("interrupt stops the message as interrupted and the run answers the next user message", async () => {
+    const id = await session(server);
+    const ws = await subscribe(server, id);
+    const { runId } = (await api(server, "POST", `/api/sessions/${id}/runs`, { agent: "chat", provider: "offline", options: { tokens: 2000, tokensPerSecond: 40 } })).body;
+    await ws.waitFor((f) => f.event?.type === "message.delta" && f.event.runId === runId);
+    await api(server, "POST", `/api/sessions/${id}/control`, { action: "interrupt", runId });
+    const interrupted = await ws.waitFor((f) => f.event?.type === "message.end" && f.event.runId === runId);
+    expect(interrupted.event.status).toBe("interrupted");
+    await Bun.sleep(150);
+    expect(ws.events(id).some((f) => f.event.type === "run.end")).toBe(false);
+    await api(server, "POST", `/api/sessions/${id}/control`, { action: "cancel", runId: "someone-else" });
+    await api(server, "POST", `/api/sessions/${id}/messages`, { text: "Shorter please, about tulips" });
+    const second = await ws.waitFor((f) => f.event?.type === "message.start" && f.event.runId === runId && f.event.id !== interrupted.event.id);
+    const secondText = () => runEvents(ws, id, runId).filter((e) => e.type === "message.delta" && e.id === second.event.id).map((e) => e.text).join("");
+    await until(() => secondText().includes("tulips"));
+    await api(server, "POST", `/api/sessions/${id}/control`, { action: "cancel", runId });
+    expect((await waitForRunEnd(ws, id, runId)).status).toBe("cancelled");
+    expect(secondText()).toContain("tulips");
+  });
+
+  test("steer appends the steering text as a user message and the run continues with it", async () => {
+    const id = await session(server);
+    const ws = await subscribe(server, id);
+    const { runId } = (await api(server, "POST", `/api/sessions/${id}/runs`, { agent: "chat", provider: "offline", options: { tokens: 2000, tokensPerSecond: 40 } })).body;
+    await ws.waitFor((f) => f.event?.type === "message.delta" && f.event.runId === runId);
+    await api(server, "POST", `/api/sessions/${id}/control`, { action: "steer", runId, text: "Focus on lighthouses instead" });
+    const steered = await ws.waitFor((f) => f.event?.type === "message" && f.event.role === "user" && f.event.text === "Focus on lighthouses instead");
+    const next = await ws.waitFor((f) => f.event?.type === "message.start" && f.event.runId === runId && f.offset > steered.offset);
+    const nextText = () => runEvents(ws, id, runId).filter((e) => e.type === "message.delta" && e.id === next.event.id).map((e) => e.text).join("");
+    await until(() => nextText().includes("lighthouses"));
+    const firstEnd = runEvents(ws, id, runId).find((e) => e.type === "message.end");
+    expect(firstEnd.status).toBe("interrupted");
+    await api(server, "POST", `/api/sessions/${id}/control`, { action: "cancel", runId });
+    await waitForRunEnd(ws, id, runId);
+    expect(nextText()).toContain("lighthouses");
+  });
+
+  test("a parent with two sub-agents: all three write into the session, and cancelling the parent ends all three", async () => {
+    const id = await session(server);
+    const ws = await subscribe(server, id);
+    const { runId } = (await api(server, "POST", `/api/sessions/${id}/runs`, { agent: "fanout", provider: "offline", input: { prompt: "Should we ship on Friday?" }, options: { tokens: 2000, tokensPerSecond: 40 } })).body;
+    const childStarts: any[] = [];
+    while (childStarts.length < 2) {
+      const frame = await ws.waitFor((f) => f.event?.type === "run.start" && f.event.parentRunId === runId && !childStarts.some((c) => c.event.runId === f.event.runId));
+      childStarts.push(frame);
+    }
+    const children = childStarts.map((f) => f.event.runId);
+    for (const child of children) await ws.waitFor((f) => f.event?.type === "message.delta" && f.event.runId === child);
+    await api(server, "POST", `/api/sessions/${id}/control`, { action: "cancel", runId });
+    const ends = await Promise.all([runId, ...children].map((r) => waitForRunEnd(ws, id, r)));
+    expect(ends.map((e) => e.status)).toEqual(["cancelled", "cancelled", "cancelled"]);
+    const runs = (await api(server, "GET", `/api/sessions/${id}`)).body.runs;
+    expect(runs.map((r: any) => r.status)).toEqual(["cancelled", "cancelled", "cancelled"]);
+  });
+
+  test("a parent whose sub-agents finish writes a synthesis after both run.ends", async () => {
+    const id = await session(server);
+    const ws = await subscribe(server, id);
+    const { runId } = (await api(server, "POST", `/api/sessions/${id}/runs`, { agent: "fanout", provider: "offline", input: { prompt: "Tabs or spaces?" }, options: { tokens: 20, tokensPerSecond: 400 } })).body;
+    expect((await waitForRunEnd(ws, id, runId)).status).toBe("completed");
+    const events = ws.events(id).map((f) => f.event);
+    const childEnds = events.filter((e) => e.type === "run.end" && e.runId !== runId);
+    expect(childEnds).toHaveLength(2);
+    const parentMessageStart = events.findIndex((e) => e.type === "message.start" && e.runId === runId);
+    expect(events.findLastIndex((e) => e.type === "run.end" && e.runId !== runId)).toBeLessThan(parentMessageStart);
+    const progress = events.filter((e) => e.type === "run.progress" && e.runId === runId);
+    expect(progress.at(-1)).toMatchObject({ label: "2 of 2 sub-agents done", progress: 1 });
+  });
+});
+
+describe("providers over their real wire formats", () => {
+  test("Anthropic: the SDK's stream against a local Messages SSE server", async () => {
+    const id = await session(server);
+    const ws = await subscribe(server, id);
+    const { runId } = (await api(server, "POST", `/api/sessions/${id}/runs`, { agent: "chat", provider: "anthropic", input: { prompt: "durable sessions are great" } })).body;
+    expect((await waitForRunEnd(ws, id, runId)).status).toBe("completed");
+    const text = runEvents(ws, id, runId).filter((e) => e.type === "message.delta").map((e) => e.text).join("");
+    expect(text).toBe(fakeReply("durable sessions are great").join(""));
+    const request = fakes.requests.findLast((r) => r.provider === "anthropic")!;
+    // The SDK authenticates with x-api-key or a bearer header depending on its version.
+    expect(request.headers["x-api-key"] ?? request.headers.authorization).toContain("sk-ant-test");
+    expect(request.body.stream).toBe(true);
+    expect(request.body.messages).toEqual([{ role: "user", content: "durable sessions are great" }]);
+  });
+
+  test("OpenAI: the SDK's chat stream against a local chat-completions server", async () => {
+    const id = await session(server);
+    const ws = await subscribe(server, id);
+    const { runId } = (await api(server, "POST", `/api/sessions/${id}/runs`, { agent: "chat", provider: "openai", input: { prompt: "hello from openai" } })).body;
+    expect((await waitForRunEnd(ws, id, runId)).status).toBe("completed");
+    const text = runEvents(ws, id, runId).filter((e) => e.type === "message.delta").map((e) => e.text).join("");
+    expect(text).toBe(fakeReply("hello from openai").join(""));
+    expect(fakes.requests.findLast((r) => r.provider === "openai")!.headers.authorization).toBe("Bearer sk-openai-test");
+  });
+
+  test("a 429 with retry-after is retried and the run completes", async () => {
+    const id = await session(server);
+    const ws = await subscribe(server, id);
+    const { runId } = (await api(server, "POST", `/api/sessions/${id}/runs`, { agent: "chat", provider: "anthropic", input: { prompt: "patience please [fail:429-once]" } })).body;
+    expect((await waitForRunEnd(ws, id, runId)).status).toBe("completed");
+  });
+
+  for (const [failure, expected] of [
+    ["[fail:401]", /Anthropic rejected the API key \(401\): invalid x-api-key/],
+    ["[fail:error-event]", /Overloaded/],
+    ["[fail:cut]", /Anthropic stream ended unexpectedly/],
+  ] as const) {
+    test(`provider failure ${failure} ends the run with a readable error`, async () => {
+      const id = await session(server);
+      const ws = await subscribe(server, id);
+      const { runId } = (await api(server, "POST", `/api/sessions/${id}/runs`, { agent: "chat", provider: "anthropic", input: { prompt: `this will fail ${failure}` } })).body;
+      const end = await waitForRunEnd(ws, id, runId);
+      expect(end.status).toBe("failed");
+      expect(end.error).toMatch(expected);
+      expect(runEvents(ws, id, runId).find((e) => e.type === "message.end")?.status).toBe("failed");
+    });
+  }
+
+  test("a provider without its key fails the run with a clear message", async () => {
+    const plain = await start();
+    const id = await session(plain);
+    const ws = await subscribe(plain, id);
+    const { runId } = (await api(plain, "POST", `/api/sessions/${id}/runs`, { agent: "chat", provider: "anthropic" })).body;
+    const end = await waitForRunEnd(ws, id, runId);
+    expect(end).toMatchObject({ status: "failed", error: "The anthropic provider needs ANTHROPIC_API_KEY." });
+  });
+});
+
+describe("crash safety", () => {
+  test("SIGKILL mid-run, then a restart: the run completes, the partial message ends interrupted, no delta twice", async () => {
+    const databaseUrl = await freshDatabase();
+    const first = await start({ databaseUrl });
+    const id = await session(first);
+    const { runId } = (await api(first, "POST", `/api/sessions/${id}/runs`, { agent: "chat", provider: "offline", input: { prompt: "crash course in recovery" }, options: { tokens: 60, tokensPerSecond: 20 } })).body;
+    const ws = await subscribe(first, id);
+    await ws.waitFor((f) => f.event?.type === "message.delta" && f.event.runId === runId);
+    await Bun.sleep(300);
+    await first.kill();
+
+    const second = await start({ databaseUrl });
+    const ws2 = await subscribe(second, id);
+    expect((await waitForRunEnd(ws2, id, runId, 40_000)).status).toBe("completed");
+    const events = runEvents(ws2, id, runId);
+    expect(events.filter((e) => e.type === "run.start")).toHaveLength(1);
+    const starts = events.filter((e) => e.type === "message.start");
+    expect(starts).toHaveLength(2);
+    const ends = events.filter((e) => e.type === "message.end");
+    expect(ends.map((e) => [e.id, e.status])).toEqual([
+      [starts[0].id, "interrupted"],
+      [starts[1].id, "complete"],
+    ]);
+    // Each message's deltas appear once: the retry's message is the whole answer, exactly.
+    const offsets = ws2.events(id).map((f) => f.offset);
+    expect(new Set(offsets.map((o, i) => `${o}#${JSON.stringify(ws2.events(id)[i].event)}`)).size).toBe(offsets.length);
+    const retryText = events.filter((e) => e.type === "message.delta" && e.id === starts[1].id).map((e) => e.text).join("");
+    expect(retryText).toBe(new OfflineProvider().compose({ messages: [{ role: "user", content: "crash course in recovery" }], tokens: 60 }));
+    const messages = (await api(second, "GET", `/api/sessions/${id}/messages`)).body.messages;
+    expect(messages.map((m: any) => m.status)).toEqual(["interrupted", "complete"]);
+  }, 90_000);
+});

@@ -1,0 +1,124 @@
+/**
+ * Local stand-ins for the external AI APIs, speaking their real wire formats so the official SDKs
+ * run their real code paths: Anthropic's Messages SSE stream and OpenAI's chat-completion chunks
+ * and image JSON. What a request asks for decides the behaviour: a prompt containing
+ * `[fail:401]`, `[fail:error-event]`, `[fail:cut]` or `[fail:429-once]` fails that way.
+ */
+export interface FakeProviders {
+  anthropicUrl: string;
+  openaiUrl: string;
+  requests: Array<{ provider: "anthropic" | "openai"; path: string; headers: Record<string, string>; body: any }>;
+  stop(): void;
+}
+
+const encoder = new TextEncoder();
+
+function sse(event: string | undefined, data: unknown): Uint8Array {
+  return encoder.encode(`${event ? `event: ${event}\n` : ""}data: ${typeof data === "string" ? data : JSON.stringify(data)}\n\n`);
+}
+
+/** The reply the fakes stream: words of the prompt echoed back, so tests can predict the text. */
+export function fakeReply(prompt: string): string[] {
+  const words = prompt.replace(/\[fail:[^\]]+\]/g, "").trim().split(/\s+/).filter(Boolean).slice(0, 12);
+  return ["Echo:", ...words].map((w) => `${w} `);
+}
+
+function promptOf(body: any): string {
+  const last = [...(body.messages ?? [])].reverse().find((m: any) => m.role === "user");
+  if (!last) return "";
+  if (typeof last.content === "string") return last.content;
+  return last.content.filter((p: any) => p.type === "text").map((p: any) => p.text).join(" ");
+}
+
+export function startFakeProviders(options: { delayMs?: number } = {}): FakeProviders {
+  const delayMs = options.delayMs ?? 5;
+  const requests: FakeProviders["requests"] = [];
+  const seen429 = new Set<string>();
+
+  const anthropic = Bun.serve({
+    port: 0,
+    hostname: "127.0.0.1",
+    async fetch(request) {
+      const url = new URL(request.url);
+      const body = await request.json().catch(() => ({}));
+      requests.push({ provider: "anthropic", path: url.pathname, headers: Object.fromEntries(request.headers), body });
+      if (url.pathname !== "/v1/messages") return Response.json({ type: "error", error: { type: "not_found_error", message: "no route" } }, { status: 404 });
+      const prompt = promptOf(body);
+      if (prompt.includes("[fail:401]")) return Response.json({ type: "error", error: { type: "authentication_error", message: "invalid x-api-key" } }, { status: 401 });
+      if (prompt.includes("[fail:429-once]") && !seen429.has(prompt)) {
+        seen429.add(prompt);
+        return Response.json({ type: "error", error: { type: "rate_limit_error", message: "slow down" } }, { status: 429, headers: { "retry-after": "0" } });
+      }
+      const words = fakeReply(prompt);
+      const stream = new ReadableStream<Uint8Array>({
+        async start(controller) {
+          controller.enqueue(sse("message_start", { type: "message_start", message: { id: "msg_fake", type: "message", role: "assistant", model: body.model, content: [], stop_reason: null, stop_sequence: null, usage: { input_tokens: 5, output_tokens: 1 } } }));
+          controller.enqueue(sse("content_block_start", { type: "content_block_start", index: 0, content_block: { type: "text", text: "" } }));
+          controller.enqueue(sse("ping", { type: "ping" }));
+          for (const [i, word] of words.entries()) {
+            await Bun.sleep(delayMs);
+            if (prompt.includes("[fail:cut]") && i === 3) {
+              controller.error(new Error("connection reset"));
+              return;
+            }
+            if (prompt.includes("[fail:error-event]") && i === 3) {
+              controller.enqueue(sse("error", { type: "error", error: { type: "overloaded_error", message: "Overloaded" } }));
+              controller.close();
+              return;
+            }
+            controller.enqueue(sse("content_block_delta", { type: "content_block_delta", index: 0, delta: { type: "text_delta", text: word } }));
+          }
+          controller.enqueue(sse("content_block_stop", { type: "content_block_stop", index: 0 }));
+          controller.enqueue(sse("message_delta", { type: "message_delta", delta: { stop_reason: "end_turn", stop_sequence: null }, usage: { output_tokens: words.length } }));
+          controller.enqueue(sse("message_stop", { type: "message_stop" }));
+          controller.close();
+        },
+      });
+      return new Response(stream, { headers: { "content-type": "text/event-stream", "request-id": "req_fake" } });
+    },
+  });
+
+  const openai = Bun.serve({
+    port: 0,
+    hostname: "127.0.0.1",
+    async fetch(request) {
+      const url = new URL(request.url);
+      const body = await request.json().catch(() => ({}));
+      requests.push({ provider: "openai", path: url.pathname, headers: Object.fromEntries(request.headers), body });
+      if (url.pathname === "/v1/images/generations") {
+        if (String(body.prompt).includes("[fail:401]")) return Response.json({ error: { message: "Incorrect API key provided", type: "invalid_request_error", code: "invalid_api_key" } }, { status: 401 });
+        // A real 1×1 PNG, base64, as gpt-image-1 returns it.
+        const png = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg==";
+        return Response.json({ created: Math.floor(Date.now() / 1000), data: [{ b64_json: png }], usage: { total_tokens: 10 } });
+      }
+      if (url.pathname !== "/v1/chat/completions") return Response.json({ error: { message: "no route", type: "invalid_request_error" } }, { status: 404 });
+      const prompt = promptOf(body);
+      if (prompt.includes("[fail:401]")) return Response.json({ error: { message: "Incorrect API key provided", type: "invalid_request_error", code: "invalid_api_key" } }, { status: 401 });
+      const words = fakeReply(prompt);
+      const chunk = (delta: Record<string, unknown>, finish: string | null) => ({ id: "chatcmpl-fake", object: "chat.completion.chunk", created: 1, model: body.model, choices: [{ index: 0, delta, finish_reason: finish }] });
+      const stream = new ReadableStream<Uint8Array>({
+        async start(controller) {
+          controller.enqueue(sse(undefined, chunk({ role: "assistant", content: "" }, null)));
+          for (const word of words) {
+            await Bun.sleep(delayMs);
+            controller.enqueue(sse(undefined, chunk({ content: word }, null)));
+          }
+          controller.enqueue(sse(undefined, chunk({}, "stop")));
+          controller.enqueue(sse(undefined, "[DONE]"));
+          controller.close();
+        },
+      });
+      return new Response(stream, { headers: { "content-type": "text/event-stream" } });
+    },
+  });
+
+  return {
+    anthropicUrl: `http://127.0.0.1:${anthropic.port}`,
+    openaiUrl: `http://127.0.0.1:${openai.port}/v1`,
+    requests,
+    stop() {
+      anthropic.stop(true);
+      openai.stop(true);
+    },
+  };
+}
