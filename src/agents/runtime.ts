@@ -266,7 +266,8 @@ export class AgentRuntime {
       do {
         watch.dirty = false;
         const rows = await this.#sessions.page(watch.streamId, watch.pos, Number.MAX_SAFE_INTEGER, 1_000);
-        if (rows.length === 0) break;
+        // An empty read may have raced a newer append: `dirty` says whether to read again.
+        if (rows.length === 0) continue;
         watch.pos = rows[rows.length - 1]!.pos;
         for (const { event } of toOffsetEvents(rows)) {
           for (const ctx of watch.runs) ctx.observe(event as SessionEvent);
