@@ -10,8 +10,9 @@ ENV NODE_ENV=production \
     HOST=0.0.0.0 \
     PORT=3000 \
     DATA_DIR=/data
-# curl for the health check; a non-root user, since Postgres refuses to run as root.
-RUN apt-get update && apt-get install -y --no-install-recommends curl ca-certificates \
+# curl for the health check; a font so the offline hero image (SVG → PNG via sharp) has lettering;
+# a non-root user, since Postgres refuses to run as root.
+RUN apt-get update && apt-get install -y --no-install-recommends curl ca-certificates fonts-dejavu-core \
     && rm -rf /var/lib/apt/lists/* \
     && groupadd --system studio && useradd --system --gid studio --home-dir /app studio \
     && mkdir -p /data && chown studio:studio /data

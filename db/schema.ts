@@ -231,3 +231,89 @@ export const rateLimits = pgTable("rate_limits", {
   windowStart: timestamp("window_start", { withTimezone: true }).notNull(),
   count: integer("count").notNull(),
 });
+
+/** Uploaded images (logos, product images, reference screenshots, generated heroes), kept in Postgres. */
+export const assets = pgTable(
+  "assets",
+  {
+    id: text("id").primaryKey(),
+    teamId: text("team_id"),
+    /** logo | product | reference | hero | upload */
+    kind: text("kind").notNull().default("upload"),
+    name: text("name"),
+    contentType: text("content_type").notNull(),
+    bytes: bytea("bytes").notNull(),
+    byteLength: integer("byte_length").notNull(),
+    width: integer("width"),
+    height: integer("height"),
+    sha256: text("sha256").notNull(),
+    createdAt: timestamp("created_at", { withTimezone: true }).notNull().defaultNow(),
+  },
+  (table) => [index("assets_team_idx").on(table.teamId, table.createdAt)],
+);
+
+/** A brand design system; its settings are one validated JSON document. */
+export const brands = pgTable(
+  "brands",
+  {
+    id: text("id").primaryKey(),
+    teamId: text("team_id"),
+    name: text("name").notNull(),
+    data: text("data").notNull(),
+    createdAt: timestamp("created_at", { withTimezone: true }).notNull().defaultNow(),
+    updatedAt: timestamp("updated_at", { withTimezone: true }).notNull().defaultNow(),
+  },
+  (table) => [index("brands_team_idx").on(table.teamId)],
+);
+
+export const briefs = pgTable(
+  "briefs",
+  {
+    id: text("id").primaryKey(),
+    teamId: text("team_id"),
+    brandId: text("brand_id")
+      .notNull()
+      .references(() => brands.id, { onDelete: "cascade" }),
+    data: text("data").notNull(),
+    createdAt: timestamp("created_at", { withTimezone: true }).notNull().defaultNow(),
+  },
+  (table) => [index("briefs_team_idx").on(table.teamId)],
+);
+
+/** A generated email: its current document and version; every version is kept in email_versions. */
+export const emails = pgTable(
+  "emails",
+  {
+    id: text("id").primaryKey(),
+    teamId: text("team_id"),
+    briefId: text("brief_id").references(() => briefs.id, { onDelete: "set null" }),
+    brandId: text("brand_id")
+      .notNull()
+      .references(() => brands.id, { onDelete: "cascade" }),
+    sessionId: text("session_id").notNull(),
+    runId: text("run_id"),
+    /** generating | ready | failed */
+    status: text("status").notNull(),
+    provider: text("provider"),
+    version: integer("version").notNull().default(0),
+    document: text("document").notNull(),
+    error: text("error"),
+    createdAt: timestamp("created_at", { withTimezone: true }).notNull().defaultNow(),
+    updatedAt: timestamp("updated_at", { withTimezone: true }).notNull().defaultNow(),
+  },
+  (table) => [index("emails_team_idx").on(table.teamId, table.createdAt)],
+);
+
+export const emailVersions = pgTable(
+  "email_versions",
+  {
+    emailId: text("email_id")
+      .notNull()
+      .references(() => emails.id, { onDelete: "cascade" }),
+    version: integer("version").notNull(),
+    document: text("document").notNull(),
+    note: text("note"),
+    createdAt: timestamp("created_at", { withTimezone: true }).notNull().defaultNow(),
+  },
+  (table) => [primaryKey({ columns: [table.emailId, table.version] })],
+);

@@ -31,6 +31,10 @@ import { apiDocs } from "./web/api-docs";
 import { Providers } from "./agents/providers";
 import { AgentRuntime } from "./agents/runtime";
 import { BUILT_IN_AGENTS } from "./agents/agents";
+import { AssetStore } from "./email/assets";
+import { StudioStore } from "./email/studio";
+import { emailAgents } from "./email/generation";
+import { assetRoute, studioRoutes } from "./email/routes";
 
 /** JSON API bodies are small; uploads and stream appends have their own limits. */
 export const API_BODY_LIMIT_BYTES = 1024 * 1024;
@@ -162,13 +166,23 @@ export async function startService(options: { config: Config; log: Logger }): Pr
     await presence.start(database.listener);
     const sessions = new SessionService({ sql: database.sql, store: streams.store, writer: streams.writer, boss, log: log.child({ component: "sessions" }) });
     const providers = new Providers(config);
-    runtime = new AgentRuntime({ sql: database.sql, boss, hub: streams.hub, writer: streams.writer, sessions, presence, providers, agents: BUILT_IN_AGENTS, log: log.child({ component: "agents" }) });
+    const studio = new StudioStore({ sql: database.sql });
+    const assets = new AssetStore({ sql: database.sql });
+    runtime = new AgentRuntime({
+      sql: database.sql, boss, hub: streams.hub, writer: streams.writer, sessions, presence, providers,
+      agents: [...BUILT_IN_AGENTS, ...emailAgents({ studio, assets, providers })],
+      log: log.child({ component: "agents" }),
+    });
     if (config.role !== "web") await runtime.start();
     log.info("ai providers", { text: providers.offlineOnly ? "offline" : (providers.anthropic ? "anthropic" : "openai"), images: providers.openai ? "openai" : "offline" });
     sockets = new SessionSockets({ service: sessions, hub: streams.hub, presence, auth, log: log.child({ component: "ws" }), cookieAuth: (request) => cookiePrincipal(accounts, request) });
 
     const api = router();
-    api.use("/api/*", bodyLimit({ maxSize: API_BODY_LIMIT_BYTES, onError: () => { throw new ApiError(413, "payload_too_large", `JSON bodies are limited to ${API_BODY_LIMIT_BYTES} bytes.`); } }));
+    api.use("/api/*", async (c, next) => {
+      // Uploads have their own, larger limit (checked in the asset route); JSON bodies are small.
+      if (c.req.path === "/api/assets") return next();
+      return bodyLimit({ maxSize: API_BODY_LIMIT_BYTES, onError: () => { throw new ApiError(413, "payload_too_large", `JSON bodies are limited to ${API_BODY_LIMIT_BYTES} bytes.`); } })(c, next);
+    });
     api.use("/api/*", async (c, next) => {
       const bearer = Authenticator.bearer(c.req.raw);
       let principal = bearer ? await auth.authenticate(bearer) : undefined;
@@ -185,6 +199,7 @@ export async function startService(options: { config: Config; log: Logger }): Pr
       await next();
     });
     api.route("/", accountRoutes({ accounts }));
+    api.route("/", studioRoutes({ studio, assets, sessions, publicUrl: config.publicUrl, providerLabel: () => (providers.offlineOnly ? "offline" : "ai") }));
     api.route("/", sessionRoutes({ service: sessions, presence, secretKey: config.secretKey, publicUrl: config.publicUrl, runnableAgents: () => runtime!.agentNames }));
 
     const app = new Hono<{ Variables: WebVariables }>();
@@ -198,6 +213,7 @@ export async function startService(options: { config: Config; log: Logger }): Pr
     });
     app.use("/static/*", serveStatic({ root: join(import.meta.dir, "..") }));
     app.all("/v1/stream/*", (c) => streams.http.handle(c.req.raw));
+    app.get("/assets/:id", assetRoute(assets));
     // Pages and the JSON API: security headers, a strict CSP (no inline script), the Origin check on
     // form posts, and the signed-in person from the session cookie.
     app.use("*", secureHeaders({
