@@ -144,6 +144,8 @@ export const fanoutAgent: Agent = {
         if (done > reported) {
           reported = done;
           await ctx.progress(`${done} of ${children.length} sub-agents done`, done / children.length);
+          // More may have ended while that was written: count again before waiting.
+          continue;
         }
         if (done === children.length) break;
         if (ctx.signal.aborted) return { status: "cancelled" };
