@@ -17,10 +17,11 @@ import { describeTarget, nodeVersion, ROOT, startTarget, TARGET_IDS, type Runnin
 import type { Column, RunOptions, Section } from "./section";
 import { streamsHttpSection } from "./sections/streams-http";
 import { websocketSection } from "./sections/websocket";
+import { SESSION_SECTIONS } from "./sections/sessions-suite";
 
 /** The sections of docs/performance.md, in order. Add a module here to add figures. */
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
-const SECTIONS: Section<any>[] = [streamsHttpSection, websocketSection];
+const SECTIONS: Section<any>[] = [streamsHttpSection, websocketSection, ...SESSION_SECTIONS];
 
 const OUTPUT_PATH = join(ROOT, "docs/performance.md");
 const GIB = 1024 ** 3;

@@ -4,6 +4,7 @@ import { join } from "node:path";
 import { tmpdir } from "node:os";
 import { settlesWithin } from "./timeout";
 import { killSurvivors, processTree, treeCpuMs } from "./processes";
+import { BENCH_API_TOKEN, BENCH_SECRET_KEY } from "./ours";
 
 /** The repository root (bench/ is one level down). */
 export const ROOT = join(import.meta.dir, "..");
@@ -57,7 +58,7 @@ export class TargetStartError extends Error {
 export function describeTarget(id: TargetId, options: StartOptions): TargetInfo {
   switch (id) {
     case "ours":
-      return { id, label: "ours", description: `\`bun src/main.ts\` on Bun ${Bun.version}, embedded Postgres, \`STREAMS_AUTH=off\`, default \`LOG_LEVEL\` (a log line per request, to a file)` };
+      return { id, label: "ours", description: `\`bun src/main.ts\` on Bun ${Bun.version}, embedded Postgres, \`STREAMS_AUTH=off\`, \`AI_PROVIDER=offline\`, default \`LOG_LEVEL\` (info: a log line per API request, to a file; successful \`/v1/stream\` requests log at debug)` };
     case "reference-file":
       return { id, label: "reference, file", description: `\`@durable-streams/server\` ${referenceVersion()} on ${referenceRuntime(options)}, file-backed (\`dataDir\`: log files + LMDB, fdatasync per append)` };
     case "reference-memory":
@@ -91,7 +92,8 @@ export async function startTarget(id: TargetId, options: StartOptions): Promise<
   if (id === "ours") {
     // No DATABASE_URL: the server starts its own embedded Postgres in DATA_DIR, as in a fresh install.
     delete env.DATABASE_URL;
-    Object.assign(env, { PORT: "0", HOST: "127.0.0.1", DATA_DIR: dataDir, STREAMS_AUTH: "off" });
+    // The API token and secret key let the session, agent and email sections call the JSON API and sign client tokens.
+    Object.assign(env, { PORT: "0", HOST: "127.0.0.1", DATA_DIR: dataDir, STREAMS_AUTH: "off", API_TOKEN: BENCH_API_TOKEN, SECRET_KEY: BENCH_SECRET_KEY, AI_PROVIDER: "offline" });
     command = ["bun", join(ROOT, "src/main.ts")];
     timeoutMs = OURS_START_TIMEOUT_MS;
   } else {

@@ -317,3 +317,43 @@ export const emailVersions = pgTable(
   },
   (table) => [primaryKey({ columns: [table.emailId, table.version] })],
 );
+
+/**
+ * A brand import from a website: the agent run that fetches it, and the proposal it made for review.
+ * status: running | ready | failed | cancelled | accepted
+ */
+export const brandImports = pgTable(
+  "brand_imports",
+  {
+    id: text("id").primaryKey(),
+    teamId: text("team_id"),
+    url: text("url").notNull(),
+    sessionId: text("session_id").notNull(),
+    runId: text("run_id"),
+    status: text("status").notNull(),
+    proposal: text("proposal"),
+    errorCode: text("error_code"),
+    error: text("error"),
+    brandId: text("brand_id").references(() => brands.id, { onDelete: "set null" }),
+    createdAt: timestamp("created_at", { withTimezone: true }).notNull().defaultNow(),
+    updatedAt: timestamp("updated_at", { withTimezone: true }).notNull().defaultNow(),
+  },
+  (table) => [index("brand_imports_team_idx").on(table.teamId, table.createdAt)],
+);
+
+/** A brand's library of reference emails (screenshots a team likes), tagged, to pick on briefs. */
+export const brandReferences = pgTable(
+  "brand_references",
+  {
+    brandId: text("brand_id")
+      .notNull()
+      .references(() => brands.id, { onDelete: "cascade" }),
+    assetId: text("asset_id")
+      .notNull()
+      .references(() => assets.id, { onDelete: "cascade" }),
+    name: text("name"),
+    tags: text("tags").array().notNull().default([]),
+    createdAt: timestamp("created_at", { withTimezone: true }).notNull().defaultNow(),
+  },
+  (table) => [primaryKey({ columns: [table.brandId, table.assetId] }), index("brand_references_asset_idx").on(table.assetId)],
+);

@@ -15,4 +15,10 @@ export const QUEUES = {
   streamsReclaim: { name: "streams-reclaim", options: { notify: false, retryLimit: 1 } },
 } as const satisfies Record<string, { name: string; options: Omit<Queue, "name"> }>;
 
+/**
+ * NOTIFY channel that wakes the agent runtimes of every process when a run is queued (payload: the
+ * run id). Only a wake-up: runtimes fetch from the queue, and poll it as a backstop.
+ */
+export const RUN_QUEUED_CHANNEL = "ds_run_queued";
+
 export type QueueName = (typeof QUEUES)[keyof typeof QUEUES]["name"];

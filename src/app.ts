@@ -11,6 +11,7 @@ import { EmbeddedPostgres } from "./infra/embedded-postgres";
 import { openDatabase, runMigrations, type Database } from "./infra/database";
 import { ApiError, errorHandler, notFound, requestLog } from "./infra/http";
 import { router, type AppEnv } from "./infra/openapi";
+import { jsonBodyGuard, nulGuard } from "./infra/input-guard";
 import { startJobQueue, JOB_STOP_TIMEOUT_MS } from "../jobs/boss";
 import { createStreams, scheduleStreamJobs } from "./streams";
 import { SubscriptionManager } from "./streams/subscriptions";
@@ -35,6 +36,15 @@ import { AssetStore } from "./email/assets";
 import { StudioStore } from "./email/studio";
 import { emailAgents } from "./email/generation";
 import { assetRoute, studioRoutes } from "./email/routes";
+import { ServiceMetrics } from "./service-metrics";
+import { EmailEditor } from "./email/editing";
+import { studioPages } from "./web/studio-pages";
+import { sessionPages } from "./web/session-pages";
+import { vendorFiles } from "./web/vendor";
+import { BrandImports, brandImportAgent } from "./email/brand-import";
+import { ReferenceStore } from "./email/references";
+import { BRAND_UPLOAD_PATH, brandRoutes } from "./email/brand-routes";
+import { brandImportPages } from "./web/brand-import-pages";
 
 /** JSON API bodies are small; uploads and stream appends have their own limits. */
 export const API_BODY_LIMIT_BYTES = 1024 * 1024;
@@ -168,19 +178,26 @@ export async function startService(options: { config: Config; log: Logger }): Pr
     const providers = new Providers(config);
     const studio = new StudioStore({ sql: database.sql });
     const assets = new AssetStore({ sql: database.sql });
+    const brandImports = new BrandImports({ sql: database.sql, sessions, studio });
+    const references = new ReferenceStore({ sql: database.sql });
     runtime = new AgentRuntime({
       sql: database.sql, boss, hub: streams.hub, writer: streams.writer, sessions, presence, providers,
-      agents: [...BUILT_IN_AGENTS, ...emailAgents({ studio, assets, providers })],
+      agents: [...BUILT_IN_AGENTS, ...emailAgents({ studio, assets, providers }), brandImportAgent({ imports: brandImports, assets, allowPrivate: config.importAllowPrivate })],
       log: log.child({ component: "agents" }),
+      listener: database.listener,
     });
     if (config.role !== "web") await runtime.start();
     log.info("ai providers", { text: providers.offlineOnly ? "offline" : (providers.anthropic ? "anthropic" : "openai"), images: providers.openai ? "openai" : "offline" });
-    sockets = new SessionSockets({ service: sessions, hub: streams.hub, presence, auth, log: log.child({ component: "ws" }), cookieAuth: (request) => cookiePrincipal(accounts, request) });
+    sockets = new SessionSockets({ service: sessions, hub: streams.hub, presence, auth, log: log.child({ component: "ws" }), cookieAuth: (request) => cookiePrincipal(accounts, request), cookieOrigin: (origin, request) => origin === new URL(request.url).origin || origin === config.publicUrl });
+    const metrics = new ServiceMetrics({ role: config.role, sql: database.sql, listener: database.listener, hub: streams.hub, writer: streams.writer, boss, sockets });
+    await metrics.start();
+    runtime.onRunEnded = (run) => metrics.runEnded(run);
+    providers.onError = (provider, code) => metrics.providerError(provider, code);
 
     const api = router();
     api.use("/api/*", async (c, next) => {
       // Uploads have their own, larger limit (checked in the asset route); JSON bodies are small.
-      if (c.req.path === "/api/assets") return next();
+      if (c.req.path === "/api/assets" || BRAND_UPLOAD_PATH.test(c.req.path)) return next();
       return bodyLimit({ maxSize: API_BODY_LIMIT_BYTES, onError: () => { throw new ApiError(413, "payload_too_large", `JSON bodies are limited to ${API_BODY_LIMIT_BYTES} bytes.`); } })(c, next);
     });
     api.use("/api/*", async (c, next) => {
@@ -198,19 +215,29 @@ export async function startService(options: { config: Config; log: Logger }): Pr
       c.set("principal", principal);
       await next();
     });
+    api.use("/api/*", jsonBodyGuard());
     api.route("/", accountRoutes({ accounts }));
     api.route("/", studioRoutes({ studio, assets, sessions, publicUrl: config.publicUrl, providerLabel: () => (providers.offlineOnly ? "offline" : "ai") }));
+    api.route("/", brandRoutes({ studio, assets, imports: brandImports, references, publicUrl: config.publicUrl, allowPrivate: config.importAllowPrivate }));
     api.route("/", sessionRoutes({ service: sessions, presence, secretKey: config.secretKey, publicUrl: config.publicUrl, runnableAgents: () => runtime!.agentNames }));
 
     const app = new Hono<{ Variables: WebVariables }>();
     app.use(requestLog(log.child({ component: "http" })));
     app.onError(errorHandler(log));
     app.notFound(notFound);
+    app.use("*", nulGuard());
     app.get("/healthz", (c) => health(c));
+    // Prometheus text format, for the bootstrap API token or a team API token.
+    app.get("/metrics", (c) => metrics.handle(c.req.raw, auth));
+    if (config.role === "worker") {
+      // A worker runs agent jobs and scheduled work; clients talk to ROLE=web (or all) processes.
+      app.all("*", (c) => c.json({ error: { code: "not_found", message: "This is a ROLE=worker process: it serves only /healthz and /metrics." } }, 404));
+    }
     app.use("/static/*", async (c, next) => {
       await next();
       if (c.res.status === 200) c.res.headers.set("cache-control", "public, max-age=300");
     });
+    app.get("/static/vendor/:file", await vendorFiles(join(import.meta.dir, "../node_modules")));
     app.use("/static/*", serveStatic({ root: join(import.meta.dir, "..") }));
     app.all("/v1/stream/*", (c) => streams.http.handle(c.req.raw));
     app.get("/assets/:id", assetRoute(assets));
@@ -232,21 +259,30 @@ export async function startService(options: { config: Config; log: Logger }): Pr
       referrerPolicy: "same-origin",
       xContentTypeOptions: true,
       crossOriginEmbedderPolicy: false,
+      // A route that sets its own policy keeps it (the rendered email preview: inline styles, sandboxed).
+      overwrite: false,
     }));
-    app.use("*", csrf({ origin: (origin, c) => origin === new URL(c.req.url).origin || origin === config.publicUrl }));
+    const originCheck = csrf({ origin: (origin, c) => origin === new URL(c.req.url).origin || origin === config.publicUrl });
+    // A bearer token is not an ambient credential (a cross-site form cannot send one), so API calls
+    // with one skip the Origin check: an upload or a body-less POST from a script has no Origin.
+    app.use("*", (c, next) => (c.req.path.startsWith("/api/") && Authenticator.bearer(c.req.raw) ? next() : originCheck(c, next)));
     app.use("*", loadUser(accounts));
     app.route("/", api as never);
     app.route("/", apiDocs(api));
+    app.route("/", brandImportPages({ imports: brandImports, studio, publicUrl: config.publicUrl, allowPrivate: config.importAllowPrivate }));
     app.route("/", accountPages({ accounts, publicUrl: config.publicUrl, clientAddress: (c) => (c.env as unknown as Server<SocketData>)?.requestIP?.(c.req.raw)?.address ?? "unknown" }));
+    const offline = () => providers.offlineOnly;
+    app.route("/", studioPages({ studio, assets, sessions, editor: new EmailEditor({ studio, sessions }), publicUrl: config.publicUrl, offline }));
+    app.route("/", sessionPages({ sessions, presence: presence!, offline }));
     app.get("/", async (c) => {
       if (await accounts.needsSetup()) return c.redirect("/setup");
       if (!c.get("user")) return c.redirect("/login");
-      return c.redirect("/team");
+      return c.redirect("/emails");
     });
 
     current = (request, srv) => {
       // A successful upgrade must return nothing at all to Bun.
-      if (new URL(request.url).pathname === "/ws") return sockets!.upgrade(request, srv);
+      if (config.role !== "worker" && new URL(request.url).pathname === "/ws") return sockets!.upgrade(request, srv);
       return app.fetch(request, srv);
     };
     readiness.jobs = true;

@@ -173,8 +173,10 @@ describe("runs", () => {
     await api(server, "POST", `/api/sessions/${id}/control`, { action: "cancel", runId });
     const ends = await Promise.all([runId, ...children].map((r) => waitForRunEnd(ws, id, r)));
     expect(ends.map((e) => e.status)).toEqual(["cancelled", "cancelled", "cancelled"]);
-    const runs = (await api(server, "GET", `/api/sessions/${id}`)).body.runs;
-    expect(runs.map((r: any) => r.status)).toEqual(["cancelled", "cancelled", "cancelled"]);
+    // A run appends its run.end just before it updates its row: give the rows a moment to follow.
+    const statuses = async () => (await api(server, "GET", `/api/sessions/${id}`)).body.runs.map((r: any) => r.status);
+    for (let i = 0; i < 50 && (await statuses()).includes("running"); i++) await Bun.sleep(20);
+    expect(await statuses()).toEqual(["cancelled", "cancelled", "cancelled"]);
   });
 
   test("a parent whose sub-agents finish writes a synthesis after both run.ends", async () => {

@@ -11,7 +11,7 @@ export const SetupPage: FC<{ error?: string; values?: Record<string, string> }> 
       <label>Your name <input name="name" required maxlength={100} value={values.name ?? ""} /></label>
       <label>Email <input name="email" type="email" required maxlength={200} value={values.email ?? ""} /></label>
       <label>Password (at least 10 characters) <input name="password" type="password" required minlength={10} maxlength={200} /></label>
-      <button type="submit">Create team</button>
+      <button type="submit" class="primary">Create team</button>
     </form>
   </Layout>
 );
@@ -24,7 +24,7 @@ export const LoginPage: FC<{ error?: string; email?: string; next?: string }> = 
       <input type="hidden" name="next" value={next ?? "/"} />
       <label>Email <input name="email" type="email" required maxlength={200} value={email ?? ""} autocomplete="username" /></label>
       <label>Password <input name="password" type="password" required maxlength={200} autocomplete="current-password" /></label>
-      <button type="submit">Log in</button>
+      <button type="submit" class="primary">Log in</button>
     </form>
   </Layout>
 );
@@ -37,7 +37,7 @@ export const AcceptInvitePage: FC<{ token: string; teamName: string; error?: str
       <label>Your name <input name="name" required maxlength={100} value={values.name ?? ""} /></label>
       <label>Email <input name="email" type="email" required maxlength={200} value={values.email ?? ""} /></label>
       <label>Password (at least 10 characters) <input name="password" type="password" required minlength={10} maxlength={200} /></label>
-      <button type="submit">Join</button>
+      <button type="submit" class="primary">Join</button>
     </form>
   </Layout>
 );
@@ -49,7 +49,7 @@ export const TeamPage: FC<{
   members: Array<{ name: string; email: string; role: string }>;
   inviteUrl?: string;
 }> = ({ user, teamName, csrfToken, members, inviteUrl }) => (
-  <Layout title="Team" user={user} csrfToken={csrfToken}>
+  <Layout title="Team" user={user} csrfToken={csrfToken} active="team">
     <h1>{teamName}</h1>
     <table>
       <thead>
@@ -83,7 +83,7 @@ export const TokensPage: FC<{
   created?: { name: string; token: string };
   error?: string;
 }> = ({ user, csrfToken, tokens, created, error }) => (
-  <Layout title="API tokens" user={user} csrfToken={csrfToken}>
+  <Layout title="API tokens" user={user} csrfToken={csrfToken} active="tokens">
     <h1>API tokens</h1>
     <p>Tokens let your backend call the JSON API, the WebSocket and the Durable Streams endpoint as your team. Send <code>Authorization: Bearer &lt;token&gt;</code>.</p>
     <FormError message={error} />

@@ -54,6 +54,8 @@ interface Throughput {
   accepted: number;
   /** … and the messages a catch-up GET found afterwards: they must be equal. */
   readBack: number;
+  /** How long that catch-up took, all pages of all the run's streams. */
+  readBackMs: number;
   /** CPU the server (with its Postgres) spent per 1 000 appends in the window. */
   serverCpuMsPer1000: number;
   /** CPU busy in the window, in % of one core: the server's and the load generator's. */
@@ -130,6 +132,7 @@ export const streamsHttpSection: Section<StreamsHttpResult> = {
       ["Server CPU per 1 000 appends (ms), one stream each / shared", (r) => `${r.ownStreams.ok ? formatMs(r.ownStreams.value.serverCpuMsPer1000) : "error"} / ${r.sharedStream.ok ? formatMs(r.sharedStream.value.serverCpuMsPer1000) : "error"}`],
       ["CPU busy, server / load generator (% of a core), one stream each", (r) => (r.ownStreams.ok ? `${formatCount(r.ownStreams.value.serverCpuPercent)} / ${formatCount(r.ownStreams.value.clientCpuPercent)}` : "error")],
       ["Messages read back / acknowledged", (r) => readBackCell(r)],
+      ["Catch-up reads (messages/s), reading all of it back", (r) => readRateCell(r)],
       [`Long-poll round trip p50 / p99 (ms), ${timing.longPollSamples} samples`, (r, t) => part(t.label, "long-poll", r.longPoll, (l) => `${formatMs(l.p50Ms)} / ${formatMs(l.p99Ms)}`)],
       [`SSE delivery p50 / p99 (ms), ${SSE_READERS} readers`, (r, t) => part(t.label, "SSE fan-out", r.fanOut, (f) => `${formatMs(f.p50Ms)} / ${formatMs(f.p99Ms)}`)],
       ["SSE deliveries received / expected", (r) => (r.fanOut.ok ? `${formatCount(r.fanOut.value.received)} / ${formatCount(r.fanOut.value.expected)}${r.fanOut.value.duplicates ? ` (+${r.fanOut.value.duplicates} duplicates)` : ""}` : "error")],
@@ -144,7 +147,7 @@ export const streamsHttpSection: Section<StreamsHttpResult> = {
     const method = [
       `Each figure is measured alone, one server at a time, with plain \`fetch\` from the harness process (a separate process from every server). Messages are ${MESSAGE_BYTES}-byte JSON objects POSTed to \`application/json\` streams.`,
       "",
-      `- **Appends/s**: ${WRITERS} writers, each sending its next POST as soon as the previous one is acknowledged, for ${timing.measureMs / 1000} s after ${timing.warmupMs / 1000} s of warm-up; once with one stream per writer, once all on one stream. Latency is per POST, as the writer sees it. Server CPU is user + system time of the server process and everything it started (for ours, its Postgres), read from \`/proc\` at the window's start and end. Afterwards a catch-up GET counts the messages in the streams: it must equal the appends acknowledged.`,
+      `- **Appends/s**: ${WRITERS} writers, each sending its next POST as soon as the previous one is acknowledged, for ${timing.measureMs / 1000} s after ${timing.warmupMs / 1000} s of warm-up; once with one stream per writer, once all on one stream. Latency is per POST, as the writer sees it. Server CPU is user + system time of the server process and everything it started (for ours, its Postgres), read from \`/proc\` at the window's start and end. Afterwards catch-up GETs (following \`Stream-Next-Offset\` from \`-1\`, one stream after another) count the messages in the streams: they must equal the appends acknowledged; their rate is the catch-up read figure.`,
       `- **Long-poll round trip**: a reader waits at the tail with \`?offset=<tail>&live=long-poll\`; ${LONG_POLL_PARK_MS} ms later a writer appends; the time from sending the append to the reader having the whole response. ${timing.longPollSamples} samples after ${timing.longPollWarmup} warm-up rounds.`,
       `- **SSE delivery**: ${SSE_READERS} readers on one stream with \`?offset=now&live=sse\`; once all have their first control event, a writer appends ${timing.sseMessages} messages (after ${timing.sseWarmupMessages} warm-up messages), one every ${SSE_INTERVAL_MS} ms (or as soon as the previous one is acknowledged, if that takes longer), each carrying the time its POST was sent; latency is from that time to the \`event: data\` carrying it at each reader, over all deliveries.`,
     ].join("\n");
@@ -158,6 +161,12 @@ function readBackCell(result: StreamsHttpResult): string {
   const acknowledged = runs.reduce((sum, run) => sum + run.accepted, 0);
   const found = runs.reduce((sum, run) => sum + run.readBack, 0);
   return found === acknowledged ? `${formatCount(found)} / ${formatCount(acknowledged)} ✓` : `**${formatCount(found)} / ${formatCount(acknowledged)}** ✗`;
+}
+
+function readRateCell(result: StreamsHttpResult): string {
+  const runs = [result.ownStreams, result.sharedStream].flatMap((outcome) => (outcome.ok ? [outcome.value] : []));
+  const ms = runs.reduce((sum, run) => sum + run.readBackMs, 0);
+  return runs.length === 0 || ms === 0 ? "error" : formatCount(runs.reduce((sum, run) => sum + run.readBack, 0) / (ms / 1000));
 }
 
 function parts(result: StreamsHttpResult): Array<[string, Outcome<{ failures: Failures }>]> {
@@ -234,7 +243,9 @@ async function appendThroughput(options: { target: RunningTarget; base: string; 
   const clientCpuMs = (cpu.clientEnd.user + cpu.clientEnd.system - cpu.clientStart.user - cpu.clientStart.system) / 1000;
 
   let readBack = 0;
+  const readStart = performance.now();
   for (const streamUrl of streamUrls) readBack += await countMessages(streamUrl);
+  const readBackMs = performance.now() - readStart;
   return {
     serverCpuMsPer1000: (serverCpuMs / inWindow) * 1000,
     serverCpuPercent: (serverCpuMs / timing.measureMs) * 100,
@@ -244,6 +255,7 @@ async function appendThroughput(options: { target: RunningTarget; base: string; 
     p99Ms: percentile(latencies, 0.99),
     accepted,
     readBack,
+    readBackMs,
     failures,
   };
 }

@@ -117,6 +117,8 @@ export class Accounts {
    */
   async login(input: { email: string; password: string; address: string }): Promise<LoginResult> {
     const email = input.email.trim().toLowerCase();
+    // Postgres text cannot hold NUL; no account has one, so such a login can only be wrong.
+    if (email.includes("\0")) return { ok: false, code: "invalid_credentials" };
     const limited = await this.#checkLimits([
       { key: `login:account:${email}`, limit: LOGIN_LIMIT_PER_ACCOUNT },
       { key: `login:address:${input.address}`, limit: LOGIN_LIMIT_PER_ADDRESS },

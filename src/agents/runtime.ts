@@ -3,7 +3,8 @@ import type { PgBoss, Job } from "pg-boss";
 import type { Logger } from "../infra/log";
 import type { StreamHub } from "../streams/hub";
 import type { AppendWriter } from "../streams/writer";
-import { QUEUES } from "../../jobs/queues";
+import { QUEUES, RUN_QUEUED_CHANNEL } from "../../jobs/queues";
+import type { Listener } from "../infra/listener";
 import type { SessionEvent } from "../sessions/events";
 import type { Presence } from "../sessions/presence";
 import { toOffsetEvents, type SessionService } from "../sessions/service";
@@ -15,9 +16,16 @@ import type { Agent, AgentOutcome, AgentTools } from "./agents";
 export const RUN_HEARTBEAT_MS = 2_000;
 /** A running run whose heartbeat is older than this lost its process: its job is failed so pg-boss retries it. */
 export const RUN_STALE_MS = 8_000;
-/** Concurrent runs per process: pg-boss workers × jobs per fetch. */
-export const WORKERS_PER_PROCESS = 16;
-export const JOBS_PER_WORKER = 16;
+/** Runs one process executes at once at most; past this, queued runs wait for another process or a free slot. */
+export const MAX_RUNS_PER_PROCESS = 256;
+/** Jobs taken from the queue per fetch at most. */
+export const JOBS_PER_FETCH = 32;
+/** The backstop poll for queued runs, when no wake-up NOTIFY arrives (a pg-boss retry, a lost NOTIFY). */
+export const RUN_POLL_MS = 2_000;
+/** How often pg-boss's heartbeat of the jobs this process holds is refreshed (the queue's heartbeatSeconds is 30). */
+export const JOB_TOUCH_MS = 10_000;
+/** On shutdown, how long runs get to hand themselves back before the process stops waiting. */
+export const STOP_RUNS_TIMEOUT_MS = 10_000;
 
 interface RunRow {
   id: string;
@@ -61,10 +69,18 @@ export class AgentRuntime {
   #local = new Map<string, RunContext>();
   #watches = new Map<string, SessionWatch>();
   #timers: ReturnType<typeof setInterval>[] = [];
-  #workerIds: string[] = [];
+  #listener: Listener | undefined;
+  /** Jobs this process has taken from the queue and not yet settled, by job id. */
+  #jobs = new Map<string, Promise<void>>();
+  #fetching = false;
+  #fetchAgain = false;
+  #touchedAt = 0;
   #stopping = false;
+  /** Called when a run this process executed has ended (for metrics). */
+  onRunEnded: (run: { runId: string; agent: string; status: string; durationMs: number }) => void = () => {};
 
-  constructor(options: { sql: Sql; boss: PgBoss; hub: StreamHub; writer: AppendWriter; sessions: SessionService; presence: Presence; providers: Providers; agents: Agent[]; log: Logger }) {
+  constructor(options: { sql: Sql; boss: PgBoss; hub: StreamHub; writer: AppendWriter; sessions: SessionService; presence: Presence; providers: Providers; agents: Agent[]; log: Logger; listener?: Listener }) {
+    this.#listener = options.listener;
     this.#sql = options.sql;
     this.#boss = options.boss;
     this.#hub = options.hub;
@@ -85,22 +101,24 @@ export class AgentRuntime {
     this.#agents.set(agent.name, agent);
   }
 
-  /** Attaches workers (role all/worker) and the heartbeat and reaper loops. */
+  /**
+   * Starts taking runs (role all/worker), and the heartbeat and reaper loops. Jobs are fetched
+   * from pg-boss by this runtime rather than by `boss.work()`, whose workers each wait for their
+   * whole batch to finish before fetching again: with runs queued one by one, 16 workers × 16 jobs
+   * ran only about 90 at once (docs/performance.md). Each job here settles on its own, and the next
+   * fetch happens as soon as a run is queued (NOTIFY on RUN_QUEUED_CHANNEL, from any process) or a
+   * slot frees up, with a poll as the backstop.
+   */
   async start(): Promise<void> {
-    const workerId = await this.#boss.work<{ runId: string }>(
-      QUEUES.agentRun.name,
-      { batchSize: JOBS_PER_WORKER, localConcurrency: WORKERS_PER_PROCESS, pollingIntervalSeconds: 2 },
-      async (jobs) => {
-        await Promise.all(jobs.map((job) => this.#execute(job)));
-      },
-    );
-    this.#workerIds.push(workerId);
-    this.#sessions.onRunQueued = () => {
-      for (const id of this.#workerIds) this.#boss.notifyWorker(id);
-    };
+    this.#sessions.onRunQueued = () => void this.#fetchRuns();
+    await this.#listener?.on(RUN_QUEUED_CHANNEL, () => void this.#fetchRuns());
+    // A NOTIFY missed while the LISTEN connection was down is caught up at once.
+    this.#listener?.onResync(() => void this.#fetchRuns());
+    this.#timers.push(setInterval(() => void this.#fetchRuns(), RUN_POLL_MS));
     this.#timers.push(setInterval(() => void this.#heartbeat(), RUN_HEARTBEAT_MS));
     this.#timers.push(setInterval(() => void this.#reap(), RUN_STALE_MS / 2));
     void this.#reap();
+    void this.#fetchRuns();
   }
 
   /** Shutdown: local runs end their current message as interrupted and go back to the queue. */
@@ -108,6 +126,50 @@ export class AgentRuntime {
     this.#stopping = true;
     for (const timer of this.#timers) clearInterval(timer);
     for (const ctx of this.#local.values()) ctx.stop({ kind: "shutdown" });
+    // Their jobs are failed (so pg-boss retries them) as they hand back; wait for that, within reason.
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    await Promise.race([Promise.allSettled([...this.#jobs.values()]), new Promise((resolve) => (timer = setTimeout(resolve, STOP_RUNS_TIMEOUT_MS)))]);
+    clearTimeout(timer);
+  }
+
+  /** Takes queued runs while this process has room; one fetch at a time, repeated while there may be more. */
+  async #fetchRuns() {
+    if (this.#stopping) return;
+    if (this.#fetching) {
+      this.#fetchAgain = true;
+      return;
+    }
+    this.#fetching = true;
+    try {
+      do {
+        this.#fetchAgain = false;
+        const room = Math.min(JOBS_PER_FETCH, MAX_RUNS_PER_PROCESS - this.#jobs.size);
+        if (room <= 0) break;
+        const jobs = await this.#boss.fetch<{ runId: string }>(QUEUES.agentRun.name, { batchSize: room });
+        for (const job of jobs) this.#take(job);
+        if (jobs.length === room) this.#fetchAgain = true;
+      } while (this.#fetchAgain && !this.#stopping);
+    } catch (error) {
+      this.#log.warn("fetching queued runs failed; the poll will retry", { error });
+    } finally {
+      this.#fetching = false;
+    }
+  }
+
+  /** Executes a job; completes it, or fails it so pg-boss retries it (a crash, a shutdown hand-back). */
+  #take(job: Job<{ runId: string }>) {
+    const queue = QUEUES.agentRun.name;
+    const settled = this.#execute(job)
+      .then(
+        () => this.#boss.complete(queue, job.id),
+        (error: Error) => this.#boss.fail(queue, job.id, { message: error.message }),
+      )
+      .then(() => {}, (error) => this.#log.warn("settling a run's job failed", { jobId: job.id, error }))
+      .finally(() => {
+        this.#jobs.delete(job.id);
+        void this.#fetchRuns();
+      });
+    this.#jobs.set(job.id, settled);
   }
 
   async #execute(job: Job<{ runId: string }>): Promise<void> {
@@ -119,6 +181,7 @@ export class AgentRuntime {
       where id = ${job.data.runId} and status in ('queued', 'running', 'retrying')
       returning attempt, id, session_id as "sessionId", agent, status, provider, input, options, client_id as "clientId", parent_run_id as "parentRunId", start_pos as "startPos"`;
     if (!row) return; // Already finished (or cancelled while queued): nothing to do.
+    const startedAt = performance.now();
     const attempt = row.attempt;
     const lineage = await this.#lineage(row);
     const info: RunInfo = {
@@ -167,6 +230,7 @@ export class AgentRuntime {
     await this.#presence.leave(`agent:${row.id}`).catch(() => {});
     this.#unwatch(ctx);
     this.#local.delete(row.id);
+    this.onRunEnded({ runId: row.id, agent: row.agent, status: outcome.status, durationMs: performance.now() - startedAt });
     log.info("run ended", { status: outcome.status });
   }
 
@@ -282,6 +346,10 @@ export class AgentRuntime {
   }
 
   async #heartbeat() {
+    if (this.#jobs.size > 0 && performance.now() - this.#touchedAt >= JOB_TOUCH_MS) {
+      this.#touchedAt = performance.now();
+      await this.#boss.touch(QUEUES.agentRun.name, [...this.#jobs.keys()]).catch((error) => this.#log.warn("job heartbeat failed", { error }));
+    }
     if (this.#local.size === 0) return;
     await this.#sql`update runs set heartbeat_at = now() where id = any(${[...this.#local.keys()]}) and status = 'running'`.catch((error) => this.#log.warn("run heartbeat failed", { error }));
   }

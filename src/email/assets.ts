@@ -80,6 +80,13 @@ export class AssetStore {
     if (width > MAX_IMAGE_SIDE_PX || height > MAX_IMAGE_SIDE_PX || width * height > MAX_IMAGE_PIXELS) {
       return { ok: false, code: "too_many_pixels", message: `Images are limited to ${MAX_IMAGE_PIXELS / 1_000_000} megapixels and ${MAX_IMAGE_SIDE_PX} px a side.` };
     }
+    try {
+      // A whole header says nothing of the pixels after it: decode once (to a thumbnail, the cheapest
+      // full read), so a cut-off or corrupt image is refused now instead of showing broken in an inbox.
+      await sharp(bytes, { limitInputPixels: MAX_IMAGE_PIXELS, animated: type.mime === "image/gif", failOn: "error" }).resize({ width: 32, height: 32, fit: "inside" }).raw().toBuffer();
+    } catch {
+      return { ok: false, code: "unreadable_image", message: "This image could not be read to the end; it may be damaged or cut off." };
+    }
     const id = newId("ast");
     const sha256 = createHash("sha256").update(bytes).digest("hex");
     const name = input.name ? input.name.replace(/[^\w .()-]/g, "_").slice(0, 120) : null;

@@ -152,9 +152,19 @@ function randomFrom(seed: number): () => number {
   };
 }
 
+/**
+ * Image URLs name where an image is stored (host, asset id), not what the email says: they are left
+ * out of the seed, so the same brand and brief read the same on another installation.
+ */
+function withoutImageUrls(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(withoutImageUrls);
+  if (value && typeof value === "object") return Object.fromEntries(Object.entries(value).filter(([k]) => k !== "logoUrl" && k !== "imageUrl").map(([k, v]) => [k, withoutImageUrls(v)]));
+  return value;
+}
+
 function copyOf(input: OfflineWriterInput): Copy {
   const { brand, brief } = input;
-  const random = randomFrom(seedOf({ brand, brief }));
+  const random = randomFrom(seedOf(withoutImageUrls({ brand, brief })));
   const first = brief.products?.[0];
   const intent = intentOf(brief.objective);
   return {

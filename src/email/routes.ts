@@ -106,7 +106,8 @@ export function studioRoutes(options: StudioRoutesOptions) {
       if (declared > MAX_UPLOAD_BYTES + 64 * 1024) throw new ApiError(413, "payload_too_large", `Images are limited to ${MAX_UPLOAD_BYTES / 1024 / 1024} MB.`);
       let form: FormData;
       try {
-        form = await c.req.raw.formData();
+        // The route's multipart validator has read the body already; Hono keeps the parsed form.
+        form = await c.req.formData();
       } catch {
         throw new ApiError(400, "invalid_request", "Send multipart/form-data with a `file` field.");
       }

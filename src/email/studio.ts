@@ -161,15 +161,36 @@ export class StudioStore {
 
   async email(id: string): Promise<EmailRecord | undefined> {
     const [row] = await this.#sql.unsafe<(Omit<EmailRecord, "document"> & { document: string })[]>(`select ${EMAIL_COLUMNS} from emails where id = $1`, [id]);
+    if (row?.status === "generating" && row.runId && (await this.#settle([row.id])) > 0) return this.email(id);
     return row ? { ...row, document: JSON.parse(row.document) } : undefined;
   }
 
   async emails(teamId: string | null | undefined, limit = 100): Promise<EmailRecord[]> {
-    const rows = await this.#sql.unsafe<(Omit<EmailRecord, "document"> & { document: string })[]>(
-      `select ${EMAIL_COLUMNS} from emails where $1::boolean or team_id is not distinct from $2 order by created_at desc limit $3`,
-      [teamId === undefined, teamId ?? null, limit],
-    );
+    const read = () =>
+      this.#sql.unsafe<(Omit<EmailRecord, "document"> & { document: string })[]>(
+        `select ${EMAIL_COLUMNS} from emails where $1::boolean or team_id is not distinct from $2 order by created_at desc limit $3`,
+        [teamId === undefined, teamId ?? null, limit],
+      );
+    let rows = await read();
+    const stuck = rows.filter((row) => row.status === "generating" && row.runId).map((row) => row.id);
+    if (stuck.length > 0 && (await this.#settle(stuck)) > 0) rows = await read();
     return rows.map((row) => ({ ...row, document: JSON.parse(row.document) }));
+  }
+
+  /**
+   * Marks as failed the emails still `generating` whose orchestrator run has ended. The orchestrator
+   * settles its email itself before its run ends, so this only catches runs the agent never got to
+   * execute: cancelled while queued, or failed by the runtime (e.g. a provider without its key).
+   * Returns how many were settled.
+   */
+  async #settle(ids: string[]): Promise<number> {
+    const rows = await this.#sql`
+      update emails e set status = 'failed', updated_at = now(),
+        error = case when r.status = 'cancelled' then 'Generation was stopped.' else coalesce(r.error, 'Generation ended without an email.') end
+      from runs r
+      where e.id = any(${ids}) and e.status = 'generating' and r.id = e.run_id and r.status in ('completed', 'cancelled', 'failed')
+      returning e.id`;
+    return rows.length;
   }
 
   /** The draft while generating: replaced in place (version stays 0) so the live view can show it. */

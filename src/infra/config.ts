@@ -21,6 +21,7 @@ const VARIABLES = {
   LOG_LEVEL: "debug, info, warn or error",
   LONG_POLL_TIMEOUT_MS: "milliseconds from 100 to 120000 that a long-poll waits (also the SSE keep-alive interval)",
   PUBLIC_URL: "the absolute http(s) URL this service is reached at, e.g. https://studio.example.com",
+  IMPORT_ALLOW_PRIVATE: "on or off (on lets brand import fetch private and loopback addresses; for tests and intranets)",
 } as const;
 
 export type VariableName = keyof typeof VARIABLES;
@@ -50,6 +51,7 @@ const schema = z.object({
   LOG_LEVEL: z.enum(["debug", "info", "warn", "error"]).default("info"),
   LONG_POLL_TIMEOUT_MS: z.coerce.number().int().min(100).max(120_000).default(30_000),
   PUBLIC_URL: httpUrl.optional(),
+  IMPORT_ALLOW_PRIVATE: z.enum(["on", "off"]).default("off"),
 });
 
 /** The validated configuration, read once at start. */
@@ -68,6 +70,8 @@ export interface Config {
   logLevel: "debug" | "info" | "warn" | "error";
   longPollTimeoutMs: number;
   publicUrl: string | undefined;
+  /** Brand import may fetch private, loopback and unique-local addresses (never link-local or metadata ones). */
+  importAllowPrivate: boolean;
 }
 
 /** A configuration problem, with the one line to print. */
@@ -118,6 +122,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     logLevel: values.LOG_LEVEL,
     longPollTimeoutMs: values.LONG_POLL_TIMEOUT_MS,
     publicUrl: values.PUBLIC_URL?.replace(/\/+$/, ""),
+    importAllowPrivate: values.IMPORT_ALLOW_PRIVATE === "on",
   };
 }
 

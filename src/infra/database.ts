@@ -20,6 +20,8 @@ export interface Database {
   sql: Sql;
   /** drizzle over the same pool. */
   db: Db;
+  /** A single-connection client for the append writer only (see AppendWriter). */
+  appendSql: Sql;
   /** The process's single LISTEN connection. */
   listener: Listener;
   url: string;
@@ -34,24 +36,29 @@ export interface Database {
  * await database.sql`select 1`;
  */
 export async function openDatabase(options: { url: string; log: Logger; poolSize?: number }): Promise<Database> {
-  const sql = postgres(options.url, {
-    max: options.poolSize ?? APP_POOL_SIZE,
-    onnotice: () => {},
-    prepare: true,
-    connection: { application_name: "durable-studio" },
-    // int8 as numbers: our ids, positions and epochs stay far below 2^53.
-    types: { bigint: { to: 20, from: [20], serialize: (value: number) => String(value), parse: (value: string) => Number(value) } },
-  });
+  const connect = (max: number) =>
+    postgres(options.url, {
+      max,
+      onnotice: () => {},
+      prepare: true,
+      connection: { application_name: "durable-studio" },
+      // int8 as numbers: our ids, positions and epochs stay far below 2^53.
+      types: { bigint: { to: 20, from: [20], serialize: (value: number) => String(value), parse: (value: string) => Number(value) } },
+    });
+  const sql = connect(options.poolSize ?? APP_POOL_SIZE);
+  // Apart from the pool, and max: 1, so the writer may send BEGIN … COMMIT itself, pipelined with its statements.
+  const appendSql = connect(1);
   await sql`select 1`;
   const listener = new Listener({ url: options.url, log: options.log.child({ component: "listener" }) });
   return {
     sql,
+    appendSql,
     db: drizzle(sql, { schema }),
     listener,
     url: options.url,
     async close() {
       await listener.close();
-      await sql.end({ timeout: 5 });
+      await Promise.all([sql, appendSql].map((client) => client.end({ timeout: 5 })));
     },
   };
 }

@@ -27,16 +27,38 @@ export function errorBody(code: string, message: string) {
   return { error: { code, message } };
 }
 
-/** Logs one line per request with method, path, status and duration (never query strings: they can hold tokens). */
+/** Requests slower than this are logged at warn, whatever their path (live reads excepted: they wait on purpose). */
+export const SLOW_REQUEST_MS = 1_000;
+/**
+ * High-volume protocol paths: a line per append would cost more than the append itself, so their
+ * successful requests are logged at debug; errors and slow requests still reach the default level.
+ */
+export const QUIET_PATH_PREFIXES = ["/v1/stream/"];
+
+/**
+ * Logs one line per request with method, path, status and duration (never query strings: they can
+ * hold tokens). 5xx at error, slow requests at warn, the rest at info, except successes on
+ * QUIET_PATH_PREFIXES at debug.
+ */
 export function requestLog(log: Logger): MiddlewareHandler {
   return async (c, next) => {
     const started = performance.now();
     await next();
     const status = c.res.status;
-    const fields = { method: c.req.method, path: c.req.path, status, durationMs: Math.round((performance.now() - started) * 10) / 10 };
-    if (status >= 500) log.error("request", fields);
-    else if (c.req.path !== "/healthz") log.info("request", fields);
+    const path = c.req.path;
+    const durationMs = Math.round((performance.now() - started) * 10) / 10;
+    const fields = () => ({ method: c.req.method, path, status, durationMs });
+    if (status >= 500) log.error("request", fields());
+    else if (durationMs >= SLOW_REQUEST_MS && !isLiveRead(c.req.url)) log.warn("slow request", fields());
+    else if (status < 400 && QUIET_PATH_PREFIXES.some((prefix) => path.startsWith(prefix))) {
+      if (log.enabled("debug")) log.debug("request", fields());
+    } else if (path !== "/healthz") log.info("request", fields());
   };
+}
+
+/** Long-polls and SSE hold the request open by design. */
+function isLiveRead(url: string): boolean {
+  return url.includes("live=");
 }
 
 /** Maps thrown errors to the contract's error body; unexpected errors are logged and answer 500. */

@@ -13,6 +13,8 @@ export interface Logger {
   info(msg: string, fields?: LogFields): void;
   warn(msg: string, fields?: LogFields): void;
   error(msg: string, fields?: LogFields): void;
+  /** Whether lines at `level` are written: lets hot paths skip building fields nobody reads. */
+  enabled(level: LogLevel): boolean;
   /** A logger that adds `fields` to every line. */
   child(fields: LogFields): Logger;
 }
@@ -38,6 +40,7 @@ export function createLogger(options: { level?: LogLevel; base?: LogFields; writ
     info: (msg, fields) => emit("info", msg, fields),
     warn: (msg, fields) => emit("warn", msg, fields),
     error: (msg, fields) => emit("error", msg, fields),
+    enabled: (level) => LEVEL_RANK[level] >= minimum,
     child: (fields) => createLogger({ level: options.level, base: { ...base, ...fields }, write }),
   };
 }

@@ -6,7 +6,7 @@ import type { StreamStore, StreamRow, StoredMessage } from "../streams/store";
 import { decodeJsonValues, encodeJsonValues } from "../streams/store";
 import type { AppendWriter } from "../streams/writer";
 import { formatOffset, isOffsetParam, parseOffset } from "../streams/offsets";
-import { QUEUES } from "../../jobs/queues";
+import { QUEUES, RUN_QUEUED_CHANNEL } from "../../jobs/queues";
 import { Compactor, type CompactedMessage, type SessionEvent } from "./events";
 
 export const SESSION_STREAM_PREFIX = "/v1/stream/sessions/";
@@ -183,8 +183,11 @@ export class SessionService {
         ${input.options === undefined ? null : JSON.stringify(input.options)}, ${input.clientId ?? null}, ${input.parentRunId ?? null},
         coalesce((select tail_pos from streams where path = ${sessionStreamPath(sessionId)}), 0))`;
     const jobId = await this.#boss.send(QUEUES.agentRun.name, { runId, sessionId });
-    // Wake a local worker at once rather than at its next poll.
-    if (jobId) this.onRunQueued(runId);
+    if (jobId) {
+      // Wake a local runtime at once, and those of other processes through NOTIFY, rather than at their next poll.
+      this.onRunQueued(runId);
+      await this.#sql`select pg_notify(${RUN_QUEUED_CHANNEL}, ${runId})`;
+    }
     this.#log.info("run queued", { runId, sessionId, agent: input.agent });
     return runId;
   }

@@ -1,6 +1,7 @@
 import type { Server, ServerWebSocket, WebSocketHandler } from "bun";
 import { z } from "zod";
 import type { Logger } from "../infra/log";
+import { inspectJsonText } from "../infra/input-guard";
 import type { StreamHub } from "../streams/hub";
 import { formatOffset, isOffsetParam, parseOffset } from "../streams/offsets";
 import type { StoredMessage } from "../streams/store";
@@ -29,6 +30,12 @@ export const WS_LIMITS = {
   IDLE_TIMEOUT_SECONDS: 60,
   /** Open sockets per token (per API token, or per client token). */
   MAX_SOCKETS_PER_TOKEN: 50,
+  /** Recent events each followed session keeps in memory, so a reconnect near the tail replays without a query… */
+  TAIL_CACHE_EVENTS: 1_000,
+  /** …and at most this many bytes of them. */
+  TAIL_CACHE_BYTES: 1024 * 1024,
+  /** Presence changes of a session are pushed at most this often per 25 subscribers (a full list to everyone is O(n²) in a busy session). */
+  PRESENCE_PUSH_MS: 50,
 } as const;
 
 /** Close codes we send; docs/websocket.md documents them. */
@@ -54,7 +61,7 @@ const frameSchema = z.discriminatedUnion("type", [
   }),
   z.object({ type: z.literal("ping"), id: z.string().max(200).optional() }),
 ]);
-type Frame = z.infer<typeof frameSchema>;
+type ClientFrame = z.infer<typeof frameSchema>;
 
 export interface SocketData {
   id: string;
@@ -78,7 +85,7 @@ interface Subscription {
   feed: Feed;
   /** Position of the last event this socket received. */
   pos: number;
-  /** Live subscriptions get events from the feed; replaying ones read the table themselves. */
+  /** Live subscriptions get events from the feed; replaying ones read the table (or the feed's tail cache) themselves. */
   live: boolean;
   memberId?: string;
   cancelled: boolean;
@@ -86,7 +93,8 @@ interface Subscription {
 
 /**
  * One per session with local subscribers: reads each new batch of events from the table once,
- * serialises each event once, and sends the same string to every live subscriber.
+ * serialises each event once, and sends the same strings to every live subscriber. It keeps the
+ * latest frames as a tail cache, so a client resuming near the tail is replayed from memory.
  */
 interface Feed {
   sessionId: string;
@@ -94,9 +102,27 @@ interface Feed {
   /** Position up to which events have been delivered to live subscribers. */
   lastPos: number;
   subs: Set<Subscription>;
+  /** Every frame with `cacheFromPos < pos <= lastPos`, in order. */
+  cache: Frame[];
+  cacheFromPos: number;
+  cacheBytes: number;
   reading: boolean;
   dirty: boolean;
   unwatch: () => void;
+}
+
+/** One event serialised as an `event` frame, with the position it is filtered by. */
+interface Frame {
+  pos: number;
+  text: string;
+}
+
+/** Per session: pushes of presence are coalesced (see #pushPresence). */
+interface PresencePush {
+  timer?: ReturnType<typeof setTimeout>;
+  running: boolean;
+  dirty: boolean;
+  lastAt: number;
 }
 
 /**
@@ -113,17 +139,30 @@ export class SessionSockets {
   #feeds = new Map<string, Feed>();
   #sockets = new Set<Socket>();
   #perToken = new Map<string, number>();
+  #subscriptions = 0;
+  #presencePushes = new Map<string, PresencePush>();
 
   #cookieAuth: ((request: Request) => Promise<Principal | undefined>) | undefined;
+  #cookieOrigin: ((origin: string, request: Request) => boolean) | undefined;
 
-  constructor(options: { service: SessionService; hub: StreamHub; presence: Presence; auth: Authenticator; log: Logger; cookieAuth?: (request: Request) => Promise<Principal | undefined> }) {
+  constructor(options: {
+    service: SessionService;
+    hub: StreamHub;
+    presence: Presence;
+    auth: Authenticator;
+    log: Logger;
+    cookieAuth?: (request: Request) => Promise<Principal | undefined>;
+    /** Which `Origin` may open a cookie-authenticated socket (default: the request's own origin). */
+    cookieOrigin?: (origin: string, request: Request) => boolean;
+  }) {
     this.#cookieAuth = options.cookieAuth;
+    this.#cookieOrigin = options.cookieOrigin;
     this.#service = options.service;
     this.#hub = options.hub;
     this.#presence = options.presence;
     this.#auth = options.auth;
     this.#log = options.log;
-    this.#presence.onChange((sessionId) => void this.#pushPresence(sessionId));
+    this.#presence.onChange((sessionId) => this.#pushPresence(sessionId));
   }
 
   /** Upgrades `GET /ws?token=…[&clientId=…&device=…]`, or answers why not. */
@@ -132,7 +171,13 @@ export class SessionSockets {
     let token = url.searchParams.get("token") ?? Authenticator.bearer(request);
     let principal = await this.#auth.authenticate(token);
     if (!token && this.#cookieAuth) {
-      // The web app's own pages connect with their session cookie.
+      // The web app's own pages connect with their session cookie. A browser sends the cookie with a
+      // handshake that another site's page starts, too (cross-site WebSocket hijacking): only our
+      // own pages may ride on it.
+      const origin = request.headers.get("origin");
+      if (origin && !(this.#cookieOrigin?.(origin, request) ?? origin === url.origin)) {
+        return Response.json({ error: { code: "forbidden_origin", message: "Cookie-authenticated sockets are only for this site's own pages; other clients pass ?token=." } }, { status: 403 });
+      }
       principal = await this.#cookieAuth(request);
       if (principal?.kind === "user") token = `user:${principal.userId}`;
     }
@@ -187,6 +232,16 @@ export class SessionSockets {
     return this.#sockets.size;
   }
 
+  /** Session subscriptions over all sockets, for metrics. */
+  get subscriptionCount(): number {
+    return this.#subscriptions;
+  }
+
+  /** Sessions followed by at least one local subscriber, for metrics. */
+  get feedCount(): number {
+    return this.#feeds.size;
+  }
+
   /** Closes every socket (shutdown): clients reconnect elsewhere and resume from their offsets. */
   closeAll(): void {
     for (const ws of this.#sockets) ws.close(CLOSE_CODES.GOING_AWAY, "server shutting down");
@@ -196,9 +251,12 @@ export class SessionSockets {
     const size = typeof message === "string" ? Buffer.byteLength(message) : message.byteLength;
     if (size > WS_LIMITS.MAX_FRAME_BYTES) return this.#error(ws, undefined, "frame_too_large", `Frames are limited to ${WS_LIMITS.MAX_FRAME_BYTES} bytes.`);
     if (!this.#takeToken(ws)) return this.#error(ws, undefined, "rate_limited", `At most ${rateOf(ws.data.principal)} frames per second.`);
+    const text = typeof message === "string" ? message : message.toString("utf8");
+    const problem = inspectJsonText(text);
+    if (problem) return this.#error(ws, undefined, problem.code, problem.message);
     let raw: unknown;
     try {
-      raw = JSON.parse(typeof message === "string" ? message : message.toString("utf8"));
+      raw = JSON.parse(text);
     } catch {
       return this.#error(ws, undefined, "bad_json", "Frames are JSON text.");
     }
@@ -221,7 +279,7 @@ export class SessionSockets {
     }
   }
 
-  async #dispatch(ws: Socket, frame: Frame) {
+  async #dispatch(ws: Socket, frame: ClientFrame) {
     switch (frame.type) {
       case "ping":
         return this.#send(ws, JSON.stringify(frame.id ? { type: "pong", id: frame.id } : { type: "pong" }));
@@ -283,7 +341,7 @@ export class SessionSockets {
     return session;
   }
 
-  async #subscribe(ws: Socket, frame: Extract<Frame, { type: "subscribe" }>) {
+  async #subscribe(ws: Socket, frame: Extract<ClientFrame, { type: "subscribe" }>) {
     const { data } = ws;
     if (data.subs.has(frame.session)) return this.#error(ws, frame.id, "already_subscribed", `Already subscribed to ${frame.session}; unsubscribe first to change the offset.`);
     if (data.subs.size >= WS_LIMITS.MAX_SUBSCRIPTIONS) return this.#error(ws, frame.id, "too_many_subscriptions", `At most ${WS_LIMITS.MAX_SUBSCRIPTIONS} sessions per socket.`);
@@ -294,19 +352,22 @@ export class SessionSockets {
     if (!row) return this.#error(ws, frame.id, "session_not_found", `No session ${frame.session}.`);
     if (data.closed) return;
 
-    const feed = await this.#feed(frame.session, row.id, row.tailPos);
+    const feed = this.#feed(frame.session, row.id, row.tailPos);
     const sub: Subscription = { ws, sessionId: frame.session, feed, pos: 0, live: false, cancelled: false };
     data.subs.set(frame.session, sub);
     feed.subs.add(sub);
+    this.#subscriptions++;
 
     if (frame.mode === "snapshot") {
       const snapshot = await this.#service.compacted(row);
       sub.pos = snapshot.pos;
       this.#send(ws, JSON.stringify({ type: "subscribed", session: frame.session, offset: snapshot.offset, mode: "snapshot", ...(frame.id ? { id: frame.id } : {}) }));
-      for (const message of snapshot.messages) {
-        const { status, runId, agent, ...rest } = message;
-        this.#send(ws, JSON.stringify({ type: "event", session: frame.session, offset: snapshot.offset, snapshot: true, event: { type: "message", ...rest, status, ...(runId ? { runId } : {}), ...(agent ? { agent } : {}) } }));
-      }
+      ws.cork(() => {
+        for (const message of snapshot.messages) {
+          const { status, runId, agent, ...rest } = message;
+          this.#send(ws, JSON.stringify({ type: "event", session: frame.session, offset: snapshot.offset, snapshot: true, event: { type: "message", ...rest, status, ...(runId ? { runId } : {}), ...(agent ? { agent } : {}) } }));
+        }
+      });
     } else {
       sub.pos = offset === "-1" ? 0 : offset === "now" ? row.tailPos : Math.min(parseOffset(offset)!, row.tailPos);
       this.#send(ws, JSON.stringify({ type: "subscribed", session: frame.session, offset: formatOffset(sub.pos), ...(frame.id ? { id: frame.id } : {}) }));
@@ -321,11 +382,16 @@ export class SessionSockets {
    * Sends the table's events after `sub.pos` until the subscription has caught up with its feed,
    * then makes it live — with no gap and no duplicate at the seam: the replay reads only up to the
    * feed's delivered position, and the switch to live happens in the same tick as the final check.
+   * Near the tail the feed's cache serves the rest, in that same tick. A page's frames go out corked
+   * (one write for many frames).
    */
   async #replay(sub: Subscription) {
     const { feed, ws } = sub;
     while (!sub.cancelled && !ws.data.closed) {
       const target = feed.lastPos;
+      if (sub.pos < target && sub.pos >= feed.cacheFromPos) {
+        if (!this.#sendCached(sub)) return;
+      }
       if (sub.pos >= target) {
         sub.live = true;
         return;
@@ -333,19 +399,45 @@ export class SessionSockets {
       const rows = await this.#service.page(feed.streamId, sub.pos, target, WS_LIMITS.REPLAY_PAGE);
       // Unsubscribed (perhaps resubscribed) while reading: these rows belong to nobody now.
       if (sub.cancelled) return;
-      for (const frame of eventFrames(sub.sessionId, rows)) {
-        if (!this.#send(ws, frame.text)) return;
-      }
+      let sent = true;
+      ws.cork(() => {
+        for (const frame of eventFrames(sub.sessionId, rows)) {
+          if (!(sent = this.#send(ws, frame.text))) return;
+        }
+      });
+      if (!sent) return;
       if (rows.length > 0) sub.pos = rows[rows.length - 1]!.pos;
       else sub.pos = target;
       if (ws.getBufferedAmount() > WS_LIMITS.REPLAY_PAUSE_BYTES) await new Promise<void>((resolve) => ws.data.drainWaiters.push(resolve));
     }
   }
 
-  async #feed(sessionId: string, streamId: number, tailPos: number): Promise<Feed> {
+  /** Sends the cached frames after `sub.pos` (all of them up to the feed's position); false if the socket gave up. */
+  #sendCached(sub: Subscription): boolean {
+    const { cache } = sub.feed;
+    // Frames are in position order: find the first one past the subscriber.
+    let low = 0;
+    let high = cache.length;
+    while (low < high) {
+      const mid = (low + high) >>> 1;
+      if (cache[mid]!.pos <= sub.pos) low = mid + 1;
+      else high = mid;
+    }
+    let sent = true;
+    sub.ws.cork(() => {
+      for (let i = low; i < cache.length; i++) if (!(sent = this.#send(sub.ws, cache[i]!.text))) return;
+    });
+    if (sent) sub.pos = sub.feed.lastPos;
+    return sent;
+  }
+
+  #feed(sessionId: string, streamId: number, tailPos: number): Feed {
     const existing = this.#feeds.get(sessionId);
     if (existing) return existing;
-    const feed: Feed = { sessionId, streamId, lastPos: tailPos, subs: new Set(), reading: false, dirty: false, unwatch: () => {} };
+    const feed: Feed = {
+      sessionId, streamId, lastPos: tailPos, subs: new Set(),
+      cache: [], cacheFromPos: tailPos, cacheBytes: 0, reading: false, dirty: false, unwatch: () => {},
+    };
     feed.unwatch = this.#hub.watch(streamId, () => void this.#pump(feed));
     this.#feeds.set(sessionId, feed);
     // An append may have landed between our read of the tail and the watch: check once.
@@ -353,7 +445,11 @@ export class SessionSockets {
     return feed;
   }
 
-  /** Reads what is new since the feed's position and sends it to every live subscriber. */
+  /**
+   * Reads what is new since the feed's position and sends it to every live subscriber, each one's
+   * frames corked into one write: with several events in a batch that is several times cheaper than
+   * a write per frame (see docs/performance.md). Bun's `server.publish` measured no better than this.
+   */
   async #pump(feed: Feed) {
     if (feed.reading) {
       feed.dirty = true;
@@ -366,15 +462,19 @@ export class SessionSockets {
         const rows = await this.#service.page(feed.streamId, feed.lastPos, Number.MAX_SAFE_INTEGER, WS_LIMITS.REPLAY_PAGE);
         if (rows.length === 0) continue;
         const frames = eventFrames(feed.sessionId, rows);
+        const lastPos = rows[rows.length - 1]!.pos;
         for (const sub of feed.subs) {
           if (!sub.live || sub.cancelled) continue;
-          for (const frame of frames) {
-            if (frame.pos <= sub.pos) continue;
-            if (!this.#send(sub.ws, frame.text)) break;
-          }
-          sub.pos = Math.max(sub.pos, rows[rows.length - 1]!.pos);
+          sub.ws.cork(() => {
+            for (const frame of frames) {
+              if (frame.pos <= sub.pos) continue;
+              if (!this.#send(sub.ws, frame.text)) return;
+            }
+          });
+          sub.pos = Math.max(sub.pos, lastPos);
         }
-        feed.lastPos = rows[rows.length - 1]!.pos;
+        feed.lastPos = lastPos;
+        this.#remember(feed, frames);
         if (rows.length === WS_LIMITS.REPLAY_PAGE) feed.dirty = true;
       } while (feed.dirty && this.#feeds.get(feed.sessionId) === feed);
     } catch (error) {
@@ -384,15 +484,35 @@ export class SessionSockets {
     }
   }
 
+  /** Adds delivered frames to the feed's tail cache, dropping the oldest positions past its limits. */
+  #remember(feed: Feed, frames: Frame[]) {
+    for (const frame of frames) {
+      feed.cache.push(frame);
+      feed.cacheBytes += frame.text.length;
+    }
+    let drop = 0;
+    while (drop < feed.cache.length && (feed.cache.length - drop > WS_LIMITS.TAIL_CACHE_EVENTS || feed.cacheBytes > WS_LIMITS.TAIL_CACHE_BYTES)) {
+      // Drop whole positions: the cache must hold every frame of each position it covers.
+      const pos = feed.cache[drop]!.pos;
+      while (drop < feed.cache.length && feed.cache[drop]!.pos === pos) feed.cacheBytes -= feed.cache[drop++]!.text.length;
+      feed.cacheFromPos = pos;
+    }
+    if (drop > 0) feed.cache.splice(0, drop);
+  }
+
+  #closeSlow(ws: Socket) {
+    this.#log.warn("closing slow websocket consumer", { socket: ws.data.id, bufferedBytes: ws.getBufferedAmount() });
+    ws.data.closed = true;
+    ws.close(CLOSE_CODES.SLOW_CONSUMER, "slow consumer: read faster or resubscribe from your last offset");
+  }
+
   /** Sends a frame; a client whose queue grows past the limit is closed (4008) rather than buffered without bound. */
   #send(ws: Socket, text: string): boolean {
     if (ws.data.closed) return false;
     const result = ws.send(text);
     if (result === 0) return false;
     if (result === -1 && ws.getBufferedAmount() > WS_LIMITS.MAX_BUFFERED_BYTES) {
-      this.#log.warn("closing slow websocket consumer", { socket: ws.data.id, bufferedBytes: ws.getBufferedAmount() });
-      ws.data.closed = true;
-      ws.close(CLOSE_CODES.SLOW_CONSUMER, "slow consumer: read faster or resubscribe from your last offset");
+      this.#closeSlow(ws);
       return false;
     }
     return true;
@@ -414,7 +534,9 @@ export class SessionSockets {
   }
 
   async #drop(sub: Subscription) {
+    if (sub.cancelled) return;
     sub.cancelled = true;
+    this.#subscriptions--;
     sub.ws.data.subs.delete(sub.sessionId);
     sub.feed.subs.delete(sub);
     if (sub.feed.subs.size === 0 && this.#feeds.get(sub.sessionId) === sub.feed) {
@@ -435,12 +557,50 @@ export class SessionSockets {
     for (const sub of [...ws.data.subs.values()]) await this.#drop(sub);
   }
 
-  async #pushPresence(sessionId: string) {
+  /**
+   * Pushes a session's member list to its local subscribers, coalescing changes: one query and one
+   * push at a time per session, and at most one push per PRESENCE_PUSH_MS per 25 subscribers, since
+   * every push sends the whole list to every subscriber (a busy session's join storm would
+   * otherwise cost members² frames).
+   */
+  #pushPresence(sessionId: string) {
     const feed = this.#feeds.get(sessionId);
-    if (!feed || feed.subs.size === 0) return;
-    const members = await this.#presence.members(sessionId);
-    const text = JSON.stringify({ type: "presence", session: sessionId, members });
-    for (const sub of feed.subs) if (!sub.cancelled) this.#send(sub.ws, text);
+    if (!feed || feed.subs.size === 0) {
+      this.#presencePushes.delete(sessionId);
+      return;
+    }
+    let push = this.#presencePushes.get(sessionId);
+    if (!push) this.#presencePushes.set(sessionId, (push = { running: false, dirty: false, lastAt: 0 }));
+    if (push.running || push.timer) {
+      push.dirty = true;
+      return;
+    }
+    const gapMs = WS_LIMITS.PRESENCE_PUSH_MS * Math.ceil(feed.subs.size / 25);
+    const waitMs = Math.max(0, push.lastAt + gapMs - performance.now());
+    const state = push;
+    state.timer = setTimeout(() => {
+      state.timer = undefined;
+      void this.#sendPresence(sessionId, state);
+    }, waitMs);
+  }
+
+  async #sendPresence(sessionId: string, push: PresencePush) {
+    push.running = true;
+    push.dirty = false;
+    try {
+      const feed = this.#feeds.get(sessionId);
+      if (!feed || feed.subs.size === 0) return;
+      const members = await this.#presence.members(sessionId);
+      const text = JSON.stringify({ type: "presence", session: sessionId, members });
+      for (const sub of feed.subs) if (!sub.cancelled) this.#send(sub.ws, text);
+    } catch (error) {
+      this.#log.warn("presence push failed", { sessionId, error });
+    } finally {
+      push.running = false;
+      push.lastAt = performance.now();
+      if (push.dirty) this.#pushPresence(sessionId);
+      else if (this.#presencePushes.get(sessionId) === push) this.#presencePushes.delete(sessionId);
+    }
   }
 }
 
@@ -449,7 +609,7 @@ function rateOf(principal: Principal): number {
 }
 
 /** Each event serialised once, with the position it is filtered by. */
-function eventFrames(sessionId: string, rows: StoredMessage[]): Array<{ pos: number; text: string }> {
+function eventFrames(sessionId: string, rows: StoredMessage[]): Frame[] {
   return toOffsetEvents(rows).map((e) => ({ pos: e.pos, text: `{"type":"event","session":${JSON.stringify(sessionId)},"offset":"${e.offset}","event":${JSON.stringify(e.event)}}` }));
 }
 

@@ -1,7 +1,7 @@
 import type { Logger } from "../infra/log";
 import type { StreamHub } from "./hub";
 import { formatOffset, isOffsetParam, parseOffset, ZERO_OFFSET } from "./offsets";
-import { encodeJsonValues, isExpired, isJsonType, jsonArrayText, mediaType, type StoredMessage, type StreamRow, type StreamStore } from "./store";
+import { encodeJsonValues, isExpired, isJsonType, jsonArrayBytes, jsonArrayText, mediaType, type ReadResult, type StoredMessage, type StreamRow, type StreamStore } from "./store";
 import type { AppendResult, AppendWriter, ProducerHeaders } from "./writer";
 
 /** The URL prefix every stream lives under. */
@@ -13,6 +13,8 @@ export const SSE_MAX_DURATION_MS = 60_000;
 /** Cursor intervals, as the protocol's reference algorithm: 20 s buckets since 2024-10-09. */
 const CURSOR_INTERVAL_MS = 20_000;
 const CURSOR_EPOCH_MS = Date.parse("2024-10-09T00:00:00.000Z");
+
+const utf8 = new TextDecoder();
 
 const TTL_PATTERN = /^(0|[1-9]\d*)$/;
 const SUB_OFFSET_PATTERN = /^(0|[1-9]\d*)$/;
@@ -64,7 +66,8 @@ export class StreamsHttp {
 
   async handle(request: Request): Promise<Response> {
     const response = await this.#route(request);
-    applyCommonHeaders(response.headers);
+    // Hot paths build their responses with COMMON_HEADERS already in (cheaper than setting them after).
+    if (!response.headers.has("access-control-allow-origin")) applyCommonHeaders(response.headers);
     return response;
   }
 
@@ -215,16 +218,19 @@ export class StreamsHttp {
 
   async #read(request: Request, url: URL): Promise<Response> {
     const path = url.pathname;
-    const found = await this.#o.store.lookup(path);
+    const offsets = url.searchParams.getAll("offset");
+    const live = url.searchParams.get("live");
+    // A plain catch-up read gets the row and the messages in one round trip.
+    const first = offsets[0];
+    const catchUpFrom = live !== null || offsets.length > 1 ? undefined : first === undefined || first === "-1" ? 0 : parseOffset(first);
+    const found = catchUpFrom === undefined ? await this.#o.store.lookup(path) : await this.#o.store.lookupWithRead(path, catchUpFrom);
     if (found.kind === "missing") return errorResponse(404, "not_found", "No stream at this path.");
     if (found.kind === "gone") return errorResponse(410, "gone", "This stream has been deleted.");
     const row = found.row;
 
-    const offsets = url.searchParams.getAll("offset");
     if (offsets.length > 1) return errorResponse(400, "bad_request", "Send one offset parameter.");
     const offset = offsets[0];
     if (offset !== undefined && !isOffsetParam(offset)) return errorResponse(400, "bad_request", "offset must be -1, now, or an offset returned by this server.");
-    const live = url.searchParams.get("live");
     if (live !== null && live !== "long-poll" && live !== "sse") return errorResponse(400, "bad_request", "live must be long-poll or sse.");
     if (live !== null && offset === undefined) return errorResponse(400, "bad_request", `live=${live} needs an offset.`);
 
@@ -240,7 +246,7 @@ export class StreamsHttp {
       if (row.closed) headers.set("stream-closed", "true");
       return new Response(isJsonType(row.contentType) ? "[]" : null, { status: 200, headers });
     }
-    const read = await this.#o.store.read(row, startPos);
+    const read = found.read ?? (await this.#o.store.read(row, startPos));
     const tag = etag(row, offset ?? "-1", read.nextPos, row.closed && read.upToDate);
     const headers = readHeaders(row, read.nextPos, read.upToDate);
     headers.set("etag", tag);
@@ -253,8 +259,8 @@ export class StreamsHttp {
     const { store, hub } = this.#o;
     const deadline = Date.now() + this.#o.longPollTimeoutMs;
     let row = snapshot;
+    let read = await store.read(row, startPos);
     while (true) {
-      const read = await store.read(row, startPos);
       if (read.messages.length > 0) {
         const headers = readHeaders(row, read.nextPos, read.upToDate);
         headers.set("stream-cursor", cursor);
@@ -271,7 +277,7 @@ export class StreamsHttp {
       }
       // Register before re-reading, so an append between the read and the wait is never missed.
       const waiter = hub.waiter(row.id, remaining, request.signal);
-      const fresh = await store.get(row.path);
+      const fresh = await store.getAfter(row.path, waiter.version);
       if (!fresh || fresh.id !== row.id || fresh.state !== "active" || isExpired(fresh)) {
         waiter.cancel();
         return errorResponse(404, "not_found", "The stream was deleted while waiting.");
@@ -279,12 +285,16 @@ export class StreamsHttp {
       if (fresh.tailPos > startPos || fresh.closed) {
         waiter.cancel();
         row = fresh;
+        read = await store.read(row, startPos);
         continue;
       }
       const outcome = await waiter.promise;
       if (outcome === "aborted") return new Response(null, { status: 204 });
-      row = (await store.get(row.path)) ?? row;
-      if (row.id !== snapshot.id || row.state !== "active") return errorResponse(404, "not_found", "The stream was deleted while waiting.");
+      // The row and the new messages in one round trip, shared with readers woken by the same change.
+      const woken = await store.getWithRead(row.path, startPos, waiter.version);
+      if (!woken || woken.row.id !== snapshot.id || woken.row.state !== "active") return errorResponse(404, "not_found", "The stream was deleted while waiting.");
+      row = woken.row;
+      read = woken.read;
     }
   }
 
@@ -299,12 +309,38 @@ export class StreamsHttp {
     let cursor = clientCursor;
     let finished = false;
     let cancelled = false;
-    let pendingWait: { cancel(): void } | undefined;
+    // Watched for the connection's whole life, so no change slips in between reads. The snapshot
+    // predates the watch, hence `changed` starts true: the first pull reads the row again.
+    let changed = true;
+    let keepAliveDue = false;
+    let wake: ((outcome: "changed" | "timeout" | "aborted") => void) | undefined;
+    const unwatch = hub.watch(snapshot.id, () => {
+      changed = true;
+      wake?.("changed");
+    });
+    const nextChange = () =>
+      new Promise<"changed" | "timeout" | "aborted">((resolve) => {
+        const timer = setTimeout(() => wake?.("timeout"), longPollTimeoutMs);
+        const onAbort = () => wake?.("aborted");
+        request.signal.addEventListener("abort", onAbort, { once: true });
+        wake = (outcome) => {
+          wake = undefined;
+          clearTimeout(timer);
+          request.signal.removeEventListener("abort", onAbort);
+          resolve(outcome);
+        };
+        if (request.signal.aborted) wake("aborted");
+      });
 
     const control = (fields: Record<string, unknown>) => `event: control\ndata:${JSON.stringify(fields)}\n\n`;
     const liveControl = (upToDate: boolean) => {
       cursor = nextCursor(cursor);
       return control(upToDate ? { streamNextOffset: formatOffset(position), streamCursor: cursor, upToDate: true } : { streamNextOffset: formatOffset(position), streamCursor: cursor });
+    };
+    const close = (controller: ReadableStreamDefaultController<Uint8Array>) => {
+      finished = true;
+      unwatch();
+      controller.close();
     };
 
     // Pull-based: the next batch is read only when the client has taken the previous one, so a
@@ -314,72 +350,57 @@ export class StreamsHttp {
         pull: async (controller) => {
           try {
             while (!finished) {
-              const read = await store.read(row, position);
+              let read: ReadResult;
+              if (changed) {
+                changed = false;
+                // The row and the new messages in one round trip, shared by the readers woken by
+                // the same change (see StreamStore.getWithRead).
+                const found = await store.getWithRead(row.path, position, hub.version(snapshot.id));
+                if (cancelled) return;
+                if (!found || found.row.id !== snapshot.id || found.row.state !== "active") return close(controller);
+                row = found.row;
+                read = found.read;
+                await store.touch(row);
+              } else {
+                read = await store.read(row, position);
+              }
+              if (cancelled) return;
               if (read.messages.length > 0) {
                 position = read.nextPos;
                 let frame = dataFrame(row, read.messages, binary);
-                if (row.closed && read.upToDate) {
-                  frame += control({ streamNextOffset: formatOffset(position), streamClosed: true, upToDate: true });
-                  finished = true;
-                } else {
-                  frame += liveControl(read.upToDate);
-                }
+                const closing = row.closed && read.upToDate;
+                frame += closing ? control({ streamNextOffset: formatOffset(position), streamClosed: true, upToDate: true }) : liveControl(read.upToDate);
                 first = false;
+                keepAliveDue = false;
                 controller.enqueue(encoder.encode(frame));
-                if (finished) controller.close();
+                if (closing) close(controller);
                 return;
               }
               if (row.closed && position >= row.tailPos) {
-                finished = true;
                 controller.enqueue(encoder.encode(control({ streamNextOffset: formatOffset(Math.max(position, row.tailPos)), streamClosed: true, upToDate: true })));
-                controller.close();
-                return;
+                return close(controller);
               }
-              if (first) {
+              if (first || keepAliveDue) {
                 first = false;
-                position = Math.max(position, Math.min(position, row.tailPos));
+                keepAliveDue = false;
                 controller.enqueue(encoder.encode(liveControl(true)));
                 return;
               }
-              if (Date.now() - startedAt > SSE_MAX_DURATION_MS) {
-                finished = true;
-                controller.close();
-                return;
-              }
-              const waiter = hub.waiter(row.id, longPollTimeoutMs, request.signal);
-              pendingWait = waiter;
-              const fresh = await store.get(row.path);
-              if (!fresh || fresh.id !== snapshot.id || fresh.state !== "active") {
-                waiter.cancel();
-                finished = true;
-                controller.close();
-                return;
-              }
-              row = fresh;
-              if (fresh.tailPos > position || fresh.closed) {
-                waiter.cancel();
-                continue;
-              }
-              const outcome = await waiter.promise;
-              pendingWait = undefined;
+              if (Date.now() - startedAt > SSE_MAX_DURATION_MS) return close(controller);
+              if (changed) continue;
+              const outcome = await nextChange();
               if (cancelled) return;
-              if (outcome === "aborted") {
-                finished = true;
-                controller.close();
-                return;
-              }
-              row = (await store.get(row.path)) ?? row;
-              await store.touch(row);
-              if (outcome === "timeout" && row.tailPos <= position && !row.closed) {
-                controller.enqueue(encoder.encode(liveControl(true)));
-                return;
-              }
+              if (outcome === "aborted") return close(controller);
+              // A timeout re-reads the row too: the slow backstop should a wake-up ever be lost.
+              changed = true;
+              keepAliveDue = outcome === "timeout";
             }
           } catch (error) {
             // A client that went away mid-read is normal, not a failure.
             if (cancelled) return;
             this.#o.log.warn("sse reader failed", { path: row.path, error });
             finished = true;
+            unwatch();
             try {
               controller.close();
             } catch {}
@@ -388,7 +409,8 @@ export class StreamsHttp {
         cancel: () => {
           cancelled = true;
           finished = true;
-          pendingWait?.cancel();
+          unwatch();
+          wake?.("aborted");
         },
       },
       { highWaterMark: 1 },
@@ -401,13 +423,17 @@ export class StreamsHttp {
 }
 
 /** Headers every protocol response carries: CORS for browsers and the browser security headers. */
+const COMMON_HEADERS: Readonly<Record<string, string>> = {
+  "x-content-type-options": "nosniff",
+  "cross-origin-resource-policy": "cross-origin",
+  "access-control-allow-origin": "*",
+  "access-control-allow-methods": "GET, POST, PUT, DELETE, HEAD, OPTIONS",
+  "access-control-allow-headers": ALLOW_HEADERS,
+  "access-control-expose-headers": EXPOSE_HEADERS,
+};
+
 export function applyCommonHeaders(headers: Headers) {
-  headers.set("x-content-type-options", "nosniff");
-  headers.set("cross-origin-resource-policy", "cross-origin");
-  headers.set("access-control-allow-origin", "*");
-  headers.set("access-control-allow-methods", "GET, POST, PUT, DELETE, HEAD, OPTIONS");
-  headers.set("access-control-allow-headers", ALLOW_HEADERS);
-  headers.set("access-control-expose-headers", EXPOSE_HEADERS);
+  for (const name in COMMON_HEADERS) headers.set(name, COMMON_HEADERS[name]!);
 }
 
 function errorResponse(status: number, code: string, message: string, extra: Record<string, string> = {}): Response {
@@ -444,9 +470,13 @@ function parseProducer(h: Headers): ProducerHeaders | undefined | Response {
 
 /** Reads the body up to MAX_BODY_BYTES without trusting Content-Length (chunked bodies have none). */
 async function readBody(request: Request): Promise<Uint8Array | Response> {
-  const declared = Number(request.headers.get("content-length") ?? "0");
+  const length = request.headers.get("content-length");
+  const declared = Number(length ?? "0");
   if (declared > MAX_BODY_BYTES) return errorResponse(413, "payload_too_large", `Bodies are limited to ${MAX_BODY_BYTES} bytes.`);
   if (!request.body) return new Uint8Array(0);
+  // With a Content-Length the body is exactly that long, so one buffered read is safe, and far
+  // cheaper than pulling chunks through the stream machinery (the common case: every append).
+  if (length !== null) return new Uint8Array(await request.arrayBuffer());
   const chunks: Uint8Array[] = [];
   let total = 0;
   for await (const chunk of request.body as unknown as AsyncIterable<Uint8Array>) {
@@ -468,7 +498,7 @@ async function readBody(request: Request): Promise<Uint8Array | Response> {
 function parseJsonBody(body: Uint8Array, allowEmpty: boolean): { data: Uint8Array; count: number } | { error: string } {
   let value: unknown;
   try {
-    value = JSON.parse(new TextDecoder().decode(body));
+    value = JSON.parse(utf8.decode(body));
   } catch (error) {
     return { error: `The body is not valid JSON: ${(error as Error).message}` };
   }
@@ -478,25 +508,28 @@ function parseJsonBody(body: Uint8Array, allowEmpty: boolean): { data: Uint8Arra
 }
 
 function appendResponse(result: AppendResult, producer: ProducerHeaders | undefined, closeOnly: boolean): Response {
-  const headers = new Headers();
   switch (result.kind) {
-    case "appended":
-      headers.set("stream-next-offset", formatOffset(result.tailPos));
-      if (result.closed) headers.set("stream-closed", "true");
+    case "appended": {
+      const headers: Record<string, string> = { ...COMMON_HEADERS, "stream-next-offset": formatOffset(result.tailPos) };
+      if (result.closed) headers["stream-closed"] = "true";
       if (result.producer) {
-        headers.set("producer-epoch", String(result.producer.epoch));
-        headers.set("producer-seq", String(result.producer.seq));
+        headers["producer-epoch"] = String(result.producer.epoch);
+        headers["producer-seq"] = String(result.producer.seq);
       }
       return new Response(null, { status: producer && !closeOnly ? 200 : 204, headers });
-    case "duplicate":
-      headers.set("stream-next-offset", formatOffset(result.tailPos));
-      headers.set("producer-epoch", String(result.epoch));
-      headers.set("producer-seq", String(result.seq));
-      if (result.closed) headers.set("stream-closed", "true");
+    }
+    case "duplicate": {
+      const headers: Record<string, string> = {
+        ...COMMON_HEADERS,
+        "stream-next-offset": formatOffset(result.tailPos),
+        "producer-epoch": String(result.epoch),
+        "producer-seq": String(result.seq),
+      };
+      if (result.closed) headers["stream-closed"] = "true";
       return new Response(null, { status: 204, headers });
+    }
     case "duplicate_key":
-      headers.set("stream-next-offset", formatOffset(result.pos));
-      return new Response(null, { status: 204, headers });
+      return new Response(null, { status: 204, headers: { ...COMMON_HEADERS, "stream-next-offset": formatOffset(result.pos) } });
     case "missing":
       return errorResponse(404, "not_found", "No stream at this path.");
     case "gone":
@@ -522,14 +555,14 @@ function appendResponse(result: AppendResult, producer: ProducerHeaders | undefi
 }
 
 function readHeaders(row: StreamRow, nextPos: number, upToDate: boolean): Headers {
-  const headers = new Headers({ "content-type": row.contentType, "stream-next-offset": formatOffset(nextPos) });
+  const headers = new Headers({ ...COMMON_HEADERS, "content-type": row.contentType, "stream-next-offset": formatOffset(nextPos) });
   if (upToDate) headers.set("stream-up-to-date", "true");
   if (upToDate && row.closed) headers.set("stream-closed", "true");
   return headers;
 }
 
 function renderBody(row: StreamRow, messages: StoredMessage[]): BodyInit {
-  if (isJsonType(row.contentType)) return jsonArrayText(messages);
+  if (isJsonType(row.contentType)) return jsonArrayBytes(messages) as Uint8Array<ArrayBuffer>;
   return concat(messages) as Uint8Array<ArrayBuffer>;
 }
 
@@ -551,7 +584,7 @@ function dataFrame(row: StreamRow, messages: StoredMessage[], binary: boolean): 
   let payload: string;
   if (isJsonType(row.contentType)) payload = jsonArrayText(messages);
   else if (binary) payload = Buffer.from(concat(messages)).toString("base64");
-  else payload = new TextDecoder().decode(concat(messages));
+  else payload = utf8.decode(concat(messages));
   let frame = "event: data\n";
   for (const line of payload.split(/\r\n|\r|\n/)) frame += `data:${line}\n`;
   return frame + "\n";

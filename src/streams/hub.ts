@@ -16,6 +16,19 @@ export interface StreamChange {
 
 type Watcher = (change: StreamChange | undefined) => void;
 
+/** A wait for one stream's next change (see StreamHub.waiter). */
+export interface Waiter {
+  promise: Promise<"changed" | "timeout" | "aborted">;
+  cancel(): void;
+  version: number | undefined;
+}
+
+/** The watchers of one stream, and the version of the last change delivered to them. */
+interface Watching {
+  watchers: Set<Watcher>;
+  version: number;
+}
+
 /**
  * The in-process fan-out: readers (long-poll, SSE, WebSocket) wait here, never on their own
  * database connection. Local commits call `publish` directly; other processes' commits arrive as
@@ -27,7 +40,9 @@ type Watcher = (change: StreamChange | undefined) => void;
  * hub.publish([{ streamId, tailPos: 120, closed: false }]);
  */
 export class StreamHub {
-  #watchers = new Map<number, Set<Watcher>>();
+  #watching = new Map<number, Watching>();
+  /** Source of versions: strictly increasing, so a version is never reused, even for a stream watched again later. */
+  #sequence = 0;
   #log: Logger;
   /** Marks our own NOTIFYs, which this process has already delivered locally. */
   readonly origin = Math.random().toString(36).slice(2, 10);
@@ -44,42 +59,57 @@ export class StreamHub {
 
   /** Calls `watcher` on every change to `streamId` until the returned function is called. */
   watch(streamId: number, watcher: Watcher): () => void {
-    let set = this.#watchers.get(streamId);
-    if (!set) {
-      set = new Set();
-      this.#watchers.set(streamId, set);
+    let watching = this.#watching.get(streamId);
+    if (!watching) {
+      watching = { watchers: new Set(), version: ++this.#sequence };
+      this.#watching.set(streamId, watching);
     }
-    set.add(watcher);
+    const entry = watching;
+    entry.watchers.add(watcher);
     return () => {
-      set!.delete(watcher);
-      if (set!.size === 0 && this.#watchers.get(streamId) === set) this.#watchers.delete(streamId);
+      entry.watchers.delete(watcher);
+      if (entry.watchers.size === 0 && this.#watching.get(streamId) === entry) this.#watching.delete(streamId);
     };
   }
 
   /**
-   * Resolves when `streamId` changes, after `timeoutMs`, or when `signal` aborts, whichever is first.
-   * Register before re-checking the table to avoid a lost wake-up.
+   * While `streamId` is watched: a number that changes whenever a change to it is delivered (else
+   * undefined). A read started after seeing version v sees every change delivered up to v, so
+   * readers that saw the same version can share one read (StreamStore.getAfter).
    */
-  waiter(streamId: number, timeoutMs: number, signal?: AbortSignal): { promise: Promise<"changed" | "timeout" | "aborted">; cancel(): void } {
-    let stop = () => {};
-    const promise = new Promise<"changed" | "timeout" | "aborted">((resolve) => {
+  version(streamId: number): number | undefined {
+    return this.#watching.get(streamId)?.version;
+  }
+
+  /**
+   * Resolves when `streamId` changes, after `timeoutMs`, or when `signal` aborts, whichever is first.
+   * Register before re-checking the table to avoid a lost wake-up. `version` is the stream's
+   * version (see `version`) while waiting, and the one delivered with the change that woke it.
+   */
+  waiter(streamId: number, timeoutMs: number, signal?: AbortSignal): Waiter {
+    let finish: (outcome: "changed" | "timeout" | "aborted") => void = () => {};
+    const waiter: Waiter = { promise: undefined as never, cancel: () => finish("aborted"), version: undefined };
+    waiter.promise = new Promise((resolve) => {
+      let done = false;
       const timer = setTimeout(() => finish("timeout"), timeoutMs);
       const onAbort = () => finish("aborted");
-      const unwatch = this.watch(streamId, () => finish("changed"));
+      const unwatch = this.watch(streamId, () => {
+        waiter.version = this.version(streamId);
+        finish("changed");
+      });
+      waiter.version = this.version(streamId);
       signal?.addEventListener("abort", onAbort, { once: true });
-      let done = false;
-      function finish(result: "changed" | "timeout" | "aborted") {
+      finish = (outcome) => {
         if (done) return;
         done = true;
         clearTimeout(timer);
         unwatch();
         signal?.removeEventListener("abort", onAbort);
-        resolve(result);
-      }
-      stop = () => finish("aborted");
+        resolve(outcome);
+      };
       if (signal?.aborted) finish("aborted");
     });
-    return { promise, cancel: () => stop() };
+    return waiter;
   }
 
   /** Delivers changes committed by this process (called after COMMIT). */
@@ -89,20 +119,21 @@ export class StreamHub {
 
   /** Wakes every watcher: used after the LISTEN connection reconnects (NOTIFYs may have been lost). */
   wakeAll(): void {
-    for (const streamId of [...this.#watchers.keys()]) this.#deliver(streamId, undefined);
+    for (const streamId of [...this.#watching.keys()]) this.#deliver(streamId, undefined);
   }
 
   /** How many readers are waiting, for metrics and tests. */
   get watcherCount(): number {
     let count = 0;
-    for (const set of this.#watchers.values()) count += set.size;
+    for (const watching of this.#watching.values()) count += watching.watchers.size;
     return count;
   }
 
   #deliver(streamId: number, change: StreamChange | undefined) {
-    const set = this.#watchers.get(streamId);
-    if (!set) return;
-    for (const watcher of [...set]) {
+    const watching = this.#watching.get(streamId);
+    if (!watching) return;
+    watching.version = ++this.#sequence;
+    for (const watcher of [...watching.watchers]) {
       try {
         watcher(change);
       } catch (error) {

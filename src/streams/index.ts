@@ -33,7 +33,7 @@ export async function createStreams(options: {
   const hub = new StreamHub({ log });
   await hub.attach(options.database.listener);
   const store = new StreamStore({ sql: options.database.sql, hub, log });
-  const writer = new AppendWriter({ sql: options.database.sql, hub, log });
+  const writer = new AppendWriter({ sql: options.database.appendSql, hub, log });
   writer.onExpired = (path) => void store.reclaim(path).catch((error) => log.warn("reclaim failed", { path, error }));
 
   const reserved = options.reserved?.({ store, writer });

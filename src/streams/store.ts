@@ -40,16 +40,67 @@ export interface StoredMessage {
   count: number;
 }
 
-export const STREAM_COLUMNS = `id, path, content_type as "contentType", state, ttl_seconds as "ttlSeconds", (extract(epoch from expires_at) * 1000)::float8 as "expiresAtMs",
-  expires_at_raw as "expiresAtRaw", last_access_ms as "lastAccessMs", closed, closed_by_producer as "closedByProducer",
-  closed_by_epoch as "closedByEpoch", closed_by_seq as "closedBySeq", tail_pos as "tailPos", last_stream_seq as "lastStreamSeq",
-  forked_from_id as "forkedFromId", forked_from_path as "forkedFromPath", fork_offset as "forkOffset",
-  fork_sub_offset as "forkSubOffset", ref_count as "refCount"`;
+/** StreamRow's fields and the SQL that reads each from `streams`. */
+const STREAM_FIELDS: [field: keyof StreamRow, sql: string][] = [
+  ["id", "id"], ["path", "path"], ["contentType", "content_type"], ["state", "state"], ["ttlSeconds", "ttl_seconds"],
+  ["expiresAtMs", "(extract(epoch from expires_at) * 1000)::float8"], ["expiresAtRaw", "expires_at_raw"], ["lastAccessMs", "last_access_ms"],
+  ["closed", "closed"], ["closedByProducer", "closed_by_producer"], ["closedByEpoch", "closed_by_epoch"], ["closedBySeq", "closed_by_seq"],
+  ["tailPos", "tail_pos"], ["lastStreamSeq", "last_stream_seq"], ["forkedFromId", "forked_from_id"], ["forkedFromPath", "forked_from_path"],
+  ["forkOffset", "fork_offset"], ["forkSubOffset", "fork_sub_offset"], ["refCount", "ref_count"],
+];
+export const STREAM_COLUMNS = STREAM_FIELDS.map(([field, sql]) => (field === sql ? sql : `${sql} as "${field}"`)).join(", ");
+/** The same as one JSON object (ids, positions and epochs stay far below 2^53, so JSON numbers hold them). */
+const STREAM_JSON = `json_build_object(${STREAM_FIELDS.map(([field, sql]) => `'${field}', ${sql}`).join(", ")})`;
+
+/**
+ * Messages read together with the row (see getWithRead): enough for a live reader's wake-up or a
+ * short catch-up; past it a page is read on its own, which is cheaper for long ones.
+ */
+const ROW_READ_MESSAGES = 100;
+
+/**
+ * A stream's row, as JSON in the first result row, followed by its first messages after $2 up to
+ * its tail (`row` null), from one snapshot: one round trip instead of a lookup and then a read.
+ */
+const ROW_WITH_MESSAGES_SQL = `
+  select ${STREAM_JSON} as row, null::bigint as pos, null::bytea as data, null::int as count
+  from streams where path = $1
+  union all
+  (select null, m.pos, m.data, m.count
+   from streams s join stream_messages m on m.stream_id = s.id
+   where s.path = $1 and m.pos > $2 and m.pos <= s.tail_pos
+   order by m.pos limit ${ROW_READ_MESSAGES})`;
+
+/** At most READ_PAGE_BYTES (but at least one message) of `rows`, and where the reader goes next. */
+function page(rows: StoredMessage[], tailPos: number): ReadResult {
+  let bytes = 0;
+  let end = rows.length;
+  for (let i = 0; i < rows.length; i++) {
+    bytes += rows[i]!.data.byteLength;
+    if (bytes > READ_PAGE_BYTES && i > 0) {
+      end = i;
+      break;
+    }
+  }
+  const messages = end === rows.length ? rows : rows.slice(0, end);
+  const nextPos = messages.length > 0 ? messages[messages.length - 1]!.pos : tailPos;
+  return { messages, nextPos, upToDate: nextPos >= tailPos };
+}
 
 /** The media type without parameters, lower-cased: `Application/JSON; charset=utf-8` → `application/json`. */
 export function mediaType(contentType: string | null | undefined): string {
-  return (contentType ?? "").split(";")[0]!.trim().toLowerCase();
+  const raw = contentType ?? "";
+  let type = MEDIA_TYPES.get(raw);
+  if (type === undefined) {
+    type = raw.split(";")[0]!.trim().toLowerCase();
+    // Checked several times per append, with a handful of distinct values: remember a bounded few.
+    if (MEDIA_TYPES.size >= MAX_REMEMBERED_MEDIA_TYPES) MEDIA_TYPES.clear();
+    MEDIA_TYPES.set(raw, type);
+  }
+  return type;
 }
+const MAX_REMEMBERED_MEDIA_TYPES = 256;
+const MEDIA_TYPES = new Map<string, string>();
 
 export function isJsonType(contentType: string): boolean {
   return mediaType(contentType) === "application/json";
@@ -66,28 +117,44 @@ export function isExpired(row: Pick<StreamRow, "expiresAtMs" | "ttlSeconds" | "l
 export function encodeJsonValues(values: unknown[]): Uint8Array {
   let text = "";
   for (const value of values) text += JSON.stringify(value) + ",";
-  return new TextEncoder().encode(text);
+  return Buffer.from(text);
 }
 
 /** Decodes one stored JSON append back into its values. */
 export function decodeJsonValues(data: Uint8Array): unknown[] {
-  const text = new TextDecoder().decode(data);
+  const text = decoder.decode(data);
   return JSON.parse(`[${text.slice(0, -1)}]`);
+}
+
+const decoder = new TextDecoder();
+
+/**
+ * The JSON array for a run of stored JSON appends, as bytes: each append is stored as its values
+ * each followed by a comma, so the array is `[`, the appends back to back, and the last comma
+ * turned into `]`. No decoding or re-encoding.
+ */
+export function jsonArrayBytes(messages: StoredMessage[]): Uint8Array {
+  let total = 1;
+  for (const message of messages) total += message.data.byteLength;
+  if (total === 1) return Buffer.from("[]");
+  const out = Buffer.allocUnsafe(total);
+  out[0] = 0x5b; // [
+  let at = 1;
+  for (const message of messages) {
+    out.set(message.data, at);
+    at += message.data.byteLength;
+  }
+  out[total - 1] = 0x5d; // ] in place of the last comma
+  return out;
 }
 
 /** The JSON array text for a run of stored JSON appends. */
 export function jsonArrayText(messages: StoredMessage[]): string {
-  const decoder = new TextDecoder();
-  let body = "[";
-  for (let i = 0; i < messages.length; i++) {
-    const text = decoder.decode(messages[i]!.data);
-    body += text.slice(0, -1);
-    if (i < messages.length - 1) body += ",";
-  }
-  return body + "]";
+  return decoder.decode(jsonArrayBytes(messages));
 }
 
-export type Lookup = { kind: "ok"; row: StreamRow } | { kind: "missing" } | { kind: "gone" };
+/** A live stream's row (with `read` when the lookup read messages too), or why there is none. */
+export type Lookup = { kind: "ok"; row: StreamRow; read?: ReadResult } | { kind: "missing" } | { kind: "gone" };
 
 export interface CreateInput {
   path: string;
@@ -130,6 +197,10 @@ export class StreamStore {
   #sql: Sql;
   #hub: StreamHub;
   #log: Logger;
+  /** Reads in flight that later identical reads join (see getAfter and read). */
+  #sharedRows = new Map<string, Promise<StreamRow | undefined>>();
+  #sharedReads = new Map<string, Promise<ReadResult>>();
+  #sharedRowReads = new Map<string, Promise<{ row: StreamRow; read: ReadResult } | undefined>>();
   /** Called after a stream is removed (subscriptions drop their links). */
   onDelete: (path: string) => void = () => {};
 
@@ -149,16 +220,47 @@ export class StreamStore {
     return rows[0];
   }
 
+  /**
+   * `get`, for readers woken by a change: `version` is the stream's hub version they saw (see
+   * StreamHub.version). Readers with the same version share one query: it was started after that
+   * change was delivered, so it sees it. When many readers of one stream wake together (SSE
+   * fan-out, long-polls) that is one query instead of one each. Each caller gets its own copy.
+   */
+  async getAfter(path: string, version: number | undefined): Promise<StreamRow | undefined> {
+    if (version === undefined) return this.get(path);
+    const key = `${version}\u0000${path}`;
+    let pending = this.#sharedRows.get(key);
+    if (!pending) {
+      pending = this.get(path).finally(() => this.#sharedRows.delete(key));
+      this.#sharedRows.set(key, pending);
+    }
+    const row = await pending;
+    return row && { ...row };
+  }
+
   /** The live stream at `path`: expired streams are reclaimed on sight and answer missing (or gone while forks remain). */
   async lookup(path: string): Promise<Lookup> {
     const row = await this.get(path);
+    const refused = await this.#refuse(path, row);
+    return refused ?? { kind: "ok", row: row! };
+  }
+
+  /** `lookup`, and the messages after `afterPos` read in the same round trip (see getWithRead). */
+  async lookupWithRead(path: string, afterPos: number): Promise<Lookup> {
+    const found = await this.getWithRead(path, afterPos);
+    const refused = await this.#refuse(path, found?.row);
+    return refused ?? { kind: "ok", row: found!.row, read: found!.read };
+  }
+
+  /** Why `row` cannot be used: missing, or gone (soft-deleted); an expired one is reclaimed on sight. */
+  async #refuse(path: string, row: StreamRow | undefined): Promise<{ kind: "missing" } | { kind: "gone" } | undefined> {
     if (!row) return { kind: "missing" };
     if (row.state === "soft_deleted") return { kind: "gone" };
     if (isExpired(row)) {
       const outcome = await this.reclaim(path);
       return outcome === "soft_deleted" ? { kind: "gone" } : { kind: "missing" };
     }
-    return { kind: "ok", row };
+    return undefined;
   }
 
   /** Restarts the sliding TTL window (only streams with a TTL have one). */
@@ -175,23 +277,63 @@ export class StreamStore {
    */
   async read(row: StreamRow, afterPos: number): Promise<ReadResult> {
     if (afterPos >= row.tailPos) return { messages: [], nextPos: row.tailPos, upToDate: true };
+    // Messages up to a committed tail never change: concurrent reads of the same range share one
+    // query (readers woken together by an append all ask for the same range). Callers must not
+    // modify what they get.
+    const key = `${row.id}:${afterPos}:${row.tailPos}`;
+    let pending = this.#sharedReads.get(key);
+    if (!pending) {
+      pending = this.#read(row, afterPos).finally(() => this.#sharedReads.delete(key));
+      this.#sharedReads.set(key, pending);
+    }
+    return pending;
+  }
+
+  async #read(row: StreamRow, afterPos: number): Promise<ReadResult> {
     const rows = await this.#sql.unsafe<StoredMessage[]>(
       `select pos, data, count from stream_messages where stream_id = $1 and pos > $2 and pos <= $3 order by pos limit ${READ_PAGE_MESSAGES}`,
       [row.id, afterPos, row.tailPos],
       { prepare: true },
     );
-    let bytes = 0;
-    let end = rows.length;
-    for (let i = 0; i < rows.length; i++) {
-      bytes += rows[i]!.data.byteLength;
-      if (bytes > READ_PAGE_BYTES && i > 0) {
-        end = i;
+    return page(rows, row.tailPos);
+  }
+
+  /**
+   * `get` and `read(row, afterPos)` in one statement: one round trip, and the row and the messages
+   * from one snapshot. For readers woken by a change, pass the hub `version` they saw: readers with
+   * the same version and position share one query (see getAfter).
+   */
+  async getWithRead(path: string, afterPos: number, version?: number): Promise<{ row: StreamRow; read: ReadResult } | undefined> {
+    if (version === undefined) return this.#getWithRead(path, afterPos);
+    const key = `${version}\u0000${afterPos}\u0000${path}`;
+    let pending = this.#sharedRowReads.get(key);
+    if (!pending) {
+      pending = this.#getWithRead(path, afterPos).finally(() => this.#sharedRowReads.delete(key));
+      this.#sharedRowReads.set(key, pending);
+    }
+    const found = await pending;
+    return found && { row: { ...found.row }, read: found.read };
+  }
+
+  async #getWithRead(path: string, afterPos: number): Promise<{ row: StreamRow; read: ReadResult } | undefined> {
+    const rows = await this.#sql.unsafe<({ row: StreamRow } & StoredMessage)[]>(ROW_WITH_MESSAGES_SQL, [path, afterPos], { prepare: true });
+    let row: StreamRow | undefined;
+    const messages: StoredMessage[] = [];
+    for (const r of rows) {
+      if (r.row) row = r.row;
+      else messages.push({ pos: r.pos, data: r.data, count: r.count });
+    }
+    if (!row) return undefined;
+    // More than a short read: a page of its own.
+    if (messages.length === ROW_READ_MESSAGES && messages[messages.length - 1]!.pos < row.tailPos) return { row, read: await this.read(row, afterPos) };
+    // UNION ALL keeps each branch's order in practice, but SQL does not promise it.
+    for (let i = 1; i < messages.length; i++) {
+      if (messages[i]!.pos < messages[i - 1]!.pos) {
+        messages.sort((a, b) => a.pos - b.pos);
         break;
       }
     }
-    const messages = rows.slice(0, end);
-    const nextPos = messages.length > 0 ? messages[messages.length - 1]!.pos : row.tailPos;
-    return { messages, nextPos, upToDate: nextPos >= row.tailPos };
+    return { row, read: page(messages, row.tailPos) };
   }
 
   /** PUT: create a stream (or a fork), idempotently. */

@@ -413,6 +413,8 @@ export class SubscriptionManager {
    * pending work. Returns at once; failures are logged.
    */
   onAppend(path: string): void {
+    // Called for every append: nothing to do, and nothing to compute, without subscriptions.
+    if (this.#subscriptions.size === 0) return;
     const relative = trimSlashes(path);
     if (this.#closed || !relative || isReserved(relative)) return;
     for (const subscription of this.#subscriptions.values()) {

@@ -1,4 +1,4 @@
-import type { Sql, TransactionSql } from "postgres";
+import type { Sql } from "postgres";
 import type { Logger } from "../infra/log";
 import { APPEND_CHANNEL, type StreamHub, type StreamChange } from "./hub";
 import { STREAM_COLUMNS, isExpired, mediaType, type StreamRow } from "./store";
@@ -57,14 +57,104 @@ interface ProducerState {
   dirty: boolean;
 }
 
+/** What the writer last committed (or read under lock) for a stream: enough to check appends without reading it again. */
+interface CachedStream {
+  row: StreamRow;
+  /** Producer states by Producer-Id; `null`: known not to exist. Ids not in the map are unknown. */
+  producers: Map<string, { epoch: number; lastSeq: number } | null>;
+}
+
+interface StoredAppend {
+  stream_id: number;
+  pos: number;
+  data: Uint8Array;
+  count: number;
+}
+
+/** The batch's checks done: results in batch order and what to write. */
+interface Checked {
+  results: AppendResult[];
+  /** Rows of the streams that changed, as they are after the batch, with the state the checks started from. */
+  written: { row: StreamRow; base: StreamRow }[];
+  messages: StoredAppend[];
+  producers: Map<string, ProducerState>;
+  newKeys: { stream_id: number; key: string; pos: number }[];
+  expired: string[];
+}
+
+/** Streams whose state the writer keeps between batches; past this the least recently written are forgotten. */
+export const MAX_CACHED_STREAMS = 10_000;
+/** Producer states kept per stream; past this they are forgotten (a session stream sees a producer per agent run). */
+export const MAX_CACHED_PRODUCERS = 1_000;
+
+/** Locks the batch's streams in id order, so writers in several processes never deadlock. */
+const LOCK_STREAMS_SQL = `select ${STREAM_COLUMNS} from streams where path = any($1::text[]) order by id for update`;
+
+const PRODUCERS_SQL = `
+  select s.id as "streamId", k.producer_id as "producerId", p.epoch, p.last_seq as "lastSeq"
+  from unnest($1::text[], $2::text[]) as k(path, producer_id)
+  join streams s on s.path = k.path
+  left join stream_producers p on p.stream_id = s.id and p.producer_id = k.producer_id`;
+
+const DEDUPE_SQL = `
+  select s.id as "streamId", d.key, d.pos
+  from unnest($1::text[], $2::text[]) as k(path, key)
+  join streams s on s.path = k.path
+  join stream_dedupe d on d.stream_id = s.id and d.key = k.key`;
+
 /**
- * Group commit for appends. The first append on an idle writer starts a transaction at once; while
- * it is in flight, later appends gather, and the next transaction commits them all together, with
- * one NOTIFY for the whole batch. Stream rows are locked `FOR UPDATE` in id order, so appends from
- * several processes to one stream serialise correctly and never deadlock.
+ * Every write of a batch in one statement: stream rows, messages, producer states, idempotency keys
+ * and the NOTIFY. A stream row is only updated while it is still in the state the batch was checked
+ * against (`base_*`), and its messages, producers and keys are only written with it; the statement
+ * returns the ids written. Under the batch's row locks every stream is written; without them (the
+ * one-round-trip path) a stream another process wrote meanwhile is skipped and retried under lock.
+ * The parts come as JSON arrays, so the text is fixed (prepared once) whatever the batch.
+ * A skipped stream may get a needless NOTIFY: a NOTIFY only ever wakes readers, who re-read the table.
+ */
+const WRITE_BATCH_SQL = `
+  with rows as (
+    update streams s set tail_pos = v.tail_pos, closed = v.closed, closed_by_producer = v.closed_by_producer,
+      closed_by_epoch = v.closed_by_epoch, closed_by_seq = v.closed_by_seq, last_stream_seq = v.last_stream_seq,
+      last_access_ms = greatest(s.last_access_ms, v.last_access_ms)
+    from json_to_recordset($1::json) as v(id bigint, base_tail_pos bigint, base_closed boolean, base_last_stream_seq text,
+      tail_pos bigint, closed boolean, closed_by_producer text, closed_by_epoch bigint, closed_by_seq bigint, last_stream_seq text, last_access_ms bigint)
+    where s.id = v.id and s.state = 'active' and s.tail_pos = v.base_tail_pos and s.closed = v.base_closed
+      and s.last_stream_seq is not distinct from v.base_last_stream_seq
+    returning s.id
+  ), messages as (
+    insert into stream_messages (stream_id, pos, data, count)
+    select m.stream_id, m.pos, decode(m.data, 'hex'), m.count
+    from json_to_recordset($2::json) as m(stream_id bigint, pos bigint, data text, count int)
+    where m.stream_id in (select id from rows)
+  ), producers as (
+    insert into stream_producers (stream_id, producer_id, epoch, last_seq)
+    select p.stream_id, p.producer_id, p.epoch, p.last_seq
+    from json_to_recordset($3::json) as p(stream_id bigint, producer_id text, epoch bigint, last_seq bigint)
+    where p.stream_id in (select id from rows)
+    on conflict (stream_id, producer_id) do update set epoch = excluded.epoch, last_seq = excluded.last_seq, updated_at = now()
+  ), keys as (
+    insert into stream_dedupe (stream_id, key, pos)
+    select k.stream_id, k.key, k.pos
+    from json_to_recordset($4::json) as k(stream_id bigint, key text, pos bigint)
+    where k.stream_id in (select id from rows)
+  )
+  select array(select id from rows) as written, pg_notify($5, $6)`;
+
+/**
+ * Group commit for appends. Appends queue; the next batch of them is written while later appends
+ * gather, with one commit (one fsync) and one NOTIFY for the whole batch.
+ *
+ * A batch usually costs one round trip: the writer remembers each stream's state after its last
+ * commit, checks the appends against it in memory, and sends one statement that writes only while
+ * each stream is still in that state. Appends it cannot check from memory (a stream or producer it
+ * has not seen yet, an idempotency key, a stream written by another process meanwhile) take the
+ * locking path, two pipelined round trips: `BEGIN` with `SELECT … FOR UPDATE` of the streams in id
+ * order (so writers in several processes never deadlock) and what the checks need, then the writes
+ * with `COMMIT`. Batches run one at a time on a connection of their own, so appends to a stream
+ * commit in the order they arrived.
  *
  * @example
- * const writer = new AppendWriter({ sql, hub, log });
+ * const writer = new AppendWriter({ sql: appendSql, hub, log });
  * const result = await writer.append({ path, contentType: "application/json", body, json, close: false });
  */
 export class AppendWriter {
@@ -73,13 +163,15 @@ export class AppendWriter {
   #log: Logger;
   #queue: Pending[] = [];
   #flushing = false;
+  #cache = new Map<string, CachedStream>();
   /** Streams found expired during a batch; reclaimed after it. */
   onExpired: (path: string) => void = () => {};
   /** Called after a committed append, for subscriptions. */
   onAppended: (path: string) => void = () => {};
-  /** Figures for the benchmark. */
-  readonly stats = { transactions: 0, appends: 0 };
+  /** Figures for tests and the benchmark: commits, appends, and batches that needed the locking path. */
+  readonly stats = { transactions: 0, appends: 0, locked: 0 };
 
+  /** @param options.sql a single-connection client (`max: 1`) used by nothing else: the writer sends BEGIN and COMMIT itself. */
   constructor(options: { sql: Sql; hub: StreamHub; log: Logger }) {
     this.#sql = options.sql;
     this.#hub = options.hub;
@@ -107,69 +199,201 @@ export class AppendWriter {
         }
         const batch = this.#queue.splice(0, count);
         await this.#commitBatch(batch);
+        this.stats.appends += batch.length;
       }
     } finally {
       this.#flushing = false;
     }
   }
 
+  /**
+   * Writes a batch: from memory where it can, then under lock for the rest. The two parts commit
+   * separately, so a failure retries (or fails) only the part that did not commit.
+   */
   async #commitBatch(batch: Pending[]) {
-    try {
-      const { results, changes, appendedPaths, expired } = await this.#sql.begin((tx) => this.#apply(tx, batch));
-      this.stats.transactions++;
-      this.stats.appends += batch.length;
-      if (changes.length > 0) this.#hub.publish(changes);
-      batch.forEach((pending, i) => pending.resolve(results[i]!));
-      for (const path of expired) this.onExpired(path);
-      for (const path of appendedPaths) this.onAppended(path);
-    } catch (error) {
-      if (batch.length === 1) {
-        batch[0]!.reject(error);
-        return;
+    const now = Date.now();
+    // A stream goes one way or the other as a whole, so its appends keep their order.
+    const unknown = new Set<string>();
+    for (const { input } of batch) {
+      const cached = this.#cache.get(input.path);
+      if (!cached || input.dedupeKey !== undefined || isExpired(cached.row, now) || (input.producer && !cached.producers.has(input.producer.id))) unknown.add(input.path);
+    }
+    let locked = batch.filter((pending) => unknown.has(pending.input.path));
+    const fromMemory = batch.filter((pending) => !unknown.has(pending.input.path));
+    if (fromMemory.length > 0) {
+      try {
+        const results = await this.#writeFromMemory(fromMemory.map((pending) => pending.input), now);
+        const retry = new Set<Pending>();
+        fromMemory.forEach((pending, i) => (results[i] ? pending.resolve(results[i]) : retry.add(pending)));
+        locked = batch.filter((pending) => unknown.has(pending.input.path) || retry.has(pending));
+      } catch (error) {
+        return this.#failed(batch, error);
       }
-      // One bad append must not fail its neighbours: retry each on its own.
-      this.#log.warn("append batch failed; retrying one by one", { size: batch.length, error });
-      for (const pending of batch) await this.#commitBatch([pending]);
+    }
+    if (locked.length === 0) return;
+    try {
+      const results = await this.#writeLocked(locked.map((pending) => pending.input), now);
+      locked.forEach((pending, i) => pending.resolve(results[i]!));
+    } catch (error) {
+      return this.#failed(locked, error);
     }
   }
 
-  async #apply(tx: TransactionSql, batch: Pending[]) {
-    const paths = [...new Set(batch.map((p) => p.input.path))];
-    const rows = await tx.unsafe<StreamRow[]>(`select ${STREAM_COLUMNS} from streams where path = any($1) order by id for update`, [paths]);
-    const byPath = new Map(rows.map((row) => [row.path, row]));
+  /** A batch that did not commit: one bad append must not fail its neighbours, so each is retried on its own. */
+  async #failed(batch: Pending[], error: unknown) {
+    // What is remembered may be what failed: read everything afresh from now on.
+    this.#cache.clear();
+    if (batch.length === 1) {
+      batch[0]!.reject(error);
+      return;
+    }
+    this.#log.warn("append batch failed; retrying one by one", { size: batch.length, error });
+    for (const pending of batch) await this.#commitBatch([pending]);
+  }
 
-    const producerKeys = batch.filter((p) => p.input.producer && byPath.has(p.input.path));
+  /**
+   * The one-round-trip path: checks `inputs` against the remembered state of their streams and
+   * writes in one statement (its own transaction). A result is undefined where the stream must be
+   * checked under lock after all: another process wrote it meanwhile, or (since only a write
+   * proves the remembered state current) the batch had nothing to write to it.
+   */
+  async #writeFromMemory(inputs: AppendInput[], now: number): Promise<(AppendResult | undefined)[]> {
+    const rows = new Map<string, StreamRow>();
     const producers = new Map<string, ProducerState>();
-    if (producerKeys.length > 0) {
-      const ids = producerKeys.map((p) => byPath.get(p.input.path)!.id);
-      const names = producerKeys.map((p) => p.input.producer!.id);
-      const found = await tx<{ streamId: number; producerId: string; epoch: number; lastSeq: number }[]>`
-        select stream_id as "streamId", producer_id as "producerId", epoch, last_seq as "lastSeq"
-        from stream_producers p join unnest(${ids}::bigint[], ${names}::text[]) as k(stream_id, producer_id) using (stream_id, producer_id)`;
-      for (const f of found) producers.set(`${f.streamId}\u0000${f.producerId}`, { epoch: f.epoch, lastSeq: f.lastSeq, dirty: false });
+    for (const { path, producer } of inputs) {
+      const cached = this.#cache.get(path)!;
+      if (!rows.has(path)) rows.set(path, { ...cached.row });
+      const state = producer && cached.producers.get(producer.id);
+      if (state) producers.set(streamKey(cached.row.id, producer.id), { ...state, dirty: false });
     }
-
-    const keyed = batch.filter((p) => p.input.dedupeKey !== undefined && byPath.has(p.input.path));
-    const seenKeys = new Map<string, number>();
-    if (keyed.length > 0) {
-      const ids = keyed.map((p) => byPath.get(p.input.path)!.id);
-      const keys = keyed.map((p) => p.input.dedupeKey!);
-      const found = await tx<{ streamId: number; key: string; pos: number }[]>`
-        select stream_id as "streamId", key, pos from stream_dedupe d
-        join unnest(${ids}::bigint[], ${keys}::text[]) as k(stream_id, key) using (stream_id, key)`;
-      for (const f of found) seenKeys.set(`${f.streamId}\u0000${f.key}`, f.pos);
+    const checked = this.#check(inputs, rows, producers, new Map(), now);
+    if (checked.written.length === 0) return inputs.map(() => undefined);
+    const [result] = await this.#writeQuery(this.#sql, checked);
+    const written = new Set(result!.written);
+    for (const { row } of checked.written) {
+      if (written.has(row.id)) this.#remember(row, this.#cache.get(row.path)?.producers ?? new Map(), checked);
+      else this.#cache.delete(row.path);
     }
-    const newKeys: { stream_id: number; key: string; pos: number }[] = [];
+    this.#committed(checked, written);
+    return inputs.map((input, k) => (written.has(rows.get(input.path)!.id) ? checked.results[k] : undefined));
+  }
 
-    const now = Date.now();
+  /** The locking path: two pipelined round trips on the writer's connection. */
+  async #writeLocked(inputs: AppendInput[], now: number): Promise<AppendResult[]> {
+    const sql = this.#sql;
+    const paths = [...new Set(inputs.map((input) => input.path))];
+    const withProducer = inputs.filter((input) => input.producer);
+    const withKey = inputs.filter((input) => input.dedupeKey !== undefined);
+    this.stats.locked++;
+    try {
+      // Round trip 1: BEGIN, the locks, and what the checks need to know.
+      const [, rows, foundProducers, foundKeys] = await pipeline([
+        sql.unsafe("begin"),
+        sql.unsafe<StreamRow[]>(LOCK_STREAMS_SQL, [paths], { prepare: true }),
+        withProducer.length === 0 ? [] : sql.unsafe<{ streamId: number; producerId: string; epoch: number | null; lastSeq: number | null }[]>(
+          PRODUCERS_SQL, [withProducer.map((input) => input.path), withProducer.map((input) => input.producer!.id)], { prepare: true }),
+        withKey.length === 0 ? [] : sql.unsafe<{ streamId: number; key: string; pos: number }[]>(
+          DEDUPE_SQL, [withKey.map((input) => input.path), withKey.map((input) => input.dedupeKey!)], { prepare: true }),
+      ] as const);
+
+      const byPath = new Map(rows.map((row) => [row.path, row]));
+      const known = new Map(rows.map((row) => [row.id, new Map<string, { epoch: number; lastSeq: number } | null>()]));
+      const producers = new Map<string, ProducerState>();
+      for (const f of foundProducers) {
+        const state = f.epoch === null ? null : { epoch: f.epoch, lastSeq: f.lastSeq! };
+        known.get(f.streamId)?.set(f.producerId, state);
+        if (state) producers.set(streamKey(f.streamId, f.producerId), { ...state, dirty: false });
+      }
+      const seenKeys = new Map<string, number>();
+      for (const f of foundKeys) seenKeys.set(streamKey(f.streamId, f.key), f.pos);
+      const snapshots = new Map(rows.map((row) => [row.id, { ...row }]));
+
+      const checked = this.#check(inputs, byPath, producers, seenKeys, now);
+      // Round trip 2: the writes and the NOTIFY, then COMMIT (nothing written: nothing to make durable).
+      if (checked.written.length === 0) await sql.unsafe("rollback");
+      else {
+        const [written] = await pipeline([this.#writeQuery(sql, checked), sql.unsafe("commit")] as const);
+        // Under lock every row is written; anything else means the statement and the checks disagree.
+        if (written[0]!.written.length !== checked.written.length) throw new Error("append batch: a locked stream was not written");
+      }
+      const written = new Set(checked.written.map((w) => w.row.id));
+      this.#committed(checked, written);
+      // Remember every locked stream, written or not: its state was read (or made) under lock.
+      for (const row of rows) {
+        if (row.state !== "active" || isExpired(row, now)) continue;
+        const before = this.#cache.get(row.path);
+        // Producer states known before stay true only if nobody else wrote the stream in between.
+        const producersKnown = before && sameState(before.row, snapshots.get(row.id)!) ? before.producers : new Map<string, { epoch: number; lastSeq: number } | null>();
+        for (const [id, state] of known.get(row.id)!) producersKnown.set(id, state);
+        this.#remember(row, producersKnown, checked);
+      }
+      return checked.results;
+    } catch (error) {
+      // On a dead connection this fails too (and Postgres has rolled back); the next query reconnects.
+      await sql.unsafe("rollback").catch(() => {});
+      throw error;
+    }
+  }
+
+  /** The statement that writes a checked batch (WRITE_BATCH_SQL). */
+  #writeQuery(sql: Sql, checked: Checked) {
+    const streams = checked.written.map(({ row, base }) => ({
+      id: row.id, base_tail_pos: base.tailPos, base_closed: base.closed, base_last_stream_seq: base.lastStreamSeq,
+      tail_pos: row.tailPos, closed: row.closed, closed_by_producer: row.closedByProducer, closed_by_epoch: row.closedByEpoch,
+      closed_by_seq: row.closedBySeq, last_stream_seq: row.lastStreamSeq, last_access_ms: row.lastAccessMs,
+    }));
+    const messages = checked.messages.map((m) => ({ stream_id: m.stream_id, pos: m.pos, data: hex(m.data), count: m.count }));
+    const producers = [...checked.producers].filter(([, state]) => state.dirty).map(([key, state]) => ({
+      stream_id: Number(key.slice(0, key.indexOf("\u0000"))), producer_id: key.slice(key.indexOf("\u0000") + 1), epoch: state.epoch, last_seq: state.lastSeq,
+    }));
+    const changes: StreamChange[] = checked.written.map(({ row }) => ({ streamId: row.id, tailPos: row.tailPos, closed: row.closed }));
+    return sql.unsafe<{ written: number[] }[]>(
+      WRITE_BATCH_SQL,
+      // postgres.js sends json parameters through JSON.stringify.
+      [streams, messages, producers, checked.newKeys, APPEND_CHANNEL, this.#hub.encode(changes)] as never[],
+      { prepare: true },
+    );
+  }
+
+  /** After a commit: wake local readers, reclaim what expired, tell subscriptions. */
+  #committed(checked: Checked, written: Set<number>) {
+    if (written.size > 0) this.stats.transactions++;
+    const changes: StreamChange[] = [];
+    for (const { row } of checked.written) if (written.has(row.id)) changes.push({ streamId: row.id, tailPos: row.tailPos, closed: row.closed });
+    if (changes.length > 0) this.#hub.publish(changes);
+    for (const path of checked.expired) {
+      this.#cache.delete(path);
+      this.onExpired(path);
+    }
+    for (const { row } of checked.written) if (written.has(row.id)) this.onAppended(row.path);
+  }
+
+  /** Remembers `row` as committed, with `known` producer states and the batch's new ones. */
+  #remember(row: StreamRow, known: Map<string, { epoch: number; lastSeq: number } | null>, checked: Checked) {
+    for (const [key, state] of checked.producers) {
+      const at = key.indexOf("\u0000");
+      if (state.dirty && Number(key.slice(0, at)) === row.id) known.set(key.slice(at + 1), { epoch: state.epoch, lastSeq: state.lastSeq });
+    }
+    // Forgetting is always safe: an unknown producer just takes the locking path once.
+    if (known.size > MAX_CACHED_PRODUCERS) known.clear();
+    this.#cache.delete(row.path);
+    this.#cache.set(row.path, { row, producers: known });
+    if (this.#cache.size > MAX_CACHED_STREAMS) this.#cache.delete(this.#cache.keys().next().value!);
+  }
+
+  /**
+   * Runs the protocol's checks on `inputs` in order against `rows` (by path), mutating the rows and
+   * `producers` as appends are accepted, and gathers what the batch writes.
+   */
+  #check(inputs: AppendInput[], rows: Map<string, StreamRow>, producers: Map<string, ProducerState>, seenKeys: Map<string, number>, now: number): Checked {
     const results: AppendResult[] = [];
-    const messages: { stream_id: number; pos: number; data: Uint8Array; count: number }[] = [];
-    const touched = new Set<StreamRow>();
+    const messages: StoredAppend[] = [];
+    const bases = new Map<StreamRow, StreamRow>();
+    const newKeys: { stream_id: number; key: string; pos: number }[] = [];
     const expired: string[] = [];
-    const appendedPaths = new Set<string>();
 
-    for (const { input } of batch) {
-      const row = byPath.get(input.path);
+    for (const input of inputs) {
+      const row = rows.get(input.path);
       if (!row) {
         results.push({ kind: "missing" });
         continue;
@@ -179,53 +403,27 @@ export class AppendWriter {
         continue;
       }
       if (isExpired(row, now)) {
-        expired.push(row.path);
+        if (!expired.includes(row.path)) expired.push(row.path);
         results.push({ kind: "missing" });
         continue;
       }
-      const dedupe = input.dedupeKey === undefined ? undefined : `${row.id}\u0000${input.dedupeKey}`;
+      const dedupe = input.dedupeKey === undefined ? undefined : streamKey(row.id, input.dedupeKey);
       if (dedupe && seenKeys.has(dedupe)) {
         results.push({ kind: "duplicate_key", pos: seenKeys.get(dedupe)! });
         continue;
       }
+      const base = bases.has(row) ? undefined : { ...row };
       const result = this.#applyOne(row, input, producers, messages, now);
-      if (dedupe && result.kind === "appended") {
-        seenKeys.set(dedupe, result.tailPos);
-        newKeys.push({ stream_id: row.id, key: input.dedupeKey!, pos: result.tailPos });
-      }
       if (result.kind === "appended") {
-        touched.add(row);
-        appendedPaths.add(row.path);
+        if (base) bases.set(row, base);
+        if (dedupe) {
+          seenKeys.set(dedupe, result.tailPos);
+          newKeys.push({ stream_id: row.id, key: input.dedupeKey!, pos: result.tailPos });
+        }
       }
       results.push(result);
     }
-
-    if (messages.length > 0) {
-      await tx`insert into stream_messages ${tx(messages, "stream_id", "pos", "data", "count")}`;
-    }
-    if (newKeys.length > 0) await tx`insert into stream_dedupe ${tx(newKeys, "stream_id", "key", "pos")}`;
-    if (touched.size > 0) {
-      const updates = [...touched].map((row) => [
-        row.id, row.tailPos, row.closed, row.closedByProducer, row.closedByEpoch, row.closedBySeq, row.lastStreamSeq, row.lastAccessMs,
-      ]);
-      await tx`
-        update streams s set tail_pos = v.tail_pos::bigint, closed = v.closed::boolean, closed_by_producer = v.cbp,
-          closed_by_epoch = v.cbe::bigint, closed_by_seq = v.cbs::bigint, last_stream_seq = v.lss, last_access_ms = v.lam::bigint
-        from (values ${tx(updates as never)}) as v(id, tail_pos, closed, cbp, cbe, cbs, lss, lam)
-        where s.id = v.id::bigint`;
-    }
-    const dirty = [...producers.entries()].filter(([, state]) => state.dirty);
-    if (dirty.length > 0) {
-      const values = dirty.map(([key, state]) => {
-        const [streamId, producerId] = key.split("\u0000");
-        return { stream_id: Number(streamId), producer_id: producerId!, epoch: state.epoch, last_seq: state.lastSeq };
-      });
-      await tx`insert into stream_producers ${tx(values, "stream_id", "producer_id", "epoch", "last_seq")}
-        on conflict (stream_id, producer_id) do update set epoch = excluded.epoch, last_seq = excluded.last_seq, updated_at = now()`;
-    }
-    const changes: StreamChange[] = [...touched].map((row) => ({ streamId: row.id, tailPos: row.tailPos, closed: row.closed }));
-    if (changes.length > 0) await tx`select pg_notify(${APPEND_CHANNEL}, ${this.#hub.encode(changes)})`;
-    return { results, changes, appendedPaths: [...appendedPaths], expired };
+    return { results, written: [...bases].map(([row, base]) => ({ row, base })), messages, producers, newKeys, expired };
   }
 
   /**
@@ -233,7 +431,7 @@ export class AppendWriter {
    * content type, producer sequencing, Stream-Seq, then the body. Mutates `row` and `producers` only
    * when the append is accepted.
    */
-  #applyOne(row: StreamRow, input: AppendInput, producers: Map<string, ProducerState>, messages: { stream_id: number; pos: number; data: Uint8Array; count: number }[], now: number): AppendResult {
+  #applyOne(row: StreamRow, input: AppendInput, producers: Map<string, ProducerState>, messages: StoredAppend[], now: number): AppendResult {
     const { producer } = input;
     const closeOnly = input.close && input.body.byteLength === 0;
 
@@ -253,10 +451,10 @@ export class AppendWriter {
     }
 
     let producerState: ProducerState | undefined;
-    let producerKey = "";
+    let stateKey = "";
     if (producer) {
-      producerKey = `${row.id}\u0000${producer.id}`;
-      producerState = producers.get(producerKey);
+      stateKey = streamKey(row.id, producer.id);
+      producerState = producers.get(stateKey);
       if (!producerState) {
         if (producer.seq !== 0) return { kind: "producer_gap", expected: 0, received: producer.seq };
       } else if (producer.epoch < producerState.epoch) {
@@ -291,7 +489,7 @@ export class AppendWriter {
       messages.push({ stream_id: row.id, pos: row.tailPos, data: stored.data, count: stored.count });
     }
     if (input.streamSeq !== undefined) row.lastStreamSeq = input.streamSeq;
-    if (producer) producers.set(producerKey, { epoch: producer.epoch, lastSeq: producer.seq, dirty: true });
+    if (producer) producers.set(stateKey, { epoch: producer.epoch, lastSeq: producer.seq, dirty: true });
     if (input.close) {
       row.closed = true;
       row.closedByProducer = producer?.id ?? null;
@@ -300,5 +498,31 @@ export class AppendWriter {
     }
     row.lastAccessMs = now;
     return { kind: "appended", tailPos: row.tailPos, closed: row.closed, producer: producer ? { epoch: producer.epoch, seq: producer.seq } : undefined };
-  }
+  }}
+
+/** The map key for a stream's producer, or idempotency key. */
+function streamKey(streamId: number, id: string): string {
+  return `${streamId}\u0000${id}`;
+}
+
+/** Whether two reads of a stream show the same appends (every append moves the tail or closes it). */
+function sameState(a: StreamRow, b: StreamRow): boolean {
+  return a.id === b.id && a.tailPos === b.tailPos && a.closed === b.closed && a.lastStreamSeq === b.lastStreamSeq && a.state === b.state;
+}
+
+function hex(data: Uint8Array): string {
+  return (Buffer.isBuffer(data) ? data : Buffer.from(data.buffer, data.byteOffset, data.byteLength)).toString("hex");
+}
+
+/** A postgres.js query not yet sent. */
+type Pipelined = PromiseLike<unknown> & { execute(): unknown };
+
+/**
+ * Sends `queries` back to back on one connection, where postgres.js pipelines them into one write,
+ * and waits for their results; `[]` stands in for a query that is not needed. Promise.all
+ * observes every query, so a failure (and the aborted-transaction errors after it) is never unhandled.
+ */
+async function pipeline<T extends readonly (Pipelined | never[])[]>(queries: T): Promise<{ [K in keyof T]: Awaited<T[K]> }> {
+  for (const query of queries) if (!Array.isArray(query)) (query as Pipelined).execute();
+  return (await Promise.all(queries)) as { [K in keyof T]: Awaited<T[K]> };
 }

@@ -1,8 +1,16 @@
+import { writeOfflineEmail } from "../../src/email/offline-writer";
+import { SECTION_TYPES, type Brand, type Brief, type SectionType } from "../../src/email/document";
+
 /**
  * Local stand-ins for the external AI APIs, speaking their real wire formats so the official SDKs
  * run their real code paths: Anthropic's Messages SSE stream and OpenAI's chat-completion chunks
  * and image JSON. What a request asks for decides the behaviour: a prompt containing
  * `[fail:401]`, `[fail:error-event]`, `[fail:cut]` or `[fail:429-once]` fails that way.
+ *
+ * An Anthropic request with `output_config` (structured output) gets a JSON document streamed in
+ * text deltas: for the email copy prompt, an email document in the prompt's formula written from
+ * the prompt's brief (by the offline writer, without its `meta`); for a section rewrite, the
+ * section with the instruction as its text.
  */
 export interface FakeProviders {
   anthropicUrl: string;
@@ -30,6 +38,46 @@ function promptOf(body: any): string {
   return last.content.filter((p: any) => p.type === "text").map((p: any) => p.text).join(" ");
 }
 
+/** Splits text into the small pieces a model streams. */
+function chunks(text: string, size = 40): string[] {
+  return text.match(new RegExp(`[\\s\\S]{1,${size}}`, "g")) ?? [];
+}
+
+/** The structured-output answer to a prompt, as the email agents phrase them. */
+export function fakeStructuredReply(system: string, prompt: string): string {
+  const rewrite = /keeping its id "([^"]+)"/.exec(system);
+  if (rewrite) {
+    const current = JSON.parse(/Current section:\n(.*)\n\nBrief hook:/s.exec(prompt)![1]!);
+    const instruction = /Instruction: (.*)$/s.exec(prompt)![1]!.trim();
+    const fields = { ...current.fields };
+    if (typeof fields.text === "string") fields.text = instruction;
+    else if (typeof fields.headline === "string") fields.headline = instruction;
+    else if (typeof fields.label === "string") fields.label = instruction.slice(0, 80);
+    return JSON.stringify({ subject: "", preheader: "", sections: [{ ...current, fields }] });
+  }
+  const line = (label: string) => new RegExp(`^${label}: (.*)$`, "m").exec(prompt)?.[1]?.trim() ?? "";
+  const formula = [...system.matchAll(/^\d+\. ([a-z-]+)/gm)].map((m) => m[1] as SectionType).filter((t) => (SECTION_TYPES as readonly string[]).includes(t));
+  const footer = /^Footer address: (.*)\. Unsubscribe URL: (.*)\.$/m.exec(system);
+  const brand: Brand = {
+    name: /for the brand "(.*)"\.$/m.exec(system)?.[1] ?? "Brand",
+    colors: { primary: "#222222" },
+    formula: formula.map((type) => ({ type })),
+    ...(footer ? { footer: { address: footer[1]!, unsubscribeUrl: footer[2]! } } : {}),
+  };
+  const products = [...prompt.matchAll(/^- (.+?)(?:: (.*?))?(?: \((https?:\/\/[^)\s]+)\))?$/gm)].map((m) => ({ name: m[1]!, ...(m[2] ? { description: m[2] } : {}), ...(m[3] ? { url: m[3] } : {}) }));
+  const cta = /^Call to action: "(.*)" → (\S+)$/m.exec(prompt);
+  const brief: Brief = {
+    objective: line("Objective"),
+    audience: line("Audience"),
+    tone: line("Tone"),
+    hook: line("Headline hook"),
+    products,
+    ...(cta ? { cta: { label: cta[1]!, url: cta[2]! } } : {}),
+  };
+  const { meta: _, ...document } = writeOfflineEmail({ brand, brief });
+  return JSON.stringify(document);
+}
+
 export function startFakeProviders(options: { delayMs?: number } = {}): FakeProviders {
   const delayMs = options.delayMs ?? 5;
   const requests: FakeProviders["requests"] = [];
@@ -49,7 +97,8 @@ export function startFakeProviders(options: { delayMs?: number } = {}): FakeProv
         seen429.add(prompt);
         return Response.json({ type: "error", error: { type: "rate_limit_error", message: "slow down" } }, { status: 429, headers: { "retry-after": "0" } });
       }
-      const words = fakeReply(prompt);
+      const system = typeof body.system === "string" ? body.system : (body.system ?? []).map((b: any) => b.text).join("\n");
+      const words = body.output_config ? chunks(fakeStructuredReply(system, prompt)) : fakeReply(prompt);
       const stream = new ReadableStream<Uint8Array>({
         async start(controller) {
           controller.enqueue(sse("message_start", { type: "message_start", message: { id: "msg_fake", type: "message", role: "assistant", model: body.model, content: [], stop_reason: null, stop_sequence: null, usage: { input_tokens: 5, output_tokens: 1 } } }));

@@ -1,0 +1,393 @@
+import { Hono, type Context } from "hono";
+import type { AssetStore, AssetKind } from "../email/assets";
+import { assetUrl } from "../email/assets";
+import { BrandInput, type StudioStore, type EmailRecord } from "../email/studio";
+import type { EmailEditor, EditFailure } from "../email/editing";
+import type { SessionService } from "../sessions/service";
+import { formulaOf, type SectionType } from "../email/document";
+import { formatOffset } from "../streams/offsets";
+import { BrandsPage, BrandFormPage, PalettePreview, type BrandCard } from "../../views/brands";
+import { EmailsPage, NewEmailPage, GenerationPage } from "../../views/emails";
+import { EditorPage, Editor, SectionItem, SectionEditForm, type EditorData, type EditorSection } from "../../views/editor";
+import { MessagePage } from "../../views/components";
+import { requireUser } from "./account-pages";
+import { applyFormulaAction, brandFormValues, emptyBrandForm, paletteReport, readBrandForm, toBrandInput, DEFAULT_BRAND_COLORS, type BrandFormValues } from "./brand-form";
+import { emptyBriefForm, readBriefForm, toBriefInput, MAX_REFERENCES, OFFLINE_PACES, type BriefFormValues } from "./brief-form";
+import { fieldsFromForm, sectionSummary, SECTION_FORMS } from "./section-form";
+import { generationState, readSessionLog } from "./session-log";
+import { baseUrl, field, formCsrfOk, fragment, html, isHtmx, readForm, FORM_EXPIRED, type FormBody, type PageEnv } from "./forms";
+
+export interface StudioPagesOptions {
+  studio: StudioStore;
+  assets: AssetStore;
+  sessions: SessionService;
+  editor: EmailEditor;
+  publicUrl: string | undefined;
+  /** True when no AI keys are set (the offline banner, the offline pace choice). */
+  offline: () => boolean;
+}
+
+/** Runs of the section agent that count as still going. */
+const LIVE_RUN_STATUSES = new Set(["queued", "running", "retrying"]);
+
+/**
+ * The email studio's pages: brands, the brief form, the live generation view and the editor.
+ * Plain forms that work without JavaScript; htmx requests get the changed fragment back instead of
+ * a redirect. Handlers gather data and call the same stores and editor as the JSON API.
+ */
+export function studioPages(options: StudioPagesOptions) {
+  const { studio, assets, sessions, editor } = options;
+  const app = new Hono<PageEnv>();
+  const base = (c: Context) => baseUrl(c, options.publicUrl);
+  const user = (c: Context<PageEnv>) => c.get("user")!;
+  const common = (c: Context<PageEnv>) => ({ user: user(c), csrfToken: c.get("csrfToken")!, offline: options.offline() });
+
+  for (const path of ["/brands", "/brands/*", "/emails", "/emails/*"]) app.use(path, requireUser);
+
+  const notFound = (c: Context<PageEnv>, what: string, back: { href: string; label: string }) =>
+    html(c, <MessagePage title="Not found" message={`This ${what} does not exist, or belongs to another team.`} user={user(c)} csrfToken={c.get("csrfToken")} back={back} />, 404);
+
+  /** Stores uploads chosen without JavaScript (with it, they were uploaded already). */
+  async function saveUploads(c: Context<PageEnv>, files: File[], kind: AssetKind): Promise<{ ids: string[]; error?: string }> {
+    const ids: string[] = [];
+    for (const file of files) {
+      const saved = await assets.save({ bytes: new Uint8Array(await file.arrayBuffer()), name: file.name, kind, teamId: user(c).teamId });
+      if (!saved.ok) return { ids, error: `${file.name}: ${saved.message}` };
+      ids.push(saved.asset.id);
+    }
+    return { ids };
+  }
+
+  /** Asset ids posted by the page must be this team's. */
+  async function ownAssets(c: Context<PageEnv>, ids: string[]): Promise<boolean> {
+    for (const id of ids) {
+      const info = await assets.info(id);
+      if (!info || info.teamId !== user(c).teamId) return false;
+    }
+    return true;
+  }
+
+  // --- brands ---------------------------------------------------------------------------------------
+  app.get("/brands", async (c) => {
+    const list = await studio.brands(user(c).teamId);
+    const cards: BrandCard[] = list.map((b) => ({
+      id: b.id,
+      name: b.name,
+      colors: b.data.colors,
+      ...(b.data.logoAssetId ? { logoUrl: assetUrl(base(c), b.data.logoAssetId) } : {}),
+      formula: formulaOf({ formula: b.data.formula?.map((s) => (typeof s === "string" ? { type: s } : s)) }).map((s) => s.type),
+    }));
+    return html(c, <BrandsPage {...common(c)} brands={cards} />);
+  });
+
+  app.get("/brands/new", (c) => {
+    const values = emptyBrandForm();
+    return html(c, <BrandFormPage {...common(c)} values={values} report={paletteReport(values.colors, values.fonts)} />);
+  });
+
+  // The live preview beside the colour inputs (an htmx partial).
+  app.get("/brands/palette", (c) => {
+    const q = (name: string, fallback: string) => c.req.query(name) || fallback;
+    const colors = { primary: q("primary", DEFAULT_BRAND_COLORS.primary), secondary: q("secondary", DEFAULT_BRAND_COLORS.secondary), background: q("background", DEFAULT_BRAND_COLORS.background), text: q("text", DEFAULT_BRAND_COLORS.text) };
+    return fragment(c, <PalettePreview report={paletteReport(colors, { heading: q("headingFont", ""), body: q("bodyFont", "") })} />);
+  });
+
+  async function saveBrand(c: Context<PageEnv>, brandId: string | undefined) {
+    const form = await readForm(c);
+    const { values: posted, logoFile, productFiles, action, addType } = readBrandForm(form, base(c));
+    let values: BrandFormValues = posted;
+    const again = (error: string | undefined, status: 200 | 400 | 403 = 400) =>
+      html(c, <BrandFormPage {...common(c)} brandId={brandId} values={values} report={paletteReport(values.colors, values.fonts)} error={error} />, status);
+    if (!formCsrfOk(c, form)) return again(FORM_EXPIRED, 403);
+    // Files chosen without JavaScript are stored first, so a re-shown form keeps them.
+    if (logoFile) {
+      const saved = await saveUploads(c, [logoFile], "logo");
+      if (saved.error) return again(saved.error);
+      values = { ...values, logo: { id: saved.ids[0]!, url: assetUrl(base(c), saved.ids[0]!) } };
+    }
+    if (productFiles.length > 0) {
+      const saved = await saveUploads(c, productFiles, "product");
+      values = { ...values, products: [...values.products, ...saved.ids.map((id) => ({ id, url: assetUrl(base(c), id) }))] };
+      if (saved.error) return again(saved.error);
+    }
+    if (action) {
+      values = applyFormulaAction(values, action, addType);
+      return again(undefined, 200);
+    }
+    const input = toBrandInput(values);
+    if (!input.ok) return again(input.message);
+    if (!(await ownAssets(c, [...(input.input.logoAssetId ? [input.input.logoAssetId] : []), ...(input.input.productImageAssetIds ?? [])]))) return again("An uploaded image is missing; upload it again.");
+    if (brandId) {
+      // Settings this form does not show (added by other features) are kept as they were.
+      const stored = (await studio.brand(brandId))?.data ?? {};
+      const kept = Object.fromEntries(Object.entries(stored).filter(([key]) => !(key in BrandInput.shape)));
+      await studio.updateBrand(brandId, { ...kept, ...input.input } as typeof input.input);
+      return c.redirect(`/brands/${encodeURIComponent(brandId)}?saved=1`, 303);
+    }
+    const created = await studio.createBrand(user(c).teamId, input.input);
+    return c.redirect(`/brands/${encodeURIComponent(created.id)}?saved=1`, 303);
+  }
+
+  app.post("/brands", (c) => saveBrand(c, undefined));
+
+  app.get("/brands/:id", async (c) => {
+    const brand = await studio.brand(c.req.param("id"));
+    if (!brand || brand.teamId !== user(c).teamId) return notFound(c, "brand", { href: "/brands", label: "All brands" });
+    const values = brandFormValues(brand, base(c));
+    return html(c, <BrandFormPage {...common(c)} brandId={brand.id} values={values} report={paletteReport(values.colors, values.fonts)} saved={c.req.query("saved") === "1"} />);
+  });
+
+  app.post("/brands/:id", async (c) => {
+    const brand = await studio.brand(c.req.param("id"));
+    if (!brand || brand.teamId !== user(c).teamId) return notFound(c, "brand", { href: "/brands", label: "All brands" });
+    return saveBrand(c, brand.id);
+  });
+
+  // --- emails: list and brief ---------------------------------------------------------------------------
+  app.get("/emails", async (c) => {
+    const teamId = user(c).teamId;
+    const [emails, brands] = await Promise.all([studio.emails(teamId), studio.brands(teamId)]);
+    const names = new Map(brands.map((b) => [b.id, b.name]));
+    const rows = emails.map((e) => ({ id: e.id, subject: e.document.subject ?? null, status: e.status, version: e.version, brandName: names.get(e.brandId) ?? "—", createdAt: e.createdAt, offlineDraft: e.document.meta?.offlineDraft === true }));
+    return html(c, <EmailsPage {...common(c)} emails={rows} hasBrands={brands.length > 0} />);
+  });
+
+  const briefPage = async (c: Context<PageEnv>, values: BriefFormValues, error?: string, status: 200 | 400 | 403 = 200) => {
+    const brands = (await studio.brands(user(c).teamId)).map((b) => ({ id: b.id, name: b.name }));
+    return html(c, <NewEmailPage {...common(c)} brands={brands} values={values} error={error} />, status);
+  };
+
+  app.get("/emails/new", (c) => briefPage(c, emptyBriefForm(c.req.query("brand") ?? "")));
+
+  app.post("/emails", async (c) => {
+    const form = await readForm(c);
+    const { values: posted, referenceFiles } = readBriefForm(form, base(c));
+    let values = posted;
+    if (!formCsrfOk(c, form)) return briefPage(c, values, FORM_EXPIRED, 403);
+    if (referenceFiles.length > 0) {
+      const saved = await saveUploads(c, referenceFiles.slice(0, MAX_REFERENCES - values.references.length), "reference");
+      values = { ...values, references: [...values.references, ...saved.ids.map((id) => ({ id, url: assetUrl(base(c), id) }))] };
+      if (saved.error) return briefPage(c, values, saved.error, 400);
+    }
+    const input = toBriefInput(values);
+    if (!input.ok) return briefPage(c, values, input.message, 400);
+    const brand = await studio.brand(input.input.brandId);
+    if (!brand || brand.teamId !== user(c).teamId) return briefPage(c, values, "Choose one of your brands.", 400);
+    if (!(await ownAssets(c, input.input.referenceAssetIds ?? []))) return briefPage(c, values, "A reference screenshot is missing; add it again.", 400);
+    const brief = await studio.createBrief(user(c).teamId, input.input);
+    const pace = options.offline() ? { sectionDelayMs: OFFLINE_PACES[values.pace] } : undefined;
+    const started = await editor.startGeneration(brief, { baseUrl: base(c), clientId: user(c).id, ...(pace ? { options: pace } : {}) });
+    return c.redirect(`/emails/${encodeURIComponent(started.emailId)}`, 303);
+  });
+
+  // --- one email: the live generation view, or the editor ------------------------------------------------------
+  async function loadEmail(c: Context<PageEnv>): Promise<EmailRecord | undefined> {
+    const email = await studio.email(c.req.param("id") ?? "");
+    return email && email.teamId === user(c).teamId ? email : undefined;
+  }
+
+  const offlineDraft = (email: EmailRecord) => email.document.meta?.offlineDraft === true || email.provider === "offline" || (options.offline() && (email.provider === null || email.provider === "auto"));
+
+  async function editorData(c: Context<PageEnv>, email: EmailRecord, extra: Partial<Pick<EditorData, "editing" | "notice" | "error">> & { startedRun?: { runId: string; sectionId: string } } = {}): Promise<EditorData> {
+    const [brand, rendered, history, runs, row] = await Promise.all([
+      studio.brand(email.brandId),
+      editor.rendered(email, base(c)),
+      editor.history(email),
+      sessions.runs(email.sessionId),
+      sessions.stream(email.sessionId),
+    ]);
+    const sections: EditorSection[] = email.document.sections.map((s) => ({ id: s.id, type: s.type, label: SECTION_FORMS[s.type].label, summary: sectionSummary(s.type, s.fields as Record<string, unknown>), fields: s.fields as Record<string, unknown> }));
+    const liveRuns: EditorData["liveRuns"] = runs
+      .filter((r) => r.agent === "email-section" && LIVE_RUN_STATUSES.has(r.status))
+      .map((r) => {
+        const sectionId = extra.startedRun?.runId === r.runId ? extra.startedRun.sectionId : undefined;
+        const section = sections.find((s) => s.id === sectionId);
+        return { runId: r.runId, ...(sectionId ? { sectionId } : {}), label: section ? `Rewriting the ${section.label.toLowerCase()} section…` : "Rewriting a section…" };
+      });
+    if (extra.startedRun && !liveRuns.some((r) => r.runId === extra.startedRun!.runId)) {
+      // Finished before we looked: the page refreshes when editor.js sees its run.end.
+      liveRuns.push({ runId: extra.startedRun.runId, sectionId: extra.startedRun.sectionId, label: "Rewriting…" });
+    }
+    return {
+      email: { id: email.id, sessionId: email.sessionId, version: email.version, subject: email.document.subject ?? null, preheader: email.document.preheader ?? null, offlineDraft: offlineDraft(email) },
+      brandName: brand?.name ?? "",
+      sections,
+      history: { versions: history.versions, showing: history.showing, ...(history.undo !== undefined ? { undo: history.undo } : {}), ...(history.redo !== undefined ? { redo: history.redo } : {}) },
+      checks: rendered?.checks ?? [],
+      liveRuns,
+      offset: row ? formatOffset(row.tailPos) : "-1",
+      csrfToken: c.get("csrfToken")!,
+      ...(extra.editing ? { editing: extra.editing } : {}),
+      ...(extra.notice ? { notice: extra.notice } : {}),
+      ...(extra.error ? { error: extra.error } : {}),
+    };
+  }
+
+  app.get("/emails/:id", async (c) => {
+    const email = await loadEmail(c);
+    if (!email) return notFound(c, "email", { href: "/emails", label: "All emails" });
+    if (email.status !== "ready") {
+      const log = await readSessionLog(sessions, email.sessionId);
+      const brief = email.briefId ? await studio.brief(email.briefId) : undefined;
+      const state = generationState(log?.events ?? [], email.runId);
+      return html(
+        c,
+        <GenerationPage
+          {...common(c)}
+          email={{ id: email.id, sessionId: email.sessionId, runId: email.runId, status: email.status, hook: brief?.data.hook ?? email.document.subject ?? "New email", offlineDraft: offlineDraft(email), error: email.error, briefId: email.briefId }}
+          state={state}
+          offset={log?.offset ?? "-1"}
+        />,
+      );
+    }
+    const edit = c.req.query("edit");
+    const data = await editorData(c, email, edit ? { editing: { sectionId: edit } } : {});
+    return html(c, <EditorPage user={user(c)} offline={options.offline()} data={data} />);
+  });
+
+  app.get("/emails/:id/edit", (c) => c.redirect(`/emails/${encodeURIComponent(c.req.param("id"))}`));
+
+  app.get("/emails/:id/editor", async (c) => {
+    const email = await loadEmail(c);
+    if (!email) return c.text("This email is gone.", 404);
+    if (email.status !== "ready") return c.body(null, 204);
+    return fragment(c, <Editor data={await editorData(c, email)} />);
+  });
+
+  /** One section as a list item, in view or edit mode (htmx); without htmx, the editor page with it open. */
+  async function sectionFragment(c: Context<PageEnv>, mode: "view" | "edit") {
+    const email = await loadEmail(c);
+    if (!email) return c.text("This email is gone.", 404);
+    const sectionId = c.req.param("sectionId") ?? "";
+    const index = email.document.sections.findIndex((s) => s.id === sectionId);
+    if (!isHtmx(c)) return c.redirect(`/emails/${encodeURIComponent(email.id)}${mode === "edit" ? `?edit=${encodeURIComponent(sectionId)}` : ""}#section-${sectionId}`);
+    if (index < 0) return c.text("This section is not in the email any more; reload the page.", 404);
+    const s = email.document.sections[index]!;
+    const section: EditorSection = { id: s.id, type: s.type, label: SECTION_FORMS[s.type].label, summary: sectionSummary(s.type, s.fields as Record<string, unknown>), fields: s.fields as Record<string, unknown> };
+    const csrfToken = c.get("csrfToken")!;
+    if (mode === "edit") return fragment(c, <SectionEditForm emailId={email.id} section={section} csrfToken={csrfToken} fields={section.fields} />);
+    return fragment(c, <SectionItem emailId={email.id} section={section} first={index === 0} last={index === email.document.sections.length - 1} csrfToken={csrfToken} />);
+  }
+  app.get("/emails/:id/sections/:sectionId/edit", (c) => sectionFragment(c, "edit"));
+  app.get("/emails/:id/sections/:sectionId", (c) => sectionFragment(c, "view"));
+
+  /**
+   * Runs one editing action: checks the form, applies it, and answers with the editor fragment
+   * (htmx) or a redirect back to the editor (plain form). A refused edit shows its message in place.
+   */
+  async function editAction(
+    c: Context<PageEnv>,
+    act: (email: EmailRecord, form: FormBody) => Promise<{ ok: true; notice?: string; startedRun?: { runId: string; sectionId: string } } | (EditFailure & { editing?: EditorData["editing"] })>,
+  ) {
+    const email = await loadEmail(c);
+    if (!email) return isHtmx(c) ? c.text("This email is gone.", 404) : notFound(c, "email", { href: "/emails", label: "All emails" });
+    const form = await readForm(c);
+    const respond = async (extra: Parameters<typeof editorData>[2], status: 200 | 403 | 409 | 422) => {
+      const fresh = (await studio.email(email.id))!;
+      const data = await editorData(c, fresh, extra);
+      return isHtmx(c) ? fragment(c, <Editor data={data} />, status === 403 ? 422 : status) : html(c, <EditorPage user={user(c)} offline={options.offline()} data={data} />, status);
+    };
+    if (!formCsrfOk(c, form)) return respond({ error: FORM_EXPIRED }, 403);
+    if (email.status !== "ready") return respond({ error: "The email is still being generated; edit it when it is ready." }, 409);
+    const result = await act(email, form);
+    if (!result.ok) return respond({ error: result.editing ? undefined : result.message, ...(result.editing ? { editing: result.editing } : {}) }, 422);
+    if (!isHtmx(c)) return c.redirect(`/emails/${encodeURIComponent(email.id)}`, 303);
+    return respond({ ...(result.notice ? { notice: result.notice } : {}), ...(result.startedRun ? { startedRun: result.startedRun } : {}) }, 200);
+  }
+
+  app.post("/emails/:id/sections/:sectionId", (c) =>
+    editAction(c, async (email, form) => {
+      const sectionId = c.req.param("sectionId");
+      const section = email.document.sections.find((s) => s.id === sectionId);
+      if (!section) return { ok: false, code: "section_not_found", message: "This section is not in the email any more; reload the page." };
+      const fields = fieldsFromForm(section.type, form, section.fields as Record<string, unknown>);
+      const result = await editor.editSection(email, sectionId, fields);
+      if (!result.ok) return { ...result, editing: { sectionId, error: humanSectionError(result.message), fields: { ...(section.fields as Record<string, unknown>), ...fields } } };
+      return { ok: true, notice: `Saved the ${SECTION_FORMS[section.type].label.toLowerCase()} section.` };
+    }),
+  );
+
+  app.post("/emails/:id/sections/:sectionId/move", (c) =>
+    editAction(c, async (email, form) => editor.moveSection(email, c.req.param("sectionId"), field(form, "direction") === "up" ? -1 : 1)),
+  );
+
+  app.post("/emails/:id/sections/:sectionId/delete", (c) =>
+    editAction(c, async (email) => {
+      const result = await editor.deleteSection(email, c.req.param("sectionId"));
+      return result.ok ? { ok: true, notice: "Section deleted. Undo brings it back." } : result;
+    }),
+  );
+
+  app.post("/emails/:id/sections/:sectionId/regenerate", (c) =>
+    editAction(c, async (email, form) => {
+      const instruction = field(form, "instruction").trim().slice(0, 1_000);
+      const sectionId = c.req.param("sectionId");
+      if (!instruction) return { ok: false, code: "invalid_section", message: "Say how the section should change, e.g. “shorter, and mention the offer”." };
+      const result = await editor.regenerate(email, sectionId, { instruction, baseUrl: base(c), clientId: user(c).id });
+      return result.ok ? { ok: true, startedRun: { runId: result.runId, sectionId } } : result;
+    }),
+  );
+
+  app.post("/emails/:id/sections", (c) =>
+    editAction(c, async (email, form) => {
+      const type = field(form, "type");
+      const result = await editor.addSection(email, type, base(c), field(form, "after") || undefined);
+      return result.ok ? { ok: true, notice: `Added a ${SECTION_FORMS[type as SectionType]?.label.toLowerCase() ?? type} section at the end.` } : result;
+    }),
+  );
+
+  app.post("/emails/:id/order", (c) =>
+    editAction(c, async (email, form) => editor.reorder(email, field(form, "order").split(",").map((s) => s.trim()).filter(Boolean))),
+  );
+
+  app.post("/emails/:id/undo", (c) =>
+    editAction(c, async (email) => {
+      const result = await editor.undo(email);
+      return result.ok ? { ok: true, notice: "Undone." } : result;
+    }),
+  );
+  app.post("/emails/:id/redo", (c) =>
+    editAction(c, async (email) => {
+      const result = await editor.redo(email);
+      return result.ok ? { ok: true, notice: "Redone." } : result;
+    }),
+  );
+  app.post("/emails/:id/versions/:version/restore", (c) =>
+    editAction(c, async (email) => {
+      const version = Number(c.req.param("version"));
+      const result = Number.isInteger(version) ? await editor.restore(email, version) : ({ ok: false, code: "version_not_found", message: "No such version." } as const);
+      return result.ok ? { ok: true, notice: `Restored version ${version}.` } : result;
+    }),
+  );
+
+  // Stop: an explicit cancel control event for the generation run (closing the page never stops it).
+  app.post("/emails/:id/stop", async (c) => {
+    const email = await loadEmail(c);
+    if (!email) return notFound(c, "email", { href: "/emails", label: "All emails" });
+    const form = await readForm(c);
+    if (formCsrfOk(c, form) && email.runId) await sessions.append(email.sessionId, { type: "control", action: "cancel", runId: email.runId, clientId: user(c).id });
+    return c.redirect(`/emails/${encodeURIComponent(email.id)}`, 303);
+  });
+
+  app.post("/emails/:id/again", async (c) => {
+    const email = await loadEmail(c);
+    if (!email) return notFound(c, "email", { href: "/emails", label: "All emails" });
+    const form = await readForm(c);
+    const brief = email.briefId ? await studio.brief(email.briefId) : undefined;
+    if (!formCsrfOk(c, form) || !brief) return c.redirect(`/emails/${encodeURIComponent(email.id)}`, 303);
+    const started = await editor.startGeneration(brief, { baseUrl: base(c), clientId: user(c).id, ...(email.provider ? { provider: email.provider } : {}) });
+    return c.redirect(`/emails/${encodeURIComponent(started.emailId)}`, 303);
+  });
+
+  return app;
+}
+
+/** "The section is not valid — fields.text: must not be empty." → "Text: must not be empty." */
+function humanSectionError(message: string): string {
+  const match = /fields\.([\w.]+): ([^;]+?)(?:;|\.$| \(and)/.exec(message);
+  if (!match) return message;
+  const name = match[1]!.split(".")[0]!;
+  const label = Object.values(SECTION_FORMS).flatMap((s) => [...s.fields, ...(s.list ? [{ name: s.list.name, label: s.list.label }] : [])]).find((f) => f.name === name)?.label ?? name;
+  return `${label}: ${match[2]}.`;
+}
+

@@ -1,0 +1,105 @@
+// @ts-check
+/**
+ * editor.js: the editor's live parts. Edits are htmx swaps of `#editor`; this module adds
+ * - "regenerate this section": the run's words stream into the section as the agent writes them
+ *   (followed over the WebSocket from the offset the page was drawn at), and the editor refreshes
+ *   when the run ends;
+ * - drag-to-reorder of the section list (the arrow buttons work without it).
+ */
+import { SessionClient } from "./session-client.js";
+import { csrfToken, toast } from "./app.js";
+import { sortable } from "./sortable.js";
+
+const first = document.getElementById("editor");
+if (first) {
+  const emailId = first.dataset.emailId ?? "";
+  const sessionId = first.dataset.sessionId ?? "";
+  const editorUrl = `/emails/${encodeURIComponent(emailId)}/editor`;
+  /** @type {any} */
+  const htmx = /** @type {any} */ (window).htmx;
+
+  /** Text streamed so far per run, so a box drawn after the first words still shows them all. */
+  const texts = new Map();
+  const ended = new Set();
+
+  const fillLiveBoxes = () => {
+    for (const box of /** @type {NodeListOf<HTMLElement>} */ (document.querySelectorAll(".live-run[data-run-id]"))) {
+      const text = texts.get(box.dataset.runId);
+      const pre = box.querySelector(".live-text");
+      if (pre && text !== undefined) pre.textContent = readable(text);
+    }
+  };
+
+  let refreshing = false;
+  const refresh = async () => {
+    if (refreshing || !htmx) return;
+    refreshing = true;
+    try {
+      await htmx.ajax("GET", editorUrl, { target: "#editor", swap: "outerHTML" });
+    } finally {
+      refreshing = false;
+    }
+  };
+  const hasBox = (/** @type {string} */ runId) => !!document.querySelector(`.live-run[data-run-id="${CSS.escape(runId)}"]`);
+  const editing = () => !!document.querySelector(".section-item.editing");
+
+  const client = new SessionClient({});
+  const sub = client.subscribe(sessionId, { offset: first.dataset.offset || "now" });
+  sub.on("error", (error) => toast(`Live updates stopped: ${error.message}`, "danger"));
+  sub.on("event", ({ event }) => {
+    const e = /** @type {any} */ (event);
+    if (e.type === "message.start" && e.runId) texts.set(e.runId, "");
+    else if (e.type === "message.delta" && e.runId) {
+      texts.set(e.runId, (texts.get(e.runId) ?? "") + e.text);
+      fillLiveBoxes();
+    } else if (e.type === "run.end") {
+      ended.add(e.runId);
+      if (hasBox(e.runId)) {
+        if (e.status !== "completed") toast(e.status === "failed" ? `The rewrite failed: ${e.error ?? "unknown error"}` : "The rewrite was stopped.", "danger");
+        refresh();
+      }
+    } else if (e.type === "artifact" && e.kind === "email" && !editing() && !document.querySelector(".live-run")) {
+      // A new version from another tab or person.
+      const version = Number(document.getElementById("editor")?.dataset.version ?? 0);
+      if (Number(e.data?.version ?? 0) > version) refresh();
+    }
+  });
+
+  const bindDrag = () => {
+    const list = /** @type {HTMLElement | null} */ (document.getElementById("sections"));
+    if (!list || list.dataset.sortable) return;
+    list.dataset.sortable = "1";
+    const before = () => [...list.querySelectorAll(":scope > .section-item")].map((li) => /** @type {HTMLElement} */ (li).dataset.sectionId).join(",");
+    let order = before();
+    sortable(list, {
+      item: ".section-item",
+      handle: ".drag-handle",
+      onDrop: () => {
+        const now = before();
+        if (now === order) return;
+        order = now;
+        htmx?.ajax("POST", `/emails/${encodeURIComponent(emailId)}/order`, { target: "#editor", swap: "outerHTML", values: { order: now, csrf: csrfToken() } });
+      },
+    });
+  };
+  bindDrag();
+
+  document.addEventListener("htmx:after:swap", () => {
+    fillLiveBoxes();
+    bindDrag();
+    for (const box of /** @type {NodeListOf<HTMLElement>} */ (document.querySelectorAll(".live-run[data-run-id]"))) {
+      if (ended.has(box.dataset.runId)) return void refresh();
+    }
+    /** @type {HTMLElement | null} */ (document.querySelector(".section-item.editing [autofocus]"))?.focus();
+  });
+}
+
+/**
+ * The words of a section being rewritten, from the JSON the agent streams: the string values so far
+ * (the last one possibly unfinished), one per line. Anything else is shown as it came.
+ * @param {string} json
+ */
+function readable(json) {
+  const values = [...json.matchAll(/"(\w+)"\s*:\s*"((?:[^"\\]|\\.)*)/g)].map((m) => m[2].replace(/\\n/g, "\n").replace(/\\(.)/g, "$1"));
+  return values.length > 0 ? values.join("\n") : json;
+}

@@ -1,0 +1,274 @@
+import type { FC } from "hono/jsx";
+import { Csrf, Layout } from "./layout";
+import { Badge, when, type Tone } from "./components";
+import { SECTION_TYPES } from "../src/email/document";
+import { SECTION_FORMS, type FieldSpec } from "../src/web/section-form";
+
+export interface EditorSection {
+  id: string;
+  type: (typeof SECTION_TYPES)[number];
+  label: string;
+  summary: string;
+  fields: Record<string, unknown>;
+}
+
+export interface EditorData {
+  email: { id: string; sessionId: string; version: number; subject: string | null; preheader: string | null; offlineDraft: boolean };
+  brandName: string;
+  sections: EditorSection[];
+  /** The section open for editing (with the values and error of a rejected save). */
+  editing?: { sectionId: string; error?: string; fields?: Record<string, unknown> };
+  history: { versions: Array<{ version: number; note: string | null; createdAt: Date }>; showing: number; undo?: number; redo?: number };
+  checks: Array<{ id: string; level: "error" | "warning" | "info"; message: string; sectionId?: string }>;
+  /** Section rewrites still running, streamed into the page by static/editor.js. */
+  liveRuns: Array<{ runId: string; sectionId?: string; label: string }>;
+  /** The session's tail when this was drawn: editor.js follows the session from here. */
+  offset: string;
+  notice?: string;
+  error?: string;
+  csrfToken: string;
+}
+
+const base = (id: string) => `/emails/${encodeURIComponent(id)}`;
+
+/** The whole editor page: the parts that never change around the swappable `#editor`. */
+export const EditorPage: FC<{ user: { name: string }; offline: boolean; data: EditorData }> = ({ user, offline, data }) => (
+  <Layout title={data.email.subject ?? "Email"} user={user} csrfToken={data.csrfToken} offline={offline} active="emails" wide scripts={["/static/editor.js"]}>
+    <Editor data={data} />
+  </Layout>
+);
+
+/** Everything an edit can change; each htmx action swaps this whole element. */
+export const Editor: FC<{ data: EditorData }> = ({ data }) => {
+  const { email, csrfToken } = data;
+  const errors = data.checks.filter((c) => c.level === "error").length;
+  const warnings = data.checks.filter((c) => c.level === "warning").length;
+  return (
+    <div id="editor" class="editor" hx-target:inherited="#editor" hx-swap:inherited="outerHTML" data-email-id={email.id} data-session-id={email.sessionId} data-offset={data.offset} data-version={email.version}>
+      <div class="editor-bar">
+        <div class="editor-title">
+          <h1>{email.subject ?? "Untitled email"}</h1>
+          <p class="muted small">
+            {data.brandName} · <span id="version-label">version {email.version}</span>
+            {email.preheader && <> · <span class="preheader">{email.preheader}</span></>}
+          </p>
+        </div>
+        <div class="editor-actions">
+          {email.offlineDraft && <Badge tone="accent" id="offline-label">Offline draft</Badge>}
+          <form method="post" action={`${base(email.id)}/undo`} hx-post={`${base(email.id)}/undo`} class="inline">
+            <Csrf token={csrfToken} />
+            <button type="submit" id="undo" disabled={data.history.undo === undefined} title={data.history.undo ? `Back to version ${data.history.undo}` : "Nothing to undo"}>↶ Undo</button>
+          </form>
+          <form method="post" action={`${base(email.id)}/redo`} hx-post={`${base(email.id)}/redo`} class="inline">
+            <Csrf token={csrfToken} />
+            <button type="submit" id="redo" disabled={data.history.redo === undefined} title={data.history.redo ? `Forward to version ${data.history.redo}` : "Nothing to redo"}>↷ Redo</button>
+          </form>
+          <details class="menu" id="export-menu">
+            <summary class="button">Export</summary>
+            <div class="menu-items">
+              <a href={`/api/emails/${encodeURIComponent(email.id)}/html?download`} download id="export-html">HTML</a>
+              <a href={`/api/emails/${encodeURIComponent(email.id)}/mjml?download`} download id="export-mjml">MJML</a>
+              <a href={`/api/emails/${encodeURIComponent(email.id)}/txt?download`} download id="export-txt">Plain text</a>
+              <a href={`/api/emails/${encodeURIComponent(email.id)}/export.zip`} download id="export-zip">Zip (HTML, MJML, text, images)</a>
+            </div>
+          </details>
+          <button type="button" class="primary" id="copy-html" data-url={`/api/emails/${encodeURIComponent(email.id)}/html`} data-needs-js hidden>Copy HTML</button>
+        </div>
+      </div>
+      {data.notice && <p class="notice success" role="status">{data.notice}</p>}
+      {data.error && <p class="error" role="alert">{data.error}</p>}
+      <div class="editor-grid">
+        <section class="panel preview-panel" aria-label="Preview">
+          {/* Kept across swaps (hx-preserve), so the chosen width survives every edit; pure CSS, no script. */}
+          <div class="viewport-switch" id="viewport-switch" hx-preserve role="radiogroup" aria-label="Preview width">
+            <input type="radio" name="viewport" id="vp-desktop" value="desktop" checked class="visually-hidden" />
+            <label for="vp-desktop" class="seg">Desktop</label>
+            <input type="radio" name="viewport" id="vp-mobile" value="mobile" class="visually-hidden" />
+            <label for="vp-mobile" class="seg">Mobile</label>
+          </div>
+          <div class="frame-holder">
+            <iframe sandbox="" class="email-frame" id="email-frame" title="The rendered email" src={`/api/emails/${encodeURIComponent(email.id)}/html?v=${email.version}`}></iframe>
+          </div>
+        </section>
+        <div class="editor-side">
+          <section class="panel" aria-labelledby="sections-title">
+            <h2 id="sections-title">Sections</h2>
+            <p class="muted small">Click a section to edit it. Drag the handle or use the arrows to move it.</p>
+            {data.liveRuns.filter((r) => !r.sectionId).map((r) => <LiveRun run={r} />)}
+            <ol class="sections" id="sections">
+              {data.sections.map((s, i) => (
+                <SectionItem emailId={email.id} section={s} first={i === 0} last={i === data.sections.length - 1} csrfToken={csrfToken} editing={data.editing?.sectionId === s.id ? data.editing : undefined} live={data.liveRuns.find((r) => r.sectionId === s.id)} />
+              ))}
+            </ol>
+            {data.sections.length === 0 && <p class="muted">This email has no sections. Add one below.</p>}
+            <form method="post" action={`${base(email.id)}/sections`} hx-post={`${base(email.id)}/sections`} class="add-section">
+              <Csrf token={csrfToken} />
+              <label>
+                <span class="visually-hidden">Section type</span>
+                <select name="type" id="add-section-type">
+                  {SECTION_TYPES.map((t) => (
+                    <option value={t}>{SECTION_FORMS[t].label}</option>
+                  ))}
+                </select>
+              </label>
+              <button type="submit">Add section</button>
+            </form>
+          </section>
+          <section class="panel" aria-labelledby="checks-title">
+            <h2 id="checks-title">
+              Checks{" "}
+              {errors + warnings === 0 ? <Badge tone="success">All clear</Badge> : <><Badge tone={errors ? "danger" : "warning"}>{errors} errors, {warnings} warnings</Badge></>}
+            </h2>
+            <ul class="checks" id="checks">
+              {data.checks.length === 0 && <li class="muted">No problems found.</li>}
+              {data.checks.map((c) => (
+                <li class={`check ${c.level}`}>
+                  <Badge tone={({ error: "danger", warning: "warning", info: "info" } as Record<string, Tone>)[c.level]}>{c.level}</Badge>
+                  <span>{c.message}</span>
+                  {c.sectionId && <a href={`#section-${c.sectionId}`} class="small">Go to section</a>}
+                </li>
+              ))}
+            </ul>
+          </section>
+          <section class="panel" aria-labelledby="history-title">
+            <h2 id="history-title">Versions</h2>
+            <ol class="versions" id="versions">
+              {data.history.versions.map((v, i) => (
+                <li class={i === 0 ? "current" : undefined}>
+                  <span class="version-number">v{v.version}</span>
+                  <span class="version-note">{v.note ?? "Saved"}</span>
+                  <span class="muted small">{when(v.createdAt)}</span>
+                  {i === 0 ? (
+                    <Badge tone="success">current</Badge>
+                  ) : (
+                    <form method="post" action={`${base(email.id)}/versions/${v.version}/restore`} hx-post={`${base(email.id)}/versions/${v.version}/restore`} class="inline">
+                      <Csrf token={csrfToken} />
+                      <button type="submit" class="small quiet" aria-label={`Restore version ${v.version}`}>Restore</button>
+                    </form>
+                  )}
+                </li>
+              ))}
+            </ol>
+          </section>
+        </div>
+      </div>
+    </div>
+  );
+};
+
+const LiveRun: FC<{ run: { runId: string; label: string } }> = ({ run }) => (
+  <div class="live-run" data-run-id={run.runId} role="status">
+    <span class="spinner" aria-hidden="true"></span>
+    <span class="live-label">{run.label}</span>
+    <pre class="live-text"></pre>
+    <noscript><a href="">Refresh to see the result</a></noscript>
+  </div>
+);
+
+/** One section in the list: its summary (click to edit), move/delete, and "regenerate with an instruction". */
+export const SectionItem: FC<{
+  emailId: string;
+  section: EditorSection;
+  first: boolean;
+  last: boolean;
+  csrfToken: string;
+  editing?: { error?: string; fields?: Record<string, unknown> };
+  live?: { runId: string; label: string };
+}> = ({ emailId, section, first, last, csrfToken, editing, live }) => {
+  const url = `${base(emailId)}/sections/${encodeURIComponent(section.id)}`;
+  if (editing) return <SectionEditForm emailId={emailId} section={section} csrfToken={csrfToken} error={editing.error} fields={editing.fields ?? section.fields} />;
+  return (
+    <li class="section-item" id={`section-${section.id}`} data-section-id={section.id}>
+      <div class="section-head">
+        <span class="drag-handle" aria-hidden="true" title="Drag to move">⠿</span>
+        <a class="section-summary" href={`${base(emailId)}?edit=${encodeURIComponent(section.id)}#section-${section.id}`} hx-get={`${url}/edit`} hx-target="closest li" hx-swap="outerHTML">
+          <span class="section-type"><span class="visually-hidden">Edit </span>{section.label}</span>
+          <span class="section-text">{section.summary || "(empty)"}</span>
+        </a>
+        <div class="section-tools">
+          <form method="post" action={`${url}/move`} hx-post={`${url}/move`} class="inline">
+            <Csrf token={csrfToken} />
+            <input type="hidden" name="direction" value="up" />
+            <button type="submit" class="icon" disabled={first} aria-label={`Move ${section.label} up`}>↑</button>
+          </form>
+          <form method="post" action={`${url}/move`} hx-post={`${url}/move`} class="inline">
+            <Csrf token={csrfToken} />
+            <input type="hidden" name="direction" value="down" />
+            <button type="submit" class="icon" disabled={last} aria-label={`Move ${section.label} down`}>↓</button>
+          </form>
+          <form method="post" action={`${url}/delete`} hx-post={`${url}/delete`} class="inline">
+            <Csrf token={csrfToken} />
+            <button type="submit" class="icon danger" aria-label={`Delete the ${section.label} section`}>×</button>
+          </form>
+        </div>
+      </div>
+      {live ? (
+        <LiveRun run={live} />
+      ) : (
+        <details class="regen">
+          <summary>Regenerate with an instruction</summary>
+          <form method="post" action={`${url}/regenerate`} hx-post={`${url}/regenerate`} class="regen-form">
+            <Csrf token={csrfToken} />
+            <label class="visually-hidden" for={`regen-${section.id}`}>Instruction for the {section.label} section</label>
+            <input id={`regen-${section.id}`} name="instruction" required maxlength={1000} placeholder="e.g. Shorter, and mention the 20% offer" />
+            <button type="submit">Rewrite</button>
+          </form>
+        </details>
+      )}
+    </li>
+  );
+};
+
+const Field: FC<{ id: string; name: string; spec: FieldSpec; value: unknown; autofocus?: boolean }> = ({ id, name, spec, value, autofocus }) => {
+  const text = typeof value === "string" ? value : "";
+  return (
+    <label for={id}>
+      {spec.label}
+      {spec.kind === "long" ? (
+        <textarea id={id} name={name} rows={3} autofocus={autofocus}>{text}</textarea>
+      ) : (
+        <input id={id} name={name} value={text} type={spec.kind === "url" ? "text" : "text"} inputmode={spec.kind === "url" ? "url" : undefined} autofocus={autofocus} />
+      )}
+      {spec.hint && <small class="muted">{spec.hint}</small>}
+    </label>
+  );
+};
+
+/** A section open for editing, in place of its list item. */
+export const SectionEditForm: FC<{ emailId: string; section: EditorSection; csrfToken: string; error?: string; fields: Record<string, unknown> }> = ({ emailId, section, csrfToken, error, fields }) => {
+  const spec = SECTION_FORMS[section.type];
+  const url = `${base(emailId)}/sections/${encodeURIComponent(section.id)}`;
+  const rows = spec.list ? (Array.isArray(fields[spec.list.name]) ? (fields[spec.list.name] as Array<Record<string, unknown>>) : []) : [];
+  const fid = (name: string) => `edit-${section.id}-${name.replace(/\./g, "-")}`;
+  return (
+    <li class="section-item editing" id={`section-${section.id}`} data-section-id={section.id}>
+      <form method="post" action={url} hx-post={url} class="section-form">
+        <h3>Edit: {spec.label}</h3>
+        {error && <p class="error" role="alert">{error}</p>}
+        <Csrf token={csrfToken} />
+        {spec.fields.length === 0 && !spec.list && <p class="muted">This section has nothing to edit.</p>}
+        {spec.fields.map((f, i) => (
+          <Field id={fid(f.name)} name={`f.${f.name}`} spec={f} value={fields[f.name]} autofocus={i === 0} />
+        ))}
+        {spec.list && (
+          <fieldset class="list-fields">
+            <legend>{spec.list.label}</legend>
+            {[...rows, {}].map((row, index) => (
+              <div class="list-row">
+                <span class="muted small">{index < rows.length ? `${spec.list!.itemLabel} ${index + 1}` : `Add a ${spec.list!.itemLabel.toLowerCase()}`}</span>
+                {spec.list!.fields.map((f) => (
+                  <Field id={fid(`${spec.list!.name}.${index}.${f.name}`)} name={`f.${spec.list!.name}.${index}.${f.name}`} spec={f} value={row[f.name]} />
+                ))}
+              </div>
+            ))}
+            <small class="muted">Clear every field of a row to remove it.</small>
+          </fieldset>
+        )}
+        <div class="form-actions">
+          <button type="submit" class="primary">Save</button>
+          <a class="button quiet" href={`${base(emailId)}#section-${section.id}`} hx-get={url} hx-target="closest li" hx-swap="outerHTML">Cancel</a>
+        </div>
+      </form>
+    </li>
+  );
+};
