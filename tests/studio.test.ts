@@ -285,6 +285,11 @@ describe("offline generation", () => {
     expect(htmlText).toContain('lang="en"');
     expect(htmlText).toContain('role="presentation"');
     expect(htmlText).not.toContain("<mj-");
+    // The minified option: the same email, fewer bytes.
+    const minified = await (await get("html?minify=1")).text();
+    expect(minified).toMatch(/^<!doctype html>/i);
+    expect(minified.length).toBeLessThan(htmlText.length);
+    expect(minified).toContain('role="presentation"');
 
     const mjml = await get("mjml");
     expect(mjml.headers.get("content-type")).toBe("text/plain; charset=utf-8");

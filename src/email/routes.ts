@@ -58,14 +58,14 @@ export function studioRoutes(options: StudioRoutesOptions) {
     return email;
   }
 
-  async function rendered(c: Context, email: EmailRecord) {
-    const key = `${email.id}:${email.version}:${email.status}:${email.updatedAt instanceof Date ? email.updatedAt.getTime() : email.updatedAt}`;
+  async function rendered(c: Context, email: EmailRecord, minify = false) {
+    const key = `${email.id}:${email.version}:${email.status}:${email.updatedAt instanceof Date ? email.updatedAt.getTime() : email.updatedAt}:${minify}`;
     const cached = renders.get(key);
     if (cached) return cached;
     const brandRecord = await studio.brand(email.brandId);
     if (!brandRecord) throw new ApiError(404, "brand_not_found", "The email's brand is gone.");
     const brand = toBrand(brandRecord, base(c));
-    const result = await renderEmail({ document: email.document, brand });
+    const result = await renderEmail({ document: email.document, brand, minify });
     const checks = email.document.sections.length > 0 ? checkEmail({ document: email.document, brand, html: result.html, mjmlErrors: result.errors }) : [];
     const value = { html: result.html, mjml: result.mjml, checks };
     if (renders.size >= RENDER_CACHE_SIZE) renders.delete(renders.keys().next().value!);
@@ -257,10 +257,11 @@ export function studioRoutes(options: StudioRoutesOptions) {
 
   for (const [format, type] of [["html", "text/html; charset=utf-8"], ["mjml", "text/plain; charset=utf-8"], ["txt", "text/plain; charset=utf-8"]] as const) {
     app.openapi(
-      createRoute({ method: "get", path: `/api/emails/{id}/${format}`, tags: ["Email studio"], summary: `Export as ${format.toUpperCase()}`, request: { params: z.object({ id: Id("id", "email_x") }), query: z.object({ download: z.string().optional() }) }, responses: { 200: { description: format, content: { [type.split(";")[0]!]: { schema: z.string() } } }, ...errors(401, 404) } }),
+      createRoute({ method: "get", path: `/api/emails/{id}/${format}`, tags: ["Email studio"], summary: `Export as ${format.toUpperCase()}`, request: { params: z.object({ id: Id("id", "email_x") }), query: z.object({ download: z.string().optional(), minify: z.enum(["0", "1", "true", "false"]).optional().openapi({ description: "HTML only: minify the inlined HTML" }) }) }, responses: { 200: { description: format, content: { [type.split(";")[0]!]: { schema: z.string() } } }, ...errors(401, 404) } }),
       async (c) => {
         const email = await loadEmail(c, c.req.valid("param").id);
-        const r = await rendered(c, email);
+        const minify = format === "html" && (c.req.query("minify") === "1" || c.req.query("minify") === "true");
+        const r = await rendered(c, email, minify);
         const body = format === "html" ? r.html : format === "mjml" ? r.mjml : emailToText(r.html);
         const headers: Record<string, string> = { "content-type": type, "cache-control": "no-store" };
         // A rendered email is a document to look at, not a page of ours: no script may run in it.
