@@ -97,8 +97,10 @@ describe("two web processes and one worker on one database", () => {
     }
     const message = onA.events(session).find((f) => f.event.type === "message.end" && f.event.runId === runId);
     expect(message.event.status).toBe("cancelled");
-    const view = await api(webB, "GET", `/api/sessions/${session}`);
-    expect(view.body.runs).toContainEqual(expect.objectContaining({ runId, status: "cancelled" }));
+    // The run appends its run.end just before it updates its row: give the row a moment to follow.
+    const status = async () => (await api(webB, "GET", `/api/sessions/${session}`)).body.runs.find((r: { runId: string }) => r.runId === runId)?.status;
+    for (let i = 0; i < 50 && (await status()) === "running"; i++) await Bun.sleep(20);
+    expect(await status()).toBe("cancelled");
     // Both clients saw exactly the same log.
     await Bun.sleep(200);
     expect(sequence(onA, session)).toEqual(sequence(onB, session));
