@@ -54,7 +54,7 @@ const STREAM_JSON = `json_build_object(${STREAM_FIELDS.map(([field, sql]) => `'$
 
 /**
  * Messages read together with the row (see getWithRead): enough for a live reader's wake-up or a
- * short catch-up; past it a page is read on its own, which is cheaper for long ones.
+ * short catch-up; the rest of a longer page is read on its own, which is cheaper per message.
  */
 const ROW_READ_MESSAGES = 100;
 
@@ -66,10 +66,14 @@ const ROW_WITH_MESSAGES_SQL = `
   select ${STREAM_JSON} as row, null::bigint as pos, null::bytea as data, null::int as count
   from streams where path = $1
   union all
-  (select null, m.pos, m.data, m.count
-   from streams s join stream_messages m on m.stream_id = s.id
-   where s.path = $1 and m.pos > $2 and m.pos <= s.tail_pos
-   order by m.pos limit ${ROW_READ_MESSAGES})`;
+  select null, m.pos, m.data, m.count
+  from streams s cross join lateral (
+    -- Limited inside the lateral, so it is an ordered walk of the primary key, however long the stream.
+    select pos, data, count from stream_messages
+    where stream_id = s.id and pos > $2 and pos <= s.tail_pos
+    order by pos limit ${ROW_READ_MESSAGES}
+  ) m
+  where s.path = $1`;
 
 /** At most READ_PAGE_BYTES (but at least one message) of `rows`, and where the reader goes next. */
 function page(rows: StoredMessage[], tailPos: number): ReadResult {
@@ -290,12 +294,16 @@ export class StreamStore {
   }
 
   async #read(row: StreamRow, afterPos: number): Promise<ReadResult> {
-    const rows = await this.#sql.unsafe<StoredMessage[]>(
-      `select pos, data, count from stream_messages where stream_id = $1 and pos > $2 and pos <= $3 order by pos limit ${READ_PAGE_MESSAGES}`,
-      [row.id, afterPos, row.tailPos],
+    return page(await this.#messages(row, afterPos, READ_PAGE_MESSAGES), row.tailPos);
+  }
+
+  /** Up to `limit` messages after `afterPos`, up to the tail of `row`. */
+  #messages(row: StreamRow, afterPos: number, limit: number): Promise<StoredMessage[]> {
+    return this.#sql.unsafe<StoredMessage[]>(
+      "select pos, data, count from stream_messages where stream_id = $1 and pos > $2 and pos <= $3 order by pos limit $4",
+      [row.id, afterPos, row.tailPos, limit],
       { prepare: true },
     );
-    return page(rows, row.tailPos);
   }
 
   /**
@@ -324,8 +332,6 @@ export class StreamStore {
       else messages.push({ pos: r.pos, data: r.data, count: r.count });
     }
     if (!row) return undefined;
-    // More than a short read: a page of its own.
-    if (messages.length === ROW_READ_MESSAGES && messages[messages.length - 1]!.pos < row.tailPos) return { row, read: await this.read(row, afterPos) };
     // UNION ALL keeps each branch's order in practice, but SQL does not promise it.
     for (let i = 1; i < messages.length; i++) {
       if (messages[i]!.pos < messages[i - 1]!.pos) {
@@ -333,6 +339,9 @@ export class StreamStore {
         break;
       }
     }
+    // More than a short read: the rest of the page on its own, up to the same snapshot's tail.
+    const last = messages[messages.length - 1];
+    if (messages.length === ROW_READ_MESSAGES && last!.pos < row.tailPos) messages.push(...(await this.#messages(row, last!.pos, READ_PAGE_MESSAGES - ROW_READ_MESSAGES)));
     return { row, read: page(messages, row.tailPos) };
   }
 

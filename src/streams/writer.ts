@@ -197,9 +197,7 @@ export class AppendWriter {
           count++;
           if (bytes >= MAX_BATCH_BYTES) break;
         }
-        const batch = this.#queue.splice(0, count);
-        await this.#commitBatch(batch);
-        this.stats.appends += batch.length;
+        await this.#commitBatch(this.#queue.splice(0, count));
       }
     } finally {
       this.#flushing = false;
@@ -225,6 +223,7 @@ export class AppendWriter {
         const results = await this.#writeFromMemory(fromMemory.map((pending) => pending.input), now);
         const retry = new Set<Pending>();
         fromMemory.forEach((pending, i) => (results[i] ? pending.resolve(results[i]) : retry.add(pending)));
+        this.stats.appends += fromMemory.length - retry.size;
         locked = batch.filter((pending) => unknown.has(pending.input.path) || retry.has(pending));
       } catch (error) {
         return this.#failed(batch, error);
@@ -234,6 +233,7 @@ export class AppendWriter {
     try {
       const results = await this.#writeLocked(locked.map((pending) => pending.input), now);
       locked.forEach((pending, i) => pending.resolve(results[i]!));
+      this.stats.appends += locked.length;
     } catch (error) {
       return this.#failed(locked, error);
     }
