@@ -30,6 +30,15 @@ export interface RunInfo {
   input: unknown;
   options: Record<string, unknown>;
   startPos: number;
+  /** A turn answers one user message of the session (`messageId`); see sessions/turns.ts. */
+  turn: boolean;
+  messageId: string | null;
+}
+
+/** A user message the run saw while it was generating. */
+export interface SeenMessage {
+  id: string;
+  text: string;
 }
 
 /**
@@ -45,8 +54,7 @@ export class RunContext {
   #chain: Promise<unknown> = Promise.resolve();
   #abort = new AbortController();
   #stop: StopReason | undefined;
-  #userMessages: string[] = [];
-  #messageWaiters: Array<(text: string | undefined) => void> = [];
+  #userMessages: SeenMessage[] = [];
   #eventWaiters = new Set<(event: SessionEvent) => void>();
   readonly rollupWindowMs: number;
   /** Offset of the last event this run appended. */
@@ -81,7 +89,6 @@ export class RunContext {
     if (this.#stop && (this.#stop.kind === "cancel" || this.#stop.kind === "fenced")) return;
     this.#stop = reason;
     this.#abort.abort(new RunStopped(reason));
-    for (const wake of this.#messageWaiters.splice(0)) wake(undefined);
   }
 
   /** Appends an event in order, as this run's producer. */
@@ -119,17 +126,18 @@ export class RunContext {
   }
 
   /** Starts an assistant message whose tokens are rolled up into deltas. */
-  async startMessage(id = newId("msg")): Promise<MessageWriter> {
-    await this.emit({ type: "message.start", id, role: "assistant", runId: this.info.runId, agent: this.info.agent });
+  async startMessage(id = newId("msg"), inReplyTo?: string): Promise<MessageWriter> {
+    await this.emit({ type: "message.start", id, role: "assistant", runId: this.info.runId, agent: this.info.agent, ...(inReplyTo ? { inReplyTo } : {}) });
     return new MessageWriter(this, id);
   }
 
-  /** Resolves with the next user message, or undefined if the run is stopped first. */
-  nextUserMessage(): Promise<string | undefined> {
-    const queued = this.#userMessages.shift();
-    if (queued !== undefined) return Promise.resolve(queued);
-    if (this.#stop?.kind === "cancel" || this.#stop?.kind === "fenced" || this.#stop?.kind === "shutdown") return Promise.resolve(undefined);
-    return new Promise((resolve) => this.#messageWaiters.push(resolve));
+  /**
+   * The user messages this run saw since it started (or since the last call), oldest first. An
+   * interrupted run answers one of them rather than losing a message that arrived just before the
+   * interrupt.
+   */
+  takeUserMessages(): SeenMessage[] {
+    return this.#userMessages.splice(0);
   }
 
   /** Resolves with the first session event (seen from now on) matching `test`, or undefined when the run stops. */
@@ -159,11 +167,7 @@ export class RunContext {
   /** Every session event after the run started is shown to it (by the runtime's session watcher). */
   observe(event: SessionEvent): void {
     if (event.type === "control") this.#onControl(event);
-    else if (event.type === "message" && event.role === "user") {
-      const waiter = this.#messageWaiters.shift();
-      if (waiter) waiter(event.text);
-      else if (this.#stop?.kind === "interrupt") this.#userMessages.push(event.text);
-    }
+    else if (event.type === "message" && event.role === "user") this.#userMessages.push({ id: event.id, text: event.text });
     for (const waiter of [...this.#eventWaiters]) waiter(event);
   }
 
@@ -176,8 +180,10 @@ export class RunContext {
 
   #onControl(event: Extract<SessionEvent, { type: "control" }>) {
     if (!this.appliesTo(event)) return;
-    // Interrupt and steer speak to the run they name (or to top-level runs); children only follow a cancel.
-    if (event.action !== "cancel" && event.runId !== this.info.runId && this.info.parentRunId !== null) return;
+    // Cancel and interrupt follow a run's ancestors (a parent's sub-agents stop with it); steer speaks
+    // only to the run it names, or to top-level runs when it names none.
+    if (event.action === "steer" && event.runId !== this.info.runId && (event.runId !== undefined || this.info.parentRunId !== null)) return;
+    if (event.action === "interrupt" && event.runId === undefined && this.info.parentRunId !== null) return;
     if (event.action === "cancel") this.stop({ kind: "cancel" });
     else if (event.action === "interrupt") this.stop({ kind: "interrupt" });
     else if (event.action === "steer" && event.text) {
