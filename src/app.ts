@@ -27,6 +27,7 @@ import { SessionService, SESSION_STREAM_PREFIX } from "./sessions/service";
 import type { StreamStore } from "./streams/store";
 import { Presence } from "./sessions/presence";
 import { SessionSockets, WS_LIMITS, type SocketData } from "./sessions/socket";
+import { SessionFollowers } from "./sessions/follower";
 import { sessionRoutes } from "./sessions/routes";
 import { apiDocs } from "./web/api-docs";
 import { Providers } from "./agents/providers";
@@ -180,15 +181,16 @@ export async function startService(options: { config: Config; log: Logger }): Pr
     const assets = new AssetStore({ sql: database.sql });
     const brandImports = new BrandImports({ sql: database.sql, sessions, studio });
     const references = new ReferenceStore({ sql: database.sql });
+    const followers = new SessionFollowers({ hub: streams.hub, reader: sessions, log: log.child({ component: "sessions" }) });
     runtime = new AgentRuntime({
-      sql: database.sql, boss, hub: streams.hub, writer: streams.writer, sessions, presence, providers,
+      sql: database.sql, boss, followers, writer: streams.writer, sessions, presence, providers,
       agents: [...BUILT_IN_AGENTS, ...emailAgents({ studio, assets, providers }), brandImportAgent({ imports: brandImports, assets, allowPrivate: config.importAllowPrivate })],
       log: log.child({ component: "agents" }),
       listener: database.listener,
     });
     if (config.role !== "web") await runtime.start();
     log.info("ai providers", { text: providers.offlineOnly ? "offline" : (providers.anthropic ? "anthropic" : "openai"), images: providers.openai ? "openai" : "offline" });
-    sockets = new SessionSockets({ service: sessions, hub: streams.hub, presence, auth, log: log.child({ component: "ws" }), cookieAuth: (request) => cookiePrincipal(accounts, request), cookieOrigin: (origin, request) => origin === new URL(request.url).origin || origin === config.publicUrl });
+    sockets = new SessionSockets({ service: sessions, followers, presence, auth, log: log.child({ component: "ws" }), cookieAuth: (request) => cookiePrincipal(accounts, request), cookieOrigin: (origin, request) => origin === new URL(request.url).origin || origin === config.publicUrl });
     const metrics = new ServiceMetrics({ role: config.role, sql: database.sql, listener: database.listener, hub: streams.hub, writer: streams.writer, boss, sockets });
     await metrics.start();
     runtime.onRunEnded = (run) => metrics.runEnded(run);

@@ -125,41 +125,15 @@ export const fanoutAgent: Agent = {
     const history = await tools.history();
     const question = input.prompt ?? [...history].reverse().find((m) => m.role === "user")?.text ?? "the question";
     await ctx.progress("starting sub-agents", 0);
-    // Listen before starting the children, so no run.end can slip past between two waits.
-    const ended = new Map<string, string>();
-    let children: string[] = [];
-    let wake = () => {};
-    const stopListening = ctx.onEvent((event) => {
-      if (event.type === "run.end" && event.runId !== ctx.info.runId) {
-        ended.set(event.runId, event.status);
-        wake();
-      }
+    const angles = ["the case for", "the case against"];
+    const wait = await ctx.waitForRuns(() => Promise.all(angles.map((angle) => tools.startChild("chat", { prompt: `Give ${angle}: ${question}` }))), {
+      onEnded: (_end, done, total) => ctx.progress(`${done} of ${total} sub-agents done`, done / total),
     });
-    try {
-      const angles = ["the case for", "the case against"];
-      children = await Promise.all(angles.map((angle) => tools.startChild("chat", { prompt: `Give ${angle}: ${question}` })));
-      let reported = 0;
-      while (true) {
-        const done = children.filter((child) => ended.has(child)).length;
-        if (done > reported) {
-          reported = done;
-          await ctx.progress(`${done} of ${children.length} sub-agents done`, done / children.length);
-          // More may have ended while that was written: count again before waiting.
-          continue;
-        }
-        if (done === children.length) break;
-        if (ctx.signal.aborted) return { status: "cancelled" };
-        await new Promise<void>((resolve) => {
-          wake = resolve;
-          ctx.signal.addEventListener("abort", () => resolve(), { once: true });
-        });
-      }
-    } finally {
-      stopListening();
-    }
+    if (!wait.ok) return { status: "cancelled" };
+    const children = wait.runIds;
     const texts = (await tools.history()).filter((m) => m.role === "assistant" && m.runId && children.includes(m.runId));
     const message = await ctx.startMessage();
-    message.delta(`Two sub-agents answered (${children.map((child) => ended.get(child)).join(", ")}). `);
+    message.delta(`Two sub-agents answered (${children.map((child) => wait.ends.get(child)!.status).join(", ")}). `);
     for (const [i, text] of texts.entries()) message.delta(`${i === 0 ? "For" : "Against"}: ${text.text.split(/(?<=[.!?])\s/)[0] ?? ""} `);
     await message.end("complete");
     return { status: "completed" };

@@ -1,5 +1,5 @@
 import type { Logger } from "../infra/log";
-import { encodeJsonValues } from "../streams/store";
+import { jsonAppend } from "../streams/json-append";
 import type { AppendWriter } from "../streams/writer";
 import { formatOffset } from "../streams/offsets";
 import type { SessionEvent } from "../sessions/events";
@@ -7,6 +7,9 @@ import { newId, sessionStreamPath } from "../sessions/service";
 
 /** Tokens are coalesced into one delta per window; the first token goes out at once. */
 export const DEFAULT_ROLLUP_WINDOW_MS = 40;
+
+/** How a run ended, as its `run.end` event says. */
+export type RunEnd = Extract<SessionEvent, { type: "run.end" }>;
 
 /** Why a run stopped generating: the agent loop reads this after an abort. */
 export type StopReason = { kind: "cancel" } | { kind: "interrupt" } | { kind: "steer"; text: string } | { kind: "fenced" } | { kind: "shutdown" };
@@ -89,14 +92,7 @@ export class RunContext {
     const next = this.#chain.then(async () => {
       if (this.#stop?.kind === "fenced") return;
       const seq = this.#seq++;
-      const result = await this.#writer.append({
-        path: sessionStreamPath(this.info.sessionId),
-        contentType: "application/json",
-        body: new Uint8Array(0),
-        json: { data: encodeJsonValues([event]), count: 1 },
-        close: false,
-        producer: { id: `run:${this.info.runId}`, epoch: this.info.attempt, seq },
-      });
+      const result = await this.#writer.append(jsonAppend(sessionStreamPath(this.info.sessionId), [event], { producer: { id: `run:${this.info.runId}`, epoch: this.info.attempt, seq } }));
       if (result.kind === "appended") this.lastOffset = formatOffset(result.tailPos);
       else if (result.kind === "stale_epoch") {
         this.#log.warn("run attempt fenced by a newer attempt", { runId: this.info.runId, attempt: this.info.attempt });
@@ -132,22 +128,57 @@ export class RunContext {
     return new Promise((resolve) => this.#messageWaiters.push(resolve));
   }
 
-  /** Resolves with the first session event (seen from now on) matching `test`, or undefined when the run stops. */
-  waitForEvent(test: (event: SessionEvent) => boolean): Promise<SessionEvent | undefined> {
-    return new Promise((resolve) => {
-      const waiter = (event: SessionEvent) => {
-        if (!test(event)) return;
-        this.#eventWaiters.delete(waiter);
-        resolve(event);
-      };
-      this.#eventWaiters.add(waiter);
-      this.signal.addEventListener("abort", () => {
-        if (this.#stop?.kind === "cancel" || this.#stop?.kind === "fenced" || this.#stop?.kind === "shutdown") {
-          this.#eventWaiters.delete(waiter);
-          resolve(undefined);
-        }
-      }, { once: true });
+  /**
+   * Starts child runs and waits until every one has ended (its `run.end` in the session), or until
+   * this run is stopped. Listens before `start` runs, so no `run.end` slips past; wakes only for the
+   * children's `run.end`s; holds one abort listener for the whole wait and removes it after.
+   * `onEnded` runs after each newly ended child (one call at a time, in order), e.g. to report progress.
+   *
+   * @example
+   * const wait = await ctx.waitForRuns(() => Promise.all([tools.startChild("chat", a), tools.startChild("chat", b)]));
+   * if (!wait.ok) return { status: "cancelled" };
+   * wait.ends.get(wait.runIds[0])!.status; // "completed" | "cancelled" | "failed"
+   */
+  async waitForRuns(
+    start: () => Promise<string[]>,
+    options: { onEnded?: (end: RunEnd, done: number, total: number) => Promise<void> | void } = {},
+  ): Promise<{ ok: boolean; runIds: string[]; ends: Map<string, RunEnd> }> {
+    const ends = new Map<string, RunEnd>();
+    let runIds: string[] = [];
+    let wake: (() => void) | undefined;
+    const stopListening = this.onEvent((event) => {
+      if (event.type !== "run.end" || event.runId === this.info.runId || ends.has(event.runId)) return;
+      ends.set(event.runId, event);
+      // Before `start` returns, the ids are unknown: keep every run.end, wake once they are.
+      if (runIds.length === 0 || runIds.includes(event.runId)) wake?.();
     });
+    const signal = this.signal;
+    const onAbort = () => wake?.();
+    signal.addEventListener("abort", onAbort);
+    try {
+      runIds = await start();
+      const reported = new Set<string>();
+      while (true) {
+        const fresh = [...ends.keys()].filter((id) => runIds.includes(id) && !reported.has(id));
+        if (fresh.length > 0) {
+          // More may end while `onEnded` writes: count again before waiting.
+          for (const id of fresh) {
+            reported.add(id);
+            await options.onEnded?.(ends.get(id)!, reported.size, runIds.length);
+          }
+          continue;
+        }
+        if (reported.size === runIds.length) break;
+        if (signal.aborted) break;
+        await new Promise<void>((resolve) => (wake = resolve));
+        wake = undefined;
+      }
+    } finally {
+      stopListening();
+      signal.removeEventListener("abort", onAbort);
+    }
+    const mine = new Map(runIds.filter((id) => ends.has(id)).map((id) => [id, ends.get(id)!]));
+    return { ok: mine.size === runIds.length, runIds, ends: mine };
   }
 
   /** Calls `listener` with every session event seen from now on, until the returned function is called. */

@@ -1,13 +1,12 @@
 import type { Sql } from "postgres";
 import type { PgBoss, Job } from "pg-boss";
 import type { Logger } from "../infra/log";
-import type { StreamHub } from "../streams/hub";
 import type { AppendWriter } from "../streams/writer";
 import { QUEUES, RUN_QUEUED_CHANNEL } from "../../jobs/queues";
 import type { Listener } from "../infra/listener";
-import type { SessionEvent } from "../sessions/events";
 import type { Presence } from "../sessions/presence";
 import { toOffsetEvents, type SessionService } from "../sessions/service";
+import type { Following, SessionFollowers } from "../sessions/follower";
 import type { Providers } from "./providers";
 import { RunContext, RunStopped, type RunInfo } from "./run-context";
 import type { Agent, AgentOutcome, AgentTools } from "./agents";
@@ -40,26 +39,17 @@ interface RunRow {
   startPos: number;
 }
 
-/** Per session with local runs: one reader of new events, shared by every run in this process. */
-interface SessionWatch {
-  streamId: number;
-  pos: number;
-  runs: Set<RunContext>;
-  reading: boolean;
-  dirty: boolean;
-  unwatch: () => void;
-}
-
 /**
  * Runs agents as pg-boss jobs that write straight into their session. A run's worker watches the
  * session's control events through the process hub, fences stale attempts through the idempotent
  * producer (`run:<id>`, epoch = attempt), and a reaper hands the runs of a dead process back to
- * pg-boss for a retry.
+ * pg-boss for a retry. Session events reach a run through the process's session follower, the same
+ * reader that feeds the WebSocket subscribers of that session.
  */
 export class AgentRuntime {
   #sql: Sql;
   #boss: PgBoss;
-  #hub: StreamHub;
+  #followers: SessionFollowers;
   #writer: AppendWriter;
   #sessions: SessionService;
   #presence: Presence;
@@ -67,7 +57,8 @@ export class AgentRuntime {
   #log: Logger;
   #agents = new Map<string, Agent>();
   #local = new Map<string, RunContext>();
-  #watches = new Map<string, SessionWatch>();
+  /** Each local run's hold on its session's follower. */
+  #watches = new Map<RunContext, Following>();
   #timers: ReturnType<typeof setInterval>[] = [];
   #listener: Listener | undefined;
   /** Jobs this process has taken from the queue and not yet settled, by job id. */
@@ -79,11 +70,11 @@ export class AgentRuntime {
   /** Called when a run this process executed has ended (for metrics). */
   onRunEnded: (run: { runId: string; agent: string; status: string; durationMs: number }) => void = () => {};
 
-  constructor(options: { sql: Sql; boss: PgBoss; hub: StreamHub; writer: AppendWriter; sessions: SessionService; presence: Presence; providers: Providers; agents: Agent[]; log: Logger; listener?: Listener }) {
+  constructor(options: { sql: Sql; boss: PgBoss; followers: SessionFollowers; writer: AppendWriter; sessions: SessionService; presence: Presence; providers: Providers; agents: Agent[]; log: Logger; listener?: Listener }) {
     this.#listener = options.listener;
     this.#sql = options.sql;
     this.#boss = options.boss;
-    this.#hub = options.hub;
+    this.#followers = options.followers;
     this.#writer = options.writer;
     this.#sessions = options.sessions;
     this.#presence = options.presence;
@@ -95,10 +86,6 @@ export class AgentRuntime {
   /** Names of the agents runs may ask for. */
   get agentNames(): string[] {
     return [...this.#agents.keys()];
-  }
-
-  register(agent: Agent): void {
-    this.#agents.set(agent.name, agent);
   }
 
   /**
@@ -296,53 +283,20 @@ export class AgentRuntime {
     for (const id of messageIds) await ctx.emit({ type: "message.end", id, runId: ctx.info.runId, status: "interrupted" });
   }
 
+  /** Shows the run every event of its session from now on (control, user messages, children's run.end). */
   async #watch(ctx: RunContext) {
     const { sessionId } = ctx.info;
-    let watch = this.#watches.get(sessionId);
-    if (!watch) {
-      const stream = await this.#sessions.stream(sessionId);
-      if (!stream) throw new Error("the session's stream is gone");
-      watch = { streamId: stream.id, pos: stream.tailPos, runs: new Set(), reading: false, dirty: false, unwatch: () => {} };
-      const w = watch;
-      watch.unwatch = this.#hub.watch(stream.id, () => void this.#pump(w));
-      this.#watches.set(sessionId, watch);
-    }
-    watch.runs.add(ctx);
+    const stream = await this.#sessions.stream(sessionId);
+    if (!stream) throw new Error("the session's stream is gone");
+    const following = this.#followers.follow({ sessionId, streamId: stream.id, fromPos: stream.tailPos }, (batch) => {
+      for (const { event } of batch.events) ctx.observe(event);
+    });
+    this.#watches.set(ctx, following);
   }
 
   #unwatch(ctx: RunContext) {
-    const watch = this.#watches.get(ctx.info.sessionId);
-    if (!watch) return;
-    watch.runs.delete(ctx);
-    if (watch.runs.size === 0) {
-      watch.unwatch();
-      this.#watches.delete(ctx.info.sessionId);
-    }
-  }
-
-  async #pump(watch: SessionWatch) {
-    if (watch.reading) {
-      watch.dirty = true;
-      return;
-    }
-    watch.reading = true;
-    try {
-      do {
-        watch.dirty = false;
-        const rows = await this.#sessions.page(watch.streamId, watch.pos, Number.MAX_SAFE_INTEGER, 1_000);
-        // An empty read may have raced a newer append: `dirty` says whether to read again.
-        if (rows.length === 0) continue;
-        watch.pos = rows[rows.length - 1]!.pos;
-        for (const { event } of toOffsetEvents(rows)) {
-          for (const ctx of watch.runs) ctx.observe(event as SessionEvent);
-        }
-        if (rows.length === 1_000) watch.dirty = true;
-      } while (watch.dirty);
-    } catch (error) {
-      this.#log.warn("run watcher read failed", { error });
-    } finally {
-      watch.reading = false;
-    }
+    this.#watches.get(ctx)?.stop();
+    this.#watches.delete(ctx);
   }
 
   async #heartbeat() {

@@ -3,7 +3,8 @@ import type { Sql } from "postgres";
 import type { PgBoss } from "pg-boss";
 import type { Logger } from "../infra/log";
 import type { StreamStore, StreamRow, StoredMessage } from "../streams/store";
-import { decodeJsonValues, encodeJsonValues } from "../streams/store";
+import { decodeJsonValues } from "../streams/store";
+import { jsonAppend } from "../streams/json-append";
 import type { AppendWriter } from "../streams/writer";
 import { formatOffset, isOffsetParam, parseOffset } from "../streams/offsets";
 import { QUEUES, RUN_QUEUED_CHANNEL } from "../../jobs/queues";
@@ -113,14 +114,7 @@ export class SessionService {
 
   /** Appends one validated event; `dedupeKey` makes it idempotent (a retry appends nothing and returns the first offset). */
   async append(sessionId: string, event: SessionEvent, dedupeKey?: string): Promise<AppendEventResult> {
-    const result = await this.#writer.append({
-      path: sessionStreamPath(sessionId),
-      contentType: "application/json",
-      body: new Uint8Array(0),
-      json: { data: encodeJsonValues([event]), count: 1 },
-      close: false,
-      dedupeKey,
-    });
+    const result = await this.#writer.append(jsonAppend(sessionStreamPath(sessionId), [event], { dedupeKey }));
     switch (result.kind) {
       case "appended":
         return { ok: true, offset: formatOffset(result.tailPos), duplicate: false };

@@ -2,13 +2,12 @@ import type { Server, ServerWebSocket, WebSocketHandler } from "bun";
 import { z } from "zod";
 import type { Logger } from "../infra/log";
 import { inspectJsonText } from "../infra/input-guard";
-import type { StreamHub } from "../streams/hub";
 import { formatOffset, isOffsetParam, parseOffset } from "../streams/offsets";
-import type { StoredMessage } from "../streams/store";
 import { Authenticator, canAccessSession, type Principal } from "../accounts/principal";
 import { CLIENT_EVENT_TYPES, parseEvent, type SessionEvent } from "./events";
 import type { Presence } from "./presence";
-import { newId, sessionStreamPath, toOffsetEvents, type SessionService } from "./service";
+import { newId, sessionStreamPath, toOffsetEvents, type OffsetEvent, type SessionService } from "./service";
+import type { FollowedBatch, Following, SessionFollowers } from "./follower";
 
 /** Limits of the WebSocket channel; docs/websocket.md lists them. */
 export const WS_LIMITS = {
@@ -92,9 +91,10 @@ interface Subscription {
 }
 
 /**
- * One per session with local subscribers: reads each new batch of events from the table once,
- * serialises each event once, and sends the same strings to every live subscriber. It keeps the
- * latest frames as a tail cache, so a client resuming near the tail is replayed from memory.
+ * One per session with local subscribers: takes each new batch of events from the process's
+ * session follower (read from the table once), serialises each event once, and sends the same
+ * strings to every live subscriber. It keeps the latest frames as a tail cache, so a client
+ * resuming near the tail is replayed from memory.
  */
 interface Feed {
   sessionId: string;
@@ -106,9 +106,7 @@ interface Feed {
   cache: Frame[];
   cacheFromPos: number;
   cacheBytes: number;
-  reading: boolean;
-  dirty: boolean;
-  unwatch: () => void;
+  following: Following | undefined;
 }
 
 /** One event serialised as an `event` frame, with the position it is filtered by. */
@@ -132,7 +130,7 @@ interface PresencePush {
  */
 export class SessionSockets {
   #service: SessionService;
-  #hub: StreamHub;
+  #followers: SessionFollowers;
   #presence: Presence;
   #auth: Authenticator;
   #log: Logger;
@@ -147,7 +145,7 @@ export class SessionSockets {
 
   constructor(options: {
     service: SessionService;
-    hub: StreamHub;
+    followers: SessionFollowers;
     presence: Presence;
     auth: Authenticator;
     log: Logger;
@@ -158,7 +156,7 @@ export class SessionSockets {
     this.#cookieAuth = options.cookieAuth;
     this.#cookieOrigin = options.cookieOrigin;
     this.#service = options.service;
-    this.#hub = options.hub;
+    this.#followers = options.followers;
     this.#presence = options.presence;
     this.#auth = options.auth;
     this.#log = options.log;
@@ -401,7 +399,7 @@ export class SessionSockets {
       if (sub.cancelled) return;
       let sent = true;
       ws.cork(() => {
-        for (const frame of eventFrames(sub.sessionId, rows)) {
+        for (const frame of eventFrames(sub.sessionId, toOffsetEvents(rows))) {
           if (!(sent = this.#send(ws, frame.text))) return;
         }
       });
@@ -434,54 +432,35 @@ export class SessionSockets {
   #feed(sessionId: string, streamId: number, tailPos: number): Feed {
     const existing = this.#feeds.get(sessionId);
     if (existing) return existing;
-    const feed: Feed = {
-      sessionId, streamId, lastPos: tailPos, subs: new Set(),
-      cache: [], cacheFromPos: tailPos, cacheBytes: 0, reading: false, dirty: false, unwatch: () => {},
-    };
-    feed.unwatch = this.#hub.watch(streamId, () => void this.#pump(feed));
+    const feed: Feed = { sessionId, streamId, lastPos: tailPos, subs: new Set(), cache: [], cacheFromPos: tailPos, cacheBytes: 0, following: undefined };
+    const following = this.#followers.follow({ sessionId, streamId, fromPos: tailPos }, (batch) => this.#deliver(feed, batch));
+    // Another local reader (an agent run) may already follow this session from another position.
+    feed.following = following;
+    feed.lastPos = feed.cacheFromPos = following.fromPos;
     this.#feeds.set(sessionId, feed);
-    // An append may have landed between our read of the tail and the watch: check once.
-    void this.#pump(feed);
     return feed;
   }
 
   /**
-   * Reads what is new since the feed's position and sends it to every live subscriber, each one's
-   * frames corked into one write: with several events in a batch that is several times cheaper than
-   * a write per frame (see docs/performance.md). Bun's `server.publish` measured no better than this.
+   * Sends a batch from the session follower to every live subscriber, each one's frames corked into
+   * one write: with several events in a batch that is several times cheaper than a write per frame
+   * (see docs/performance.md). Bun's `server.publish` measured no better than this.
    */
-  async #pump(feed: Feed) {
-    if (feed.reading) {
-      feed.dirty = true;
-      return;
-    }
-    feed.reading = true;
-    try {
-      do {
-        feed.dirty = false;
-        const rows = await this.#service.page(feed.streamId, feed.lastPos, Number.MAX_SAFE_INTEGER, WS_LIMITS.REPLAY_PAGE);
-        if (rows.length === 0) continue;
-        const frames = eventFrames(feed.sessionId, rows);
-        const lastPos = rows[rows.length - 1]!.pos;
-        for (const sub of feed.subs) {
-          if (!sub.live || sub.cancelled) continue;
-          sub.ws.cork(() => {
-            for (const frame of frames) {
-              if (frame.pos <= sub.pos) continue;
-              if (!this.#send(sub.ws, frame.text)) return;
-            }
-          });
-          sub.pos = Math.max(sub.pos, lastPos);
+  #deliver(feed: Feed, batch: FollowedBatch) {
+    if (this.#feeds.get(feed.sessionId) !== feed) return;
+    const frames = eventFrames(feed.sessionId, batch.events);
+    for (const sub of feed.subs) {
+      if (!sub.live || sub.cancelled) continue;
+      sub.ws.cork(() => {
+        for (const frame of frames) {
+          if (frame.pos <= sub.pos) continue;
+          if (!this.#send(sub.ws, frame.text)) return;
         }
-        feed.lastPos = lastPos;
-        this.#remember(feed, frames);
-        if (rows.length === WS_LIMITS.REPLAY_PAGE) feed.dirty = true;
-      } while (feed.dirty && this.#feeds.get(feed.sessionId) === feed);
-    } catch (error) {
-      this.#log.warn("session feed read failed", { sessionId: feed.sessionId, error });
-    } finally {
-      feed.reading = false;
+      });
+      sub.pos = Math.max(sub.pos, batch.lastPos);
     }
+    feed.lastPos = batch.lastPos;
+    this.#remember(feed, frames);
   }
 
   /** Adds delivered frames to the feed's tail cache, dropping the oldest positions past its limits. */
@@ -540,7 +519,7 @@ export class SessionSockets {
     sub.ws.data.subs.delete(sub.sessionId);
     sub.feed.subs.delete(sub);
     if (sub.feed.subs.size === 0 && this.#feeds.get(sub.sessionId) === sub.feed) {
-      sub.feed.unwatch();
+      sub.feed.following?.stop();
       this.#feeds.delete(sub.sessionId);
     }
     if (sub.memberId) await this.#presence.leave(sub.memberId).catch((error) => this.#log.warn("presence leave failed", { error }));
@@ -609,8 +588,8 @@ function rateOf(principal: Principal): number {
 }
 
 /** Each event serialised once, with the position it is filtered by. */
-function eventFrames(sessionId: string, rows: StoredMessage[]): Frame[] {
-  return toOffsetEvents(rows).map((e) => ({ pos: e.pos, text: `{"type":"event","session":${JSON.stringify(sessionId)},"offset":"${e.offset}","event":${JSON.stringify(e.event)}}` }));
+function eventFrames(sessionId: string, events: OffsetEvent[]): Frame[] {
+  return events.map((e) => ({ pos: e.pos, text: `{"type":"event","session":${JSON.stringify(sessionId)},"offset":"${e.offset}","event":${JSON.stringify(e.event)}}` }));
 }
 
 export { sessionStreamPath };
