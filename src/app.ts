@@ -170,7 +170,7 @@ export async function startService(options: { config: Config; log: Logger }): Pr
       log,
       longPollTimeoutMs: config.longPollTimeoutMs,
       authorize: config.streamsAuth ? (request, path) => streamAuthorizer(auth, sessions, streams.store)(request, path) : undefined,
-      reserved: ({ store, writer }) => (subscriptions = new SubscriptionManager({ host: subscriptionHost(store, writer), log: log.child({ component: "subscriptions" }) })),
+      reserved: ({ store, writer }) => (subscriptions = new SubscriptionManager({ host: subscriptionHost(store, writer), log: log.child({ component: "subscriptions" }), allowPrivate: config.importAllowPrivate })),
     });
     if (config.role !== "web") await scheduleStreamJobs(boss, streams, log);
 
