@@ -9,7 +9,7 @@ import { BrandInput, StudioStore, type BrandRecord } from "../email/studio";
 import { BrandImports, ProposalEdits, type BrandImportRecord } from "./import/imports";
 import { MAX_KIT_BYTES, exportBrandKit, importBrandKit, unzipSafe } from "./kit";
 import { ReferenceStore, normalizeTags, type ReferenceRecord } from "./references";
-import { precheckUrl } from "../email/guarded-fetch";
+import { precheckUrl } from "../infra/guarded-fetch";
 
 /** One bulk upload of product images: files (or zips of them) together, at most. */
 export const MAX_PRODUCT_UPLOAD_BYTES = 60 * 1024 * 1024;

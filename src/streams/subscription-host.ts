@@ -1,5 +1,5 @@
 import type { StreamStore } from "./store";
-import { encodeJsonValues } from "./store";
+import { jsonAppend } from "./json-append";
 import type { AppendWriter } from "./writer";
 import { formatOffset } from "./offsets";
 
@@ -32,13 +32,7 @@ export function subscriptionHost(store: StreamStore, writer: AppendWriter): Subs
       return (await store.listPaths(STREAM_PREFIX)).map((p) => p.slice(STREAM_PREFIX.length)).filter((p) => !p.startsWith("__ds/"));
     },
     async appendJson(path, value) {
-      const result = await writer.append({
-        path: STREAM_PREFIX + path,
-        contentType: "application/json",
-        body: new Uint8Array(0),
-        json: { data: encodeJsonValues([value]), count: 1 },
-        close: false,
-      });
+      const result = await writer.append(jsonAppend(STREAM_PREFIX + path, [value]));
       return result.kind === "appended";
     },
   };

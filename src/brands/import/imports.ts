@@ -6,7 +6,7 @@ import type { SessionService } from "../../sessions/service";
 import { newId } from "../../sessions/service";
 import { AssetStore, MAX_UPLOAD_BYTES } from "../../assets/store";
 import { BrandInput, StudioStore } from "../../email/studio";
-import { guardedFetch, type FetchResult } from "../../email/guarded-fetch";
+import { guardedFetch, type FetchResult } from "../../infra/guarded-fetch";
 import { assembleProposal, dominantColors, logoCandidates, organizationFromJsonLd, readCss, scanPage, type BrandProposal, type ProposalLogo } from "./extract";
 
 /** The page itself: more than this and the import is refused (brand facts live near the top of a page). */

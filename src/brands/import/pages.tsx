@@ -6,7 +6,7 @@ import { BrandImports, type BrandImportRecord, type ProposalEdits } from "./impo
 import type { StudioStore } from "../../email/studio";
 import { assetUrl } from "../../assets/store";
 import { fontStack } from "../../email/theme";
-import { precheckUrl } from "../../email/guarded-fetch";
+import { precheckUrl } from "../../infra/guarded-fetch";
 import { canAccessTeam } from "../../accounts/principal";
 
 type Env = { Variables: WebVariables };
