@@ -34,19 +34,21 @@ import { apiDocs } from "./web/api-docs";
 import { Providers } from "./agents/providers";
 import { AgentRuntime } from "./agents/runtime";
 import { BUILT_IN_AGENTS } from "./agents/agents";
-import { AssetStore } from "./email/assets";
+import { AssetStore } from "./assets/store";
 import { StudioStore } from "./email/studio";
 import { emailAgents } from "./email/generation";
-import { assetRoute, studioRoutes } from "./email/routes";
+import { studioRoutes } from "./email/routes";
+import { assetRoutes, assetRoute } from "./assets/routes";
 import { ServiceMetrics } from "./service-metrics";
 import { EmailEditor } from "./email/editing";
 import { studioPages } from "./web/studio-pages";
 import { sessionPages } from "./web/session-pages";
 import { vendorFiles } from "./web/vendor";
-import { BrandImports, brandImportAgent } from "./email/brand-import";
-import { ReferenceStore } from "./email/references";
-import { BRAND_UPLOAD_PATH, brandRoutes } from "./email/brand-routes";
-import { brandImportPages } from "./web/brand-import-pages";
+import { BrandImports, brandImportAgent } from "./brands/import/imports";
+import { ReferenceStore } from "./brands/references";
+import { BRAND_UPLOAD_PATH, brandRoutes } from "./brands/routes";
+import { brandPages } from "./brands/pages";
+import { brandImportPages } from "./brands/import/pages";
 
 /** JSON API bodies are small; uploads and stream appends have their own limits. */
 export const API_BODY_LIMIT_BYTES = 1024 * 1024;
@@ -221,6 +223,7 @@ export async function startService(options: { config: Config; log: Logger }): Pr
     });
     api.use("/api/*", jsonBodyGuard());
     api.route("/", accountRoutes({ accounts }));
+    api.route("/", assetRoutes({ assets, publicUrl: config.publicUrl }));
     api.route("/", studioRoutes({ studio, assets, sessions, publicUrl: config.publicUrl, providerLabel: () => (providers.offlineOnly ? "offline" : "ai") }));
     api.route("/", brandRoutes({ studio, assets, imports: brandImports, references, publicUrl: config.publicUrl, allowPrivate: config.importAllowPrivate }));
     api.route("/", sessionRoutes({ service: sessions, turns, presence, secretKey: config.secretKey, publicUrl: config.publicUrl, runnableAgents: () => runtime!.agentNames }));
@@ -276,6 +279,7 @@ export async function startService(options: { config: Config; log: Logger }): Pr
     app.route("/", brandImportPages({ imports: brandImports, studio, publicUrl: config.publicUrl, allowPrivate: config.importAllowPrivate }));
     app.route("/", accountPages({ accounts, publicUrl: config.publicUrl, clientAddress: (c) => (c.env as unknown as Server<SocketData>)?.requestIP?.(c.req.raw)?.address ?? "unknown" }));
     const offline = () => providers.offlineOnly;
+    app.route("/", brandPages({ studio, assets, publicUrl: config.publicUrl, offline }));
     app.route("/", studioPages({ studio, assets, sessions, editor: new EmailEditor({ studio, sessions }), publicUrl: config.publicUrl, offline }));
     app.route("/", sessionPages({ sessions, presence: presence!, offline }));
     app.get("/", async (c) => {
