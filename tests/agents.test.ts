@@ -49,7 +49,7 @@ let server: TestServer;
 beforeAll(async () => {
   fakes = startFakeProviders();
   server = await start({ env: { ANTHROPIC_API_KEY: "sk-ant-test", ANTHROPIC_BASE_URL: fakes.anthropicUrl, OPENAI_API_KEY: "sk-openai-test", OPENAI_BASE_URL: fakes.openaiUrl } });
-});
+}, 60_000);
 
 describe("runs", () => {
   test("an offline chat run streams rolled-up deltas that concatenate to the compacted message", async () => {

@@ -47,7 +47,7 @@ function assistantEvents(runId: string, messageId: string, chunks: string[]) {
 let server: TestServer;
 beforeAll(async () => {
   server = await start();
-});
+}, 60_000);
 
 describe("session API", () => {
   test("create returns stream and socket URLs and a client token; get shows the session", async () => {
