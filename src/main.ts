@@ -1,6 +1,7 @@
 import { loadConfig, ConfigError } from "./infra/config";
 import { createLogger } from "./infra/log";
 import { startService } from "./app";
+import { stopEmbeddedPostgres } from "./infra/embedded-postgres";
 
 /** Entry point of `bun run start`: read configuration once, start, and stop in order on a signal. */
 let config;
@@ -16,28 +17,51 @@ try {
 
 const log = createLogger({ level: config.logLevel, base: { service: "durable-studio", pid: process.pid } });
 
-let service;
+/** A shutdown that has not finished by then stops Postgres anyway and exits non-zero. */
+const SHUTDOWN_TIMEOUT_MS = 45_000;
+
+let service: Awaited<ReturnType<typeof startService>> | undefined;
+let stopping = false;
+
+/**
+ * SIGTERM, SIGINT and SIGHUP (a closed terminal) stop the service in order, and always stop the
+ * embedded Postgres: also when the signal arrives during start-up, when the orderly stop fails, or
+ * when it hangs. Installed before start-up, so no signal finds Bun's default (exit at once, Postgres
+ * left running).
+ */
+async function shutdown(signal: NodeJS.Signals): Promise<void> {
+  if (stopping) return;
+  stopping = true;
+  log.info("signal received", { signal });
+  const deadline = setTimeout(() => {
+    log.error("shutdown took too long; stopping postgres and exiting", { timeoutMs: SHUTDOWN_TIMEOUT_MS });
+    void stopEmbeddedPostgres().finally(() => process.exit(1));
+  }, SHUTDOWN_TIMEOUT_MS);
+  let code = 0;
+  try {
+    // During start-up there is no service yet: start-up fails (see below), or we stop what it started.
+    if (service) await service.stop();
+  } catch (error) {
+    log.error("shutdown failed", { error });
+    code = 1;
+  }
+  await stopEmbeddedPostgres().catch((error) => log.error("stopping postgres failed", { error }));
+  clearTimeout(deadline);
+  process.exit(code);
+}
+
+for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"] as const) process.on(signal, () => void shutdown(signal));
+
 try {
   service = await startService({ config, log });
 } catch (error) {
   const message = (error as Error).message ?? String(error);
   log.error("start-up failed", { error: message });
-  process.stderr.write(`durable-studio: start-up failed: ${message}\n`);
+  try {
+    process.stderr.write(`durable-studio: start-up failed: ${message}\n`);
+  } catch {
+    // stderr is gone too; the exit code still says it.
+  }
+  await stopEmbeddedPostgres().catch(() => {});
   process.exit(1);
-}
-
-let stopping = false;
-for (const signal of ["SIGINT", "SIGTERM"] as const) {
-  process.on(signal, async () => {
-    if (stopping) return;
-    stopping = true;
-    log.info("signal received", { signal });
-    try {
-      await service.stop();
-      process.exit(0);
-    } catch (error) {
-      log.error("shutdown failed", { error });
-      process.exit(1);
-    }
-  });
 }

@@ -1,12 +1,15 @@
 import type { Logger } from "../infra/log";
-import { encodeJsonValues } from "../streams/store";
+import { jsonAppend } from "../streams/json-append";
 import type { AppendWriter } from "../streams/writer";
 import { formatOffset } from "../streams/offsets";
 import type { SessionEvent } from "../sessions/events";
-import { newId, sessionStreamPath } from "../sessions/service";
+import { CANCEL_FENCE_EPOCH, newId, runProducerId, sessionStreamPath } from "../sessions/service";
 
 /** Tokens are coalesced into one delta per window; the first token goes out at once. */
 export const DEFAULT_ROLLUP_WINDOW_MS = 40;
+
+/** How a run ended, as its `run.end` event says. */
+export type RunEnd = Extract<SessionEvent, { type: "run.end" }>;
 
 /** Why a run stopped generating: the agent loop reads this after an abort. */
 export type StopReason = { kind: "cancel" } | { kind: "interrupt" } | { kind: "steer"; text: string } | { kind: "fenced" } | { kind: "shutdown" };
@@ -30,6 +33,15 @@ export interface RunInfo {
   input: unknown;
   options: Record<string, unknown>;
   startPos: number;
+  /** A turn answers one user message of the session (`messageId`); see sessions/turns.ts. */
+  turn?: boolean;
+  messageId?: string | null;
+}
+
+/** A user message the run saw while it was generating. */
+export interface SeenMessage {
+  id: string;
+  text: string;
 }
 
 /**
@@ -42,18 +54,22 @@ export class RunContext {
   #writer: AppendWriter;
   #log: Logger;
   #seq = 0;
+  /** The producer epoch this run writes at: its attempt, or CANCEL_FENCE_EPOCH once a cancel fenced it. */
+  #epoch: number;
+  #producerSeq: (epoch: number) => Promise<number>;
   #chain: Promise<unknown> = Promise.resolve();
   #abort = new AbortController();
   #stop: StopReason | undefined;
-  #userMessages: string[] = [];
-  #messageWaiters: Array<(text: string | undefined) => void> = [];
+  #userMessages: SeenMessage[] = [];
   #eventWaiters = new Set<(event: SessionEvent) => void>();
   readonly rollupWindowMs: number;
   /** Offset of the last event this run appended. */
   lastOffset = formatOffset(0);
 
-  constructor(options: { info: RunInfo; writer: AppendWriter; log: Logger; rollupWindowMs?: number }) {
+  constructor(options: { info: RunInfo; writer: AppendWriter; log: Logger; rollupWindowMs?: number; producerSeq?: (epoch: number) => Promise<number> }) {
     this.info = options.info;
+    this.#epoch = options.info.attempt;
+    this.#producerSeq = options.producerSeq ?? (async () => -1);
     this.#writer = options.writer;
     this.#log = options.log;
     this.rollupWindowMs = options.rollupWindowMs ?? DEFAULT_ROLLUP_WINDOW_MS;
@@ -81,22 +97,23 @@ export class RunContext {
     if (this.#stop && (this.#stop.kind === "cancel" || this.#stop.kind === "fenced")) return;
     this.#stop = reason;
     this.#abort.abort(new RunStopped(reason));
-    for (const wake of this.#messageWaiters.splice(0)) wake(undefined);
   }
 
   /** Appends an event in order, as this run's producer. */
   emit(event: SessionEvent): Promise<void> {
     const next = this.#chain.then(async () => {
       if (this.#stop?.kind === "fenced") return;
-      const seq = this.#seq++;
-      const result = await this.#writer.append({
-        path: sessionStreamPath(this.info.sessionId),
-        contentType: "application/json",
-        body: new Uint8Array(0),
-        json: { data: encodeJsonValues([event]), count: 1 },
-        close: false,
-        producer: { id: `run:${this.info.runId}`, epoch: this.info.attempt, seq },
-      });
+      if (this.#epoch >= CANCEL_FENCE_EPOCH && (event.type === "message.delta" || event.type === "run.progress")) return;
+      let result = await this.#append(event);
+      if (result.kind === "stale_epoch" && result.epoch >= CANCEL_FENCE_EPOCH && this.#epoch < CANCEL_FENCE_EPOCH) {
+        // A cancel naming this run fenced it. What it was sending (a delta) is dropped: nothing may
+        // follow the cancel but this run's ending, which it writes at the fence's epoch from here on.
+        this.#epoch = CANCEL_FENCE_EPOCH;
+        this.#seq = (await this.#producerSeq(CANCEL_FENCE_EPOCH)) + 1;
+        this.stop({ kind: "cancel" });
+        if (event.type === "message.delta" || event.type === "run.progress") return;
+        result = await this.#append(event);
+      }
       if (result.kind === "appended") this.lastOffset = formatOffset(result.tailPos);
       else if (result.kind === "stale_epoch") {
         this.#log.warn("run attempt fenced by a newer attempt", { runId: this.info.runId, attempt: this.info.attempt });
@@ -109,6 +126,11 @@ export class RunContext {
     return next;
   }
 
+  #append(event: SessionEvent) {
+    const seq = this.#seq++;
+    return this.#writer.append(jsonAppend(sessionStreamPath(this.info.sessionId), [event], { producer: { id: runProducerId(this.info.runId), epoch: this.#epoch, seq } }));
+  }
+
   /** Waits for every append so far. */
   flush(): Promise<void> {
     return this.#chain.then(() => {});
@@ -119,35 +141,88 @@ export class RunContext {
   }
 
   /** Starts an assistant message whose tokens are rolled up into deltas. */
-  async startMessage(id = newId("msg")): Promise<MessageWriter> {
-    await this.emit({ type: "message.start", id, role: "assistant", runId: this.info.runId, agent: this.info.agent });
+  async startMessage(id = newId("msg"), inReplyTo?: string): Promise<MessageWriter> {
+    await this.emit({ type: "message.start", id, role: "assistant", runId: this.info.runId, agent: this.info.agent, ...(inReplyTo ? { inReplyTo } : {}) });
     return new MessageWriter(this, id);
   }
 
-  /** Resolves with the next user message, or undefined if the run is stopped first. */
-  nextUserMessage(): Promise<string | undefined> {
-    const queued = this.#userMessages.shift();
-    if (queued !== undefined) return Promise.resolve(queued);
-    if (this.#stop?.kind === "cancel" || this.#stop?.kind === "fenced" || this.#stop?.kind === "shutdown") return Promise.resolve(undefined);
-    return new Promise((resolve) => this.#messageWaiters.push(resolve));
+  /**
+   * The user messages this run saw since it started (or since the last call), oldest first. An
+   * interrupted run answers one of them rather than losing a message that arrived just before the
+   * interrupt.
+   */
+  takeUserMessages(): SeenMessage[] {
+    return this.#userMessages.splice(0);
   }
 
-  /** Resolves with the first session event (seen from now on) matching `test`, or undefined when the run stops. */
-  waitForEvent(test: (event: SessionEvent) => boolean): Promise<SessionEvent | undefined> {
-    return new Promise((resolve) => {
-      const waiter = (event: SessionEvent) => {
-        if (!test(event)) return;
-        this.#eventWaiters.delete(waiter);
-        resolve(event);
-      };
-      this.#eventWaiters.add(waiter);
-      this.signal.addEventListener("abort", () => {
-        if (this.#stop?.kind === "cancel" || this.#stop?.kind === "fenced" || this.#stop?.kind === "shutdown") {
-          this.#eventWaiters.delete(waiter);
-          resolve(undefined);
-        }
-      }, { once: true });
+  /**
+   * Starts child runs and waits until every one has ended (its `run.end` in the session), or until
+   * this run is stopped. Listens before `start` runs, so no `run.end` slips past; wakes only for the
+   * children's `run.end`s; holds one abort listener for the whole wait and removes it after.
+   * `onEnded` runs after each newly ended child (one call at a time, in order), e.g. to report progress.
+   *
+   * @example
+   * const wait = await ctx.waitForRuns(() => Promise.all([tools.startChild("chat", a), tools.startChild("chat", b)]));
+   * if (!wait.ok) return { status: "cancelled" };
+   * wait.ends.get(wait.runIds[0])!.status; // "completed" | "cancelled" | "failed"
+   */
+  async waitForRuns(
+    start: () => Promise<string[]>,
+    options: {
+      onEnded?: (end: RunEnd, done: number, total: number) => Promise<void> | void;
+      /**
+       * Called when an interrupt or steer stops this run while it waits: return true to re-arm and
+       * keep waiting (a parent whose children follow its interrupt), false to stop waiting.
+       */
+      onStop?: (reason: StopReason) => Promise<boolean> | boolean;
+    } = {},
+  ): Promise<{ ok: boolean; runIds: string[]; ends: Map<string, RunEnd> }> {
+    const ends = new Map<string, RunEnd>();
+    let runIds: string[] = [];
+    let wake: (() => void) | undefined;
+    const stopListening = this.onEvent((event) => {
+      if (event.type !== "run.end" || event.runId === this.info.runId || ends.has(event.runId)) return;
+      ends.set(event.runId, event);
+      // Before `start` returns, the ids are unknown: keep every run.end, wake once they are.
+      if (runIds.length === 0 || runIds.includes(event.runId)) wake?.();
     });
+    let signal = this.signal;
+    const onAbort = () => wake?.();
+    signal.addEventListener("abort", onAbort);
+    try {
+      runIds = await start();
+      const reported = new Set<string>();
+      while (true) {
+        const fresh = [...ends.keys()].filter((id) => runIds.includes(id) && !reported.has(id));
+        if (fresh.length > 0) {
+          // More may end while `onEnded` writes: count again before waiting.
+          for (const id of fresh) {
+            reported.add(id);
+            await options.onEnded?.(ends.get(id)!, reported.size, runIds.length);
+          }
+          continue;
+        }
+        if (reported.size === runIds.length) break;
+        if (signal.aborted) {
+          const reason = this.#stop;
+          if ((reason?.kind === "interrupt" || reason?.kind === "steer") && (await options.onStop?.(reason))) {
+            signal.removeEventListener("abort", onAbort);
+            this.resume();
+            signal = this.signal;
+            signal.addEventListener("abort", onAbort);
+            continue;
+          }
+          break;
+        }
+        await new Promise<void>((resolve) => (wake = resolve));
+        wake = undefined;
+      }
+    } finally {
+      stopListening();
+      signal.removeEventListener("abort", onAbort);
+    }
+    const mine = new Map(runIds.filter((id) => ends.has(id)).map((id) => [id, ends.get(id)!]));
+    return { ok: mine.size === runIds.length, runIds, ends: mine };
   }
 
   /** Calls `listener` with every session event seen from now on, until the returned function is called. */
@@ -159,11 +234,7 @@ export class RunContext {
   /** Every session event after the run started is shown to it (by the runtime's session watcher). */
   observe(event: SessionEvent): void {
     if (event.type === "control") this.#onControl(event);
-    else if (event.type === "message" && event.role === "user") {
-      const waiter = this.#messageWaiters.shift();
-      if (waiter) waiter(event.text);
-      else if (this.#stop?.kind === "interrupt") this.#userMessages.push(event.text);
-    }
+    else if (event.type === "message" && event.role === "user") this.#userMessages.push({ id: event.id, text: event.text });
     for (const waiter of [...this.#eventWaiters]) waiter(event);
   }
 
@@ -176,8 +247,10 @@ export class RunContext {
 
   #onControl(event: Extract<SessionEvent, { type: "control" }>) {
     if (!this.appliesTo(event)) return;
-    // Interrupt and steer speak to the run they name (or to top-level runs); children only follow a cancel.
-    if (event.action !== "cancel" && event.runId !== this.info.runId && this.info.parentRunId !== null) return;
+    // Cancel and interrupt follow a run's ancestors (a parent's sub-agents stop with it); steer speaks
+    // only to the run it names, or to top-level runs when it names none.
+    if (event.action === "steer" && event.runId !== this.info.runId && (event.runId !== undefined || this.info.parentRunId !== null)) return;
+    if (event.action === "interrupt" && event.runId === undefined && this.info.parentRunId !== null) return;
     if (event.action === "cancel") this.stop({ kind: "cancel" });
     else if (event.action === "interrupt") this.stop({ kind: "interrupt" });
     else if (event.action === "steer" && event.text) {

@@ -1,14 +1,14 @@
 import type { Sql } from "postgres";
 import type { PgBoss, Job } from "pg-boss";
 import type { Logger } from "../infra/log";
-import type { StreamHub } from "../streams/hub";
 import type { AppendWriter } from "../streams/writer";
 import { QUEUES, RUN_QUEUED_CHANNEL } from "../../jobs/queues";
 import type { Listener } from "../infra/listener";
-import type { SessionEvent } from "../sessions/events";
 import type { Presence } from "../sessions/presence";
-import { toOffsetEvents, type SessionService } from "../sessions/service";
+import { runProducerId, toOffsetEvents, type SessionService } from "../sessions/service";
+import type { Following, SessionFollowers } from "../sessions/follower";
 import type { Providers } from "./providers";
+import type { Turns } from "../sessions/turns";
 import { RunContext, RunStopped, type RunInfo } from "./run-context";
 import type { Agent, AgentOutcome, AgentTools } from "./agents";
 
@@ -38,36 +38,31 @@ interface RunRow {
   clientId: string | null;
   parentRunId: string | null;
   startPos: number;
-}
-
-/** Per session with local runs: one reader of new events, shared by every run in this process. */
-interface SessionWatch {
-  streamId: number;
-  pos: number;
-  runs: Set<RunContext>;
-  reading: boolean;
-  dirty: boolean;
-  unwatch: () => void;
+  turn: boolean;
+  messageId: string | null;
 }
 
 /**
  * Runs agents as pg-boss jobs that write straight into their session. A run's worker watches the
  * session's control events through the process hub, fences stale attempts through the idempotent
  * producer (`run:<id>`, epoch = attempt), and a reaper hands the runs of a dead process back to
- * pg-boss for a retry.
+ * pg-boss for a retry. Session events reach a run through the process's session follower, the same
+ * reader that feeds the WebSocket subscribers of that session.
  */
 export class AgentRuntime {
   #sql: Sql;
   #boss: PgBoss;
-  #hub: StreamHub;
+  #followers: SessionFollowers;
   #writer: AppendWriter;
   #sessions: SessionService;
+  #turns: Turns;
   #presence: Presence;
   #providers: Providers;
   #log: Logger;
   #agents = new Map<string, Agent>();
   #local = new Map<string, RunContext>();
-  #watches = new Map<string, SessionWatch>();
+  /** Each local run's hold on its session's follower. */
+  #watches = new Map<RunContext, Following>();
   #timers: ReturnType<typeof setInterval>[] = [];
   #listener: Listener | undefined;
   /** Jobs this process has taken from the queue and not yet settled, by job id. */
@@ -79,13 +74,14 @@ export class AgentRuntime {
   /** Called when a run this process executed has ended (for metrics). */
   onRunEnded: (run: { runId: string; agent: string; status: string; durationMs: number }) => void = () => {};
 
-  constructor(options: { sql: Sql; boss: PgBoss; hub: StreamHub; writer: AppendWriter; sessions: SessionService; presence: Presence; providers: Providers; agents: Agent[]; log: Logger; listener?: Listener }) {
+  constructor(options: { sql: Sql; boss: PgBoss; followers: SessionFollowers; writer: AppendWriter; sessions: SessionService; turns: Turns; presence: Presence; providers: Providers; agents: Agent[]; log: Logger; listener?: Listener }) {
     this.#listener = options.listener;
     this.#sql = options.sql;
     this.#boss = options.boss;
-    this.#hub = options.hub;
+    this.#followers = options.followers;
     this.#writer = options.writer;
     this.#sessions = options.sessions;
+    this.#turns = options.turns;
     this.#presence = options.presence;
     this.#providers = options.providers;
     this.#log = options.log;
@@ -95,10 +91,6 @@ export class AgentRuntime {
   /** Names of the agents runs may ask for. */
   get agentNames(): string[] {
     return [...this.#agents.keys()];
-  }
-
-  register(agent: Agent): void {
-    this.#agents.set(agent.name, agent);
   }
 
   /**
@@ -179,7 +171,8 @@ export class AgentRuntime {
       update runs set status = 'running', attempt = case when started_at is null then 0 else attempt + 1 end,
         job_id = ${job.id}, heartbeat_at = now(), started_at = coalesce(started_at, now())
       where id = ${job.data.runId} and status in ('queued', 'running', 'retrying')
-      returning attempt, id, session_id as "sessionId", agent, status, provider, input, options, client_id as "clientId", parent_run_id as "parentRunId", start_pos as "startPos"`;
+      returning attempt, id, session_id as "sessionId", agent, status, provider, input, options, client_id as "clientId", parent_run_id as "parentRunId", start_pos as "startPos",
+        turn, message_id as "messageId"`;
     if (!row) return; // Already finished (or cancelled while queued): nothing to do.
     const startedAt = performance.now();
     const attempt = row.attempt;
@@ -196,8 +189,10 @@ export class AgentRuntime {
       input: row.input ? JSON.parse(row.input) : undefined,
       options: row.options ? JSON.parse(row.options) : {},
       startPos: row.startPos,
+      turn: row.turn,
+      messageId: row.messageId,
     };
-    const ctx = new RunContext({ info, writer: this.#writer, log: this.#log, rollupWindowMs: typeof info.options.rollupWindowMs === "number" ? info.options.rollupWindowMs : undefined });
+    const ctx = new RunContext({ info, writer: this.#writer, log: this.#log, producerSeq: (epoch) => this.#sessions.producerSeq(row.sessionId, runProducerId(row.id), epoch), rollupWindowMs: typeof info.options.rollupWindowMs === "number" ? info.options.rollupWindowMs : undefined });
     this.#local.set(row.id, ctx);
     const log = this.#log.child({ runId: row.id, agent: row.agent, attempt });
     let outcome: AgentOutcome;
@@ -232,6 +227,8 @@ export class AgentRuntime {
     this.#local.delete(row.id);
     this.onRunEnded({ runId: row.id, agent: row.agent, status: outcome.status, durationMs: performance.now() - startedAt });
     log.info("run ended", { status: outcome.status });
+    // The session's next queued turn (if any) starts now.
+    if (row.turn) await this.#turns.advance(row.sessionId).catch((error) => log.warn("advancing turns failed", { error }));
   }
 
   async #runAgent(ctx: RunContext, row: RunRow): Promise<AgentOutcome> {
@@ -248,6 +245,10 @@ export class AgentRuntime {
       },
       startChild: (agentName, input) =>
         this.#sessions.startRun(row.sessionId, { agent: agentName, input, provider: row.provider ?? undefined, options: ctx.info.options, clientId: row.clientId ?? undefined, parentRunId: row.id }),
+      turnOf: async (messageId) => {
+        const [turn] = await this.#sql<{ id: string }[]>`select id from runs where session_id = ${row.sessionId} and message_id = ${messageId} and turn limit 1`;
+        return turn?.id;
+      },
       status: (status) =>
         this.#presence.join({ sessionId: row.sessionId, clientId: `agent:${row.agent}`, device: "agent", status, memberId: `agent:${row.id}` }).then(() => {}).catch(() => {}),
     };
@@ -296,53 +297,20 @@ export class AgentRuntime {
     for (const id of messageIds) await ctx.emit({ type: "message.end", id, runId: ctx.info.runId, status: "interrupted" });
   }
 
+  /** Shows the run every event of its session from now on (control, user messages, children's run.end). */
   async #watch(ctx: RunContext) {
     const { sessionId } = ctx.info;
-    let watch = this.#watches.get(sessionId);
-    if (!watch) {
-      const stream = await this.#sessions.stream(sessionId);
-      if (!stream) throw new Error("the session's stream is gone");
-      watch = { streamId: stream.id, pos: stream.tailPos, runs: new Set(), reading: false, dirty: false, unwatch: () => {} };
-      const w = watch;
-      watch.unwatch = this.#hub.watch(stream.id, () => void this.#pump(w));
-      this.#watches.set(sessionId, watch);
-    }
-    watch.runs.add(ctx);
+    const stream = await this.#sessions.stream(sessionId);
+    if (!stream) throw new Error("the session's stream is gone");
+    const following = this.#followers.follow({ sessionId, streamId: stream.id, fromPos: stream.tailPos }, (batch) => {
+      for (const { event } of batch.events) ctx.observe(event);
+    });
+    this.#watches.set(ctx, following);
   }
 
   #unwatch(ctx: RunContext) {
-    const watch = this.#watches.get(ctx.info.sessionId);
-    if (!watch) return;
-    watch.runs.delete(ctx);
-    if (watch.runs.size === 0) {
-      watch.unwatch();
-      this.#watches.delete(ctx.info.sessionId);
-    }
-  }
-
-  async #pump(watch: SessionWatch) {
-    if (watch.reading) {
-      watch.dirty = true;
-      return;
-    }
-    watch.reading = true;
-    try {
-      do {
-        watch.dirty = false;
-        const rows = await this.#sessions.page(watch.streamId, watch.pos, Number.MAX_SAFE_INTEGER, 1_000);
-        // An empty read may have raced a newer append: `dirty` says whether to read again.
-        if (rows.length === 0) continue;
-        watch.pos = rows[rows.length - 1]!.pos;
-        for (const { event } of toOffsetEvents(rows)) {
-          for (const ctx of watch.runs) ctx.observe(event as SessionEvent);
-        }
-        if (rows.length === 1_000) watch.dirty = true;
-      } while (watch.dirty);
-    } catch (error) {
-      this.#log.warn("run watcher read failed", { error });
-    } finally {
-      watch.reading = false;
-    }
+    this.#watches.get(ctx)?.stop();
+    this.#watches.delete(ctx);
   }
 
   async #heartbeat() {
@@ -377,6 +345,8 @@ export class AgentRuntime {
         await this.#sql`update runs set status = 'queued' where id = ${run.id} and status = 'retrying'`;
         await this.#boss.send(QUEUES.agentRun.name, { runId: run.id, sessionId: run.sessionId }, { retryLimit: 3 });
       }
+      // Queued turns whose session has no active turn (the advance was lost with its process).
+      await this.#turns.advanceStalled();
     } catch (error) {
       this.#log.warn("run reaper failed", { error });
     }

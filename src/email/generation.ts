@@ -3,8 +3,7 @@ import type { Providers } from "../agents/providers";
 import type { ContentPart } from "../agents/providers/types";
 import { ProviderError } from "../agents/providers/types";
 import type { RunContext } from "../agents/run-context";
-import type { SessionEvent } from "../sessions/events";
-import { AssetStore, assetUrl } from "./assets";
+import { AssetStore, assetUrl } from "../assets/store";
 import { emailDocumentJsonSchema, formulaOf, validateDocument, type Brand, type Brief, type EmailDocument, type Section, type SectionType } from "./document";
 import { streamOfflineEmail, writeOfflineEmail } from "./offline-writer";
 import { renderOfflineHeroImage } from "./offline-image";
@@ -185,35 +184,25 @@ export function emailAgents(deps: EmailAgentDeps): Agent[] {
       const input = ctx.info.input as EmailInput;
       const loaded = await load(deps, input);
       if (typeof loaded === "string") return { status: "failed", error: loaded };
-      const ended = new Map<string, Extract<SessionEvent, { type: "run.end" }>>();
       let heroUrl: string | undefined;
-      let wake = () => {};
-      const stop = ctx.onEvent((event) => {
-        if (event.type === "run.end") ended.set(event.runId, event);
+      const stopWatchingHero = ctx.onEvent((event) => {
         if (event.type === "artifact" && event.kind === "image") heroUrl = event.ref;
-        wake();
       });
-      let copyRun = "";
-      let heroRun = "";
+      let wait: Awaited<ReturnType<typeof ctx.waitForRuns>>;
       try {
         await ctx.progress("Starting the copy and hero agents", 0.02);
-        [copyRun, heroRun] = await Promise.all([tools.startChild("email-copy", input), tools.startChild("email-hero", input)]);
-        while (!(ended.has(copyRun) && ended.has(heroRun)) && !ctx.signal.aborted) {
-          await new Promise<void>((resolve) => {
-            wake = resolve;
-            ctx.signal.addEventListener("abort", () => resolve(), { once: true });
-          });
-        }
+        wait = await ctx.waitForRuns(() => Promise.all([tools.startChild("email-copy", input), tools.startChild("email-hero", input)]));
       } finally {
-        stop();
+        stopWatchingHero();
       }
+      const [copyRun] = wait.runIds as [string, string];
       const current = (await deps.studio.email(input.emailId))!;
-      if (ctx.signal.aborted) {
+      if (!wait.ok || ctx.signal.aborted) {
         if (current.document.sections.length > 0) await deps.studio.saveVersion(input.emailId, current.document, "Stopped before the end");
         else await deps.studio.fail(input.emailId, "Generation was stopped.");
         return { status: "cancelled" };
       }
-      const copyEnd = ended.get(copyRun)!;
+      const copyEnd = wait.ends.get(copyRun)!;
       if (copyEnd.status !== "completed") {
         const error = copyEnd.error ?? `The copy agent ${copyEnd.status}.`;
         await deps.studio.fail(input.emailId, error);

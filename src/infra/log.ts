@@ -27,7 +27,7 @@ export interface Logger {
 export function createLogger(options: { level?: LogLevel; base?: LogFields; write?: (line: string) => void } = {}): Logger {
   const minimum = LEVEL_RANK[options.level ?? "info"];
   const base = options.base ?? {};
-  const write = options.write ?? ((line: string) => process.stdout.write(line + "\n"));
+  const write = options.write ?? writeToStdout;
 
   const emit = (level: LogLevel, msg: string, fields?: LogFields) => {
     if (LEVEL_RANK[level] < minimum) return;
@@ -43,6 +43,30 @@ export function createLogger(options: { level?: LogLevel; base?: LogFields; writ
     enabled: (level) => LEVEL_RANK[level] >= minimum,
     child: (fields) => createLogger({ level: options.level, base: { ...base, ...fields }, write }),
   };
+}
+
+/** Set once standard output is gone (a closed pipe or socket): later lines are dropped. */
+let stdoutGone = false;
+let stdoutWatched = false;
+
+/**
+ * Writes a line to stdout, and never lets logging take the process down: when the reader has gone
+ * (EPIPE: a dropped SSH session, a log shipper that died) the error is swallowed and logging stops,
+ * whether Bun reports it by throwing or as an `error` event on the stream.
+ */
+function writeToStdout(line: string): void {
+  if (stdoutGone) return;
+  if (!stdoutWatched) {
+    stdoutWatched = true;
+    process.stdout.on("error", () => {
+      stdoutGone = true;
+    });
+  }
+  try {
+    process.stdout.write(line + "\n");
+  } catch {
+    stdoutGone = true;
+  }
 }
 
 function redact(fields: LogFields): LogFields {

@@ -2,13 +2,13 @@ import type { Server, ServerWebSocket, WebSocketHandler } from "bun";
 import { z } from "zod";
 import type { Logger } from "../infra/log";
 import { inspectJsonText } from "../infra/input-guard";
-import type { StreamHub } from "../streams/hub";
-import { formatOffset, isOffsetParam, parseOffset } from "../streams/offsets";
-import type { StoredMessage } from "../streams/store";
+import { formatOffset, parseResumeOffset } from "../streams/offsets";
 import { Authenticator, canAccessSession, type Principal } from "../accounts/principal";
 import { CLIENT_EVENT_TYPES, parseEvent, type SessionEvent } from "./events";
 import type { Presence } from "./presence";
-import { newId, sessionStreamPath, toOffsetEvents, type SessionService } from "./service";
+import { newId, sessionStreamPath, toOffsetEvents, type OffsetEvent, type SessionService } from "./service";
+import type { FollowedBatch, Following, SessionFollowers } from "./follower";
+import { DOUBLE_TEXTING, type Turns } from "./turns";
 
 /** Limits of the WebSocket channel; docs/websocket.md lists them. */
 export const WS_LIMITS = {
@@ -49,7 +49,14 @@ export const CLOSE_CODES = {
 const frameSchema = z.discriminatedUnion("type", [
   z.object({ type: z.literal("subscribe"), session: z.string().min(1).max(200), offset: z.string().max(100).optional(), mode: z.enum(["events", "snapshot"]).optional(), id: z.string().max(200).optional() }),
   z.object({ type: z.literal("unsubscribe"), session: z.string().min(1).max(200), id: z.string().max(200).optional() }),
-  z.object({ type: z.literal("publish"), session: z.string().min(1).max(200), event: z.unknown(), id: z.string().max(200).optional() }),
+  z.object({
+    type: z.literal("publish"),
+    session: z.string().min(1).max(200),
+    event: z.unknown(),
+    id: z.string().max(200).optional(),
+    /** For a user message that starts a turn: this message's double-texting policy. */
+    doubleTexting: z.enum(DOUBLE_TEXTING).optional(),
+  }),
   z.object({
     type: z.literal("control"),
     session: z.string().min(1).max(200),
@@ -85,6 +92,8 @@ interface Subscription {
   feed: Feed;
   /** Position of the last event this socket received. */
   pos: number;
+  /** Resumed from an offset inside an append: that append's events up to this offset were received already. */
+  within?: { pos: number; offset: string };
   /** Live subscriptions get events from the feed; replaying ones read the table (or the feed's tail cache) themselves. */
   live: boolean;
   memberId?: string;
@@ -92,9 +101,10 @@ interface Subscription {
 }
 
 /**
- * One per session with local subscribers: reads each new batch of events from the table once,
- * serialises each event once, and sends the same strings to every live subscriber. It keeps the
- * latest frames as a tail cache, so a client resuming near the tail is replayed from memory.
+ * One per session with local subscribers: takes each new batch of events from the process's
+ * session follower (read from the table once), serialises each event once, and sends the same
+ * strings to every live subscriber. It keeps the latest frames as a tail cache, so a client
+ * resuming near the tail is replayed from memory.
  */
 interface Feed {
   sessionId: string;
@@ -106,15 +116,20 @@ interface Feed {
   cache: Frame[];
   cacheFromPos: number;
   cacheBytes: number;
-  reading: boolean;
-  dirty: boolean;
-  unwatch: () => void;
+  following: Following | undefined;
 }
 
 /** One event serialised as an `event` frame, with the position it is filtered by. */
 interface Frame {
   pos: number;
+  /** The event's own offset (events of one append have distinct offsets). */
+  offset: string;
   text: string;
+}
+
+/** Whether a subscription has received this frame already (by position, or inside the append it resumed in). */
+function received(sub: Subscription, frame: Frame): boolean {
+  return frame.pos <= sub.pos || (sub.within !== undefined && frame.pos === sub.within.pos && frame.offset <= sub.within.offset);
 }
 
 /** Per session: pushes of presence are coalesced (see #pushPresence). */
@@ -132,7 +147,8 @@ interface PresencePush {
  */
 export class SessionSockets {
   #service: SessionService;
-  #hub: StreamHub;
+  #turns: Turns;
+  #followers: SessionFollowers;
   #presence: Presence;
   #auth: Authenticator;
   #log: Logger;
@@ -147,7 +163,8 @@ export class SessionSockets {
 
   constructor(options: {
     service: SessionService;
-    hub: StreamHub;
+    turns: Turns;
+    followers: SessionFollowers;
     presence: Presence;
     auth: Authenticator;
     log: Logger;
@@ -158,7 +175,8 @@ export class SessionSockets {
     this.#cookieAuth = options.cookieAuth;
     this.#cookieOrigin = options.cookieOrigin;
     this.#service = options.service;
-    this.#hub = options.hub;
+    this.#turns = options.turns;
+    this.#followers = options.followers;
     this.#presence = options.presence;
     this.#auth = options.auth;
     this.#log = options.log;
@@ -303,6 +321,16 @@ export class SessionSockets {
         let event = checked.event;
         if (event.type === "message" && ws.data.principal.kind === "client") event = { ...event, role: "user", clientId: ws.data.clientId };
         if (event.type === "control") event = { ...event, clientId: ws.data.clientId };
+        if (event.type === "message" && event.role === "user") {
+          // A user message may start a turn (the session's default agent) under the double-texting policy.
+          const posted = await this.#turns.postUserMessage({ sessionId: frame.session, event, doubleTexting: frame.doubleTexting, clientId: event.clientId });
+          if (!posted.ok) {
+            if (posted.code === "turn_active") return this.#send(ws, JSON.stringify({ type: "error", ...(frame.id ? { id: frame.id } : {}), code: "turn_active", message: `A turn is running (${posted.runId}); this session rejects messages until it ends. Nothing was stored.`, runId: posted.runId }));
+            return this.#error(ws, frame.id, posted.code, posted.code === "session_closed" ? "This session is closed." : `No session ${frame.session}.`);
+          }
+          if (frame.id) this.#send(ws, JSON.stringify({ type: "ack", id: frame.id, offset: posted.offset, ...(posted.runId ? { runId: posted.runId, turn: posted.turn } : {}) }));
+          return;
+        }
         // A message's id names the event itself; start/delta/end ids name the message they belong to,
         // so those are made idempotent by the frame id instead.
         const key = event.type === "message" ? `event:${event.id}` : frame.id ? `frame:${ws.data.clientId}:${frame.id}` : undefined;
@@ -346,10 +374,11 @@ export class SessionSockets {
     if (data.subs.has(frame.session)) return this.#error(ws, frame.id, "already_subscribed", `Already subscribed to ${frame.session}; unsubscribe first to change the offset.`);
     if (data.subs.size >= WS_LIMITS.MAX_SUBSCRIPTIONS) return this.#error(ws, frame.id, "too_many_subscriptions", `At most ${WS_LIMITS.MAX_SUBSCRIPTIONS} sessions per socket.`);
     const offset = frame.offset ?? "-1";
-    if (!isOffsetParam(offset)) return this.#error(ws, frame.id, "bad_offset", "offset must be -1, now, or an offset this server returned.");
+    if (!parseResumeOffset(offset, 0)) return this.#error(ws, frame.id, "bad_offset", "offset must be -1, now, or an offset this server returned.");
     if (!(await this.#session(ws, frame.session, frame.id))) return;
     const row = await this.#service.stream(frame.session);
     if (!row) return this.#error(ws, frame.id, "session_not_found", `No session ${frame.session}.`);
+    const resume = parseResumeOffset(offset, row.tailPos)!;
     if (data.closed) return;
 
     const feed = this.#feed(frame.session, row.id, row.tailPos);
@@ -369,8 +398,9 @@ export class SessionSockets {
         }
       });
     } else {
-      sub.pos = offset === "-1" ? 0 : offset === "now" ? row.tailPos : Math.min(parseOffset(offset)!, row.tailPos);
-      this.#send(ws, JSON.stringify({ type: "subscribed", session: frame.session, offset: formatOffset(sub.pos), ...(frame.id ? { id: frame.id } : {}) }));
+      sub.pos = resume.afterPos;
+      if (resume.within) sub.within = resume.within;
+      this.#send(ws, JSON.stringify({ type: "subscribed", session: frame.session, offset: resume.within?.offset ?? formatOffset(sub.pos), ...(frame.id ? { id: frame.id } : {}) }));
     }
     sub.memberId = newId("mem");
     void this.#presence.join({ sessionId: frame.session, clientId: data.clientId, device: data.device, memberId: sub.memberId }).catch((error) => this.#log.warn("presence join failed", { error }));
@@ -401,7 +431,8 @@ export class SessionSockets {
       if (sub.cancelled) return;
       let sent = true;
       ws.cork(() => {
-        for (const frame of eventFrames(sub.sessionId, rows)) {
+        for (const frame of eventFrames(sub.sessionId, toOffsetEvents(rows))) {
+          if (received(sub, frame)) continue;
           if (!(sent = this.#send(ws, frame.text))) return;
         }
       });
@@ -425,7 +456,7 @@ export class SessionSockets {
     }
     let sent = true;
     sub.ws.cork(() => {
-      for (let i = low; i < cache.length; i++) if (!(sent = this.#send(sub.ws, cache[i]!.text))) return;
+      for (let i = low; i < cache.length; i++) if (!received(sub, cache[i]!) && !(sent = this.#send(sub.ws, cache[i]!.text))) return;
     });
     if (sent) sub.pos = sub.feed.lastPos;
     return sent;
@@ -434,54 +465,35 @@ export class SessionSockets {
   #feed(sessionId: string, streamId: number, tailPos: number): Feed {
     const existing = this.#feeds.get(sessionId);
     if (existing) return existing;
-    const feed: Feed = {
-      sessionId, streamId, lastPos: tailPos, subs: new Set(),
-      cache: [], cacheFromPos: tailPos, cacheBytes: 0, reading: false, dirty: false, unwatch: () => {},
-    };
-    feed.unwatch = this.#hub.watch(streamId, () => void this.#pump(feed));
+    const feed: Feed = { sessionId, streamId, lastPos: tailPos, subs: new Set(), cache: [], cacheFromPos: tailPos, cacheBytes: 0, following: undefined };
+    const following = this.#followers.follow({ sessionId, streamId, fromPos: tailPos }, (batch) => this.#deliver(feed, batch));
+    // Another local reader (an agent run) may already follow this session from another position.
+    feed.following = following;
+    feed.lastPos = feed.cacheFromPos = following.fromPos;
     this.#feeds.set(sessionId, feed);
-    // An append may have landed between our read of the tail and the watch: check once.
-    void this.#pump(feed);
     return feed;
   }
 
   /**
-   * Reads what is new since the feed's position and sends it to every live subscriber, each one's
-   * frames corked into one write: with several events in a batch that is several times cheaper than
-   * a write per frame (see docs/performance.md). Bun's `server.publish` measured no better than this.
+   * Sends a batch from the session follower to every live subscriber, each one's frames corked into
+   * one write: with several events in a batch that is several times cheaper than a write per frame
+   * (see docs/performance.md). Bun's `server.publish` measured no better than this.
    */
-  async #pump(feed: Feed) {
-    if (feed.reading) {
-      feed.dirty = true;
-      return;
-    }
-    feed.reading = true;
-    try {
-      do {
-        feed.dirty = false;
-        const rows = await this.#service.page(feed.streamId, feed.lastPos, Number.MAX_SAFE_INTEGER, WS_LIMITS.REPLAY_PAGE);
-        if (rows.length === 0) continue;
-        const frames = eventFrames(feed.sessionId, rows);
-        const lastPos = rows[rows.length - 1]!.pos;
-        for (const sub of feed.subs) {
-          if (!sub.live || sub.cancelled) continue;
-          sub.ws.cork(() => {
-            for (const frame of frames) {
-              if (frame.pos <= sub.pos) continue;
-              if (!this.#send(sub.ws, frame.text)) return;
-            }
-          });
-          sub.pos = Math.max(sub.pos, lastPos);
+  #deliver(feed: Feed, batch: FollowedBatch) {
+    if (this.#feeds.get(feed.sessionId) !== feed) return;
+    const frames = eventFrames(feed.sessionId, batch.events);
+    for (const sub of feed.subs) {
+      if (!sub.live || sub.cancelled) continue;
+      sub.ws.cork(() => {
+        for (const frame of frames) {
+          if (received(sub, frame)) continue;
+          if (!this.#send(sub.ws, frame.text)) return;
         }
-        feed.lastPos = lastPos;
-        this.#remember(feed, frames);
-        if (rows.length === WS_LIMITS.REPLAY_PAGE) feed.dirty = true;
-      } while (feed.dirty && this.#feeds.get(feed.sessionId) === feed);
-    } catch (error) {
-      this.#log.warn("session feed read failed", { sessionId: feed.sessionId, error });
-    } finally {
-      feed.reading = false;
+      });
+      sub.pos = Math.max(sub.pos, batch.lastPos);
     }
+    feed.lastPos = batch.lastPos;
+    this.#remember(feed, frames);
   }
 
   /** Adds delivered frames to the feed's tail cache, dropping the oldest positions past its limits. */
@@ -540,7 +552,7 @@ export class SessionSockets {
     sub.ws.data.subs.delete(sub.sessionId);
     sub.feed.subs.delete(sub);
     if (sub.feed.subs.size === 0 && this.#feeds.get(sub.sessionId) === sub.feed) {
-      sub.feed.unwatch();
+      sub.feed.following?.stop();
       this.#feeds.delete(sub.sessionId);
     }
     if (sub.memberId) await this.#presence.leave(sub.memberId).catch((error) => this.#log.warn("presence leave failed", { error }));
@@ -609,8 +621,8 @@ function rateOf(principal: Principal): number {
 }
 
 /** Each event serialised once, with the position it is filtered by. */
-function eventFrames(sessionId: string, rows: StoredMessage[]): Frame[] {
-  return toOffsetEvents(rows).map((e) => ({ pos: e.pos, text: `{"type":"event","session":${JSON.stringify(sessionId)},"offset":"${e.offset}","event":${JSON.stringify(e.event)}}` }));
+function eventFrames(sessionId: string, events: OffsetEvent[]): Frame[] {
+  return events.map((e) => ({ pos: e.pos, offset: e.offset, text: `{"type":"event","session":${JSON.stringify(sessionId)},"offset":"${e.offset}","event":${JSON.stringify(e.event)}}` }));
 }
 
 export { sessionStreamPath };

@@ -34,6 +34,8 @@ export interface StartOptions {
   databaseUrl?: string | null;
   /** Wait for the "ready" log line (default true). */
   waitReady?: boolean;
+  /** Run the server from this copy of the project instead of this checkout. */
+  root?: string;
 }
 
 /**
@@ -52,7 +54,8 @@ export async function startServer(options: StartOptions = {}): Promise<TestServe
   for (const [key, value] of Object.entries({ ...process.env, PORT: "0", HOST: "127.0.0.1", DATA_DIR: dataDir, DATABASE_URL: databaseUrl, API_TOKEN: TEST_API_TOKEN, LOG_LEVEL: "info", ...options.env })) {
     if (value !== undefined) env[key] = value;
   }
-  const child = spawn(["bun", join(ROOT, "src/main.ts")], { cwd: ROOT, env, stdout: "pipe", stderr: "pipe" });
+  const root = options.root ?? ROOT;
+  const child = spawn(["bun", join(root, "src/main.ts")], { cwd: root, env, stdout: "pipe", stderr: "pipe" });
   const logs: string[] = [];
   const waiters: Array<{ pattern: RegExp; resolve: (line: string) => void }> = [];
   const pump = async (stream: ReadableStream<Uint8Array>) => {
