@@ -145,6 +145,3 @@ function loadOrCreateSecretKey(dataDir: string): string {
   chmodSync(file, 0o600);
   return key;
 }
-
-/** Names of every configuration variable, for docs and tests. */
-export const CONFIG_VARIABLES = VARIABLES;

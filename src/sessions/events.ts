@@ -7,7 +7,7 @@ const id = z.string().min(1).max(200);
 const text = z.string().max(MAX_EVENT_TEXT_CHARS);
 const turnRef = z.object({ runId: id, messageId: id });
 
-/** The session event vocabulary of DESIGN.md. Every event appended to a session matches one of these. */
+/** The session event vocabulary (documented in docs/websocket.md). Every event appended to a session matches one of these. */
 export const sessionEvent = z.discriminatedUnion("type", [
   z.object({ type: z.literal("message"), id, role: z.enum(["user", "assistant", "system"]), text, clientId: id.optional() }),
   z.object({ type: z.literal("message.start"), id, role: z.literal("assistant"), runId: id, agent: id, inReplyTo: id.optional() }),

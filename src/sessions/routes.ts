@@ -53,7 +53,7 @@ function clientIdOf(principal: Principal, requested: string | undefined): string
   return principal.kind === "client" ? principal.clientId : requested;
 }
 
-/** The session JSON API of DESIGN.md, declared with zod so it appears in /openapi.json. */
+/** The session JSON API, declared with zod so it appears in /openapi.json. */
 export function sessionRoutes(options: { service: SessionService; turns: Turns; presence: Presence; secretKey: string; publicUrl: string | undefined; runnableAgents: () => string[] }) {
   const { service, presence, turns } = options;
   const app = router();
