@@ -29,6 +29,7 @@ import { Presence } from "./sessions/presence";
 import { SessionSockets, WS_LIMITS, type SocketData } from "./sessions/socket";
 import { SessionFollowers } from "./sessions/follower";
 import { sessionRoutes } from "./sessions/routes";
+import { guardSessionStream } from "./sessions/stream-guard";
 import { apiDocs } from "./web/api-docs";
 import { Providers } from "./agents/providers";
 import { AgentRuntime } from "./agents/runtime";
@@ -241,7 +242,10 @@ export async function startService(options: { config: Config; log: Logger }): Pr
     });
     app.get("/static/vendor/:file", await vendorFiles(join(import.meta.dir, "../node_modules")));
     app.use("/static/*", serveStatic({ root: join(import.meta.dir, "..") }));
-    app.all("/v1/stream/*", (c) => streams.http.handle(c.req.raw));
+    app.all("/v1/stream/*", async (c) => {
+      const refused = await guardSessionStream(c.req.raw, async (request) => (await auth.authenticate(Authenticator.bearer(request)))?.kind === "admin");
+      return refused ?? streams.http.handle(c.req.raw);
+    });
     app.get("/assets/:id", assetRoute(assets));
     // Pages and the JSON API: security headers, a strict CSP (no inline script), the Origin check on
     // form posts, and the signed-in person from the session cookie.

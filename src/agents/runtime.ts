@@ -9,6 +9,7 @@ import { toOffsetEvents, type SessionService } from "../sessions/service";
 import type { Following, SessionFollowers } from "../sessions/follower";
 import type { Providers } from "./providers";
 import { RunContext, RunStopped, type RunInfo } from "./run-context";
+import { storedRunOptions } from "./options";
 import type { Agent, AgentOutcome, AgentTools } from "./agents";
 
 /** How often a process refreshes the heartbeat of the runs it is executing. */
@@ -181,10 +182,10 @@ export class AgentRuntime {
       attempt,
       provider: row.provider,
       input: row.input ? JSON.parse(row.input) : undefined,
-      options: row.options ? JSON.parse(row.options) : {},
+      options: storedRunOptions(row.options ? JSON.parse(row.options) : {}),
       startPos: row.startPos,
     };
-    const ctx = new RunContext({ info, writer: this.#writer, log: this.#log, rollupWindowMs: typeof info.options.rollupWindowMs === "number" ? info.options.rollupWindowMs : undefined });
+    const ctx = new RunContext({ info, writer: this.#writer, log: this.#log });
     this.#local.set(row.id, ctx);
     const log = this.#log.child({ runId: row.id, agent: row.agent, attempt });
     let outcome: AgentOutcome;

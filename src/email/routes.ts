@@ -42,6 +42,8 @@ export interface StudioRoutesOptions {
 }
 
 /** The email studio JSON API: assets, brands, briefs, generation, the email document and its exports. */
+import { runOptionsSchema } from "../agents/options";
+
 export function studioRoutes(options: StudioRoutesOptions) {
   const { studio, assets, sessions } = options;
   const app = router();
@@ -223,7 +225,7 @@ export function studioRoutes(options: StudioRoutesOptions) {
       path: "/api/briefs/{id}/generate",
       tags: ["Email studio"],
       summary: "Generate an email from a brief (a durable session you can watch, leave and stop)",
-      request: { params: z.object({ id: Id("id", "brief_x") }), body: { content: { "application/json": { schema: z.object({ provider: z.enum(["auto", "offline", "anthropic", "openai"]).optional(), options: Json.optional() }) } }, required: false } },
+      request: { params: z.object({ id: Id("id", "brief_x") }), body: { content: { "application/json": { schema: z.object({ provider: z.enum(["auto", "offline", "anthropic", "openai"]).optional(), options: runOptionsSchema.optional() }) } }, required: false } },
       responses: { 202: { description: "Started", content: { "application/json": { schema: z.object({ emailId: z.string(), sessionId: z.string(), runId: z.string() }) } } }, ...errors(400, 401, 404) },
     }),
     async (c) => {

@@ -9,11 +9,12 @@ import { signClientToken, CLIENT_TOKEN_TTL_MS } from "./tokens";
 import { MAX_EVENT_TEXT_CHARS, type SessionEvent } from "./events";
 import { MAX_EVENTS_PAGE } from "./service";
 import { formatOffset } from "../streams/offsets";
+import { runOptionsSchema } from "../agents/options";
 
 const SessionId = z.string().min(1).max(200).openapi({ param: { name: "id", in: "path" }, example: "ses_8mH2kQ0c1v3pXyZa9bCdEfGh" });
 const AgentName = z.string().regex(/^[a-z][a-z0-9-]{0,49}$/, "an agent name such as chat").openapi({ example: "chat" });
 const Provider = z.enum(["offline", "anthropic", "openai", "auto"]).openapi({ example: "offline" });
-const Options = z.record(z.string(), z.unknown()).openapi({ example: { tokens: 300, tokensPerSecond: 40 } });
+const Options = runOptionsSchema.openapi("RunOptions", { description: "Bounded run options (docs/agents.md): tokens 1–20000, tokensPerSecond 1–1000, rollupWindowMs 1–1000, sectionDelayMs 0–5000, model (≤100 chars); unknown keys are refused.", example: { tokens: 300, tokensPerSecond: 40 } });
 
 const CreatedSession = z
   .object({

@@ -8,6 +8,7 @@ import { jsonAppend } from "../streams/json-append";
 import type { AppendWriter } from "../streams/writer";
 import { formatOffset, isOffsetParam, parseOffset } from "../streams/offsets";
 import { QUEUES, RUN_QUEUED_CHANNEL } from "../../jobs/queues";
+import type { RunOptions } from "../agents/options";
 import { Compactor, type CompactedMessage, type SessionEvent } from "./events";
 
 export const SESSION_STREAM_PREFIX = "/v1/stream/sessions/";
@@ -128,12 +129,25 @@ export class SessionService {
   }
 
   /**
+   * The position an `offset` names in the session's stream (`-1` = the start, `now` = the tail; past
+   * the tail = the tail), or undefined for an offset this server never issued for it (malformed,
+   * or inside an append).
+   */
+  async position(row: StreamRow, offset: string): Promise<number | undefined> {
+    if (!isOffsetParam(offset)) return undefined;
+    if (offset === "-1") return 0;
+    if (offset === "now") return row.tailPos;
+    const pos = parseOffset(offset)!;
+    return (await this.#store.isIssuedPosition(row, pos)) ? Math.min(pos, row.tailPos) : undefined;
+  }
+
+  /**
    * A page of events after `offset` (`-1` = from the start, `now` = the tail).
    * Returns undefined for an offset that is not one of ours.
    */
   async events(row: StreamRow, offset: string, limit: number): Promise<{ events: OffsetEvent[]; nextOffset: string; upToDate: boolean } | undefined> {
-    if (!isOffsetParam(offset)) return undefined;
-    const afterPos = offset === "-1" ? 0 : offset === "now" ? row.tailPos : parseOffset(offset)!;
+    const afterPos = await this.position(row, offset);
+    if (afterPos === undefined) return undefined;
     const rows = await this.#sql<StoredMessage[]>`
       select pos, data, count from stream_messages
       where stream_id = ${row.id} and pos > ${afterPos} and pos <= ${row.tailPos} order by pos limit ${limit}`;
@@ -169,7 +183,7 @@ export class SessionService {
   }
 
   /** Records a run and enqueues it; the agent runtime picks it up within milliseconds (NOTIFY wake-up). */
-  async startRun(sessionId: string, input: { agent: string; input?: unknown; provider?: string; options?: Record<string, unknown>; clientId?: string; parentRunId?: string }): Promise<string> {
+  async startRun(sessionId: string, input: { agent: string; input?: unknown; provider?: string; options?: RunOptions; clientId?: string; parentRunId?: string }): Promise<string> {
     const runId = newId("run");
     await this.#sql`
       insert into runs (id, session_id, agent, status, provider, input, options, client_id, parent_run_id, start_pos)

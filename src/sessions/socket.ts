@@ -2,7 +2,7 @@ import type { Server, ServerWebSocket, WebSocketHandler } from "bun";
 import { z } from "zod";
 import type { Logger } from "../infra/log";
 import { inspectJsonText } from "../infra/input-guard";
-import { formatOffset, isOffsetParam, parseOffset } from "../streams/offsets";
+import { formatOffset, isOffsetParam } from "../streams/offsets";
 import { Authenticator, canAccessSession, type Principal } from "../accounts/principal";
 import { CLIENT_EVENT_TYPES, parseEvent, type SessionEvent } from "./events";
 import type { Presence } from "./presence";
@@ -348,7 +348,9 @@ export class SessionSockets {
     if (!(await this.#session(ws, frame.session, frame.id))) return;
     const row = await this.#service.stream(frame.session);
     if (!row) return this.#error(ws, frame.id, "session_not_found", `No session ${frame.session}.`);
-    if (data.closed) return;
+    const position = await this.#service.position(row, offset);
+    if (position === undefined) return this.#error(ws, frame.id, "bad_offset", "offset must be -1, now, or an offset this server returned (not a position inside an append).");
+    if (data.closed || data.subs.has(frame.session)) return;
 
     const feed = this.#feed(frame.session, row.id, row.tailPos);
     const sub: Subscription = { ws, sessionId: frame.session, feed, pos: 0, live: false, cancelled: false };
@@ -367,7 +369,7 @@ export class SessionSockets {
         }
       });
     } else {
-      sub.pos = offset === "-1" ? 0 : offset === "now" ? row.tailPos : Math.min(parseOffset(offset)!, row.tailPos);
+      sub.pos = position;
       this.#send(ws, JSON.stringify({ type: "subscribed", session: frame.session, offset: formatOffset(sub.pos), ...(frame.id ? { id: frame.id } : {}) }));
     }
     sub.memberId = newId("mem");
