@@ -96,6 +96,12 @@ export const sessions = pgTable(
     id: text("id").primaryKey(),
     teamId: text("team_id"),
     title: text("title"),
+    /** The agent a plain user message starts a turn with (none: plain messages start nothing). */
+    agent: text("agent"),
+    /** JSON `{provider?, options?}` for turns started by a plain message. */
+    runDefaults: text("run_defaults"),
+    /** What a user message does while a turn runs: enqueue | interrupt | reject | parallel. */
+    doubleTexting: text("double_texting").notNull().default("parallel"),
     createdAt: timestamp("created_at", { withTimezone: true }).notNull().defaultNow(),
   },
   (table) => [index("sessions_team_idx").on(table.teamId, table.createdAt)],
@@ -110,8 +116,13 @@ export const runs = pgTable(
       .notNull()
       .references(() => sessions.id, { onDelete: "cascade" }),
     agent: text("agent").notNull(),
-    /** queued | running | completed | cancelled | failed */
+    /** waiting (a turn behind another) | queued | running | retrying | suspended | completed | interrupted | cancelled | failed */
     status: text("status").notNull().default("queued"),
+    /** A turn answers one user message (`message_id`); turns of a session follow its double-texting policy. */
+    turn: boolean("turn").notNull().default(false),
+    messageId: text("message_id"),
+    /** JSON state a suspended run continues from (an approval it waits for). */
+    resumeState: text("resume_state"),
     provider: text("provider"),
     input: text("input"),
     options: text("options"),
@@ -129,6 +140,32 @@ export const runs = pgTable(
     endedAt: timestamp("ended_at", { withTimezone: true }),
   },
   (table) => [index("runs_session_idx").on(table.sessionId, table.createdAt), index("runs_status_idx").on(table.status, table.heartbeatAt)],
+);
+
+/**
+ * Questions a run asked (approval, choice, text). The run suspends without holding a worker; an
+ * answer (or the deadline) queues it again, on any process.
+ */
+export const inputRequests = pgTable(
+  "input_requests",
+  {
+    id: text("id").primaryKey(),
+    sessionId: text("session_id")
+      .notNull()
+      .references(() => sessions.id, { onDelete: "cascade" }),
+    runId: text("run_id").notNull(),
+    kind: text("kind").notNull(),
+    prompt: text("prompt").notNull(),
+    schema: text("schema"),
+    /** pending | answered | expired | cancelled */
+    status: text("status").notNull().default("pending"),
+    value: text("value"),
+    answeredBy: text("answered_by"),
+    deadlineAt: timestamp("deadline_at", { withTimezone: true }),
+    createdAt: timestamp("created_at", { withTimezone: true }).notNull().defaultNow(),
+    answeredAt: timestamp("answered_at", { withTimezone: true }),
+  },
+  (table) => [index("input_requests_run_idx").on(table.runId), index("input_requests_pending_idx").on(table.status, table.deadlineAt)],
 );
 
 /**

@@ -30,23 +30,26 @@ import { SessionSockets, WS_LIMITS, type SocketData } from "./sessions/socket";
 import { SessionFollowers } from "./sessions/follower";
 import { sessionRoutes } from "./sessions/routes";
 import { guardSessionStream } from "./sessions/stream-guard";
+import { Turns } from "./sessions/turns";
 import { apiDocs } from "./web/api-docs";
 import { Providers } from "./agents/providers";
 import { AgentRuntime } from "./agents/runtime";
 import { BUILT_IN_AGENTS } from "./agents/agents";
-import { AssetStore } from "./email/assets";
+import { AssetStore } from "./assets/store";
 import { StudioStore } from "./email/studio";
 import { emailAgents } from "./email/generation";
-import { assetRoute, studioRoutes } from "./email/routes";
+import { studioRoutes } from "./email/routes";
+import { assetRoutes, assetRoute } from "./assets/routes";
 import { ServiceMetrics } from "./service-metrics";
 import { EmailEditor } from "./email/editing";
 import { studioPages } from "./web/studio-pages";
 import { sessionPages } from "./web/session-pages";
 import { vendorFiles } from "./web/vendor";
-import { BrandImports, brandImportAgent } from "./email/brand-import";
-import { ReferenceStore } from "./email/references";
-import { BRAND_UPLOAD_PATH, brandRoutes } from "./email/brand-routes";
-import { brandImportPages } from "./web/brand-import-pages";
+import { BrandImports, brandImportAgent } from "./brands/import/imports";
+import { ReferenceStore } from "./brands/references";
+import { BRAND_UPLOAD_PATH, brandRoutes } from "./brands/routes";
+import { brandPages } from "./brands/pages";
+import { brandImportPages } from "./brands/import/pages";
 
 /** JSON API bodies are small; uploads and stream appends have their own limits. */
 export const API_BODY_LIMIT_BYTES = 1024 * 1024;
@@ -170,13 +173,14 @@ export async function startService(options: { config: Config; log: Logger }): Pr
       log,
       longPollTimeoutMs: config.longPollTimeoutMs,
       authorize: config.streamsAuth ? (request, path) => streamAuthorizer(auth, sessions, streams.store)(request, path) : undefined,
-      reserved: ({ store, writer }) => (subscriptions = new SubscriptionManager({ host: subscriptionHost(store, writer), log: log.child({ component: "subscriptions" }) })),
+      reserved: ({ store, writer }) => (subscriptions = new SubscriptionManager({ host: subscriptionHost(store, writer), log: log.child({ component: "subscriptions" }), allowPrivate: config.importAllowPrivate })),
     });
     if (config.role !== "web") await scheduleStreamJobs(boss, streams, log);
 
     presence = new Presence({ sql: database.sql, log: log.child({ component: "presence" }) });
     await presence.start(database.listener);
     const sessions = new SessionService({ sql: database.sql, store: streams.store, writer: streams.writer, boss, log: log.child({ component: "sessions" }) });
+    const turns = new Turns({ sql: database.sql, sessions, log: log.child({ component: "turns" }) });
     const providers = new Providers(config);
     const studio = new StudioStore({ sql: database.sql });
     const assets = new AssetStore({ sql: database.sql });
@@ -184,14 +188,14 @@ export async function startService(options: { config: Config; log: Logger }): Pr
     const references = new ReferenceStore({ sql: database.sql });
     const followers = new SessionFollowers({ hub: streams.hub, reader: sessions, log: log.child({ component: "sessions" }) });
     runtime = new AgentRuntime({
-      sql: database.sql, boss, followers, writer: streams.writer, sessions, presence, providers,
+      sql: database.sql, boss, followers, writer: streams.writer, sessions, turns, presence, providers,
       agents: [...BUILT_IN_AGENTS, ...emailAgents({ studio, assets, providers }), brandImportAgent({ imports: brandImports, assets, allowPrivate: config.importAllowPrivate })],
       log: log.child({ component: "agents" }),
       listener: database.listener,
     });
     if (config.role !== "web") await runtime.start();
     log.info("ai providers", { text: providers.offlineOnly ? "offline" : (providers.anthropic ? "anthropic" : "openai"), images: providers.openai ? "openai" : "offline" });
-    sockets = new SessionSockets({ service: sessions, followers, presence, auth, log: log.child({ component: "ws" }), cookieAuth: (request) => cookiePrincipal(accounts, request), cookieOrigin: (origin, request) => origin === new URL(request.url).origin || origin === config.publicUrl });
+    sockets = new SessionSockets({ service: sessions, turns, followers, presence, auth, log: log.child({ component: "ws" }), cookieAuth: (request) => cookiePrincipal(accounts, request), cookieOrigin: (origin, request) => origin === new URL(request.url).origin || origin === config.publicUrl });
     const metrics = new ServiceMetrics({ role: config.role, sql: database.sql, listener: database.listener, hub: streams.hub, writer: streams.writer, boss, sockets });
     await metrics.start();
     runtime.onRunEnded = (run) => metrics.runEnded(run);
@@ -220,9 +224,10 @@ export async function startService(options: { config: Config; log: Logger }): Pr
     });
     api.use("/api/*", jsonBodyGuard());
     api.route("/", accountRoutes({ accounts }));
+    api.route("/", assetRoutes({ assets, publicUrl: config.publicUrl }));
     api.route("/", studioRoutes({ studio, assets, sessions, publicUrl: config.publicUrl, providerLabel: () => (providers.offlineOnly ? "offline" : "ai") }));
     api.route("/", brandRoutes({ studio, assets, imports: brandImports, references, publicUrl: config.publicUrl, allowPrivate: config.importAllowPrivate }));
-    api.route("/", sessionRoutes({ service: sessions, presence, secretKey: config.secretKey, publicUrl: config.publicUrl, runnableAgents: () => runtime!.agentNames }));
+    api.route("/", sessionRoutes({ service: sessions, turns, presence, secretKey: config.secretKey, publicUrl: config.publicUrl, runnableAgents: () => runtime!.agentNames }));
 
     const app = new Hono<{ Variables: WebVariables }>();
     app.use(requestLog(log.child({ component: "http" })));
@@ -278,6 +283,7 @@ export async function startService(options: { config: Config; log: Logger }): Pr
     app.route("/", brandImportPages({ imports: brandImports, studio, publicUrl: config.publicUrl, allowPrivate: config.importAllowPrivate }));
     app.route("/", accountPages({ accounts, publicUrl: config.publicUrl, clientAddress: (c) => (c.env as unknown as Server<SocketData>)?.requestIP?.(c.req.raw)?.address ?? "unknown" }));
     const offline = () => providers.offlineOnly;
+    app.route("/", brandPages({ studio, assets, publicUrl: config.publicUrl, offline }));
     app.route("/", studioPages({ studio, assets, sessions, editor: new EmailEditor({ studio, sessions }), publicUrl: config.publicUrl, offline }));
     app.route("/", sessionPages({ sessions, presence: presence!, offline }));
     app.get("/", async (c) => {

@@ -50,7 +50,7 @@ export class ServiceMetrics {
     this.#sources = sources;
     const { registry } = this;
     const started = Date.now();
-    registry.gauge("ds_info", "This process: its ROLE, as a label (value 1).", () => [{ labels: { role: sources.role }, value: 1 }]);
+    registry.gauge("ds_info", "This process: its ROLE, as a label (value 1).", () => [{ labels: { role: sources.role }, value: 1 }], ["role"]);
     registry.gauge("ds_process_uptime_seconds", "Seconds since this process started serving.", () => (Date.now() - started) / 1000);
     registry.gauge("ds_process_resident_memory_bytes", "Resident memory of this process (RSS).", () => process.memoryUsage().rss);
     registry.gauge("ds_websocket_connections", "Open WebSocket connections on this process.", () => sources.sockets?.socketCount ?? 0);
@@ -72,13 +72,13 @@ export class ServiceMetrics {
         samples.push({ labels: { queue: queue.name, state: "failed" }, value: found.failedCount });
       }
       return samples;
-    });
+    }, ["queue", "state"]);
     registry.gauge("ds_runs", "Agent runs not yet finished, by status, across every process (read live from the runs table): queued is the backlog.", async () => {
       const rows = await sources.sql<{ status: string; count: number }[]>`
         select status, count(*)::int as count from runs where status in ('queued', 'running', 'retrying') group by status`;
       const counts = new Map(rows.map((row) => [row.status, row.count]));
       return ["queued", "running", "retrying"].map((status) => ({ labels: { status }, value: counts.get(status) ?? 0 }));
-    });
+    }, ["status"]);
     this.#runDurations = registry.histogram("ds_run_duration_seconds", "Agent runs executed by this process, from start to end, by agent and final status.", DURATION_BUCKETS_SECONDS, ["agent", "status"]);
     this.#providerErrors = registry.counter("ds_provider_errors_total", "AI provider calls that failed, by provider and error code.", ["provider", "code"]);
   }

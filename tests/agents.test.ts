@@ -122,7 +122,7 @@ describe("runs", () => {
     expect(messages.at(-1).text.split(/\s+/).length).toBe(40);
   });
 
-  test("interrupt stops the message as interrupted and the run answers the next user message", async () => {
+  test("interrupt with no message waiting ends the run interrupted at once (it never idles holding a worker)", async () => {
     const id = await session(server);
     const ws = await subscribe(server, id);
     const { runId } = (await api(server, "POST", `/api/sessions/${id}/runs`, { agent: "chat", provider: "offline", options: { tokens: 2000, tokensPerSecond: 40 } })).body;
@@ -130,10 +130,20 @@ describe("runs", () => {
     await api(server, "POST", `/api/sessions/${id}/control`, { action: "interrupt", runId });
     const interrupted = await ws.waitFor((f) => f.event?.type === "message.end" && f.event.runId === runId);
     expect(interrupted.event.status).toBe("interrupted");
-    await Bun.sleep(150);
-    expect(ws.events(id).some((f) => f.event.type === "run.end")).toBe(false);
-    await api(server, "POST", `/api/sessions/${id}/control`, { action: "cancel", runId: "someone-else" });
+    expect((await waitForRunEnd(ws, id, runId)).status).toBe("interrupted");
+    expect((await api(server, "GET", `/api/sessions/${id}`)).body.runs[0].status).toBe("interrupted");
+  });
+
+  test("a message sent just before an interrupt is picked up: the run answers it in a new message", async () => {
+    const id = await session(server);
+    const ws = await subscribe(server, id);
+    const { runId } = (await api(server, "POST", `/api/sessions/${id}/runs`, { agent: "chat", provider: "offline", options: { tokens: 2000, tokensPerSecond: 40 } })).body;
+    await ws.waitFor((f) => f.event?.type === "message.delta" && f.event.runId === runId);
+    // The message lands before the interrupt (no waiting between them).
     await api(server, "POST", `/api/sessions/${id}/messages`, { text: "Shorter please, about tulips" });
+    await api(server, "POST", `/api/sessions/${id}/control`, { action: "interrupt", runId });
+    const interrupted = await ws.waitFor((f) => f.event?.type === "message.end" && f.event.runId === runId);
+    expect(interrupted.event.status).toBe("interrupted");
     const second = await ws.waitFor((f) => f.event?.type === "message.start" && f.event.runId === runId && f.event.id !== interrupted.event.id);
     const secondText = () => runEvents(ws, id, runId).filter((e) => e.type === "message.delta" && e.id === second.event.id).map((e) => e.text).join("");
     await until(() => secondText().includes("tulips"));
@@ -177,6 +187,35 @@ describe("runs", () => {
     const statuses = async () => (await api(server, "GET", `/api/sessions/${id}`)).body.runs.map((r: any) => r.status);
     for (let i = 0; i < 50 && (await statuses()).includes("running"); i++) await Bun.sleep(20);
     expect(await statuses()).toEqual(["cancelled", "cancelled", "cancelled"]);
+  });
+
+  test("interrupting a fanout parent interrupts its sub-agents; the parent sums up and ends interrupted, none orphaned", async () => {
+    const id = await session(server);
+    const ws = await subscribe(server, id);
+    const { runId } = (await api(server, "POST", `/api/sessions/${id}/runs`, { agent: "fanout", provider: "offline", input: { prompt: "Should we ship on Friday?" }, options: { tokens: 2000, tokensPerSecond: 40 } })).body;
+    const children: string[] = [];
+    while (children.length < 2) children.push((await ws.waitFor((f) => f.event?.type === "run.start" && f.event.parentRunId === runId && !children.includes(f.event.runId))).event.runId);
+    for (const child of children) await ws.waitFor((f) => f.event?.type === "message.delta" && f.event.runId === child);
+    await api(server, "POST", `/api/sessions/${id}/control`, { action: "interrupt", runId });
+    const ends = await Promise.all([runId, ...children].map((r) => waitForRunEnd(ws, id, r)));
+    expect(ends.map((e) => e.status)).toEqual(["interrupted", "interrupted", "interrupted"]);
+    const parentMessage = runEvents(ws, id, runId).filter((e) => e.type === "message.delta").map((e) => e.text).join("");
+    expect(parentMessage).toContain("Two sub-agents answered (interrupted, interrupted)");
+    const statuses = async () => (await api(server, "GET", `/api/sessions/${id}`)).body.runs.map((r: any) => r.status);
+    for (let i = 0; i < 50 && (await statuses()).includes("running"); i++) await Bun.sleep(20);
+    expect(await statuses()).toEqual(["interrupted", "interrupted", "interrupted"]);
+  });
+
+  test("steering a fanout parent does not cancel it: its sub-agents finish and it completes", async () => {
+    const id = await session(server);
+    const ws = await subscribe(server, id);
+    const { runId } = (await api(server, "POST", `/api/sessions/${id}/runs`, { agent: "fanout", provider: "offline", input: { prompt: "Tabs or spaces?" }, options: { tokens: 40, tokensPerSecond: 80 } })).body;
+    await ws.waitFor((f) => f.event?.type === "run.start" && f.event.parentRunId === runId);
+    await api(server, "POST", `/api/sessions/${id}/control`, { action: "steer", runId, text: "Consider tabs only" });
+    expect((await waitForRunEnd(ws, id, runId)).status).toBe("completed");
+    const childEnds = ws.events(id).map((f) => f.event).filter((e) => e.type === "run.end" && e.runId !== runId);
+    expect(childEnds.map((e) => e.status)).toEqual(["completed", "completed"]);
+    expect(runEvents(ws, id, runId).some((e) => e.type === "run.progress" && /cannot be steered/.test(e.label))).toBe(true);
   });
 
   test("a parent whose sub-agents finish writes a synthesis after both run.ends", async () => {

@@ -5,8 +5,8 @@ import { strToU8, zipSync, unzipSync, strFromU8 } from "fflate";
 import { startServer, type TestServer } from "./support/server";
 import { startBrandSite, blocksPng, solidPng, ACME, BLUEBIRD, type BrandSite } from "./support/brand-site";
 import { classifyAddress, guardedFetch, precheckUrl } from "../src/infra/guarded-fetch";
-import { dominantColors, firstFamily, parseColor, parseCss, readCss, varRole } from "../src/email/brand-extract";
-import { isUnsafeZipPath, unzipSafe } from "../src/email/brand-kit";
+import { dominantColors, firstFamily, parseColor, parseCss, readCss, varRole } from "../src/brands/import/extract";
+import { isUnsafeZipPath, unzipSafe } from "../src/brands/kit";
 
 const servers: TestServer[] = [];
 let site: BrandSite;

@@ -122,20 +122,22 @@ describe("GET /metrics", () => {
     expect(await waitForRunEnd(session.id, failing.runId)).toBe("failed");
     const { text } = await scrape();
     expect(sample(text, `ds_run_duration_seconds_count{agent="chat",status="completed"}`)).toBeGreaterThanOrEqual(1);
-    expect(sample(text, `ds_run_duration_seconds_bucket{agent="chat",status="completed",le="+Inf"}`)).toBeGreaterThanOrEqual(1);
+    expect(sample(text, `ds_run_duration_seconds_bucket{le="+Inf",agent="chat",status="completed"}`)).toBeGreaterThanOrEqual(1);
     expect(sample(text, `ds_run_duration_seconds_count{agent="chat",status="failed"}`)).toBeGreaterThanOrEqual(1);
     expect(sample(text, `ds_provider_errors_total{provider="anthropic",code="unauthorized"}`)).toBe(1);
     expect(sample(text, `ds_runs{status="running"}`)).toBe(0);
   });
 });
 
-describe("Metrics registry", () => {
+describe("Metrics registry (prom-client)", () => {
   test("renders counters, read-at-scrape gauges and cumulative histograms, escaping label values", async () => {
     const metrics = new Metrics();
     const counter = metrics.counter("t_events_total", "Events.", ["kind"]);
     counter.inc({ kind: 'a "quoted"\nvalue' });
     counter.inc({ kind: 'a "quoted"\nvalue' }, 2);
     metrics.gauge("t_depth", "Depth.", () => 7);
+    metrics.gauge("t_roles", "Labelled, read at scrape.", async () => [{ labels: { role: "web" }, value: 1 }], ["role"]);
+    metrics.counterFrom("t_kept_total", "Counted elsewhere.", () => 12);
     metrics.gauge("t_broken", "Fails to read.", () => {
       throw new Error("database down");
     });
@@ -146,11 +148,14 @@ describe("Metrics registry", () => {
     const text = await metrics.render();
     expect(text).toContain(`t_events_total{kind="a \\"quoted\\"\\nvalue"} 3`);
     expect(text).toContain("t_depth 7");
+    expect(text).toContain(`t_roles{role="web"} 1`);
+    expect(text).toContain("# TYPE t_kept_total counter\nt_kept_total 12");
     expect(text).toContain("# TYPE t_broken gauge");
     expect(text).not.toMatch(/^t_broken /m);
-    expect(text).toContain(`t_seconds_bucket{agent="chat",le="0.1"} 1`);
-    expect(text).toContain(`t_seconds_bucket{agent="chat",le="1"} 2`);
-    expect(text).toContain(`t_seconds_bucket{agent="chat",le="+Inf"} 3`);
+    // prom-client writes the bucket bound first.
+    expect(text).toContain(`t_seconds_bucket{le="0.1",agent="chat"} 1`);
+    expect(text).toContain(`t_seconds_bucket{le="1",agent="chat"} 2`);
+    expect(text).toContain(`t_seconds_bucket{le="+Inf",agent="chat"} 3`);
     expect(text).toContain(`t_seconds_sum{agent="chat"} 5.55`);
     expect(text).toContain(`t_seconds_count{agent="chat"} 3`);
     expect(() => counter.inc({ other: "x" })).toThrow();

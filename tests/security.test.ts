@@ -2,7 +2,7 @@ import { describe, test, expect, afterAll, beforeAll } from "bun:test";
 import sharp from "sharp";
 import { startServer, TEST_API_TOKEN, type TestServer } from "./support/server";
 import { TestSocket } from "./support/ws";
-import { MAX_UPLOAD_BYTES, MAX_IMAGE_PIXELS } from "../src/email/assets";
+import { MAX_UPLOAD_BYTES, MAX_IMAGE_PIXELS } from "../src/assets/store";
 import { API_BODY_LIMIT_BYTES } from "../src/app";
 import { MAX_JSON_DEPTH, inspectJsonText } from "../src/infra/input-guard";
 import { WS_LIMITS } from "../src/sessions/socket";

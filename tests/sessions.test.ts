@@ -58,7 +58,7 @@ describe("session API", () => {
     expect(session.clientToken).toMatch(/^dsct_/);
     const got = await api(server, "GET", `/api/sessions/${session.id}`);
     expect(got.status).toBe(200);
-    expect(got.body).toEqual({ id: session.id, title: "My chat", tailOffset: "0000000000000000_0000000000000000", runs: [], presence: [] });
+    expect(got.body).toEqual({ id: session.id, title: "My chat", agent: null, doubleTexting: "parallel", tailOffset: "0000000000000000_0000000000000000", runs: [], turns: { active: [], queued: [] }, presence: [] });
   });
 
   test("messages are posted idempotently by id, compacted, and paged as events", async () => {

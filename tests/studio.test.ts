@@ -6,7 +6,7 @@ import { startFakeProviders, type FakeProviders } from "./support/fake-providers
 import { DEFAULT_FORMULA } from "../src/email/document";
 
 /**
- * The email studio end to end through the JSON API of DESIGN.md: brand → assets → brief →
+ * The email studio end to end through the JSON API: brand → assets → brief →
  * generation (offline, and with Anthropic + OpenAI against local wire-format servers) → the email,
  * its checks, edits, versions and exports.
  */

@@ -1,6 +1,7 @@
 import { describe, test, expect, afterEach } from "bun:test";
 import { createPublicKey, generateKeyPairSync, verify } from "node:crypto";
-import { createLogger } from "../src/infra/log";
+import { createLogger, type Logger } from "../src/infra/log";
+import type { Resolver } from "../src/infra/guarded-fetch";
 import { ZERO_OFFSET, type SubscriptionHost } from "../src/streams/subscription-host";
 import { SubscriptionManager, checkWebhookUrl, globMatch } from "../src/streams/subscriptions";
 
@@ -97,9 +98,10 @@ afterEach(() => {
   for (const cleanup of cleanups.splice(0)) cleanup();
 });
 
-function setup(options: { signingKeyPem?: string } = {}) {
+function setup(options: { signingKeyPem?: string; allowPrivate?: boolean; resolve?: Resolver; log?: Logger } = {}) {
   const host = new FakeHost();
-  const manager = new SubscriptionManager({ host, log: quiet, ...options });
+  // The receivers below listen on 127.0.0.1: private addresses are allowed unless a test says otherwise.
+  const manager = new SubscriptionManager({ host, log: quiet, allowPrivate: true, ...options });
   host.manager = manager;
   cleanups.push(() => manager.close());
 
@@ -210,30 +212,108 @@ describe("create, confirm, read and delete", () => {
     expect((await call("GET", "/subscriptions/bad")).status).toBe(404);
   });
 
-  test("webhook URLs: private and non-https targets are rejected, local http and public https accepted", async () => {
-    const { call } = setup();
+  test("webhook URLs with private addresses allowed (IMPORT_ALLOW_PRIVATE=on): local http and public https accepted; other http, link-local and metadata refused", async () => {
+    const { call } = setup({ allowPrivate: true });
     const put = (url: string) => call("PUT", `/subscriptions/u-${encodeURIComponent(url)}`, { type: "webhook", pattern: "events/*", webhook: { url } });
     const rejected = await put("http://10.0.0.1/hook");
     expect(rejected.status).toBe(400);
     expect(rejected.json.error.code).toBe("WEBHOOK_URL_REJECTED");
+    expect(rejected.json.error.message).toContain("https://");
     expect((await put("http://127.0.0.1:4000/webhook")).status).toBe(201);
     expect((await put("http://localhost:4000/webhook")).status).toBe(201);
     expect((await put("https://hooks.example.com/in")).status).toBe(201);
 
-    for (const url of [
-      "http://example.com/hook",
-      "ftp://example.com/hook",
-      "https://localhost/hook",
-      "https://192.168.1.10/hook",
-      "https://172.20.0.1/hook",
-      "https://169.254.169.254/latest",
-      "https://127.0.0.1/hook",
-      "https://[::1]/hook",
-      "not a url",
-    ]) {
-      expect({ url, ok: checkWebhookUrl(url).ok }).toEqual({ url, ok: false });
+    const allowed = { allowPrivate: true };
+    for (const url of ["http://example.com/hook", "ftp://example.com/hook", "https://169.254.169.254/latest", "https://[fe80::1]/hook", "https://[::ffff:169.254.169.254]/x", "https://user:pw@example.com/hook", "not a url"]) {
+      expect({ url, ok: checkWebhookUrl(url, allowed).ok }).toEqual({ url, ok: false });
     }
-    expect(checkWebhookUrl("https://172.32.0.1/hook").ok).toBe(true);
+    for (const url of ["https://192.168.1.10/hook", "https://127.0.0.1/hook", "https://[::1]/hook", "https://localhost/hook", "https://172.32.0.1/hook"]) {
+      expect({ url, ok: checkWebhookUrl(url, allowed).ok }).toEqual({ url, ok: true });
+    }
+  });
+
+  test("webhook URLs by default (private addresses refused): loopback, private, link-local, metadata and IPv6 loopback are refused, public https accepted", async () => {
+    const { call } = setup({ allowPrivate: false });
+    const refused = {
+      "http://127.0.0.1:4000/webhook": /127\.0\.0\.1.*private or loopback.*IMPORT_ALLOW_PRIVATE=on/,
+      "http://localhost:4000/webhook": /localhost is this machine/,
+      "https://10.0.0.1/hook": /10\.0\.0\.1.*private/,
+      "https://192.168.1.10/hook": /private/,
+      "https://172.20.0.1/hook": /private/,
+      "https://100.64.0.1/hook": /private/,
+      "https://169.254.169.254/latest/meta-data/": /169\.254\.169\.254.*link-local, metadata.*never fetched/,
+      "https://[::1]/hook": /::1.*private or loopback/,
+      "https://[::ffff:10.0.0.1]/hook": /private/,
+      "https://[fd00:ec2::254]/hook": /never fetched/,
+    };
+    for (const [url, message] of Object.entries(refused)) {
+      const response = await call("PUT", "/subscriptions/refused", { type: "webhook", pattern: "events/*", webhook: { url } });
+      expect({ url, status: response.status, code: response.json.error.code }).toEqual({ url, status: 400, code: "WEBHOOK_URL_REJECTED" });
+      expect(response.json.error.message).toMatch(message);
+      expect(checkWebhookUrl(url, { allowPrivate: false }).ok).toBe(false);
+    }
+    // A refused request stores nothing.
+    expect((await call("GET", "/subscriptions/refused")).status).toBe(404);
+    expect((await call("PUT", "/subscriptions/public", { type: "webhook", pattern: "events/*", webhook: { url: "https://172.32.0.1/hook" } })).status).toBe(201);
+  });
+
+  test("a host name that resolves to a private address is refused when the subscription is made", async () => {
+    const { call } = setup({ allowPrivate: false, resolve: async () => [{ address: "93.184.216.34", family: 4 }, { address: "10.1.2.3", family: 4 }] });
+    const response = await call("PUT", "/subscriptions/inward", { type: "webhook", pattern: "events/*", webhook: { url: "https://hooks.partner.example/in" } });
+    expect(response.status).toBe(400);
+    expect(response.json.error).toMatchObject({ code: "WEBHOOK_URL_REJECTED", message: expect.stringMatching(/hooks\.partner\.example leads to 10\.1\.2\.3, a private or loopback address/) });
+    expect((await call("GET", "/subscriptions/inward")).status).toBe(404);
+  });
+});
+
+describe("webhook delivery through the guarded fetch", () => {
+  function capturingLog() {
+    const lines: Array<Record<string, unknown>> = [];
+    return { lines, log: createLogger({ level: "warn", write: (line) => lines.push(JSON.parse(line)) }) };
+  }
+
+  test("a name that resolved to a public address at creation but to loopback at delivery (DNS rebinding) is refused, nothing delivered", async () => {
+    const { lines, log } = capturingLog();
+    const answers = [[{ address: "93.184.216.34", family: 4 as const }]];
+    const { host, call, receiver } = setup({ allowPrivate: false, log, resolve: async () => answers.shift() ?? [{ address: "127.0.0.1", family: 4 }] });
+    const hook = receiver();
+    const port = new URL(hook.url).port;
+    host.create("events/a");
+    expect((await call("PUT", "/subscriptions/rebind", { type: "webhook", pattern: "events/*", webhook: { url: `https://rebind.example:${port}/webhook` } })).status).toBe(201);
+    host.append("events/a", { n: 1 });
+    await until(() => lines.some((line) => line.msg === "webhook delivery failed; will retry"));
+    const failure = lines.find((line) => line.msg === "webhook delivery failed; will retry")!;
+    expect(String(failure.reason)).toMatch(/^private_address: rebind\.example leads to 127\.0\.0\.1/);
+    expect((await call("GET", "/subscriptions/rebind")).json.status).toBe("failed");
+    expect(hook.received).toHaveLength(0);
+  });
+
+  test("a 307 redirect to another allowed receiver is followed (method and body kept); one to the metadata address or a 302 is refused", async () => {
+    const { lines, log } = capturingLog();
+    const { host, call, receiver } = setup({ allowPrivate: true, log });
+    const final = receiver(() => Response.json({ done: true }));
+    const forward = receiver(() => new Response(null, { status: 307, headers: { location: final.url } }));
+    const toMetadata = receiver(() => new Response(null, { status: 307, headers: { location: "http://169.254.169.254/latest/meta-data/" } }));
+    const toGet = receiver(() => new Response(null, { status: 302, headers: { location: final.url } }));
+    host.create("events/a");
+    host.create("other/b");
+    host.create("third/c");
+    await call("PUT", "/subscriptions/forward", { type: "webhook", pattern: "events/*", webhook: { url: forward.url } });
+    await call("PUT", "/subscriptions/metadata", { type: "webhook", pattern: "other/*", webhook: { url: toMetadata.url } });
+    await call("PUT", "/subscriptions/found", { type: "webhook", pattern: "third/*", webhook: { url: toGet.url } });
+    host.append("events/a", { n: 1 });
+    const delivered = await final.waitFor(1);
+    expect(delivered.body.subscription_id).toBe("forward");
+    expect(delivered.signature).toMatch(/^t=\d+,kid=/);
+
+    host.append("other/b", { n: 1 });
+    host.append("third/c", { n: 1 });
+    await until(() => lines.filter((line) => line.msg === "webhook delivery failed; will retry").length >= 2);
+    const reasons = lines.filter((line) => line.msg === "webhook delivery failed; will retry").map((line) => ({ id: line.subscriptionId, reason: String(line.reason) }));
+    expect(reasons.find((r) => r.id === "metadata")?.reason).toMatch(/^forbidden_address: 169\.254\.169\.254 leads to 169\.254\.169\.254, a link-local, metadata or reserved address/);
+    expect(reasons.find((r) => r.id === "found")?.reason).toMatch(/^http_error: .* answered 302, a redirect that would turn the POST into a GET/);
+    // Only the "forward" subscription's delivery reached the final receiver.
+    expect(final.received.map((d) => d.body.subscription_id)).toEqual(["forward"]);
   });
 });
 
@@ -289,7 +369,7 @@ describe("JWKS", () => {
     expect(await kid({ signingKeyPem: pem })).toBe(await kid({ signingKeyPem: pem }));
     expect(await kid({})).not.toBe(await kid({}));
     const rsa = generateKeyPairSync("rsa", { modulusLength: 1024 }).privateKey.export({ format: "pem", type: "pkcs8" }).toString();
-    expect(() => new SubscriptionManager({ host: new FakeHost(), log: quiet, signingKeyPem: rsa })).toThrow(/Ed25519/);
+    expect(() => new SubscriptionManager({ host: new FakeHost(), log: quiet, allowPrivate: false, signingKeyPem: rsa })).toThrow(/Ed25519/);
   });
 });
 

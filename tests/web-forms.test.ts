@@ -1,7 +1,7 @@
 import { describe, expect, test } from "bun:test";
 import { undoRedo, newSectionId } from "../src/email/editing";
 import { fieldsFromForm, sectionSummary } from "../src/web/section-form";
-import { applyFormulaAction, emptyBrandForm, paletteReport, readBrandForm, toBrandInput } from "../src/web/brand-form";
+import { applyFormulaAction, emptyBrandForm, paletteReport, readBrandForm, toBrandInput } from "../src/brands/form";
 import { readBriefForm, toBriefInput } from "../src/web/brief-form";
 import { generationState } from "../src/web/session-log";
 import type { SessionEvent } from "../src/sessions/events";

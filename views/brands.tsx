@@ -3,7 +3,7 @@ import { Csrf, FormError, Layout } from "./layout";
 import { EmptyState, PageHeader, Swatches } from "./components";
 import { SECTION_TYPES } from "../src/email/document";
 import { SECTION_FORMS, SECTION_GUIDANCE } from "../src/web/section-form";
-import { FONT_SUGGESTIONS, type BrandFormValues, type PaletteReport } from "../src/web/brand-form";
+import { FONT_SUGGESTIONS, type BrandFormValues, type PaletteReport } from "../src/brands/form";
 
 interface PageUser {
   name: string;

@@ -1,7 +1,7 @@
 import type { Provider } from "./providers/types";
 import type { ChatMessage } from "./providers/types";
 import { ProviderError } from "./providers/types";
-import { RunStopped, type MessageWriter, type RunContext } from "./run-context";
+import { RunStopped, type MessageWriter, type RunContext, type SeenMessage } from "./run-context";
 import type { CompactedMessage } from "../sessions/events";
 
 /** What an agent can use besides its run context. */
@@ -13,19 +13,18 @@ export interface AgentTools {
   startChild(agent: string, input: unknown): Promise<string>;
   /** Publishes this agent's presence status in the session. */
   status(status: "thinking" | "streaming" | "idle"): Promise<void>;
+  /** The turn a user message started, if any (a turn answers it; other runs leave it alone). */
+  turnOf(messageId: string): Promise<string | undefined>;
 }
 
 /** How an agent's work ended. */
-export type AgentOutcome = { status: "completed" } | { status: "cancelled" } | { status: "failed"; error: string };
+export type AgentOutcome = { status: "completed" } | { status: "interrupted" } | { status: "cancelled" } | { status: "failed"; error: string };
 
 export interface Agent {
   name: string;
   description: string;
   run(ctx: RunContext, tools: AgentTools): Promise<AgentOutcome>;
 }
-
-/** Waiting for the next user message after an interrupt ends the run after this long. */
-export const INTERRUPT_WAIT_MS = 10 * 60_000;
 
 /**
  * Streams one generation into `message`. Returns how it ended; a stop (cancel/interrupt/steer)
@@ -47,27 +46,48 @@ async function generate(ctx: RunContext, tools: AgentTools, messages: ChatMessag
   return ctx.signal.aborted ? "stopped" : "complete";
 }
 
-function historyToMessages(history: CompactedMessage[]): ChatMessage[] {
-  return history
-    .filter((m) => (m.role === "user" || m.role === "assistant") && m.text.trim() !== "")
-    .map((m) => ({ role: m.role as "user" | "assistant", content: m.text }));
+/**
+ * The conversation as a provider sees it. For a turn: up to and including the message it answers
+ * (later user messages are later turns' business), each answer placed after the message it replies to.
+ */
+export function historyToMessages(history: CompactedMessage[], upTo?: string | null): ChatMessage[] {
+  let messages = history.filter((m) => (m.role === "user" || m.role === "assistant") && m.text.trim() !== "");
+  if (upTo) {
+    const index = messages.findIndex((m) => m.id === upTo);
+    if (index >= 0) {
+      const later = new Set(messages.slice(index + 1).filter((m) => m.role === "user").map((m) => m.id));
+      messages = messages.filter((m) => !later.has(m.id) && !(m.inReplyTo && later.has(m.inReplyTo)));
+    }
+  }
+  const ordered: CompactedMessage[] = [];
+  const replies = messages.filter((m) => m.inReplyTo && messages.some((q) => q.id === m.inReplyTo));
+  for (const m of messages) {
+    if (replies.includes(m)) continue;
+    ordered.push(m);
+    ordered.push(...replies.filter((r) => r.inReplyTo === m.id));
+  }
+  return ordered.map((m) => ({ role: m.role as "user" | "assistant", content: m.text }));
 }
 
 /**
- * `chat`: answers the conversation (or `input.prompt`), obeying live control: cancel ends the run,
- * interrupt stops the message and waits for the next user message, steer adds the steering text as
- * a user message and continues with it.
+ * `chat`: answers the conversation (or `input.prompt`), obeying live control: cancel ends the run;
+ * interrupt ends the message as interrupted — a turn then ends `interrupted` (the next message is
+ * the next turn's), other runs answer a user message that arrived meanwhile or end `interrupted`;
+ * steer adds the steering text as a user message and continues with it.
  */
 export const chatAgent: Agent = {
   name: "chat",
   description: "Answers the conversation; obeys cancel, interrupt and steer.",
   async run(ctx, tools) {
     const input = (ctx.info.input ?? {}) as { prompt?: string; system?: string };
-    let messages: ChatMessage[] = typeof input.prompt === "string" ? [{ role: "user", content: input.prompt }] : historyToMessages(await tools.history());
+    let messages: ChatMessage[] = typeof input.prompt === "string" ? [{ role: "user", content: input.prompt }] : historyToMessages(await tools.history(), ctx.info.messageId);
     if (messages.length === 0) messages = [{ role: "user", content: "Hello" }];
+    // Only a top-level run of the conversation picks up user messages after an interrupt.
+    const picksUpMessages = !ctx.info.turn && ctx.info.parentRunId === null && typeof input.prompt !== "string";
+    let replyTo = ctx.info.messageId ?? undefined;
     while (true) {
       await tools.status("thinking");
-      const message = await ctx.startMessage();
+      const message = await ctx.startMessage(undefined, replyTo);
       await tools.status("streaming");
       let ended: "complete" | "stopped";
       try {
@@ -95,18 +115,20 @@ export const chatAgent: Agent = {
       if (reason.kind === "steer") {
         await ctx.emit({ type: "message", id: `${message.id}-steer`, role: "user", text: reason.text });
         messages.push({ role: "user", content: reason.text });
+        replyTo = `${message.id}-steer`;
         ctx.resume();
         continue;
       }
-      // Interrupted: wait for the next user message (or a cancel).
+      // Interrupted. Answer a message that arrived meanwhile (one no turn answers), or end: an idle
+      // run never holds a worker waiting for someone to type.
       await tools.status("idle");
-      const next = await Promise.race([ctx.nextUserMessage(), Bun.sleep(INTERRUPT_WAIT_MS).then(() => undefined)]);
-      if (next === undefined) {
-        const late = ctx.stopReason;
-        if (late?.kind === "shutdown") throw new RunStopped(late);
-        return late?.kind === "cancel" ? { status: "cancelled" } : { status: "completed" };
+      let next: SeenMessage | undefined;
+      if (picksUpMessages) {
+        for (const seen of ctx.takeUserMessages()) if (!next && !(await tools.turnOf(seen.id))) next = seen;
       }
-      messages.push({ role: "user", content: next });
+      if (!next) return { status: "interrupted" };
+      messages.push({ role: "user", content: next.text });
+      replyTo = next.id;
       ctx.resume();
     }
   },
@@ -126,17 +148,28 @@ export const fanoutAgent: Agent = {
     const question = input.prompt ?? [...history].reverse().find((m) => m.role === "user")?.text ?? "the question";
     await ctx.progress("starting sub-agents", 0);
     const angles = ["the case for", "the case against"];
+    let interrupted = false;
     const wait = await ctx.waitForRuns(() => Promise.all(angles.map((angle) => tools.startChild("chat", { prompt: `Give ${angle}: ${question}` }))), {
       onEnded: (_end, done, total) => ctx.progress(`${done} of ${total} sub-agents done`, done / total),
+      // An interrupt reaches the sub-agents too (they follow their parent): keep waiting for their
+      // ends and sum up what they wrote. Steering is for chat runs: say so and keep waiting.
+      onStop: async (reason) => {
+        if (reason.kind === "interrupt") interrupted = true;
+        else await ctx.progress("fanout cannot be steered; still waiting for its sub-agents");
+        return true;
+      },
     });
-    if (!wait.ok) return { status: "cancelled" };
+    if (!wait.ok) {
+      if (ctx.stopReason?.kind === "shutdown") throw new RunStopped(ctx.stopReason);
+      return { status: "cancelled" };
+    }
     const children = wait.runIds;
     const texts = (await tools.history()).filter((m) => m.role === "assistant" && m.runId && children.includes(m.runId));
     const message = await ctx.startMessage();
     message.delta(`Two sub-agents answered (${children.map((child) => wait.ends.get(child)!.status).join(", ")}). `);
     for (const [i, text] of texts.entries()) message.delta(`${i === 0 ? "For" : "Against"}: ${text.text.split(/(?<=[.!?])\s/)[0] ?? ""} `);
     await message.end("complete");
-    return { status: "completed" };
+    return interrupted ? { status: "interrupted" } : { status: "completed" };
   },
 };
 

@@ -39,6 +39,15 @@ export interface RunInfo {
   input: unknown;
   options: RunOptions;
   startPos: number;
+  /** A turn answers one user message of the session (`messageId`); see sessions/turns.ts. */
+  turn?: boolean;
+  messageId?: string | null;
+}
+
+/** A user message the run saw while it was generating. */
+export interface SeenMessage {
+  id: string;
+  text: string;
 }
 
 /**
@@ -54,8 +63,7 @@ export class RunContext {
   #chain: Promise<unknown> = Promise.resolve();
   #abort = new AbortController();
   #stop: StopReason | undefined;
-  #userMessages: string[] = [];
-  #messageWaiters: Array<(text: string | undefined) => void> = [];
+  #userMessages: SeenMessage[] = [];
   #eventWaiters = new Set<(event: SessionEvent) => void>();
   readonly rollupWindowMs: number;
   /** Offset of the last event this run appended. */
@@ -90,7 +98,6 @@ export class RunContext {
     if (this.#stop && (this.#stop.kind === "cancel" || this.#stop.kind === "fenced")) return;
     this.#stop = reason;
     this.#abort.abort(new RunStopped(reason));
-    for (const wake of this.#messageWaiters.splice(0)) wake(undefined);
   }
 
   /** Appends an event in order, as this run's producer. */
@@ -121,17 +128,18 @@ export class RunContext {
   }
 
   /** Starts an assistant message whose tokens are rolled up into deltas. */
-  async startMessage(id = newId("msg")): Promise<MessageWriter> {
-    await this.emit({ type: "message.start", id, role: "assistant", runId: this.info.runId, agent: this.info.agent });
+  async startMessage(id = newId("msg"), inReplyTo?: string): Promise<MessageWriter> {
+    await this.emit({ type: "message.start", id, role: "assistant", runId: this.info.runId, agent: this.info.agent, ...(inReplyTo ? { inReplyTo } : {}) });
     return new MessageWriter(this, id);
   }
 
-  /** Resolves with the next user message, or undefined if the run is stopped first. */
-  nextUserMessage(): Promise<string | undefined> {
-    const queued = this.#userMessages.shift();
-    if (queued !== undefined) return Promise.resolve(queued);
-    if (this.#stop?.kind === "cancel" || this.#stop?.kind === "fenced" || this.#stop?.kind === "shutdown") return Promise.resolve(undefined);
-    return new Promise((resolve) => this.#messageWaiters.push(resolve));
+  /**
+   * The user messages this run saw since it started (or since the last call), oldest first. An
+   * interrupted run answers one of them rather than losing a message that arrived just before the
+   * interrupt.
+   */
+  takeUserMessages(): SeenMessage[] {
+    return this.#userMessages.splice(0);
   }
 
   /**
@@ -147,7 +155,14 @@ export class RunContext {
    */
   async waitForRuns(
     start: () => Promise<string[]>,
-    options: { onEnded?: (end: RunEnd, done: number, total: number) => Promise<void> | void } = {},
+    options: {
+      onEnded?: (end: RunEnd, done: number, total: number) => Promise<void> | void;
+      /**
+       * Called when an interrupt or steer stops this run while it waits: return true to re-arm and
+       * keep waiting (a parent whose children follow its interrupt), false to stop waiting.
+       */
+      onStop?: (reason: StopReason) => Promise<boolean> | boolean;
+    } = {},
   ): Promise<{ ok: boolean; runIds: string[]; ends: Map<string, RunEnd> }> {
     const ends = new Map<string, RunEnd>();
     let runIds: string[] = [];
@@ -158,7 +173,7 @@ export class RunContext {
       // Before `start` returns, the ids are unknown: keep every run.end, wake once they are.
       if (runIds.length === 0 || runIds.includes(event.runId)) wake?.();
     });
-    const signal = this.signal;
+    let signal = this.signal;
     const onAbort = () => wake?.();
     signal.addEventListener("abort", onAbort);
     try {
@@ -175,7 +190,17 @@ export class RunContext {
           continue;
         }
         if (reported.size === runIds.length) break;
-        if (signal.aborted) break;
+        if (signal.aborted) {
+          const reason = this.#stop;
+          if ((reason?.kind === "interrupt" || reason?.kind === "steer") && (await options.onStop?.(reason))) {
+            signal.removeEventListener("abort", onAbort);
+            this.resume();
+            signal = this.signal;
+            signal.addEventListener("abort", onAbort);
+            continue;
+          }
+          break;
+        }
         await new Promise<void>((resolve) => (wake = resolve));
         wake = undefined;
       }
@@ -196,11 +221,7 @@ export class RunContext {
   /** Every session event after the run started is shown to it (by the runtime's session watcher). */
   observe(event: SessionEvent): void {
     if (event.type === "control") this.#onControl(event);
-    else if (event.type === "message" && event.role === "user") {
-      const waiter = this.#messageWaiters.shift();
-      if (waiter) waiter(event.text);
-      else if (this.#stop?.kind === "interrupt") this.#userMessages.push(event.text);
-    }
+    else if (event.type === "message" && event.role === "user") this.#userMessages.push({ id: event.id, text: event.text });
     for (const waiter of [...this.#eventWaiters]) waiter(event);
   }
 
@@ -213,8 +234,10 @@ export class RunContext {
 
   #onControl(event: Extract<SessionEvent, { type: "control" }>) {
     if (!this.appliesTo(event)) return;
-    // Interrupt and steer speak to the run they name (or to top-level runs); children only follow a cancel.
-    if (event.action !== "cancel" && event.runId !== this.info.runId && this.info.parentRunId !== null) return;
+    // Cancel and interrupt follow a run's ancestors (a parent's sub-agents stop with it); steer speaks
+    // only to the run it names, or to top-level runs when it names none.
+    if (event.action === "steer" && event.runId !== this.info.runId && (event.runId !== undefined || this.info.parentRunId !== null)) return;
+    if (event.action === "interrupt" && event.runId === undefined && this.info.parentRunId !== null) return;
     if (event.action === "cancel") this.stop({ kind: "cancel" });
     else if (event.action === "interrupt") this.stop({ kind: "interrupt" });
     else if (event.action === "steer" && event.text) {

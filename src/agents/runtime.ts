@@ -8,6 +8,7 @@ import type { Presence } from "../sessions/presence";
 import { toOffsetEvents, type SessionService } from "../sessions/service";
 import type { Following, SessionFollowers } from "../sessions/follower";
 import type { Providers } from "./providers";
+import type { Turns } from "../sessions/turns";
 import { RunContext, RunStopped, type RunInfo } from "./run-context";
 import { storedRunOptions } from "./options";
 import type { Agent, AgentOutcome, AgentTools } from "./agents";
@@ -38,6 +39,8 @@ interface RunRow {
   clientId: string | null;
   parentRunId: string | null;
   startPos: number;
+  turn: boolean;
+  messageId: string | null;
 }
 
 /**
@@ -53,6 +56,7 @@ export class AgentRuntime {
   #followers: SessionFollowers;
   #writer: AppendWriter;
   #sessions: SessionService;
+  #turns: Turns;
   #presence: Presence;
   #providers: Providers;
   #log: Logger;
@@ -71,13 +75,14 @@ export class AgentRuntime {
   /** Called when a run this process executed has ended (for metrics). */
   onRunEnded: (run: { runId: string; agent: string; status: string; durationMs: number }) => void = () => {};
 
-  constructor(options: { sql: Sql; boss: PgBoss; followers: SessionFollowers; writer: AppendWriter; sessions: SessionService; presence: Presence; providers: Providers; agents: Agent[]; log: Logger; listener?: Listener }) {
+  constructor(options: { sql: Sql; boss: PgBoss; followers: SessionFollowers; writer: AppendWriter; sessions: SessionService; turns: Turns; presence: Presence; providers: Providers; agents: Agent[]; log: Logger; listener?: Listener }) {
     this.#listener = options.listener;
     this.#sql = options.sql;
     this.#boss = options.boss;
     this.#followers = options.followers;
     this.#writer = options.writer;
     this.#sessions = options.sessions;
+    this.#turns = options.turns;
     this.#presence = options.presence;
     this.#providers = options.providers;
     this.#log = options.log;
@@ -167,7 +172,8 @@ export class AgentRuntime {
       update runs set status = 'running', attempt = case when started_at is null then 0 else attempt + 1 end,
         job_id = ${job.id}, heartbeat_at = now(), started_at = coalesce(started_at, now())
       where id = ${job.data.runId} and status in ('queued', 'running', 'retrying')
-      returning attempt, id, session_id as "sessionId", agent, status, provider, input, options, client_id as "clientId", parent_run_id as "parentRunId", start_pos as "startPos"`;
+      returning attempt, id, session_id as "sessionId", agent, status, provider, input, options, client_id as "clientId", parent_run_id as "parentRunId", start_pos as "startPos",
+        turn, message_id as "messageId"`;
     if (!row) return; // Already finished (or cancelled while queued): nothing to do.
     const startedAt = performance.now();
     const attempt = row.attempt;
@@ -184,6 +190,8 @@ export class AgentRuntime {
       input: row.input ? JSON.parse(row.input) : undefined,
       options: storedRunOptions(row.options ? JSON.parse(row.options) : {}),
       startPos: row.startPos,
+      turn: row.turn,
+      messageId: row.messageId,
     };
     const ctx = new RunContext({ info, writer: this.#writer, log: this.#log });
     this.#local.set(row.id, ctx);
@@ -220,6 +228,8 @@ export class AgentRuntime {
     this.#local.delete(row.id);
     this.onRunEnded({ runId: row.id, agent: row.agent, status: outcome.status, durationMs: performance.now() - startedAt });
     log.info("run ended", { status: outcome.status });
+    // The session's next queued turn (if any) starts now.
+    if (row.turn) await this.#turns.advance(row.sessionId).catch((error) => log.warn("advancing turns failed", { error }));
   }
 
   async #runAgent(ctx: RunContext, row: RunRow): Promise<AgentOutcome> {
@@ -236,6 +246,10 @@ export class AgentRuntime {
       },
       startChild: (agentName, input) =>
         this.#sessions.startRun(row.sessionId, { agent: agentName, input, provider: row.provider ?? undefined, options: ctx.info.options, clientId: row.clientId ?? undefined, parentRunId: row.id }),
+      turnOf: async (messageId) => {
+        const [turn] = await this.#sql<{ id: string }[]>`select id from runs where session_id = ${row.sessionId} and message_id = ${messageId} and turn limit 1`;
+        return turn?.id;
+      },
       status: (status) =>
         this.#presence.join({ sessionId: row.sessionId, clientId: `agent:${row.agent}`, device: "agent", status, memberId: `agent:${row.id}` }).then(() => {}).catch(() => {}),
     };
@@ -332,6 +346,8 @@ export class AgentRuntime {
         await this.#sql`update runs set status = 'queued' where id = ${run.id} and status = 'retrying'`;
         await this.#boss.send(QUEUES.agentRun.name, { runId: run.id, sessionId: run.sessionId }, { retryLimit: 3 });
       }
+      // Queued turns whose session has no active turn (the advance was lost with its process).
+      await this.#turns.advanceStalled();
     } catch (error) {
       this.#log.warn("run reaper failed", { error });
     }

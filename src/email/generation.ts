@@ -3,7 +3,7 @@ import type { Providers } from "../agents/providers";
 import type { ContentPart } from "../agents/providers/types";
 import { ProviderError } from "../agents/providers/types";
 import type { RunContext } from "../agents/run-context";
-import { AssetStore, assetUrl } from "./assets";
+import { AssetStore, assetUrl } from "../assets/store";
 import { emailDocumentJsonSchema, formulaOf, validateDocument, type Brand, type Brief, type EmailDocument, type Section, type SectionType } from "./document";
 import { streamOfflineEmail, writeOfflineEmail } from "./offline-writer";
 import { renderOfflineHeroImage } from "./offline-image";

@@ -1,11 +1,13 @@
 import { createRoute, z } from "@hono/zod-openapi";
+import { runOptionsSchema } from "../agents/options";
 import type { Context } from "hono";
 import { ApiError } from "../infra/http";
 import { errors, router, type AppEnv } from "../infra/openapi";
 import { canAccessTeam, type Principal } from "../accounts/principal";
 import type { SessionService } from "../sessions/service";
-import { AssetStore, MAX_UPLOAD_BYTES, assetIdFromUrl, assetUrl } from "./assets";
-import { BrandInput, BriefInput, StudioStore, toBrand, type EmailRecord } from "./studio";
+import { AssetStore, assetIdFromUrl } from "../assets/store";
+import { requireOwnAssets } from "../assets/routes";
+import { BriefInput, StudioStore, toBrand, type EmailRecord } from "./studio";
 import { SECTION_TYPES, validateDocument, validateSection, type EmailDocument, type Section } from "./document";
 import { renderEmail } from "./render";
 import { checkEmail, type EmailCheck } from "./checks";
@@ -41,9 +43,7 @@ export interface StudioRoutesOptions {
   providerLabel: () => string;
 }
 
-/** The email studio JSON API: assets, brands, briefs, generation, the email document and its exports. */
-import { runOptionsSchema } from "../agents/options";
-
+/** The email studio JSON API: briefs, generation, the email document and its exports. */
 export function studioRoutes(options: StudioRoutesOptions) {
   const { studio, assets, sessions } = options;
   const app = router();
@@ -89,114 +89,6 @@ export function studioRoutes(options: StudioRoutesOptions) {
     return c.json(await view(c, (await studio.email(email.id))!), 200) as any;
   }
 
-  // --- assets -----------------------------------------------------------------------------------
-  app.openapi(
-    createRoute({
-      method: "post",
-      path: "/api/assets",
-      tags: ["Email studio"],
-      summary: "Upload an image (PNG, JPEG, GIF or WebP; checked by content)",
-      request: { body: { content: { "multipart/form-data": { schema: z.object({ file: z.any().openapi({ type: "string", format: "binary" }), kind: z.enum(["upload", "logo", "product", "reference"]).optional() }) } } } },
-      responses: {
-        201: { description: "Stored", content: { "application/json": { schema: z.object({ id: z.string(), url: z.string(), contentType: z.string(), width: z.number().optional(), height: z.number().optional() }) } } },
-        ...errors(400, 401, 413, 415),
-      },
-    }),
-    async (c) => {
-      const teamId = teamOf(c.get("principal"));
-      const declared = Number(c.req.header("content-length") ?? 0);
-      if (declared > MAX_UPLOAD_BYTES + 64 * 1024) throw new ApiError(413, "payload_too_large", `Images are limited to ${MAX_UPLOAD_BYTES / 1024 / 1024} MB.`);
-      let form: FormData;
-      try {
-        // The route's multipart validator has read the body already; Hono keeps the parsed form.
-        form = await c.req.formData();
-      } catch {
-        throw new ApiError(400, "invalid_request", "Send multipart/form-data with a `file` field.");
-      }
-      const file = form.get("file");
-      if (!(file instanceof Blob)) throw new ApiError(400, "invalid_request", "Send multipart/form-data with a `file` field.");
-      const kindValue = form.get("kind");
-      const kind = kindValue === "logo" || kindValue === "product" || kindValue === "reference" ? kindValue : "upload";
-      const saved = await assets.save({ bytes: new Uint8Array(await file.arrayBuffer()), name: (file as File).name, kind, teamId });
-      if (!saved.ok) throw new ApiError(saved.code === "too_large" ? 413 : 415 as never, saved.code, saved.message);
-      const a = saved.asset;
-      return c.json({ id: a.id, url: assetUrl(base(c), a.id), contentType: a.contentType, ...(a.width ? { width: a.width } : {}), ...(a.height ? { height: a.height } : {}) }, 201);
-    },
-  );
-
-  app.openapi(
-    createRoute({
-      method: "get",
-      path: "/api/assets",
-      tags: ["Email studio"],
-      summary: "List the team's images",
-      request: { query: z.object({ kind: z.enum(["upload", "logo", "product", "reference", "hero"]).optional() }) },
-      responses: { 200: { description: "Assets", content: { "application/json": { schema: z.object({ assets: z.array(z.object({ id: z.string(), url: z.string(), kind: z.string(), name: z.string().nullable(), contentType: z.string(), width: z.number().nullable(), height: z.number().nullable() })) }) } } }, ...errors(401) },
-    }),
-    async (c) => {
-      const principal = c.get("principal");
-      const list = await assets.list(principal.kind === "admin" ? undefined : teamOf(principal), c.req.valid("query").kind);
-      return c.json({ assets: list.map((a) => ({ id: a.id, url: assetUrl(base(c), a.id), kind: a.kind, name: a.name, contentType: a.contentType, width: a.width, height: a.height })) }, 200);
-    },
-  );
-
-  // --- brands -----------------------------------------------------------------------------------
-  async function checkAssets(c: Context<AppEnv>, ids: Array<string | undefined>) {
-    for (const id of ids) {
-      if (!id) continue;
-      const info = await assets.info(id);
-      if (!info || !canAccessTeam(c.get("principal"), info.teamId)) throw new ApiError(400, "asset_not_found", `No asset ${id}; upload it with POST /api/assets first.`);
-    }
-  }
-
-  app.openapi(
-    createRoute({
-      method: "post",
-      path: "/api/brands",
-      tags: ["Email studio"],
-      summary: "Create a brand design system",
-      request: { body: { content: { "application/json": { schema: BrandInput } } } },
-      responses: { 201: { description: "Created", content: { "application/json": { schema: z.object({ id: z.string() }) } } }, ...errors(400, 401) },
-    }),
-    async (c) => {
-      const body = c.req.valid("json");
-      await checkAssets(c, [body.logoAssetId, ...(body.productImageAssetIds ?? [])]);
-      const brand = await studio.createBrand(teamOf(c.get("principal")), body);
-      return c.json({ id: brand.id }, 201);
-    },
-  );
-
-  app.openapi(
-    createRoute({ method: "get", path: "/api/brands", tags: ["Email studio"], summary: "List brands", responses: { 200: { description: "Brands", content: { "application/json": { schema: z.object({ brands: z.array(z.object({ id: z.string(), name: z.string() }).passthrough()) }) } } }, ...errors(401) } }),
-    async (c) => {
-      const principal = c.get("principal");
-      const list = await studio.brands(principal.kind === "admin" ? undefined : teamOf(principal));
-      return c.json({ brands: list.map((b) => ({ id: b.id, ...b.data, name: b.name })) }, 200);
-    },
-  );
-
-  app.openapi(
-    createRoute({ method: "get", path: "/api/brands/{id}", tags: ["Email studio"], summary: "A brand", request: { params: z.object({ id: Id("id", "brand_x") }) }, responses: { 200: { description: "The brand", content: { "application/json": { schema: z.object({ id: z.string() }).passthrough() } } }, ...errors(401, 404) } }),
-    async (c) => {
-      const brand = await studio.brand(c.req.valid("param").id);
-      if (!brand || !canAccessTeam(c.get("principal"), brand.teamId)) throw new ApiError(404, "brand_not_found", "No such brand.");
-      return c.json({ id: brand.id, ...brand.data }, 200);
-    },
-  );
-
-  app.openapi(
-    createRoute({ method: "put", path: "/api/brands/{id}", tags: ["Email studio"], summary: "Replace a brand's settings", request: { params: z.object({ id: Id("id", "brand_x") }), body: { content: { "application/json": { schema: BrandInput } } } }, responses: { 200: { description: "Saved", content: { "application/json": { schema: z.object({ id: z.string() }) } } }, ...errors(400, 401, 404) } }),
-    async (c) => {
-      const { id } = c.req.valid("param");
-      const brand = await studio.brand(id);
-      if (!brand || !canAccessTeam(c.get("principal"), brand.teamId)) throw new ApiError(404, "brand_not_found", "No such brand.");
-      const body = c.req.valid("json");
-      await checkAssets(c, [body.logoAssetId, ...(body.productImageAssetIds ?? [])]);
-      await studio.updateBrand(id, body);
-      return c.json({ id }, 200);
-    },
-  );
-
   // --- briefs and generation ------------------------------------------------------------------------
   app.openapi(
     createRoute({ method: "post", path: "/api/briefs", tags: ["Email studio"], summary: "Create a brief", request: { body: { content: { "application/json": { schema: BriefInput } } } }, responses: { 201: { description: "Created", content: { "application/json": { schema: z.object({ id: z.string() }) } } }, ...errors(400, 401, 404) } }),
@@ -204,7 +96,7 @@ export function studioRoutes(options: StudioRoutesOptions) {
       const body = c.req.valid("json");
       const brand = await studio.brand(body.brandId);
       if (!brand || !canAccessTeam(c.get("principal"), brand.teamId)) throw new ApiError(404, "brand_not_found", `No brand ${body.brandId}.`);
-      await checkAssets(c, [...(body.referenceAssetIds ?? []), ...(body.products ?? []).map((p) => p.imageAssetId)]);
+      await requireOwnAssets(assets, c.get("principal"), [...(body.referenceAssetIds ?? []), ...(body.products ?? []).map((p) => p.imageAssetId)]);
       const brief = await studio.createBrief(teamOf(c.get("principal")), body);
       return c.json({ id: brief.id }, 201);
     },
@@ -384,23 +276,4 @@ export function studioRoutes(options: StudioRoutesOptions) {
   );
 
   return app;
-}
-
-/** `GET /assets/:id`: public (email clients fetch images without credentials), immutable, never sniffed. */
-export function assetRoute(assets: AssetStore) {
-  return async (c: Context) => {
-    const found = await assets.bytes(c.req.param("id") ?? "");
-    if (!found) return c.json({ error: { code: "asset_not_found", message: "No such asset." } }, 404);
-    const etag = `"${found.info.sha256.slice(0, 32)}"`;
-    const headers = {
-      "content-type": found.info.contentType,
-      "cache-control": "public, max-age=31536000, immutable",
-      etag,
-      "x-content-type-options": "nosniff",
-      "content-security-policy": "default-src 'none'; sandbox",
-      "cross-origin-resource-policy": "cross-origin",
-    };
-    if (c.req.header("if-none-match") === etag) return new Response(null, { status: 304, headers });
-    return new Response(found.bytes as Uint8Array<ArrayBuffer>, { status: 200, headers });
-  };
 }

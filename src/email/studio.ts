@@ -2,7 +2,7 @@ import type { Sql } from "postgres";
 import { z } from "zod";
 import { newId } from "../sessions/service";
 import { SECTION_TYPES, HEX_COLOR_PATTERN, type Brand, type Brief, type EmailDocument, type FormulaStep } from "./document";
-import { assetUrl } from "./assets";
+import { assetUrl } from "../assets/store";
 
 const hex = z.string().regex(HEX_COLOR_PATTERN, "a hex colour such as #1a2b3c");
 const httpUrl = z.string().max(2_048).refine((v) => /^https?:\/\//i.test(v), "an http(s) URL");

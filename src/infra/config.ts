@@ -21,7 +21,7 @@ const VARIABLES = {
   LOG_LEVEL: "debug, info, warn or error",
   LONG_POLL_TIMEOUT_MS: "milliseconds from 100 to 120000 that a long-poll waits (also the SSE keep-alive interval)",
   PUBLIC_URL: "the absolute http(s) URL this service is reached at, e.g. https://studio.example.com",
-  IMPORT_ALLOW_PRIVATE: "on or off (on lets brand import fetch private and loopback addresses; for tests and intranets)",
+  IMPORT_ALLOW_PRIVATE: "on or off (on lets brand import and webhooks reach private and loopback addresses; for tests, development and intranets)",
 } as const;
 
 export type VariableName = keyof typeof VARIABLES;
@@ -70,7 +70,7 @@ export interface Config {
   logLevel: "debug" | "info" | "warn" | "error";
   longPollTimeoutMs: number;
   publicUrl: string | undefined;
-  /** Brand import may fetch private, loopback and unique-local addresses (never link-local or metadata ones). */
+  /** Brand import and webhooks may reach private, loopback and unique-local addresses (never link-local or metadata ones). */
   importAllowPrivate: boolean;
 }
 
@@ -145,6 +145,3 @@ function loadOrCreateSecretKey(dataDir: string): string {
   chmodSync(file, 0o600);
   return key;
 }
-
-/** Names of every configuration variable, for docs and tests. */
-export const CONFIG_VARIABLES = VARIABLES;

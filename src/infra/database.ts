@@ -1,8 +1,7 @@
 import postgres, { type Sql } from "postgres";
-import { drizzle, type PostgresJsDatabase } from "drizzle-orm/postgres-js";
+import { drizzle } from "drizzle-orm/postgres-js";
 import { migrate } from "drizzle-orm/postgres-js/migrator";
 import { join } from "node:path";
-import * as schema from "../../db/schema";
 import type { Logger } from "./log";
 import { Listener } from "./listener";
 
@@ -12,14 +11,10 @@ export const APP_POOL_SIZE = 20;
 export const MIGRATION_LOCK_KEY = 727_274_001;
 export const MIGRATIONS_FOLDER = join(import.meta.dir, "../../db/migrations");
 
-export type Db = PostgresJsDatabase<typeof schema>;
-
 /** The one place that owns this process's Postgres connections. */
 export interface Database {
-  /** The app pool, for hand-written SQL on hot paths. */
+  /** The app pool: every query is hand-written SQL (db/schema.ts is drizzle-kit's source for migrations). */
   sql: Sql;
-  /** drizzle over the same pool. */
-  db: Db;
   /** A single-connection client for the append writer only (see AppendWriter). */
   appendSql: Sql;
   /** The process's single LISTEN connection. */
@@ -53,7 +48,6 @@ export async function openDatabase(options: { url: string; log: Logger; poolSize
   return {
     sql,
     appendSql,
-    db: drizzle(sql, { schema }),
     listener,
     url: options.url,
     async close() {

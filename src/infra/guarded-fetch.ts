@@ -4,6 +4,7 @@ import { lookup as dnsLookup } from "node:dns/promises";
 import { isIP } from "node:net";
 import { createBrotliDecompress, createGunzip, createInflate, type Gunzip } from "node:zlib";
 import type { Readable } from "node:stream";
+import ipaddr from "ipaddr.js";
 
 /**
  * Fetching pages a user names is a server-side request forgery risk: the URL (or any redirect, or any
@@ -18,6 +19,8 @@ export const MAX_REDIRECTS = 5;
 /** The whole fetch, redirects and body included. */
 export const DEFAULT_FETCH_TIMEOUT_MS = 10_000;
 export const MAX_URL_CHARS = 2_048;
+/** A name that has not resolved by then counts as not found. */
+const DNS_TIMEOUT_MS = 5_000;
 const USER_AGENT = "DurableStudio-BrandImport/1.0 (+https://github.com/durable-studio)";
 
 /** Where an address may lead: `forbidden` is refused even when private addresses are allowed. */
@@ -53,6 +56,13 @@ export type Resolver = (hostname: string) => Promise<ResolvedAddress[]>;
 export interface GuardedFetchOptions {
   /** Private, loopback and unique-local addresses are allowed (IMPORT_ALLOW_PRIVATE=on). */
   allowPrivate: boolean;
+  /** `GET` (default) or `POST` (webhooks). A POST follows only 307/308 redirects, which keep the method and body. */
+  method?: "GET" | "POST";
+  /** The request body of a POST. */
+  body?: string;
+  /** Extra request headers (the user agent, `accept` and encodings are set here). */
+  headers?: Record<string, string>;
+  userAgent?: string;
   /** Bytes of (decoded) body accepted; more is `too_large`. */
   maxBytes: number;
   timeoutMs?: number;
@@ -67,80 +77,52 @@ export interface GuardedFetchOptions {
 /** Cloud metadata services, refused whatever the setting (they hand out credentials). */
 const METADATA_ADDRESSES = new Set(["169.254.169.254", "100.100.100.200", "fd00:ec2:0:0:0:0:0:254", "192.0.0.192"]);
 
-function ipv4Octets(ip: string): number[] | undefined {
-  const parts = ip.split(".");
-  if (parts.length !== 4) return undefined;
-  const octets = parts.map((p) => (/^\d{1,3}$/.test(p) ? Number(p) : Number.NaN));
-  return octets.every((o) => o >= 0 && o <= 255) ? octets : undefined;
+/** ipaddr.js range names that are never fetched: nothing legitimate answers there, or it is link-local. */
+const FORBIDDEN_RANGES = new Set(["unspecified", "broadcast", "multicast", "linkLocal", "discard"]);
+/** Reserved for future use (240.0.0.0/4): ipaddr.js files it under `reserved` with the documentation ranges. */
+const FORBIDDEN_CIDRS = [ipaddr.parseCIDR("240.0.0.0/4")];
+/** IPv6 ranges that carry an IPv4 address, which decides: mapped, NAT64 (RFC 6052/6145) and 6to4. */
+const EMBEDDING_RANGES = new Set(["ipv4Mapped", "rfc6145", "rfc6052", "6to4"]);
+
+function classifyIpv4(address: ipaddr.IPv4): AddressClass {
+  if (METADATA_ADDRESSES.has(address.toString())) return "forbidden";
+  const range = address.range();
+  if (FORBIDDEN_RANGES.has(range) || FORBIDDEN_CIDRS.some((cidr) => address.match(cidr))) return "forbidden";
+  // Loopback, RFC 1918, CGNAT, documentation and benchmarking ranges, and every other special range.
+  return range === "unicast" ? "public" : "private";
 }
 
-function classifyIpv4([a = 0, b = 0, c = 0]: number[]): AddressClass {
-  if (a === 0 || a >= 224 || (a === 169 && b === 254)) return "forbidden";
-  if (a === 10 || a === 127) return "private";
-  if (a === 100 && b >= 64 && b <= 127) return "private";
-  if (a === 172 && b >= 16 && b <= 31) return "private";
-  if (a === 192 && b === 168) return "private";
-  if (a === 192 && b === 0 && (c === 0 || c === 2)) return "private";
-  if (a === 198 && (b === 18 || b === 19)) return "private";
-  if (a === 198 && b === 51 && c === 100) return "private";
-  if (a === 203 && b === 0 && c === 113) return "private";
-  return "public";
-}
-
-/** An IPv6 address as eight 16-bit groups (zone ids dropped, an IPv4 tail expanded). */
-export function ipv6Groups(ip: string): number[] | undefined {
-  let text = ip.replace(/^\[|\]$/g, "").replace(/%.*$/, "").toLowerCase();
-  const tail = /(\d{1,3}(?:\.\d{1,3}){3})$/.exec(text);
-  if (tail) {
-    const octets = ipv4Octets(tail[1]!);
-    if (!octets) return undefined;
-    text = text.slice(0, -tail[1]!.length) + `${((octets[0]! << 8) | octets[1]!).toString(16)}:${((octets[2]! << 8) | octets[3]!).toString(16)}`;
+function classifyIpv6(address: ipaddr.IPv6): AddressClass {
+  if (METADATA_ADDRESSES.has(address.toNormalizedString())) return "forbidden";
+  const range = address.range();
+  if (FORBIDDEN_RANGES.has(range)) return "forbidden";
+  if (range === "loopback") return "private";
+  const parts = address.parts;
+  if (range === "6to4") return classifyIpv4(new ipaddr.IPv4([parts[1]! >> 8, parts[1]! & 0xff, parts[2]! >> 8, parts[2]! & 0xff]));
+  // The deprecated IPv4-compatible form (::a.b.c.d) embeds its address in the last 32 bits too.
+  if (EMBEDDING_RANGES.has(range) || parts.slice(0, 6).every((part) => part === 0)) {
+    const embedded = classifyIpv4(new ipaddr.IPv4([parts[6]! >> 8, parts[6]! & 0xff, parts[7]! >> 8, parts[7]! & 0xff]));
+    // A NAT64 gateway is on the operator's network: never better than private.
+    return embedded === "public" && range === "rfc6052" ? "private" : embedded;
   }
-  const halves = text.split("::");
-  if (halves.length > 2) return undefined;
-  const parse = (part: string) => (part === "" ? [] : part.split(":").map((g) => (/^[0-9a-f]{1,4}$/.test(g) ? Number.parseInt(g, 16) : Number.NaN)));
-  const head = parse(halves[0]!);
-  const rest = halves.length === 2 ? parse(halves[1]!) : [];
-  const missing = 8 - head.length - rest.length;
-  if (halves.length === 2 ? missing < 1 : missing !== 0) return undefined;
-  const groups = [...head, ...Array(Math.max(0, missing)).fill(0), ...rest];
-  return groups.length === 8 && groups.every((g) => Number.isInteger(g)) ? groups : undefined;
-}
-
-function classifyIpv6(g: number[]): AddressClass {
-  const embedded = (hi: number, lo: number) => classifyIpv4([hi >> 8, hi & 0xff, lo >> 8, lo & 0xff]);
-  const zeroPrefix = (n: number) => g.slice(0, n).every((x) => x === 0);
-  if (g.every((x) => x === 0)) return "forbidden";
-  if (zeroPrefix(7) && g[7] === 1) return "private";
-  // IPv4-mapped (::ffff:a.b.c.d), IPv4-compatible (::a.b.c.d) and NAT64 (64:ff9b::a.b.c.d) carry an IPv4 address.
-  if (zeroPrefix(5) && (g[5] === 0xffff || g[5] === 0)) return embedded(g[6]!, g[7]!);
-  if (g[0] === 0x64 && g[1] === 0xff9b && g.slice(2, 6).every((x) => x === 0)) return embedded(g[6]!, g[7]!);
-  if (g[0] === 0x2002) return embedded(g[1]!, g[2]!);
-  const first = g[0]!;
-  if ((first & 0xffc0) === 0xfe80 || (first & 0xff00) === 0xff00) return "forbidden";
-  if (first === 0x0100 && g.slice(1, 4).every((x) => x === 0)) return "forbidden";
-  if ((first & 0xfe00) === 0xfc00 || (first & 0xffc0) === 0xfec0) return "private";
-  if (first === 0x2001 && (g[1] === 0x0db8 || g[1] === 0)) return "private";
-  if (first === 0x64 && g[1] === 0xff9b) return "private";
-  return "public";
+  return range === "unicast" ? "public" : "private";
 }
 
 /**
  * Classifies an IP address: `public`, `private` (RFC 1918, loopback, CGNAT, unique-local,
- * documentation ranges) or `forbidden` (unspecified, link-local, multicast, broadcast, cloud
- * metadata). Anything that does not parse is `forbidden`.
+ * documentation and other special-purpose ranges) or `forbidden` (unspecified, link-local,
+ * multicast, broadcast, cloud metadata). Ranges come from ipaddr.js; anything that does not parse
+ * is `forbidden`.
  *
  * @example classifyAddress("10.1.2.3") // "private"
  * @example classifyAddress("::ffff:169.254.169.254") // "forbidden"
  */
 export function classifyAddress(ip: string): AddressClass {
-  const bare = ip.replace(/^\[|\]$/g, "");
-  const v4 = ipv4Octets(bare);
-  if (v4) return METADATA_ADDRESSES.has(v4.join(".")) ? "forbidden" : classifyIpv4(v4);
-  const v6 = ipv6Groups(bare);
-  if (!v6) return "forbidden";
-  if (METADATA_ADDRESSES.has(v6.map((x) => x.toString(16)).join(":"))) return "forbidden";
-  return classifyIpv6(v6);
+  const bare = ip.replace(/^\[|\]$/g, "").replace(/%.*$/, "");
+  // Only plain dotted quads: ipaddr.js would also read "127.1" or "0x7f.0.0.1", which DNS never returns.
+  if (!ipaddr.IPv6.isValid(bare) && !ipaddr.IPv4.isValidFourPartDecimal(bare)) return "forbidden";
+  const address = ipaddr.parse(bare);
+  return address.kind() === "ipv4" ? classifyIpv4(address as ipaddr.IPv4) : classifyIpv6(address as ipaddr.IPv6);
 }
 
 const systemResolver: Resolver = async (hostname) => {
@@ -205,7 +187,9 @@ export async function checkUrl(raw: string | URL, options: { allowPrivate: boole
   if (isIP(host)) addresses = [{ address: host, family: isIP(host) === 6 ? 6 : 4 }];
   else {
     try {
-      addresses = await (options.resolve ?? systemResolver)(host);
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const slow = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error("DNS timeout")), DNS_TIMEOUT_MS)));
+      addresses = await Promise.race([(options.resolve ?? systemResolver)(host), slow]).finally(() => clearTimeout(timer));
     } catch {
       return { ok: false, code: "dns_failed", message: `${host} could not be found (DNS).` };
     }
@@ -259,9 +243,16 @@ function requestOnce(target: Extract<Checked, { ok: true }>, options: GuardedFet
         hostname: host,
         port: url.port || undefined,
         path: `${url.pathname}${url.search}`,
-        method: "GET",
+        method: options.method ?? "GET",
         agent: false,
-        headers: { "user-agent": USER_AGENT, accept: options.accept ?? "*/*", "accept-encoding": "gzip, deflate, br", "accept-language": "en" },
+        headers: {
+          "user-agent": options.userAgent ?? USER_AGENT,
+          accept: options.accept ?? "*/*",
+          "accept-encoding": "gzip, deflate, br",
+          "accept-language": "en",
+          ...options.headers,
+          ...(options.body === undefined ? {} : { "content-length": String(Buffer.byteLength(options.body)) }),
+        },
         // Connect to the address that was checked, never to a fresh DNS answer.
         lookup: ((_hostname: string, opts: { all?: boolean }, callback: (...args: unknown[]) => void) => {
           if (opts?.all) callback(null, addresses);
@@ -298,12 +289,12 @@ function requestOnce(target: Extract<Checked, { ok: true }>, options: GuardedFet
     request.on("error", (error) => finish({ kind: "error", code: "connection_failed", message: `${host} could not be reached (${error.message}).` }));
     signal.addEventListener("abort", onAbort, { once: true });
     if (signal.aborted) onAbort();
-    request.end();
+    request.end(options.body);
   });
 }
 
 /**
- * GETs a URL on behalf of a user, refusing what a server must not fetch (see the module comment),
+ * GETs (or POSTs to) a URL on behalf of a user, refusing what a server must not fetch (see the module comment),
  * with a size limit on the decoded body, a deadline for the whole fetch and a cap on redirects
  * (each hop checked again). Expected failures are values, never throws.
  *
@@ -326,6 +317,10 @@ export async function guardedFetch(input: string | URL, options: GuardedFetchOpt
     const result = await requestOnce(checked, options, signal);
     if (result.kind === "error") return result.code === "aborted" ? stopped(current, deadline) : { ok: false, code: result.code, message: result.message, url: checked.url.href, ...(result.status ? { status: result.status } : {}) };
     if (result.kind === "body") return { ok: true, url: checked.url.href, status: result.status, contentType: result.contentType, bytes: result.bytes };
+    const method = options.method ?? "GET";
+    if (method !== "GET" && result.status !== 307 && result.status !== 308) {
+      return { ok: false, code: "http_error", message: `${checked.url.href} answered ${result.status}, a redirect that would turn the ${method} into a GET; it is not followed.`, url: checked.url.href, status: result.status };
+    }
     let next: URL;
     try {
       next = new URL(result.location, checked.url);

@@ -5,16 +5,19 @@ export const MAX_EVENT_TEXT_CHARS = 100_000;
 
 const id = z.string().min(1).max(200);
 const text = z.string().max(MAX_EVENT_TEXT_CHARS);
+const turnRef = z.object({ runId: id, messageId: id });
 
-/** The session event vocabulary of DESIGN.md. Every event appended to a session matches one of these. */
+/** The session event vocabulary (documented in docs/websocket.md). Every event appended to a session matches one of these. */
 export const sessionEvent = z.discriminatedUnion("type", [
   z.object({ type: z.literal("message"), id, role: z.enum(["user", "assistant", "system"]), text, clientId: id.optional() }),
-  z.object({ type: z.literal("message.start"), id, role: z.literal("assistant"), runId: id, agent: id }),
+  z.object({ type: z.literal("message.start"), id, role: z.literal("assistant"), runId: id, agent: id, inReplyTo: id.optional() }),
   z.object({ type: z.literal("message.delta"), id, runId: id, text }),
   z.object({ type: z.literal("message.end"), id, runId: id, status: z.enum(["complete", "cancelled", "interrupted", "failed"]) }),
   z.object({ type: z.literal("run.start"), runId: id, agent: id, parentRunId: id.optional() }),
   z.object({ type: z.literal("run.progress"), runId: id, agent: id, label: z.string().max(500), progress: z.number().min(0).max(1).optional() }),
-  z.object({ type: z.literal("run.end"), runId: id, status: z.enum(["completed", "cancelled", "failed"]), error: z.string().max(2_000).optional() }),
+  z.object({ type: z.literal("run.end"), runId: id, status: z.enum(["completed", "interrupted", "cancelled", "failed"]), error: z.string().max(2_000).optional() }),
+  /** The session's turns after a change: `active` are answering (several only under `parallel`), `queued` wait their turn. */
+  z.object({ type: z.literal("turn.state"), active: z.array(turnRef).max(1_000), queued: z.array(turnRef).max(1_000) }),
   z.object({
     type: z.literal("control"),
     action: z.enum(["cancel", "interrupt", "steer"]),
@@ -63,6 +66,8 @@ export interface CompactedMessage {
   runId?: string;
   agent?: string;
   clientId?: string;
+  /** For an assistant message: the user message it answers (a turn's message). */
+  inReplyTo?: string;
 }
 
 /**
@@ -84,7 +89,8 @@ export class Compactor {
         this.#messages.set(e.id, { id: e.id, role: e.role, text: e.text, status: "complete", ...(e.clientId ? { clientId: e.clientId } : {}) });
         break;
       case "message.start":
-        if (!this.#messages.has(e.id)) this.#messages.set(e.id, { id: e.id, role: "assistant", text: "", status: "streaming", runId: e.runId, agent: e.agent });
+        if (!this.#messages.has(e.id)) this.#messages.set(e.id, { id: e.id, role: "assistant", text: "", status: "streaming", runId: e.runId, agent: e.agent, ...(e.inReplyTo ? { inReplyTo: e.inReplyTo } : {}) });
+        else this.#messages.get(e.id)!.status = "streaming";
         break;
       case "message.delta": {
         const message = this.#messages.get(e.id);

@@ -10,11 +10,21 @@ import { MAX_EVENT_TEXT_CHARS, type SessionEvent } from "./events";
 import { MAX_EVENTS_PAGE } from "./service";
 import { formatOffset } from "../streams/offsets";
 import { runOptionsSchema } from "../agents/options";
+import { DOUBLE_TEXTING, type Turns } from "./turns";
 
 const SessionId = z.string().min(1).max(200).openapi({ param: { name: "id", in: "path" }, example: "ses_8mH2kQ0c1v3pXyZa9bCdEfGh" });
 const AgentName = z.string().regex(/^[a-z][a-z0-9-]{0,49}$/, "an agent name such as chat").openapi({ example: "chat" });
 const Provider = z.enum(["offline", "anthropic", "openai", "auto"]).openapi({ example: "offline" });
 const Options = runOptionsSchema.openapi("RunOptions", { description: "Bounded run options (docs/agents.md): tokens 1–20000, tokensPerSecond 1–1000, rollupWindowMs 1–1000, sectionDelayMs 0–5000, model (≤100 chars); unknown keys are refused.", example: { tokens: 300, tokensPerSecond: 40 } });
+const DoubleTexting = z.enum(DOUBLE_TEXTING).openapi({
+  description: "What a user message does while a turn runs: enqueue (answer in order), interrupt (end the running turn as interrupted, then answer), reject (409 turn_active), parallel (answer at once, beside it).",
+  example: "enqueue",
+});
+const TurnRef = z.object({ runId: z.string(), messageId: z.string() });
+const TurnState = z.object({ active: z.array(TurnRef), queued: z.array(TurnRef) }).openapi("TurnState");
+const TurnActiveError = z
+  .object({ error: z.object({ code: z.literal("turn_active"), message: z.string(), runId: z.string().openapi({ description: "The turn that is running (or first in line)." }) }) })
+  .openapi("TurnActiveError");
 
 const CreatedSession = z
   .object({
@@ -44,9 +54,9 @@ function clientIdOf(principal: Principal, requested: string | undefined): string
   return principal.kind === "client" ? principal.clientId : requested;
 }
 
-/** The session JSON API of DESIGN.md, declared with zod so it appears in /openapi.json. */
-export function sessionRoutes(options: { service: SessionService; presence: Presence; secretKey: string; publicUrl: string | undefined; runnableAgents: () => string[] }) {
-  const { service, presence } = options;
+/** The session JSON API, declared with zod so it appears in /openapi.json. */
+export function sessionRoutes(options: { service: SessionService; turns: Turns; presence: Presence; secretKey: string; publicUrl: string | undefined; runnableAgents: () => string[] }) {
+  const { service, presence, turns } = options;
   const app = router();
   const origin = (c: Context) => options.publicUrl ?? new URL(c.req.url).origin;
 
@@ -56,14 +66,31 @@ export function sessionRoutes(options: { service: SessionService; presence: Pres
       path: "/api/sessions",
       tags: ["Sessions"],
       summary: "Create a session",
-      request: { body: { content: { "application/json": { schema: z.object({ title: z.string().max(200).optional(), clientId: z.string().max(100).optional() }) } }, required: false } },
+      request: {
+        body: {
+          content: {
+            "application/json": {
+              schema: z.object({
+                title: z.string().max(200).optional(),
+                clientId: z.string().max(100).optional(),
+                agent: AgentName.optional().openapi({ description: "Default agent: a plain user message (no `run`) starts a turn with it." }),
+                provider: Provider.optional().openapi({ description: "Provider of turns started with the default agent." }),
+                options: Options.optional().openapi({ description: "Run options of turns started with the default agent." }),
+                doubleTexting: DoubleTexting.optional().openapi({ description: "The session's default policy (parallel when not given)." }),
+              }),
+            },
+          },
+          required: false,
+        },
+      },
       responses: { 201: { description: "Created", content: { "application/json": { schema: CreatedSession } } }, ...errors(400, 401, 403) },
     }),
     async (c) => {
       const principal = c.get("principal");
       if (principal.kind === "client") throw new ApiError(403, "forbidden", "Client tokens cannot create sessions.");
       const body = c.req.header("content-type")?.includes("json") ? c.req.valid("json") : {};
-      const session = await service.create({ title: body?.title, teamId: principal.teamId ?? null });
+      if (body?.agent) assertAgent(options.runnableAgents(), body.agent);
+      const session = await service.create({ title: body?.title, teamId: principal.teamId ?? null, agent: body?.agent, provider: body?.provider, options: body?.options, doubleTexting: body?.doubleTexting });
       const base = origin(c);
       const clientToken = signClientToken(options.secretKey, { sessionId: session.id, teamId: session.teamId, clientId: body?.clientId ?? newId("client"), expiresAtMs: Date.now() + CLIENT_TOKEN_TTL_MS });
       return c.json({ id: session.id, streamUrl: base + sessionStreamPath(session.id), wsUrl: base.replace(/^http/, "ws") + "/ws", clientToken }, 201);
@@ -114,16 +141,32 @@ export function sessionRoutes(options: { service: SessionService; presence: Pres
       summary: "A session with its runs and who is connected",
       request: { params: z.object({ id: SessionId }) },
       responses: {
-        200: { description: "The session", content: { "application/json": { schema: z.object({ id: z.string(), title: z.string().nullable(), tailOffset: z.string(), runs: z.array(Run), presence: z.array(PresenceMember) }) } } },
+        200: {
+          description: "The session",
+          content: {
+            "application/json": {
+              schema: z.object({
+                id: z.string(),
+                title: z.string().nullable(),
+                agent: z.string().nullable().openapi({ description: "The default agent of plain user messages." }),
+                doubleTexting: DoubleTexting,
+                tailOffset: z.string(),
+                runs: z.array(Run),
+                turns: TurnState,
+                presence: z.array(PresenceMember),
+              }),
+            },
+          },
+        },
         ...errors(401, 404),
       },
     }),
     async (c) => {
       const { id } = c.req.valid("param");
       const session = await loadSession(c, service, id, "read");
-      const [row, runs, members] = await Promise.all([service.stream(id), service.runs(id), presence.members(id)]);
+      const [row, runs, members, turnState] = await Promise.all([service.stream(id), service.runs(id), presence.members(id), turns.state(id)]);
       if (!row) throw new ApiError(404, "session_not_found", `No session ${id}.`);
-      return c.json({ id, title: session.title, tailOffset: formatOffset(row.tailPos), runs: runs.map((r) => ({ runId: r.runId, agent: r.agent, status: r.status })), presence: members }, 200);
+      return c.json({ id, title: session.title, agent: session.agent, doubleTexting: session.doubleTexting, tailOffset: formatOffset(row.tailPos), runs: runs.map((r) => ({ runId: r.runId, agent: r.agent, status: r.status })), turns: turnState, presence: members }, 200);
     },
   );
 
@@ -192,29 +235,45 @@ export function sessionRoutes(options: { service: SessionService; presence: Pres
                 id: z.string().min(1).max(200).optional().openapi({ description: "Idempotency: the same id posts once." }),
                 clientId: z.string().min(1).max(100).optional(),
                 run: z.object({ agent: AgentName, provider: Provider.optional(), options: Options.optional() }).optional(),
+                doubleTexting: DoubleTexting.optional().openapi({ description: "This message's policy; the session's default when not given." }),
               }),
             },
           },
         },
       },
-      responses: { 201: { description: "Posted", content: { "application/json": { schema: z.object({ messageId: z.string(), offset: z.string(), runId: z.string().optional() }) } } }, ...errors(400, 401, 403, 404) },
+      responses: {
+        201: {
+          description: "Posted",
+          content: {
+            "application/json": {
+              schema: z.object({
+                messageId: z.string(),
+                offset: z.string(),
+                runId: z.string().optional().openapi({ description: "The turn this message started (its own `run`, or the session's default agent)." }),
+                turn: z.enum(["active", "queued"]).optional().openapi({ description: "active: answering now; queued: waits for the turns before it." }),
+              }),
+            },
+          },
+        },
+        409: { description: "reject policy: a turn is running (nothing was stored)", content: { "application/json": { schema: TurnActiveError } } },
+        ...errors(400, 401, 403, 404),
+      },
     }),
     async (c) => {
       const { id } = c.req.valid("param");
       const body = c.req.valid("json");
       await loadSession(c, service, id, body.run ? "run" : "write");
+      if (body.run) assertAgent(options.runnableAgents(), body.run.agent);
       const principal = c.get("principal");
       const messageId = body.id ?? newId("msg");
       const clientId = clientIdOf(principal, body.clientId);
-      const event: SessionEvent = { type: "message", id: messageId, role: "user", text: body.text, ...(clientId ? { clientId } : {}) };
-      const result = await service.append(id, event, `event:${messageId}`);
-      if (!result.ok) throw new ApiError(result.code === "session_closed" ? 409 : 404, result.code, result.code === "session_closed" ? "This session is closed." : `No session ${id}.`);
-      let runId: string | undefined;
-      if (body.run && !result.duplicate) {
-        assertAgent(options.runnableAgents(), body.run.agent);
-        runId = await service.startRun(id, { agent: body.run.agent, provider: body.run.provider, options: body.run.options, clientId, input: { messageId } });
+      const event = { type: "message" as const, id: messageId, role: "user" as const, text: body.text, ...(clientId ? { clientId } : {}) };
+      const result = await turns.postUserMessage({ sessionId: id, event, run: body.run, doubleTexting: body.doubleTexting, clientId });
+      if (!result.ok) {
+        if (result.code === "turn_active") return c.json({ error: { code: "turn_active" as const, message: `A turn is running (${result.runId}); this session rejects messages until it ends. Nothing was stored.`, runId: result.runId } }, 409);
+        throw new ApiError(result.code === "session_closed" ? 409 : 404, result.code, result.code === "session_closed" ? "This session is closed." : `No session ${id}.`);
       }
-      return c.json({ messageId, offset: result.offset, ...(runId ? { runId } : {}) }, 201);
+      return c.json({ messageId, offset: result.offset, ...(result.runId ? { runId: result.runId, turn: result.turn } : {}) }, 201);
     },
   );
 

@@ -19,8 +19,14 @@ export interface SessionRecord {
   id: string;
   teamId: string | null;
   title: string | null;
+  /** The agent a plain user message starts a turn with, if any. */
+  agent: string | null;
+  /** What a user message does while a turn runs (see turns.ts). */
+  doubleTexting: "enqueue" | "interrupt" | "reject" | "parallel";
   createdAt: Date;
 }
+
+const SESSION_COLUMNS = `id, team_id as "teamId", title, agent, double_texting as "doubleTexting", created_at as "createdAt"`;
 
 export interface RunRecord {
   runId: string;
@@ -79,11 +85,21 @@ export class SessionService {
     this.#log = options.log;
   }
 
-  async create(input: { title?: string; teamId: string | null }): Promise<SessionRecord> {
+  async create(input: {
+    title?: string;
+    teamId: string | null;
+    /** A default agent: a plain user message then starts a turn with it. */
+    agent?: string;
+    provider?: string;
+    options?: Record<string, unknown>;
+    doubleTexting?: SessionRecord["doubleTexting"];
+  }): Promise<SessionRecord> {
     const id = newId("ses");
+    const defaults = input.provider || input.options ? JSON.stringify({ ...(input.provider ? { provider: input.provider } : {}), ...(input.options ? { options: input.options } : {}) }) : null;
     const [record] = await this.#sql<SessionRecord[]>`
-      insert into sessions (id, team_id, title) values (${id}, ${input.teamId}, ${input.title ?? null})
-      returning id, team_id as "teamId", title, created_at as "createdAt"`;
+      insert into sessions (id, team_id, title, agent, run_defaults, double_texting)
+      values (${id}, ${input.teamId}, ${input.title ?? null}, ${input.agent ?? null}, ${defaults}, ${input.doubleTexting ?? "parallel"})
+      returning ${this.#sql.unsafe(SESSION_COLUMNS)}`;
     const created = await this.#store.create({ path: sessionStreamPath(id), contentType: "application/json", ttlSeconds: undefined, expiresAt: undefined, closed: false, initial: undefined });
     if (created.kind !== "created") throw new Error(`session stream could not be created: ${created.kind}`);
     return record!;
@@ -91,15 +107,15 @@ export class SessionService {
 
   /** The session if it exists and `teamId` may see it (`undefined` team = any, for the bootstrap admin). */
   async get(id: string, teamId: string | null | undefined): Promise<SessionRecord | undefined> {
-    const [record] = await this.#sql<SessionRecord[]>`select id, team_id as "teamId", title, created_at as "createdAt" from sessions where id = ${id}`;
+    const [record] = await this.#sql<SessionRecord[]>`select ${this.#sql.unsafe(SESSION_COLUMNS)} from sessions where id = ${id}`;
     if (!record) return undefined;
     if (teamId !== undefined && record.teamId !== teamId) return undefined;
     return record;
   }
 
   async list(teamId: string | null | undefined, limit = 100): Promise<SessionRecord[]> {
-    if (teamId === undefined) return this.#sql<SessionRecord[]>`select id, team_id as "teamId", title, created_at as "createdAt" from sessions order by created_at desc limit ${limit}`;
-    return this.#sql<SessionRecord[]>`select id, team_id as "teamId", title, created_at as "createdAt" from sessions where team_id is not distinct from ${teamId} order by created_at desc limit ${limit}`;
+    if (teamId === undefined) return this.#sql<SessionRecord[]>`select ${this.#sql.unsafe(SESSION_COLUMNS)} from sessions order by created_at desc limit ${limit}`;
+    return this.#sql<SessionRecord[]>`select ${this.#sql.unsafe(SESSION_COLUMNS)} from sessions where team_id is not distinct from ${teamId} order by created_at desc limit ${limit}`;
   }
 
   async stream(sessionId: string): Promise<StreamRow | undefined> {
@@ -190,13 +206,17 @@ export class SessionService {
       values (${runId}, ${sessionId}, ${input.agent}, 'queued', ${input.provider ?? null}, ${input.input === undefined ? null : JSON.stringify(input.input)},
         ${input.options === undefined ? null : JSON.stringify(input.options)}, ${input.clientId ?? null}, ${input.parentRunId ?? null},
         coalesce((select tail_pos from streams where path = ${sessionStreamPath(sessionId)}), 0))`;
+    await this.enqueueRun(runId, sessionId);
+    this.#log.info("run queued", { runId, sessionId, agent: input.agent });
+    return runId;
+  }
+
+  /** Gives a recorded run its job, and wakes the runtimes (this process's at once, others' by NOTIFY). */
+  async enqueueRun(runId: string, sessionId: string): Promise<void> {
     const jobId = await this.#boss.send(QUEUES.agentRun.name, { runId, sessionId });
     if (jobId) {
-      // Wake a local runtime at once, and those of other processes through NOTIFY, rather than at their next poll.
       this.onRunQueued(runId);
       await this.#sql`select pg_notify(${RUN_QUEUED_CHANNEL}, ${runId})`;
     }
-    this.#log.info("run queued", { runId, sessionId, agent: input.agent });
-    return runId;
   }
 }

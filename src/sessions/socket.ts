@@ -8,6 +8,7 @@ import { CLIENT_EVENT_TYPES, parseEvent, type SessionEvent } from "./events";
 import type { Presence } from "./presence";
 import { newId, sessionStreamPath, toOffsetEvents, type OffsetEvent, type SessionService } from "./service";
 import type { FollowedBatch, Following, SessionFollowers } from "./follower";
+import { DOUBLE_TEXTING, type Turns } from "./turns";
 
 /** Limits of the WebSocket channel; docs/websocket.md lists them. */
 export const WS_LIMITS = {
@@ -48,7 +49,14 @@ export const CLOSE_CODES = {
 const frameSchema = z.discriminatedUnion("type", [
   z.object({ type: z.literal("subscribe"), session: z.string().min(1).max(200), offset: z.string().max(100).optional(), mode: z.enum(["events", "snapshot"]).optional(), id: z.string().max(200).optional() }),
   z.object({ type: z.literal("unsubscribe"), session: z.string().min(1).max(200), id: z.string().max(200).optional() }),
-  z.object({ type: z.literal("publish"), session: z.string().min(1).max(200), event: z.unknown(), id: z.string().max(200).optional() }),
+  z.object({
+    type: z.literal("publish"),
+    session: z.string().min(1).max(200),
+    event: z.unknown(),
+    id: z.string().max(200).optional(),
+    /** For a user message that starts a turn: this message's double-texting policy. */
+    doubleTexting: z.enum(DOUBLE_TEXTING).optional(),
+  }),
   z.object({
     type: z.literal("control"),
     session: z.string().min(1).max(200),
@@ -130,6 +138,7 @@ interface PresencePush {
  */
 export class SessionSockets {
   #service: SessionService;
+  #turns: Turns;
   #followers: SessionFollowers;
   #presence: Presence;
   #auth: Authenticator;
@@ -145,6 +154,7 @@ export class SessionSockets {
 
   constructor(options: {
     service: SessionService;
+    turns: Turns;
     followers: SessionFollowers;
     presence: Presence;
     auth: Authenticator;
@@ -156,6 +166,7 @@ export class SessionSockets {
     this.#cookieAuth = options.cookieAuth;
     this.#cookieOrigin = options.cookieOrigin;
     this.#service = options.service;
+    this.#turns = options.turns;
     this.#followers = options.followers;
     this.#presence = options.presence;
     this.#auth = options.auth;
@@ -301,6 +312,16 @@ export class SessionSockets {
         let event = checked.event;
         if (event.type === "message" && ws.data.principal.kind === "client") event = { ...event, role: "user", clientId: ws.data.clientId };
         if (event.type === "control") event = { ...event, clientId: ws.data.clientId };
+        if (event.type === "message" && event.role === "user") {
+          // A user message may start a turn (the session's default agent) under the double-texting policy.
+          const posted = await this.#turns.postUserMessage({ sessionId: frame.session, event, doubleTexting: frame.doubleTexting, clientId: event.clientId });
+          if (!posted.ok) {
+            if (posted.code === "turn_active") return this.#send(ws, JSON.stringify({ type: "error", ...(frame.id ? { id: frame.id } : {}), code: "turn_active", message: `A turn is running (${posted.runId}); this session rejects messages until it ends. Nothing was stored.`, runId: posted.runId }));
+            return this.#error(ws, frame.id, posted.code, posted.code === "session_closed" ? "This session is closed." : `No session ${frame.session}.`);
+          }
+          if (frame.id) this.#send(ws, JSON.stringify({ type: "ack", id: frame.id, offset: posted.offset, ...(posted.runId ? { runId: posted.runId, turn: posted.turn } : {}) }));
+          return;
+        }
         // A message's id names the event itself; start/delta/end ids name the message they belong to,
         // so those are made idempotent by the frame id instead.
         const key = event.type === "message" ? `event:${event.id}` : frame.id ? `frame:${ws.data.clientId}:${frame.id}` : undefined;

@@ -46,10 +46,6 @@ export function verifyClientToken(secret: string, token: string, nowMs = Date.no
   return { ok: true, claims: { sessionId: raw.s, teamId: typeof raw.t === "string" ? raw.t : null, clientId: raw.c, expiresAtMs: raw.e } };
 }
 
-export function isClientToken(token: string): boolean {
-  return token.startsWith(PREFIX);
-}
-
 function mac(secret: string, body: string): string {
   return createHmac("sha256", `client-token:${secret}`).update(body).digest("base64url");
 }

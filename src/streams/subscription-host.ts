@@ -1,9 +1,10 @@
 import type { StreamStore } from "./store";
 import { jsonAppend } from "./json-append";
 import type { AppendWriter } from "./writer";
-import { formatOffset } from "./offsets";
+import { formatOffset, ZERO_OFFSET } from "./offsets";
+import { STREAM_PREFIX } from "./http";
 
-const STREAM_PREFIX = "/v1/stream/";
+export { ZERO_OFFSET };
 
 /**
  * What the reserved subscription APIs (webhooks, pull-wake) need from the stream store.
@@ -18,8 +19,6 @@ export interface SubscriptionHost {
   appendJson(path: string, value: unknown): Promise<boolean>;
 }
 
-/** The zero offset: the tail of an empty stream, "before any data". */
-export const ZERO_OFFSET = "0000000000000000_0000000000000000";
 
 /** The host on top of our store and writer. */
 export function subscriptionHost(store: StreamStore, writer: AppendWriter): SubscriptionHost {

@@ -10,8 +10,10 @@
 import { createHash, createHmac, createPrivateKey, createPublicKey, generateKeyPairSync, randomBytes, sign, timingSafeEqual } from "node:crypto";
 import type { KeyObject } from "node:crypto";
 import { isIP } from "node:net";
+import ipaddr from "ipaddr.js";
 import { z } from "zod";
 import type { Logger } from "../infra/log";
+import { checkUrl, guardedFetch, precheckUrl, type Resolver } from "../infra/guarded-fetch";
 import { ZERO_OFFSET, type SubscriptionHost } from "./subscription-host";
 
 /** Lease a consumer gets on a wake when the subscription does not name one. */
@@ -22,6 +24,7 @@ export const MIN_LEASE_TTL_MS = 1_000;
 export const MAX_LEASE_TTL_MS = 600_000;
 /** One webhook POST (connect, response and body) must finish within this, or it counts as failed. */
 export const WEBHOOK_TIMEOUT_MS = 10_000;
+const WEBHOOK_USER_AGENT = "DurableStudio-Webhooks/1.0";
 /** First retry delay after a failed delivery; it doubles per attempt up to RETRY_MAX_DELAY_MS. */
 export const RETRY_BASE_DELAY_MS = 1_000;
 /** Longest wait between two delivery attempts of one wake. */
@@ -121,38 +124,31 @@ function segments(path: string): string[] {
 }
 
 /**
- * Decides whether the server may POST to a webhook URL. `http:` is allowed only for `localhost` and
- * `127.x.x.x` (local development); `https:` may not name localhost, an IPv6 literal, or a private,
- * loopback or link-local IPv4 address. Host names are not resolved, so this is a guard against
- * obvious mistakes and literal-address SSRF, not against DNS that points inward.
+ * Decides, without DNS, whether the server may POST to a webhook URL, by the guarded fetch's policy
+ * (the same as brand import's): http(s) only, no credentials, no literal link-local or metadata
+ * address, and no literal private or loopback address or `localhost` name unless IMPORT_ALLOW_PRIVATE
+ * is on. Webhooks add one rule: `http:` only for a receiver on this machine (which needs the switch);
+ * everything else uses `https:`. The host name is resolved and checked again at every delivery.
  *
  * @example
- * checkWebhookUrl("http://10.0.0.1/hook"); // { ok: false, code: "WEBHOOK_URL_REJECTED", … }
+ * checkWebhookUrl("http://10.0.0.1/hook", { allowPrivate: false }); // { ok: false, code: "WEBHOOK_URL_REJECTED", … }
  */
-export function checkWebhookUrl(raw: string): { ok: true } | { ok: false; code: "WEBHOOK_URL_REJECTED"; message: string } {
-  const reject = (message: string) => ({ ok: false as const, code: "WEBHOOK_URL_REJECTED" as const, message });
-  let url: URL;
-  try {
-    url = new URL(raw);
-  } catch {
-    return reject(`webhook.url "${raw}" is not an absolute URL.`);
-  }
-  const host = url.hostname.toLowerCase().replace(/\.$/, "");
-  const loopback = host === "localhost" || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host);
-  if (url.protocol === "http:") {
-    return loopback ? { ok: true } : reject("webhook.url must use https:// (http:// is only allowed for localhost and 127.x.x.x).");
-  }
-  if (url.protocol !== "https:") return reject(`webhook.url must use https://, not ${url.protocol}//.`);
-  if (host === "localhost" || host.endsWith(".localhost")) return reject("https://localhost is not allowed; use http://localhost for local development.");
-  if (host.startsWith("[")) return reject("webhook.url must not be an IPv6 literal; use a DNS name.");
-  if (isIP(host) === 4 && isInternalIpv4(host)) return reject("webhook.url must not target a private, loopback or link-local address.");
+export function checkWebhookUrl(raw: string, options: { allowPrivate: boolean }): { ok: true } | { ok: false; code: "WEBHOOK_URL_REJECTED"; message: string } {
+  const reject = (message: string) => ({ ok: false as const, code: "WEBHOOK_URL_REJECTED" as const, message: `webhook.url refused: ${message}` });
+  const checked = precheckUrl(raw, options);
+  if (!checked.ok) return reject(checked.message);
+  const host = checked.url.hostname.replace(/^\[|\]$/g, "").replace(/\.$/, "").toLowerCase();
+  const local = host === "localhost" || host.endsWith(".localhost") || (isIP(host) !== 0 && classifyLoopback(host));
+  if (checked.url.protocol === "http:" && !local) return reject("use https:// (http:// is only for a receiver on this machine, with IMPORT_ALLOW_PRIVATE=on).");
   return { ok: true };
 }
 
-function isInternalIpv4(host: string): boolean {
-  const [a, b] = host.split(".").map(Number) as [number, number];
-  return a === 10 || a === 127 || a === 0 || (a === 172 && b >= 16 && b <= 31) || (a === 192 && b === 168) || (a === 169 && b === 254);
+function classifyLoopback(ip: string): boolean {
+  return ipaddr.process(ip).range() === "loopback";
 }
+
+/** A webhook receiver's answer is a small JSON document (`{"done":true}`); more is a failed delivery. */
+const MAX_WEBHOOK_RESPONSE_BYTES = 65_536;
 
 // ---------------------------------------------------------------------------------------------
 // Keys and tokens
@@ -372,7 +368,7 @@ type WakeStep = z.infer<typeof wakeStepSchema>;
  * nothing survives a restart.
  *
  * @example
- * const subscriptions = new SubscriptionManager({ host, log });
+ * const subscriptions = new SubscriptionManager({ host, log, allowPrivate: false });
  * // in the router, for any path under /v1/stream/__ds:
  * return subscriptions.handle(request, pathname.slice("/v1/stream/__ds".length));
  * // after every successful append, close, or create with an initial body:
@@ -385,11 +381,18 @@ export class SubscriptionManager {
   readonly #tokens = new TokenSigner();
   readonly #subscriptions = new Map<string, Subscription>();
   readonly #shutdown = new AbortController();
+  readonly #allowPrivate: boolean;
+  readonly #resolve: Resolver | undefined;
   #closed = false;
 
-  /** Throws when `signingKeyPem` is given and is not an Ed25519 private key. */
-  constructor(options: { host: SubscriptionHost; log: Logger; signingKeyPem?: string }) {
+  /**
+   * `allowPrivate` is IMPORT_ALLOW_PRIVATE: webhooks may reach private and loopback addresses
+   * (development, tests, intranets). `resolve` answers for DNS (tests). Throws when `signingKeyPem` is given and is not an Ed25519 private key.
+   */
+  constructor(options: { host: SubscriptionHost; log: Logger; allowPrivate: boolean; signingKeyPem?: string; resolve?: Resolver }) {
     this.#host = options.host;
+    this.#allowPrivate = options.allowPrivate;
+    this.#resolve = options.resolve;
     this.#log = options.log;
     this.#signer = new WebhookSigner(options.signingKeyPem);
   }
@@ -489,8 +492,14 @@ export class SubscriptionManager {
   async #handlePut(request: Request, id: string, origin: string): Promise<Response> {
     const body = await readJsonObject(request);
     if (!body.ok) return errorResponse(body);
-    const config = parseConfig(body.value);
+    const config = parseConfig(body.value, { allowPrivate: this.#allowPrivate });
     if (!config.ok) return errorResponse(config);
+    if (config.value.webhookUrl) {
+      // A name that leads inward is refused now, with the reason. A name that does not resolve yet is
+      // accepted: every delivery resolves and checks it again.
+      const target = await checkUrl(config.value.webhookUrl, { allowPrivate: this.#allowPrivate, resolve: this.#resolve });
+      if (!target.ok && target.code !== "dns_failed") return errorResponse(fail("WEBHOOK_URL_REJECTED", `webhook.url refused: ${target.message}`));
+    }
     const result = await this.#createOrConfirm(id, config.value, origin);
     if (!result.ok) return errorResponse(result);
     const { subscription, created } = result.value;
@@ -771,20 +780,22 @@ export class SubscriptionManager {
       callback_token: wake.callbackToken,
     });
     let outcome: { delivered: true; done: boolean } | { delivered: false; reason: string };
-    try {
-      const response = await fetch(subscription.config.webhookUrl!, {
-        method: "POST",
-        headers: { "content-type": "application/json", "webhook-signature": this.#signer.signatureHeader(body) },
-        body,
-        // A redirect could lead anywhere, including places checkWebhookUrl refuses; it counts as a failure.
-        redirect: "manual",
-        signal: AbortSignal.any([this.#shutdown.signal, AbortSignal.timeout(WEBHOOK_TIMEOUT_MS)]),
-      });
-      const text = await response.text();
-      outcome = response.ok ? { delivered: true, done: parseDone(text) } : { delivered: false, reason: `HTTP ${response.status}` };
-    } catch (error) {
-      outcome = { delivered: false, reason: error instanceof Error ? `${error.name}: ${error.message}` : String(error) };
-    }
+    // Resolved, classified and pinned to the checked address at every attempt (DNS may have changed
+    // since the subscription was made); a 307/308 redirect is followed only to an address that passes too.
+    const response = await guardedFetch(subscription.config.webhookUrl!, {
+      method: "POST",
+      body,
+      headers: { "content-type": "application/json", "webhook-signature": this.#signer.signatureHeader(body) },
+      accept: "application/json",
+      userAgent: WEBHOOK_USER_AGENT,
+      allowPrivate: this.#allowPrivate,
+      resolve: this.#resolve,
+      maxBytes: MAX_WEBHOOK_RESPONSE_BYTES,
+      timeoutMs: WEBHOOK_TIMEOUT_MS,
+      signal: this.#shutdown.signal,
+    });
+    if (response.ok) outcome = { delivered: true, done: parseDone(new TextDecoder().decode(response.bytes)) };
+    else outcome = { delivered: false, reason: `${response.code}: ${response.message}` };
 
     await subscription.queue
       .run(async () => {
@@ -919,7 +930,7 @@ export class SubscriptionManager {
 // Small pure helpers
 // ---------------------------------------------------------------------------------------------
 
-function parseConfig(body: unknown): Result<SubscriptionConfig> {
+function parseConfig(body: unknown, options: { allowPrivate: boolean }): Result<SubscriptionConfig> {
   const parsed = parseWith(createSchema, body);
   if (!parsed.ok) return parsed;
   const input = parsed.value;
@@ -936,7 +947,7 @@ function parseConfig(body: unknown): Result<SubscriptionConfig> {
   if (input.type === "webhook") {
     webhookUrl = input.webhook?.url ?? null;
     if (!webhookUrl) return fail("INVALID_REQUEST", 'webhook subscriptions need webhook.url, e.g. {"webhook":{"url":"https://example.com/hook"}}.');
-    const checked = checkWebhookUrl(webhookUrl);
+    const checked = checkWebhookUrl(webhookUrl, options);
     if (!checked.ok) return fail(checked.code, checked.message);
   }
   return ok({

@@ -1,5 +1,5 @@
 import { BriefInput } from "../email/studio";
-import { assetUrl } from "../email/assets";
+import { assetUrl } from "../assets/store";
 
 /** The brief form: values to show again, and the posted form as the API's brief input. */
 

@@ -1,5 +1,6 @@
 import type { Context } from "hono";
 import type { WebVariables } from "./cookies";
+import { MessagePage } from "../../views/components";
 
 /** Helpers shared by the page routes. */
 
@@ -45,3 +46,9 @@ export function fragment(c: Context, element: unknown, status: 200 | 400 | 404 |
 }
 
 export const FORM_EXPIRED = "The form expired; reload the page and try again.";
+
+/** The 404 page for a record that does not exist or belongs to another team (the two look the same). */
+export function notFoundPage(c: Context<PageEnv>, what: string, back: { href: string; label: string }) {
+  const user = c.get("user");
+  return html(c, MessagePage({ title: "Not found", message: `This ${what} does not exist, or belongs to another team.`, ...(user ? { user } : {}), csrfToken: c.get("csrfToken"), back }), 404);
+}

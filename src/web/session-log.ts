@@ -27,7 +27,7 @@ export async function readSessionLog(sessions: SessionService, sessionId: string
 }
 
 export type AgentKey = "copy" | "hero" | "assembly";
-export type AgentStatus = "waiting" | "running" | "completed" | "cancelled" | "failed";
+export type AgentStatus = "waiting" | "running" | "completed" | "interrupted" | "cancelled" | "failed";
 
 export interface GenerationState {
   agents: Record<AgentKey, { runId?: string; label: string; progress: number; status: AgentStatus; error?: string }>;

@@ -1,21 +1,18 @@
 import { Hono, type Context } from "hono";
-import type { AssetStore, AssetKind } from "../email/assets";
-import { assetUrl } from "../email/assets";
-import { BrandInput, type StudioStore, type EmailRecord } from "../email/studio";
+import { assetUrl, type AssetStore } from "../assets/store";
+import { ownsAssets, saveFormUploads } from "../assets/uploads";
+import type { StudioStore, EmailRecord } from "../email/studio";
 import type { EmailEditor, EditFailure } from "../email/editing";
 import type { SessionService } from "../sessions/service";
-import { formulaOf, type SectionType } from "../email/document";
+import type { SectionType } from "../email/document";
 import { formatOffset } from "../streams/offsets";
-import { BrandsPage, BrandFormPage, PalettePreview, type BrandCard } from "../../views/brands";
 import { EmailsPage, NewEmailPage, GenerationPage } from "../../views/emails";
 import { EditorPage, Editor, SectionItem, SectionEditForm, type EditorData, type EditorSection } from "../../views/editor";
-import { MessagePage } from "../../views/components";
 import { requireUser } from "./account-pages";
-import { applyFormulaAction, brandFormValues, emptyBrandForm, paletteReport, readBrandForm, toBrandInput, DEFAULT_BRAND_COLORS, type BrandFormValues } from "./brand-form";
 import { emptyBriefForm, readBriefForm, toBriefInput, MAX_REFERENCES, OFFLINE_PACES, type BriefFormValues } from "./brief-form";
 import { fieldsFromForm, sectionSummary, SECTION_FORMS } from "./section-form";
 import { generationState, readSessionLog } from "./session-log";
-import { baseUrl, field, formCsrfOk, fragment, html, isHtmx, readForm, FORM_EXPIRED, type FormBody, type PageEnv } from "./forms";
+import { baseUrl, field, formCsrfOk, fragment, html, isHtmx, notFoundPage, readForm, FORM_EXPIRED, type FormBody, type PageEnv } from "./forms";
 
 export interface StudioPagesOptions {
   studio: StudioStore;
@@ -31,7 +28,7 @@ export interface StudioPagesOptions {
 const LIVE_RUN_STATUSES = new Set(["queued", "running", "retrying"]);
 
 /**
- * The email studio's pages: brands, the brief form, the live generation view and the editor.
+ * The email studio's pages: the brief form, the live generation view and the editor.
  * Plain forms that work without JavaScript; htmx requests get the changed fragment back instead of
  * a redirect. Handlers gather data and call the same stores and editor as the JSON API.
  */
@@ -42,106 +39,7 @@ export function studioPages(options: StudioPagesOptions) {
   const user = (c: Context<PageEnv>) => c.get("user")!;
   const common = (c: Context<PageEnv>) => ({ user: user(c), csrfToken: c.get("csrfToken")!, offline: options.offline() });
 
-  for (const path of ["/brands", "/brands/*", "/emails", "/emails/*"]) app.use(path, requireUser);
-
-  const notFound = (c: Context<PageEnv>, what: string, back: { href: string; label: string }) =>
-    html(c, <MessagePage title="Not found" message={`This ${what} does not exist, or belongs to another team.`} user={user(c)} csrfToken={c.get("csrfToken")} back={back} />, 404);
-
-  /** Stores uploads chosen without JavaScript (with it, they were uploaded already). */
-  async function saveUploads(c: Context<PageEnv>, files: File[], kind: AssetKind): Promise<{ ids: string[]; error?: string }> {
-    const ids: string[] = [];
-    for (const file of files) {
-      const saved = await assets.save({ bytes: new Uint8Array(await file.arrayBuffer()), name: file.name, kind, teamId: user(c).teamId });
-      if (!saved.ok) return { ids, error: `${file.name}: ${saved.message}` };
-      ids.push(saved.asset.id);
-    }
-    return { ids };
-  }
-
-  /** Asset ids posted by the page must be this team's. */
-  async function ownAssets(c: Context<PageEnv>, ids: string[]): Promise<boolean> {
-    for (const id of ids) {
-      const info = await assets.info(id);
-      if (!info || info.teamId !== user(c).teamId) return false;
-    }
-    return true;
-  }
-
-  // --- brands ---------------------------------------------------------------------------------------
-  app.get("/brands", async (c) => {
-    const list = await studio.brands(user(c).teamId);
-    const cards: BrandCard[] = list.map((b) => ({
-      id: b.id,
-      name: b.name,
-      colors: b.data.colors,
-      ...(b.data.logoAssetId ? { logoUrl: assetUrl(base(c), b.data.logoAssetId) } : {}),
-      formula: formulaOf({ formula: b.data.formula?.map((s) => (typeof s === "string" ? { type: s } : s)) }).map((s) => s.type),
-    }));
-    return html(c, <BrandsPage {...common(c)} brands={cards} />);
-  });
-
-  app.get("/brands/new", (c) => {
-    const values = emptyBrandForm();
-    return html(c, <BrandFormPage {...common(c)} values={values} report={paletteReport(values.colors, values.fonts)} />);
-  });
-
-  // The live preview beside the colour inputs (an htmx partial).
-  app.get("/brands/palette", (c) => {
-    const q = (name: string, fallback: string) => c.req.query(name) || fallback;
-    const colors = { primary: q("primary", DEFAULT_BRAND_COLORS.primary), secondary: q("secondary", DEFAULT_BRAND_COLORS.secondary), background: q("background", DEFAULT_BRAND_COLORS.background), text: q("text", DEFAULT_BRAND_COLORS.text) };
-    return fragment(c, <PalettePreview report={paletteReport(colors, { heading: q("headingFont", ""), body: q("bodyFont", "") })} />);
-  });
-
-  async function saveBrand(c: Context<PageEnv>, brandId: string | undefined) {
-    const form = await readForm(c);
-    const { values: posted, logoFile, productFiles, action, addType } = readBrandForm(form, base(c));
-    let values: BrandFormValues = posted;
-    const again = (error: string | undefined, status: 200 | 400 | 403 = 400) =>
-      html(c, <BrandFormPage {...common(c)} brandId={brandId} values={values} report={paletteReport(values.colors, values.fonts)} error={error} />, status);
-    if (!formCsrfOk(c, form)) return again(FORM_EXPIRED, 403);
-    // Files chosen without JavaScript are stored first, so a re-shown form keeps them.
-    if (logoFile) {
-      const saved = await saveUploads(c, [logoFile], "logo");
-      if (saved.error) return again(saved.error);
-      values = { ...values, logo: { id: saved.ids[0]!, url: assetUrl(base(c), saved.ids[0]!) } };
-    }
-    if (productFiles.length > 0) {
-      const saved = await saveUploads(c, productFiles, "product");
-      values = { ...values, products: [...values.products, ...saved.ids.map((id) => ({ id, url: assetUrl(base(c), id) }))] };
-      if (saved.error) return again(saved.error);
-    }
-    if (action) {
-      values = applyFormulaAction(values, action, addType);
-      return again(undefined, 200);
-    }
-    const input = toBrandInput(values);
-    if (!input.ok) return again(input.message);
-    if (!(await ownAssets(c, [...(input.input.logoAssetId ? [input.input.logoAssetId] : []), ...(input.input.productImageAssetIds ?? [])]))) return again("An uploaded image is missing; upload it again.");
-    if (brandId) {
-      // Settings this form does not show (added by other features) are kept as they were.
-      const stored = (await studio.brand(brandId))?.data ?? {};
-      const kept = Object.fromEntries(Object.entries(stored).filter(([key]) => !(key in BrandInput.shape)));
-      await studio.updateBrand(brandId, { ...kept, ...input.input } as typeof input.input);
-      return c.redirect(`/brands/${encodeURIComponent(brandId)}?saved=1`, 303);
-    }
-    const created = await studio.createBrand(user(c).teamId, input.input);
-    return c.redirect(`/brands/${encodeURIComponent(created.id)}?saved=1`, 303);
-  }
-
-  app.post("/brands", (c) => saveBrand(c, undefined));
-
-  app.get("/brands/:id", async (c) => {
-    const brand = await studio.brand(c.req.param("id"));
-    if (!brand || brand.teamId !== user(c).teamId) return notFound(c, "brand", { href: "/brands", label: "All brands" });
-    const values = brandFormValues(brand, base(c));
-    return html(c, <BrandFormPage {...common(c)} brandId={brand.id} values={values} report={paletteReport(values.colors, values.fonts)} saved={c.req.query("saved") === "1"} />);
-  });
-
-  app.post("/brands/:id", async (c) => {
-    const brand = await studio.brand(c.req.param("id"));
-    if (!brand || brand.teamId !== user(c).teamId) return notFound(c, "brand", { href: "/brands", label: "All brands" });
-    return saveBrand(c, brand.id);
-  });
+  for (const path of ["/emails", "/emails/*"]) app.use(path, requireUser);
 
   // --- emails: list and brief ---------------------------------------------------------------------------
   app.get("/emails", async (c) => {
@@ -165,7 +63,7 @@ export function studioPages(options: StudioPagesOptions) {
     let values = posted;
     if (!formCsrfOk(c, form)) return briefPage(c, values, FORM_EXPIRED, 403);
     if (referenceFiles.length > 0) {
-      const saved = await saveUploads(c, referenceFiles.slice(0, MAX_REFERENCES - values.references.length), "reference");
+      const saved = await saveFormUploads(assets, user(c).teamId, referenceFiles.slice(0, MAX_REFERENCES - values.references.length), "reference");
       values = { ...values, references: [...values.references, ...saved.ids.map((id) => ({ id, url: assetUrl(base(c), id) }))] };
       if (saved.error) return briefPage(c, values, saved.error, 400);
     }
@@ -173,7 +71,7 @@ export function studioPages(options: StudioPagesOptions) {
     if (!input.ok) return briefPage(c, values, input.message, 400);
     const brand = await studio.brand(input.input.brandId);
     if (!brand || brand.teamId !== user(c).teamId) return briefPage(c, values, "Choose one of your brands.", 400);
-    if (!(await ownAssets(c, input.input.referenceAssetIds ?? []))) return briefPage(c, values, "A reference screenshot is missing; add it again.", 400);
+    if (!(await ownsAssets(assets, user(c).teamId, input.input.referenceAssetIds ?? []))) return briefPage(c, values, "A reference screenshot is missing; add it again.", 400);
     const brief = await studio.createBrief(user(c).teamId, input.input);
     const pace = options.offline() ? { sectionDelayMs: OFFLINE_PACES[values.pace] } : undefined;
     const started = await editor.startGeneration(brief, { baseUrl: base(c), clientId: user(c).id, ...(pace ? { options: pace } : {}) });
@@ -225,7 +123,7 @@ export function studioPages(options: StudioPagesOptions) {
 
   app.get("/emails/:id", async (c) => {
     const email = await loadEmail(c);
-    if (!email) return notFound(c, "email", { href: "/emails", label: "All emails" });
+    if (!email) return notFoundPage(c, "email", { href: "/emails", label: "All emails" });
     if (email.status !== "ready") {
       const log = await readSessionLog(sessions, email.sessionId);
       const brief = email.briefId ? await studio.brief(email.briefId) : undefined;
@@ -280,7 +178,7 @@ export function studioPages(options: StudioPagesOptions) {
     act: (email: EmailRecord, form: FormBody) => Promise<{ ok: true; notice?: string; startedRun?: { runId: string; sectionId: string } } | (EditFailure & { editing?: EditorData["editing"] })>,
   ) {
     const email = await loadEmail(c);
-    if (!email) return isHtmx(c) ? c.text("This email is gone.", 404) : notFound(c, "email", { href: "/emails", label: "All emails" });
+    if (!email) return isHtmx(c) ? c.text("This email is gone.", 404) : notFoundPage(c, "email", { href: "/emails", label: "All emails" });
     const form = await readForm(c);
     const respond = async (extra: Parameters<typeof editorData>[2], status: 200 | 403 | 409 | 422) => {
       const fresh = (await studio.email(email.id))!;
@@ -363,7 +261,7 @@ export function studioPages(options: StudioPagesOptions) {
   // Stop: an explicit cancel control event for the generation run (closing the page never stops it).
   app.post("/emails/:id/stop", async (c) => {
     const email = await loadEmail(c);
-    if (!email) return notFound(c, "email", { href: "/emails", label: "All emails" });
+    if (!email) return notFoundPage(c, "email", { href: "/emails", label: "All emails" });
     const form = await readForm(c);
     if (formCsrfOk(c, form) && email.runId) await sessions.append(email.sessionId, { type: "control", action: "cancel", runId: email.runId, clientId: user(c).id });
     return c.redirect(`/emails/${encodeURIComponent(email.id)}`, 303);
@@ -371,7 +269,7 @@ export function studioPages(options: StudioPagesOptions) {
 
   app.post("/emails/:id/again", async (c) => {
     const email = await loadEmail(c);
-    if (!email) return notFound(c, "email", { href: "/emails", label: "All emails" });
+    if (!email) return notFoundPage(c, "email", { href: "/emails", label: "All emails" });
     const form = await readForm(c);
     const brief = email.briefId ? await studio.brief(email.briefId) : undefined;
     if (!formCsrfOk(c, form) || !brief) return c.redirect(`/emails/${encodeURIComponent(email.id)}`, 303);

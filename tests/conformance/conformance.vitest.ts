@@ -1,7 +1,9 @@
 /**
  * The Durable Streams conformance suite (`@durable-streams/server-conformance-tests`, all 338 tests
  * with subscriptions) against our real server, started as a child process with STREAMS_AUTH=off on
- * its own embedded Postgres (or on a fresh database of DATABASE_URL's server when that is set).
+ * its own embedded Postgres (or on a fresh database of DATABASE_URL's server when that is set), and
+ * with IMPORT_ALLOW_PRIVATE=on: the suite's webhook receivers listen on 127.0.0.1, which the guarded
+ * fetch refuses by default.
  */
 import { afterAll, beforeAll, describe } from "vitest";
 import { spawn, type ChildProcess } from "node:child_process";
@@ -36,7 +38,7 @@ describe("Durable Streams conformance", () => {
     // Reachable by the postgres system user when run as root (mkdtemp makes it private).
     chmodSync(dataDir, 0o755);
     const url = await databaseUrl();
-    const env: Record<string, string> = { ...(process.env as Record<string, string>), PORT: "0", HOST: "127.0.0.1", DATA_DIR: dataDir, STREAMS_AUTH: "off", LONG_POLL_TIMEOUT_MS: "500", LOG_LEVEL: "warn" };
+    const env: Record<string, string> = { ...(process.env as Record<string, string>), PORT: "0", HOST: "127.0.0.1", DATA_DIR: dataDir, STREAMS_AUTH: "off", LONG_POLL_TIMEOUT_MS: "500", LOG_LEVEL: "warn", IMPORT_ALLOW_PRIVATE: "on" };
     if (url) env.DATABASE_URL = url;
     else delete env.DATABASE_URL;
     // warn-level logs still print the listening/ready lines we wait for: read them at info.

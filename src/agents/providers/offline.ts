@@ -1,6 +1,6 @@
 import type { ChatRequest, ImageRequest, Provider } from "./types";
 
-/** Defaults from DESIGN.md: about 300 tokens at 40 tokens per second. */
+/** Defaults: about 300 tokens at 40 tokens per second. */
 export const OFFLINE_DEFAULT_TOKENS = 300;
 export const OFFLINE_DEFAULT_TOKENS_PER_SECOND = 40;
 

@@ -1,13 +1,13 @@
 import { Hono, type Context } from "hono";
-import type { WebVariables } from "./cookies";
-import { csrfOk, page, requireUser } from "./account-pages";
-import { ImportReviewPage, ImportStartPage, type ImportSummary, type ProposalForReview } from "../../views/brand-import";
-import { BrandImports, type BrandImportRecord, type ProposalEdits } from "../email/brand-import";
-import type { StudioStore } from "../email/studio";
-import { assetUrl } from "../email/assets";
-import { fontStack } from "../email/theme";
-import { precheckUrl } from "../infra/guarded-fetch";
-import { canAccessTeam } from "../accounts/principal";
+import type { WebVariables } from "../../web/cookies";
+import { csrfOk, page, requireUser } from "../../web/account-pages";
+import { ImportReviewPage, ImportStartPage, type ImportSummary, type ProposalForReview } from "../../../views/brand-import";
+import { BrandImports, type BrandImportRecord, type ProposalEdits } from "./imports";
+import type { StudioStore } from "../../email/studio";
+import { assetUrl } from "../../assets/store";
+import { fontStack } from "../../email/theme";
+import { precheckUrl } from "../../infra/guarded-fetch";
+import { canAccessTeam } from "../../accounts/principal";
 
 type Env = { Variables: WebVariables };
 

@@ -1,13 +1,13 @@
 import type { Sql } from "postgres";
 import { z } from "zod";
-import type { Agent, AgentOutcome } from "../agents/agents";
-import { RunStopped, type RunContext } from "../agents/run-context";
-import type { SessionService } from "../sessions/service";
-import { newId } from "../sessions/service";
-import { AssetStore, MAX_UPLOAD_BYTES } from "./assets";
-import { BrandInput, StudioStore } from "./studio";
-import { guardedFetch, type FetchResult } from "../infra/guarded-fetch";
-import { assembleProposal, dominantColors, logoCandidates, organizationFromJsonLd, readCss, scanPage, type BrandProposal, type ProposalLogo } from "./brand-extract";
+import type { Agent, AgentOutcome } from "../../agents/agents";
+import { RunStopped, type RunContext } from "../../agents/run-context";
+import type { SessionService } from "../../sessions/service";
+import { newId } from "../../sessions/service";
+import { AssetStore, MAX_UPLOAD_BYTES } from "../../assets/store";
+import { BrandInput, StudioStore } from "../../email/studio";
+import { guardedFetch, type FetchResult } from "../../infra/guarded-fetch";
+import { assembleProposal, dominantColors, logoCandidates, organizationFromJsonLd, readCss, scanPage, type BrandProposal, type ProposalLogo } from "./extract";
 
 /** The page itself: more than this and the import is refused (brand facts live near the top of a page). */
 export const MAX_PAGE_BYTES = 2 * 1024 * 1024;

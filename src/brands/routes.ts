@@ -3,10 +3,11 @@ import type { Context } from "hono";
 import { ApiError } from "../infra/http";
 import { errors, router, type AppEnv } from "../infra/openapi";
 import { canAccessTeam, type Principal } from "../accounts/principal";
-import { AssetStore, MAX_UPLOAD_BYTES, assetUrl, type AssetInfo } from "./assets";
-import { BrandInput, StudioStore, type BrandRecord } from "./studio";
-import { BrandImports, ProposalEdits, type BrandImportRecord } from "./brand-import";
-import { MAX_KIT_BYTES, exportBrandKit, importBrandKit, unzipSafe } from "./brand-kit";
+import { AssetStore, MAX_UPLOAD_BYTES, assetUrl, type AssetInfo } from "../assets/store";
+import { requireOwnAssets } from "../assets/routes";
+import { BrandInput, StudioStore, type BrandRecord } from "../email/studio";
+import { BrandImports, ProposalEdits, type BrandImportRecord } from "./import/imports";
+import { MAX_KIT_BYTES, exportBrandKit, importBrandKit, unzipSafe } from "./kit";
 import { ReferenceStore, normalizeTags, type ReferenceRecord } from "./references";
 import { precheckUrl } from "../infra/guarded-fetch";
 
@@ -87,7 +88,7 @@ async function readForm(request: Request, maxBytes: number, what: string): Promi
 
 const isZip = (bytes: Uint8Array) => bytes[0] === 0x50 && bytes[1] === 0x4b && (bytes[2] === 3 || bytes[2] === 5) && (bytes[3] === 4 || bytes[3] === 6);
 
-/** Brand import from a website, brand kits in and out, bulk product images, and the reference library. */
+/** Brands: the design system itself, import from a website, brand kits in and out, bulk product images, and the reference library. */
 export function brandRoutes(options: BrandRoutesOptions) {
   const { studio, assets, imports, references } = options;
   const app = router();
@@ -124,6 +125,55 @@ export function brandRoutes(options: BrandRoutesOptions) {
   });
 
   const referenceView = (c: Context, r: ReferenceRecord) => ({ assetId: r.assetId, url: assetUrl(base(c), r.assetId), name: r.name, tags: r.tags, width: r.width, height: r.height, createdAt: new Date(r.createdAt).toISOString() });
+
+  // --- the brand design system -----------------------------------------------------------------------------------
+  app.openapi(
+    createRoute({
+      method: "post",
+      path: "/api/brands",
+      tags: ["Email studio"],
+      summary: "Create a brand design system",
+      request: { body: { content: { "application/json": { schema: BrandInput } } } },
+      responses: { 201: { description: "Created", content: { "application/json": { schema: z.object({ id: z.string() }) } } }, ...errors(400, 401) },
+    }),
+    async (c) => {
+      const body = c.req.valid("json");
+      await requireOwnAssets(assets, c.get("principal"), [body.logoAssetId, ...(body.productImageAssetIds ?? [])]);
+      const brand = await studio.createBrand(teamOf(c.get("principal")), body);
+      return c.json({ id: brand.id }, 201);
+    },
+  );
+
+  app.openapi(
+    createRoute({ method: "get", path: "/api/brands", tags: ["Email studio"], summary: "List brands", responses: { 200: { description: "Brands", content: { "application/json": { schema: z.object({ brands: z.array(z.object({ id: z.string(), name: z.string() }).passthrough()) }) } } }, ...errors(401) } }),
+    async (c) => {
+      const principal = c.get("principal");
+      const list = await studio.brands(principal.kind === "admin" ? undefined : teamOf(principal));
+      return c.json({ brands: list.map((b) => ({ id: b.id, ...b.data, name: b.name })) }, 200);
+    },
+  );
+
+  app.openapi(
+    createRoute({ method: "get", path: "/api/brands/{id}", tags: ["Email studio"], summary: "A brand", request: { params: z.object({ id: Id("id", "brand_x") }) }, responses: { 200: { description: "The brand", content: { "application/json": { schema: z.object({ id: z.string() }).passthrough() } } }, ...errors(401, 404) } }),
+    async (c) => {
+      const brand = await studio.brand(c.req.valid("param").id);
+      if (!brand || !canAccessTeam(c.get("principal"), brand.teamId)) throw new ApiError(404, "brand_not_found", "No such brand.");
+      return c.json({ id: brand.id, ...brand.data }, 200);
+    },
+  );
+
+  app.openapi(
+    createRoute({ method: "put", path: "/api/brands/{id}", tags: ["Email studio"], summary: "Replace a brand's settings", request: { params: z.object({ id: Id("id", "brand_x") }), body: { content: { "application/json": { schema: BrandInput } } } }, responses: { 200: { description: "Saved", content: { "application/json": { schema: z.object({ id: z.string() }) } } }, ...errors(400, 401, 404) } }),
+    async (c) => {
+      const { id } = c.req.valid("param");
+      const brand = await studio.brand(id);
+      if (!brand || !canAccessTeam(c.get("principal"), brand.teamId)) throw new ApiError(404, "brand_not_found", "No such brand.");
+      const body = c.req.valid("json");
+      await requireOwnAssets(assets, c.get("principal"), [body.logoAssetId, ...(body.productImageAssetIds ?? [])]);
+      await studio.updateBrand(id, body);
+      return c.json({ id }, 200);
+    },
+  );
 
   // --- import from a website ------------------------------------------------------------------------
   app.openapi(

@@ -1,8 +1,8 @@
 import { createHash } from "node:crypto";
 import { strFromU8, strToU8, unzipSync, zipSync, type Zippable } from "fflate";
 import { z } from "zod";
-import { AssetStore, MAX_UPLOAD_BYTES, type AssetKind } from "./assets";
-import { BrandInput, StudioStore, type BrandRecord } from "./studio";
+import { AssetStore, MAX_UPLOAD_BYTES, type AssetKind } from "../assets/store";
+import { BrandInput, StudioStore, type BrandRecord } from "../email/studio";
 import { ReferenceStore, normalizeTags, type ReferenceRecord } from "./references";
 
 /**

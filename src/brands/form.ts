@@ -1,7 +1,7 @@
 import { BrandInput, type BrandRecord } from "../email/studio";
 import { SECTION_TYPES, DEFAULT_FORMULA, type SectionType } from "../email/document";
 import { contrastRatio, emailTheme, MIN_CONTRAST_LARGE_TEXT, MIN_CONTRAST_TEXT } from "../email/theme";
-import { assetUrl } from "../email/assets";
+import { assetUrl } from "../assets/store";
 
 /**
  * The brand form: what it shows (values with asset previews), how a posted form becomes a

@@ -1,6 +1,6 @@
 import sharp from "sharp";
-import { fontStack, contrastRatio } from "./theme";
-import { MAX_IMAGE_PIXELS } from "./assets";
+import { fontStack, contrastRatio } from "../../email/theme";
+import { MAX_IMAGE_PIXELS } from "../../assets/store";
 
 /**
  * Reading a brand out of a web page: what the HTML says (names, icons, theme colour, stylesheets,

@@ -1,0 +1,166 @@
+import type { Sql, TransactionSql } from "postgres";
+import type { Logger } from "../infra/log";
+import type { SessionEvent } from "./events";
+import { newId, type SessionService } from "./service";
+
+/** What a user message does while another turn of the session is running. */
+export const DOUBLE_TEXTING = ["enqueue", "interrupt", "reject", "parallel"] as const;
+export type DoubleTexting = (typeof DOUBLE_TEXTING)[number];
+
+/** Run statuses of a turn that is answering or about to (it holds the session's turn). */
+export const ACTIVE_TURN_STATUSES = ["queued", "running", "retrying", "suspended"] as const;
+/** A turn queued behind the active one (no job yet: it is enqueued when its turn comes). */
+export const WAITING_TURN_STATUS = "waiting";
+
+export interface TurnRef {
+  runId: string;
+  messageId: string;
+}
+
+export interface TurnState {
+  active: TurnRef[];
+  queued: TurnRef[];
+}
+
+export interface RunRequest {
+  agent: string;
+  provider?: string;
+  options?: Record<string, unknown>;
+}
+
+export type PostMessageResult =
+  | { ok: true; offset: string; duplicate: boolean; runId?: string; turn?: "active" | "queued" }
+  | { ok: false; code: "session_not_found" | "session_closed" }
+  | { ok: false; code: "turn_active"; runId: string };
+
+/**
+ * Turns: a user message that starts a run (its own `run`, or the session's default agent) is a turn.
+ * The session's double-texting policy says what a message does while a turn runs: `enqueue` waits
+ * for the turns before it, `interrupt` ends the running turn as interrupted first, `reject` refuses
+ * (409), `parallel` starts at once. Decisions of one session are serialised by a row lock on the
+ * session, so two messages arriving together cannot both see "no active turn".
+ */
+export class Turns {
+  #sql: Sql;
+  #sessions: SessionService;
+  #log: Logger;
+
+  constructor(options: { sql: Sql; sessions: SessionService; log: Logger }) {
+    this.#sql = options.sql;
+    this.#sessions = options.sessions;
+    this.#log = options.log;
+  }
+
+  /** The session's turn state, as `GET /api/sessions/:id` and `turn.state` events show it. */
+  async state(sessionId: string, sql: Sql | TransactionSql = this.#sql): Promise<TurnState> {
+    const rows = await sql<{ runId: string; messageId: string; status: string }[]>`
+      select id as "runId", message_id as "messageId", status from runs
+      where session_id = ${sessionId} and turn and status in ('waiting', 'queued', 'running', 'retrying', 'suspended')
+      order by created_at, id`;
+    return {
+      active: rows.filter((r) => r.status !== WAITING_TURN_STATUS).map(({ runId, messageId }) => ({ runId, messageId })),
+      queued: rows.filter((r) => r.status === WAITING_TURN_STATUS).map(({ runId, messageId }) => ({ runId, messageId })),
+    };
+  }
+
+  /**
+   * Appends a user message and, when it names a run or the session has a default agent, starts a
+   * turn for it under the double-texting policy. A rejected message stores nothing. A retried
+   * message (same id) starts nothing new and answers with the turn the first one started.
+   */
+  async postUserMessage(input: {
+    sessionId: string;
+    event: Extract<SessionEvent, { type: "message" }>;
+    run?: RunRequest;
+    doubleTexting?: DoubleTexting;
+    clientId?: string;
+  }): Promise<PostMessageResult> {
+    const { sessionId, event } = input;
+    const dedupeKey = `event:${event.id}`;
+    const queue: string[] = [];
+    const result = await this.#sql.begin(async (tx): Promise<PostMessageResult> => {
+      const [session] = await tx<{ agent: string | null; runDefaults: string | null; doubleTexting: DoubleTexting }[]>`
+        select agent, run_defaults as "runDefaults", double_texting as "doubleTexting" from sessions where id = ${sessionId} for update`;
+      if (!session) return { ok: false, code: "session_not_found" };
+      const defaults = session.runDefaults ? (JSON.parse(session.runDefaults) as Omit<RunRequest, "agent">) : {};
+      const run: RunRequest | undefined = input.run ?? (session.agent ? { agent: session.agent, ...defaults } : undefined);
+      if (!run) {
+        const appended = await this.#sessions.append(sessionId, event, dedupeKey);
+        return appended.ok ? { ok: true, offset: appended.offset, duplicate: appended.duplicate } : appended;
+      }
+      const policy = input.doubleTexting ?? session.doubleTexting;
+      const [existing] = await tx<{ id: string; status: string }[]>`select id, status from runs where session_id = ${sessionId} and message_id = ${event.id} and turn`;
+      const state = await this.state(sessionId, tx);
+      const busy = [...state.active, ...state.queued];
+      if (!existing && policy === "reject" && busy.length > 0) return { ok: false, code: "turn_active", runId: busy[0]!.runId };
+      const appended = await this.#sessions.append(sessionId, event, dedupeKey);
+      if (!appended.ok) return appended;
+      if (existing || appended.duplicate) {
+        return { ok: true, offset: appended.offset, duplicate: true, ...(existing ? { runId: existing.id, turn: existing.status === WAITING_TURN_STATUS ? "queued" : "active" } : {}) };
+      }
+      const waits = busy.length > 0 && (policy === "enqueue" || policy === "interrupt");
+      if (policy === "interrupt") {
+        for (const turn of state.active) await this.#interrupt(tx, sessionId, turn.runId);
+      }
+      const runId = newId("run");
+      await tx`
+        insert into runs (id, session_id, agent, status, provider, input, options, client_id, turn, message_id, start_pos)
+        values (${runId}, ${sessionId}, ${run.agent}, ${waits ? WAITING_TURN_STATUS : "queued"}, ${run.provider ?? null}, ${JSON.stringify({ messageId: event.id })},
+          ${run.options === undefined ? null : JSON.stringify(run.options)}, ${input.clientId ?? null}, true, ${event.id},
+          coalesce((select tail_pos from streams where path = ${"/v1/stream/sessions/" + sessionId}), 0))`;
+      if (!waits) queue.push(runId);
+      await this.#appendState(tx, sessionId);
+      return { ok: true, offset: appended.offset, duplicate: false, runId, turn: waits ? "queued" : "active" };
+    });
+    for (const runId of queue) await this.#sessions.enqueueRun(runId, sessionId);
+    return result;
+  }
+
+  /**
+   * Called when a turn ended (and by the reaper as a backstop): when no turn of the session is
+   * active, the oldest queued one gets its job.
+   */
+  async advance(sessionId: string): Promise<void> {
+    const queue: string[] = [];
+    await this.#sql.begin(async (tx) => {
+      const [session] = await tx`select id from sessions where id = ${sessionId} for update`;
+      if (!session) return;
+      const state = await this.state(sessionId, tx);
+      if (state.active.length === 0 && state.queued.length > 0) {
+        const next = state.queued[0]!;
+        await tx`update runs set status = 'queued' where id = ${next.runId} and status = ${WAITING_TURN_STATUS}`;
+        queue.push(next.runId);
+      }
+      await this.#appendState(tx, sessionId);
+    });
+    for (const runId of queue) await this.#sessions.enqueueRun(runId, sessionId);
+  }
+
+  /** Sessions with queued turns and none active (their advance was lost with a process): advanced now. */
+  async advanceStalled(): Promise<void> {
+    const stalled = await this.#sql<{ sessionId: string }[]>`
+      select distinct w.session_id as "sessionId" from runs w
+      where w.turn and w.status = ${WAITING_TURN_STATUS}
+        and not exists (select 1 from runs a where a.session_id = w.session_id and a.turn and a.status in ('queued', 'running', 'retrying', 'suspended'))
+      limit 100`;
+    for (const { sessionId } of stalled) await this.advance(sessionId).catch((error) => this.#log.warn("advancing turns failed", { sessionId, error }));
+  }
+
+  /**
+   * Ends a turn for a newer message: one not yet started is ended here (it never runs), a running one
+   * is told through a control event and ends its message and run as `interrupted`.
+   */
+  async #interrupt(tx: TransactionSql, sessionId: string, runId: string) {
+    const [notStarted] = await tx`update runs set status = 'interrupted', ended_at = now() where id = ${runId} and status = 'queued' and started_at is null returning id`;
+    if (notStarted) {
+      await this.#sessions.append(sessionId, { type: "run.end", runId, status: "interrupted" });
+      return;
+    }
+    await this.#sessions.append(sessionId, { type: "control", action: "interrupt", runId });
+  }
+
+  async #appendState(tx: TransactionSql, sessionId: string) {
+    const state = await this.state(sessionId, tx);
+    await this.#sessions.append(sessionId, { type: "turn.state", ...state });
+  }
+}
