@@ -9,6 +9,7 @@ import type { AppendWriter } from "../streams/writer";
 import { formatOffset, isOffsetParam, parseOffset } from "../streams/offsets";
 import { QUEUES, RUN_QUEUED_CHANNEL } from "../../jobs/queues";
 import type { RunOptions } from "../agents/options";
+import { teamFilter, type TeamScope } from "../accounts/scope";
 import { Compactor, type CompactedMessage, type SessionEvent } from "./events";
 
 export const SESSION_STREAM_PREFIX = "/v1/stream/sessions/";
@@ -106,16 +107,24 @@ export class SessionService {
   }
 
   /** The session if it exists and `teamId` may see it (`undefined` team = any, for the bootstrap admin). */
-  async get(id: string, teamId: string | null | undefined): Promise<SessionRecord | undefined> {
-    const [record] = await this.#sql<SessionRecord[]>`select ${this.#sql.unsafe(SESSION_COLUMNS)} from sessions where id = ${id}`;
-    if (!record) return undefined;
-    if (teamId !== undefined && record.teamId !== teamId) return undefined;
+  /**
+   * The session if it is inside `scope` (the team gate: another team's session is simply not found).
+   * Every caller that starts from a session id a person or token sent goes through here first.
+   */
+  async get(id: string, scope: TeamScope): Promise<SessionRecord | undefined> {
+    const [record] = await this.#sql<SessionRecord[]>`select ${this.#sql.unsafe(SESSION_COLUMNS)} from sessions where id = ${id} and ${teamFilter(this.#sql, scope)}`;
     return record;
   }
 
-  async list(teamId: string | null | undefined, limit = 100): Promise<SessionRecord[]> {
-    if (teamId === undefined) return this.#sql<SessionRecord[]>`select ${this.#sql.unsafe(SESSION_COLUMNS)} from sessions order by created_at desc limit ${limit}`;
-    return this.#sql<SessionRecord[]>`select ${this.#sql.unsafe(SESSION_COLUMNS)} from sessions where team_id is not distinct from ${teamId} order by created_at desc limit ${limit}`;
+  /** The scope's sessions, newest first. */
+  async list(scope: TeamScope, limit = 100): Promise<SessionRecord[]> {
+    return this.#sql<SessionRecord[]>`select ${this.#sql.unsafe(SESSION_COLUMNS)} from sessions where ${teamFilter(this.#sql, scope)} order by created_at desc limit ${limit}`;
+  }
+
+  /** The client that started run `runId` of `sessionId` (null: a backend's run), or undefined when it is not this session's run. */
+  async runClient(sessionId: string, runId: string): Promise<string | null | undefined> {
+    const [row] = await this.#sql<{ clientId: string | null }[]>`select client_id as "clientId" from runs where id = ${runId} and session_id = ${sessionId}`;
+    return row ? row.clientId : undefined;
   }
 
   async stream(sessionId: string): Promise<StreamRow | undefined> {
