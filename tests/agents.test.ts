@@ -49,7 +49,7 @@ let server: TestServer;
 beforeAll(async () => {
   fakes = startFakeProviders();
   server = await start({ env: { ANTHROPIC_API_KEY: "sk-ant-test", ANTHROPIC_BASE_URL: fakes.anthropicUrl, OPENAI_API_KEY: "sk-openai-test", OPENAI_BASE_URL: fakes.openaiUrl } });
-});
+}, 60_000);
 
 describe("runs", () => {
   test("an offline chat run streams rolled-up deltas that concatenate to the compacted message", async () => {
@@ -101,6 +101,28 @@ describe("runs", () => {
     await Bun.sleep(200);
     expect(ws.events(id).length).toBe(frames.length);
     expect((await api(server, "GET", `/api/sessions/${id}`)).body.runs[0].status).toBe("cancelled");
+  });
+
+  test("nothing but the run's message.end and run.end follows a cancel that names it, even with deltas in flight", async () => {
+    // Fast runs with a 1 ms rollup have a delta in flight at almost any moment: without the fence,
+    // some land after the cancel.
+    const id = await session(server);
+    const ws = await subscribe(server, id);
+    const runIds: string[] = [];
+    for (let i = 0; i < 12; i++) runIds.push((await api(server, "POST", `/api/sessions/${id}/runs`, { agent: "chat", provider: "offline", input: { prompt: `race ${i}` }, options: { tokens: 5000, tokensPerSecond: 1000, rollupWindowMs: 1 } })).body.runId);
+    for (const runId of runIds) await ws.waitFor((f) => f.event?.type === "message.delta" && f.event.runId === runId);
+    const controls = await Promise.all(runIds.map((runId) => api(server, "POST", `/api/sessions/${id}/control`, { action: "cancel", runId })));
+    for (const runId of runIds) expect((await waitForRunEnd(ws, id, runId)).status).toBe("cancelled");
+    const frames = ws.events(id);
+    runIds.forEach((runId, i) => {
+      const at = frames.findIndex((f) => f.offset === controls[i]!.body.offset && f.event.type === "control");
+      expect(at).toBeGreaterThan(-1);
+      const after = frames.slice(at + 1).map((f) => f.event).filter((e) => e.runId === runId && e.type !== "control");
+      expect(after.map((e) => e.type)).toEqual(["message.end", "run.end"]);
+    });
+    // A second cancel of the same run changes nothing and is not stored twice.
+    const again = await api(server, "POST", `/api/sessions/${id}/control`, { action: "cancel", runId: runIds[0] });
+    expect(again.status).toBe(202);
   });
 
   test("closing every socket leaves a running run running", async () => {

@@ -131,7 +131,7 @@ describe("session-client.js in Chromium", () => {
     await waitInPage("a", `r.client.status === "open" && r.subscribed.length === 1`);
 
     for (let i = 1; i <= 3; i++) await postMessage(session.id, `before ${i}`, `m-before-${i}`);
-    // The last append before the drop carries three events, so the resume re-sends it whole.
+    // The last append before the drop carries three events, each with its own offset.
     await appendBatch(session.id, [
       { type: "run.start", runId: "run-1", agent: "chat" },
       { type: "message.start", id: "a-1", role: "assistant", runId: "run-1", agent: "chat" },
@@ -140,7 +140,7 @@ describe("session-client.js in Chromium", () => {
     await waitInPage("a", "r.events.length >= 6 && r.presence.length > 0");
     let seen = await record("a");
     expect(withoutSnapshotFlag(seen.events)).toEqual(await allEvents(session.id));
-    expect(new Set(seen.events.slice(3).map((e: any) => e.offset)).size).toBe(1);
+    expect(new Set(seen.events.slice(3).map((e: any) => e.offset)).size).toBe(3);
     expect(seen.presence.at(-1)).toContainEqual(expect.objectContaining({ device: "test-browser" }));
 
     // Outage: drop the socket and hold reconnects (the token function waits) while the session moves on.
@@ -170,10 +170,10 @@ describe("session-client.js in Chromium", () => {
     expect(expected.length).toBe(12);
     // Exactly the log, in order: nothing lost, nothing twice.
     expect(withoutSnapshotFlag(seen.events)).toEqual(expected);
-    // The server re-sent the three-event append the client resumed at; the client skipped them.
-    expect(seen.rawEvents).toBe(12 + 3);
+    // The client resumed from its last event's offset and the server sent exactly what followed.
+    expect(seen.rawEvents).toBe(12);
     expect(seen.subscribed.map((s: any) => s.resumed)).toEqual([false, true]);
-    expect(seen.subscribed[1].offset).toBe(expected[2]!.offset);
+    expect(seen.subscribed[1].offset).toBe(expected[5]!.offset);
     expect(seen.lastOffset).toBe(expected.at(-1)!.offset);
     // The message queued while offline was sent once, after reconnecting, and acked with its offset.
     expect(seen.offlineAck).toEqual({ id: "m-offline", offset: expected.find((e) => e.event.id === "m-offline")!.offset });
@@ -281,9 +281,9 @@ describe("session-client.js in Chromium", () => {
     expect(live.map((e) => e.event.id)).toEqual(["m-2", "m-3"]);
     expect(live[0]!.offset).toBe(liveOffset);
     expect(seen.events.slice(2)).toEqual(live.map((e) => ({ session: session.id, offset: e.offset, event: e.event, snapshot: false })));
-    // Resumed from the snapshot's offset in events mode: the server re-sent m-2, which was skipped; no snapshot again.
-    expect(seen.subscribed.slice(1)).toEqual([{ offset: tail, mode: "events", resumed: true }]);
-    expect(seen.rawEvents).toBe(2 + 1 + 2);
+    // Resumed in events mode from the last event it had (m-2): only m-3 came again; no snapshot again.
+    expect(seen.subscribed.slice(1)).toEqual([{ offset: liveOffset, mode: "events", resumed: true }]);
+    expect(seen.rawEvents).toBe(2 + 1 + 1);
     expect(seen.errors).toEqual([]);
     await page.evaluate(() => (window as any).harness.records.c.client.close());
   });

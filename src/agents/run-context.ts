@@ -4,7 +4,7 @@ import type { AppendWriter } from "../streams/writer";
 import { formatOffset } from "../streams/offsets";
 import type { SessionEvent } from "../sessions/events";
 import type { RunOptions } from "./options";
-import { newId, sessionStreamPath } from "../sessions/service";
+import { CANCEL_FENCE_EPOCH, newId, runProducerId, sessionStreamPath } from "../sessions/service";
 
 /** Tokens are coalesced into one delta per window; the first token goes out at once. */
 export const DEFAULT_ROLLUP_WINDOW_MS = 40;
@@ -60,6 +60,9 @@ export class RunContext {
   #writer: AppendWriter;
   #log: Logger;
   #seq = 0;
+  /** The producer epoch this run writes at: its attempt, or CANCEL_FENCE_EPOCH once a cancel fenced it. */
+  #epoch: number;
+  #producerSeq: (epoch: number) => Promise<number>;
   #chain: Promise<unknown> = Promise.resolve();
   #abort = new AbortController();
   #stop: StopReason | undefined;
@@ -69,8 +72,10 @@ export class RunContext {
   /** Offset of the last event this run appended. */
   lastOffset = formatOffset(0);
 
-  constructor(options: { info: RunInfo; writer: AppendWriter; log: Logger }) {
+  constructor(options: { info: RunInfo; writer: AppendWriter; log: Logger; producerSeq?: (epoch: number) => Promise<number> }) {
     this.info = options.info;
+    this.#epoch = options.info.attempt;
+    this.#producerSeq = options.producerSeq ?? (async () => -1);
     this.#writer = options.writer;
     this.#log = options.log;
     this.rollupWindowMs = options.info.options.rollupWindowMs ?? DEFAULT_ROLLUP_WINDOW_MS;
@@ -104,8 +109,17 @@ export class RunContext {
   emit(event: SessionEvent): Promise<void> {
     const next = this.#chain.then(async () => {
       if (this.#stop?.kind === "fenced") return;
-      const seq = this.#seq++;
-      const result = await this.#writer.append(jsonAppend(sessionStreamPath(this.info.sessionId), [event], { producer: { id: `run:${this.info.runId}`, epoch: this.info.attempt, seq } }));
+      if (this.#epoch >= CANCEL_FENCE_EPOCH && (event.type === "message.delta" || event.type === "run.progress")) return;
+      let result = await this.#append(event);
+      if (result.kind === "stale_epoch" && result.epoch >= CANCEL_FENCE_EPOCH && this.#epoch < CANCEL_FENCE_EPOCH) {
+        // A cancel naming this run fenced it. What it was sending (a delta) is dropped: nothing may
+        // follow the cancel but this run's ending, which it writes at the fence's epoch from here on.
+        this.#epoch = CANCEL_FENCE_EPOCH;
+        this.#seq = (await this.#producerSeq(CANCEL_FENCE_EPOCH)) + 1;
+        this.stop({ kind: "cancel" });
+        if (event.type === "message.delta" || event.type === "run.progress") return;
+        result = await this.#append(event);
+      }
       if (result.kind === "appended") this.lastOffset = formatOffset(result.tailPos);
       else if (result.kind === "stale_epoch") {
         this.#log.warn("run attempt fenced by a newer attempt", { runId: this.info.runId, attempt: this.info.attempt });
@@ -116,6 +130,11 @@ export class RunContext {
     });
     this.#chain = next.catch(() => {});
     return next;
+  }
+
+  #append(event: SessionEvent) {
+    const seq = this.#seq++;
+    return this.#writer.append(jsonAppend(sessionStreamPath(this.info.sessionId), [event], { producer: { id: runProducerId(this.info.runId), epoch: this.#epoch, seq } }));
   }
 
   /** Waits for every append so far. */

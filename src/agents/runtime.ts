@@ -5,7 +5,7 @@ import type { AppendWriter } from "../streams/writer";
 import { QUEUES, RUN_QUEUED_CHANNEL } from "../../jobs/queues";
 import type { Listener } from "../infra/listener";
 import type { Presence } from "../sessions/presence";
-import { toOffsetEvents, type SessionService } from "../sessions/service";
+import { runProducerId, toOffsetEvents, type SessionService } from "../sessions/service";
 import type { Following, SessionFollowers } from "../sessions/follower";
 import type { Providers } from "./providers";
 import type { Turns } from "../sessions/turns";
@@ -193,7 +193,7 @@ export class AgentRuntime {
       turn: row.turn,
       messageId: row.messageId,
     };
-    const ctx = new RunContext({ info, writer: this.#writer, log: this.#log });
+    const ctx = new RunContext({ info, writer: this.#writer, log: this.#log, producerSeq: (epoch) => this.#sessions.producerSeq(row.sessionId, runProducerId(row.id), epoch) });
     this.#local.set(row.id, ctx);
     const log = this.#log.child({ runId: row.id, agent: row.agent, attempt });
     let outcome: AgentOutcome;

@@ -6,7 +6,7 @@ import type { StreamStore, StreamRow, StoredMessage } from "../streams/store";
 import { decodeJsonValues } from "../streams/store";
 import { jsonAppend } from "../streams/json-append";
 import type { AppendWriter } from "../streams/writer";
-import { formatOffset, isOffsetParam, parseOffset } from "../streams/offsets";
+import { eventOffset, formatOffset, parseResumeOffset } from "../streams/offsets";
 import { QUEUES, RUN_QUEUED_CHANNEL } from "../../jobs/queues";
 import type { RunOptions } from "../agents/options";
 import { teamFilter, type TeamScope } from "../accounts/scope";
@@ -46,6 +46,18 @@ export interface OffsetEvent {
 
 export type AppendEventResult = { ok: true; offset: string; duplicate: boolean } | { ok: false; code: "session_not_found" | "session_closed" };
 
+/**
+ * A run writes as the idempotent producer `run:<runId>` with epoch = its attempt. A cancel naming
+ * the run is appended as that producer at this epoch (sequence 0), so any later write of the
+ * running attempt is refused (stale epoch) instead of landing after the cancel; the run then closes
+ * its message and itself at this epoch. Attempts never get near it.
+ */
+export const CANCEL_FENCE_EPOCH = 1_000_000_000;
+
+export function runProducerId(runId: string): string {
+  return `run:${runId}`;
+}
+
 /** A new id with a readable prefix: `ses_…`, `run_…`, `msg_…`. */
 export function newId(prefix: string): string {
   return `${prefix}_${randomBytes(12).toString("base64url")}`;
@@ -55,14 +67,22 @@ export function sessionStreamPath(sessionId: string): string {
   return SESSION_STREAM_PREFIX + sessionId;
 }
 
-/** Splits stored appends into events; every value of one append shares that append's offset. */
+/**
+ * Splits stored appends into events, each with its own resumable offset (see `eventOffset`): the
+ * last event of an append has the append's offset, the others sort between it and the previous one.
+ */
 export function toOffsetEvents(messages: StoredMessage[]): OffsetEvent[] {
   const events: OffsetEvent[] = [];
   for (const message of messages) {
-    const offset = formatOffset(message.pos);
-    for (const value of decodeJsonValues(message.data)) events.push({ offset, pos: message.pos, event: value as SessionEvent });
+    const values = decodeJsonValues(message.data);
+    values.forEach((value, index) => events.push({ offset: eventOffset(message.pos, index, values.length), pos: message.pos, event: value as SessionEvent }));
   }
   return events;
+}
+
+/** Drops the events a resume offset inside an append has already covered. */
+export function afterWithin(events: OffsetEvent[], within: { pos: number; offset: string } | undefined): OffsetEvent[] {
+  return within ? events.filter((e) => e.pos !== within.pos || e.offset > within.offset) : events;
 }
 
 /**
@@ -140,10 +160,16 @@ export class SessionService {
 
   /** Appends one validated event; `dedupeKey` makes it idempotent (a retry appends nothing and returns the first offset). */
   async append(sessionId: string, event: SessionEvent, dedupeKey?: string): Promise<AppendEventResult> {
-    const result = await this.#writer.append(jsonAppend(sessionStreamPath(sessionId), [event], { dedupeKey }));
+    // A cancel that names a run fences that run's producer (see CANCEL_FENCE_EPOCH): nothing the run
+    // sends after this append can land behind it, except its own closing message.end and run.end.
+    const producer = event.type === "control" && event.action === "cancel" && event.runId ? { id: runProducerId(event.runId), epoch: CANCEL_FENCE_EPOCH, seq: 0 } : undefined;
+    const result = await this.#writer.append(jsonAppend(sessionStreamPath(sessionId), [event], { dedupeKey, producer }));
     switch (result.kind) {
       case "appended":
         return { ok: true, offset: formatOffset(result.tailPos), duplicate: false };
+      case "duplicate":
+        // The run was cancelled before: this cancel changes nothing, and is not stored again.
+        return { ok: true, offset: formatOffset(result.tailPos), duplicate: true };
       case "duplicate_key":
         return { ok: true, offset: formatOffset(result.pos), duplicate: true };
       case "closed":
@@ -154,16 +180,16 @@ export class SessionService {
   }
 
   /**
-   * The position an `offset` names in the session's stream (`-1` = the start, `now` = the tail; past
-   * the tail = the tail), or undefined for an offset this server never issued for it (malformed,
-   * or inside an append).
+   * Where a read from `offset` resumes in the session's stream (`-1` = the start, `now` = the tail,
+   * an append's offset, or an event offset inside an append; past the tail = the tail), or undefined
+   * for an offset this server never issued for this stream (malformed, or naming a position inside
+   * an append that is no append's end).
    */
-  async position(row: StreamRow, offset: string): Promise<number | undefined> {
-    if (!isOffsetParam(offset)) return undefined;
-    if (offset === "-1") return 0;
-    if (offset === "now") return row.tailPos;
-    const pos = parseOffset(offset)!;
-    return (await this.#store.isIssuedPosition(row, pos)) ? Math.min(pos, row.tailPos) : undefined;
+  async resumePoint(row: StreamRow, offset: string): Promise<ReturnType<typeof parseResumeOffset>> {
+    const resume = parseResumeOffset(offset, row.tailPos);
+    if (!resume || offset === "-1" || offset === "now") return resume;
+    const appendEnd = resume.within ? resume.within.pos : resume.afterPos;
+    return (await this.#store.isIssuedPosition(row, appendEnd)) ? resume : undefined;
   }
 
   /**
@@ -171,14 +197,23 @@ export class SessionService {
    * Returns undefined for an offset that is not one of ours.
    */
   async events(row: StreamRow, offset: string, limit: number): Promise<{ events: OffsetEvent[]; nextOffset: string; upToDate: boolean } | undefined> {
-    const afterPos = await this.position(row, offset);
-    if (afterPos === undefined) return undefined;
+    const resume = await this.resumePoint(row, offset);
+    if (!resume) return undefined;
+    const afterPos = resume.afterPos;
     const rows = await this.#sql<StoredMessage[]>`
       select pos, data, count from stream_messages
       where stream_id = ${row.id} and pos > ${afterPos} and pos <= ${row.tailPos} order by pos limit ${limit}`;
-    const events = toOffsetEvents(rows);
+    const events = afterWithin(toOffsetEvents(rows), resume.within);
     const nextPos = rows.length > 0 ? rows[rows.length - 1]!.pos : Math.min(afterPos, row.tailPos);
     return { events, nextOffset: formatOffset(nextPos), upToDate: nextPos >= row.tailPos };
+  }
+
+  /** The last sequence number the producer wrote at `epoch` in a session (-1: none). */
+  async producerSeq(sessionId: string, producerId: string, epoch: number): Promise<number> {
+    const [row] = await this.#sql<{ lastSeq: number }[]>`
+      select p.last_seq as "lastSeq" from stream_producers p join streams s on s.id = p.stream_id
+      where s.path = ${sessionStreamPath(sessionId)} and p.producer_id = ${producerId} and p.epoch = ${epoch}`;
+    return row ? Number(row.lastSeq) : -1;
   }
 
   /** Stored appends of a stream with `afterPos < pos <= uptoPos`, in order (the socket layer's reads). */

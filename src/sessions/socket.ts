@@ -2,7 +2,7 @@ import type { Server, ServerWebSocket, WebSocketHandler } from "bun";
 import { z } from "zod";
 import type { Logger } from "../infra/log";
 import { inspectJsonText } from "../infra/input-guard";
-import { formatOffset, isOffsetParam } from "../streams/offsets";
+import { formatOffset, parseResumeOffset } from "../streams/offsets";
 import { Authenticator, can, canAccessSession, type Principal } from "../accounts/principal";
 import { scopeOf } from "../accounts/scope";
 import { TOKEN_REVOKED_CHANNEL } from "../accounts/service";
@@ -101,6 +101,8 @@ interface Subscription {
   feed: Feed;
   /** Position of the last event this socket received. */
   pos: number;
+  /** Resumed from an offset inside an append: that append's events up to this offset were received already. */
+  within?: { pos: number; offset: string };
   /** Live subscriptions get events from the feed; replaying ones read the table (or the feed's tail cache) themselves. */
   live: boolean;
   memberId?: string;
@@ -129,7 +131,14 @@ interface Feed {
 /** One event serialised as an `event` frame, with the position it is filtered by. */
 interface Frame {
   pos: number;
+  /** The event's own offset (events of one append have distinct offsets). */
+  offset: string;
   text: string;
+}
+
+/** Whether a subscription has received this frame already (by position, or inside the append it resumed in). */
+function received(sub: Subscription, frame: Frame): boolean {
+  return frame.pos <= sub.pos || (sub.within !== undefined && frame.pos === sub.within.pos && frame.offset <= sub.within.offset);
 }
 
 /** Per session: pushes of presence are coalesced (see #pushPresence). */
@@ -432,13 +441,13 @@ export class SessionSockets {
     if (data.subs.has(frame.session)) return this.#error(ws, frame.id, "already_subscribed", `Already subscribed to ${frame.session}; unsubscribe first to change the offset.`);
     if (data.subs.size >= WS_LIMITS.MAX_SUBSCRIPTIONS) return this.#error(ws, frame.id, "too_many_subscriptions", `At most ${WS_LIMITS.MAX_SUBSCRIPTIONS} sessions per socket.`);
     const offset = frame.offset ?? "-1";
-    if (!isOffsetParam(offset)) return this.#error(ws, frame.id, "bad_offset", "offset must be -1, now, or an offset this server returned.");
+    if (!parseResumeOffset(offset, 0)) return this.#error(ws, frame.id, "bad_offset", "offset must be -1, now, or an offset this server returned.");
     if (!(await this.#session(ws, frame.session, frame.id))) return;
     if (!can(data.principal, "read")) return this.#error(ws, frame.id, "forbidden", "This client token may not read the session (no read capability).");
     const row = await this.#service.stream(frame.session);
     if (!row) return this.#error(ws, frame.id, "session_not_found", `No session ${frame.session}.`);
-    const position = await this.#service.position(row, offset);
-    if (position === undefined) return this.#error(ws, frame.id, "bad_offset", "offset must be -1, now, or an offset this server returned (not a position inside an append).");
+    const resume = await this.#service.resumePoint(row, offset);
+    if (!resume) return this.#error(ws, frame.id, "bad_offset", "offset must be -1, now, or an offset this server returned (not a position inside an append).");
     if (data.closed || data.subs.has(frame.session)) return;
 
     const feed = this.#feed(frame.session, row.id, row.tailPos);
@@ -458,8 +467,9 @@ export class SessionSockets {
         }
       });
     } else {
-      sub.pos = position;
-      this.#send(ws, JSON.stringify({ type: "subscribed", session: frame.session, offset: formatOffset(sub.pos), ...(frame.id ? { id: frame.id } : {}) }));
+      sub.pos = resume.afterPos;
+      if (resume.within) sub.within = resume.within;
+      this.#send(ws, JSON.stringify({ type: "subscribed", session: frame.session, offset: resume.within?.offset ?? formatOffset(sub.pos), ...(frame.id ? { id: frame.id } : {}) }));
     }
     // A client token without the presence capability reads without being listed.
     if (can(data.principal, "presence")) {
@@ -494,6 +504,7 @@ export class SessionSockets {
       let sent = true;
       ws.cork(() => {
         for (const frame of eventFrames(sub.sessionId, toOffsetEvents(rows))) {
+          if (received(sub, frame)) continue;
           if (!(sent = this.#send(ws, frame.text))) return;
         }
       });
@@ -517,7 +528,7 @@ export class SessionSockets {
     }
     let sent = true;
     sub.ws.cork(() => {
-      for (let i = low; i < cache.length; i++) if (!(sent = this.#send(sub.ws, cache[i]!.text))) return;
+      for (let i = low; i < cache.length; i++) if (!received(sub, cache[i]!) && !(sent = this.#send(sub.ws, cache[i]!.text))) return;
     });
     if (sent) sub.pos = sub.feed.lastPos;
     return sent;
@@ -547,7 +558,7 @@ export class SessionSockets {
       if (!sub.live || sub.cancelled) continue;
       sub.ws.cork(() => {
         for (const frame of frames) {
-          if (frame.pos <= sub.pos) continue;
+          if (received(sub, frame)) continue;
           if (!this.#send(sub.ws, frame.text)) return;
         }
       });
@@ -687,7 +698,7 @@ function rateOf(principal: Principal): number {
 
 /** Each event serialised once, with the position it is filtered by. */
 function eventFrames(sessionId: string, events: OffsetEvent[]): Frame[] {
-  return events.map((e) => ({ pos: e.pos, text: `{"type":"event","session":${JSON.stringify(sessionId)},"offset":"${e.offset}","event":${JSON.stringify(e.event)}}` }));
+  return events.map((e) => ({ pos: e.pos, offset: e.offset, text: `{"type":"event","session":${JSON.stringify(sessionId)},"offset":"${e.offset}","event":${JSON.stringify(e.event)}}` }));
 }
 
 export { sessionStreamPath };
