@@ -133,6 +133,8 @@ export const runs = pgTable(
     startPos: bigint("start_pos", { mode: "number" }).notNull().default(0),
     jobId: text("job_id"),
     attempt: integer("attempt").notNull().default(0),
+    /** The process running it (`host/pid/startedAtMs`): a restarted process reclaims the runs of its dead self at once. */
+    worker: text("worker"),
     /** Refreshed by the process running it; a stale heartbeat means that process died. */
     heartbeatAt: timestamp("heartbeat_at", { withTimezone: true }),
     createdAt: timestamp("created_at", { withTimezone: true }).notNull().defaultNow(),

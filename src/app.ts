@@ -9,7 +9,7 @@ import type { Logger } from "./infra/log";
 import { safeUrl } from "./infra/log";
 import { EmbeddedPostgres } from "./infra/embedded-postgres";
 import { openDatabase, runMigrations, type Database } from "./infra/database";
-import { ApiError, errorHandler, notFound, requestLog } from "./infra/http";
+import { ApiError, directRoute, errorHandler, notFound, requestLog } from "./infra/http";
 import { router, type AppEnv } from "./infra/openapi";
 import { jsonBodyGuard, nulGuard } from "./infra/input-guard";
 import { startJobQueue, JOB_STOP_TIMEOUT_MS } from "../jobs/boss";
@@ -296,9 +296,19 @@ export async function startService(options: { config: Config; log: Logger }): Pr
       return c.redirect("/emails");
     });
 
+    // Appends and reads are most of the traffic: served without the app's routing and middleware
+    // chain (see directRoute), which cost more than a stream's own handler.
+    const streamsRoute = directRoute(log.child({ component: "http" }), (request) => streams.http.handle(request));
     current = (request, srv) => {
-      // A successful upgrade must return nothing at all to Bun.
-      if (config.role !== "worker" && new URL(request.url).pathname === "/ws") return sockets!.upgrade(request, srv);
+      if (config.role !== "worker") {
+        const path = pathOf(request.url);
+        // A successful upgrade must return nothing at all to Bun.
+        if (path === "/ws") return sockets!.upgrade(request, srv);
+        if (path.startsWith("/v1/stream/")) {
+          const response = streamsRoute.take(request, path);
+          if (response) return response;
+        }
+      }
       return app.fetch(request, srv);
     };
     readiness.jobs = true;
@@ -346,4 +356,14 @@ function streamAuthorizer(auth: Authenticator, sessions: SessionService, store: 
     }
     return { teamId: principal.teamId };
   };
+}
+
+/** The path of an absolute request URL (`http://host/path?query` → `/path`), without parsing all of it. */
+function pathOf(url: string): string {
+  const start = url.indexOf("/", url.indexOf("//") + 2);
+  if (start === -1) return "/";
+  const end = url.indexOf("?", start);
+  const hash = url.indexOf("#", start);
+  const stop = end === -1 ? (hash === -1 ? url.length : hash) : hash === -1 ? end : Math.min(end, hash);
+  return url.slice(start, stop);
 }

@@ -66,7 +66,7 @@ beforeAll(async () => {
   await page.goto(`${server.url}/healthz`);
   await page.setContent(TEST_PAGE);
   await page.waitForFunction(() => (window as any).harnessReady === true, undefined, { timeout: 10_000 });
-});
+}, 60_000);
 
 afterAll(async () => {
   await browser?.close();

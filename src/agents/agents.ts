@@ -23,6 +23,8 @@ export type AgentOutcome = { status: "completed" } | { status: "interrupted" } |
 export interface Agent {
   name: string;
   description: string;
+  /** Continues a message its dead predecessor left open (`ctx.info.resume`) instead of closing it as interrupted. */
+  resumes?: boolean;
   run(ctx: RunContext, tools: AgentTools): Promise<AgentOutcome>;
 }
 
@@ -35,6 +37,8 @@ async function generate(ctx: RunContext, tools: AgentTools, messages: ChatMessag
   for await (const chunk of tools.provider.stream({
     messages,
     system,
+    // A message continued after a crash: the provider writes only what follows its text.
+    ...(message.text ? { continueFrom: message.text } : {}),
     signal: ctx.signal,
     tokens: options.tokens,
     tokensPerSecond: options.tokensPerSecond,
@@ -78,16 +82,20 @@ export function historyToMessages(history: CompactedMessage[], upTo?: string | n
 export const chatAgent: Agent = {
   name: "chat",
   description: "Answers the conversation; obeys cancel, interrupt and steer.",
+  resumes: true,
   async run(ctx, tools) {
     const input = (ctx.info.input ?? {}) as { prompt?: string; system?: string };
-    let messages: ChatMessage[] = typeof input.prompt === "string" ? [{ role: "user", content: input.prompt }] : historyToMessages(await tools.history(), ctx.info.messageId);
+    let resume = ctx.info.resume;
+    const history = typeof input.prompt === "string" ? [] : (await tools.history()).filter((m) => m.id !== resume?.messageId);
+    let messages: ChatMessage[] = typeof input.prompt === "string" ? [{ role: "user", content: input.prompt }] : historyToMessages(history, ctx.info.messageId);
     if (messages.length === 0) messages = [{ role: "user", content: "Hello" }];
     // Only a top-level run of the conversation picks up user messages after an interrupt.
     const picksUpMessages = !ctx.info.turn && ctx.info.parentRunId === null && typeof input.prompt !== "string";
     let replyTo = ctx.info.messageId ?? undefined;
     while (true) {
       await tools.status("thinking");
-      const message = await ctx.startMessage(undefined, replyTo);
+      const message = resume ? ctx.continueMessage(resume.messageId, resume.text) : await ctx.startMessage(undefined, replyTo);
+      resume = undefined;
       await tools.status("streaming");
       let ended: "complete" | "stopped";
       try {
@@ -105,9 +113,13 @@ export const chatAgent: Agent = {
         return { status: "completed" };
       }
       const reason = ctx.stopReason;
-      if (!reason || reason.kind === "cancel" || reason.kind === "fenced" || reason.kind === "shutdown") {
-        await message.end(reason?.kind === "shutdown" ? "interrupted" : "cancelled");
-        if (reason?.kind === "shutdown") throw new RunStopped(reason);
+      if (reason?.kind === "shutdown") {
+        // The next attempt (after the restart, or on another process) continues this message.
+        await message.handOff();
+        throw new RunStopped(reason);
+      }
+      if (!reason || reason.kind === "cancel" || reason.kind === "fenced") {
+        await message.end("cancelled");
         return { status: "cancelled" };
       }
       await message.end("interrupted");

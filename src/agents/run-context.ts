@@ -42,6 +42,8 @@ export interface RunInfo {
   /** A turn answers one user message of the session (`messageId`); see sessions/turns.ts. */
   turn?: boolean;
   messageId?: string | null;
+  /** On a retry: the message the dead attempt was writing, to continue (agents with `resumes`). */
+  resume?: { messageId: string; text: string; inReplyTo?: string };
 }
 
 /** A user message the run saw while it was generating. */
@@ -150,6 +152,16 @@ export class RunContext {
   async startMessage(id = newId("msg"), inReplyTo?: string): Promise<MessageWriter> {
     await this.emit({ type: "message.start", id, role: "assistant", runId: this.info.runId, agent: this.info.agent, ...(inReplyTo ? { inReplyTo } : {}) });
     return new MessageWriter(this, id);
+  }
+
+  /**
+   * Continues a message a dead attempt left open: no new `message.start`; its deltas follow the
+   * ones already written, so subscribers see one message.
+   */
+  continueMessage(id: string, text: string): MessageWriter {
+    const writer = new MessageWriter(this, id);
+    writer.text = text;
+    return writer;
   }
 
   /**
@@ -305,6 +317,17 @@ export class MessageWriter {
       this.#buffer = this.#buffer.slice(cut);
       void this.#run.emit({ type: "message.delta", id: this.id, runId: this.#run.info.runId, text }).catch(() => {});
     }
+  }
+
+  /**
+   * Hands the message to the next attempt (shutdown): what was generated is written, but the message
+   * stays open, so the retry continues it rather than starting another.
+   */
+  async handOff(): Promise<void> {
+    if (this.#ended) return;
+    this.#flush();
+    this.#ended = true;
+    await this.#run.flush();
   }
 
   /** Ends the message. A cancelled message drops unsent tokens: nothing follows a cancel. */

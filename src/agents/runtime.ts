@@ -1,3 +1,4 @@
+import { hostname } from "node:os";
 import type { Sql } from "postgres";
 import type { PgBoss, Job } from "pg-boss";
 import type { Logger } from "../infra/log";
@@ -12,6 +13,25 @@ import type { Turns } from "../sessions/turns";
 import { RunContext, RunStopped, type RunInfo } from "./run-context";
 import { storedRunOptions } from "./options";
 import type { Agent, AgentOutcome, AgentTools } from "./agents";
+
+/** This host, as written in `runs.worker`. */
+const WORKER_HOST = hostname();
+/** This process: host, pid and start time (a pid can be reused, e.g. pid 1 in a container). */
+export const WORKER_ID = `${WORKER_HOST}/${process.pid}/${Date.now()}`;
+
+/** Whether the process a `runs.worker` names (on this host) is still running. */
+function workerAlive(worker: string): boolean {
+  const [, pid, startedAtMs] = worker.split("/");
+  if (!pid) return false;
+  if (Number(pid) === process.pid) return `${WORKER_HOST}/${pid}/${startedAtMs}` === WORKER_ID;
+  try {
+    process.kill(Number(pid), 0);
+    return true;
+  } catch (error) {
+    // EPERM: it exists but belongs to someone else; only ESRCH means it is gone.
+    return (error as NodeJS.ErrnoException).code === "EPERM";
+  }
+}
 
 /** How often a process refreshes the heartbeat of the runs it is executing. */
 export const RUN_HEARTBEAT_MS = 2_000;
@@ -110,6 +130,7 @@ export class AgentRuntime {
     this.#timers.push(setInterval(() => void this.#fetchRuns(), RUN_POLL_MS));
     this.#timers.push(setInterval(() => void this.#heartbeat(), RUN_HEARTBEAT_MS));
     this.#timers.push(setInterval(() => void this.#reap(), RUN_STALE_MS / 2));
+    await this.#reclaimOwnDead();
     void this.#reap();
     void this.#fetchRuns();
   }
@@ -170,7 +191,7 @@ export class AgentRuntime {
     // must still get a new producer epoch, or its writes would be taken for duplicates.
     const [row] = await this.#sql<(RunRow & { attempt: number })[]>`
       update runs set status = 'running', attempt = case when started_at is null then 0 else attempt + 1 end,
-        job_id = ${job.id}, heartbeat_at = now(), started_at = coalesce(started_at, now())
+        job_id = ${job.id}, heartbeat_at = now(), worker = ${WORKER_ID}, started_at = coalesce(started_at, now())
       where id = ${job.data.runId} and status in ('queued', 'running', 'retrying')
       returning attempt, id, session_id as "sessionId", agent, status, provider, input, options, client_id as "clientId", parent_run_id as "parentRunId", start_pos as "startPos",
         turn, message_id as "messageId"`;
@@ -201,7 +222,14 @@ export class AgentRuntime {
       await this.#watch(ctx);
       const history = await this.#runEvents(ctx);
       if (history.cancelled) ctx.stop({ kind: "cancel" });
-      if (attempt > 0) await this.#closeDangling(ctx, history.openMessages);
+      if (attempt > 0) {
+        // The message the dead attempt was writing is continued by an agent that can (same id, from
+        // its partial text); any other it left open is closed as interrupted.
+        const open = [...history.openMessages];
+        const last = this.#agents.get(row.agent)?.resumes && !history.cancelled ? open.pop() : undefined;
+        if (last) info.resume = { messageId: last.id, text: last.text, ...(last.inReplyTo ? { inReplyTo: last.inReplyTo } : {}) };
+        await this.#closeDangling(ctx, open.map((m) => m.id));
+      }
       if (!history.started) await ctx.emit({ type: "run.start", runId: row.id, agent: row.agent, ...(row.parentRunId ? { parentRunId: row.parentRunId } : {}) });
       outcome = await this.#runAgent(ctx, row);
     } catch (error) {
@@ -272,25 +300,29 @@ export class AgentRuntime {
    * What the session already says about this run since it was requested: whether it started, which
    * of its messages were left open by a dead attempt, and whether a cancel arrived while it was queued.
    */
-  async #runEvents(ctx: RunContext): Promise<{ started: boolean; cancelled: boolean; openMessages: string[] }> {
+  async #runEvents(ctx: RunContext): Promise<{ started: boolean; cancelled: boolean; openMessages: Array<{ id: string; text: string; inReplyTo?: string }> }> {
     const stream = await this.#sessions.stream(ctx.info.sessionId);
     if (!stream) throw new Error("the session's stream is gone");
     let pos = ctx.info.startPos;
     let started = false;
     let cancelled = false;
-    const open = new Set<string>();
+    const open = new Map<string, { id: string; text: string; inReplyTo?: string }>();
     while (pos < stream.tailPos) {
       const rows = await this.#sessions.page(stream.id, pos, stream.tailPos, 1_000);
       if (rows.length === 0) break;
       for (const { event } of toOffsetEvents(rows)) {
         if (event.type === "run.start" && event.runId === ctx.info.runId) started = true;
-        if (event.type === "message.start" && event.runId === ctx.info.runId) open.add(event.id);
+        if (event.type === "message.start" && event.runId === ctx.info.runId) open.set(event.id, { id: event.id, text: "", ...(event.inReplyTo ? { inReplyTo: event.inReplyTo } : {}) });
+        if (event.type === "message.delta" && event.runId === ctx.info.runId) {
+          const message = open.get(event.id);
+          if (message) message.text += event.text;
+        }
         if (event.type === "message.end" && event.runId === ctx.info.runId) open.delete(event.id);
         if (event.type === "control" && event.action === "cancel" && ctx.appliesTo(event)) cancelled = true;
       }
       pos = rows[rows.length - 1]!.pos;
     }
-    return { started, cancelled, openMessages: [...open] };
+    return { started, cancelled, openMessages: [...open.values()] };
   }
 
   /** A retry closes the messages its dead predecessor left open, so clients see them end as interrupted. */
@@ -321,6 +353,27 @@ export class AgentRuntime {
     }
     if (this.#local.size === 0) return;
     await this.#sql`update runs set heartbeat_at = now() where id = any(${[...this.#local.keys()]}) and status = 'running'`.catch((error) => this.#log.warn("run heartbeat failed", { error }));
+  }
+
+  /**
+   * At start-up: runs still `running` under an earlier process on this host that no longer exists
+   * (this process after a crash, typically) are retried at once, instead of after the reaper's
+   * RUN_STALE_MS. The reaper stays the backstop for a process that never comes back.
+   */
+  async #reclaimOwnDead() {
+    try {
+      const candidates = await this.#sql<{ id: string; jobId: string | null; worker: string }[]>`
+        select id, job_id as "jobId", worker from runs where status = 'running' and worker like ${`${WORKER_HOST}/%`}`;
+      const dead = candidates.filter((run) => run.worker !== WORKER_ID && !workerAlive(run.worker));
+      for (const run of dead) {
+        const [claimed] = await this.#sql`update runs set status = 'retrying' where id = ${run.id} and status = 'running' and worker = ${run.worker} returning id`;
+        if (!claimed) continue;
+        this.#log.warn("reclaimed a run of a dead process at start-up; retrying", { runId: run.id, worker: run.worker });
+        if (run.jobId) await this.#boss.fail(QUEUES.agentRun.name, run.jobId, { error: "worker died" }).catch((error) => this.#log.warn("could not fail the dead worker's job", { error }));
+      }
+    } catch (error) {
+      this.#log.warn("reclaiming dead runs at start-up failed; the reaper will", { error });
+    }
   }
 
   /** Runs whose process died (stale heartbeat) are failed in pg-boss, which retries them with the next attempt number. */

@@ -1,5 +1,5 @@
 import type { Brand } from "./document";
-import { HEX_COLOR_PATTERN } from "./document";
+import { HEX_COLOR_PATTERN } from "./limits";
 
 /**
  * Colours and fonts derived from a brand, shared by the renderer (which paints with them) and the
