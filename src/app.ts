@@ -233,6 +233,10 @@ export async function startService(options: { config: Config; log: Logger }): Pr
     api.route("/", brandRoutes({ studio, assets, imports: brandImports, references, publicUrl: config.publicUrl, allowPrivate: config.importAllowPrivate }));
     api.route("/", sessionRoutes({ service: sessions, turns, presence, secretKey: config.secretKey, publicUrl: config.publicUrl, runnableAgents: () => runtime!.agentNames, revokeClientToken: (input) => accounts.revokeClientToken(input) }));
 
+    // Session streams are read-only on /v1/stream (the operator's raw appends are checked event by event).
+    const isOperator = async (request: Request) => (await auth.authenticate(Authenticator.bearer(request)))?.kind === "admin";
+    const handleStreams = async (request: Request) => (await guardSessionStream(request, isOperator)) ?? streams.http.handle(request);
+
     const app = new Hono<{ Variables: WebVariables }>();
     app.use(requestLog(log.child({ component: "http" })));
     app.onError(errorHandler(log));
@@ -251,10 +255,7 @@ export async function startService(options: { config: Config; log: Logger }): Pr
     });
     app.get("/static/vendor/:file", await vendorFiles(join(import.meta.dir, "../node_modules")));
     app.use("/static/*", serveStatic({ root: join(import.meta.dir, "..") }));
-    app.all("/v1/stream/*", async (c) => {
-      const refused = await guardSessionStream(c.req.raw, async (request) => (await auth.authenticate(Authenticator.bearer(request)))?.kind === "admin");
-      return refused ?? streams.http.handle(c.req.raw);
-    });
+    app.all("/v1/stream/*", (c) => handleStreams(c.req.raw));
     app.get("/assets/:id", assetRoute(assets));
     // Pages and the JSON API: security headers, a strict CSP (no inline script), the Origin check on
     // form posts, and the signed-in person from the session cookie.
@@ -298,7 +299,7 @@ export async function startService(options: { config: Config; log: Logger }): Pr
 
     // Appends and reads are most of the traffic: served without the app's routing and middleware
     // chain (see directRoute), which cost more than a stream's own handler.
-    const streamsRoute = directRoute(log.child({ component: "http" }), (request) => streams.http.handle(request));
+    const streamsRoute = directRoute(log.child({ component: "http" }), handleStreams);
     current = (request, srv) => {
       if (config.role !== "worker") {
         const path = pathOf(request.url);

@@ -21,7 +21,7 @@ function refuse(status: number, code: string, message: string): Response {
  * if (refused) return refused;
  */
 export async function guardSessionStream(request: Request, isOperator: (request: Request) => Promise<boolean>): Promise<Response | undefined> {
-  if (READ_METHODS.has(request.method) || !new URL(request.url).pathname.startsWith(SESSION_STREAM_PREFIX)) return undefined;
+  if (READ_METHODS.has(request.method) || !request.url.includes(SESSION_STREAM_PREFIX) || !new URL(request.url).pathname.startsWith(SESSION_STREAM_PREFIX)) return undefined;
   const readOnly = "Session streams are read-only here: post messages, runs and control through /api/sessions/:id/… or /ws.";
   if (request.method !== "POST" || /^true$/i.test(request.headers.get("stream-closed") ?? "") || !(await isOperator(request))) return refuse(403, "read_only_stream", readOnly);
   let values: unknown;
