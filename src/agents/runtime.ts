@@ -11,6 +11,7 @@ import type { Following, SessionFollowers } from "../sessions/follower";
 import type { Providers } from "./providers";
 import type { Turns } from "../sessions/turns";
 import { RunContext, RunStopped, type RunInfo } from "./run-context";
+import { storedRunOptions } from "./options";
 import type { Agent, AgentOutcome, AgentTools } from "./agents";
 
 /** This host, as written in `runs.worker`. */
@@ -208,12 +209,12 @@ export class AgentRuntime {
       attempt,
       provider: row.provider,
       input: row.input ? JSON.parse(row.input) : undefined,
-      options: row.options ? JSON.parse(row.options) : {},
+      options: storedRunOptions(row.options ? JSON.parse(row.options) : {}),
       startPos: row.startPos,
       turn: row.turn,
       messageId: row.messageId,
     };
-    const ctx = new RunContext({ info, writer: this.#writer, log: this.#log, producerSeq: (epoch) => this.#sessions.producerSeq(row.sessionId, runProducerId(row.id), epoch), rollupWindowMs: typeof info.options.rollupWindowMs === "number" ? info.options.rollupWindowMs : undefined });
+    const ctx = new RunContext({ info, writer: this.#writer, log: this.#log, producerSeq: (epoch) => this.#sessions.producerSeq(row.sessionId, runProducerId(row.id), epoch) });
     this.#local.set(row.id, ctx);
     const log = this.#log.child({ runId: row.id, agent: row.agent, attempt });
     let outcome: AgentOutcome;
