@@ -4,6 +4,7 @@ import { unzipSync, strFromU8 } from "fflate";
 import { startServer, TEST_API_TOKEN, type TestServer } from "./support/server";
 import { startFakeProviders, type FakeProviders } from "./support/fake-providers";
 import { DEFAULT_FORMULA } from "../src/email/document";
+import { referenceAssets } from "./support/references";
 
 /**
  * The email studio end to end through the JSON API: brand → assets → brief →
@@ -27,7 +28,7 @@ beforeAll(async () => {
   server = await startServer({ env: { PUBLIC_URL, ANTHROPIC_API_KEY: "sk-ant-test", ANTHROPIC_BASE_URL: fakes.anthropicUrl, OPENAI_API_KEY: "sk-openai-test", OPENAI_BASE_URL: fakes.openaiUrl } });
   servers.push(server);
   token = await newTeam(server, "studio");
-});
+}, 60_000);
 
 // ---------------------------------------------------------------------------------------------
 // Helpers.
@@ -125,9 +126,14 @@ async function brand(overrides: Record<string, unknown> = {}) {
 const HOOK = "Wake up to brighter skin in 14 days";
 const CTA_URL = "https://glow.example/serum?utm_source=email&utm_medium=newsletter";
 
+/** The team's 3 reference screenshots, uploaded once: every brief needs 3–4. */
+let sharedReferences: Promise<string[]> | undefined;
+const references = () => (sharedReferences ??= referenceAssets(server.url, token));
+
 async function brief(brandId: string, overrides: Record<string, unknown> = {}) {
   const res = await api("POST", "/api/briefs", {
     brandId,
+    referenceAssetIds: await references(),
     objective: "Launch the new Vitamin C serum and drive first purchases",
     audience: "Women 30-45 with dull, tired skin",
     tone: "warm and reassuring",
@@ -609,11 +615,67 @@ describe("with Claude and OpenAI (local wire-format servers)", () => {
     servers.push(plain);
     const plainToken = await newTeam(plain, "nokeys");
     const b = await call(plain, plainToken, "POST", "/api/brands", { name: "Keyless", colors: { primary: "#123456" } });
-    const r = await call(plain, plainToken, "POST", "/api/briefs", { brandId: b.body.id, objective: "Launch", audience: "Everyone", tone: "calm", hook: "Hello" });
+    const r = await call(plain, plainToken, "POST", "/api/briefs", { brandId: b.body.id, objective: "Launch", audience: "Everyone", tone: "calm", hook: "Hello", referenceAssetIds: await referenceAssets(plain.url, plainToken) });
     const started = await call(plain, plainToken, "POST", `/api/briefs/${r.body.id}/generate`, { provider: "anthropic" });
     expect(started.status).toBe(202);
     const email = await settled(started.body.emailId, 15_000, plainToken, plain);
     expect(email).toMatchObject({ status: "failed", error: "The anthropic provider needs ANTHROPIC_API_KEY." });
+  });
+});
+
+describe("the brief", () => {
+  test("takes product photos, an offer, an occasion and a send date, and gives them back", async () => {
+    const brandId = await brand();
+    const photo = await upload(await image(300, 300, { r: 230, g: 120, b: 90 }), "balm.png", "product");
+    const body = { products: [{ name: "Lip Balm", description: "Shea butter and rose oil.", imageAssetId: photo.body.id }], offer: { text: "20% off your first order", code: "GLOW20" }, occasion: "Mother's Day", sendDate: "2026-05-10" };
+    const created = await brief(brandId, body);
+    const read = await api("GET", `/api/briefs/${created}`);
+    expect(read.body).toMatchObject({ ...body, referenceAssetIds: await references() });
+  });
+
+  test("needs 3–4 reference screenshots and a valid offer, send date and product photo; a rejected brief stores nothing", async () => {
+    const brandId = await brand();
+    const refs = await references();
+    const extra = await referenceAssets(server.url, token, 2);
+    const photo = await upload(await image(300, 300, { r: 30, g: 120, b: 90 }), "p.png", "product");
+    const otherTeam = await newTeam(server, "brief-other");
+    const foreignPhoto = await upload(await image(300, 300, { r: 30, g: 20, b: 90 }), "f.png", "product", otherTeam);
+    const sql = (await import("postgres")).default(server.databaseUrl!, { max: 1 });
+    const count = async () => Number((await sql`select count(*)::int as n from briefs`)[0]!.n);
+    const before = await count();
+    const cases: Array<[Record<string, unknown>, number, RegExp]> = [
+      [{ referenceAssetIds: undefined }, 400, /referenceAssetIds: .*add 3 or 4 reference email screenshots/],
+      [{ referenceAssetIds: [] }, 400, /add 3 or 4 reference email screenshots/],
+      [{ referenceAssetIds: refs.slice(0, 2) }, 400, /add 3 or 4 reference email screenshots/],
+      [{ referenceAssetIds: [...refs, ...extra] }, 400, /add 3 or 4 reference email screenshots/],
+      [{ referenceAssetIds: [refs[0], refs[0], refs[1]] }, 400, /each reference screenshot only once/],
+      [{ offer: { code: "GLOW20" } }, 400, /offer\.text/],
+      [{ offer: { text: "20% off", code: "GLOW 20; drop" } }, 400, /discount code of letters/],
+      [{ sendDate: "next tuesday" }, 400, /sendDate: a date such as 2026-05-10/],
+      [{ products: [{ name: "P", imageAssetId: "not-an-asset" }] }, 400, /asset id/],
+      [{ products: [{ name: "P", imageAssetId: foreignPhoto.body.id }] }, 400, /./],
+    ];
+    for (const [overrides, status, message] of cases) {
+      const res = await api("POST", "/api/briefs", { brandId, objective: "o", audience: "a", tone: "t", hook: "h", referenceAssetIds: refs, ...overrides });
+      expect({ overrides, status: res.status }).toEqual({ overrides, status });
+      expect(res.body.error.message).toMatch(message);
+    }
+    expect(await count()).toBe(before);
+    expect((await api("POST", "/api/briefs", { brandId, objective: "o", audience: "a", tone: "t", hook: "h", referenceAssetIds: [...refs, extra[0]], products: [{ name: "P", imageAssetId: photo.body.id }] })).status).toBe(201);
+    expect(await count()).toBe(before + 1);
+    await sql.end();
+  });
+
+  test("/openapi.json documents the offer, the occasion, the send date, product photos and 3–4 references", async () => {
+    const spec = (await api("GET", "/openapi.json")).body;
+    const op = spec.paths["/api/briefs"].post.requestBody.content["application/json"].schema;
+    const schema = op.$ref ? spec.components.schemas[op.$ref.split("/").pop()] : op;
+    expect(schema.required).toContain("referenceAssetIds");
+    expect(schema.properties.referenceAssetIds).toMatchObject({ minItems: 3, maxItems: 4 });
+    expect(schema.properties.offer.properties).toHaveProperty("code");
+    expect(schema.properties.sendDate).toMatchObject({ format: "date" });
+    expect(schema.properties.occasion).toBeDefined();
+    expect(schema.properties.products.items.properties.imageAssetId.description).toContain("product photo");
   });
 });
 
@@ -627,7 +689,7 @@ describe("hostile brand and brief strings", () => {
     expect(bad.body.error.message).toContain("unsubscribeUrl");
     const brandId = await brand();
     for (const overrides of [{ cta: { label: "Go", url: "javascript:alert(1)" } }, { products: [{ name: "P", url: "javascript:alert(1)" }] }, { products: [{ name: "P", url: "JaVaScRiPt:alert(1)" }] }]) {
-      const res = await api("POST", "/api/briefs", { brandId, objective: "o", audience: "a", tone: "t", hook: "h", ...overrides });
+      const res = await api("POST", "/api/briefs", { brandId, objective: "o", audience: "a", tone: "t", hook: "h", referenceAssetIds: await references(), ...overrides });
       expect(res.status).toBe(400);
       expect(res.body.error.message).toContain("http(s) URL");
     }
