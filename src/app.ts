@@ -159,7 +159,7 @@ export async function startService(options: { config: Config; log: Logger }): Pr
     } else {
       log.info("using external postgres", { url: safeUrl(databaseUrl) });
     }
-    database = await openDatabase({ url: databaseUrl, log });
+    database = await openDatabase({ url: databaseUrl, log, socketPath: embedded?.socketPath });
     readiness.database = true;
     await runMigrations({ url: databaseUrl, log });
     readiness.migrations = true;
