@@ -220,10 +220,10 @@ export class StreamsHttp {
     const path = url.pathname;
     const offsets = url.searchParams.getAll("offset");
     const live = url.searchParams.get("live");
-    // A plain catch-up read gets the row and the messages in one round trip.
+    // A plain catch-up read gets the row and a page of messages, as one body, in one round trip.
     const first = offsets[0];
     const catchUpFrom = live !== null || offsets.length > 1 ? undefined : first === undefined || first === "-1" ? 0 : parseOffset(first);
-    const found = catchUpFrom === undefined ? await this.#o.store.lookup(path) : await this.#o.store.lookupWithRead(path, catchUpFrom);
+    const found = catchUpFrom === undefined ? await this.#o.store.lookup(path) : await this.#o.store.lookupWithPage(path, catchUpFrom);
     if (found.kind === "missing") return errorResponse(404, "not_found", "No stream at this path.");
     if (found.kind === "gone") return errorResponse(410, "gone", "This stream has been deleted.");
     const row = found.row;
@@ -246,13 +246,14 @@ export class StreamsHttp {
       if (row.closed) headers.set("stream-closed", "true");
       return new Response(isJsonType(row.contentType) ? "[]" : null, { status: 200, headers });
     }
-    const read = found.read ?? (await this.#o.store.read(row, startPos));
+    const read = "page" in found ? found.page : await this.#o.store.lookupWithPage(path, startPos).then((again) => (again.kind === "ok" ? again.page : undefined));
+    if (!read) return errorResponse(404, "not_found", "No stream at this path.");
     const tag = etag(row, offset ?? "-1", read.nextPos, row.closed && read.upToDate);
     const headers = readHeaders(row, read.nextPos, read.upToDate);
     headers.set("etag", tag);
     headers.set("cache-control", read.upToDate ? "no-cache" : "private, max-age=60, stale-while-revalidate=300");
     if (request.headers.get("if-none-match") === tag) return new Response(null, { status: 304, headers });
-    return new Response(renderBody(row, read.messages), { status: 200, headers });
+    return new Response(pageBody(row, read.data), { status: 200, headers });
   }
 
   async #longPoll(request: Request, snapshot: StreamRow, startPos: number, fromNow: boolean, cursor: string): Promise<Response> {
@@ -564,6 +565,12 @@ function readHeaders(row: StreamRow, nextPos: number, upToDate: boolean): Header
 function renderBody(row: StreamRow, messages: StoredMessage[]): BodyInit {
   if (isJsonType(row.contentType)) return jsonArrayBytes(messages) as Uint8Array<ArrayBuffer>;
   return concat(messages) as Uint8Array<ArrayBuffer>;
+}
+
+/** The body of a catch-up page: its bytes, or for JSON the array they make (see jsonArrayBytes). */
+function pageBody(row: StreamRow, data: Uint8Array): BodyInit {
+  if (!isJsonType(row.contentType)) return data as Uint8Array<ArrayBuffer>;
+  return jsonArrayBytes(data.byteLength === 0 ? [] : [{ pos: 0, data, count: 0 }]) as Uint8Array<ArrayBuffer>;
 }
 
 function concat(messages: StoredMessage[]): Uint8Array {
