@@ -195,7 +195,7 @@ export async function startService(options: { config: Config; log: Logger }): Pr
     if (config.role !== "web") await runtime.start();
     log.info("ai providers", { text: providers.offlineOnly ? "offline" : (providers.anthropic ? "anthropic" : "openai"), images: providers.openai ? "openai" : "offline" });
     sockets = new SessionSockets({ service: sessions, turns, followers, presence, auth, log: log.child({ component: "ws" }), cookieAuth: (request) => cookiePrincipal(accounts, request), cookieOrigin: (origin, request) => origin === new URL(request.url).origin || origin === config.publicUrl });
-    const metrics = new ServiceMetrics({ role: config.role, sql: database.sql, listener: database.listener, hub: streams.hub, writer: streams.writer, boss, sockets });
+    const metrics = new ServiceMetrics({ role: config.role, sql: database.sql, listener: database.listener, hub: streams.hub, writer: streams.writer, boss, sockets, followers });
     await metrics.start();
     runtime.onRunEnded = (run) => metrics.runEnded(run);
     providers.onError = (provider, code) => metrics.providerError(provider, code);

@@ -1,7 +1,7 @@
 import type { Logger } from "../infra/log";
-import type { StreamHub } from "./hub";
+import type { StreamChange, StreamHub } from "./hub";
 import { formatOffset, isOffsetParam, parseOffset, ZERO_OFFSET } from "./offsets";
-import { encodeJsonValues, isExpired, isJsonType, jsonArrayBytes, jsonArrayText, mediaType, type ReadResult, type StoredMessage, type StreamRow, type StreamStore } from "./store";
+import { encodeJsonValues, isExpired, isJsonType, jsonArrayBytes, jsonArrayText, mediaType, readCommitted, type ReadResult, type StoredMessage, type StreamRow, type StreamStore } from "./store";
 import type { AppendResult, AppendWriter, ProducerHeaders } from "./writer";
 
 /** The URL prefix every stream lives under. */
@@ -291,8 +291,9 @@ export class StreamsHttp {
       }
       const outcome = await waiter.promise;
       if (outcome === "aborted") return new Response(null, { status: 204 });
-      // The row and the new messages in one round trip, shared with readers woken by the same change.
-      const woken = await store.getWithRead(row.path, startPos, waiter.version);
+      // Woken by this process's own commit: its rows came with the wake-up. Otherwise the row and
+      // the new messages in one round trip, shared with readers woken by the same change.
+      const woken = (waiter.change && readCommitted(row, startPos, [waiter.change])) ?? (await store.getWithRead(row.path, startPos, waiter.version));
       if (!woken || woken.row.id !== snapshot.id || woken.row.state !== "active") return errorResponse(404, "not_found", "The stream was deleted while waiting.");
       row = woken.row;
       read = woken.read;
@@ -313,9 +314,15 @@ export class StreamsHttp {
     // Watched for the connection's whole life, so no change slips in between reads. The snapshot
     // predates the watch, hence `changed` starts true: the first pull reads the row again.
     let changed = true;
+    // This process's commits since the last read, with their rows (see readCommitted); `undefined`
+    // once a change came that carries none: then the table is read.
+    let committed: StreamChange[] | undefined = undefined;
     let keepAliveDue = false;
     let wake: ((outcome: "changed" | "timeout" | "aborted") => void) | undefined;
-    const unwatch = hub.watch(snapshot.id, () => {
+    const unwatch = hub.watch(snapshot.id, (change) => {
+      if (!changed) committed = [];
+      if (committed && change?.committed) committed.push(change);
+      else committed = undefined;
       changed = true;
       wake?.("changed");
     });
@@ -354,9 +361,11 @@ export class StreamsHttp {
               let read: ReadResult;
               if (changed) {
                 changed = false;
-                // The row and the new messages in one round trip, shared by the readers woken by
-                // the same change (see StreamStore.getWithRead).
-                const found = await store.getWithRead(row.path, position, hub.version(snapshot.id));
+                const handed = committed && readCommitted(row, position, committed);
+                committed = undefined;
+                // Otherwise the row and the new messages in one round trip, shared by the readers
+                // woken by the same change (see StreamStore.getWithRead).
+                const found = handed ?? (await store.getWithRead(row.path, position, hub.version(snapshot.id)));
                 if (cancelled) return;
                 if (!found || found.row.id !== snapshot.id || found.row.state !== "active") return close(controller);
                 row = found.row;

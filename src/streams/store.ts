@@ -111,6 +111,27 @@ export interface CatchUpPage {
   upToDate: boolean;
 }
 
+/**
+ * The read after `afterPos` that this process's own commits (`changes`, in the order the hub
+ * delivered them) already hold, with `row` brought up to date: readers woken by a local append
+ * need not read back from the table what was just written. Undefined when the changes do not
+ * cover everything after `afterPos` (another process's NOTIFY, a deletion, a gap): read the table.
+ */
+export function readCommitted(row: StreamRow, afterPos: number, changes: StreamChange[]): { row: StreamRow; read: ReadResult } | undefined {
+  if (changes.length === 0) return undefined;
+  let cursor = afterPos;
+  const messages: StoredMessage[] = [];
+  for (const change of changes) {
+    const committed = change.committed;
+    if (!committed || change.deleted || change.streamId !== row.id || committed.afterPos > cursor) return undefined;
+    for (const message of committed.messages) if (message.pos > cursor) messages.push(message);
+    cursor = Math.max(cursor, change.tailPos);
+  }
+  const last = changes[changes.length - 1]!;
+  const fresh = { ...row, tailPos: Math.max(row.tailPos, last.tailPos), closed: row.closed || last.closed };
+  return { row: fresh, read: page(messages, Math.max(afterPos, fresh.tailPos)) };
+}
+
 /** At most READ_PAGE_BYTES (but at least one message) of `rows`, and where the reader goes next. */
 function page(rows: StoredMessage[], tailPos: number): ReadResult {
   let bytes = 0;
