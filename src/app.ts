@@ -226,7 +226,8 @@ export async function startService(options: { config: Config; log: Logger }): Pr
     api.use("/api/*", jsonBodyGuard());
     api.route("/", accountRoutes({ accounts }));
     api.route("/", assetRoutes({ assets, publicUrl: config.publicUrl }));
-    api.route("/", studioRoutes({ studio, assets, sessions, publicUrl: config.publicUrl, providerLabel: () => (providers.offlineOnly ? "offline" : "ai") }));
+    const editor = new EmailEditor({ studio, sessions });
+    api.route("/", studioRoutes({ studio, assets, editor, publicUrl: config.publicUrl }));
     api.route("/", brandRoutes({ studio, assets, imports: brandImports, references, publicUrl: config.publicUrl, allowPrivate: config.importAllowPrivate }));
     api.route("/", sessionRoutes({ service: sessions, turns, inputs, presence, secretKey: config.secretKey, publicUrl: config.publicUrl, runnableAgents: () => runtime!.agentNames }));
 
@@ -282,7 +283,7 @@ export async function startService(options: { config: Config; log: Logger }): Pr
     app.route("/", accountPages({ accounts, publicUrl: config.publicUrl, clientAddress: (c) => (c.env as unknown as Server<SocketData>)?.requestIP?.(c.req.raw)?.address ?? "unknown" }));
     const offline = () => providers.offlineOnly;
     app.route("/", brandPages({ studio, assets, publicUrl: config.publicUrl, offline }));
-    app.route("/", studioPages({ studio, assets, sessions, editor: new EmailEditor({ studio, sessions }), publicUrl: config.publicUrl, offline }));
+    app.route("/", studioPages({ studio, assets, sessions, editor, publicUrl: config.publicUrl, offline }));
     app.route("/", sessionPages({ sessions, presence: presence!, offline }));
     app.get("/", async (c) => {
       if (await accounts.needsSetup()) return c.redirect("/setup");
