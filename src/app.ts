@@ -16,7 +16,8 @@ import { startJobQueue, JOB_STOP_TIMEOUT_MS } from "../jobs/boss";
 import { createStreams, scheduleStreamJobs } from "./streams";
 import { SubscriptionManager } from "./streams/subscriptions";
 import { subscriptionHost } from "./streams/subscription-host";
-import { Authenticator, type Principal } from "./accounts/principal";
+import { Authenticator, can, type Principal } from "./accounts/principal";
+import { ALL_TEAMS, scopeOf } from "./accounts/scope";
 import { Accounts } from "./accounts/service";
 import { accountPages } from "./web/account-pages";
 import { accountRoutes } from "./accounts/routes";
@@ -29,6 +30,7 @@ import { Presence } from "./sessions/presence";
 import { SessionSockets, WS_LIMITS, type SocketData } from "./sessions/socket";
 import { SessionFollowers } from "./sessions/follower";
 import { sessionRoutes } from "./sessions/routes";
+import { guardSessionStream } from "./sessions/stream-guard";
 import { Turns } from "./sessions/turns";
 import { InputRequests } from "./sessions/input-requests";
 import { apiDocs } from "./web/api-docs";
@@ -196,8 +198,9 @@ export async function startService(options: { config: Config; log: Logger }): Pr
     });
     if (config.role !== "web") await runtime.start();
     log.info("ai providers", { text: providers.offlineOnly ? "offline" : (providers.anthropic ? "anthropic" : "openai"), images: providers.openai ? "openai" : "offline" });
-    sockets = new SessionSockets({ service: sessions, turns, inputs, followers, presence, auth, log: log.child({ component: "ws" }), cookieAuth: (request) => cookiePrincipal(accounts, request), cookieOrigin: (origin, request) => origin === new URL(request.url).origin || origin === config.publicUrl });
+    sockets = new SessionSockets({ service: sessions, turns, inputs, followers, presence, auth, listener: database.listener, log: log.child({ component: "ws" }), cookieAuth: (request) => cookiePrincipal(accounts, request), cookieOrigin: (origin, request) => origin === new URL(request.url).origin || origin === config.publicUrl });
     const metrics = new ServiceMetrics({ role: config.role, sql: database.sql, listener: database.listener, hub: streams.hub, writer: streams.writer, boss, sockets });
+    if (config.role !== "worker") await sockets.start();
     await metrics.start();
     runtime.onRunEnded = (run) => metrics.runEnded(run);
     providers.onError = (provider, code) => metrics.providerError(provider, code);
@@ -221,6 +224,8 @@ export async function startService(options: { config: Config; log: Logger }): Pr
       }
       if (!principal) throw new ApiError(401, "unauthorized", "Send Authorization: Bearer <API token or client token>.", { "www-authenticate": "Bearer" });
       c.set("principal", principal);
+      // The team gate: every store call of a route takes this scope (docs/architecture.md).
+      c.set("scope", scopeOf(principal));
       await next();
     });
     api.use("/api/*", jsonBodyGuard());
@@ -229,7 +234,11 @@ export async function startService(options: { config: Config; log: Logger }): Pr
     const editor = new EmailEditor({ studio, sessions });
     api.route("/", studioRoutes({ studio, assets, editor, publicUrl: config.publicUrl }));
     api.route("/", brandRoutes({ studio, assets, imports: brandImports, references, publicUrl: config.publicUrl, allowPrivate: config.importAllowPrivate }));
-    api.route("/", sessionRoutes({ service: sessions, turns, inputs, presence, secretKey: config.secretKey, publicUrl: config.publicUrl, runnableAgents: () => runtime!.agentNames }));
+    api.route("/", sessionRoutes({ service: sessions, turns, inputs, presence, secretKey: config.secretKey, publicUrl: config.publicUrl, runnableAgents: () => runtime!.agentNames, revokeClientToken: (input) => accounts.revokeClientToken(input) }));
+
+    // Session streams are read-only on /v1/stream (the operator's raw appends are checked event by event).
+    const isOperator = async (request: Request) => (await auth.authenticate(Authenticator.bearer(request)))?.kind === "admin";
+    const handleStreams = async (request: Request) => (await guardSessionStream(request, isOperator)) ?? streams.http.handle(request);
 
     const app = new Hono<{ Variables: WebVariables }>();
     app.use(requestLog(log.child({ component: "http" })));
@@ -249,7 +258,7 @@ export async function startService(options: { config: Config; log: Logger }): Pr
     });
     app.get("/static/vendor/:file", await vendorFiles(join(import.meta.dir, "../node_modules")));
     app.use("/static/*", serveStatic({ root: join(import.meta.dir, "..") }));
-    app.all("/v1/stream/*", (c) => streams.http.handle(c.req.raw));
+    app.all("/v1/stream/*", (c) => handleStreams(c.req.raw));
     app.get("/assets/:id", assetRoute(assets));
     // Pages and the JSON API: security headers, a strict CSP (no inline script), the Origin check on
     // form posts, and the signed-in person from the session cookie.
@@ -293,7 +302,7 @@ export async function startService(options: { config: Config; log: Logger }): Pr
 
     // Appends and reads are most of the traffic: served without the app's routing and middleware
     // chain (see directRoute), which cost more than a stream's own handler.
-    const streamsRoute = directRoute(log.child({ component: "http" }), (request) => streams.http.handle(request));
+    const streamsRoute = directRoute(log.child({ component: "http" }), handleStreams);
     current = (request, srv) => {
       if (config.role !== "worker") {
         const path = pathOf(request.url);
@@ -326,7 +335,7 @@ function streamAuthorizer(auth: Authenticator, sessions: SessionService, store: 
   const notFound = () => refuse(404, "not_found", "No stream at this path.");
   const owns = async (principal: Principal, path: string): Promise<boolean | undefined> => {
     if (path.startsWith(SESSION_STREAM_PREFIX)) {
-      const session = await sessions.get(path.slice(SESSION_STREAM_PREFIX.length), undefined);
+      const session = await sessions.get(path.slice(SESSION_STREAM_PREFIX.length), ALL_TEAMS);
       return session ? session.teamId === principal.teamId : undefined;
     }
     const owner = await store.ownerOf(path);
@@ -337,8 +346,8 @@ function streamAuthorizer(auth: Authenticator, sessions: SessionService, store: 
     if (!principal) return refuse(401, "unauthorized", "Send Authorization: Bearer <token> (or run with STREAMS_AUTH=off for development).");
     if (principal.kind === "admin") return { teamId: null };
     if (principal.kind === "client") {
-      if ((request.method === "GET" || request.method === "HEAD") && path === SESSION_STREAM_PREFIX + principal.sessionId) return { teamId: principal.teamId };
-      return refuse(403, "forbidden", "A client token may only read its own session's stream.");
+      if ((request.method === "GET" || request.method === "HEAD") && path === SESSION_STREAM_PREFIX + principal.sessionId && can(principal, "read")) return { teamId: principal.teamId };
+      return refuse(403, "forbidden", "A client token may only read its own session's stream (with the read capability).");
     }
     if (path.startsWith("/v1/stream/__ds")) return refuse(403, "forbidden", "Subscriptions are managed with the bootstrap API_TOKEN.");
     const owned = await owns(principal, path);

@@ -51,9 +51,9 @@ async function generate(ctx: RunContext, tools: AgentTools, messages: ChatMessag
     // A message continued after a crash: the provider writes only what follows its text.
     ...(message.text ? { continueFrom: message.text } : {}),
     signal: ctx.signal,
-    tokens: typeof options.tokens === "number" ? options.tokens : undefined,
-    tokensPerSecond: typeof options.tokensPerSecond === "number" ? options.tokensPerSecond : undefined,
-    model: typeof options.model === "string" ? options.model : undefined,
+    tokens: options.tokens,
+    tokensPerSecond: options.tokensPerSecond,
+    model: options.model,
   })) {
     if (ctx.signal.aborted) break;
     message.delta(chunk);

@@ -12,6 +12,7 @@ import type { Providers } from "./providers";
 import type { Turns } from "../sessions/turns";
 import type { InputRequests } from "../sessions/input-requests";
 import { RunContext, RunStopped, type RunInfo } from "./run-context";
+import { storedRunOptions } from "./options";
 import type { Agent, AgentOutcome, AgentTools } from "./agents";
 
 /** This host, as written in `runs.worker`. */
@@ -212,13 +213,13 @@ export class AgentRuntime {
       attempt,
       provider: row.provider,
       input: row.input ? JSON.parse(row.input) : undefined,
-      options: row.options ? JSON.parse(row.options) : {},
+      options: storedRunOptions(row.options ? JSON.parse(row.options) : {}),
       startPos: row.startPos,
       turn: row.turn,
       messageId: row.messageId,
       ...(row.resumeState ? { resumeState: JSON.parse(row.resumeState) } : {}),
     };
-    const ctx = new RunContext({ info, writer: this.#writer, log: this.#log, producerSeq: (epoch) => this.#sessions.producerSeq(row.sessionId, runProducerId(row.id), epoch), rollupWindowMs: typeof info.options.rollupWindowMs === "number" ? info.options.rollupWindowMs : undefined });
+    const ctx = new RunContext({ info, writer: this.#writer, log: this.#log, producerSeq: (epoch) => this.#sessions.producerSeq(row.sessionId, runProducerId(row.id), epoch) });
     this.#local.set(row.id, ctx);
     const log = this.#log.child({ runId: row.id, agent: row.agent, attempt });
     let outcome: AgentOutcome;

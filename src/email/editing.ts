@@ -3,6 +3,7 @@ import { validateDocument, validateSection, SECTION_TYPES, type EmailDocument, t
 import { renderEmail } from "./render";
 import { checkEmail, type EmailCheck } from "./checks";
 import { writeOfflineEmail } from "./offline-writer";
+import type { RunOptions } from "../agents/options";
 import { StudioStore, toBrand, type BriefRecord, type EmailRecord } from "./studio";
 
 /**
@@ -134,7 +135,7 @@ export class EmailEditor {
   }
 
   /** Starts generating an email from a brief: a new session, the email row, and the `email` run. */
-  async startGeneration(brief: BriefRecord, options: { baseUrl: string; clientId?: string; provider?: string; options?: Record<string, unknown> }): Promise<{ emailId: string; sessionId: string; runId: string }> {
+  async startGeneration(brief: BriefRecord, options: { baseUrl: string; clientId?: string; provider?: string; options?: RunOptions }): Promise<{ emailId: string; sessionId: string; runId: string }> {
     const session = await this.#sessions.create({ title: `Email: ${brief.data.hook}`.slice(0, 200), teamId: brief.teamId });
     const emailId = await this.#studio.createEmail({ teamId: brief.teamId, briefId: brief.id, brandId: brief.brandId, sessionId: session.id, provider: options.provider ?? null });
     const runId = await this.#sessions.startRun(session.id, { agent: "email", provider: options.provider, options: options.options, input: { emailId, baseUrl: options.baseUrl }, clientId: options.clientId });

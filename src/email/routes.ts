@@ -1,4 +1,5 @@
 import { createRoute, z } from "@hono/zod-openapi";
+import { runOptionsSchema } from "../agents/options";
 import type { Context } from "hono";
 import { ApiError } from "../infra/http";
 import { errors, router, type AppEnv } from "../infra/openapi";
@@ -111,7 +112,7 @@ export function studioRoutes(options: StudioRoutesOptions) {
       path: "/api/briefs/{id}/generate",
       tags: ["Email studio"],
       summary: "Generate an email from a brief (a durable session you can watch, leave and stop)",
-      request: { params: z.object({ id: Id("id", "brief_x") }), body: { content: { "application/json": { schema: z.object({ provider: z.enum(["auto", "offline", "anthropic", "openai"]).optional(), options: Json.optional() }) } }, required: false } },
+      request: { params: z.object({ id: Id("id", "brief_x") }), body: { content: { "application/json": { schema: z.object({ provider: z.enum(["auto", "offline", "anthropic", "openai"]).optional(), options: runOptionsSchema.optional() }) } }, required: false } },
       responses: { 202: { description: "Started", content: { "application/json": { schema: z.object({ emailId: z.string(), sessionId: z.string(), runId: z.string() }) } } }, ...errors(400, 401, 404) },
     }),
     async (c) => {

@@ -87,25 +87,32 @@ export interface CompactedMessage {
 export class Compactor {
   #messages = new Map<string, CompactedMessage>();
 
+  /**
+   * Folds one event. A message belongs to the writer that made it first: a second `message` with
+   * the same id changes nothing, and start/delta/end apply only to the message of their own run, so
+   * no writer can rewrite another's message in the compacted view.
+   */
   add(event: unknown): void {
     const e = event as SessionEvent;
     switch (e?.type) {
       case "message":
-        this.#messages.set(e.id, { id: e.id, role: e.role, text: e.text, status: "complete", ...(e.clientId ? { clientId: e.clientId } : {}) });
+        if (!this.#messages.has(e.id)) this.#messages.set(e.id, { id: e.id, role: e.role, text: e.text, status: "complete", ...(e.clientId ? { clientId: e.clientId } : {}) });
         break;
-      case "message.start":
-        if (!this.#messages.has(e.id)) this.#messages.set(e.id, { id: e.id, role: "assistant", text: "", status: "streaming", runId: e.runId, agent: e.agent, ...(e.inReplyTo ? { inReplyTo: e.inReplyTo } : {}) });
-        else this.#messages.get(e.id)!.status = "streaming";
+      case "message.start": {
+        const message = this.#messages.get(e.id);
+        if (!message) this.#messages.set(e.id, { id: e.id, role: "assistant", text: "", status: "streaming", runId: e.runId, agent: e.agent, ...(e.inReplyTo ? { inReplyTo: e.inReplyTo } : {}) });
+        else if (message.runId === e.runId) message.status = "streaming";
         break;
+      }
       case "message.delta": {
         const message = this.#messages.get(e.id);
-        if (message) message.text += e.text;
-        else this.#messages.set(e.id, { id: e.id, role: "assistant", text: e.text, status: "streaming", runId: e.runId });
+        if (!message) this.#messages.set(e.id, { id: e.id, role: "assistant", text: e.text, status: "streaming", runId: e.runId });
+        else if (message.runId === e.runId) message.text += e.text;
         break;
       }
       case "message.end": {
         const message = this.#messages.get(e.id);
-        if (message) message.status = e.status;
+        if (message && message.runId === e.runId) message.status = e.status;
         break;
       }
     }
