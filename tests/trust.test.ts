@@ -552,3 +552,55 @@ describe("hole 3: a run's deltas respect the delta size limit", () => {
     expect(deltas.map((d) => d.text).join("")).toBe("first " + huge + "x".repeat(5_000));
   });
 });
+
+describe("typed session responses", () => {
+  beforeAll(startPair, 60_000);
+
+  test("/openapi.json describes events with the event vocabulary and tokens with their capabilities (no free-form objects)", async () => {
+    const doc = (await api("GET", "/openapi.json")).body;
+    const schemas = doc.components.schemas;
+    const variants = schemas.SessionEvent.oneOf ?? schemas.SessionEvent.anyOf;
+    expect(variants.length).toBeGreaterThanOrEqual(9);
+    expect(JSON.stringify(schemas.SessionEvent)).toContain('"message.delta"');
+    expect(schemas.CreatedSession.properties.capabilities.items.enum).toEqual(["read", "publish", "control-own", "control-all", "presence"]);
+    expect(schemas.CompactedMessage.properties.status.enum).toContain("streaming");
+    const events = doc.paths["/api/sessions/{id}/events"].get.responses["200"].content["application/json"].schema;
+    expect(JSON.stringify(events)).toContain("#/components/schemas/SessionEvent");
+    expect(doc.paths["/api/sessions/{id}/client-tokens/{tokenId}"].delete).toBeDefined();
+    expect(doc.paths["/api/tokens/{id}"].delete).toBeDefined();
+  });
+});
+
+describe("one team gate for sessions", () => {
+  beforeAll(startPair, 60_000);
+
+  test("every /api/sessions/{id}… route in /openapi.json answers 404 session_not_found to another team, and stores nothing", async () => {
+    const a = await newTeam("gate-a");
+    const b = await newTeam("gate-b");
+    const session = await newSession({}, b.token);
+    await api("POST", `/api/sessions/${session.id}/messages`, { text: "private to B" }, b.token);
+    const doc = (await api("GET", "/openapi.json")).body;
+    // A valid body per route, so the answer shows the gate rather than input validation. A new route
+    // with a required body fails here until it is listed: add it, and make sure it answers 404.
+    const bodies: Record<string, unknown> = {
+      "POST /api/sessions/{id}/messages": { text: "intrusion" },
+      "POST /api/sessions/{id}/runs": { agent: "chat" },
+      "POST /api/sessions/{id}/control": { action: "cancel" },
+      "POST /api/sessions/{id}/client-tokens": {},
+    };
+    let checked = 0;
+    for (const [path, methods] of Object.entries(doc.paths as Record<string, Record<string, unknown>>)) {
+      if (!path.startsWith("/api/sessions/{id}")) continue;
+      for (const method of Object.keys(methods)) {
+        const url = path.replace("{id}", session.id).replace(/\{[^}]+\}/g, "x1");
+        const key = `${method.toUpperCase()} ${path}`;
+        const res = await api(method.toUpperCase(), url, method === "get" || method === "delete" ? undefined : (bodies[key] ?? {}), a.token);
+        expect({ key, status: res.status, code: res.body?.error?.code }).toEqual({ key, status: 404, code: "session_not_found" });
+        checked++;
+      }
+    }
+    expect(checked).toBeGreaterThanOrEqual(8);
+    expect((await api("GET", "/api/sessions", undefined, a.token)).body.sessions.map((s: any) => s.id)).not.toContain(session.id);
+    expect((await events(session.id)).map((e) => e.text)).toEqual(["private to B"]);
+  });
+});

@@ -5,9 +5,9 @@ import { errors, router, type AppEnv } from "../infra/openapi";
 import { can, canAccessSession, type Principal } from "../accounts/principal";
 import type { Presence } from "./presence";
 import { newId, sessionStreamPath, type SessionService } from "./service";
-import { issueClientToken, CLIENT_CAPABILITIES, CLIENT_TOKEN_TTL_MS, DEFAULT_CLIENT_CAPABILITIES, type ClientCapability } from "./tokens";
+import { issueClientToken, CLIENT_CAPABILITIES, CLIENT_TOKEN_TTL_MS, DEFAULT_CLIENT_CAPABILITIES } from "./tokens";
 import { authorizeControl, authorizeMessage } from "./permissions";
-import { MAX_EVENT_TEXT_CHARS, type SessionEvent } from "./events";
+import { MAX_EVENT_TEXT_CHARS, sessionEvent, type SessionEvent } from "./events";
 import { MAX_EVENTS_PAGE } from "./service";
 import { formatOffset } from "../streams/offsets";
 import { runOptionsSchema } from "../agents/options";
@@ -43,10 +43,13 @@ const CreatedSession = z
   })
   .openapi("CreatedSession");
 
+/** One session event, as DESIGN.md's vocabulary defines it (the response schema is the same zod schema every append is checked with). */
+const SessionEventSchema = sessionEvent.openapi("SessionEvent");
+
 const PresenceMember = z.object({ clientId: z.string(), device: z.string(), since: z.string(), status: z.string().optional() });
 const Run = z.object({ runId: z.string(), agent: z.string(), status: z.string() });
 const Message = z
-  .object({ id: z.string(), role: z.enum(["user", "assistant", "system"]), text: z.string(), status: z.string(), runId: z.string().optional() })
+  .object({ id: z.string(), role: z.enum(["user", "assistant", "system"]), text: z.string(), status: z.enum(["complete", "streaming", "cancelled", "interrupted", "failed"]), runId: z.string().optional() })
   .openapi("CompactedMessage");
 
 /**
@@ -181,7 +184,7 @@ export function sessionRoutes(options: {
       const session = await loadSession(c, service, id, "run");
       const body = c.req.header("content-type")?.includes("json") ? c.req.valid("json") : {};
       const expiresAtMs = Date.now() + (body?.ttlSeconds ? body.ttlSeconds * 1000 : CLIENT_TOKEN_TTL_MS);
-      const issued = issueClientToken(options.secretKey, { sessionId: session.id, teamId: session.teamId, clientId: body?.clientId ?? newId("client"), expiresAtMs, capabilities: body?.capabilities as ClientCapability[] | undefined });
+      const issued = issueClientToken(options.secretKey, { sessionId: session.id, teamId: session.teamId, clientId: body?.clientId ?? newId("client"), expiresAtMs, capabilities: body?.capabilities });
       const { claims } = issued;
       return c.json({ clientToken: issued.token, clientId: claims.clientId, tokenId: claims.tokenId, capabilities: claims.capabilities, expiresAt: new Date(expiresAtMs).toISOString() }, 201);
     },
@@ -274,7 +277,7 @@ export function sessionRoutes(options: {
         }),
       },
       responses: {
-        200: { description: "Events", content: { "application/json": { schema: z.object({ events: z.array(z.object({ offset: z.string(), event: z.record(z.string(), z.unknown()) })), nextOffset: z.string(), upToDate: z.boolean() }) } } },
+        200: { description: "Events", content: { "application/json": { schema: z.object({ events: z.array(z.object({ offset: z.string(), event: SessionEventSchema })), nextOffset: z.string(), upToDate: z.boolean() }) } } },
         ...errors(400, 401, 404),
       },
     }),
@@ -286,7 +289,7 @@ export function sessionRoutes(options: {
       if (!row) throw new ApiError(404, "session_not_found", `No session ${id}.`);
       const page = await service.events(row, offset, limit);
       if (!page) throw new ApiError(400, "bad_offset", "offset must be -1, now, or an offset this server returned.");
-      return c.json({ events: page.events.map((e) => ({ offset: e.offset, event: e.event as Record<string, unknown> })), nextOffset: page.nextOffset, upToDate: page.upToDate }, 200);
+      return c.json({ events: page.events.map((e) => ({ offset: e.offset, event: e.event })), nextOffset: page.nextOffset, upToDate: page.upToDate }, 200);
     },
   );
 
