@@ -16,7 +16,8 @@ import { startJobQueue, JOB_STOP_TIMEOUT_MS } from "../jobs/boss";
 import { createStreams, scheduleStreamJobs } from "./streams";
 import { SubscriptionManager } from "./streams/subscriptions";
 import { subscriptionHost } from "./streams/subscription-host";
-import { Authenticator, type Principal } from "./accounts/principal";
+import { Authenticator, can, type Principal } from "./accounts/principal";
+import { ALL_TEAMS, inScope, scopeOf } from "./accounts/scope";
 import { Accounts } from "./accounts/service";
 import { accountPages } from "./web/account-pages";
 import { accountRoutes } from "./accounts/routes";
@@ -29,7 +30,9 @@ import { Presence } from "./sessions/presence";
 import { SessionSockets, WS_LIMITS, type SocketData } from "./sessions/socket";
 import { SessionFollowers } from "./sessions/follower";
 import { sessionRoutes } from "./sessions/routes";
+import { guardSessionStream } from "./sessions/stream-guard";
 import { Turns } from "./sessions/turns";
+import { InputRequests } from "./sessions/input-requests";
 import { apiDocs } from "./web/api-docs";
 import { Providers } from "./agents/providers";
 import { AgentRuntime } from "./agents/runtime";
@@ -180,6 +183,7 @@ export async function startService(options: { config: Config; log: Logger }): Pr
     await presence.start(database.listener);
     const sessions = new SessionService({ sql: database.sql, store: streams.store, writer: streams.writer, boss, log: log.child({ component: "sessions" }) });
     const turns = new Turns({ sql: database.sql, sessions, log: log.child({ component: "turns" }) });
+    const inputs = new InputRequests({ sql: database.sql, sessions, log: log.child({ component: "inputs" }) });
     const providers = new Providers(config);
     const studio = new StudioStore({ sql: database.sql });
     const assets = new AssetStore({ sql: database.sql });
@@ -187,15 +191,16 @@ export async function startService(options: { config: Config; log: Logger }): Pr
     const references = new ReferenceStore({ sql: database.sql });
     const followers = new SessionFollowers({ hub: streams.hub, reader: sessions, log: log.child({ component: "sessions" }) });
     runtime = new AgentRuntime({
-      sql: database.sql, boss, followers, writer: streams.writer, sessions, turns, presence, providers,
+      sql: database.sql, boss, followers, writer: streams.writer, sessions, turns, inputs, presence, providers,
       agents: [...BUILT_IN_AGENTS, ...emailAgents({ studio, assets, providers }), brandImportAgent({ imports: brandImports, assets, allowPrivate: config.importAllowPrivate })],
       log: log.child({ component: "agents" }),
       listener: database.listener,
     });
     if (config.role !== "web") await runtime.start();
     log.info("ai providers", { text: providers.offlineOnly ? "offline" : (providers.anthropic ? "anthropic" : "openai"), images: providers.openai ? "openai" : "offline" });
-    sockets = new SessionSockets({ service: sessions, turns, followers, presence, auth, log: log.child({ component: "ws" }), cookieAuth: (request) => cookiePrincipal(accounts, request), cookieOrigin: (origin, request) => origin === new URL(request.url).origin || origin === config.publicUrl });
+    sockets = new SessionSockets({ service: sessions, turns, inputs, followers, presence, auth, listener: database.listener, log: log.child({ component: "ws" }), cookieAuth: (request) => cookiePrincipal(accounts, request), cookieOrigin: (origin, request) => origin === new URL(request.url).origin || origin === config.publicUrl });
     const metrics = new ServiceMetrics({ role: config.role, sql: database.sql, listener: database.listener, hub: streams.hub, writer: streams.writer, boss, sockets, followers });
+    if (config.role !== "worker") await sockets.start();
     await metrics.start();
     runtime.onRunEnded = (run) => metrics.runEnded(run);
     providers.onError = (provider, code) => metrics.providerError(provider, code);
@@ -219,14 +224,21 @@ export async function startService(options: { config: Config; log: Logger }): Pr
       }
       if (!principal) throw new ApiError(401, "unauthorized", "Send Authorization: Bearer <API token or client token>.", { "www-authenticate": "Bearer" });
       c.set("principal", principal);
+      // The team gate: every store call of a route takes this scope (docs/architecture.md).
+      c.set("scope", scopeOf(principal));
       await next();
     });
     api.use("/api/*", jsonBodyGuard());
     api.route("/", accountRoutes({ accounts }));
     api.route("/", assetRoutes({ assets, publicUrl: config.publicUrl }));
-    api.route("/", studioRoutes({ studio, assets, sessions, publicUrl: config.publicUrl, providerLabel: () => (providers.offlineOnly ? "offline" : "ai") }));
+    const editor = new EmailEditor({ studio, sessions });
+    api.route("/", studioRoutes({ studio, assets, editor, publicUrl: config.publicUrl }));
     api.route("/", brandRoutes({ studio, assets, imports: brandImports, references, publicUrl: config.publicUrl, allowPrivate: config.importAllowPrivate }));
-    api.route("/", sessionRoutes({ service: sessions, turns, presence, secretKey: config.secretKey, publicUrl: config.publicUrl, runnableAgents: () => runtime!.agentNames }));
+    api.route("/", sessionRoutes({ service: sessions, turns, inputs, presence, secretKey: config.secretKey, publicUrl: config.publicUrl, runnableAgents: () => runtime!.agentNames, revokeClientToken: (input) => accounts.revokeClientToken(input) }));
+
+    // Session streams are read-only on /v1/stream (the operator's raw appends are checked event by event).
+    const isOperator = async (request: Request) => (await auth.authenticate(Authenticator.bearer(request)))?.kind === "admin";
+    const handleStreams = async (request: Request) => (await guardSessionStream(request, isOperator)) ?? streams.http.handle(request);
 
     const app = new Hono<{ Variables: WebVariables }>();
     app.use(requestLog(log.child({ component: "http" })));
@@ -246,7 +258,7 @@ export async function startService(options: { config: Config; log: Logger }): Pr
     });
     app.get("/static/vendor/:file", await vendorFiles(join(import.meta.dir, "../node_modules")));
     app.use("/static/*", serveStatic({ root: join(import.meta.dir, "..") }));
-    app.all("/v1/stream/*", (c) => streams.http.handle(c.req.raw));
+    app.all("/v1/stream/*", (c) => handleStreams(c.req.raw));
     app.get("/assets/:id", assetRoute(assets));
     // Pages and the JSON API: security headers, a strict CSP (no inline script), the Origin check on
     // form posts, and the signed-in person from the session cookie.
@@ -280,7 +292,7 @@ export async function startService(options: { config: Config; log: Logger }): Pr
     app.route("/", accountPages({ accounts, publicUrl: config.publicUrl, clientAddress: (c) => (c.env as unknown as Server<SocketData>)?.requestIP?.(c.req.raw)?.address ?? "unknown" }));
     const offline = () => providers.offlineOnly;
     app.route("/", brandPages({ studio, assets, publicUrl: config.publicUrl, offline }));
-    app.route("/", studioPages({ studio, assets, sessions, editor: new EmailEditor({ studio, sessions }), publicUrl: config.publicUrl, offline }));
+    app.route("/", studioPages({ studio, assets, sessions, editor, publicUrl: config.publicUrl, offline }));
     app.route("/", sessionPages({ sessions, presence: presence!, offline }));
     app.get("/", async (c) => {
       if (await accounts.needsSetup()) return c.redirect("/setup");
@@ -290,7 +302,7 @@ export async function startService(options: { config: Config; log: Logger }): Pr
 
     // Appends and reads are most of the traffic: served without the app's routing and middleware
     // chain (see directRoute), which cost more than a stream's own handler.
-    const streamsRoute = directRoute(log.child({ component: "http" }), (request) => streams.http.handle(request));
+    const streamsRoute = directRoute(log.child({ component: "http" }), handleStreams);
     current = (request, srv) => {
       if (config.role !== "worker") {
         const path = pathOf(request.url);
@@ -321,21 +333,24 @@ export async function startService(options: { config: Config; log: Logger }): Pr
 function streamAuthorizer(auth: Authenticator, sessions: SessionService, store: StreamStore) {
   const refuse = (status: number, code: string, message: string) => Response.json({ error: { code, message } }, { status, headers: status === 401 ? { "www-authenticate": "Bearer" } : {} });
   const notFound = () => refuse(404, "not_found", "No stream at this path.");
+  // Whether the principal's team scope holds the stream: true, false (another team's), or undefined (none).
   const owns = async (principal: Principal, path: string): Promise<boolean | undefined> => {
+    const scope = scopeOf(principal);
     if (path.startsWith(SESSION_STREAM_PREFIX)) {
-      const session = await sessions.get(path.slice(SESSION_STREAM_PREFIX.length), undefined);
-      return session ? session.teamId === principal.teamId : undefined;
+      // Existence is read across teams (ALL_TEAMS) only to tell "taken" from "missing"; both answer 404 to a read.
+      const session = await sessions.get(path.slice(SESSION_STREAM_PREFIX.length), ALL_TEAMS);
+      return session ? inScope(scope, session.teamId) : undefined;
     }
     const owner = await store.ownerOf(path);
-    return owner === undefined ? undefined : owner === principal.teamId;
+    return owner === undefined ? undefined : inScope(scope, owner);
   };
   return async (request: Request, path: string): Promise<Response | { teamId: string | null }> => {
     const principal: Principal | undefined = await auth.authenticate(Authenticator.bearer(request) ?? new URL(request.url).searchParams.get("token"));
     if (!principal) return refuse(401, "unauthorized", "Send Authorization: Bearer <token> (or run with STREAMS_AUTH=off for development).");
     if (principal.kind === "admin") return { teamId: null };
     if (principal.kind === "client") {
-      if ((request.method === "GET" || request.method === "HEAD") && path === SESSION_STREAM_PREFIX + principal.sessionId) return { teamId: principal.teamId };
-      return refuse(403, "forbidden", "A client token may only read its own session's stream.");
+      if ((request.method === "GET" || request.method === "HEAD") && path === SESSION_STREAM_PREFIX + principal.sessionId && can(principal, "read")) return { teamId: principal.teamId };
+      return refuse(403, "forbidden", "A client token may only read its own session's stream (with the read capability).");
     }
     if (path.startsWith("/v1/stream/__ds")) return refuse(403, "forbidden", "Subscriptions are managed with the bootstrap API_TOKEN.");
     const owned = await owns(principal, path);

@@ -309,7 +309,7 @@ export class Subscription extends Emitter {
 /**
  * @typedef {object} PendingRequest
  * @property {string} text The frame, serialised once and re-sent unchanged after a reconnect.
- * @property {(ack: { offset?: string }) => void} resolve
+ * @property {(ack: { offset?: string, messageId?: string }) => void} resolve
  * @property {(error: SessionError) => void} reject
  */
 
@@ -424,7 +424,8 @@ export class SessionClient extends Emitter {
 
   /**
    * Posts a user message. The message id (given, or generated) makes retries and reconnects
-   * append it once.
+   * append it once. With a client token the server stores it in the client's namespace
+   * (`<clientId>:<id>`); the resolved `id` is the stored one.
    *
    * @param {string} session
    * @param {string} text
@@ -433,8 +434,8 @@ export class SessionClient extends Emitter {
    */
   async sendMessage(session, text, options = {}) {
     const id = options.id ?? randomId("msg");
-    const { offset } = await this.publish(session, { type: "message", id, role: "user", text });
-    return { id, offset };
+    const ack = /** @type {{ offset: string, messageId?: string }} */ (await this.publish(session, { type: "message", id, role: "user", text }));
+    return { id: ack.messageId ?? id, offset: ack.offset };
   }
 
   /**
@@ -639,7 +640,7 @@ export class SessionClient extends Emitter {
         const request = this.#pending.get(frame.id);
         if (!request) return;
         this.#pending.delete(frame.id);
-        request.resolve(frame.offset === undefined ? {} : { offset: frame.offset });
+        request.resolve({ ...(frame.offset === undefined ? {} : { offset: frame.offset }), ...(frame.messageId === undefined ? {} : { messageId: frame.messageId }) });
         return;
       }
       case "error":

@@ -5,7 +5,10 @@ import { strToU8, zipSync, unzipSync, strFromU8 } from "fflate";
 import { startServer, type TestServer } from "./support/server";
 import { startBrandSite, blocksPng, solidPng, ACME, BLUEBIRD, type BrandSite } from "./support/brand-site";
 import { classifyAddress, guardedFetch, precheckUrl } from "../src/infra/guarded-fetch";
-import { dominantColors, firstFamily, parseColor, parseCss, readCss, varRole } from "../src/brands/import/extract";
+import { dominantColors, parseColor } from "../src/brands/import/colour";
+import { firstFamily, parseCss } from "../src/brands/import/css";
+import { varRole } from "../src/brands/import/proposal";
+import { readCss } from "../src/brands/import/styles";
 import { isUnsafeZipPath, unzipSafe } from "../src/brands/kit";
 
 const servers: TestServer[] = [];

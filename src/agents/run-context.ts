@@ -3,10 +3,16 @@ import { jsonAppend } from "../streams/json-append";
 import type { AppendWriter } from "../streams/writer";
 import { formatOffset } from "../streams/offsets";
 import type { SessionEvent } from "../sessions/events";
+import type { RunOptions } from "./options";
 import { CANCEL_FENCE_EPOCH, newId, runProducerId, sessionStreamPath } from "../sessions/service";
 
 /** Tokens are coalesced into one delta per window; the first token goes out at once. */
 export const DEFAULT_ROLLUP_WINDOW_MS = 40;
+/**
+ * Longest text one `message.delta` carries: a window that gathers more (a fast provider, a long
+ * window, one huge chunk) goes out at once in pieces of at most this size.
+ */
+export const MAX_DELTA_CHARS = 16_000;
 
 /** How a run ended, as its `run.end` event says. */
 export type RunEnd = Extract<SessionEvent, { type: "run.end" }>;
@@ -31,11 +37,15 @@ export interface RunInfo {
   attempt: number;
   provider: string | null;
   input: unknown;
-  options: Record<string, unknown>;
+  options: RunOptions;
   startPos: number;
   /** A turn answers one user message of the session (`messageId`); see sessions/turns.ts. */
   turn?: boolean;
   messageId?: string | null;
+  /** A suspended run's state, as its agent left it (`{status:"suspended", state}`), when it runs again. */
+  resumeState?: unknown;
+  /** On a retry: the message the dead attempt was writing, to continue (agents with `resumes`). */
+  resume?: { messageId: string; text: string; inReplyTo?: string };
 }
 
 /** A user message the run saw while it was generating. */
@@ -66,13 +76,13 @@ export class RunContext {
   /** Offset of the last event this run appended. */
   lastOffset = formatOffset(0);
 
-  constructor(options: { info: RunInfo; writer: AppendWriter; log: Logger; rollupWindowMs?: number; producerSeq?: (epoch: number) => Promise<number> }) {
+  constructor(options: { info: RunInfo; writer: AppendWriter; log: Logger; producerSeq?: (epoch: number) => Promise<number> }) {
     this.info = options.info;
     this.#epoch = options.info.attempt;
     this.#producerSeq = options.producerSeq ?? (async () => -1);
     this.#writer = options.writer;
     this.#log = options.log;
-    this.rollupWindowMs = options.rollupWindowMs ?? DEFAULT_ROLLUP_WINDOW_MS;
+    this.rollupWindowMs = options.info.options.rollupWindowMs ?? DEFAULT_ROLLUP_WINDOW_MS;
   }
 
   /** Aborts when the current generation must stop (cancel, interrupt, steer, fencing, shutdown). */
@@ -144,6 +154,16 @@ export class RunContext {
   async startMessage(id = newId("msg"), inReplyTo?: string): Promise<MessageWriter> {
     await this.emit({ type: "message.start", id, role: "assistant", runId: this.info.runId, agent: this.info.agent, ...(inReplyTo ? { inReplyTo } : {}) });
     return new MessageWriter(this, id);
+  }
+
+  /**
+   * Continues a message a dead attempt left open: no new `message.start`; its deltas follow the
+   * ones already written, so subscribers see one message.
+   */
+  continueMessage(id: string, text: string): MessageWriter {
+    const writer = new MessageWriter(this, id);
+    writer.text = text;
+    return writer;
   }
 
   /**
@@ -278,7 +298,7 @@ export class MessageWriter {
     if (this.#ended || !text) return;
     this.#buffer += text;
     this.text += text;
-    if (this.#first) {
+    if (this.#first || this.#buffer.length >= MAX_DELTA_CHARS) {
       this.#first = false;
       this.#flush();
     } else if (!this.#timer) {
@@ -286,13 +306,30 @@ export class MessageWriter {
     }
   }
 
+  /** Sends the gathered tokens as deltas of at most MAX_DELTA_CHARS each (never splitting a surrogate pair). */
   #flush() {
     if (this.#timer) clearTimeout(this.#timer);
     this.#timer = undefined;
-    if (!this.#buffer || this.#ended) return;
-    const text = this.#buffer;
-    this.#buffer = "";
-    void this.#run.emit({ type: "message.delta", id: this.id, runId: this.#run.info.runId, text }).catch(() => {});
+    if (this.#ended) return;
+    while (this.#buffer) {
+      let cut = Math.min(this.#buffer.length, MAX_DELTA_CHARS);
+      const last = this.#buffer.charCodeAt(cut - 1);
+      if (cut < this.#buffer.length && last >= 0xd800 && last <= 0xdbff) cut--;
+      const text = this.#buffer.slice(0, cut);
+      this.#buffer = this.#buffer.slice(cut);
+      void this.#run.emit({ type: "message.delta", id: this.id, runId: this.#run.info.runId, text }).catch(() => {});
+    }
+  }
+
+  /**
+   * Hands the message to the next attempt (shutdown): what was generated is written, but the message
+   * stays open, so the retry continues it rather than starting another.
+   */
+  async handOff(): Promise<void> {
+    if (this.#ended) return;
+    this.#flush();
+    this.#ended = true;
+    await this.#run.flush();
   }
 
   /** Ends the message. A cancelled message drops unsent tokens: nothing follows a cancel. */

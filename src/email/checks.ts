@@ -2,6 +2,7 @@ import { caniemail, type CanIEmailOptions } from "caniemail";
 import type { Brand, EmailDocument, Section, SectionOf } from "./document";
 import { formulaOf, HEX_COLOR_PATTERN } from "./document";
 import type { RenderIssue } from "./render";
+import { sectionModule } from "./sections";
 import { inspectUrl } from "./safety";
 import { contrastRatio, emailTheme, MIN_CONTRAST_TEXT } from "./theme";
 
@@ -74,7 +75,7 @@ export function checkEmail(input: CheckInput): EmailCheck[] {
 }
 
 function sectionsOf<T extends Section["type"]>(document: EmailDocument, type: T): SectionOf<T>[] {
-  return document.sections.filter((s): s is SectionOf<T> => s.type === type);
+  return document.sections.filter((s) => s.type === type) as SectionOf<T>[];
 }
 
 function mjmlChecks(errors: readonly RenderIssue[]): EmailCheck[] {
@@ -138,19 +139,8 @@ interface ImageRef {
 }
 
 function imagesOf(section: Section): ImageRef[] {
-  switch (section.type) {
-    case "hero":
-      return section.fields.imageUrl ? [{ sectionId: section.id, url: section.fields.imageUrl, alt: section.fields.imageAlt, what: "The hero image" }] : [];
-    case "ingredient":
-      return section.fields.imageUrl ? [{ sectionId: section.id, url: section.fields.imageUrl, alt: section.fields.imageAlt, what: "The ingredient image" }] : [];
-    case "image":
-      return [{ sectionId: section.id, url: section.fields.url, alt: section.fields.alt, what: "The image" }];
-    case "product-grid":
-      // Product images take the product name as their alt text.
-      return section.fields.products.filter((p) => p.imageUrl).map((p) => ({ sectionId: section.id, url: p.imageUrl, alt: p.name, what: `The image of ${p.name}` }));
-    default:
-      return [];
-  }
+  const images = sectionModule(section.type)?.images?.(section.fields) ?? [];
+  return images.map((image) => ({ sectionId: section.id, ...image }));
 }
 
 function altTextChecks(document: EmailDocument): EmailCheck[] {
@@ -201,9 +191,7 @@ function linkChecks(document: EmailDocument): EmailCheck[] {
 }
 
 function otherLinks(section: Section): string[] {
-  if (section.type === "image" && section.fields.link) return [section.fields.link];
-  if (section.type === "product-grid") return section.fields.products.flatMap((p) => (p.url ? [p.url] : []));
-  return [];
+  return sectionModule(section.type)?.links?.(section.fields) ?? [];
 }
 
 // ---------------------------------------------------------------------------------------------

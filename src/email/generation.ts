@@ -94,7 +94,7 @@ export function emailAgents(deps: EmailAgentDeps): Agent[] {
       const total = formulaOf(brand).length;
       await ctx.progress("Writing the copy", 0);
       if (tools.provider.name === "offline") {
-        const delay = typeof ctx.info.options.sectionDelayMs === "number" ? ctx.info.options.sectionDelayMs : undefined;
+        const delay = ctx.info.options.sectionDelayMs;
         for await (const step of streamOfflineEmail({ brand, brief }, { signal: ctx.signal, sectionDelayMs: delay })) {
           if (ctx.signal.aborted) break;
           await deps.studio.setDraft(input.emailId, step.document);

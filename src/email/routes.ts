@@ -1,22 +1,28 @@
 import { createRoute, z } from "@hono/zod-openapi";
+import { runOptionsSchema } from "../agents/options";
 import type { Context } from "hono";
 import { ApiError } from "../infra/http";
 import { errors, router, type AppEnv } from "../infra/openapi";
 import { canAccessTeam, type Principal } from "../accounts/principal";
-import type { SessionService } from "../sessions/service";
 import { AssetStore, assetIdFromUrl } from "../assets/store";
 import { requireOwnAssets } from "../assets/routes";
-import { BriefInput, StudioStore, toBrand, type EmailRecord } from "./studio";
-import { SECTION_TYPES, validateDocument, validateSection, type EmailDocument, type Section } from "./document";
-import { renderEmail } from "./render";
-import { checkEmail, type EmailCheck } from "./checks";
+import { BriefInput, StudioStore, type EmailRecord } from "./studio";
+import { SECTION_TYPES } from "./document";
 import { emailToText } from "./text";
 import { exportZip } from "./export";
-import { writeOfflineEmail } from "./offline-writer";
+import { EDIT_FAILURE_STATUS, type EditFailure, type EditResult, type EmailEditor, type RenderedEmail } from "./editing";
 
 const Id = (name: string, example: string) => z.string().min(1).max(100).openapi({ param: { name, in: "path" }, example });
 const Json = z.record(z.string(), z.unknown());
 const CheckSchema = z.object({ id: z.string(), level: z.enum(["error", "warning", "info"]), message: z.string(), sectionId: z.string().optional() });
+const EmailDocumentView = z
+  .object({
+    subject: z.string().optional(),
+    preheader: z.string().optional(),
+    sections: z.array(z.object({ id: z.string(), type: z.enum(SECTION_TYPES), fields: Json })),
+    meta: z.object({ offlineDraft: z.boolean().optional(), generator: z.string().optional() }).optional(),
+  })
+  .openapi("EmailDocument", { description: "Each section's `fields` follow its type's schema (src/email/sections/<type>.ts)." });
 const EmailView = z
   .object({
     id: z.string(),
@@ -24,34 +30,30 @@ const EmailView = z
     sessionId: z.string(),
     runId: z.string().nullable(),
     version: z.number(),
-    document: z.object({ sections: z.array(z.object({ id: z.string(), type: z.string(), fields: Json })) }).passthrough(),
+    document: EmailDocumentView,
     checks: z.array(CheckSchema),
     offlineDraft: z.boolean(),
     error: z.string().nullable(),
   })
   .openapi("Email");
 
-/** Renders are cached per email version: the editor and exports ask for the same version many times. */
-const RENDER_CACHE_SIZE = 200;
-
 export interface StudioRoutesOptions {
   studio: StudioStore;
   assets: AssetStore;
-  sessions: SessionService;
+  /** The editing module the pages use too (one render cache). */
+  editor: EmailEditor;
   publicUrl: string | undefined;
-  providerLabel: () => string;
 }
 
 /** The email studio JSON API: briefs, generation, the email document and its exports. */
 export function studioRoutes(options: StudioRoutesOptions) {
-  const { studio, assets, sessions } = options;
+  const { studio, assets, editor } = options;
   const app = router();
   const base = (c: Context) => options.publicUrl ?? new URL(c.req.url).origin;
   const teamOf = (principal: Principal): string | null => {
     if (principal.kind === "client") throw new ApiError(403, "forbidden", "Client tokens are scoped to one session.");
     return principal.teamId ?? null;
   };
-  const renders = new Map<string, { html: string; mjml: string; checks: EmailCheck[] }>();
 
   async function loadEmail(c: Context<AppEnv>, id: string): Promise<EmailRecord> {
     const email = await studio.email(id);
@@ -59,33 +61,27 @@ export function studioRoutes(options: StudioRoutesOptions) {
     return email;
   }
 
-  async function rendered(c: Context, email: EmailRecord, minify = false) {
-    const key = `${email.id}:${email.version}:${email.status}:${email.updatedAt instanceof Date ? email.updatedAt.getTime() : email.updatedAt}:${minify}`;
-    const cached = renders.get(key);
-    if (cached) return cached;
-    const brandRecord = await studio.brand(email.brandId);
-    if (!brandRecord) throw new ApiError(404, "brand_not_found", "The email's brand is gone.");
-    const brand = toBrand(brandRecord, base(c));
-    const result = await renderEmail({ document: email.document, brand, minify });
-    const checks = email.document.sections.length > 0 ? checkEmail({ document: email.document, brand, html: result.html, mjmlErrors: result.errors }) : [];
-    const value = { html: result.html, mjml: result.mjml, checks };
-    if (renders.size >= RENDER_CACHE_SIZE) renders.delete(renders.keys().next().value!);
-    renders.set(key, value);
+  /** An editing result's value, or its failure as the API's error. */
+  function orThrow<T extends { ok: true }>(result: T | EditFailure): T {
+    if (!result.ok) throw new ApiError(EDIT_FAILURE_STATUS[result.code], result.code, result.message);
+    return result;
+  }
+
+  async function rendered(c: Context, email: EmailRecord, minify = false): Promise<RenderedEmail> {
+    const value = await editor.rendered(email, { base: base(c), minify });
+    if (!value) throw new ApiError(404, "brand_not_found", "The email's brand is gone.");
     return value;
   }
 
-  async function view(c: Context, email: EmailRecord) {
+  async function view(c: Context, email: EmailRecord): Promise<z.infer<typeof EmailView>> {
     const { checks } = await rendered(c, email);
-    // The document's own schema (document.ts) is stricter than the OpenAPI view of it.
-    return { id: email.id, status: email.status, sessionId: email.sessionId, runId: email.runId, version: email.version, document: email.document, checks, offlineDraft: email.document.meta?.offlineDraft === true, error: email.error } as any;
+    return { id: email.id, status: email.status, sessionId: email.sessionId, runId: email.runId, version: email.version, document: email.document, checks, offlineDraft: email.document.meta?.offlineDraft === true, error: email.error };
   }
 
-  async function saveEdit(c: Context<AppEnv>, email: EmailRecord, document: EmailDocument, note: string) {
-    if (email.status === "generating") throw new ApiError(409, "email_generating", "The email is still being generated; edit it when it is ready.");
-    const checked = validateDocument(document);
-    if (!checked.ok) throw new ApiError(400, "invalid_document", checked.message);
-    await studio.saveVersion(email.id, checked.value, note);
-    return c.json(await view(c, (await studio.email(email.id))!), 200) as any;
+  /** The email as it is after an edit. */
+  async function edited(c: Context<AppEnv>, email: EmailRecord, result: EditResult) {
+    orThrow(result);
+    return c.json(await view(c, (await studio.email(email.id))!), 200);
   }
 
   // --- briefs and generation ------------------------------------------------------------------------
@@ -116,7 +112,7 @@ export function studioRoutes(options: StudioRoutesOptions) {
       path: "/api/briefs/{id}/generate",
       tags: ["Email studio"],
       summary: "Generate an email from a brief (a durable session you can watch, leave and stop)",
-      request: { params: z.object({ id: Id("id", "brief_x") }), body: { content: { "application/json": { schema: z.object({ provider: z.enum(["auto", "offline", "anthropic", "openai"]).optional(), options: Json.optional() }) } }, required: false } },
+      request: { params: z.object({ id: Id("id", "brief_x") }), body: { content: { "application/json": { schema: z.object({ provider: z.enum(["auto", "offline", "anthropic", "openai"]).optional(), options: runOptionsSchema.optional() }) } }, required: false } },
       responses: { 202: { description: "Started", content: { "application/json": { schema: z.object({ emailId: z.string(), sessionId: z.string(), runId: z.string() }) } } }, ...errors(400, 401, 404) },
     }),
     async (c) => {
@@ -125,11 +121,8 @@ export function studioRoutes(options: StudioRoutesOptions) {
       const principal = c.get("principal");
       if (!brief || !canAccessTeam(principal, brief.teamId)) throw new ApiError(404, "brief_not_found", `No brief ${id}.`);
       const body = c.req.header("content-type")?.includes("json") ? c.req.valid("json") : {};
-      const session = await sessions.create({ title: `Email: ${brief.data.hook}`.slice(0, 200), teamId: brief.teamId });
-      const emailId = await studio.createEmail({ teamId: brief.teamId, briefId: brief.id, brandId: brief.brandId, sessionId: session.id, provider: body?.provider ?? null });
-      const runId = await sessions.startRun(session.id, { agent: "email", provider: body?.provider, options: body?.options, input: { emailId, baseUrl: base(c) }, clientId: principal.clientId });
-      await studio.setRun(emailId, runId);
-      return c.json({ emailId, sessionId: session.id, runId }, 202);
+      const started = await editor.startGeneration(brief, { baseUrl: base(c), clientId: principal.clientId, provider: body?.provider, options: body?.options });
+      return c.json(started, 202);
     },
   );
 
@@ -199,12 +192,7 @@ export function studioRoutes(options: StudioRoutesOptions) {
     async (c) => {
       const { id, sectionId } = c.req.valid("param");
       const email = await loadEmail(c, id);
-      const section = email.document.sections.find((s) => s.id === sectionId);
-      if (!section) throw new ApiError(404, "section_not_found", `No section ${sectionId}.`);
-      const merged = validateSection({ ...section, fields: { ...section.fields, ...c.req.valid("json").fields } });
-      if (!merged.ok) throw new ApiError(400, "invalid_section", merged.message);
-      const document = { ...email.document, sections: email.document.sections.map((s) => (s.id === sectionId ? merged.value : s)) };
-      return saveEdit(c, email, document, `Edited ${section.type}`);
+      return edited(c, email, await editor.editSection(email, sectionId, c.req.valid("json").fields));
     },
   );
 
@@ -220,10 +208,8 @@ export function studioRoutes(options: StudioRoutesOptions) {
     async (c) => {
       const { id, sectionId } = c.req.valid("param");
       const email = await loadEmail(c, id);
-      if (email.status === "generating") throw new ApiError(409, "email_generating", "The email is still being generated.");
-      if (!email.document.sections.some((s) => s.id === sectionId)) throw new ApiError(404, "section_not_found", `No section ${sectionId}.`);
       const body = c.req.valid("json");
-      const runId = await sessions.startRun(email.sessionId, { agent: "email-section", provider: body.provider ?? email.provider ?? undefined, input: { emailId: id, sectionId, instruction: body.instruction, baseUrl: base(c) }, clientId: c.get("principal").clientId });
+      const { runId } = orThrow(await editor.regenerate(email, sectionId, { instruction: body.instruction, provider: body.provider, baseUrl: base(c), clientId: c.get("principal").clientId }));
       return c.json({ runId, sessionId: email.sessionId }, 202);
     },
   );
@@ -239,18 +225,7 @@ export function studioRoutes(options: StudioRoutesOptions) {
     }),
     async (c) => {
       const email = await loadEmail(c, c.req.valid("param").id);
-      const brandRecord = (await studio.brand(email.brandId))!;
-      const existing = new Map(email.document.sections.map((s) => [s.id, s]));
-      const sections: Section[] = c.req.valid("json").sections.map((s) => {
-        const known = existing.get(s.id);
-        if (known && !s.fields) return known;
-        if (s.fields) return { id: s.id, type: s.type, fields: s.fields } as Section;
-        // A new section without fields starts from the offline writer's draft of that type.
-        const brand = toBrand(brandRecord, base(c));
-        const draft = writeOfflineEmail({ brand: { ...brand, formula: [{ type: s.type }] }, brief: { objective: "", audience: "", tone: "", hook: email.document.subject ?? brand.name, products: [] } });
-        return { ...(draft.sections[0] ?? { type: s.type, fields: {} }), id: s.id } as Section;
-      });
-      return saveEdit(c, email, { ...email.document, sections }, "Rearranged sections");
+      return edited(c, email, await editor.replaceSections(email, c.req.valid("json").sections, base(c)));
     },
   );
 
@@ -268,9 +243,7 @@ export function studioRoutes(options: StudioRoutesOptions) {
     async (c) => {
       const { id, version } = c.req.valid("param");
       const email = await loadEmail(c, id);
-      const document = await studio.versionDocument(id, version);
-      if (!document) throw new ApiError(404, "version_not_found", `No version ${version}.`);
-      return saveEdit(c, email, document, `Restored version ${version}`);
+      return edited(c, email, await editor.restore(email, version));
     },
   );
 

@@ -20,13 +20,18 @@ export const sessionEvent = z.discriminatedUnion("type", [
   z.object({ type: z.literal("turn.state"), active: z.array(turnRef).max(1_000), queued: z.array(turnRef).max(1_000) }),
   z.object({
     type: z.literal("control"),
-    action: z.enum(["cancel", "interrupt", "steer"]),
+    action: z.enum(["cancel", "interrupt", "steer", "respond"]),
     runId: id.optional(),
     clientId: id.optional(),
     text: text.optional(),
     /** For cancel: one run (`run`, the default when runId is given), this client's runs (`own`), or `all`. */
     scope: z.enum(["run", "own", "all"]).optional(),
+    /** For respond: the `input.request` answered, and the answer. */
+    requestId: id.optional(),
+    value: z.unknown().optional(),
   }),
+  /** A run asks a person: approve (true/false), choose (one of `schema.enum`) or type text; answered by `control` respond. */
+  z.object({ type: z.literal("input.request"), requestId: id, runId: id, kind: z.enum(["approval", "choice", "text"]), prompt: text, schema: z.record(z.string(), z.unknown()).optional() }),
   z.object({ type: z.literal("artifact"), runId: id, kind: z.string().min(1).max(50), ref: z.string().min(1).max(2_000), data: z.unknown().optional() }),
 ]);
 
@@ -82,25 +87,32 @@ export interface CompactedMessage {
 export class Compactor {
   #messages = new Map<string, CompactedMessage>();
 
+  /**
+   * Folds one event. A message belongs to the writer that made it first: a second `message` with
+   * the same id changes nothing, and start/delta/end apply only to the message of their own run, so
+   * no writer can rewrite another's message in the compacted view.
+   */
   add(event: unknown): void {
     const e = event as SessionEvent;
     switch (e?.type) {
       case "message":
-        this.#messages.set(e.id, { id: e.id, role: e.role, text: e.text, status: "complete", ...(e.clientId ? { clientId: e.clientId } : {}) });
+        if (!this.#messages.has(e.id)) this.#messages.set(e.id, { id: e.id, role: e.role, text: e.text, status: "complete", ...(e.clientId ? { clientId: e.clientId } : {}) });
         break;
-      case "message.start":
-        if (!this.#messages.has(e.id)) this.#messages.set(e.id, { id: e.id, role: "assistant", text: "", status: "streaming", runId: e.runId, agent: e.agent, ...(e.inReplyTo ? { inReplyTo: e.inReplyTo } : {}) });
-        else this.#messages.get(e.id)!.status = "streaming";
+      case "message.start": {
+        const message = this.#messages.get(e.id);
+        if (!message) this.#messages.set(e.id, { id: e.id, role: "assistant", text: "", status: "streaming", runId: e.runId, agent: e.agent, ...(e.inReplyTo ? { inReplyTo: e.inReplyTo } : {}) });
+        else if (message.runId === e.runId) message.status = "streaming";
         break;
+      }
       case "message.delta": {
         const message = this.#messages.get(e.id);
-        if (message) message.text += e.text;
-        else this.#messages.set(e.id, { id: e.id, role: "assistant", text: e.text, status: "streaming", runId: e.runId });
+        if (!message) this.#messages.set(e.id, { id: e.id, role: "assistant", text: e.text, status: "streaming", runId: e.runId });
+        else if (message.runId === e.runId) message.text += e.text;
         break;
       }
       case "message.end": {
         const message = this.#messages.get(e.id);
-        if (message) message.status = e.status;
+        if (message && message.runId === e.runId) message.status = e.status;
         break;
       }
     }

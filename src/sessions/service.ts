@@ -8,6 +8,8 @@ import { jsonAppend } from "../streams/json-append";
 import type { AppendWriter } from "../streams/writer";
 import { eventOffset, formatOffset, parseResumeOffset } from "../streams/offsets";
 import { QUEUES, RUN_QUEUED_CHANNEL } from "../../jobs/queues";
+import type { RunOptions } from "../agents/options";
+import { teamFilter, type TeamScope } from "../accounts/scope";
 import { Compactor, type CompactedMessage, type SessionEvent } from "./events";
 
 export const SESSION_STREAM_PREFIX = "/v1/stream/sessions/";
@@ -125,16 +127,24 @@ export class SessionService {
   }
 
   /** The session if it exists and `teamId` may see it (`undefined` team = any, for the bootstrap admin). */
-  async get(id: string, teamId: string | null | undefined): Promise<SessionRecord | undefined> {
-    const [record] = await this.#sql<SessionRecord[]>`select ${this.#sql.unsafe(SESSION_COLUMNS)} from sessions where id = ${id}`;
-    if (!record) return undefined;
-    if (teamId !== undefined && record.teamId !== teamId) return undefined;
+  /**
+   * The session if it is inside `scope` (the team gate: another team's session is simply not found).
+   * Every caller that starts from a session id a person or token sent goes through here first.
+   */
+  async get(id: string, scope: TeamScope): Promise<SessionRecord | undefined> {
+    const [record] = await this.#sql<SessionRecord[]>`select ${this.#sql.unsafe(SESSION_COLUMNS)} from sessions where id = ${id} and ${teamFilter(this.#sql, scope)}`;
     return record;
   }
 
-  async list(teamId: string | null | undefined, limit = 100): Promise<SessionRecord[]> {
-    if (teamId === undefined) return this.#sql<SessionRecord[]>`select ${this.#sql.unsafe(SESSION_COLUMNS)} from sessions order by created_at desc limit ${limit}`;
-    return this.#sql<SessionRecord[]>`select ${this.#sql.unsafe(SESSION_COLUMNS)} from sessions where team_id is not distinct from ${teamId} order by created_at desc limit ${limit}`;
+  /** The scope's sessions, newest first. */
+  async list(scope: TeamScope, limit = 100): Promise<SessionRecord[]> {
+    return this.#sql<SessionRecord[]>`select ${this.#sql.unsafe(SESSION_COLUMNS)} from sessions where ${teamFilter(this.#sql, scope)} order by created_at desc limit ${limit}`;
+  }
+
+  /** The client that started run `runId` of `sessionId` (null: a backend's run), or undefined when it is not this session's run. */
+  async runClient(sessionId: string, runId: string): Promise<string | null | undefined> {
+    const [row] = await this.#sql<{ clientId: string | null }[]>`select client_id as "clientId" from runs where id = ${runId} and session_id = ${sessionId}`;
+    return row ? row.clientId : undefined;
   }
 
   async stream(sessionId: string): Promise<StreamRow | undefined> {
@@ -154,6 +164,11 @@ export class SessionService {
     // sends after this append can land behind it, except its own closing message.end and run.end.
     const producer = event.type === "control" && event.action === "cancel" && event.runId ? { id: runProducerId(event.runId), epoch: CANCEL_FENCE_EPOCH, seq: 0 } : undefined;
     const result = await this.#writer.append(jsonAppend(sessionStreamPath(sessionId), [event], { dedupeKey, producer }));
+    if (event.type === "control" && event.action === "cancel" && (result.kind === "appended" || result.kind === "duplicate")) {
+      // Suspended runs hold no worker to see the cancel: queue them, and each finds it when it starts.
+      const suspended = await this.#sql<{ id: string }[]>`select id from runs where session_id = ${sessionId} and status = 'suspended'`;
+      for (const run of suspended) await this.wake(run.id);
+    }
     switch (result.kind) {
       case "appended":
         return { ok: true, offset: formatOffset(result.tailPos), duplicate: false };
@@ -170,11 +185,24 @@ export class SessionService {
   }
 
   /**
+   * Where a read from `offset` resumes in the session's stream (`-1` = the start, `now` = the tail,
+   * an append's offset, or an event offset inside an append; past the tail = the tail), or undefined
+   * for an offset this server never issued for this stream (malformed, or naming a position inside
+   * an append that is no append's end).
+   */
+  async resumePoint(row: StreamRow, offset: string): Promise<ReturnType<typeof parseResumeOffset>> {
+    const resume = parseResumeOffset(offset, row.tailPos);
+    if (!resume || offset === "-1" || offset === "now") return resume;
+    const appendEnd = resume.within ? resume.within.pos : resume.afterPos;
+    return (await this.#store.isIssuedPosition(row, appendEnd)) ? resume : undefined;
+  }
+
+  /**
    * A page of events after `offset` (`-1` = from the start, `now` = the tail).
    * Returns undefined for an offset that is not one of ours.
    */
   async events(row: StreamRow, offset: string, limit: number): Promise<{ events: OffsetEvent[]; nextOffset: string; upToDate: boolean } | undefined> {
-    const resume = parseResumeOffset(offset, row.tailPos);
+    const resume = await this.resumePoint(row, offset);
     if (!resume) return undefined;
     const afterPos = resume.afterPos;
     const rows = await this.#sql<StoredMessage[]>`
@@ -220,7 +248,7 @@ export class SessionService {
   }
 
   /** Records a run and enqueues it; the agent runtime picks it up within milliseconds (NOTIFY wake-up). */
-  async startRun(sessionId: string, input: { agent: string; input?: unknown; provider?: string; options?: Record<string, unknown>; clientId?: string; parentRunId?: string }): Promise<string> {
+  async startRun(sessionId: string, input: { agent: string; input?: unknown; provider?: string; options?: RunOptions; clientId?: string; parentRunId?: string }): Promise<string> {
     const runId = newId("run");
     await this.#sql`
       insert into runs (id, session_id, agent, status, provider, input, options, client_id, parent_run_id, start_pos)
@@ -230,6 +258,12 @@ export class SessionService {
     await this.enqueueRun(runId, sessionId);
     this.#log.info("run queued", { runId, sessionId, agent: input.agent });
     return runId;
+  }
+
+  /** Queues a suspended run again (its question was answered or expired, or a cancel arrived). */
+  async wake(runId: string): Promise<void> {
+    const [run] = await this.#sql<{ sessionId: string }[]>`update runs set status = 'queued' where id = ${runId} and status = 'suspended' returning session_id as "sessionId"`;
+    if (run) await this.enqueueRun(runId, run.sessionId);
   }
 
   /** Gives a recorded run its job, and wakes the runtimes (this process's at once, others' by NOTIFY). */

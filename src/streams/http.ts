@@ -230,12 +230,13 @@ export class StreamsHttp {
 
     if (offsets.length > 1) return errorResponse(400, "bad_request", "Send one offset parameter.");
     const offset = offsets[0];
-    if (offset !== undefined && !isOffsetParam(offset)) return errorResponse(400, "bad_request", "offset must be -1, now, or an offset returned by this server.");
+    if (offset !== undefined && !isOffsetParam(offset)) return errorResponse(400, "bad_offset", "offset must be -1, now, or an offset returned by this server.");
     if (live !== null && live !== "long-poll" && live !== "sse") return errorResponse(400, "bad_request", "live must be long-poll or sse.");
     if (live !== null && offset === undefined) return errorResponse(400, "bad_request", `live=${live} needs an offset.`);
 
     await this.#o.store.touch(row);
     const startPos = offset === undefined || offset === "-1" ? 0 : offset === "now" ? row.tailPos : parseOffset(offset)!;
+    if (!(await this.#o.store.isIssuedPosition(row, startPos))) return errorResponse(400, "bad_offset", "This offset points inside an append; use -1, now, or an offset this server returned.");
     const cursor = nextCursor(url.searchParams.get("cursor"));
 
     if (live === "sse") return this.#sse(request, row, startPos, url.searchParams.get("cursor"));

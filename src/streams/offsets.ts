@@ -6,7 +6,8 @@
  */
 export const ZERO_OFFSET = "0000000000000000_0000000000000000";
 const OFFSET_PATTERN = /^(\d{1,16})_(\d{1,16})$/;
-const OFFSET_PARAM = /^(-1|now|\d+_\d+)$/;
+/** Offsets as this server issues them: a zero first part and a padded position. */
+const OFFSET_PARAM = /^(-1|now|0{16}_\d{16})$/;
 
 /** The offset string for stream position `pos`. */
 export function formatOffset(pos: number): string {
@@ -22,7 +23,11 @@ export function parseOffset(offset: string): number | undefined {
   return Number.isSafeInteger(pos) ? pos : Number.MAX_SAFE_INTEGER;
 }
 
-/** True for the values the `offset` query parameter accepts: `-1`, `now` or an offset. */
+/**
+ * True for the values the `offset` query parameter accepts: `-1`, `now`, or an offset in exactly the
+ * form this server issues (unpadded or other-epoch forms were never issued). Whether the position is
+ * one this stream issued is checked against the table (`StreamStore.isIssuedPosition`).
+ */
 export function isOffsetParam(value: string): boolean {
   return OFFSET_PARAM.test(value);
 }
@@ -55,7 +60,7 @@ export function parseResumeOffset(offset: string, tailPos: number): { afterPos: 
   if (offset === "now") return { afterPos: tailPos };
   const event = EVENT_OFFSET.exec(offset);
   if (event) {
-    if (Number(event[1]) !== 0) return { afterPos: tailPos };
+    if (Number(event[1]) !== 0) return undefined;
     const before = Number(event[2]);
     if (before >= tailPos) return { afterPos: tailPos };
     return { afterPos: before, within: { pos: before + 1, offset } };

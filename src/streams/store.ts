@@ -341,6 +341,18 @@ export class StreamStore {
   }
 
   /**
+   * True when `pos` is a position this server issues offsets for in `row`: the start, the fork
+   * point, the end of one of its appends, or (treated as the tail) anything past the tail. A position
+   * inside an append was never issued: reading from it would split an append (docs/protocol.md).
+   */
+  async isIssuedPosition(row: StreamRow, pos: number): Promise<boolean> {
+    if (pos === 0 || pos >= row.tailPos) return true;
+    if (row.forkOffset !== null && parseOffset(row.forkOffset) === pos) return true;
+    const found = await this.#sql.unsafe("select 1 from stream_messages where stream_id = $1 and pos = $2", [row.id, pos], { prepare: true });
+    return found.length > 0;
+  }
+
+  /**
    * Messages after `afterPos` up to the tail of `row` (the snapshot the caller read), paged.
    * Computing next-offset from the same snapshot as the data means a reader can never skip data.
    */

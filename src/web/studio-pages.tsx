@@ -89,7 +89,7 @@ export function studioPages(options: StudioPagesOptions) {
   async function editorData(c: Context<PageEnv>, email: EmailRecord, extra: Partial<Pick<EditorData, "editing" | "notice" | "error">> & { startedRun?: { runId: string; sectionId: string } } = {}): Promise<EditorData> {
     const [brand, rendered, history, runs, row] = await Promise.all([
       studio.brand(email.brandId),
-      editor.rendered(email, base(c)),
+      editor.rendered(email, { base: base(c) }),
       editor.history(email),
       sessions.runs(email.sessionId),
       sessions.stream(email.sessionId),

@@ -16,17 +16,28 @@ export class AnthropicProvider implements Provider {
   }
 
   async *stream(request: ChatRequest): AsyncIterable<string> {
+    const prefill = request.continueFrom?.trimEnd();
+    // The whitespace the prefill could not end with, given back before the continuation unless it brings its own.
+    let pending = request.continueFrom && prefill ? request.continueFrom.slice(prefill.length) : "";
     const params: Record<string, unknown> = {
       model: request.model ?? DEFAULT_ANTHROPIC_MODEL,
       max_tokens: request.maxTokens ?? DEFAULT_MAX_TOKENS,
-      messages: request.messages.map((m) => ({ role: m.role, content: typeof m.content === "string" ? m.content : m.content.map(toBlock) })),
+      messages: [
+        ...request.messages.map((m) => ({ role: m.role, content: typeof m.content === "string" ? m.content : m.content.map(toBlock) })),
+        // Continuing a cut-off reply: prefill it as the assistant's turn (the API refuses trailing whitespace there).
+        ...(prefill ? [{ role: "assistant", content: prefill }] : []),
+      ],
       ...(request.system ? { system: request.system } : {}),
       ...(request.schema ? { output_config: { format: { type: "json_schema", schema: request.schema } } } : {}),
     };
     try {
       const stream = this.#client.messages.stream(params as never, { signal: request.signal });
       for await (const event of stream as AsyncIterable<{ type: string; delta?: { type: string; text?: string } }>) {
-        if (event.type === "content_block_delta" && event.delta?.type === "text_delta" && event.delta.text) yield event.delta.text;
+        if (event.type === "content_block_delta" && event.delta?.type === "text_delta" && event.delta.text) {
+          const text = pending && !/^\s/.test(event.delta.text) ? pending + event.delta.text : event.delta.text;
+          pending = "";
+          yield text;
+        }
       }
     } catch (error) {
       if (request.signal.aborted) return;

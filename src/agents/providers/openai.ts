@@ -1,5 +1,5 @@
 import OpenAI from "openai";
-import { ProviderError, type ChatRequest, type ImageRequest, type Provider } from "./types";
+import { CONTINUATION_PROMPT, ProviderError, type ChatRequest, type ImageRequest, type Provider } from "./types";
 import { toProviderError } from "./anthropic";
 
 export const DEFAULT_OPENAI_CHAT_MODEL = "gpt-4.1-mini";
@@ -23,6 +23,8 @@ export class OpenAIProvider implements Provider {
           role: m.role,
           content: typeof m.content === "string" ? m.content : m.content.map((p) => (p.type === "text" ? { type: "text" as const, text: p.text } : { type: "image_url" as const, image_url: { url: `data:${p.mediaType};base64,${p.base64}` } })),
         })),
+        // Continuing a cut-off reply: the partial reply, then a prompt to go on from its last word.
+        ...(request.continueFrom ? [{ role: "assistant" as const, content: request.continueFrom }, { role: "user" as const, content: CONTINUATION_PROMPT }] : []),
       ];
       const stream = await this.#client.chat.completions.create(
         {

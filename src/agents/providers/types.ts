@@ -17,8 +17,17 @@ export interface ChatRequest {
   /** Offline pacing: `tokens` to produce at `tokensPerSecond`. */
   tokens?: number;
   tokensPerSecond?: number;
+  /**
+   * The start of this reply, already written by an attempt that died: the provider streams only
+   * what follows it (offline: from the next token; Anthropic: an assistant prefill; OpenAI-compatible:
+   * a continuation prompt).
+   */
+  continueFrom?: string;
   signal: AbortSignal;
 }
+
+/** The prompt an OpenAI-compatible model gets to continue a cut-off reply. */
+export const CONTINUATION_PROMPT = "Your previous reply was cut off. Continue it exactly where it stopped: do not repeat anything, do not add a preamble.";
 
 export interface ImageRequest {
   prompt: string;

@@ -7,7 +7,10 @@ import { newId } from "../../sessions/service";
 import { AssetStore, MAX_UPLOAD_BYTES } from "../../assets/store";
 import { BrandInput, StudioStore } from "../../email/studio";
 import { guardedFetch, type FetchResult } from "../../infra/guarded-fetch";
-import { assembleProposal, dominantColors, logoCandidates, organizationFromJsonLd, readCss, scanPage, type BrandProposal, type ProposalLogo } from "./extract";
+import { dominantColors } from "./colour";
+import { scanPage } from "./html";
+import { assembleProposal, logoCandidates, organizationFromJsonLd, type BrandProposal, type ProposalLogo } from "./proposal";
+import { readCss } from "./styles";
 
 /** The page itself: more than this and the import is refused (brand facts live near the top of a page). */
 export const MAX_PAGE_BYTES = 2 * 1024 * 1024;
