@@ -236,7 +236,7 @@ export class StreamsHttp {
 
     await this.#o.store.touch(row);
     const startPos = offset === undefined || offset === "-1" ? 0 : offset === "now" ? row.tailPos : parseOffset(offset)!;
-    if (!(await this.#o.store.isIssuedPosition(row, startPos))) return errorResponse(400, "bad_offset", "This offset points inside an append; use -1, now, or an offset this server returned.");
+    if (!(await this.#o.store.isIssuedPosition(row, startPos, "page" in found && catchUpFrom === startPos ? found.page : undefined))) return errorResponse(400, "bad_offset", "This offset points inside an append; use -1, now, or an offset this server returned.");
     const cursor = nextCursor(url.searchParams.get("cursor"));
 
     if (live === "sse") return this.#sse(request, row, startPos, url.searchParams.get("cursor"));

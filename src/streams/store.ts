@@ -86,7 +86,8 @@ export const CATCH_UP_PAGE_MESSAGES = 100_000;
  * positions come from an ordered walk of the primary key from $2 (a seek, however long the stream).
  */
 const CATCH_UP_SQL = `
-  select ${STREAM_JSON} as row, p.data, p.last_pos as "lastPos", p.messages
+  select ${STREAM_JSON} as row, p.data, p.last_pos as "lastPos", p.messages,
+    exists(select 1 from stream_messages e where e.stream_id = s.id and e.pos = $2) as "atAppend"
   from streams s left join lateral (
     select string_agg(m.data, ''::bytea order by m.pos) as data, max(m.pos) as last_pos, count(*)::int as messages
     from (
@@ -107,6 +108,8 @@ export interface CatchUpPage {
   data: Uint8Array;
   /** How many messages (appends) the page holds. */
   messages: number;
+  /** An append ends exactly at the page's start (see StreamStore.isIssuedPosition). */
+  atAppend: boolean;
   nextPos: number;
   upToDate: boolean;
 }
@@ -312,13 +315,13 @@ export class StreamStore {
    * CATCH_UP_SQL): for plain catch-up GETs, which need the bytes, not the messages one by one.
    */
   async lookupWithPage(path: string, afterPos: number): Promise<{ kind: "ok"; row: StreamRow; page: CatchUpPage } | { kind: "missing" } | { kind: "gone" }> {
-    const [found] = await this.#sql.unsafe<{ row: StreamRow; data: Uint8Array | null; lastPos: number | null; messages: number | null }[]>(
+    const [found] = await this.#sql.unsafe<{ row: StreamRow; data: Uint8Array | null; lastPos: number | null; messages: number | null; atAppend: boolean }[]>(
       CATCH_UP_SQL, [path, afterPos, CATCH_UP_PAGE_MESSAGES, READ_PAGE_BYTES], { prepare: true });
     const refused = await this.#refuse(path, found?.row);
     if (refused) return refused;
-    const { row, data, lastPos, messages } = found!;
+    const { row, data, lastPos, messages, atAppend } = found!;
     const nextPos = lastPos ?? row.tailPos;
-    return { kind: "ok", row, page: { data: data ?? EMPTY, messages: messages ?? 0, nextPos, upToDate: nextPos >= row.tailPos } };
+    return { kind: "ok", row, page: { data: data ?? EMPTY, messages: messages ?? 0, atAppend, nextPos, upToDate: nextPos >= row.tailPos } };
   }
 
   /** Why `row` cannot be used: missing, or gone (soft-deleted); an expired one is reclaimed on sight. */
@@ -345,8 +348,10 @@ export class StreamStore {
    * point, the end of one of its appends, or (treated as the tail) anything past the tail. A position
    * inside an append was never issued: reading from it would split an append (docs/protocol.md).
    */
-  async isIssuedPosition(row: StreamRow, pos: number): Promise<boolean> {
+  async isIssuedPosition(row: StreamRow, pos: number, page?: CatchUpPage): Promise<boolean> {
     if (pos === 0 || pos >= row.tailPos) return true;
+    // A catch-up page read from `pos` has already looked.
+    if (page?.atAppend) return true;
     if (row.forkOffset !== null && parseOffset(row.forkOffset) === pos) return true;
     const found = await this.#sql.unsafe("select 1 from stream_messages where stream_id = $1 and pos = $2", [row.id, pos], { prepare: true });
     return found.length > 0;
