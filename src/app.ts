@@ -17,7 +17,7 @@ import { createStreams, scheduleStreamJobs } from "./streams";
 import { SubscriptionManager } from "./streams/subscriptions";
 import { subscriptionHost } from "./streams/subscription-host";
 import { Authenticator, can, type Principal } from "./accounts/principal";
-import { ALL_TEAMS, scopeOf } from "./accounts/scope";
+import { ALL_TEAMS, inScope, scopeOf } from "./accounts/scope";
 import { Accounts } from "./accounts/service";
 import { accountPages } from "./web/account-pages";
 import { accountRoutes } from "./accounts/routes";
@@ -333,13 +333,16 @@ export async function startService(options: { config: Config; log: Logger }): Pr
 function streamAuthorizer(auth: Authenticator, sessions: SessionService, store: StreamStore) {
   const refuse = (status: number, code: string, message: string) => Response.json({ error: { code, message } }, { status, headers: status === 401 ? { "www-authenticate": "Bearer" } : {} });
   const notFound = () => refuse(404, "not_found", "No stream at this path.");
+  // Whether the principal's team scope holds the stream: true, false (another team's), or undefined (none).
   const owns = async (principal: Principal, path: string): Promise<boolean | undefined> => {
+    const scope = scopeOf(principal);
     if (path.startsWith(SESSION_STREAM_PREFIX)) {
+      // Existence is read across teams (ALL_TEAMS) only to tell "taken" from "missing"; both answer 404 to a read.
       const session = await sessions.get(path.slice(SESSION_STREAM_PREFIX.length), ALL_TEAMS);
-      return session ? session.teamId === principal.teamId : undefined;
+      return session ? inScope(scope, session.teamId) : undefined;
     }
     const owner = await store.ownerOf(path);
-    return owner === undefined ? undefined : owner === principal.teamId;
+    return owner === undefined ? undefined : inScope(scope, owner);
   };
   return async (request: Request, path: string): Promise<Response | { teamId: string | null }> => {
     const principal: Principal | undefined = await auth.authenticate(Authenticator.bearer(request) ?? new URL(request.url).searchParams.get("token"));

@@ -20,7 +20,7 @@ const RESPOND_STATUS = { request_not_found: 404, request_closed: 409, invalid_va
 const SessionId = z.string().min(1).max(200).openapi({ param: { name: "id", in: "path" }, example: "ses_8mH2kQ0c1v3pXyZa9bCdEfGh" });
 const AgentName = z.string().regex(/^[a-z][a-z0-9-]{0,49}$/, "an agent name such as chat").openapi({ example: "chat" });
 const Provider = z.enum(["offline", "anthropic", "openai", "auto"]).openapi({ example: "offline" });
-const Options = runOptionsSchema.openapi("RunOptions", { description: "Bounded run options (docs/agents.md): tokens 1–20000, tokensPerSecond 1–1000, rollupWindowMs 1–1000, sectionDelayMs 0–5000, model (≤100 chars); unknown keys are refused.", example: { tokens: 300, tokensPerSecond: 40 } });
+const Options = z.object(runOptionsSchema.shape).strict().openapi("RunOptions", { description: "Bounded run options (docs/agents.md): tokens 1–20000, tokensPerSecond 1–1000, rollupWindowMs 1–1000, sectionDelayMs 0–5000, model (≤100 chars); unknown keys are refused.", example: { tokens: 300, tokensPerSecond: 40 } });
 const DoubleTexting = z.enum(DOUBLE_TEXTING).openapi({
   description: "What a user message does while a turn runs: enqueue (answer in order), interrupt (end the running turn as interrupted, then answer), reject (409 turn_active), parallel (answer at once, beside it).",
   example: "enqueue",
@@ -44,7 +44,9 @@ const CreatedSession = z
   .openapi("CreatedSession");
 
 /** One session event, as DESIGN.md's vocabulary defines it (the response schema is the same zod schema every append is checked with). */
-const SessionEventSchema = sessionEvent.openapi("SessionEvent");
+// (Built with the route layer's `z`: zod 4 gives a schema its methods when it is made, so a schema
+// from a module loaded before @hono/zod-openapi has no `.openapi`.)
+const SessionEventSchema = z.discriminatedUnion("type", sessionEvent.options).openapi("SessionEvent");
 
 const PresenceMember = z.object({ clientId: z.string(), device: z.string(), since: z.string(), status: z.string().optional() });
 const Run = z.object({ runId: z.string(), agent: z.string(), status: z.string() });
