@@ -42,6 +42,8 @@ export interface RunInfo {
   /** A turn answers one user message of the session (`messageId`); see sessions/turns.ts. */
   turn?: boolean;
   messageId?: string | null;
+  /** A suspended run's state, as its agent left it (`{status:"suspended", state}`), when it runs again. */
+  resumeState?: unknown;
   /** On a retry: the message the dead attempt was writing, to continue (agents with `resumes`). */
   resume?: { messageId: string; text: string; inReplyTo?: string };
 }

@@ -20,13 +20,18 @@ export const sessionEvent = z.discriminatedUnion("type", [
   z.object({ type: z.literal("turn.state"), active: z.array(turnRef).max(1_000), queued: z.array(turnRef).max(1_000) }),
   z.object({
     type: z.literal("control"),
-    action: z.enum(["cancel", "interrupt", "steer"]),
+    action: z.enum(["cancel", "interrupt", "steer", "respond"]),
     runId: id.optional(),
     clientId: id.optional(),
     text: text.optional(),
     /** For cancel: one run (`run`, the default when runId is given), this client's runs (`own`), or `all`. */
     scope: z.enum(["run", "own", "all"]).optional(),
+    /** For respond: the `input.request` answered, and the answer. */
+    requestId: id.optional(),
+    value: z.unknown().optional(),
   }),
+  /** A run asks a person: approve (true/false), choose (one of `schema.enum`) or type text; answered by `control` respond. */
+  z.object({ type: z.literal("input.request"), requestId: id, runId: id, kind: z.enum(["approval", "choice", "text"]), prompt: text, schema: z.record(z.string(), z.unknown()).optional() }),
   z.object({ type: z.literal("artifact"), runId: id, kind: z.string().min(1).max(50), ref: z.string().min(1).max(2_000), data: z.unknown().optional() }),
 ]);
 
