@@ -221,10 +221,13 @@ export class SessionSockets {
   }
 
   async #recheckTokens() {
+    // One check per token, however many sockets share it; a failed check keeps the socket (it degrades, never closes wrongly).
+    const valid = new Map<string, Promise<boolean>>();
     for (const ws of [...this.#sockets]) {
       if (ws.data.principal.kind === "user" || ws.data.closed) continue;
-      const still = await this.#auth.authenticate(ws.data.token).catch(() => ws.data.principal);
-      if (!still) this.#closeFor(ws, CLOSE_CODES.TOKEN_REVOKED, "token revoked");
+      let check = valid.get(ws.data.token);
+      if (!check) valid.set(ws.data.token, (check = this.#auth.authenticate(ws.data.token).then((still) => still !== undefined, () => true)));
+      if (!(await check)) this.#closeFor(ws, CLOSE_CODES.TOKEN_REVOKED, "token revoked");
     }
   }
 
