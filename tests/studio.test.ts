@@ -205,6 +205,8 @@ describe("offline generation", () => {
   });
 
   test("the session shows run.start/run.end for email, email-copy and email-hero, and progress per section", async () => {
+    // The email is marked ready just before the orchestrator writes its run.end: wait for that event.
+    await waitForEvent(generated.sessionId, (e) => e.type === "run.end" && e.runId === generated.runId);
     const events = await sessionEvents(generated.sessionId);
     const starts = events.filter((e) => e.type === "run.start");
     const byAgent = Object.fromEntries(starts.map((e) => [e.agent, e]));
