@@ -17,7 +17,7 @@ import { createStreams, scheduleStreamJobs } from "./streams";
 import { SubscriptionManager } from "./streams/subscriptions";
 import { subscriptionHost } from "./streams/subscription-host";
 import { Authenticator, can, type Principal } from "./accounts/principal";
-import { ALL_TEAMS, scopeOf } from "./accounts/scope";
+import { ALL_TEAMS, inScope, scopeOf } from "./accounts/scope";
 import { Accounts } from "./accounts/service";
 import { accountPages } from "./web/account-pages";
 import { accountRoutes } from "./accounts/routes";
@@ -32,6 +32,7 @@ import { SessionFollowers } from "./sessions/follower";
 import { sessionRoutes } from "./sessions/routes";
 import { guardSessionStream } from "./sessions/stream-guard";
 import { Turns } from "./sessions/turns";
+import { InputRequests } from "./sessions/input-requests";
 import { apiDocs } from "./web/api-docs";
 import { Providers } from "./agents/providers";
 import { AgentRuntime } from "./agents/runtime";
@@ -161,7 +162,7 @@ export async function startService(options: { config: Config; log: Logger }): Pr
     } else {
       log.info("using external postgres", { url: safeUrl(databaseUrl) });
     }
-    database = await openDatabase({ url: databaseUrl, log });
+    database = await openDatabase({ url: databaseUrl, log, socketPath: embedded?.socketPath });
     readiness.database = true;
     await runMigrations({ url: databaseUrl, log });
     readiness.migrations = true;
@@ -182,6 +183,7 @@ export async function startService(options: { config: Config; log: Logger }): Pr
     await presence.start(database.listener);
     const sessions = new SessionService({ sql: database.sql, store: streams.store, writer: streams.writer, boss, log: log.child({ component: "sessions" }) });
     const turns = new Turns({ sql: database.sql, sessions, log: log.child({ component: "turns" }) });
+    const inputs = new InputRequests({ sql: database.sql, sessions, log: log.child({ component: "inputs" }) });
     const providers = new Providers(config);
     const studio = new StudioStore({ sql: database.sql });
     const assets = new AssetStore({ sql: database.sql });
@@ -189,15 +191,15 @@ export async function startService(options: { config: Config; log: Logger }): Pr
     const references = new ReferenceStore({ sql: database.sql });
     const followers = new SessionFollowers({ hub: streams.hub, reader: sessions, log: log.child({ component: "sessions" }) });
     runtime = new AgentRuntime({
-      sql: database.sql, boss, followers, writer: streams.writer, sessions, turns, presence, providers,
+      sql: database.sql, boss, followers, writer: streams.writer, sessions, turns, inputs, presence, providers,
       agents: [...BUILT_IN_AGENTS, ...emailAgents({ studio, assets, providers }), brandImportAgent({ imports: brandImports, assets, allowPrivate: config.importAllowPrivate })],
       log: log.child({ component: "agents" }),
       listener: database.listener,
     });
     if (config.role !== "web") await runtime.start();
     log.info("ai providers", { text: providers.offlineOnly ? "offline" : (providers.anthropic ? "anthropic" : "openai"), images: providers.openai ? "openai" : "offline" });
-    sockets = new SessionSockets({ service: sessions, turns, followers, presence, auth, listener: database.listener, log: log.child({ component: "ws" }), cookieAuth: (request) => cookiePrincipal(accounts, request), cookieOrigin: (origin, request) => origin === new URL(request.url).origin || origin === config.publicUrl });
-    const metrics = new ServiceMetrics({ role: config.role, sql: database.sql, listener: database.listener, hub: streams.hub, writer: streams.writer, boss, sockets });
+    sockets = new SessionSockets({ service: sessions, turns, inputs, followers, presence, auth, listener: database.listener, log: log.child({ component: "ws" }), cookieAuth: (request) => cookiePrincipal(accounts, request), cookieOrigin: (origin, request) => origin === new URL(request.url).origin || origin === config.publicUrl });
+    const metrics = new ServiceMetrics({ role: config.role, sql: database.sql, listener: database.listener, hub: streams.hub, writer: streams.writer, boss, sockets, followers });
     if (config.role !== "worker") await sockets.start();
     await metrics.start();
     runtime.onRunEnded = (run) => metrics.runEnded(run);
@@ -230,9 +232,9 @@ export async function startService(options: { config: Config; log: Logger }): Pr
     api.route("/", accountRoutes({ accounts }));
     api.route("/", assetRoutes({ assets, publicUrl: config.publicUrl }));
     const editor = new EmailEditor({ studio, sessions });
-    api.route("/", studioRoutes({ studio, assets, editor, publicUrl: config.publicUrl }));
+    api.route("/", studioRoutes({ studio, assets, editor, sessions, mail: config.mail, publicUrl: config.publicUrl }));
     api.route("/", brandRoutes({ studio, assets, imports: brandImports, references, publicUrl: config.publicUrl, allowPrivate: config.importAllowPrivate }));
-    api.route("/", sessionRoutes({ service: sessions, turns, presence, secretKey: config.secretKey, publicUrl: config.publicUrl, runnableAgents: () => runtime!.agentNames, revokeClientToken: (input) => accounts.revokeClientToken(input) }));
+    api.route("/", sessionRoutes({ service: sessions, turns, inputs, presence, secretKey: config.secretKey, publicUrl: config.publicUrl, runnableAgents: () => runtime!.agentNames, revokeClientToken: (input) => accounts.revokeClientToken(input) }));
 
     // Session streams are read-only on /v1/stream (the operator's raw appends are checked event by event).
     const isOperator = async (request: Request) => (await auth.authenticate(Authenticator.bearer(request)))?.kind === "admin";
@@ -331,13 +333,16 @@ export async function startService(options: { config: Config; log: Logger }): Pr
 function streamAuthorizer(auth: Authenticator, sessions: SessionService, store: StreamStore) {
   const refuse = (status: number, code: string, message: string) => Response.json({ error: { code, message } }, { status, headers: status === 401 ? { "www-authenticate": "Bearer" } : {} });
   const notFound = () => refuse(404, "not_found", "No stream at this path.");
+  // Whether the principal's team scope holds the stream: true, false (another team's), or undefined (none).
   const owns = async (principal: Principal, path: string): Promise<boolean | undefined> => {
+    const scope = scopeOf(principal);
     if (path.startsWith(SESSION_STREAM_PREFIX)) {
+      // Existence is read across teams (ALL_TEAMS) only to tell "taken" from "missing"; both answer 404 to a read.
       const session = await sessions.get(path.slice(SESSION_STREAM_PREFIX.length), ALL_TEAMS);
-      return session ? session.teamId === principal.teamId : undefined;
+      return session ? inScope(scope, session.teamId) : undefined;
     }
     const owner = await store.ownerOf(path);
-    return owner === undefined ? undefined : owner === principal.teamId;
+    return owner === undefined ? undefined : inScope(scope, owner);
   };
   return async (request: Request, path: string): Promise<Response | { teamId: string | null }> => {
     const principal: Principal | undefined = await auth.authenticate(Authenticator.bearer(request) ?? new URL(request.url).searchParams.get("token"));

@@ -62,6 +62,8 @@ async function importFrom(s: TestServer, url: string) {
     const item = await api(s, "GET", `/api/brands/imports/${started.body.importId}`);
     return item.body.status === "running" ? undefined : item.body;
   });
+  // The agent settles the import just before the runtime writes the run's end: wait for that too.
+  await until(async () => ((await sessionEvents(s, started.body.sessionId)).some((e: any) => e.type === "run.end" && e.runId === started.body.runId) ? true : undefined));
   return { ...done, started: started.body };
 }
 
@@ -309,8 +311,12 @@ describe("import from a website", () => {
     });
     expect(performance.now() - stoppedAt).toBeLessThan(5_000);
     expect(done).toMatchObject({ status: "cancelled", error: { code: "cancelled" } });
-    const events = await sessionEvents(server, started.sessionId);
-    expect(events.at(-1)).toMatchObject({ type: "run.end", runId: started.runId, status: "cancelled" });
+    // The agent marks the import before the runtime writes the run's end: wait for that too.
+    const last = await until(async () => {
+      const event = (await sessionEvents(server, started.sessionId)).at(-1);
+      return event?.type === "run.end" ? event : undefined;
+    });
+    expect(last).toMatchObject({ type: "run.end", runId: started.runId, status: "cancelled" });
   });
 
   test("links to link-local and metadata addresses, an SVG logo and an oversized logo are refused, the rest is proposed", async () => {

@@ -10,6 +10,7 @@ import { runProducerId, toOffsetEvents, type SessionService } from "../sessions/
 import type { Following, SessionFollowers } from "../sessions/follower";
 import type { Providers } from "./providers";
 import type { Turns } from "../sessions/turns";
+import type { InputRequests } from "../sessions/input-requests";
 import { RunContext, RunStopped, type RunInfo } from "./run-context";
 import { storedRunOptions } from "./options";
 import type { Agent, AgentOutcome, AgentTools } from "./agents";
@@ -61,6 +62,7 @@ interface RunRow {
   startPos: number;
   turn: boolean;
   messageId: string | null;
+  resumeState: string | null;
 }
 
 /**
@@ -77,6 +79,7 @@ export class AgentRuntime {
   #writer: AppendWriter;
   #sessions: SessionService;
   #turns: Turns;
+  #inputs: InputRequests;
   #presence: Presence;
   #providers: Providers;
   #log: Logger;
@@ -95,7 +98,7 @@ export class AgentRuntime {
   /** Called when a run this process executed has ended (for metrics). */
   onRunEnded: (run: { runId: string; agent: string; status: string; durationMs: number }) => void = () => {};
 
-  constructor(options: { sql: Sql; boss: PgBoss; followers: SessionFollowers; writer: AppendWriter; sessions: SessionService; turns: Turns; presence: Presence; providers: Providers; agents: Agent[]; log: Logger; listener?: Listener }) {
+  constructor(options: { sql: Sql; boss: PgBoss; followers: SessionFollowers; writer: AppendWriter; sessions: SessionService; turns: Turns; inputs: InputRequests; presence: Presence; providers: Providers; agents: Agent[]; log: Logger; listener?: Listener }) {
     this.#listener = options.listener;
     this.#sql = options.sql;
     this.#boss = options.boss;
@@ -103,6 +106,7 @@ export class AgentRuntime {
     this.#writer = options.writer;
     this.#sessions = options.sessions;
     this.#turns = options.turns;
+    this.#inputs = options.inputs;
     this.#presence = options.presence;
     this.#providers = options.providers;
     this.#log = options.log;
@@ -194,7 +198,7 @@ export class AgentRuntime {
         job_id = ${job.id}, heartbeat_at = now(), worker = ${WORKER_ID}, started_at = coalesce(started_at, now())
       where id = ${job.data.runId} and status in ('queued', 'running', 'retrying')
       returning attempt, id, session_id as "sessionId", agent, status, provider, input, options, client_id as "clientId", parent_run_id as "parentRunId", start_pos as "startPos",
-        turn, message_id as "messageId"`;
+        turn, message_id as "messageId", resume_state as "resumeState"`;
     if (!row) return; // Already finished (or cancelled while queued): nothing to do.
     const startedAt = performance.now();
     const attempt = row.attempt;
@@ -213,6 +217,7 @@ export class AgentRuntime {
       startPos: row.startPos,
       turn: row.turn,
       messageId: row.messageId,
+      ...(row.resumeState ? { resumeState: JSON.parse(row.resumeState) } : {}),
     };
     const ctx = new RunContext({ info, writer: this.#writer, log: this.#log, producerSeq: (epoch) => this.#sessions.producerSeq(row.sessionId, runProducerId(row.id), epoch) });
     this.#local.set(row.id, ctx);
@@ -249,6 +254,22 @@ export class AgentRuntime {
       this.#local.delete(row.id);
       return;
     }
+    if (outcome.status === "suspended") {
+      // Waiting for a person: the job ends here and no worker holds the run. Its question may have
+      // been answered (or expired) already: then it is queued again at once.
+      await ctx.flush();
+      const [state] = await this.#sql<{ status: string }[]>`
+        update runs set heartbeat_at = null, resume_state = ${JSON.stringify(outcome.state ?? null)},
+          status = case when exists (select 1 from input_requests q where q.run_id = ${row.id} and q.status = 'pending') then 'suspended' else 'queued' end
+        where id = ${row.id} returning status`;
+      if (state?.status === "queued") await this.#sessions.enqueueRun(row.id, row.sessionId);
+      await this.#presence.leave(`agent:${row.id}`).catch(() => {});
+      this.#unwatch(ctx);
+      this.#local.delete(row.id);
+      log.info("run suspended", { queuedAgain: state?.status === "queued" });
+      return;
+    }
+    await this.#inputs.cancelFor(row.id).catch(() => {});
     await ctx.emit({ type: "run.end", runId: row.id, status: outcome.status, ...(outcome.status === "failed" ? { error: outcome.error } : {}) }).catch((error) => log.error("run.end append failed", { error }));
     await this.#sql`update runs set status = ${outcome.status}, ended_at = now(), heartbeat_at = null, error = ${outcome.status === "failed" ? outcome.error : null} where id = ${row.id}`;
     await this.#presence.leave(`agent:${row.id}`).catch(() => {});
@@ -274,6 +295,8 @@ export class AgentRuntime {
       },
       startChild: (agentName, input) =>
         this.#sessions.startRun(row.sessionId, { agent: agentName, input, provider: row.provider ?? undefined, options: ctx.info.options, clientId: row.clientId ?? undefined, parentRunId: row.id }),
+      ask: (question) => this.#inputs.ask({ ...question, sessionId: row.sessionId, runId: row.id, emit: (event) => ctx.emit(event).then(() => ctx.flush()) }),
+      answer: (requestId) => this.#inputs.get(requestId),
       turnOf: async (messageId) => {
         const [turn] = await this.#sql<{ id: string }[]>`select id from runs where session_id = ${row.sessionId} and message_id = ${messageId} and turn limit 1`;
         return turn?.id;
@@ -401,6 +424,7 @@ export class AgentRuntime {
       }
       // Queued turns whose session has no active turn (the advance was lost with its process).
       await this.#turns.advanceStalled();
+      await this.#inputs.expireDue();
     } catch (error) {
       this.#log.warn("run reaper failed", { error });
     }

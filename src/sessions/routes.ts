@@ -12,11 +12,15 @@ import { MAX_EVENTS_PAGE } from "./service";
 import { formatOffset } from "../streams/offsets";
 import { runOptionsSchema } from "../agents/options";
 import { DOUBLE_TEXTING, type Turns } from "./turns";
+import type { InputRequests, RespondResult } from "./input-requests";
+
+/** How a refused answer maps to a status. */
+const RESPOND_STATUS = { request_not_found: 404, request_closed: 409, invalid_value: 400, session_closed: 409, session_not_found: 404 } as const satisfies Record<Extract<RespondResult, { ok: false }>["code"], 400 | 404 | 409>;
 
 const SessionId = z.string().min(1).max(200).openapi({ param: { name: "id", in: "path" }, example: "ses_8mH2kQ0c1v3pXyZa9bCdEfGh" });
 const AgentName = z.string().regex(/^[a-z][a-z0-9-]{0,49}$/, "an agent name such as chat").openapi({ example: "chat" });
 const Provider = z.enum(["offline", "anthropic", "openai", "auto"]).openapi({ example: "offline" });
-const Options = runOptionsSchema.openapi("RunOptions", { description: "Bounded run options (docs/agents.md): tokens 1–20000, tokensPerSecond 1–1000, rollupWindowMs 1–1000, sectionDelayMs 0–5000, model (≤100 chars); unknown keys are refused.", example: { tokens: 300, tokensPerSecond: 40 } });
+const Options = z.object(runOptionsSchema.shape).strict().openapi("RunOptions", { description: "Bounded run options (docs/agents.md): tokens 1–20000, tokensPerSecond 1–1000, rollupWindowMs 1–1000, sectionDelayMs 0–5000, model (≤100 chars); unknown keys are refused.", example: { tokens: 300, tokensPerSecond: 40 } });
 const DoubleTexting = z.enum(DOUBLE_TEXTING).openapi({
   description: "What a user message does while a turn runs: enqueue (answer in order), interrupt (end the running turn as interrupted, then answer), reject (409 turn_active), parallel (answer at once, beside it).",
   example: "enqueue",
@@ -40,13 +44,35 @@ const CreatedSession = z
   .openapi("CreatedSession");
 
 /** One session event, as DESIGN.md's vocabulary defines it (the response schema is the same zod schema every append is checked with). */
-const SessionEventSchema = sessionEvent.openapi("SessionEvent");
+// (Built with the route layer's `z`: zod 4 gives a schema its methods when it is made, so a schema
+// from a module loaded before @hono/zod-openapi has no `.openapi`.)
+const SessionEventSchema = z.discriminatedUnion("type", sessionEvent.options).openapi("SessionEvent");
 
 const PresenceMember = z.object({ clientId: z.string(), device: z.string(), since: z.string(), status: z.string().optional() });
 const Run = z.object({ runId: z.string(), agent: z.string(), status: z.string() });
+const MessagePart = z
+  .union([
+    z.object({ type: z.literal("text"), text: z.string() }),
+    z.object({ type: z.literal("reasoning"), text: z.string() }),
+    z.object({ type: z.literal("tool-call"), toolCallId: z.string(), toolName: z.string(), args: z.string().openapi({ description: "The arguments as streamed (JSON text)" }), input: z.unknown().optional().openapi({ description: "The arguments parsed, once they are whole" }) }),
+    z.object({ type: z.literal("tool-result"), toolCallId: z.string(), toolName: z.string().optional(), result: z.unknown() }),
+    z.object({ type: z.literal("data"), name: z.string().optional(), data: z.unknown() }),
+    z.object({ type: z.literal("file"), mediaType: z.string(), url: z.string(), name: z.string().optional() }),
+  ])
+  .openapi("MessagePart");
 const Message = z
-  .object({ id: z.string(), role: z.enum(["user", "assistant", "system"]), text: z.string(), status: z.enum(["complete", "streaming", "cancelled", "interrupted", "failed"]), runId: z.string().optional() })
+  .object({
+    id: z.string(),
+    role: z.enum(["user", "assistant", "system"]),
+    text: z.string(),
+    status: z.enum(["complete", "streaming", "cancelled", "interrupted", "failed"]),
+    runId: z.string().optional(),
+    inReplyTo: z.string().optional().openapi({ description: "The user message this answer replies to (a turn)" }),
+    parts: z.array(MessagePart).optional().openapi({ description: "Present when the message has more than text: its parts in order" }),
+  })
   .openapi("CompactedMessage");
+/** Messages per page of `GET /api/sessions/:id/messages` at most. */
+const MAX_MESSAGES_PAGE = 1_000;
 
 /**
  * The session, through the team gate (the request's scope) and the client token's own session;
@@ -86,6 +112,7 @@ function clientIdOf(principal: Principal, requested: string | undefined): string
 export function sessionRoutes(options: {
   service: SessionService;
   turns: Turns;
+  inputs: InputRequests;
   presence: Presence;
   secretKey: string;
   publicUrl: string | undefined;
@@ -93,7 +120,7 @@ export function sessionRoutes(options: {
   /** Records a client token's revocation and tells every process to close its sockets. */
   revokeClientToken: (input: { tokenId: string; sessionId: string; expiresAt: Date }) => Promise<void>;
 }) {
-  const { service, presence, turns } = options;
+  const { service, presence, turns, inputs } = options;
   const app = router();
   const origin = (c: Context) => options.publicUrl ?? new URL(c.req.url).origin;
 
@@ -245,16 +272,40 @@ export function sessionRoutes(options: {
       path: "/api/sessions/{id}/messages",
       tags: ["Sessions"],
       summary: "Compacted messages: deltas folded into whole messages with their status",
-      request: { params: z.object({ id: SessionId }) },
-      responses: { 200: { description: "Messages", content: { "application/json": { schema: z.object({ messages: z.array(Message), offset: z.string() }) } } }, ...errors(401, 404) },
+      request: {
+        params: z.object({ id: SessionId }),
+        query: z.object({
+          limit: z.coerce.number().int().min(1).max(MAX_MESSAGES_PAGE).default(MAX_MESSAGES_PAGE).openapi({ description: "Messages per page (oldest first)" }),
+          cursor: z.string().max(100).optional().openapi({ description: "nextCursor of the previous page" }),
+        }),
+      },
+      responses: {
+        200: {
+          description: "Messages",
+          content: { "application/json": { schema: z.object({ messages: z.array(Message), offset: z.string(), nextCursor: z.string().optional().openapi({ description: "Present when more messages follow: pass it as cursor" }) }) } },
+        },
+        ...errors(400, 401, 404),
+      },
     }),
     async (c) => {
       const { id } = c.req.valid("param");
+      const { limit, cursor } = c.req.valid("query");
       await loadSession(c, service, id, "read");
+      const from = cursor === undefined ? 0 : decodeCursor(cursor);
+      if (from === undefined) throw new ApiError(400, "bad_cursor", "cursor must be a nextCursor this server returned.");
       const row = await service.stream(id);
       if (!row) throw new ApiError(404, "session_not_found", `No session ${id}.`);
       const snapshot = await service.compacted(row);
-      return c.json({ messages: snapshot.messages.map(({ id, role, text, status, runId }) => ({ id, role, text, status, ...(runId ? { runId } : {}) })), offset: snapshot.offset }, 200);
+      const page = snapshot.messages.slice(from, from + limit);
+      const more = from + limit < snapshot.messages.length;
+      return c.json(
+        {
+          messages: page.map(({ id, role, text, status, runId, inReplyTo, parts }) => ({ id, role, text, status, ...(runId ? { runId } : {}), ...(inReplyTo ? { inReplyTo } : {}), ...(parts ? { parts } : {}) })),
+          offset: snapshot.offset,
+          ...(more ? { nextCursor: encodeCursor(from + limit) } : {}),
+        },
+        200,
+      );
     },
   );
 
@@ -375,7 +426,7 @@ export function sessionRoutes(options: {
       method: "post",
       path: "/api/sessions/{id}/control",
       tags: ["Sessions"],
-      summary: "Cancel, interrupt or steer a run (an explicit control event; closing a connection never does this)",
+      summary: "Cancel, interrupt or steer a run, or answer its question (an explicit control event; closing a connection never does this)",
       request: {
         params: z.object({ id: SessionId }),
         body: {
@@ -383,18 +434,21 @@ export function sessionRoutes(options: {
             "application/json": {
               schema: z
                 .object({
-                  action: z.enum(["cancel", "interrupt", "steer"]),
+                  action: z.enum(["cancel", "interrupt", "steer", "respond"]),
                   runId: z.string().min(1).max(200).optional(),
+                  requestId: z.string().min(1).max(200).optional().openapi({ description: "respond: the input.request answered" }),
+                  value: z.unknown().optional().openapi({ description: "respond: true/false for an approval, one of schema.enum for a choice, a string for text" }),
                   text: z.string().min(1).max(MAX_EVENT_TEXT_CHARS).optional(),
                   scope: z.enum(["run", "own", "all"]).optional().openapi({ description: "cancel scope: one run (runId), runs this client started (own), or all" }),
                   clientId: z.string().max(100).optional(),
                 })
-                .refine((b) => b.action !== "steer" || b.text, { message: "steer needs text", path: ["text"] }),
+                .refine((b) => b.action !== "steer" || b.text, { message: "steer needs text", path: ["text"] })
+                .refine((b) => b.action !== "respond" || (b.requestId && b.value !== undefined), { message: "respond needs requestId and value", path: ["requestId"] }),
             },
           },
         },
       },
-      responses: { 202: { description: "Appended", content: { "application/json": { schema: z.object({ offset: z.string() }) } } }, ...errors(400, 401, 403, 404) },
+      responses: { 202: { description: "Appended", content: { "application/json": { schema: z.object({ offset: z.string() }) } } }, ...errors(400, 401, 403, 404, 409) },
     }),
     async (c) => {
       const { id } = c.req.valid("param");
@@ -402,6 +456,12 @@ export function sessionRoutes(options: {
       await loadSession(c, service, id, "write");
       const principal = c.get("principal");
       const clientId = clientIdOf(principal, body.clientId);
+      if (body.action === "respond") {
+        if (principal.kind === "client" && !can(principal, "publish")) throw new ApiError(403, "forbidden", "Answering a question needs the publish capability.");
+        const answered = await inputs.respond({ sessionId: id, requestId: body.requestId!, value: body.value, clientId });
+        if (!answered.ok) throw new ApiError(RESPOND_STATUS[answered.code], answered.code, answered.message);
+        return c.json({ offset: answered.offset }, 202);
+      }
       const requested: Extract<SessionEvent, { type: "control" }> = {
         type: "control",
         action: body.action,
@@ -419,6 +479,17 @@ export function sessionRoutes(options: {
   );
 
   return app;
+}
+
+/** Message cursors: the position of the next message in the compacted view (messages keep their order). */
+function encodeCursor(index: number): string {
+  return `m${index.toString(36)}`;
+}
+
+function decodeCursor(cursor: string): number | undefined {
+  if (!/^m[0-9a-z]{1,10}$/.test(cursor)) return undefined;
+  const index = parseInt(cursor.slice(1), 36);
+  return Number.isSafeInteger(index) ? index : undefined;
 }
 
 function assertAgent(agents: string[], agent: string) {

@@ -164,6 +164,11 @@ export class SessionService {
     // sends after this append can land behind it, except its own closing message.end and run.end.
     const producer = event.type === "control" && event.action === "cancel" && event.runId ? { id: runProducerId(event.runId), epoch: CANCEL_FENCE_EPOCH, seq: 0 } : undefined;
     const result = await this.#writer.append(jsonAppend(sessionStreamPath(sessionId), [event], { dedupeKey, producer }));
+    if (event.type === "control" && event.action === "cancel" && (result.kind === "appended" || result.kind === "duplicate")) {
+      // Suspended runs hold no worker to see the cancel: queue them, and each finds it when it starts.
+      const suspended = await this.#sql<{ id: string }[]>`select id from runs where session_id = ${sessionId} and status = 'suspended'`;
+      for (const run of suspended) await this.wake(run.id);
+    }
     switch (result.kind) {
       case "appended":
         return { ok: true, offset: formatOffset(result.tailPos), duplicate: false };
@@ -253,6 +258,12 @@ export class SessionService {
     await this.enqueueRun(runId, sessionId);
     this.#log.info("run queued", { runId, sessionId, agent: input.agent });
     return runId;
+  }
+
+  /** Queues a suspended run again (its question was answered or expired, or a cancel arrived). */
+  async wake(runId: string): Promise<void> {
+    const [run] = await this.#sql<{ sessionId: string }[]>`update runs set status = 'queued' where id = ${runId} and status = 'suspended' returning session_id as "sessionId"`;
+    if (run) await this.enqueueRun(runId, run.sessionId);
   }
 
   /** Gives a recorded run its job, and wakes the runtimes (this process's at once, others' by NOTIFY). */

@@ -13,6 +13,7 @@ import type { Presence } from "./presence";
 import { newId, sessionStreamPath, toOffsetEvents, type OffsetEvent, type SessionService } from "./service";
 import type { FollowedBatch, Following, SessionFollowers } from "./follower";
 import { DOUBLE_TEXTING, type Turns } from "./turns";
+import type { InputRequests } from "./input-requests";
 
 /** Limits of the WebSocket channel; docs/websocket.md lists them. */
 export const WS_LIMITS = {
@@ -65,10 +66,13 @@ const frameSchema = z.discriminatedUnion("type", [
   z.object({
     type: z.literal("control"),
     session: z.string().min(1).max(200),
-    action: z.enum(["cancel", "interrupt", "steer"]),
+    action: z.enum(["cancel", "interrupt", "steer", "respond"]),
     runId: z.string().max(200).optional(),
     text: z.string().max(100_000).optional(),
     scope: z.enum(["run", "own", "all"]).optional(),
+    /** respond: the input.request answered, and the answer. */
+    requestId: z.string().max(200).optional(),
+    value: z.unknown().optional(),
     id: z.string().max(200).optional(),
   }),
   z.object({ type: z.literal("ping"), id: z.string().max(200).optional() }),
@@ -157,6 +161,7 @@ interface PresencePush {
 export class SessionSockets {
   #service: SessionService;
   #turns: Turns;
+  #inputs: InputRequests;
   #followers: SessionFollowers;
   #presence: Presence;
   #auth: Authenticator;
@@ -175,6 +180,7 @@ export class SessionSockets {
   constructor(options: {
     service: SessionService;
     turns: Turns;
+    inputs: InputRequests;
     followers: SessionFollowers;
     presence: Presence;
     auth: Authenticator;
@@ -189,6 +195,7 @@ export class SessionSockets {
     this.#cookieOrigin = options.cookieOrigin;
     this.#service = options.service;
     this.#turns = options.turns;
+    this.#inputs = options.inputs;
     this.#followers = options.followers;
     this.#presence = options.presence;
     this.#auth = options.auth;
@@ -214,10 +221,13 @@ export class SessionSockets {
   }
 
   async #recheckTokens() {
+    // One check per token, however many sockets share it; a failed check keeps the socket (it degrades, never closes wrongly).
+    const valid = new Map<string, Promise<boolean>>();
     for (const ws of [...this.#sockets]) {
       if (ws.data.principal.kind === "user" || ws.data.closed) continue;
-      const still = await this.#auth.authenticate(ws.data.token).catch(() => ws.data.principal);
-      if (!still) this.#closeFor(ws, CLOSE_CODES.TOKEN_REVOKED, "token revoked");
+      let check = valid.get(ws.data.token);
+      if (!check) valid.set(ws.data.token, (check = this.#auth.authenticate(ws.data.token).then((still) => still !== undefined, () => true)));
+      if (!(await check)) this.#closeFor(ws, CLOSE_CODES.TOKEN_REVOKED, "token revoked");
     }
   }
 
@@ -376,6 +386,7 @@ export class SessionSockets {
           return this.#error(ws, frame.id, "forbidden_event", `Clients may publish ${[...CLIENT_EVENT_TYPES].join(" and ")} events; ${checked.event.type} is written by agents.`);
         }
         let event = checked.event;
+        if (event.type === "control" && event.action === "respond") return this.#respond(ws, frame.session, event.requestId, event.value, frame.id);
         if (event.type === "message" && principal.kind === "client") {
           const allowed = authorizeMessage(principal, event);
           if (!allowed.ok) return this.#error(ws, frame.id, allowed.code, allowed.message);
@@ -413,11 +424,21 @@ export class SessionSockets {
           ...(frame.scope ? { scope: frame.scope } : {}),
         };
         if (frame.action === "steer" && !frame.text) return this.#error(ws, frame.id, "invalid_frame", "steer needs text.");
+        if (frame.action === "respond") return this.#respond(ws, frame.session, frame.requestId, frame.value, frame.id);
         const allowed = await authorizeControl(ws.data.principal, requested, (runId) => this.#service.runClient(frame.session, runId));
         if (!allowed.ok) return this.#error(ws, frame.id, allowed.code, allowed.message);
         return this.#appendAndAck(ws, frame.session, allowed.event, frame.id ? `control:${ws.data.clientId}:${frame.id}` : undefined, frame.id);
       }
     }
+  }
+
+  /** Answers a run's question (validated, first answer wins), then acks with the answer's offset. */
+  async #respond(ws: Socket, sessionId: string, requestId: string | undefined, value: unknown, frameId: string | undefined) {
+    if (!requestId || value === undefined) return this.#error(ws, frameId, "invalid_frame", "respond needs requestId and value.");
+    if (ws.data.principal.kind === "client" && !can(ws.data.principal, "publish")) return this.#error(ws, frameId, "forbidden", "Answering a question needs the publish capability.");
+    const answered = await this.#inputs.respond({ sessionId, requestId, value, clientId: ws.data.clientId });
+    if (!answered.ok) return this.#error(ws, frameId, answered.code, answered.message);
+    if (frameId) this.#send(ws, JSON.stringify({ type: "ack", id: frameId, offset: answered.offset }));
   }
 
   async #appendAndAck(ws: Socket, sessionId: string, event: SessionEvent, dedupeKey: string | undefined, frameId: string | undefined) {

@@ -38,6 +38,8 @@ export function describeEvent(event: SessionEvent): string {
       return `${event.action}${event.runId ? ` ${event.runId}` : ""}${event.text ? `: ${clip(event.text)}` : ""}`;
     case "artifact":
       return `${event.kind} ${clip(event.ref, 70)}`;
+    case "input.request":
+      return `${event.kind} ${event.requestId}: ${clip(event.prompt)}`;
     case "turn.state":
       return `turns: ${event.active.map((t) => t.runId).join(", ") || "none"} active, ${event.queued.length} queued`;
   }
