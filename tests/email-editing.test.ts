@@ -61,7 +61,7 @@ beforeAll(async () => {
     if (email.body.status !== "generating") break;
     await Bun.sleep(50);
   }
-});
+}, 60_000);
 
 afterAll(async () => {
   await server?.stop();

@@ -28,7 +28,7 @@ beforeAll(async () => {
   server = await startServer();
   teamA = await newTeam("alpha");
   teamB = await newTeam("beta");
-});
+}, 60_000);
 
 async function newTeam(name: string): Promise<string> {
   const res = await call(TEST_API_TOKEN, "POST", "/api/teams", { name, owner: { name, email: `${name}@${name}.example`, password: "correct horse battery" } });
@@ -277,7 +277,7 @@ describe("tenant isolation of the email studio", () => {
     const started = await call(teamB, "POST", "/api/brands/import", { url: "https://brand.invalid" });
     ids.importB = started.body?.importId ?? "bimp_missing";
     brandBBefore = (await call(teamB, "GET", `/api/brands/${ids.brandB}`)).body;
-  });
+  }, 60_000);
 
   /** A valid body for each unsafe route, so a 404 is about the id, never about the input. */
   const bodies: Record<string, () => Promise<unknown>> = {
