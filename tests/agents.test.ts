@@ -285,9 +285,9 @@ describe("providers over their real wire formats", () => {
 
   test("continuing a cut-off reply: Anthropic gets an assistant prefill, OpenAI a continuation prompt, offline resumes at the token index", async () => {
     const signal = new AbortController().signal;
-    const collect = async (stream: AsyncIterable<string>) => {
+    const collect = async (stream: AsyncIterable<unknown>) => {
       let text = "";
-      for await (const chunk of stream) text += chunk;
+      for await (const chunk of stream) if (typeof chunk === "string") text += chunk;
       return text;
     };
     const anthropic = new AnthropicProvider({ apiKey: "sk-ant-test", baseUrl: fakes.anthropicUrl });

@@ -2,7 +2,8 @@ import type { Logger } from "../infra/log";
 import { jsonAppend } from "../streams/json-append";
 import type { AppendWriter } from "../streams/writer";
 import { formatOffset } from "../streams/offsets";
-import type { SessionEvent } from "../sessions/events";
+import type { DeltaPart, SessionEvent } from "../sessions/events";
+import type { StreamPart } from "./providers/types";
 import type { RunOptions } from "./options";
 import { CANCEL_FENCE_EPOCH, newId, runProducerId, sessionStreamPath } from "../sessions/service";
 
@@ -284,6 +285,8 @@ export class MessageWriter {
   #run: RunContext;
   readonly id: string;
   #buffer = "";
+  /** The part the buffer belongs to (undefined: text). */
+  #part: DeltaPart | undefined;
   #timer: ReturnType<typeof setTimeout> | undefined;
   #first = true;
   #ended = false;
@@ -295,9 +298,28 @@ export class MessageWriter {
   }
 
   delta(text: string): void {
+    this.#gather(text, undefined);
+  }
+
+  /**
+   * A streamed piece of a non-text part: reasoning text, or a tool call's arguments (JSON text) —
+   * rolled up like text, per part. A finished part (`tool-result`, `data`, `file`) goes out whole.
+   */
+  part(part: StreamPart | Exclude<DeltaPart, { type: "text" | "reasoning" | "tool-call" }>): void {
+    if (this.#ended) return;
+    if (part.type === "reasoning") return this.#gather(part.text, { type: "reasoning" });
+    if (part.type === "tool-call") return this.#gather(part.argsDelta, { type: "tool-call", toolCallId: part.toolCallId, toolName: part.toolName });
+    this.#flush();
+    void this.#run.emit({ type: "message.delta", id: this.id, runId: this.#run.info.runId, text: "", part }).catch(() => {});
+  }
+
+  #gather(text: string, part: DeltaPart | undefined): void {
     if (this.#ended || !text) return;
+    // A different part than the one being gathered: send what was gathered first, in order.
+    if (this.#buffer && JSON.stringify(part) !== JSON.stringify(this.#part)) this.#flush();
+    this.#part = part;
     this.#buffer += text;
-    this.text += text;
+    if (!part) this.text += text;
     if (this.#first || this.#buffer.length >= MAX_DELTA_CHARS) {
       this.#first = false;
       this.#flush();
@@ -317,7 +339,7 @@ export class MessageWriter {
       if (cut < this.#buffer.length && last >= 0xd800 && last <= 0xdbff) cut--;
       const text = this.#buffer.slice(0, cut);
       this.#buffer = this.#buffer.slice(cut);
-      void this.#run.emit({ type: "message.delta", id: this.id, runId: this.#run.info.runId, text }).catch(() => {});
+      void this.#run.emit({ type: "message.delta", id: this.id, runId: this.#run.info.runId, text, ...(this.#part ? { part: this.#part } : {}) }).catch(() => {});
     }
   }
 

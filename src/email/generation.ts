@@ -114,6 +114,7 @@ export function emailAgents(deps: EmailAgentDeps): Agent[] {
       let reported = 0;
       try {
         for await (const chunk of tools.provider.stream({ system: prompt.system, messages: [{ role: "user", content }], schema: emailDocumentJsonSchema(formulaOf(brand).map((s) => s.type)), signal: ctx.signal, maxTokens: 8_000 })) {
+          if (typeof chunk !== "string") continue; // only text is asked for (no `parts`)
           json += chunk;
           const done = sectionsSoFar(json);
           if (done > reported) {
@@ -287,6 +288,7 @@ async function rewriteSection(
       signal: ctx.signal,
       maxTokens: 2_000,
     })) {
+      if (typeof chunk !== "string") continue; // only text is asked for (no `parts`)
       json += chunk;
       message.delta(chunk);
     }

@@ -26,6 +26,11 @@ function sse(event: string | undefined, data: unknown): Uint8Array {
 }
 
 /** The reply the fakes stream: words of the prompt echoed back, so tests can predict the text. */
+/** The arguments of the fake providers' tool call ("[tool]" in the prompt), in the pieces they stream. */
+export const FAKE_TOOL_ARGS = ['{"city":', '"Paris",', '"unit":"c"}'];
+/** Longer than the rollup window, so each piece becomes its own delta. */
+const TOOL_PIECE_DELAY_MS = 80;
+
 export function fakeReply(prompt: string): string[] {
   const words = prompt.replace(/\[fail:[^\]]+\]/g, "").trim().split(/\s+/).filter(Boolean).slice(0, 12);
   return ["Echo:", ...words].map((w) => `${w} `);
@@ -102,7 +107,16 @@ export function startFakeProviders(options: { delayMs?: number } = {}): FakeProv
       const stream = new ReadableStream<Uint8Array>({
         async start(controller) {
           controller.enqueue(sse("message_start", { type: "message_start", message: { id: "msg_fake", type: "message", role: "assistant", model: body.model, content: [], stop_reason: null, stop_sequence: null, usage: { input_tokens: 5, output_tokens: 1 } } }));
-          controller.enqueue(sse("content_block_start", { type: "content_block_start", index: 0, content_block: { type: "text", text: "" } }));
+          // "[tool]": a thinking block, then the text, then a tool_use block whose input streams in pieces.
+          const tool = prompt.includes("[tool]");
+          const text = tool ? 1 : 0;
+          if (tool) {
+            controller.enqueue(sse("content_block_start", { type: "content_block_start", index: 0, content_block: { type: "thinking", thinking: "", signature: "" } }));
+            for (const thought of ["The user wants ", "the weather."]) controller.enqueue(sse("content_block_delta", { type: "content_block_delta", index: 0, delta: { type: "thinking_delta", thinking: thought } }));
+            controller.enqueue(sse("content_block_delta", { type: "content_block_delta", index: 0, delta: { type: "signature_delta", signature: "sig" } }));
+            controller.enqueue(sse("content_block_stop", { type: "content_block_stop", index: 0 }));
+          }
+          controller.enqueue(sse("content_block_start", { type: "content_block_start", index: text, content_block: { type: "text", text: "" } }));
           controller.enqueue(sse("ping", { type: "ping" }));
           for (const [i, word] of words.entries()) {
             await Bun.sleep(delayMs);
@@ -115,10 +129,18 @@ export function startFakeProviders(options: { delayMs?: number } = {}): FakeProv
               controller.close();
               return;
             }
-            controller.enqueue(sse("content_block_delta", { type: "content_block_delta", index: 0, delta: { type: "text_delta", text: word } }));
+            controller.enqueue(sse("content_block_delta", { type: "content_block_delta", index: text, delta: { type: "text_delta", text: word } }));
           }
-          controller.enqueue(sse("content_block_stop", { type: "content_block_stop", index: 0 }));
-          controller.enqueue(sse("message_delta", { type: "message_delta", delta: { stop_reason: "end_turn", stop_sequence: null }, usage: { output_tokens: words.length } }));
+          controller.enqueue(sse("content_block_stop", { type: "content_block_stop", index: text }));
+          if (tool) {
+            controller.enqueue(sse("content_block_start", { type: "content_block_start", index: 2, content_block: { type: "tool_use", id: "toolu_fake1", name: "get_weather", input: {} } }));
+            for (const piece of FAKE_TOOL_ARGS) {
+              await Bun.sleep(TOOL_PIECE_DELAY_MS);
+              controller.enqueue(sse("content_block_delta", { type: "content_block_delta", index: 2, delta: { type: "input_json_delta", partial_json: piece } }));
+            }
+            controller.enqueue(sse("content_block_stop", { type: "content_block_stop", index: 2 }));
+          }
+          controller.enqueue(sse("message_delta", { type: "message_delta", delta: { stop_reason: tool ? "tool_use" : "end_turn", stop_sequence: null }, usage: { output_tokens: words.length } }));
           controller.enqueue(sse("message_stop", { type: "message_stop" }));
           controller.close();
         },
@@ -152,7 +174,14 @@ export function startFakeProviders(options: { delayMs?: number } = {}): FakeProv
             await Bun.sleep(delayMs);
             controller.enqueue(sse(undefined, chunk({ content: word }, null)));
           }
-          controller.enqueue(sse(undefined, chunk({}, "stop")));
+          if (prompt.includes("[tool]")) {
+            for (const [i, piece] of FAKE_TOOL_ARGS.entries()) {
+              await Bun.sleep(TOOL_PIECE_DELAY_MS);
+              const call = i === 0 ? { index: 0, id: "call_fake1", type: "function", function: { name: "get_weather", arguments: piece } } : { index: 0, function: { arguments: piece } };
+              controller.enqueue(sse(undefined, chunk({ tool_calls: [call] }, null)));
+            }
+          }
+          controller.enqueue(sse(undefined, chunk({}, prompt.includes("[tool]") ? "tool_calls" : "stop")));
           controller.enqueue(sse(undefined, "[DONE]"));
           controller.close();
         },

@@ -1,5 +1,5 @@
 import OpenAI from "openai";
-import { CONTINUATION_PROMPT, ProviderError, type ChatRequest, type ImageRequest, type Provider } from "./types";
+import { CONTINUATION_PROMPT, ProviderError, type ChatRequest, type ImageRequest, type Provider, type StreamPart } from "./types";
 import { toProviderError } from "./anthropic";
 
 export const DEFAULT_OPENAI_CHAT_MODEL = "gpt-4.1-mini";
@@ -15,7 +15,7 @@ export class OpenAIProvider implements Provider {
     this.#client = new OpenAI({ apiKey: options.apiKey, baseURL: options.baseUrl, maxRetries: MAX_RETRIES, timeout: 120_000 });
   }
 
-  async *stream(request: ChatRequest): AsyncIterable<string> {
+  async *stream(request: ChatRequest): AsyncIterable<string | StreamPart> {
     try {
       const messages = [
         ...(request.system ? [{ role: "system" as const, content: request.system }] : []),
@@ -36,8 +36,20 @@ export class OpenAIProvider implements Provider {
         } as never,
         { signal: request.signal },
       );
-      for await (const chunk of stream as unknown as AsyncIterable<{ choices?: Array<{ delta?: { content?: string | null } }> }>) {
-        const text = chunk.choices?.[0]?.delta?.content;
+      // Tool calls stream by index: the first piece names the call (id, function name), later ones add arguments.
+      const calls = new Map<number, { id: string; name: string }>();
+      type ToolCallDelta = { index: number; id?: string; function?: { name?: string; arguments?: string } };
+      for await (const chunk of stream as unknown as AsyncIterable<{ choices?: Array<{ delta?: { content?: string | null; reasoning_content?: string | null; tool_calls?: ToolCallDelta[] } }> }>) {
+        const delta = chunk.choices?.[0]?.delta;
+        if (request.parts && delta?.reasoning_content) yield { type: "reasoning", text: delta.reasoning_content };
+        if (request.parts) {
+          for (const call of delta?.tool_calls ?? []) {
+            const known = calls.get(call.index) ?? { id: call.id ?? `call_${call.index}`, name: call.function?.name ?? "tool" };
+            calls.set(call.index, known);
+            yield { type: "tool-call", toolCallId: known.id, toolName: known.name, argsDelta: call.function?.arguments ?? "" };
+          }
+        }
+        const text = delta?.content;
         if (text) yield text;
       }
     } catch (error) {
