@@ -164,7 +164,7 @@ export async function startService(options: { config: Config; log: Logger }): Pr
     } else {
       log.info("using external postgres", { url: safeUrl(databaseUrl) });
     }
-    database = await openDatabase({ url: databaseUrl, log });
+    database = await openDatabase({ url: databaseUrl, log, socketPath: embedded?.socketPath });
     readiness.database = true;
     await runMigrations({ url: databaseUrl, log });
     readiness.migrations = true;
@@ -201,7 +201,7 @@ export async function startService(options: { config: Config; log: Logger }): Pr
     if (config.role !== "web") await runtime.start();
     log.info("ai providers", { text: providers.offlineOnly ? "offline" : (providers.anthropic ? "anthropic" : "openai"), images: providers.openai ? "openai" : "offline" });
     sockets = new SessionSockets({ service: sessions, turns, inputs, followers, presence, auth, listener: database.listener, log: log.child({ component: "ws" }), cookieAuth: (request) => cookiePrincipal(accounts, request), cookieOrigin: (origin, request) => origin === new URL(request.url).origin || origin === config.publicUrl });
-    const metrics = new ServiceMetrics({ role: config.role, sql: database.sql, listener: database.listener, hub: streams.hub, writer: streams.writer, boss, sockets });
+    const metrics = new ServiceMetrics({ role: config.role, sql: database.sql, listener: database.listener, hub: streams.hub, writer: streams.writer, boss, sockets, followers });
     if (config.role !== "worker") await sockets.start();
     await metrics.start();
     runtime.onRunEnded = (run) => metrics.runEnded(run);
@@ -234,7 +234,7 @@ export async function startService(options: { config: Config; log: Logger }): Pr
     api.route("/", accountRoutes({ accounts }));
     api.route("/", assetRoutes({ assets, publicUrl: config.publicUrl }));
     const editor = new EmailEditor({ studio, sessions });
-    api.route("/", studioRoutes({ studio, assets, editor, publicUrl: config.publicUrl }));
+    api.route("/", studioRoutes({ studio, assets, editor, sessions, mail: config.mail, publicUrl: config.publicUrl }));
     api.route("/", brandRoutes({ studio, assets, imports: brandImports, references, publicUrl: config.publicUrl, allowPrivate: config.importAllowPrivate }));
     api.route("/", sessionRoutes({ service: sessions, turns, inputs, presence, secretKey: config.secretKey, publicUrl: config.publicUrl, runnableAgents: () => runtime!.agentNames, revokeClientToken: (input) => accounts.revokeClientToken(input) }));
     api.route("/", chatRoutes({ service: sessions, turns, secretKey: config.secretKey, publicUrl: config.publicUrl }));

@@ -4,6 +4,7 @@ import { unzipSync, strFromU8 } from "fflate";
 import { startServer, TEST_API_TOKEN, type TestServer } from "./support/server";
 import { startFakeProviders, type FakeProviders } from "./support/fake-providers";
 import { DEFAULT_FORMULA } from "../src/email/document";
+import { slugFileName } from "../src/email/export";
 
 /**
  * The email studio end to end through the JSON API: brand → assets → brief →
@@ -306,22 +307,26 @@ describe("offline generation", () => {
     expect(txt).not.toMatch(/<[a-z]/i);
 
     const download = await get("html?download");
-    expect(download.headers.get("content-disposition")).toBe(`attachment; filename="email-${email.id}.html"`);
+    // Downloads are named after the email (its subject until it has a name), slugged.
+    const slug = slugFileName(email.document.subject);
+    expect(slug).toMatch(/^[a-z0-9]+(-[a-z0-9]+)+$/);
+    expect(download.headers.get("content-disposition")).toBe(`attachment; filename="${slug}.html"`);
 
     const zipRes = await get("export.zip");
     expect(zipRes.status).toBe(200);
     expect(zipRes.headers.get("content-type")).toBe("application/zip");
     const files = unzipSync(new Uint8Array(await zipRes.arrayBuffer()));
     const names = Object.keys(files).sort();
-    expect(names.filter((n) => !n.startsWith("images/"))).toEqual(["email.html", "email.mjml", "email.txt"]);
+    expect(zipRes.headers.get("content-disposition")).toBe(`attachment; filename="${slug}.zip"`);
+    expect(names.filter((n) => !n.startsWith("images/"))).toEqual([`${slug}.html`, `${slug}.mjml`, `${slug}.txt`]);
     const heroId = new URL(section(email, "hero").fields.imageUrl).pathname.split("/").pop()!;
     expect(names).toContain(`images/${heroId}.png`);
     expect(names).toContain(`images/${productImage}.png`);
-    const zipHtml = strFromU8(files["email.html"]!);
+    const zipHtml = strFromU8(files[`${slug}.html`]!);
     expect(zipHtml).toContain(`src="images/${heroId}.png"`);
     expect(zipHtml).not.toContain(`${PUBLIC_URL}/assets/${heroId}`);
-    expect(strFromU8(files["email.mjml"]!)).toContain(`images/${heroId}.png`);
-    expect(strFromU8(files["email.txt"]!)).toBe(txt);
+    expect(strFromU8(files[`${slug}.mjml`]!)).toContain(`images/${heroId}.png`);
+    expect(strFromU8(files[`${slug}.txt`]!)).toBe(txt);
     const heroBytes = new Uint8Array(await (await fetch(localAsset(section(email, "hero").fields.imageUrl))).arrayBuffer());
     expect(files[`images/${heroId}.png`]).toEqual(heroBytes);
   });
@@ -678,6 +683,9 @@ describe("hostile brand and brief strings", () => {
     // Every attribute value is well formed: no quote broke out of an href or src.
     for (const match of html.matchAll(/\s(href|src)="([^"]*)"/g)) expect(match[2]).not.toMatch(/[<>]/);
     const files = unzipSync(new Uint8Array(await (await fetch(`${server.url}/api/emails/${emailId}/export.zip`, { headers: { authorization: `Bearer ${token}` } })).arrayBuffer()));
-    expect(strFromU8(files["email.html"]!)).not.toContain("<script");
+    const zipped = Object.keys(files).filter((n) => n.endsWith(".html"));
+    expect(zipped).toHaveLength(1);
+    expect(zipped[0]).toMatch(/^[a-z0-9-]+\.html$/);
+    expect(strFromU8(files[zipped[0]!]!)).not.toContain("<script");
   });
 });

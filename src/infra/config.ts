@@ -22,9 +22,14 @@ const VARIABLES = {
   LONG_POLL_TIMEOUT_MS: "milliseconds from 100 to 120000 that a long-poll waits (also the SSE keep-alive interval)",
   PUBLIC_URL: "the absolute http(s) URL this service is reached at, e.g. https://studio.example.com",
   IMPORT_ALLOW_PRIVATE: "on or off (on lets brand import and webhooks reach private and loopback addresses; for tests, development and intranets)",
+  SMTP_URL: "an smtp:// or smtps:// URL with optional user:password, e.g. smtps://user:pass@smtp.example.com:465 (unset = test sends are off)",
+  MAIL_FROM: "the sender of test sends: an address or a name and address, e.g. Studio <studio@example.com> (required with SMTP_URL)",
 } as const;
 
 export type VariableName = keyof typeof VARIABLES;
+
+/** `user@host` or `Display Name <user@host>` (no quotes, brackets or line breaks in the name). */
+const MAIL_FROM_PATTERN = /^(?:[^<>"\r\n]{0,100} <[^\s<>@]+@[^\s<>@]+\.[^\s<>@]+>|[^\s<>@]+@[^\s<>@]+\.[^\s<>@]+)$/;
 
 const httpUrl = z
   .string()
@@ -52,6 +57,16 @@ const schema = z.object({
   LONG_POLL_TIMEOUT_MS: z.coerce.number().int().min(100).max(120_000).default(30_000),
   PUBLIC_URL: httpUrl.optional(),
   IMPORT_ALLOW_PRIVATE: z.enum(["on", "off"]).default("off"),
+  SMTP_URL: z
+    .string()
+    .url()
+    .refine((value) => /^smtps?:\/\/[^/]+/.test(value))
+    .optional(),
+  MAIL_FROM: z
+    .string()
+    .max(320)
+    .refine((value) => MAIL_FROM_PATTERN.test(value))
+    .optional(),
 });
 
 /** The validated configuration, read once at start. */
@@ -72,6 +87,8 @@ export interface Config {
   publicUrl: string | undefined;
   /** Brand import and webhooks may reach private, loopback and unique-local addresses (never link-local or metadata ones). */
   importAllowPrivate: boolean;
+  /** Where test sends go out (`SMTP_URL`) and who they come from (`MAIL_FROM`); undefined = test sends are off. */
+  mail: { smtpUrl: string; from: string } | undefined;
 }
 
 /** A configuration problem, with the one line to print. */
@@ -102,10 +119,11 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
   if (!parsed.success) {
     const issue = parsed.error.issues[0]!;
     const name = String(issue.path[0]) as VariableName;
-    const shown = name === "API_TOKEN" || name === "SECRET_KEY" || name.endsWith("_API_KEY") ? "(hidden)" : JSON.stringify(input[name]);
+    const shown = name === "API_TOKEN" || name === "SECRET_KEY" || name === "SMTP_URL" || name.endsWith("_API_KEY") ? "(hidden)" : JSON.stringify(input[name]);
     throw new ConfigError(name, `${name}=${shown} is invalid: expected ${VARIABLES[name]}`);
   }
   const values = parsed.data;
+  if (values.SMTP_URL && !values.MAIL_FROM) throw new ConfigError("MAIL_FROM", `MAIL_FROM is missing: SMTP_URL is set, so test sends need ${VARIABLES.MAIL_FROM}`);
   const dataDir = resolve(values.DATA_DIR);
   return {
     port: values.PORT,
@@ -123,6 +141,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     longPollTimeoutMs: values.LONG_POLL_TIMEOUT_MS,
     publicUrl: values.PUBLIC_URL?.replace(/\/+$/, ""),
     importAllowPrivate: values.IMPORT_ALLOW_PRIVATE === "on",
+    mail: values.SMTP_URL && values.MAIL_FROM ? { smtpUrl: values.SMTP_URL, from: values.MAIL_FROM } : undefined,
   };
 }
 

@@ -83,7 +83,7 @@ export interface SocketData {
   id: string;
   principal: Principal;
   token: string;
-  /** The API token's or client token's id, so a revocation finds its sockets (none for the bootstrap token and cookies). */
+  /** The API token's, client token's or cookie session's id, so a revocation or logout finds its sockets (none for the bootstrap token). */
   tokenId: string | undefined;
   /** Closes the socket when its client token expires. */
   expiry: ReturnType<typeof setTimeout> | undefined;
@@ -264,7 +264,7 @@ export class SessionSockets {
       id: newId("ws"),
       principal,
       token,
-      tokenId: principal.kind === "client" || principal.kind === "token" ? principal.tokenId : undefined,
+      tokenId: principal.kind === "client" || principal.kind === "token" ? principal.tokenId : principal.kind === "user" ? principal.sessionId : undefined,
       expiry: undefined,
       clientId: principal.kind === "client" ? principal.clientId : requestedClient || newId("client"),
       device: (url.searchParams.get("device") ?? "unknown").slice(0, 100) || "unknown",
