@@ -5,7 +5,7 @@ import { dirname, join } from "node:path";
 import { tmpdir } from "node:os";
 import { unzipSync, strFromU8 } from "fflate";
 import { chromium, type Browser } from "playwright-core";
-import { startServer, TEST_API_TOKEN, type TestServer } from "./support/server";
+import { ROOT, startServer, TEST_API_TOKEN, type TestServer } from "./support/server";
 import { startSmtp, type TestSmtp } from "./support/smtp";
 import { escapeHtml } from "../src/email/safety";
 import { DIALECTS, PLATFORMS, findMergeTags, platformTag, MERGE_TAGS } from "../src/email/merge-tags";
@@ -17,6 +17,7 @@ import { referenceAssets } from "./support/references";
  * platform exports with each platform's merge tags.
  */
 
+const OUT = join(ROOT, "test-output/handoff");
 const MAIL_FROM = "Studio Tests <studio@example.test>";
 const smtpAuth = { user: "studio", password: "s3cret-pass" };
 let smtp: TestSmtp;
@@ -37,10 +38,21 @@ afterAll(async () => {
   await smtp?.close().catch(() => {});
 });
 
+const PASSWORD = "correct horse battery";
+/** Owner email of each team made here, by API token (to sign in as that person in the browser). */
+const owners = new Map<string, string>();
+
 async function newTeam(name: string): Promise<string> {
-  const res = await call(TEST_API_TOKEN, "POST", "/api/teams", { name, owner: { name, email: `${name}-${crypto.randomUUID()}@example.com`, password: "correct horse battery" } });
+  const email = `${name}-${crypto.randomUUID()}@example.com`;
+  const res = await call(TEST_API_TOKEN, "POST", "/api/teams", { name, owner: { name, email, password: PASSWORD } });
   expect(res.status).toBe(201);
+  owners.set(res.body.apiToken, email);
   return res.body.apiToken;
+}
+
+async function launch(): Promise<Browser> {
+  browser ??= await chromium.launch({ executablePath: "/usr/bin/chromium", args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"] });
+  return browser;
 }
 
 async function call(auth: string, method: string, path: string, body?: unknown) {
@@ -101,6 +113,64 @@ async function readyEmail(auth = token): Promise<any> {
 }
 
 // ---------------------------------------------------------------------------------------------
+
+describe("in the editor (Chromium)", () => {
+  test("the merge-tag picker inserts tags shown as chips; Send a test shows what the SMTP server answered", async () => {
+    const email = await readyEmail();
+    const context = await (await launch()).newContext({ viewport: { width: 1360, height: 900 } });
+    const problems: string[] = [];
+    const page = await context.newPage();
+    page.on("pageerror", (error) => problems.push(error.message));
+    // The bad address is refused with a 400 on purpose; Chromium logs that.
+    page.on("console", (message) => message.type() === "error" && !/status of 400/.test(message.text()) && problems.push(message.text()));
+    await page.goto(`${server.url}/login`);
+    await page.fill("input[name=email]", owners.get(token)!);
+    await page.fill("input[name=password]", PASSWORD);
+    await Promise.all([page.waitForURL((url) => !url.pathname.startsWith("/login")), page.click("button[type=submit]")]);
+    const headline = email.document.sections.find((s: any) => s.type === "headline");
+    await page.goto(`${server.url}/emails/${email.id}?edit=${headline.id}#section-${headline.id}`);
+    const field = page.locator(`#section-${headline.id} .section-form input[type=text]`).first();
+    await field.waitFor();
+    const chips = field.locator("xpath=following-sibling::div[contains(@class,'merge-chips')][1]/span");
+    // The field already holds tags: they show as chips.
+    await expect(chips.allTextContents()).resolves.toEqual(["{{first_name|there}}"]);
+    await field.fill("Hello ");
+    await field.press("End");
+    await expect(chips.count()).resolves.toBe(0);
+    await page.click("#merge-tag-picker button[data-tag='{{first_name|there}}']");
+    expect(await field.inputValue()).toBe("Hello {{first_name|there}}");
+    await expect(chips.allTextContents()).resolves.toEqual(["{{first_name|there}}"]);
+    await page.click(`#section-${headline.id} .section-form button[type=submit]`);
+    await page.waitForFunction((v) => document.getElementById("editor")?.dataset.version !== String(v), email.version);
+    const saved = (await api("GET", `/api/emails/${email.id}`)).body;
+    expect(saved.document.sections.find((s: any) => s.id === headline.id).fields.text).toBe("Hello {{first_name|there}}");
+
+    const before = smtp.received.length;
+    await page.click("#test-send-menu summary");
+    await page.fill("#test-send-to", "me@example.test, nobody@example.test");
+    await page.click("#test-send-button");
+    await page.locator("#test-send-result .test-send-results li").nth(1).waitFor();
+    const rows = await page.locator("#test-send-result .test-send-results li").allTextContents();
+    expect(rows[0]).toContain("me@example.test");
+    expect(rows[0]).toContain("accepted");
+    expect(rows[0]).toContain("queued as TEST");
+    expect(rows[1]).toContain("nobody@example.test");
+    expect(rows[1]).toContain("refused");
+    expect(rows[1]).toContain("no such user");
+    expect(smtp.received.length).toBe(before + 1);
+    expect(smtp.received.at(-1)!.parsed.text).toContain("Hello Alex");
+    // A bad address: the API's message is shown, nothing is sent.
+    await page.fill("#test-send-to", "not-an-address");
+    await page.click("#test-send-button");
+    await expect(page.locator("#test-send-result .test-send-error").textContent()).resolves.toContain('"not-an-address" is not an email address');
+    expect(smtp.received.length).toBe(before + 1);
+    mkdirSync(OUT, { recursive: true });
+    await page.screenshot({ path: join(OUT, "editor-test-send.png"), caret: "initial" });
+    console.log(`screenshot: ${join(OUT, "editor-test-send.png")}`);
+    expect(problems).toEqual([]);
+    await context.close();
+  }, 90_000);
+});
 
 describe("test sends through a real SMTP server", () => {
   let email: any;
@@ -262,8 +332,7 @@ describe("exports", () => {
       mkdirSync(dirname(join(dir, name)), { recursive: true });
       writeFileSync(join(dir, name), bytes);
     }
-    browser ??= await chromium.launch({ executablePath: "/usr/bin/chromium", args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"] });
-    const context = await browser.newContext();
+    const context = await (await launch()).newContext();
     const blocked: string[] = [];
     await context.route(/^https?:/, (route) => {
       blocked.push(route.request().url());
