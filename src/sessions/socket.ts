@@ -169,8 +169,9 @@ export class SessionSockets {
   #feeds = new Map<string, Feed>();
   #sockets = new Set<Socket>();
   #perToken = new Map<string, number>();
-  /** Open sockets by API token id or client token id, for revocations. */
+  /** Open sockets by API token id, client token id or cookie session id, for revocations. */
   #byTokenId = new Map<string, Set<Socket>>();
+  #listener: Listener | undefined;
   #subscriptions = 0;
   #presencePushes = new Map<string, PresencePush>();
 
@@ -203,8 +204,6 @@ export class SessionSockets {
     this.#presence.onChange((sessionId) => this.#pushPresence(sessionId));
     this.#listener = options.listener;
   }
-
-  #listener: Listener | undefined;
 
   /**
    * Closes sockets whose token is revoked, from any process (NOTIFY on TOKEN_REVOKED_CHANNEL). A
