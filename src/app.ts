@@ -32,6 +32,8 @@ import { SessionFollowers } from "./sessions/follower";
 import { sessionRoutes } from "./sessions/routes";
 import { guardSessionStream } from "./sessions/stream-guard";
 import { Turns } from "./sessions/turns";
+import { chatRoutes } from "./sessions/chat-routes";
+import { sessionOfStreamPath } from "./sessions/ui-chunks";
 import { InputRequests } from "./sessions/input-requests";
 import { apiDocs } from "./web/api-docs";
 import { Providers } from "./agents/providers";
@@ -235,6 +237,7 @@ export async function startService(options: { config: Config; log: Logger }): Pr
     api.route("/", studioRoutes({ studio, assets, editor, sessions, mail: config.mail, publicUrl: config.publicUrl }));
     api.route("/", brandRoutes({ studio, assets, imports: brandImports, references, publicUrl: config.publicUrl, allowPrivate: config.importAllowPrivate }));
     api.route("/", sessionRoutes({ service: sessions, turns, inputs, presence, secretKey: config.secretKey, publicUrl: config.publicUrl, runnableAgents: () => runtime!.agentNames, revokeClientToken: (input) => accounts.revokeClientToken(input) }));
+    api.route("/", chatRoutes({ service: sessions, turns, secretKey: config.secretKey, publicUrl: config.publicUrl }));
 
     // Session streams are read-only on /v1/stream (the operator's raw appends are checked event by event).
     const isOperator = async (request: Request) => (await auth.authenticate(Authenticator.bearer(request)))?.kind === "admin";
@@ -338,7 +341,7 @@ function streamAuthorizer(auth: Authenticator, sessions: SessionService, store: 
     const scope = scopeOf(principal);
     if (path.startsWith(SESSION_STREAM_PREFIX)) {
       // Existence is read across teams (ALL_TEAMS) only to tell "taken" from "missing"; both answer 404 to a read.
-      const session = await sessions.get(path.slice(SESSION_STREAM_PREFIX.length), ALL_TEAMS);
+      const session = await sessions.get(sessionOfStreamPath(SESSION_STREAM_PREFIX, path)!, ALL_TEAMS);
       return session ? inScope(scope, session.teamId) : undefined;
     }
     const owner = await store.ownerOf(path);
@@ -349,7 +352,8 @@ function streamAuthorizer(auth: Authenticator, sessions: SessionService, store: 
     if (!principal) return refuse(401, "unauthorized", "Send Authorization: Bearer <token> (or run with STREAMS_AUTH=off for development).");
     if (principal.kind === "admin") return { teamId: null };
     if (principal.kind === "client") {
-      if ((request.method === "GET" || request.method === "HEAD") && path === SESSION_STREAM_PREFIX + principal.sessionId && can(principal, "read")) return { teamId: principal.teamId };
+      // Its session's stream, and the AI SDK streams of its turns (`…/sessions/<id>/ui/<uiId>`).
+      if ((request.method === "GET" || request.method === "HEAD") && sessionOfStreamPath(SESSION_STREAM_PREFIX, path) === principal.sessionId && can(principal, "read")) return { teamId: principal.teamId };
       return refuse(403, "forbidden", "A client token may only read its own session's stream (with the read capability).");
     }
     if (path.startsWith("/v1/stream/__ds")) return refuse(403, "forbidden", "Subscriptions are managed with the bootstrap API_TOKEN.");
