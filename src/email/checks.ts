@@ -280,6 +280,9 @@ const EXPLAINED_FEATURES: Record<string, string> = {
   "<style> element": "<style> blocks are removed by {clients}; the inlined styles still apply, so only mobile stacking and dark mode are lost there.",
   "color-scheme meta tag": "The dark-mode colour hint is ignored by {clients}, which may invert colours on their own.",
   "border-radius": "Buttons have square corners in {clients}.",
+  // Only the Outlook.com dark-mode rules (`[data-ogsc] …`, `[data-ogsb] … > table`) use these.
+  "Attribute selector": "The Outlook.com dark-mode rules ([data-ogsc], [data-ogsb]) are skipped by {clients}, which keep their own dark-mode handling.",
+  "Child combinator": "The Outlook.com dark-mode rules for nested surfaces are skipped by {clients}, which keep their own dark-mode handling.",
 };
 
 const CLIENT_FAMILIES: Record<string, string> = { gmail: "Gmail", outlook: "Outlook", "apple-mail": "Apple Mail", yahoo: "Yahoo Mail" };

@@ -90,6 +90,8 @@ export const BrandSchema = z.strictObject({
     background: hexColor.optional(),
     text: hexColor.optional(),
   }),
+  /** Dark-mode colours; each missing one is proposed from the light palette (dark-mode.ts). */
+  darkColors: z.strictObject({ background: hexColor.optional(), text: hexColor.optional(), heading: hexColor.optional() }).optional(),
   fonts: z
     .strictObject({ heading: text(MAX_FONT_NAME_CHARS).optional(), body: text(MAX_FONT_NAME_CHARS).optional() })
     .optional(),
