@@ -11,6 +11,7 @@ import { escapeHtml } from "../src/email/safety";
 import { contrastRatio } from "../src/email/theme";
 import { darkImageContrast } from "../src/email/dark-mode";
 import { DIALECTS, PLATFORMS, findMergeTags, platformTag, MERGE_TAGS } from "../src/email/merge-tags";
+import { referenceAssets } from "./support/references";
 
 /**
  * Hand-off: test sends through a real SMTP server (smtp-server in this process, messages parsed by
@@ -95,7 +96,7 @@ async function readyEmail(auth = token, brandExtra: Record<string, unknown> = {}
   const logo = await (await fetch(`${server.url}/api/assets`, { method: "POST", headers: { authorization: `Bearer ${auth}` }, body: form })).json();
   const brand = await api("POST", "/api/brands", { name: "Glow & Co", colors: { primary: "#0f5132", secondary: "#c9a227", background: "#fffaf2", text: "#222222" }, logoAssetId: logo.id, footer: { address: "12 Market Street, Portland, OR 97201", unsubscribeUrl: "{{unsubscribe_url}}" }, ...brandExtra }, auth);
   expect(brand.status).toBe(201);
-  const brief = await api("POST", "/api/briefs", { brandId: brand.body.id, objective: "Launch the serum", audience: "Tired skin", tone: "warm", hook: "Wake up to brighter skin", cta: { label: "Shop now", url: "https://glow.example/serum" } }, auth);
+  const brief = await api("POST", "/api/briefs", { brandId: brand.body.id, objective: "Launch the serum", audience: "Tired skin", tone: "warm", hook: "Wake up to brighter skin", cta: { label: "Shop now", url: "https://glow.example/serum" }, referenceAssetIds: await referenceAssets(server.url, auth) }, auth);
   expect(brief.status).toBe(201);
   const started = await api("POST", `/api/briefs/${brief.body.id}/generate`, { provider: "offline", options: { sectionDelayMs: 0 } }, auth);
   expect(started.status).toBe(202);

@@ -120,6 +120,9 @@ export const BriefSchema = z.strictObject({
     .max(MAX_PRODUCTS)
     .default([]),
   cta: z.strictObject({ label: text(MAX_LABEL_CHARS), url: url() }).optional(),
+  offer: z.strictObject({ text: text(MAX_LABEL_CHARS * 2), code: text(MAX_LABEL_CHARS).optional() }).optional(),
+  occasion: text(MAX_NAME_CHARS).optional(),
+  sendDate: text(10).optional(),
 });
 export type Brief = z.input<typeof BriefSchema>;
 
