@@ -30,7 +30,7 @@ let browser: Browser | undefined;
 beforeAll(async () => {
   smtp = await startSmtp(smtpAuth);
   // No PUBLIC_URL: images must travel inside the message as CID parts.
-  server = await startServer({ env: { SMTP_URL: smtp.url, MAIL_FROM, PUBLIC_URL: undefined } });
+  server = await startServer({ env: { SMTP_URL: smtp.url, MAIL_FROM, PUBLIC_URL: undefined, IMPORT_ALLOW_PRIVATE: "on" } });
   token = await newTeam("handoff");
 }, 60_000);
 
@@ -376,6 +376,31 @@ describe("test sends through a real SMTP server", () => {
     // Another team is not affected by this team's limit.
     const other = await api("POST", `/api/emails/${email.id}/test-sends`, { to: ["me@example.test"] });
     expect(other.status).toBe(502);
+  }, 60_000);
+});
+
+describe("checks before sending", () => {
+  test("the panel's checks include image weight and dark-mode images; links=1 requests each link and flags a 404", async () => {
+    const site = Bun.serve({ port: 0, hostname: "127.0.0.1", fetch: (req) => (new URL(req.url).pathname === "/shop" ? new Response("ok") : new Response("gone", { status: 404 })) });
+    try {
+      const email = await readyEmail();
+      const cta = email.document.sections.find((s: any) => s.type === "cta");
+      const edited = await api("PATCH", `/api/emails/${email.id}/sections/${cta.id}`, { fields: { url: `http://127.0.0.1:${site.port}/gone` } });
+      expect(edited.status).toBe(200);
+      const plain = await api("GET", `/api/emails/${email.id}/checks`);
+      expect(plain.status).toBe(200);
+      const plainIds = plain.body.checks.map((c: any) => c.id);
+      expect(plainIds).toContain("image-weight");
+      expect(plainIds.some((id: string) => id.startsWith("dark-image:"))).toBe(true);
+      expect(plainIds.some((id: string) => id.startsWith("link-broken"))).toBe(false);
+      const withLinks = await api("GET", `/api/emails/${email.id}/checks?links=1`);
+      expect(withLinks.status).toBe(200);
+      const broken = withLinks.body.checks.filter((c: any) => c.id.startsWith("link-broken"));
+      expect(broken).toContainEqual({ id: expect.stringMatching(/^link-broken:\d+$/), level: "error", message: `The link http://127.0.0.1:${site.port}/gone answers 404.` });
+      expect((await api("GET", `/api/emails/${email.id}/checks?links=yes`)).status).toBe(400);
+    } finally {
+      site.stop(true);
+    }
   }, 60_000);
 });
 

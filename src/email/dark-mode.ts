@@ -1,8 +1,6 @@
 import { clampChroma, formatHex, oklch } from "culori";
 import sharp from "sharp";
 import type { Brand } from "./document";
-import type { EmailCheck } from "./checks";
-import { assetImagesIn } from "./export";
 import { contrastRatio, MIN_CONTRAST_TEXT, normalizeHexColor, pickReadable } from "./theme";
 
 /**
@@ -122,28 +120,3 @@ export async function darkImageContrast(bytes: Uint8Array, background: string): 
 }
 
 export { MIN_IMAGE_CONTRAST };
-
-/** Reads an image of ours by asset id (the editor passes the asset store's reader). */
-export type ImageLoader = (assetId: string) => Promise<Uint8Array | undefined>;
-
-/**
- * Dark-mode checks that need the images themselves: each of our images the HTML shows (logo,
- * hero, products) that is transparent and too dark to stand out on the dark background.
- */
-export async function darkModeImageChecks(input: { html: string; base: string; brand: Brand; load: ImageLoader }): Promise<EmailCheck[]> {
-  const palette = darkPaletteOf(input.brand);
-  const checks: EmailCheck[] = [];
-  for (const { url, id } of assetImagesIn(input.html, input.base)) {
-    const bytes = await input.load(id);
-    if (!bytes) continue;
-    const contrast = await darkImageContrast(bytes, palette.background);
-    if (contrast === undefined || contrast >= MIN_IMAGE_CONTRAST) continue;
-    const what = url === input.brand.logoUrl ? "The logo" : "An image";
-    checks.push({
-      id: `dark-image:${id}`,
-      level: "warning",
-      message: `${what} (${id}) is dark on a transparent background and almost disappears in dark mode (contrast ${contrast.toFixed(1)}:1 on ${palette.background}). Give it a light outline or an opaque background, or upload a light version.`,
-    });
-  }
-  return checks;
-}

@@ -2,7 +2,7 @@ import type { SessionService } from "../sessions/service";
 import { validateDocument, validateSection, SECTION_TYPES, type EmailDocument, type Section, type SectionType } from "./document";
 import { renderEmail } from "./render";
 import { checkEmail, type EmailCheck } from "./checks";
-import { darkModeImageChecks, type ImageLoader } from "./dark-mode";
+import { imageChecks, type ImageLoader } from "./resource-checks";
 import { writeOfflineEmail } from "./offline-writer";
 import type { RunOptions } from "../agents/options";
 import { StudioStore, toBrand, type BriefRecord, type EmailRecord } from "./studio";
@@ -133,7 +133,7 @@ export class EmailEditor {
     const brand = toBrand(brandRecord, options.base);
     const result = await renderEmail({ document: email.document, brand, minify });
     const checks = email.document.sections.length > 0 ? checkEmail({ document: email.document, brand, html: result.html, mjmlErrors: result.errors }) : [];
-    if (email.document.sections.length > 0 && this.#loadImage) checks.push(...(await darkModeImageChecks({ html: result.html, base: options.base, brand, load: this.#loadImage })));
+    if (email.document.sections.length > 0 && this.#loadImage) checks.push(...(await imageChecks({ html: result.html, base: options.base, brand, load: this.#loadImage })));
     const value = { html: result.html, mjml: result.mjml, checks };
     if (this.#renders.size >= RENDER_CACHE_SIZE) this.#renders.delete(this.#renders.keys().next().value!);
     this.#renders.set(key, value);
