@@ -235,8 +235,8 @@ export async function startService(options: { config: Config; log: Logger }): Pr
     api.use("/api/*", jsonBodyGuard());
     api.route("/", accountRoutes({ accounts }));
     api.route("/", assetRoutes({ assets, publicUrl: config.publicUrl }));
-    const editor = new EmailEditor({ studio, sessions });
-    api.route("/", studioRoutes({ studio, assets, editor, sessions, mail: config.mail, publicUrl: config.publicUrl }));
+    const editor = new EmailEditor({ studio, sessions, loadImage: async (id) => (await assets.bytes(id))?.bytes });
+    api.route("/", studioRoutes({ studio, assets, editor, sessions, mail: config.mail, publicUrl: config.publicUrl, allowPrivate: config.importAllowPrivate }));
     api.route("/", brandRoutes({ studio, assets, imports: brandImports, references, publicUrl: config.publicUrl, allowPrivate: config.importAllowPrivate }));
     api.route("/", sessionRoutes({ service: sessions, turns, inputs, presence, secretKey: config.secretKey, publicUrl: config.publicUrl, runnableAgents: () => runtime!.agentNames, revokeClientToken: (input) => accounts.revokeClientToken(input) }));
     api.route("/", chatRoutes({ service: sessions, turns, secretKey: config.secretKey, publicUrl: config.publicUrl }));

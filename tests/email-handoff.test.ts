@@ -8,7 +8,10 @@ import { chromium, type Browser } from "playwright-core";
 import { ROOT, startServer, TEST_API_TOKEN, type TestServer } from "./support/server";
 import { startSmtp, type TestSmtp } from "./support/smtp";
 import { escapeHtml } from "../src/email/safety";
+import { contrastRatio } from "../src/email/theme";
+import { darkImageContrast } from "../src/email/dark-mode";
 import { DIALECTS, PLATFORMS, findMergeTags, platformTag, MERGE_TAGS } from "../src/email/merge-tags";
+import { referenceAssets } from "./support/references";
 
 /**
  * Hand-off: test sends through a real SMTP server (smtp-server in this process, messages parsed by
@@ -27,7 +30,7 @@ let browser: Browser | undefined;
 beforeAll(async () => {
   smtp = await startSmtp(smtpAuth);
   // No PUBLIC_URL: images must travel inside the message as CID parts.
-  server = await startServer({ env: { SMTP_URL: smtp.url, MAIL_FROM, PUBLIC_URL: undefined } });
+  server = await startServer({ env: { SMTP_URL: smtp.url, MAIL_FROM, PUBLIC_URL: undefined, IMPORT_ALLOW_PRIVATE: "on" } });
   token = await newTeam("handoff");
 }, 60_000);
 
@@ -81,18 +84,19 @@ async function sessionEvents(sessionId: string, auth = token): Promise<any[]> {
 
 /** A dark logo on a transparent background (what disappears on dark mode). */
 async function logoPng(): Promise<Uint8Array> {
-  return new Uint8Array(await sharp({ create: { width: 120, height: 40, channels: 4, background: { r: 20, g: 20, b: 20, alpha: 1 } } }).png().toBuffer());
+  const mark = await sharp({ create: { width: 80, height: 20, channels: 4, background: { r: 20, g: 20, b: 20, alpha: 1 } } }).png().toBuffer();
+  return new Uint8Array(await sharp({ create: { width: 120, height: 40, channels: 4, background: { r: 0, g: 0, b: 0, alpha: 0 } } }).composite([{ input: mark, top: 10, left: 20 }]).png().toBuffer());
 }
 
 /** A ready email of a new brand (with a logo) in the team of `auth`, with merge tags in its headline. */
-async function readyEmail(auth = token): Promise<any> {
+async function readyEmail(auth = token, brandExtra: Record<string, unknown> = {}): Promise<any> {
   const form = new FormData();
   form.append("file", new File([(await logoPng()) as BlobPart], "logo.png"));
   form.append("kind", "logo");
   const logo = await (await fetch(`${server.url}/api/assets`, { method: "POST", headers: { authorization: `Bearer ${auth}` }, body: form })).json();
-  const brand = await api("POST", "/api/brands", { name: "Glow & Co", colors: { primary: "#0f5132", secondary: "#c9a227", background: "#fffaf2", text: "#222222" }, logoAssetId: logo.id, footer: { address: "12 Market Street, Portland, OR 97201", unsubscribeUrl: "{{unsubscribe_url}}" } }, auth);
+  const brand = await api("POST", "/api/brands", { name: "Glow & Co", colors: { primary: "#0f5132", secondary: "#c9a227", background: "#fffaf2", text: "#222222" }, logoAssetId: logo.id, footer: { address: "12 Market Street, Portland, OR 97201", unsubscribeUrl: "{{unsubscribe_url}}" }, ...brandExtra }, auth);
   expect(brand.status).toBe(201);
-  const brief = await api("POST", "/api/briefs", { brandId: brand.body.id, objective: "Launch the serum", audience: "Tired skin", tone: "warm", hook: "Wake up to brighter skin", cta: { label: "Shop now", url: "https://glow.example/serum" } }, auth);
+  const brief = await api("POST", "/api/briefs", { brandId: brand.body.id, objective: "Launch the serum", audience: "Tired skin", tone: "warm", hook: "Wake up to brighter skin", cta: { label: "Shop now", url: "https://glow.example/serum" }, referenceAssetIds: await referenceAssets(server.url, auth) }, auth);
   expect(brief.status).toBe(201);
   const started = await api("POST", `/api/briefs/${brief.body.id}/generate`, { provider: "offline", options: { sectionDelayMs: 0 } }, auth);
   expect(started.status).toBe(202);
@@ -112,6 +116,17 @@ async function readyEmail(auth = token): Promise<any> {
 }
 
 // ---------------------------------------------------------------------------------------------
+
+/** A browser page signed in as the owner of the team of `auth`. */
+async function signedIn(auth = token, options: Parameters<Browser["newContext"]>[0] = {}) {
+  const context = await (await launch()).newContext({ viewport: { width: 1360, height: 900 }, ...options });
+  const page = await context.newPage();
+  await page.goto(`${server.url}/login`);
+  await page.fill("input[name=email]", owners.get(auth)!);
+  await page.fill("input[name=password]", PASSWORD);
+  await Promise.all([page.waitForURL((url) => !url.pathname.startsWith("/login")), page.click("button[type=submit]")]);
+  return { context, page };
+}
 
 describe("in the editor (Chromium)", () => {
   test("the merge-tag picker inserts tags shown as chips; Send a test shows what the SMTP server answered", async () => {
@@ -169,6 +184,76 @@ describe("in the editor (Chromium)", () => {
     expect(problems).toEqual([]);
     await context.close();
   }, 90_000);
+});
+
+describe("dark mode", () => {
+  test("the HTML carries color-scheme meta, prefers-color-scheme and [data-ogsc] styles in the brand's dark palette; the dark preview renders", async () => {
+    const email = await readyEmail(token, { darkColors: { background: "#102018", heading: "#9be0b8" } });
+    const html = await (await fetch(`${server.url}/api/emails/${email.id}/html`, { headers: { authorization: `Bearer ${token}` } })).text();
+    expect(html).toContain('<meta name="color-scheme" content="light dark"');
+    expect(html).toContain('<meta name="supported-color-schemes" content="light dark"');
+    expect(html).toMatch(/@media \(prefers-color-scheme: dark\) \{[^@]*background-color: #102018 !important/);
+    expect(html).toMatch(/\[data-ogsb\] \.ds-surface[^{]*\{[^}]*#102018/);
+    expect(html).toMatch(/\[data-ogsc\] \.ds-surface h1[^{]*\{ color: #9be0b8 !important; \}/);
+    // Unset dark colours are proposed from the light palette (a light text on the dark surface).
+    const text = /\.ds-surface a\.ds-link \{ color: (#[0-9a-f]{6}) !important; \}/.exec(html)?.[1];
+    expect(text).toBeDefined();
+    expect(contrastRatio(text!, "#102018")).toBeGreaterThanOrEqual(4.5);
+
+    // In a dark-mode browser the email turns dark; in a light one it stays light.
+    const background = async (colorScheme: "dark" | "light", path = `/api/emails/${email.id}/html`) => {
+      const context = await (await launch()).newContext({ colorScheme, viewport: { width: 700, height: 900 }, extraHTTPHeaders: { authorization: `Bearer ${token}` } });
+      const page = await context.newPage();
+      await page.goto(server.url + path);
+      const color = await page.evaluate(() => getComputedStyle(document.body).backgroundColor);
+      if (colorScheme === "dark") {
+        mkdirSync(OUT, { recursive: true });
+        await page.screenshot({ path: join(OUT, "email-dark.png"), fullPage: true, caret: "initial" });
+        console.log(`dark preview screenshot: ${join(OUT, "email-dark.png")}`);
+      }
+      await context.close();
+      return color;
+    };
+    expect(await background("dark")).toBe("rgb(16, 32, 24)");
+    expect(await background("light")).toBe("rgb(255, 250, 242)");
+    // The forced dark preview (what the editor's Dark switch shows) is dark in a light browser too.
+    expect(await background("light", `/api/emails/${email.id}/html?scheme=dark`)).toBe("rgb(16, 32, 24)");
+  }, 60_000);
+
+  test("a dark logo on a transparent background is flagged; an opaque image is not", async () => {
+    const email = await readyEmail();
+    const logo = email.checks.filter((c: any) => c.id.startsWith("dark-image:"));
+    expect(logo).toHaveLength(1);
+    expect(logo[0].level).toBe("warning");
+    expect(logo[0].message).toContain("The logo");
+    expect(logo[0].message).toContain("dark mode");
+    const opaque = new Uint8Array(await sharp({ create: { width: 40, height: 40, channels: 4, background: { r: 20, g: 20, b: 20, alpha: 1 } } }).png().toBuffer());
+    expect(await darkImageContrast(opaque, "#121212")).toBeUndefined();
+    expect(await darkImageContrast(await logoPng(), "#121212")).toBeLessThan(2);
+  });
+
+  test("the editor previews light and dark; the choice stays across edits", async () => {
+    const email = await readyEmail();
+    const { context, page } = await signedIn();
+    await page.goto(`${server.url}/emails/${email.id}`);
+    await expect(page.locator("#email-frame").isVisible()).resolves.toBe(true);
+    await expect(page.locator("#email-frame-dark").isVisible()).resolves.toBe(false);
+    await page.click("label[for=scheme-dark]");
+    await expect(page.locator("#email-frame").isVisible()).resolves.toBe(false);
+    await page.locator("#email-frame-dark").waitFor({ state: "visible" });
+    const frame = page.frameLocator("#email-frame-dark");
+    await expect(frame.locator(".ds-surface").first().evaluate((el) => getComputedStyle(el).backgroundColor)).resolves.not.toBe("rgb(255, 250, 242)");
+    // An edit swaps the editor; the Dark choice stays.
+    await page.evaluate(() => ((window as any).__sameDocument = true));
+    await page.click("#undo");
+    await page.waitForFunction((v) => document.getElementById("editor")?.dataset.version !== String(v), email.version);
+    expect(await page.evaluate(() => (window as any).__sameDocument)).toBe(true);
+    expect(await page.isChecked("#scheme-dark")).toBe(true);
+    await expect(page.locator("#email-frame-dark").isVisible()).resolves.toBe(true);
+    await expect(page.locator("#email-frame").isVisible()).resolves.toBe(false);
+    await page.screenshot({ path: join(OUT, "editor-dark.png"), caret: "initial" });
+    await context.close();
+  }, 60_000);
 });
 
 describe("test sends through a real SMTP server", () => {
@@ -291,6 +376,31 @@ describe("test sends through a real SMTP server", () => {
     // Another team is not affected by this team's limit.
     const other = await api("POST", `/api/emails/${email.id}/test-sends`, { to: ["me@example.test"] });
     expect(other.status).toBe(502);
+  }, 60_000);
+});
+
+describe("checks before sending", () => {
+  test("the panel's checks include image weight and dark-mode images; links=1 requests each link and flags a 404", async () => {
+    const site = Bun.serve({ port: 0, hostname: "127.0.0.1", fetch: (req) => (new URL(req.url).pathname === "/shop" ? new Response("ok") : new Response("gone", { status: 404 })) });
+    try {
+      const email = await readyEmail();
+      const cta = email.document.sections.find((s: any) => s.type === "cta");
+      const edited = await api("PATCH", `/api/emails/${email.id}/sections/${cta.id}`, { fields: { url: `http://127.0.0.1:${site.port}/gone` } });
+      expect(edited.status).toBe(200);
+      const plain = await api("GET", `/api/emails/${email.id}/checks`);
+      expect(plain.status).toBe(200);
+      const plainIds = plain.body.checks.map((c: any) => c.id);
+      expect(plainIds).toContain("image-weight");
+      expect(plainIds.some((id: string) => id.startsWith("dark-image:"))).toBe(true);
+      expect(plainIds.some((id: string) => id.startsWith("link-broken"))).toBe(false);
+      const withLinks = await api("GET", `/api/emails/${email.id}/checks?links=1`);
+      expect(withLinks.status).toBe(200);
+      const broken = withLinks.body.checks.filter((c: any) => c.id.startsWith("link-broken"));
+      expect(broken).toContainEqual({ id: expect.stringMatching(/^link-broken:\d+$/), level: "error", message: `The link http://127.0.0.1:${site.port}/gone answers 404.` });
+      expect((await api("GET", `/api/emails/${email.id}/checks?links=yes`)).status).toBe(400);
+    } finally {
+      site.stop(true);
+    }
   }, 60_000);
 });
 

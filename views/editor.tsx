@@ -3,7 +3,7 @@ import { Csrf, Layout } from "./layout";
 import { Badge, when, type Tone } from "./components";
 import { SECTION_TYPES } from "../src/email/document";
 import { SECTION_FORMS, type FieldSpec } from "../src/web/section-form";
-import { HandoffMenu, MergeTagPicker } from "./handoff";
+import { DarkPreviewFrame, HandoffMenu, MergeTagPicker, SchemeSwitch } from "./handoff";
 
 export interface EditorSection {
   id: string;
@@ -88,8 +88,10 @@ export const Editor: FC<{ data: EditorData }> = ({ data }) => {
             <input type="radio" name="viewport" id="vp-mobile" value="mobile" class="visually-hidden" />
             <label for="vp-mobile" class="seg">Mobile</label>
           </div>
+          <SchemeSwitch />
           <div class="frame-holder">
             <iframe sandbox="" class="email-frame" id="email-frame" title="The rendered email" src={`/api/emails/${encodeURIComponent(email.id)}/html?v=${email.version}`}></iframe>
+            <DarkPreviewFrame emailId={email.id} version={email.version} />
           </div>
         </section>
         <div class="editor-side">

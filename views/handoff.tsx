@@ -49,3 +49,20 @@ export const MergeTagPicker: FC = () => (
     ))}
   </div>
 );
+
+/**
+ * Light/dark preview switch: a checkbox (not a radio pair, whose freshly swapped-in twin would
+ * uncheck it), kept across swaps by `hx-preserve`, so the choice stays through every edit; pure CSS
+ * (app.css) shows the light or the dark frame.
+ */
+export const SchemeSwitch: FC = () => (
+  <div class="viewport-switch scheme-switch" id="scheme-switch" hx-preserve>
+    <input type="checkbox" id="scheme-dark" name="scheme" value="dark" role="switch" class="visually-hidden" />
+    <label for="scheme-dark" class="seg">Dark mode preview</label>
+  </div>
+);
+
+/** The email as a dark-mode client shows it (loaded only once it is shown). */
+export const DarkPreviewFrame: FC<{ emailId: string; version: number }> = ({ emailId, version }) => (
+  <iframe sandbox="" loading="lazy" class="email-frame email-frame-dark" id="email-frame-dark" title="The rendered email in dark mode" src={`${api(emailId)}/html?scheme=dark&v=${version}`}></iframe>
+);

@@ -10,6 +10,8 @@ import { BriefInput, StudioStore, type EmailRecord } from "./studio";
 import { SECTION_TYPES } from "./document";
 import { emailToText } from "./text";
 import { assetImagesIn, exportZip, slugFileName } from "./export";
+import { forceDark } from "./dark-mode";
+import { linkStatusChecks } from "./resource-checks";
 import { PLATFORMS, translateMergeTags, type Platform } from "./merge-tags";
 import { MAX_TEST_RECIPIENTS, SAMPLE_UNSUBSCRIBE_URL, sendTest, TestSendLimiter } from "./test-send";
 import { newId, type SessionService } from "../sessions/service";
@@ -68,6 +70,8 @@ export interface StudioRoutesOptions {
   /** SMTP for test sends (`SMTP_URL`, `MAIL_FROM`); undefined = off. */
   mail: { smtpUrl: string; from: string } | undefined;
   testSendLimiter?: TestSendLimiter;
+  /** The link check may reach private addresses (IMPORT_ALLOW_PRIVATE=on). */
+  allowPrivate?: boolean;
 }
 
 /** The email studio JSON API: briefs, generation, the email document and its exports. */
@@ -169,12 +173,13 @@ export function studioRoutes(options: StudioRoutesOptions) {
 
   for (const [format, type] of [["html", "text/html; charset=utf-8"], ["mjml", "text/plain; charset=utf-8"], ["txt", "text/plain; charset=utf-8"]] as const) {
     app.openapi(
-      createRoute({ method: "get", path: `/api/emails/{id}/${format}`, tags: ["Email studio"], summary: `Export as ${format.toUpperCase()}`, request: { params: z.object({ id: Id("id", "email_x") }), query: z.object({ download: z.string().optional(), minify: z.enum(["0", "1", "true", "false"]).optional().openapi({ description: "HTML only: minify the inlined HTML" }) }) }, responses: { 200: { description: format, content: { [type.split(";")[0]!]: { schema: z.string() } } }, ...errors(401, 404) } }),
+      createRoute({ method: "get", path: `/api/emails/{id}/${format}`, tags: ["Email studio"], summary: `Export as ${format.toUpperCase()}`, request: { params: z.object({ id: Id("id", "email_x") }), query: z.object({ download: z.string().optional(), minify: z.enum(["0", "1", "true", "false"]).optional().openapi({ description: "HTML only: minify the inlined HTML" }), scheme: z.enum(["light", "dark"]).optional().openapi({ description: "HTML only: `dark` shows the email as a dark-mode client does, whatever the viewer's setting (preview)" }) }) }, responses: { 200: { description: format, content: { [type.split(";")[0]!]: { schema: z.string() } } }, ...errors(401, 404) } }),
       async (c) => {
         const email = await loadEmail(c, c.req.valid("param").id);
         const minify = format === "html" && (c.req.query("minify") === "1" || c.req.query("minify") === "true");
         const r = await rendered(c, email, minify);
-        const body = format === "html" ? r.html : format === "mjml" ? r.mjml : emailToText(r.html);
+        const html = c.req.valid("query").scheme === "dark" ? forceDark(r.html) : r.html;
+        const body = format === "html" ? html : format === "mjml" ? r.mjml : emailToText(r.html);
         const headers: Record<string, string> = { "content-type": type, "cache-control": "no-store" };
         // A rendered email is a document to look at, not a page of ours: no script may run in it.
         if (format === "html") headers["content-security-policy"] = "default-src 'none'; img-src https: http: data:; style-src 'unsafe-inline'; font-src https:; sandbox";
@@ -232,6 +237,23 @@ export function studioRoutes(options: StudioRoutesOptions) {
       const headers: Record<string, string> = { "content-type": "text/html; charset=utf-8", "cache-control": "no-store", "content-disposition": `attachment; filename="${emailFileName(email)}-${platform}.html"` };
       if (translated.unsupported.length > 0) headers["x-unsupported-merge-tags"] = translated.unsupported.join(",");
       return new Response(translated.text, { status: 200, headers }) as never;
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: "get",
+      path: "/api/emails/{id}/checks",
+      tags: ["Email studio"],
+      summary: "The checks before sending; `links=1` also requests every link and flags those answering 4xx/5xx or not at all",
+      request: { params: z.object({ id: Id("id", "email_x") }), query: z.object({ links: z.enum(["0", "1"], { error: "links must be 0 or 1" }).optional() }) },
+      responses: { 200: { description: "Checks", content: { "application/json": { schema: z.object({ checks: z.array(CheckSchema) }) } } }, ...errors(400, 401, 404) },
+    }),
+    async (c) => {
+      const email = await loadEmail(c, c.req.valid("param").id);
+      const r = await rendered(c, email);
+      const links = c.req.valid("query").links === "1" ? await linkStatusChecks({ html: r.html, allowPrivate: options.allowPrivate ?? false }) : [];
+      return c.json({ checks: [...r.checks, ...links] }, 200);
     },
   );
 
