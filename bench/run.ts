@@ -22,10 +22,11 @@ import { streamsHttpSection } from "./sections/streams-http";
 import { websocketSection } from "./sections/websocket";
 import { wrkSection } from "./sections/wrk";
 import { SESSION_SECTIONS } from "./sections/sessions-suite";
+import { growthSection } from "./sections/growth";
 
 /** The sections of docs/performance.md, in order. Add a module here to add figures. */
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
-const SECTIONS: Section<any>[] = [streamsHttpSection, wrkSection, websocketSection, ...SESSION_SECTIONS];
+const SECTIONS: Section<any>[] = [streamsHttpSection, wrkSection, websocketSection, ...SESSION_SECTIONS, growthSection];
 
 const OUTPUT_PATH = join(ROOT, "docs/performance.md");
 const GIB = 1024 ** 3;

@@ -32,6 +32,8 @@ import { SessionFollowers } from "./sessions/follower";
 import { sessionRoutes } from "./sessions/routes";
 import { guardSessionStream } from "./sessions/stream-guard";
 import { Turns } from "./sessions/turns";
+import { chatRoutes } from "./sessions/chat-routes";
+import { sessionOfStreamPath } from "./sessions/ui-chunks";
 import { InputRequests } from "./sessions/input-requests";
 import { apiDocs } from "./web/api-docs";
 import { Providers } from "./agents/providers";
@@ -163,7 +165,7 @@ export async function startService(options: { config: Config; log: Logger }): Pr
     } else {
       log.info("using external postgres", { url: safeUrl(databaseUrl) });
     }
-    database = await openDatabase({ url: databaseUrl, log });
+    database = await openDatabase({ url: databaseUrl, log, socketPath: embedded?.socketPath });
     readiness.database = true;
     await runMigrations({ url: databaseUrl, log });
     readiness.migrations = true;
@@ -201,7 +203,7 @@ export async function startService(options: { config: Config; log: Logger }): Pr
     if (config.role !== "web") await runtime.start();
     log.info("ai providers", { text: providers.offlineOnly ? "offline" : (providers.anthropic ? "anthropic" : "openai"), images: providers.openai ? "openai" : "offline" });
     sockets = new SessionSockets({ service: sessions, turns, inputs, followers, presence, auth, listener: database.listener, log: log.child({ component: "ws" }), cookieAuth: (request) => cookiePrincipal(accounts, request), cookieOrigin: (origin, request) => origin === new URL(request.url).origin || origin === config.publicUrl });
-    const metrics = new ServiceMetrics({ role: config.role, sql: database.sql, listener: database.listener, hub: streams.hub, writer: streams.writer, boss, sockets });
+    const metrics = new ServiceMetrics({ role: config.role, sql: database.sql, listener: database.listener, hub: streams.hub, writer: streams.writer, boss, sockets, followers });
     if (config.role !== "worker") await sockets.start();
     await metrics.start();
     runtime.onRunEnded = (run) => metrics.runEnded(run);
@@ -233,10 +235,12 @@ export async function startService(options: { config: Config; log: Logger }): Pr
     api.use("/api/*", jsonBodyGuard());
     api.route("/", accountRoutes({ accounts }));
     api.route("/", assetRoutes({ assets, publicUrl: config.publicUrl }));
-    const editor = new EmailEditor({ studio, brands, sessions });
-    api.route("/", studioRoutes({ studio, brands, assets, editor, publicUrl: config.publicUrl }));
+    // The email's images are public asset URLs (what any mail client fetches), so the checks read them as the public route does.
+    const editor = new EmailEditor({ studio, brands, sessions, loadImage: async (id) => (await assets.bytes(ALL_TEAMS, id))?.bytes });
+    api.route("/", studioRoutes({ studio, brands, assets, editor, sessions, mail: config.mail, publicUrl: config.publicUrl, allowPrivate: config.importAllowPrivate }));
     api.route("/", brandRoutes({ brands, assets, imports: brandImports, references, publicUrl: config.publicUrl, allowPrivate: config.importAllowPrivate }));
     api.route("/", sessionRoutes({ service: sessions, turns, inputs, presence, secretKey: config.secretKey, publicUrl: config.publicUrl, runnableAgents: () => runtime!.agentNames, revokeClientToken: (input) => accounts.revokeClientToken(input) }));
+    api.route("/", chatRoutes({ service: sessions, turns, secretKey: config.secretKey, publicUrl: config.publicUrl }));
 
     // Session streams are read-only on /v1/stream (the operator's raw appends are checked event by event).
     const isOperator = async (request: Request) => (await auth.authenticate(Authenticator.bearer(request)))?.kind === "admin";
@@ -340,7 +344,7 @@ function streamAuthorizer(auth: Authenticator, sessions: SessionService, store: 
     const scope = scopeOf(principal);
     if (path.startsWith(SESSION_STREAM_PREFIX)) {
       // Existence is read across teams (ALL_TEAMS) only to tell "taken" from "missing"; both answer 404 to a read.
-      const session = await sessions.get(path.slice(SESSION_STREAM_PREFIX.length), ALL_TEAMS);
+      const session = await sessions.get(sessionOfStreamPath(SESSION_STREAM_PREFIX, path)!, ALL_TEAMS);
       return session ? inScope(scope, session.teamId) : undefined;
     }
     const owner = await store.ownerOf(path);
@@ -351,7 +355,8 @@ function streamAuthorizer(auth: Authenticator, sessions: SessionService, store: 
     if (!principal) return refuse(401, "unauthorized", "Send Authorization: Bearer <token> (or run with STREAMS_AUTH=off for development).");
     if (principal.kind === "admin") return { teamId: null };
     if (principal.kind === "client") {
-      if ((request.method === "GET" || request.method === "HEAD") && path === SESSION_STREAM_PREFIX + principal.sessionId && can(principal, "read")) return { teamId: principal.teamId };
+      // Its session's stream, and the AI SDK streams of its turns (`…/sessions/<id>/ui/<uiId>`).
+      if ((request.method === "GET" || request.method === "HEAD") && sessionOfStreamPath(SESSION_STREAM_PREFIX, path) === principal.sessionId && can(principal, "read")) return { teamId: principal.teamId };
       return refuse(403, "forbidden", "A client token may only read its own session's stream (with the read capability).");
     }
     if (path.startsWith("/v1/stream/__ds")) return refuse(403, "forbidden", "Subscriptions are managed with the bootstrap API_TOKEN.");

@@ -2,7 +2,8 @@ import { describe, test, expect, afterAll, beforeAll } from "bun:test";
 import { lookup } from "node:dns/promises";
 import { hostname } from "node:os";
 import { strToU8, zipSync, unzipSync, strFromU8 } from "fflate";
-import { startServer, type TestServer } from "./support/server";
+import { startServer, TEST_API_TOKEN, type TestServer } from "./support/server";
+import { referenceAssets } from "./support/references";
 import { startBrandSite, blocksPng, solidPng, ACME, BLUEBIRD, type BrandSite } from "./support/brand-site";
 import { classifyAddress, guardedFetch, precheckUrl } from "../src/infra/guarded-fetch";
 import { dominantColors, parseColor } from "../src/brands/import/colour";
@@ -508,6 +509,7 @@ describe("product images and the reference library", () => {
     // A brief picks references from the library by their asset ids.
     const picked = (await api(server, "GET", `/api/brands/${brandId}/references?tag=launch`)).body.references.map((r: any) => r.assetId);
     const brief = await api(server, "POST", "/api/briefs", { brandId, objective: "Launch", audience: "Everyone", tone: "warm", hook: "It is here", referenceAssetIds: picked });
+    expect(picked).toHaveLength(3);
     expect(brief.status).toBe(201);
     expect((await api(server, "GET", `/api/briefs/${brief.body.id}`)).body.referenceAssetIds).toEqual(picked);
   });
@@ -600,7 +602,7 @@ describe("brand kits", () => {
       const html = await (await s.fetch(`/api/emails/${generated.body.emailId}/html`)).text();
       return html.replaceAll(s.url, "ORIGIN").replace(/ast_[A-Za-z0-9_-]+/g, "ASSET");
     };
-    const [a, b] = await Promise.all([render(server, original, [reference.assetId]), render(other, copied, copiedRefs.map((r: any) => r.assetId))]);
+    const [a, b] = await Promise.all([render(server, original, [reference.assetId, ...(await referenceAssets(server.url, TEST_API_TOKEN, 2))]), render(other, copied, [...copiedRefs.map((r: any) => r.assetId), ...(await referenceAssets(other.url, TEST_API_TOKEN, 2))])]);
     expect(a).toContain("ORIGIN/assets/ASSET");
     expect(a).toContain("Acme Botanicals");
     expect(b).toBe(a);

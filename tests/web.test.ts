@@ -274,14 +274,17 @@ describe("marketer flow", () => {
     const [download] = await Promise.all([page.waitForEvent("download"), page.click("#export-zip")]);
     const zip = unzipSync(new Uint8Array(readFileSync((await download.path())!)));
     const names = Object.keys(zip).sort();
-    expect(names).toContain("email.html");
-    expect(names).toContain("email.mjml");
-    expect(names).toContain("email.txt");
+    // Named after the email's subject, slugged (the hostile part of the subject becomes plain words).
+    const stem = download.suggestedFilename().replace(/\.zip$/, "");
+    expect(stem).toMatch(/^glow-like-never-before[a-z0-9-]*$/);
+    expect(names).toContain(`${stem}.html`);
+    expect(names).toContain(`${stem}.mjml`);
+    expect(names).toContain(`${stem}.txt`);
     expect(names.some((n) => n.startsWith("images/") && n.endsWith(".png"))).toBe(true);
-    const exported = strFromU8(zip["email.html"]!);
+    const exported = strFromU8(zip[`${stem}.html`]!);
     expect(exported).toContain("Fresh skin for spring");
     expect(exported).not.toContain("<script>window.__xss");
-    expect(strFromU8(zip["email.txt"]!)).toContain("Fresh skin for spring");
+    expect(strFromU8(zip[`${stem}.txt`]!)).toContain("Fresh skin for spring");
     const [htmlDownload] = await Promise.all([page.waitForEvent("download"), page.click("#export-html")]);
     expect(readFileSync((await htmlDownload.path())!, "utf8")).toContain("<!doctype html");
     await page.click("#copy-html");

@@ -1,6 +1,7 @@
 import type { Provider } from "./providers/types";
 import type { ChatMessage } from "./providers/types";
 import { ProviderError } from "./providers/types";
+import { newId } from "../sessions/service";
 import { RunStopped, type MessageWriter, type RunContext, type SeenMessage } from "./run-context";
 import type { CompactedMessage } from "../sessions/events";
 import type { InputKind, InputRequest } from "../sessions/input-requests";
@@ -54,9 +55,11 @@ async function generate(ctx: RunContext, tools: AgentTools, messages: ChatMessag
     tokens: options.tokens,
     tokensPerSecond: options.tokensPerSecond,
     model: options.model,
+    parts: true,
   })) {
     if (ctx.signal.aborted) break;
-    message.delta(chunk);
+    if (typeof chunk === "string") message.delta(chunk);
+    else message.part(chunk);
   }
   return ctx.signal.aborted ? "stopped" : "complete";
 }
@@ -201,6 +204,7 @@ export const APPROVAL_TIMEOUT_MS = 24 * 60 * 60_000;
 
 interface ApprovalState {
   requestId: string;
+  toolCallId: string;
   tool: string;
   args: Record<string, unknown>;
 }
@@ -224,19 +228,24 @@ export const approvalAgent: Agent = {
       const tool = typeof input.tool === "string" ? input.tool.slice(0, 100) : "send_email";
       const args = input.args && typeof input.args === "object" ? input.args : { to: "team@example.com", subject: ask.slice(0, 120) };
       const message = await ctx.startMessage(undefined, ctx.info.messageId ?? undefined);
+      const toolCallId = newId("call");
       message.delta(`To do this I would call ${tool} with ${JSON.stringify(args)}. It needs your approval first.`);
+      message.part({ type: "tool-call", toolCallId, toolName: tool, argsDelta: JSON.stringify(args) });
       await message.end("complete");
       const timeoutMs = typeof input.timeoutMs === "number" && input.timeoutMs > 0 ? Math.min(input.timeoutMs, APPROVAL_TIMEOUT_MS) : APPROVAL_TIMEOUT_MS;
       const requestId = await tools.ask({ kind: "approval", prompt: `Allow ${tool}(${JSON.stringify(args)})?`, timeoutMs });
-      return { status: "suspended", state: { requestId, tool, args } satisfies ApprovalState };
+      return { status: "suspended", state: { requestId, toolCallId, tool, args } satisfies ApprovalState };
     }
     const request = await tools.answer(state.requestId);
     // Woken for someone else's cancel: keep waiting.
     if (!request || request.status === "pending") return { status: "suspended", state };
     if (request.status === "cancelled") return { status: "cancelled" };
     const message = await ctx.startMessage();
-    if (request.status === "expired") message.delta(`No answer in time: ${state.tool} was not called.`);
-    else if (request.value === true) message.delta(`Approved. Called ${state.tool}(${JSON.stringify(state.args)}): {"ok":true,"id":"${state.requestId.replace(/^req_/, "out_")}"}`);
+    const outcome = request.status === "expired" ? "expired" : request.value === true ? "approved" : "declined";
+    const result = outcome === "approved" ? { ok: true, id: state.requestId.replace(/^req_/, "out_") } : { ok: false, reason: outcome };
+    message.part({ type: "tool-result", toolCallId: state.toolCallId, toolName: state.tool, result });
+    if (outcome === "expired") message.delta(`No answer in time: ${state.tool} was not called.`);
+    else if (outcome === "approved") message.delta(`Approved. Called ${state.tool}(${JSON.stringify(state.args)}): ${JSON.stringify(result)}`);
     else message.delta(`Declined: ${state.tool} was not called.`);
     await message.end("complete");
     return { status: "completed" };

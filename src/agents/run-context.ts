@@ -2,7 +2,9 @@ import type { Logger } from "../infra/log";
 import { jsonAppend } from "../streams/json-append";
 import type { AppendWriter } from "../streams/writer";
 import { formatOffset } from "../streams/offsets";
-import type { SessionEvent } from "../sessions/events";
+import type { DeltaPart, SessionEvent } from "../sessions/events";
+import type { StreamPart } from "./providers/types";
+import { UiChunkMapper } from "../sessions/ui-chunks";
 import type { RunOptions } from "./options";
 import { CANCEL_FENCE_EPOCH, newId, runProducerId, sessionStreamPath } from "../sessions/service";
 
@@ -67,6 +69,8 @@ export class RunContext {
   /** The producer epoch this run writes at: its attempt, or CANCEL_FENCE_EPOCH once a cancel fenced it. */
   #epoch: number;
   #producerSeq: (epoch: number) => Promise<number>;
+  /** The turn's AI SDK stream, when it has one. */
+  #ui: { path: string; mapper?: UiChunkMapper; seq: number } | undefined;
   #chain: Promise<unknown> = Promise.resolve();
   #abort = new AbortController();
   #stop: StopReason | undefined;
@@ -76,8 +80,9 @@ export class RunContext {
   /** Offset of the last event this run appended. */
   lastOffset = formatOffset(0);
 
-  constructor(options: { info: RunInfo; writer: AppendWriter; log: Logger; producerSeq?: (epoch: number) => Promise<number> }) {
+  constructor(options: { info: RunInfo; writer: AppendWriter; log: Logger; producerSeq?: (epoch: number) => Promise<number>; uiStreamPath?: string }) {
     this.info = options.info;
+    if (options.uiStreamPath) this.#ui = { path: options.uiStreamPath, seq: 0 };
     this.#epoch = options.info.attempt;
     this.#producerSeq = options.producerSeq ?? (async () => -1);
     this.#writer = options.writer;
@@ -131,9 +136,23 @@ export class RunContext {
       } else if (result.kind !== "duplicate") {
         throw new Error(`append to session failed: ${result.kind}`);
       }
+      if (this.#ui && (result.kind === "appended" || result.kind === "duplicate")) await this.#appendUi(event);
     });
     this.#chain = next.catch(() => {});
     return next;
+  }
+
+  /** Mirrors the event into the turn's AI SDK stream (closed with the run's end). */
+  async #appendUi(event: SessionEvent) {
+    const ui = this.#ui!;
+    // Created at the first event, after a retry has learnt which message it continues.
+    ui.mapper ??= new UiChunkMapper(this.info.runId, this.info.resume);
+    const chunks = ui.mapper.map(event);
+    const close = event.type === "run.end" && event.runId === this.info.runId;
+    if (chunks.length === 0 && !close) return;
+    const seq = ui.seq++;
+    const result = await this.#writer.append({ ...jsonAppend(ui.path, chunks, { producer: { id: `ui:${this.info.runId}`, epoch: this.info.attempt, seq } }), close });
+    if (result.kind !== "appended" && result.kind !== "duplicate" && result.kind !== "closed") this.#log.warn("AI SDK stream append failed", { runId: this.info.runId, kind: result.kind });
   }
 
   #append(event: SessionEvent) {
@@ -284,6 +303,8 @@ export class MessageWriter {
   #run: RunContext;
   readonly id: string;
   #buffer = "";
+  /** The part the buffer belongs to (undefined: text). */
+  #part: DeltaPart | undefined;
   #timer: ReturnType<typeof setTimeout> | undefined;
   #first = true;
   #ended = false;
@@ -295,9 +316,28 @@ export class MessageWriter {
   }
 
   delta(text: string): void {
+    this.#gather(text, undefined);
+  }
+
+  /**
+   * A streamed piece of a non-text part: reasoning text, or a tool call's arguments (JSON text) —
+   * rolled up like text, per part. A finished part (`tool-result`, `data`, `file`) goes out whole.
+   */
+  part(part: StreamPart | Exclude<DeltaPart, { type: "text" | "reasoning" | "tool-call" }>): void {
+    if (this.#ended) return;
+    if (part.type === "reasoning") return this.#gather(part.text, { type: "reasoning" });
+    if (part.type === "tool-call") return this.#gather(part.argsDelta, { type: "tool-call", toolCallId: part.toolCallId, toolName: part.toolName });
+    this.#flush();
+    void this.#run.emit({ type: "message.delta", id: this.id, runId: this.#run.info.runId, text: "", part }).catch(() => {});
+  }
+
+  #gather(text: string, part: DeltaPart | undefined): void {
     if (this.#ended || !text) return;
+    // A different part than the one being gathered: send what was gathered first, in order.
+    if (this.#buffer && JSON.stringify(part) !== JSON.stringify(this.#part)) this.#flush();
+    this.#part = part;
     this.#buffer += text;
-    this.text += text;
+    if (!part) this.text += text;
     if (this.#first || this.#buffer.length >= MAX_DELTA_CHARS) {
       this.#first = false;
       this.#flush();
@@ -317,7 +357,7 @@ export class MessageWriter {
       if (cut < this.#buffer.length && last >= 0xd800 && last <= 0xdbff) cut--;
       const text = this.#buffer.slice(0, cut);
       this.#buffer = this.#buffer.slice(cut);
-      void this.#run.emit({ type: "message.delta", id: this.id, runId: this.#run.info.runId, text }).catch(() => {});
+      void this.#run.emit({ type: "message.delta", id: this.id, runId: this.#run.info.runId, text, ...(this.#part ? { part: this.#part } : {}) }).catch(() => {});
     }
   }
 

@@ -12,6 +12,8 @@ const assetId = z.string().regex(/^ast_[A-Za-z0-9_-]{1,40}$/, "an asset id from 
 export const BrandInput = z.object({
   name: z.string().trim().min(1).max(120),
   colors: z.object({ primary: hex, secondary: hex.optional(), background: hex.optional(), text: hex.optional() }),
+  /** Dark-mode colours; unset ones are proposed from `colors` (see docs/email.md, Dark mode). */
+  darkColors: z.object({ background: hex.optional(), text: hex.optional(), heading: hex.optional() }).optional(),
   fonts: z.object({ heading: z.string().max(60).optional(), body: z.string().max(60).optional() }).optional(),
   voice: z.string().max(2_000).optional(),
   logoAssetId: assetId.optional(),
@@ -44,6 +46,7 @@ export function toBrand(record: BrandRecord, base: string): Brand {
   return {
     name: d.name,
     colors: d.colors,
+    ...(d.darkColors ? { darkColors: d.darkColors } : {}),
     ...(d.fonts ? { fonts: d.fonts } : {}),
     ...(d.voice ? { voice: d.voice } : {}),
     ...(d.logoAssetId ? { logoUrl: assetUrl(base, d.logoAssetId) } : {}),

@@ -90,6 +90,8 @@ export const BrandSchema = z.strictObject({
     background: hexColor.optional(),
     text: hexColor.optional(),
   }),
+  /** Dark-mode colours; each missing one is proposed from the light palette (dark-mode.ts). */
+  darkColors: z.strictObject({ background: hexColor.optional(), text: hexColor.optional(), heading: hexColor.optional() }).optional(),
   fonts: z
     .strictObject({ heading: text(MAX_FONT_NAME_CHARS).optional(), body: text(MAX_FONT_NAME_CHARS).optional() })
     .optional(),
@@ -118,6 +120,9 @@ export const BriefSchema = z.strictObject({
     .max(MAX_PRODUCTS)
     .default([]),
   cta: z.strictObject({ label: text(MAX_LABEL_CHARS), url: url() }).optional(),
+  offer: z.strictObject({ text: text(MAX_LABEL_CHARS * 2), code: text(MAX_LABEL_CHARS).optional() }).optional(),
+  occasion: text(MAX_NAME_CHARS).optional(),
+  sendDate: text(10).optional(),
 });
 export type Brief = z.input<typeof BriefSchema>;
 

@@ -2,6 +2,7 @@ import type { SessionService } from "../sessions/service";
 import { validateDocument, validateSection, SECTION_TYPES, type EmailDocument, type Section, type SectionType } from "./document";
 import { renderEmail } from "./render";
 import { checkEmail, type EmailCheck } from "./checks";
+import { imageChecks, type ImageLoader } from "./resource-checks";
 import { writeOfflineEmail } from "./offline-writer";
 import type { RunOptions } from "../agents/options";
 import { StudioStore, type BriefRecord, type EmailRecord } from "./studio";
@@ -116,10 +117,14 @@ export class EmailEditor {
   #sessions: SessionService;
   #renders = new Map<string, RenderedEmail>();
 
-  constructor(options: { studio: StudioStore; brands: BrandStore; sessions: SessionService }) {
+  #loadImage: ImageLoader | undefined;
+
+  /** `loadImage` lets the checks look at the email's images (dark-mode visibility). */
+  constructor(options: { studio: StudioStore; brands: BrandStore; sessions: SessionService; loadImage?: ImageLoader }) {
     this.#studio = options.studio;
     this.#brands = options.brands;
     this.#sessions = options.sessions;
+    this.#loadImage = options.loadImage;
   }
 
   /**
@@ -138,6 +143,7 @@ export class EmailEditor {
     const brand = toBrand(brandRecord, options.base);
     const result = await renderEmail({ document: email.document, brand, minify });
     const checks = email.document.sections.length > 0 ? checkEmail({ document: email.document, brand, html: result.html, mjmlErrors: result.errors }) : [];
+    if (email.document.sections.length > 0 && this.#loadImage) checks.push(...(await imageChecks({ html: result.html, base: options.base, brand, load: this.#loadImage })));
     const value = { html: result.html, mjml: result.mjml, checks };
     if (this.#renders.size >= RENDER_CACHE_SIZE) this.#renders.delete(this.#renders.keys().next().value!);
     this.#renders.set(key, value);

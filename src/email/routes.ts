@@ -10,7 +10,12 @@ import { requireOwnAssets } from "../assets/routes";
 import { BriefInput, StudioStore, type EmailRecord } from "./studio";
 import { SECTION_TYPES } from "./document";
 import { emailToText } from "./text";
-import { exportZip } from "./export";
+import { assetImagesIn, exportZip, slugFileName } from "./export";
+import { forceDark } from "./dark-mode";
+import { linkStatusChecks } from "./resource-checks";
+import { PLATFORMS, translateMergeTags, type Platform } from "./merge-tags";
+import { MAX_TEST_RECIPIENTS, SAMPLE_UNSUBSCRIBE_URL, sendTest, TestSendLimiter } from "./test-send";
+import { newId, type SessionService } from "../sessions/service";
 import { EDIT_FAILURE_STATUS, type EditFailure, type EditResult, type EmailEditor, type RenderedEmail } from "./editing";
 
 const Id = (name: string, example: string) => z.string().min(1).max(100).openapi({ param: { name, in: "path" }, example });
@@ -38,6 +43,23 @@ const EmailView = z
   })
   .openapi("Email");
 
+const TestSendBody = z
+  .object({
+    to: z
+      .array(z.email({ error: (issue) => `${JSON.stringify(issue.input)} is not an email address` }), { error: "to must be a list of email addresses" })
+      .min(1, { error: "Give at least one address in to" })
+      .max(MAX_TEST_RECIPIENTS, { error: `A test send goes to at most ${MAX_TEST_RECIPIENTS} addresses` }),
+  })
+  .strict();
+const TestSendView = z
+  .object({ version: z.number(), results: z.array(z.object({ address: z.string(), status: z.enum(["accepted", "refused"]), reply: z.string() })) })
+  .openapi("TestSend");
+
+/** A download's name: the email's name (or subject), slugged. */
+function emailFileName(email: EmailRecord): string {
+  return slugFileName((email as { name?: string | null }).name || email.document.subject);
+}
+
 export interface StudioRoutesOptions {
   studio: StudioStore;
   brands: BrandStore;
@@ -45,11 +67,19 @@ export interface StudioRoutesOptions {
   /** The editing module the pages use too (one render cache). */
   editor: EmailEditor;
   publicUrl: string | undefined;
+  /** The session an email's test sends are recorded in. */
+  sessions: SessionService;
+  /** SMTP for test sends (`SMTP_URL`, `MAIL_FROM`); undefined = off. */
+  mail: { smtpUrl: string; from: string } | undefined;
+  testSendLimiter?: TestSendLimiter;
+  /** The link check may reach private addresses (IMPORT_ALLOW_PRIVATE=on). */
+  allowPrivate?: boolean;
 }
 
 /** The email studio JSON API: briefs, generation, the email document and its exports. */
 export function studioRoutes(options: StudioRoutesOptions) {
-  const { studio, brands, assets, editor } = options;
+  const { studio, brands, assets, editor, sessions } = options;
+  const testSendLimiter = options.testSendLimiter ?? new TestSendLimiter();
   const app = router();
   const base = (c: Context) => options.publicUrl ?? new URL(c.req.url).origin;
 
@@ -140,40 +170,131 @@ export function studioRoutes(options: StudioRoutesOptions) {
 
   for (const [format, type] of [["html", "text/html; charset=utf-8"], ["mjml", "text/plain; charset=utf-8"], ["txt", "text/plain; charset=utf-8"]] as const) {
     app.openapi(
-      createRoute({ method: "get", path: `/api/emails/{id}/${format}`, tags: ["Email studio"], summary: `Export as ${format.toUpperCase()}`, request: { params: z.object({ id: Id("id", "email_x") }), query: z.object({ download: z.string().optional(), minify: z.enum(["0", "1", "true", "false"]).optional().openapi({ description: "HTML only: minify the inlined HTML" }) }) }, responses: { 200: { description: format, content: { [type.split(";")[0]!]: { schema: z.string() } } }, ...errors(401, 404) } }),
+      createRoute({ method: "get", path: `/api/emails/{id}/${format}`, tags: ["Email studio"], summary: `Export as ${format.toUpperCase()}`, request: { params: z.object({ id: Id("id", "email_x") }), query: z.object({ download: z.string().optional(), minify: z.enum(["0", "1", "true", "false"]).optional().openapi({ description: "HTML only: minify the inlined HTML" }), scheme: z.enum(["light", "dark"]).optional().openapi({ description: "HTML only: `dark` shows the email as a dark-mode client does, whatever the viewer's setting (preview)" }) }) }, responses: { 200: { description: format, content: { [type.split(";")[0]!]: { schema: z.string() } } }, ...errors(401, 404) } }),
       async (c) => {
         const email = await loadEmail(c, c.req.valid("param").id);
         const minify = format === "html" && (c.req.query("minify") === "1" || c.req.query("minify") === "true");
         const r = await rendered(c, email, minify);
-        const body = format === "html" ? r.html : format === "mjml" ? r.mjml : emailToText(r.html);
+        const html = c.req.valid("query").scheme === "dark" ? forceDark(r.html) : r.html;
+        const body = format === "html" ? html : format === "mjml" ? r.mjml : emailToText(r.html);
         const headers: Record<string, string> = { "content-type": type, "cache-control": "no-store" };
         // A rendered email is a document to look at, not a page of ours: no script may run in it.
         if (format === "html") headers["content-security-policy"] = "default-src 'none'; img-src https: http: data:; style-src 'unsafe-inline'; font-src https:; sandbox";
-        if (c.req.query("download") !== undefined) headers["content-disposition"] = `attachment; filename="email-${email.id}.${format}"`;
+        if (c.req.query("download") !== undefined) headers["content-disposition"] = `attachment; filename="${emailFileName(email)}.${format}"`;
         return new Response(body, { status: 200, headers }) as never;
       },
     );
   }
 
+  /** The email's images of ours, with their bytes, for a self-contained zip or CID parts. */
+  async function imagesOf(c: Context<AppEnv>, html: string): Promise<Array<{ id: string; url: string; bytes: Uint8Array; contentType: string }>> {
+    const out = [];
+    for (const { url, id } of assetImagesIn(html, base(c))) {
+      const asset = await assets.bytes(studioScope(c), id);
+      if (asset) out.push({ id, url, bytes: asset.bytes, contentType: asset.info.contentType });
+    }
+    return out;
+  }
+
+  async function zipOf(c: Context, email: EmailRecord, platform?: Platform): Promise<Response> {
+    const r = await rendered(c, email);
+    const images = (await imagesOf(c, r.html)).map((image) => ({ name: `${image.id}.${image.contentType.split("/")[1]}`, bytes: image.bytes, url: image.url }));
+    const name = emailFileName(email);
+    const translate = (text: string) => (platform ? translateMergeTags(text, platform).text : text);
+    const zip = exportZip({ html: translate(r.html), mjml: translate(r.mjml), text: translate(emailToText(r.html)), images, baseName: name });
+    return new Response(zip as Uint8Array<ArrayBuffer>, { status: 200, headers: { "content-type": "application/zip", "content-disposition": `attachment; filename="${name}${platform ? `-${platform}` : ""}.zip"` } });
+  }
+
   app.openapi(
-    createRoute({ method: "get", path: "/api/emails/{id}/export.zip", tags: ["Email studio"], summary: "Export HTML, MJML, text and images as one zip", request: { params: z.object({ id: Id("id", "email_x") }) }, responses: { 200: { description: "zip", content: { "application/zip": { schema: z.string() } } }, ...errors(401, 404) } }),
+    createRoute({ method: "get", path: "/api/emails/{id}/export.zip", tags: ["Email studio"], summary: "Export HTML, MJML, text and every image as one self-contained zip", request: { params: z.object({ id: Id("id", "email_x") }) }, responses: { 200: { description: "zip", content: { "application/zip": { schema: z.string() } } }, ...errors(401, 404) } }),
+    async (c) => (await zipOf(c, await loadEmail(c, c.req.valid("param").id))) as never,
+  );
+
+  app.openapi(
+    createRoute({
+      method: "get",
+      path: "/api/emails/{id}/export",
+      tags: ["Email studio"],
+      summary: "Export for an email platform: merge tags in its dialect (docs/email.md lists them)",
+      request: {
+        params: z.object({ id: Id("id", "email_x") }),
+        query: z.object({
+          platform: z.enum(PLATFORMS, { error: `platform must be one of ${PLATFORMS.join(", ")}` }),
+          format: z.enum(["html", "zip"], { error: "format must be html or zip" }).default("html"),
+        }),
+      },
+      responses: { 200: { description: "HTML or zip", content: { "text/html": { schema: z.string() }, "application/zip": { schema: z.string() } } }, ...errors(400, 401, 404) },
+    }),
+    async (c) => {
+      const { platform, format } = c.req.valid("query");
+      const email = await loadEmail(c, c.req.valid("param").id);
+      if (format === "zip") return (await zipOf(c, email, platform)) as never;
+      const r = await rendered(c, email);
+      const translated = translateMergeTags(r.html, platform);
+      const headers: Record<string, string> = { "content-type": "text/html; charset=utf-8", "cache-control": "no-store", "content-disposition": `attachment; filename="${emailFileName(email)}-${platform}.html"` };
+      if (translated.unsupported.length > 0) headers["x-unsupported-merge-tags"] = translated.unsupported.join(",");
+      return new Response(translated.text, { status: 200, headers }) as never;
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: "get",
+      path: "/api/emails/{id}/checks",
+      tags: ["Email studio"],
+      summary: "The checks before sending; `links=1` also requests every link and flags those answering 4xx/5xx or not at all",
+      request: { params: z.object({ id: Id("id", "email_x") }), query: z.object({ links: z.enum(["0", "1"], { error: "links must be 0 or 1" }).optional() }) },
+      responses: { 200: { description: "Checks", content: { "application/json": { schema: z.object({ checks: z.array(CheckSchema) }) } } }, ...errors(400, 401, 404) },
+    }),
     async (c) => {
       const email = await loadEmail(c, c.req.valid("param").id);
       const r = await rendered(c, email);
-      const images = [];
-      const urls = new Set<string>();
-      for (const section of email.document.sections) {
-        for (const value of Object.values(section.fields as Record<string, unknown>)) if (typeof value === "string") urls.add(value);
-        for (const product of (section.fields as { products?: Array<{ imageUrl?: string }> }).products ?? []) if (product.imageUrl) urls.add(product.imageUrl);
+      const links = c.req.valid("query").links === "1" ? await linkStatusChecks({ html: r.html, allowPrivate: options.allowPrivate ?? false }) : [];
+      return c.json({ checks: [...r.checks, ...links] }, 200);
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: "post",
+      path: "/api/emails/{id}/test-sends",
+      tags: ["Email studio"],
+      summary: `Send a test of the email to at most ${MAX_TEST_RECIPIENTS} addresses (SMTP_URL, MAIL_FROM); the result is kept in the email's session`,
+      request: { params: z.object({ id: Id("id", "email_x") }), body: { content: { "application/json": { schema: TestSendBody } } } },
+      responses: {
+        200: { description: "Sent: each address accepted or refused, with the SMTP server's reply", content: { "application/json": { schema: TestSendView } } },
+        ...errors(400, 401, 404, 409, 422, 429, 502, 503),
+      },
+    }),
+    async (c) => {
+      const { to } = c.req.valid("json");
+      const email = await loadEmail(c, c.req.valid("param").id);
+      if (!options.mail) throw new ApiError(503, "test_sends_off", "Test sends are off: set SMTP_URL and MAIL_FROM (see README, Configuration).");
+      if (email.status !== "ready") throw new ApiError(409, "email_not_ready", "The email is not ready yet; send a test when it has finished generating.");
+      if (!testSendLimiter.take(email.teamId ?? "admin")) throw new ApiError(429, "rate_limited", `Your team has made ${testSendLimiter.limit} test sends in the last ${testSendLimiter.windowMs / 60_000} minutes; try again later.`);
+      const r = await rendered(c, email);
+      // Without a public URL a mailbox cannot load our images: carry them inside the message.
+      const inlineImages = options.publicUrl ? [] : (await imagesOf(c, r.html)).map((image) => ({ url: image.url, cid: `${image.id}@durable-studio`, bytes: image.bytes, contentType: image.contentType }));
+      const footer = email.document.sections.find((s) => s.type === "footer")?.fields as { unsubscribeUrl?: string; address?: string } | undefined;
+      const unsubscribeUrl = footer?.unsubscribeUrl && /^https?:\/\//i.test(footer.unsubscribeUrl) ? footer.unsubscribeUrl : SAMPLE_UNSUBSCRIBE_URL;
+      const result = await sendTest({
+        smtpUrl: options.mail.smtpUrl,
+        from: options.mail.from,
+        to,
+        subject: email.document.subject ?? "Untitled email",
+        html: r.html,
+        inlineImages,
+        unsubscribeUrl,
+        address: footer?.address ?? "",
+        viewInBrowserUrl: `${base(c)}/api/emails/${email.id}/html`,
+      });
+      const data = result.ok ? { version: email.version, results: result.results } : { version: email.version, to, error: { code: result.code, message: result.message } };
+      await sessions.append(email.sessionId, { type: "artifact", runId: newId("send"), kind: "email.test-send", ref: email.id, data });
+      if (!result.ok) throw new ApiError(502, result.code, result.message);
+      if (result.results.every((x) => x.status === "refused")) {
+        throw new ApiError(422, "recipients_refused", `The SMTP server refused ${result.results.map((x) => `${x.address} (${x.reply})`).join(", ")}.`);
       }
-      for (const url of urls) {
-        const id = assetIdFromUrl(url, base(c));
-        if (!id) continue;
-        const asset = await assets.bytes(studioScope(c), id);
-        if (asset) images.push({ name: `${id}.${asset.info.contentType.split("/")[1]}`, bytes: asset.bytes, url });
-      }
-      const zip = exportZip({ html: r.html, mjml: r.mjml, text: emailToText(r.html), images, baseName: "email" });
-      return new Response(zip as Uint8Array<ArrayBuffer>, { status: 200, headers: { "content-type": "application/zip", "content-disposition": `attachment; filename="email-${email.id}.zip"` } }) as never;
+      return c.json({ version: email.version, results: result.results }, 200);
     },
   );
 

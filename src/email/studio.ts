@@ -8,15 +8,43 @@ import { assetUrl } from "../assets/store";
 const httpUrl = z.string().max(2_048).refine((v) => /^https?:\/\//i.test(v), "an http(s) URL");
 const assetId = z.string().regex(/^ast_[A-Za-z0-9_-]{1,40}$/, "an asset id from POST /api/assets");
 
+/** The workflow asks for 3–4 reference email screenshots: fewer teach the writer little, more dilute it. */
+export const MIN_REFERENCES = 3;
+export const MAX_REFERENCES = 4;
+export const REFERENCES_MESSAGE = `add ${MIN_REFERENCES} or ${MAX_REFERENCES} reference email screenshots (POST /api/assets with kind=reference)`;
+
 export const BriefInput = z.object({
   brandId: z.string().min(1).max(100),
   objective: z.string().trim().min(1).max(1_000),
   audience: z.string().trim().min(1).max(1_000),
   tone: z.string().trim().min(1).max(1_000),
   hook: z.string().trim().min(1).max(200),
-  products: z.array(z.object({ name: z.string().trim().min(1).max(120), description: z.string().max(3_000).optional(), imageAssetId: assetId.optional(), url: httpUrl.optional() })).max(12).optional(),
+  products: z
+    .array(
+      z.object({
+        name: z.string().trim().min(1).max(120),
+        description: z.string().max(3_000).optional(),
+        imageAssetId: assetId.optional().describe("The product photo: one of the brand's product images, or an uploaded image. The email shows it in the hero, ingredient and product sections."),
+        url: httpUrl.optional(),
+      }),
+    )
+    .max(12)
+    .optional(),
   cta: z.object({ label: z.string().trim().min(1).max(80), url: httpUrl }).optional(),
-  referenceAssetIds: z.array(assetId).max(6).optional(),
+  offer: z
+    .object({
+      text: z.string().trim().min(1, "say what the offer is, e.g. 20% off your first order").max(120),
+      code: z.string().trim().regex(/^[A-Za-z0-9][A-Za-z0-9_-]{0,39}$/, "a discount code of letters, digits, '-' or '_' (at most 40)").optional(),
+    })
+    .optional()
+    .describe("The offer, e.g. {text: \"20% off your first order\", code: \"GLOW20\"}: shown in the hero or headline and on the button."),
+  occasion: z.string().trim().min(1).max(120).optional().describe("What the email is for, e.g. Mother's Day, Black Friday, spring launch."),
+  sendDate: z.iso.date({ error: "a date such as 2026-05-10" }).optional().describe("The planned send date (YYYY-MM-DD)."),
+  referenceAssetIds: z
+    .array(assetId, { error: (issue) => (issue.input === undefined ? REFERENCES_MESSAGE : undefined) })
+    .min(MIN_REFERENCES, { error: REFERENCES_MESSAGE })
+    .max(MAX_REFERENCES, { error: REFERENCES_MESSAGE })
+    .refine((ids) => new Set(ids).size === ids.length, { error: "each reference screenshot only once" }),
 });
 export type BriefInput = z.infer<typeof BriefInput>;
 
@@ -54,6 +82,9 @@ export function toBrief(record: BriefRecord, base: string): Brief {
     hook: d.hook,
     products: (d.products ?? []).map((p) => ({ name: p.name, ...(p.description ? { description: p.description } : {}), ...(p.url ? { url: p.url } : {}), ...(p.imageAssetId ? { imageUrl: assetUrl(base, p.imageAssetId) } : {}) })),
     ...(d.cta ? { cta: d.cta } : {}),
+    ...(d.offer ? { offer: d.offer } : {}),
+    ...(d.occasion ? { occasion: d.occasion } : {}),
+    ...(d.sendDate ? { sendDate: d.sendDate } : {}),
   };
 }
 

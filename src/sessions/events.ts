@@ -6,12 +6,25 @@ export const MAX_EVENT_TEXT_CHARS = 100_000;
 const id = z.string().min(1).max(200);
 const text = z.string().max(MAX_EVENT_TEXT_CHARS);
 const turnRef = z.object({ runId: id, messageId: id });
+/**
+ * What a `message.delta` adds to (none: text). `reasoning` and `tool-call` stream (a tool call's
+ * `text` pieces are its arguments, JSON text); `tool-result`, `data` and `file` come whole.
+ */
+const deltaPart = z.discriminatedUnion("type", [
+  z.object({ type: z.literal("text") }),
+  z.object({ type: z.literal("reasoning") }),
+  z.object({ type: z.literal("tool-call"), toolCallId: id, toolName: id }),
+  z.object({ type: z.literal("tool-result"), toolCallId: id, toolName: id.optional(), result: z.unknown() }),
+  z.object({ type: z.literal("data"), name: id.optional(), data: z.unknown() }),
+  z.object({ type: z.literal("file"), mediaType: z.string().min(1).max(200), url: z.string().min(1).max(2_000), name: z.string().max(500).optional() }),
+]);
+export type DeltaPart = z.infer<typeof deltaPart>;
 
 /** The session event vocabulary (documented in docs/websocket.md). Every event appended to a session matches one of these. */
 export const sessionEvent = z.discriminatedUnion("type", [
   z.object({ type: z.literal("message"), id, role: z.enum(["user", "assistant", "system"]), text, clientId: id.optional() }),
   z.object({ type: z.literal("message.start"), id, role: z.literal("assistant"), runId: id, agent: id, inReplyTo: id.optional() }),
-  z.object({ type: z.literal("message.delta"), id, runId: id, text }),
+  z.object({ type: z.literal("message.delta"), id, runId: id, text, part: deltaPart.optional() }),
   z.object({ type: z.literal("message.end"), id, runId: id, status: z.enum(["complete", "cancelled", "interrupted", "failed"]) }),
   z.object({ type: z.literal("run.start"), runId: id, agent: id, parentRunId: id.optional() }),
   z.object({ type: z.literal("run.progress"), runId: id, agent: id, label: z.string().max(500), progress: z.number().min(0).max(1).optional() }),
@@ -73,7 +86,18 @@ export interface CompactedMessage {
   clientId?: string;
   /** For an assistant message: the user message it answers (a turn's message). */
   inReplyTo?: string;
+  /** The message's parts in order, when it has more than text (text parts hold the text deltas). */
+  parts?: MessagePart[];
 }
+
+/** A part of a compacted message: streamed pieces folded (a tool call's `args` text, and `input` once it parses). */
+export type MessagePart =
+  | { type: "text"; text: string }
+  | { type: "reasoning"; text: string }
+  | { type: "tool-call"; toolCallId: string; toolName: string; args: string; input?: unknown }
+  | { type: "tool-result"; toolCallId: string; toolName?: string; result: unknown }
+  | { type: "data"; name?: string; data: unknown }
+  | { type: "file"; mediaType: string; url: string; name?: string };
 
 /**
  * Folds a session's events into whole messages, so a late joiner gets a few messages rather than
@@ -105,9 +129,10 @@ export class Compactor {
         break;
       }
       case "message.delta": {
-        const message = this.#messages.get(e.id);
-        if (!message) this.#messages.set(e.id, { id: e.id, role: "assistant", text: e.text, status: "streaming", runId: e.runId });
-        else if (message.runId === e.runId) message.text += e.text;
+        let message = this.#messages.get(e.id);
+        if (!message) this.#messages.set(e.id, (message = { id: e.id, role: "assistant", text: "", status: "streaming", runId: e.runId }));
+        else if (message.runId !== e.runId) break;
+        foldPart(message, e.part, e.text);
         break;
       }
       case "message.end": {
@@ -119,6 +144,37 @@ export class Compactor {
   }
 
   messages(): CompactedMessage[] {
-    return [...this.#messages.values()].map((m) => ({ ...m }));
+    return [...this.#messages.values()].map(({ parts, ...m }) => (parts && parts.some((p) => p.type !== "text") ? { ...m, parts: parts.map((p) => ({ ...p })) } : m));
+  }
+}
+
+/** Adds one delta to a message: text to its text (and last text part), other parts merged by kind and id. */
+function foldPart(message: CompactedMessage, part: DeltaPart | undefined, text: string) {
+  const parts = (message.parts ??= []);
+  const last = parts[parts.length - 1];
+  if (!part || part.type === "text") {
+    message.text += text;
+    if (last?.type === "text") last.text += text;
+    else parts.push({ type: "text", text });
+    return;
+  }
+  switch (part.type) {
+    case "reasoning":
+      if (last?.type === "reasoning") last.text += text;
+      else parts.push({ type: "reasoning", text });
+      return;
+    case "tool-call": {
+      let call = parts.find((p): p is Extract<MessagePart, { type: "tool-call" }> => p.type === "tool-call" && p.toolCallId === part.toolCallId);
+      if (!call) parts.push((call = { type: "tool-call", toolCallId: part.toolCallId, toolName: part.toolName, args: "" }));
+      call.args += text;
+      try {
+        call.input = JSON.parse(call.args);
+      } catch {
+        delete call.input; // not whole yet
+      }
+      return;
+    }
+    default:
+      parts.push({ ...part });
   }
 }

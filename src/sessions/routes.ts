@@ -50,9 +50,29 @@ const SessionEventSchema = z.discriminatedUnion("type", sessionEvent.options).op
 
 const PresenceMember = z.object({ clientId: z.string(), device: z.string(), since: z.string(), status: z.string().optional() });
 const Run = z.object({ runId: z.string(), agent: z.string(), status: z.string() });
+const MessagePart = z
+  .union([
+    z.object({ type: z.literal("text"), text: z.string() }),
+    z.object({ type: z.literal("reasoning"), text: z.string() }),
+    z.object({ type: z.literal("tool-call"), toolCallId: z.string(), toolName: z.string(), args: z.string().openapi({ description: "The arguments as streamed (JSON text)" }), input: z.unknown().optional().openapi({ description: "The arguments parsed, once they are whole" }) }),
+    z.object({ type: z.literal("tool-result"), toolCallId: z.string(), toolName: z.string().optional(), result: z.unknown() }),
+    z.object({ type: z.literal("data"), name: z.string().optional(), data: z.unknown() }),
+    z.object({ type: z.literal("file"), mediaType: z.string(), url: z.string(), name: z.string().optional() }),
+  ])
+  .openapi("MessagePart");
 const Message = z
-  .object({ id: z.string(), role: z.enum(["user", "assistant", "system"]), text: z.string(), status: z.enum(["complete", "streaming", "cancelled", "interrupted", "failed"]), runId: z.string().optional() })
+  .object({
+    id: z.string(),
+    role: z.enum(["user", "assistant", "system"]),
+    text: z.string(),
+    status: z.enum(["complete", "streaming", "cancelled", "interrupted", "failed"]),
+    runId: z.string().optional(),
+    inReplyTo: z.string().optional().openapi({ description: "The user message this answer replies to (a turn)" }),
+    parts: z.array(MessagePart).optional().openapi({ description: "Present when the message has more than text: its parts in order" }),
+  })
   .openapi("CompactedMessage");
+/** Messages per page of `GET /api/sessions/:id/messages` at most. */
+const MAX_MESSAGES_PAGE = 1_000;
 
 /**
  * The session, through the team gate (the request's scope) and the client token's own session;
@@ -60,7 +80,7 @@ const Message = z
  * tokens; `read`: a client token needs the read capability. Publishing and control are checked
  * per event (permissions.ts).
  */
-async function loadSession(c: Context<AppEnv>, service: SessionService, id: string, action: "read" | "write" | "run") {
+export async function loadSession(c: Context<AppEnv>, service: SessionService, id: string, action: "read" | "write" | "run") {
   const principal = c.get("principal");
   const session = await service.get(id, c.get("scope"));
   if (!session || !canAccessSession(principal, session)) throw new ApiError(404, "session_not_found", `No session ${id}.`);
@@ -252,16 +272,40 @@ export function sessionRoutes(options: {
       path: "/api/sessions/{id}/messages",
       tags: ["Sessions"],
       summary: "Compacted messages: deltas folded into whole messages with their status",
-      request: { params: z.object({ id: SessionId }) },
-      responses: { 200: { description: "Messages", content: { "application/json": { schema: z.object({ messages: z.array(Message), offset: z.string() }) } } }, ...errors(401, 404) },
+      request: {
+        params: z.object({ id: SessionId }),
+        query: z.object({
+          limit: z.coerce.number().int().min(1).max(MAX_MESSAGES_PAGE).default(MAX_MESSAGES_PAGE).openapi({ description: "Messages per page (oldest first)" }),
+          cursor: z.string().max(100).optional().openapi({ description: "nextCursor of the previous page" }),
+        }),
+      },
+      responses: {
+        200: {
+          description: "Messages",
+          content: { "application/json": { schema: z.object({ messages: z.array(Message), offset: z.string(), nextCursor: z.string().optional().openapi({ description: "Present when more messages follow: pass it as cursor" }) }) } },
+        },
+        ...errors(400, 401, 404),
+      },
     }),
     async (c) => {
       const { id } = c.req.valid("param");
+      const { limit, cursor } = c.req.valid("query");
       await loadSession(c, service, id, "read");
+      const from = cursor === undefined ? 0 : decodeCursor(cursor);
+      if (from === undefined) throw new ApiError(400, "bad_cursor", "cursor must be a nextCursor this server returned.");
       const row = await service.stream(id);
       if (!row) throw new ApiError(404, "session_not_found", `No session ${id}.`);
       const snapshot = await service.compacted(row);
-      return c.json({ messages: snapshot.messages.map(({ id, role, text, status, runId }) => ({ id, role, text, status, ...(runId ? { runId } : {}) })), offset: snapshot.offset }, 200);
+      const page = snapshot.messages.slice(from, from + limit);
+      const more = from + limit < snapshot.messages.length;
+      return c.json(
+        {
+          messages: page.map(({ id, role, text, status, runId, inReplyTo, parts }) => ({ id, role, text, status, ...(runId ? { runId } : {}), ...(inReplyTo ? { inReplyTo } : {}), ...(parts ? { parts } : {}) })),
+          offset: snapshot.offset,
+          ...(more ? { nextCursor: encodeCursor(from + limit) } : {}),
+        },
+        200,
+      );
     },
   );
 
@@ -435,6 +479,17 @@ export function sessionRoutes(options: {
   );
 
   return app;
+}
+
+/** Message cursors: the position of the next message in the compacted view (messages keep their order). */
+function encodeCursor(index: number): string {
+  return `m${index.toString(36)}`;
+}
+
+function decodeCursor(cursor: string): number | undefined {
+  if (!/^m[0-9a-z]{1,10}$/.test(cursor)) return undefined;
+  const index = parseInt(cursor.slice(1), 36);
+  return Number.isSafeInteger(index) ? index : undefined;
 }
 
 function assertAgent(agents: string[], agent: string) {

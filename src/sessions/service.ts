@@ -11,6 +11,7 @@ import { QUEUES, RUN_QUEUED_CHANNEL } from "../../jobs/queues";
 import type { RunOptions } from "../agents/options";
 import { teamFilter, type TeamScope } from "../accounts/scope";
 import { Compactor, type CompactedMessage, type SessionEvent } from "./events";
+import { uiStreamPath } from "./ui-chunks";
 
 export const SESSION_STREAM_PREFIX = "/v1/stream/sessions/";
 /** Events returned by one page of `GET /api/sessions/:id/events` at most. */
@@ -258,6 +259,26 @@ export class SessionService {
     await this.enqueueRun(runId, sessionId);
     this.#log.info("run queued", { runId, sessionId, agent: input.agent });
     return runId;
+  }
+
+  /** Creates a turn's AI SDK stream beside the session (JSON mode); returns its path. */
+  async createUiStream(sessionId: string): Promise<string> {
+    const path = uiStreamPath(sessionId, newId("ui"));
+    const created = await this.#store.create({ path, contentType: "application/json", ttlSeconds: undefined, expiresAt: undefined, closed: false, initial: undefined });
+    if (created.kind !== "created") throw new Error(`AI SDK stream could not be created: ${created.kind}`);
+    return path;
+  }
+
+  /** Active turns of a session that mirror into an AI SDK stream, newest first (optionally one client's). */
+  async uiTurns(sessionId: string, clientId?: string): Promise<Array<{ runId: string; uiStream: string }>> {
+    const rows = await this.#sql<{ runId: string; input: string | null; clientId: string | null }[]>`
+      select id as "runId", input, client_id as "clientId" from runs
+      where session_id = ${sessionId} and turn and status in ('waiting', 'queued', 'running', 'retrying', 'suspended')
+      order by created_at desc, id desc`;
+    return rows
+      .filter((r) => clientId === undefined || r.clientId === clientId)
+      .map((r) => ({ runId: r.runId, uiStream: (r.input ? (JSON.parse(r.input) as { uiStream?: string }).uiStream : undefined) ?? "" }))
+      .filter((r) => r.uiStream !== "");
   }
 
   /** Queues a suspended run again (its question was answered or expired, or a cancel arrived). */

@@ -83,7 +83,7 @@ export interface SocketData {
   id: string;
   principal: Principal;
   token: string;
-  /** The API token's or client token's id, so a revocation finds its sockets (none for the bootstrap token and cookies). */
+  /** The API token's, client token's or cookie session's id, so a revocation or logout finds its sockets (none for the bootstrap token). */
   tokenId: string | undefined;
   /** Closes the socket when its client token expires. */
   expiry: ReturnType<typeof setTimeout> | undefined;
@@ -169,8 +169,9 @@ export class SessionSockets {
   #feeds = new Map<string, Feed>();
   #sockets = new Set<Socket>();
   #perToken = new Map<string, number>();
-  /** Open sockets by API token id or client token id, for revocations. */
+  /** Open sockets by API token id, client token id or cookie session id, for revocations. */
   #byTokenId = new Map<string, Set<Socket>>();
+  #listener: Listener | undefined;
   #subscriptions = 0;
   #presencePushes = new Map<string, PresencePush>();
 
@@ -204,8 +205,6 @@ export class SessionSockets {
     this.#listener = options.listener;
   }
 
-  #listener: Listener | undefined;
-
   /**
    * Closes sockets whose token is revoked, from any process (NOTIFY on TOKEN_REVOKED_CHANNEL). A
    * NOTIFY missed while the LISTEN connection was down is made up for by checking every open
@@ -221,10 +220,13 @@ export class SessionSockets {
   }
 
   async #recheckTokens() {
+    // One check per token, however many sockets share it; a failed check keeps the socket (it degrades, never closes wrongly).
+    const valid = new Map<string, Promise<boolean>>();
     for (const ws of [...this.#sockets]) {
       if (ws.data.principal.kind === "user" || ws.data.closed) continue;
-      const still = await this.#auth.authenticate(ws.data.token).catch(() => ws.data.principal);
-      if (!still) this.#closeFor(ws, CLOSE_CODES.TOKEN_REVOKED, "token revoked");
+      let check = valid.get(ws.data.token);
+      if (!check) valid.set(ws.data.token, (check = this.#auth.authenticate(ws.data.token).then((still) => still !== undefined, () => true)));
+      if (!(await check)) this.#closeFor(ws, CLOSE_CODES.TOKEN_REVOKED, "token revoked");
     }
   }
 
@@ -261,7 +263,7 @@ export class SessionSockets {
       id: newId("ws"),
       principal,
       token,
-      tokenId: principal.kind === "client" || principal.kind === "token" ? principal.tokenId : undefined,
+      tokenId: principal.kind === "client" || principal.kind === "token" ? principal.tokenId : principal.kind === "user" ? principal.sessionId : undefined,
       expiry: undefined,
       clientId: principal.kind === "client" ? principal.clientId : requestedClient || newId("client"),
       device: (url.searchParams.get("device") ?? "unknown").slice(0, 100) || "unknown",

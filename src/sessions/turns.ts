@@ -74,6 +74,8 @@ export class Turns {
     run?: RunRequest;
     doubleTexting?: DoubleTexting;
     clientId?: string;
+    /** More input for the turn's run (e.g. `uiStream`, the AI SDK stream it mirrors into). */
+    runInput?: Record<string, unknown>;
   }): Promise<PostMessageResult> {
     const { sessionId, event } = input;
     const dedupeKey = `event:${event.id}`;
@@ -105,7 +107,7 @@ export class Turns {
       const runId = newId("run");
       await tx`
         insert into runs (id, session_id, agent, status, provider, input, options, client_id, turn, message_id, start_pos)
-        values (${runId}, ${sessionId}, ${run.agent}, ${waits ? WAITING_TURN_STATUS : "queued"}, ${run.provider ?? null}, ${JSON.stringify({ messageId: event.id })},
+        values (${runId}, ${sessionId}, ${run.agent}, ${waits ? WAITING_TURN_STATUS : "queued"}, ${run.provider ?? null}, ${JSON.stringify({ ...input.runInput, messageId: event.id })},
           ${run.options === undefined ? null : JSON.stringify(run.options)}, ${input.clientId ?? null}, true, ${event.id},
           coalesce((select tail_pos from streams where path = ${"/v1/stream/sessions/" + sessionId}), 0))`;
       if (!waits) queue.push(runId);

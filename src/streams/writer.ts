@@ -1,7 +1,7 @@
 import type { Sql } from "postgres";
 import type { Logger } from "../infra/log";
 import { APPEND_CHANNEL, type StreamHub, type StreamChange } from "./hub";
-import { STREAM_COLUMNS, isExpired, mediaType, type StreamRow } from "./store";
+import { STREAM_COLUMNS, isExpired, mediaType, type StoredMessage, type StreamRow } from "./store";
 
 /** Appends gathered into one transaction at most. */
 export const MAX_BATCH_APPENDS = 256;
@@ -384,11 +384,23 @@ export class AppendWriter {
     return sql.unsafe<{ written: number[] }[]>(WRITE_BATCH_SQL[producers.length > 0 ? 1 : 0][checked.newKeys.length > 0 ? 1 : 0], params as never[], { prepare: true });
   }
 
-  /** After a commit: wake local readers, reclaim what expired, tell subscriptions. */
+  /**
+   * After a commit: wake local readers, handing them what was committed (so they need not read it
+   * back), reclaim what expired, tell subscriptions.
+   */
   #committed(checked: Checked, written: Set<number>) {
     if (written.size > 0) this.stats.transactions++;
     const changes: StreamChange[] = [];
-    for (const { row } of checked.written) if (written.has(row.id)) changes.push({ streamId: row.id, tailPos: row.tailPos, closed: row.closed });
+    const byStream = new Map<number, StoredMessage[]>();
+    for (const m of checked.messages) {
+      let messages = byStream.get(m.stream_id);
+      if (!messages) byStream.set(m.stream_id, (messages = []));
+      messages.push({ pos: m.pos, data: m.data, count: m.count });
+    }
+    for (const { row, base } of checked.written) {
+      if (!written.has(row.id)) continue;
+      changes.push({ streamId: row.id, tailPos: row.tailPos, closed: row.closed, committed: { afterPos: base.tailPos, messages: byStream.get(row.id) ?? [] } });
+    }
     if (changes.length > 0) this.#hub.publish(changes);
     for (const path of checked.expired) {
       this.#cache.delete(path);

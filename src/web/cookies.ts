@@ -1,6 +1,6 @@
 import type { Context, MiddlewareHandler } from "hono";
 import { getCookie, setCookie, deleteCookie } from "hono/cookie";
-import type { Accounts, User } from "../accounts/service";
+import { cookieSessionId, hashSecret, type Accounts, type User } from "../accounts/service";
 import type { Principal } from "../accounts/principal";
 import { scopeOf, type TeamScope } from "../accounts/scope";
 
@@ -50,5 +50,5 @@ export async function cookiePrincipal(accounts: Accounts, request: Request): Pro
   const match = new RegExp(`(?:^|;\\s*)${SESSION_COOKIE}=([^;]+)`).exec(cookie);
   if (!match) return undefined;
   const found = await accounts.sessionUser(decodeURIComponent(match[1]!));
-  return found ? { kind: "user", teamId: found.user.teamId, userId: found.user.id, role: found.user.role, clientId: found.user.id } : undefined;
+  return found ? { kind: "user", teamId: found.user.teamId, userId: found.user.id, role: found.user.role, clientId: found.user.id, sessionId: cookieSessionId(hashSecret(decodeURIComponent(match[1]!))) } : undefined;
 }

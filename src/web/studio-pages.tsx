@@ -10,7 +10,7 @@ import { formatOffset } from "../streams/offsets";
 import { EmailsPage, NewEmailPage, GenerationPage } from "../../views/emails";
 import { EditorPage, Editor, SectionItem, SectionEditForm, type EditorData, type EditorSection } from "../../views/editor";
 import { requireUser } from "./account-pages";
-import { emptyBriefForm, readBriefForm, toBriefInput, MAX_REFERENCES, OFFLINE_PACES, type BriefFormValues } from "./brief-form";
+import { emptyBriefForm, readBriefForm, toBriefInput, MAX_REFERENCES, MIN_REFERENCES, OFFLINE_PACES, type BriefFormValues } from "./brief-form";
 import { fieldsFromForm, sectionSummary, SECTION_FORMS } from "./section-form";
 import { generationState, readSessionLog } from "./session-log";
 import { baseUrl, field, formCsrfOk, fragment, html, isHtmx, notFoundPage, readForm, FORM_EXPIRED, type FormBody, type PageEnv } from "./forms";
@@ -54,7 +54,8 @@ export function studioPages(options: StudioPagesOptions) {
   });
 
   const briefPage = async (c: Context<PageEnv>, values: BriefFormValues, error?: string, status: 200 | 400 | 403 = 200) => {
-    const brandList = (await brands.brands(scope(c))).map((b) => ({ id: b.id, name: b.name }));
+    // Each brand's product images, so a product row can pick its photo (brief-form.js shows the chosen brand's).
+    const brandList = (await brands.brands(scope(c))).map((b) => ({ id: b.id, name: b.name, productImages: (b.data.productImageAssetIds ?? []).map((id) => ({ id, url: assetUrl(base(c), id) })) }));
     return html(c, <NewEmailPage {...common(c)} brands={brandList} values={values} error={error} />, status);
   };
 
@@ -62,19 +63,28 @@ export function studioPages(options: StudioPagesOptions) {
 
   app.post("/emails", async (c) => {
     const form = await readForm(c);
-    const { values: posted, referenceFiles } = readBriefForm(form, base(c));
+    const { values: posted, referenceFiles, productFiles } = readBriefForm(form, base(c));
     let values = posted;
     if (!formCsrfOk(c, form)) return briefPage(c, values, FORM_EXPIRED, 403);
     if (referenceFiles.length > 0) {
-      const saved = await saveFormUploads(assets, scope(c), referenceFiles.slice(0, MAX_REFERENCES - values.references.length), "reference");
+      const room = Math.max(0, MAX_REFERENCES - values.references.length);
+      if (referenceFiles.length > room) return briefPage(c, values, `Reference screenshots: add ${MIN_REFERENCES} or ${MAX_REFERENCES} screenshots in all (you sent ${values.references.length + referenceFiles.length}).`, 400);
+      const saved = await saveFormUploads(assets, scope(c), referenceFiles, "reference");
       values = { ...values, references: [...values.references, ...saved.ids.map((id) => ({ id, url: assetUrl(base(c), id) }))] };
       if (saved.error) return briefPage(c, values, saved.error, 400);
+    }
+    // A product photo uploaded with the form (rather than picked from the brand's) is stored first.
+    for (const [index, file] of productFiles) {
+      const saved = await saveFormUploads(assets, scope(c), [file], "product");
+      if (saved.error) return briefPage(c, values, `Product ${index + 1} photo: ${saved.error}`, 400);
+      values = { ...values, products: values.products.map((p, i) => (i === index ? { ...p, imageAssetId: saved.ids[0]! } : p)) };
     }
     const input = toBriefInput(values);
     if (!input.ok) return briefPage(c, values, input.message, 400);
     const brand = await brands.brand(scope(c), input.input.brandId);
     if (!brand) return briefPage(c, values, "Choose one of your brands.", 400);
     if (!(await ownsAssets(assets, scope(c), input.input.referenceAssetIds ?? []))) return briefPage(c, values, "A reference screenshot is missing; add it again.", 400);
+    if (!(await ownsAssets(assets, scope(c), (input.input.products ?? []).flatMap((p) => (p.imageAssetId ? [p.imageAssetId] : []))))) return briefPage(c, values, "A product photo is missing; pick or upload it again.", 400);
     const brief = await studio.createBrief(scope(c), input.input);
     const pace = options.offline() ? { sectionDelayMs: OFFLINE_PACES[values.pace] } : undefined;
     const started = await editor.startGeneration(brief, { baseUrl: base(c), clientId: user(c).id, ...(pace ? { options: pace } : {}) });
