@@ -58,10 +58,14 @@ if (first) {
         if (e.status !== "completed") toast(e.status === "failed" ? `The rewrite failed: ${e.error ?? "unknown error"}` : "The rewrite was stopped.", "danger");
         refresh();
       }
-    } else if (e.type === "artifact" && e.kind === "email" && !editing() && !document.querySelector(".live-run")) {
-      // A new version from another tab or person.
+    } else if (e.type === "artifact" && (e.kind === "email" || e.kind === "email.version") && e.ref === emailId) {
+      // A new version (`email.version` from an edit in any tab, device or the API; `email` from a run).
       const version = Number(document.getElementById("editor")?.dataset.version ?? 0);
-      if (Number(e.data?.version ?? 0) > version) refresh();
+      if (Number(e.data?.version ?? 0) <= version) return;
+      if (editing()) {
+        // Keep the open form: saving it merges when nobody changed its fields, or shows the conflict.
+        toast(`Version ${e.data.version} was saved elsewhere${e.data.summary ? ` (${e.data.summary})` : ""}.`, "info");
+      } else if (!document.querySelector(".live-run")) refresh();
     }
   });
 
@@ -78,7 +82,7 @@ if (first) {
         const now = before();
         if (now === order) return;
         order = now;
-        htmx?.ajax("POST", `/emails/${encodeURIComponent(emailId)}/order`, { target: "#editor", swap: "outerHTML", values: { order: now, csrf: csrfToken() } });
+        htmx?.ajax("POST", `/emails/${encodeURIComponent(emailId)}/order`, { target: "#editor", swap: "outerHTML", values: { order: now, csrf: csrfToken(), version: document.getElementById("editor")?.dataset.version ?? "" } });
       },
     });
   };

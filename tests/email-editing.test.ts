@@ -1,125 +1,167 @@
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import sharp from "sharp";
+import { describe, test, expect, afterAll, beforeAll } from "bun:test";
 import { startServer, TEST_API_TOKEN, type TestServer } from "./support/server";
 import { referenceAssets } from "./support/references";
 
 /**
- * The JSON API and the pages share one editing module (src/email/editing.ts) with one render cache.
- * The cache is keyed by everything that changes the output: the email's version, the brand's last
- * save, the base URL asset links are made from, and the options (minify).
+ * Conflict-safe editing through the JSON API: If-Match, 409 version_conflict with the current
+ * version, the automatic merge of edits to different fields, the `email.version` events in the
+ * email's session, and `PATCH /api/emails/:id` for the subject line and preheader.
  */
 
 let server: TestServer;
 let token: string;
-
-async function call(method: string, path: string, body?: unknown, headers: Record<string, string> = {}) {
-  const res = await fetch(server.url + path, {
-    method,
-    headers: { authorization: `Bearer ${token}`, ...(body === undefined ? {} : { "content-type": "application/json" }), ...headers },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  const text = await res.text();
-  let parsed: any = text;
-  try {
-    parsed = JSON.parse(text);
-  } catch {}
-  return { status: res.status, body: parsed };
-}
-
-let emailId: string;
-let brandId: string;
-let brandBody: any;
-
-beforeAll(async () => {
-  // No PUBLIC_URL: asset links are made from the origin each request came to.
-  server = await startServer({ env: { PUBLIC_URL: undefined, AI_PROVIDER: "offline" } });
-  const team = await fetch(`${server.url}/api/teams`, {
-    method: "POST",
-    headers: { authorization: `Bearer ${TEST_API_TOKEN}`, "content-type": "application/json" },
-    body: JSON.stringify({ name: "editing", owner: { name: "Ed", email: `ed-${crypto.randomUUID()}@example.com`, password: "correct horse battery" } }),
-  });
-  token = ((await team.json()) as any).apiToken;
-  const form = new FormData();
-  const png = await sharp({ create: { width: 40, height: 20, channels: 3, background: { r: 10, g: 80, b: 50 } } }).png().toBuffer();
-  form.append("file", new File([new Uint8Array(png)], "logo.png"));
-  form.append("kind", "logo");
-  const logo = (await (await fetch(`${server.url}/api/assets`, { method: "POST", headers: { authorization: `Bearer ${token}` }, body: form })).json()) as any;
-  brandBody = {
-    name: "Cache & Co",
-    colors: { primary: "#0f5132", background: "#fffaf2", text: "#222222" },
-    logoAssetId: logo.id,
-    footer: { address: "1 Main Street", unsubscribeUrl: "{{unsubscribe}}" },
-  };
-  const brand = await call("POST", "/api/brands", brandBody);
-  brandId = brand.body.id;
-  const brief = await call("POST", "/api/briefs", { brandId, objective: "Launch", audience: "Everyone", tone: "warm", hook: "Hello", cta: { label: "Go", url: "https://example.com" }, referenceAssetIds: await referenceAssets(server.url, token) });
-  const started = await call("POST", `/api/briefs/${brief.body.id}/generate`, { provider: "offline", options: { sectionDelayMs: 0 } });
-  expect(started.status).toBe(202);
-  emailId = started.body.emailId;
-  for (let i = 0; i < 400; i++) {
-    const email = await call("GET", `/api/emails/${emailId}`);
-    if (email.body.status !== "generating") break;
-    await Bun.sleep(50);
-  }
-}, 60_000);
+let otherToken: string;
 
 afterAll(async () => {
   await server?.stop();
 });
 
-describe("one render cache for the API and the pages", () => {
-  test("the same version asked through two hosts links assets to each host (the base URL is in the key)", async () => {
-    const a = await call("GET", `/api/emails/${emailId}/html`, undefined, { host: "studio-a.example" });
-    const b = await call("GET", `/api/emails/${emailId}/html`, undefined, { host: "studio-b.example" });
+beforeAll(async () => {
+  server = await startServer();
+  token = await newTeam("editing");
+  otherToken = await newTeam("rival");
+}, 60_000);
+
+async function newTeam(name: string): Promise<string> {
+  const res = await call(TEST_API_TOKEN, "POST", "/api/teams", { name, owner: { name, email: `${name}-${crypto.randomUUID()}@example.com`, password: "correct horse battery" } });
+  expect(res.status).toBe(201);
+  return res.body.apiToken;
+}
+
+async function call(auth: string, method: string, path: string, body?: unknown, headers: Record<string, string> = {}) {
+  const res = await fetch(server.url + path, {
+    method,
+    headers: { authorization: `Bearer ${auth}`, ...(body === undefined ? {} : { "content-type": "application/json" }), ...headers },
+    body: body === undefined ? undefined : typeof body === "string" ? body : JSON.stringify(body),
+  });
+  const text = await res.text();
+  let parsed: any;
+  try {
+    parsed = text ? JSON.parse(text) : undefined;
+  } catch {
+    parsed = text;
+  }
+  return { status: res.status, body: parsed, headers: res.headers };
+}
+const api = (method: string, path: string, body?: unknown, headers?: Record<string, string>) => call(token, method, path, body, headers);
+
+async function newEmail(): Promise<any> {
+  const brand = await api("POST", "/api/brands", {
+    name: `Editing ${crypto.randomUUID().slice(0, 6)}`,
+    colors: { primary: "#0f5132", secondary: "#c9a227", background: "#fffaf2", text: "#222222" },
+    footer: { address: "12 Market Street, Portland, OR 97201", unsubscribeUrl: "{{unsubscribe}}" },
+  });
+  expect(brand.status).toBe(201);
+  const brief = await api("POST", "/api/briefs", {
+    brandId: brand.body.id,
+    referenceAssetIds: await referenceAssets(server.url, token),
+    objective: "Launch the serum",
+    audience: "Women 30-45",
+    tone: "warm",
+    hook: "Wake up to brighter skin",
+    products: [{ name: "Radiance C Serum", url: "https://glow.example/serum" }],
+    cta: { label: "Shop the serum", url: "https://glow.example/serum" },
+  });
+  expect(brief.status).toBe(201);
+  const started = await api("POST", `/api/briefs/${brief.body.id}/generate`, { provider: "offline", options: { sectionDelayMs: 0 } });
+  expect(started.status).toBe(202);
+  for (;;) {
+    const res = await api("GET", `/api/emails/${started.body.emailId}`);
+    if (res.body.status !== "generating") return res.body;
+    await Bun.sleep(50);
+  }
+}
+
+async function sessionEvents(sessionId: string): Promise<any[]> {
+  const res = await api("GET", `/api/sessions/${sessionId}/events?offset=-1&limit=1000`);
+  expect(res.status).toBe(200);
+  return res.body.events.map((e: any) => e.event);
+}
+
+const headline = (email: any) => email.document.sections.find((s: any) => s.type === "headline");
+
+describe("If-Match and version conflicts", () => {
+  test("an edit on the current version saves and is announced as an email.version event; ETag is the version", async () => {
+    const email = await newEmail();
+    expect((await api("GET", `/api/emails/${email.id}`)).headers.get("etag")).toBe(`"${email.version}"`);
+    const res = await api("PATCH", `/api/emails/${email.id}/sections/${headline(email).id}`, { fields: { text: "Brighter mornings" } }, { "if-match": `"${email.version}"` });
+    expect(res.status).toBe(200);
+    expect(res.body.version).toBe(email.version + 1);
+    expect(res.headers.get("etag")).toBe(`"${email.version + 1}"`);
+    const events = (await sessionEvents(email.sessionId)).filter((e) => e.type === "artifact" && e.kind === "email.version");
+    expect(events).toEqual([expect.objectContaining({ ref: email.id, data: expect.objectContaining({ version: email.version + 1, summary: "Edited headline text" }) })]);
+  });
+
+  test("a stale If-Match on a field someone changed is 409 version_conflict with currentVersion, and stores nothing", async () => {
+    const email = await newEmail();
+    const id = headline(email).id;
+    const a = await api("PATCH", `/api/emails/${email.id}/sections/${id}`, { fields: { text: "Tab A's headline" } }, { "if-match": `"${email.version}"` });
     expect(a.status).toBe(200);
+    const b = await api("PATCH", `/api/emails/${email.id}/sections/${id}`, { fields: { text: "Tab B's headline" } }, { "if-match": `"${email.version}"` });
+    expect(b.status).toBe(409);
+    expect(b.body.error).toMatchObject({ code: "version_conflict", currentVersion: a.body.version, message: expect.stringContaining("nothing was saved") });
+    const now = await api("GET", `/api/emails/${email.id}`);
+    expect(now.body.version).toBe(a.body.version);
+    expect(headline(now.body).fields.text).toBe("Tab A's headline");
+    // Stale structural edits and restores are refused too.
+    const put = await api("PUT", `/api/emails/${email.id}/sections`, { sections: email.document.sections.slice().reverse().map((s: any) => ({ id: s.id, type: s.type })) }, { "if-match": `"${email.version}"` });
+    expect(put.status).toBe(409);
+    const restore = await api("POST", `/api/emails/${email.id}/versions/1/restore`, undefined, { "if-match": `"${email.version}"` });
+    expect(restore.status).toBe(409);
+    expect((await api("GET", `/api/emails/${email.id}`)).body.version).toBe(a.body.version);
+  });
+
+  test("edits to different fields of one section made on the same version are merged: both are kept", async () => {
+    const email = await newEmail();
+    const id = headline(email).id;
+    const a = await api("PATCH", `/api/emails/${email.id}/sections/${id}`, { fields: { text: "A changed the headline" } }, { "if-match": `"${email.version}"` });
+    expect(a.status).toBe(200);
+    const b = await api("PATCH", `/api/emails/${email.id}/sections/${id}`, { fields: { subtext: "B changed the subtext" } }, { "if-match": `"${email.version}"` });
     expect(b.status).toBe(200);
-    expect(a.body).toContain("http://studio-a.example/assets/");
-    expect(a.body).not.toContain("studio-b.example");
-    expect(b.body).toContain("http://studio-b.example/assets/");
-    expect(b.body).not.toContain("studio-a.example");
+    expect(headline(b.body).fields).toMatchObject({ text: "A changed the headline", subtext: "B changed the subtext" });
+    expect(b.body.version).toBe(a.body.version + 1);
   });
 
-  test("saving the brand changes the render of the same email version", async () => {
-    const before = await call("GET", `/api/emails/${emailId}/html`);
-    expect(before.body.toLowerCase()).toContain("#fffaf2");
-    const version = (await call("GET", `/api/emails/${emailId}`)).body.version;
-    expect((await call("PUT", `/api/brands/${brandId}`, { ...brandBody, colors: { ...brandBody.colors, background: "#eef6ff" } })).status).toBe(200);
-    const after = await call("GET", `/api/emails/${emailId}/html`);
-    expect((await call("GET", `/api/emails/${emailId}`)).body.version).toBe(version);
-    expect(after.body.toLowerCase()).toContain("#eef6ff");
-    expect(after.body.toLowerCase()).not.toContain("#fffaf2");
+  test("a malformed If-Match is a 400 that stores nothing", async () => {
+    const email = await newEmail();
+    for (const bad of ["abc", '"1; drop table emails"', '"-1"']) {
+      const res = await api("PATCH", `/api/emails/${email.id}/sections/${headline(email).id}`, { fields: { text: "x" } }, { "if-match": bad });
+      expect({ bad, status: res.status, code: res.body.error?.code }).toEqual({ bad, status: 400, code: "invalid_if_match" });
+    }
+    expect((await api("GET", `/api/emails/${email.id}`)).body.version).toBe(email.version);
+  });
+});
+
+describe("PATCH /api/emails/:id", () => {
+  test("sets the subject line and preheader as a new version with If-Match; a stale one is 409", async () => {
+    const email = await newEmail();
+    const res = await api("PATCH", `/api/emails/${email.id}`, { subject: "Your skin, but brighter ☀️", preheader: "14 days to a glow <b>you</b> can see" }, { "if-match": `"${email.version}"` });
+    expect(res.status).toBe(200);
+    expect(res.body.document).toMatchObject({ subject: "Your skin, but brighter ☀️", preheader: "14 days to a glow <b>you</b> can see" });
+    expect(res.body.version).toBe(email.version + 1);
+    const html = await (await fetch(`${server.url}/api/emails/${email.id}/html`, { headers: { authorization: `Bearer ${token}` } })).text();
+    expect(html).toContain("14 days to a glow &lt;b&gt;you&lt;/b&gt; can see");
+    expect(html).not.toContain("<b>you</b>");
+    const stale = await api("PATCH", `/api/emails/${email.id}`, { subject: "Stale" }, { "if-match": `"${email.version}"` });
+    expect(stale.status).toBe(409);
+    expect(stale.body.error).toMatchObject({ code: "version_conflict", currentVersion: email.version + 1 });
+    const events = (await sessionEvents(email.sessionId)).filter((e) => e.kind === "email.version");
+    expect(events.map((e) => e.data.summary)).toEqual(["Edited subject and preheader"]);
   });
 
-  test("minified and plain HTML are cached apart", async () => {
-    const plain = await call("GET", `/api/emails/${emailId}/html`);
-    const minified = await call("GET", `/api/emails/${emailId}/html?minify=1`);
-    const plainAgain = await call("GET", `/api/emails/${emailId}/html`);
-    expect(minified.body.length).toBeLessThan(plain.body.length);
-    expect(plainAgain.body).toBe(plain.body);
-  });
-
-  test("an edit through the API and a restore use the editing module's rules and codes", async () => {
-    const email = (await call("GET", `/api/emails/${emailId}`)).body;
-    const cta = email.document.sections.find((s: any) => s.type === "cta");
-    const bad = await call("PATCH", `/api/emails/${emailId}/sections/${cta.id}`, { fields: { label: "" } });
-    expect(bad.status).toBe(400);
-    expect(bad.body.error.code).toBe("invalid_section");
-    const missing = await call("PATCH", `/api/emails/${emailId}/sections/nope`, { fields: { label: "x" } });
-    expect(missing.status).toBe(404);
-    expect(missing.body.error.code).toBe("section_not_found");
-    const edited = await call("PATCH", `/api/emails/${emailId}/sections/${cta.id}`, { fields: { label: "Shop the edit" } });
-    expect(edited.status).toBe(200);
-    expect(edited.body.version).toBe(email.version + 1);
-    expect(edited.body.document.sections.find((s: any) => s.id === cta.id).fields.label).toBe("Shop the edit");
-    const restored = await call("POST", `/api/emails/${emailId}/versions/${email.version}/restore`);
-    expect(restored.status).toBe(200);
-    expect(restored.body.document.sections.find((s: any) => s.id === cta.id).fields.label).toBe(cta.fields.label);
-    const noVersion = await call("POST", `/api/emails/${emailId}/versions/999/restore`);
-    expect(noVersion.status).toBe(404);
-    expect(noVersion.body.error.code).toBe("version_not_found");
-    // A section added through the API without fields starts from the same offline draft the page's "add" uses.
-    const added = await call("PUT", `/api/emails/${emailId}/sections`, { sections: [...restored.body.document.sections.map((s: any) => ({ id: s.id, type: s.type })), { id: "testimonial-9", type: "testimonial" }] });
-    expect(added.status).toBe(200);
-    expect(added.body.document.sections.at(-1)).toMatchObject({ id: "testimonial-9", type: "testimonial", fields: { author: "[Customer name]" } });
+  test("bad input is a clear 4xx and stores nothing: unknown id, another team's email, wrong types, line breaks, unknown fields, too long", async () => {
+    const email = await newEmail();
+    const path = `/api/emails/${email.id}`;
+    expect((await api("PATCH", "/api/emails/email_nope", { subject: "x" })).status).toBe(404);
+    const rival = await call(otherToken, "PATCH", path, { subject: "Hijacked" });
+    expect(rival.status).toBe(404);
+    expect(rival.body.error.code).toBe("email_not_found");
+    for (const body of [{ subject: 42 }, { preheader: ["x"] }, { subject: "two\nlines" }, { colour: "red" }, {}, { subject: "x".repeat(201) }, "not json"]) {
+      const res = await api("PATCH", path, body);
+      expect({ body, status: res.status, hasMessage: typeof res.body?.error?.message }).toEqual({ body, status: 400, hasMessage: "string" });
+    }
+    const after = await api("GET", path);
+    expect(after.body.version).toBe(email.version);
+    expect(after.body.document.subject).toBe(email.document.subject);
   });
 });

@@ -18,7 +18,7 @@ export interface EditorData {
   brandName: string;
   sections: EditorSection[];
   /** The section open for editing (with the values and error of a rejected save). */
-  editing?: { sectionId: string; error?: string; fields?: Record<string, unknown> };
+  editing?: { sectionId: string; error?: string; fields?: Record<string, unknown>; version?: number };
   history: { versions: Array<{ version: number; note: string | null; createdAt: Date }>; showing: number; undo?: number; redo?: number };
   checks: Array<{ id: string; level: "error" | "warning" | "info"; message: string; sectionId?: string }>;
   /** Section rewrites still running, streamed into the page by static/editor.js. */
@@ -58,10 +58,12 @@ export const Editor: FC<{ data: EditorData }> = ({ data }) => {
           {email.offlineDraft && <Badge tone="accent" id="offline-label">Offline draft</Badge>}
           <form method="post" action={`${base(email.id)}/undo`} hx-post={`${base(email.id)}/undo`} class="inline">
             <Csrf token={csrfToken} />
+            <BaseVersion version={email.version} />
             <button type="submit" id="undo" disabled={data.history.undo === undefined} title={data.history.undo ? `Back to version ${data.history.undo}` : "Nothing to undo"}>↶ Undo</button>
           </form>
           <form method="post" action={`${base(email.id)}/redo`} hx-post={`${base(email.id)}/redo`} class="inline">
             <Csrf token={csrfToken} />
+            <BaseVersion version={email.version} />
             <button type="submit" id="redo" disabled={data.history.redo === undefined} title={data.history.redo ? `Forward to version ${data.history.redo}` : "Nothing to redo"}>↷ Redo</button>
           </form>
           <details class="menu" id="export-menu">
@@ -101,12 +103,13 @@ export const Editor: FC<{ data: EditorData }> = ({ data }) => {
             {data.liveRuns.filter((r) => !r.sectionId).map((r) => <LiveRun run={r} />)}
             <ol class="sections" id="sections">
               {data.sections.map((s, i) => (
-                <SectionItem emailId={email.id} section={s} first={i === 0} last={i === data.sections.length - 1} csrfToken={csrfToken} editing={data.editing?.sectionId === s.id ? data.editing : undefined} live={data.liveRuns.find((r) => r.sectionId === s.id)} />
+                <SectionItem emailId={email.id} section={s} first={i === 0} last={i === data.sections.length - 1} csrfToken={csrfToken} version={email.version} editing={data.editing?.sectionId === s.id ? data.editing : undefined} live={data.liveRuns.find((r) => r.sectionId === s.id)} />
               ))}
             </ol>
             {data.sections.length === 0 && <p class="muted">This email has no sections. Add one below.</p>}
             <form method="post" action={`${base(email.id)}/sections`} hx-post={`${base(email.id)}/sections`} class="add-section">
               <Csrf token={csrfToken} />
+            <BaseVersion version={email.version} />
               <label>
                 <span class="visually-hidden">Section type</span>
                 <select name="type" id="add-section-type">
@@ -147,6 +150,7 @@ export const Editor: FC<{ data: EditorData }> = ({ data }) => {
                   ) : (
                     <form method="post" action={`${base(email.id)}/versions/${v.version}/restore`} hx-post={`${base(email.id)}/versions/${v.version}/restore`} class="inline">
                       <Csrf token={csrfToken} />
+            <BaseVersion version={email.version} />
                       <button type="submit" class="small quiet" aria-label={`Restore version ${v.version}`}>Restore</button>
                     </form>
                   )}
@@ -176,11 +180,13 @@ export const SectionItem: FC<{
   first: boolean;
   last: boolean;
   csrfToken: string;
-  editing?: { error?: string; fields?: Record<string, unknown> };
+  /** The version the page shows: every form sends it, so an edit made on an older one is caught. */
+  version: number;
+  editing?: { error?: string; fields?: Record<string, unknown>; version?: number };
   live?: { runId: string; label: string };
-}> = ({ emailId, section, first, last, csrfToken, editing, live }) => {
+}> = ({ emailId, section, first, last, csrfToken, version, editing, live }) => {
   const url = `${base(emailId)}/sections/${encodeURIComponent(section.id)}`;
-  if (editing) return <SectionEditForm emailId={emailId} section={section} csrfToken={csrfToken} error={editing.error} fields={editing.fields ?? section.fields} />;
+  if (editing) return <SectionEditForm emailId={emailId} section={section} csrfToken={csrfToken} version={editing.version ?? version} error={editing.error} fields={editing.fields ?? section.fields} />;
   return (
     <li class="section-item" id={`section-${section.id}`} data-section-id={section.id}>
       <div class="section-head">
@@ -192,16 +198,19 @@ export const SectionItem: FC<{
         <div class="section-tools">
           <form method="post" action={`${url}/move`} hx-post={`${url}/move`} class="inline">
             <Csrf token={csrfToken} />
+            <BaseVersion version={version} />
             <input type="hidden" name="direction" value="up" />
             <button type="submit" class="icon" disabled={first} aria-label={`Move ${section.label} up`}>↑</button>
           </form>
           <form method="post" action={`${url}/move`} hx-post={`${url}/move`} class="inline">
             <Csrf token={csrfToken} />
+            <BaseVersion version={version} />
             <input type="hidden" name="direction" value="down" />
             <button type="submit" class="icon" disabled={last} aria-label={`Move ${section.label} down`}>↓</button>
           </form>
           <form method="post" action={`${url}/delete`} hx-post={`${url}/delete`} class="inline">
             <Csrf token={csrfToken} />
+            <BaseVersion version={version} />
             <button type="submit" class="icon danger" aria-label={`Delete the ${section.label} section`}>×</button>
           </form>
         </div>
@@ -213,6 +222,7 @@ export const SectionItem: FC<{
           <summary>Regenerate with an instruction</summary>
           <form method="post" action={`${url}/regenerate`} hx-post={`${url}/regenerate`} class="regen-form">
             <Csrf token={csrfToken} />
+            <BaseVersion version={version} />
             <label class="visually-hidden" for={`regen-${section.id}`}>Instruction for the {section.label} section</label>
             <input id={`regen-${section.id}`} name="instruction" required maxlength={1000} placeholder="e.g. Shorter, and mention the 20% offer" />
             <button type="submit">Rewrite</button>
@@ -239,7 +249,7 @@ const Field: FC<{ id: string; name: string; spec: FieldSpec; value: unknown; aut
 };
 
 /** A section open for editing, in place of its list item. */
-export const SectionEditForm: FC<{ emailId: string; section: EditorSection; csrfToken: string; error?: string; fields: Record<string, unknown> }> = ({ emailId, section, csrfToken, error, fields }) => {
+export const SectionEditForm: FC<{ emailId: string; section: EditorSection; csrfToken: string; version: number; error?: string; fields: Record<string, unknown> }> = ({ emailId, section, csrfToken, version, error, fields }) => {
   const spec = SECTION_FORMS[section.type];
   const url = `${base(emailId)}/sections/${encodeURIComponent(section.id)}`;
   const rows = spec.list ? (Array.isArray(fields[spec.list.name]) ? (fields[spec.list.name] as Array<Record<string, unknown>>) : []) : [];
@@ -251,6 +261,7 @@ export const SectionEditForm: FC<{ emailId: string; section: EditorSection; csrf
         {error && <p class="error" role="alert">{error}</p>}
         <MergeTagPicker />
         <Csrf token={csrfToken} />
+            <BaseVersion version={version} />
         {spec.fields.length === 0 && !spec.list && <p class="muted">This section has nothing to edit.</p>}
         {spec.fields.map((f, i) => (
           <Field id={fid(f.name)} name={`f.${f.name}`} spec={f} value={fields[f.name]} autofocus={i === 0} />
@@ -277,3 +288,6 @@ export const SectionEditForm: FC<{ emailId: string; section: EditorSection; csrf
     </li>
   );
 };
+
+/** The version a form's edit is made on (the page's `If-Match`). */
+const BaseVersion: FC<{ version: number }> = ({ version }) => <input type="hidden" name="version" value={String(version)} />;

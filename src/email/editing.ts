@@ -1,4 +1,4 @@
-import type { SessionService } from "../sessions/service";
+import { newId, type SessionService } from "../sessions/service";
 import { validateDocument, validateSection, SECTION_TYPES, type EmailDocument, type Section, type SectionType } from "./document";
 import { renderEmail } from "./render";
 import { checkEmail, type EmailCheck } from "./checks";
@@ -25,13 +25,16 @@ const scopeOfEmail = (email: EmailRecord): TeamScope => teamScope(email.teamId);
 
 export type EditFailure = {
   ok: false;
-  code: "email_generating" | "section_not_found" | "invalid_section" | "invalid_document" | "version_not_found" | "brand_not_found" | "nothing_to_undo" | "nothing_to_redo";
+  code: "version_conflict" | "email_generating" | "section_not_found" | "invalid_section" | "invalid_document" | "version_not_found" | "brand_not_found" | "nothing_to_undo" | "nothing_to_redo";
   message: string;
+  /** A version conflict's version now (the edit was made on an older one). */
+  currentVersion?: number;
 };
 export type EditResult = { ok: true; version: number } | EditFailure;
 
 /** The HTTP status of each editing failure, for the JSON API. */
 export const EDIT_FAILURE_STATUS = {
+  version_conflict: 409,
   email_generating: 409,
   section_not_found: 404,
   invalid_section: 400,
@@ -41,6 +44,30 @@ export const EDIT_FAILURE_STATUS = {
   nothing_to_undo: 409,
   nothing_to_redo: 409,
 } as const satisfies Record<EditFailure["code"], number>;
+
+/**
+ * Who makes an edit and on which version. `baseVersion` is the version the edit was made on
+ * (`If-Match` on the API, the page's hidden `version`): when the email has moved on since, the edit
+ * is refused with `version_conflict`, except a section edit whose fields nobody else changed since
+ * `baseVersion` (it is merged onto the newest version). `clientId` goes into the version event so a
+ * tab can tell its own edits from others'.
+ */
+export interface EditContext {
+  baseVersion?: number;
+  clientId?: string;
+}
+
+/** The failure of an edit made on an older version than the email's newest. */
+export function versionConflict(current: number): EditFailure {
+  return {
+    ok: false,
+    code: "version_conflict",
+    message: `This email was changed (it is at version ${current} now) since the version your edit was made on; nothing was saved. Re-apply your edit on the new version or discard it.`,
+    currentVersion: current,
+  };
+}
+
+const sameJson = (a: unknown, b: unknown) => JSON.stringify(a ?? null) === JSON.stringify(b ?? null);
 
 /** An email rendered: inlined HTML, its MJML source, and the checks on both. */
 export interface RenderedEmail {
@@ -160,27 +187,52 @@ export class EmailEditor {
   }
 
   /** Replaces some of a section's fields (the rest stay). */
-  async editSection(email: EmailRecord, sectionId: string, fields: Record<string, unknown>): Promise<EditResult> {
+  async editSection(email: EmailRecord, sectionId: string, fields: Record<string, unknown>, ctx: EditContext = {}): Promise<EditResult> {
     const section = email.document.sections.find((s) => s.id === sectionId);
+    if (ctx.baseVersion !== undefined && ctx.baseVersion !== email.version) {
+      // Made on an older version: merged when none of the fields it sets changed since (and the section is still there).
+      const base = await this.#studio.versionDocument(scopeOfEmail(email), email.id, ctx.baseVersion);
+      const before = base?.sections.find((s) => s.id === sectionId)?.fields as Record<string, unknown> | undefined;
+      const now = section?.fields as Record<string, unknown> | undefined;
+      const untouched = before && now && Object.keys(fields).every((key) => sameJson(before[key], now[key]) || sameJson(fields[key], now[key]));
+      if (!untouched) return versionConflict(email.version);
+    }
     if (!section) return { ok: false, code: "section_not_found", message: "This section is not in the email any more; reload the page." };
     const merged = validateSection({ ...section, fields: { ...section.fields, ...fields } });
     if (!merged.ok) return { ok: false, code: "invalid_section", message: merged.message };
-    return this.#save(email, { ...email.document, sections: email.document.sections.map((s) => (s.id === sectionId ? merged.value : s)) }, `Edited ${section.type}`);
+    const changed = Object.keys(fields).filter((key) => !sameJson((section.fields as Record<string, unknown>)[key], fields[key]));
+    const summary = `Edited ${section.type}${changed.length > 0 && changed.length <= 3 ? ` ${changed.join(", ")}` : ""}`;
+    return this.#save(email, { ...email.document, sections: email.document.sections.map((s) => (s.id === sectionId ? merged.value : s)) }, summary, { ...ctx, baseVersion: email.version });
+  }
+
+  /** Sets the subject line and/or preheader (an empty string clears one). */
+  async editMeta(email: EmailRecord, meta: { subject?: string; preheader?: string }, ctx: EditContext = {}): Promise<EditResult> {
+    const document: EmailDocument = { ...email.document };
+    const changed: string[] = [];
+    for (const key of ["subject", "preheader"] as const) {
+      const value = meta[key];
+      if (value === undefined || value === (email.document[key] ?? "")) continue;
+      changed.push(key);
+      if (value === "") delete document[key];
+      else document[key] = value;
+    }
+    if (changed.length === 0) return ctx.baseVersion !== undefined && ctx.baseVersion !== email.version ? versionConflict(email.version) : { ok: true, version: email.version };
+    return this.#save(email, document, `Edited ${changed.join(" and ")}`, ctx);
   }
 
   /** Moves a section up (`-1`) or down (`1`). Moving past either end changes nothing. */
-  async moveSection(email: EmailRecord, sectionId: string, by: -1 | 1): Promise<EditResult> {
+  async moveSection(email: EmailRecord, sectionId: string, by: -1 | 1, ctx: EditContext = {}): Promise<EditResult> {
     const sections = [...email.document.sections];
     const index = sections.findIndex((s) => s.id === sectionId);
     if (index < 0) return { ok: false, code: "section_not_found", message: "This section is not in the email any more; reload the page." };
     const to = index + by;
     if (to < 0 || to >= sections.length) return { ok: true, version: email.version };
     [sections[index], sections[to]] = [sections[to]!, sections[index]!];
-    return this.#save(email, { ...email.document, sections }, `Moved ${sections[to]!.type} ${by < 0 ? "up" : "down"}`);
+    return this.#save(email, { ...email.document, sections }, `Moved ${sections[to]!.type} ${by < 0 ? "up" : "down"}`, ctx);
   }
 
   /** Puts the sections in the given order (ids not listed keep their place at the end). */
-  async reorder(email: EmailRecord, order: readonly string[]): Promise<EditResult> {
+  async reorder(email: EmailRecord, order: readonly string[], ctx: EditContext = {}): Promise<EditResult> {
     const byId = new Map(email.document.sections.map((s) => [s.id, s]));
     const sections: Section[] = [];
     for (const id of order) {
@@ -189,13 +241,13 @@ export class EmailEditor {
     }
     sections.push(...byId.values());
     if (sections.every((s, i) => s.id === email.document.sections[i]?.id)) return { ok: true, version: email.version };
-    return this.#save(email, { ...email.document, sections }, "Reordered sections");
+    return this.#save(email, { ...email.document, sections }, "Reordered sections", ctx);
   }
 
-  async deleteSection(email: EmailRecord, sectionId: string): Promise<EditResult> {
+  async deleteSection(email: EmailRecord, sectionId: string, ctx: EditContext = {}): Promise<EditResult> {
     const section = email.document.sections.find((s) => s.id === sectionId);
     if (!section) return { ok: false, code: "section_not_found", message: "This section is not in the email any more; reload the page." };
-    return this.#save(email, { ...email.document, sections: email.document.sections.filter((s) => s.id !== sectionId) }, `Deleted ${section.type}`);
+    return this.#save(email, { ...email.document, sections: email.document.sections.filter((s) => s.id !== sectionId) }, `Deleted ${section.type}`, ctx);
   }
 
   /**
@@ -215,14 +267,14 @@ export class EmailEditor {
   }
 
   /** Adds a section of `type` (drafted by the offline writer from the email's subject) after `afterId`, or at the end. */
-  async addSection(email: EmailRecord, type: string, base: string, afterId?: string): Promise<EditResult & { sectionId?: string }> {
+  async addSection(email: EmailRecord, type: string, base: string, afterId?: string, ctx: EditContext = {}): Promise<EditResult & { sectionId?: string }> {
     const id = (SECTION_TYPES as readonly string[]).includes(type) ? newSectionId(email.document, type as SectionType) : type;
     const drafted = await this.draftSection(email, type, id, base);
     if (!drafted.ok) return drafted;
     const sections = [...email.document.sections];
     const at = afterId ? sections.findIndex((s) => s.id === afterId) + 1 : sections.length;
     sections.splice(at > 0 ? at : sections.length, 0, drafted.section);
-    const result = await this.#save(email, { ...email.document, sections }, `Added ${type}`);
+    const result = await this.#save(email, { ...email.document, sections }, `Added ${type}`, ctx);
     return result.ok ? { ...result, sectionId: id } : result;
   }
 
@@ -230,7 +282,7 @@ export class EmailEditor {
    * Replaces the list of sections (the API's reorder/add/delete in one call): a listed id keeps its
    * section unless fields are sent; a new id without fields starts from the offline draft of its type.
    */
-  async replaceSections(email: EmailRecord, list: ReadonlyArray<{ id: string; type: SectionType; fields?: Record<string, unknown> }>, base: string): Promise<EditResult> {
+  async replaceSections(email: EmailRecord, list: ReadonlyArray<{ id: string; type: SectionType; fields?: Record<string, unknown> }>, base: string, ctx: EditContext = {}): Promise<EditResult> {
     const existing = new Map(email.document.sections.map((s) => [s.id, s]));
     const sections: Section[] = [];
     for (const item of list) {
@@ -243,13 +295,13 @@ export class EmailEditor {
         sections.push(drafted.section);
       }
     }
-    return this.#save(email, { ...email.document, sections }, "Rearranged sections");
+    return this.#save(email, { ...email.document, sections }, "Rearranged sections", ctx);
   }
 
-  async restore(email: EmailRecord, version: number): Promise<EditResult> {
+  async restore(email: EmailRecord, version: number, ctx: EditContext = {}): Promise<EditResult> {
     const document = await this.#studio.versionDocument(scopeOfEmail(email), email.id, version);
     if (!document) return { ok: false, code: "version_not_found", message: `There is no version ${version}.` };
-    return this.#save(email, document, `Restored version ${version}`);
+    return this.#save(email, document, `Restored version ${version}`, ctx);
   }
 
   async history(email: EmailRecord): Promise<VersionHistory> {
@@ -257,16 +309,16 @@ export class EmailEditor {
     return { versions, ...undoRedo(versions) };
   }
 
-  async undo(email: EmailRecord): Promise<EditResult> {
+  async undo(email: EmailRecord, ctx: EditContext = {}): Promise<EditResult> {
     const { undo } = await this.history(email);
     if (undo === undefined) return { ok: false, code: "nothing_to_undo", message: "There is nothing to undo." };
-    return this.restore(email, undo);
+    return this.restore(email, undo, ctx);
   }
 
-  async redo(email: EmailRecord): Promise<EditResult> {
+  async redo(email: EmailRecord, ctx: EditContext = {}): Promise<EditResult> {
     const { redo } = await this.history(email);
     if (redo === undefined) return { ok: false, code: "nothing_to_redo", message: "There is nothing to redo." };
-    return this.restore(email, redo);
+    return this.restore(email, redo, ctx);
   }
 
   /** Starts the `email-section` agent on one section; its words stream into the email's session. */
@@ -282,11 +334,28 @@ export class EmailEditor {
     return { ok: true, runId };
   }
 
-  async #save(email: EmailRecord, document: EmailDocument, note: string): Promise<EditResult> {
+  /**
+   * Stores the new version only if the email is still at the version it was read at (and, with a
+   * `baseVersion`, at that one): a concurrent write makes this a `version_conflict`, never an
+   * overwrite. Then announces it in the email's session (`email.version`), which every open tab follows.
+   */
+  async #save(email: EmailRecord, document: EmailDocument, note: string, ctx: EditContext = {}): Promise<EditResult> {
     if (email.status === "generating") return { ok: false, code: "email_generating", message: "The email is still being generated; edit it when it is ready." };
+    if (ctx.baseVersion !== undefined && ctx.baseVersion !== email.version) return versionConflict(email.version);
     const checked = validateDocument(document);
     if (!checked.ok) return { ok: false, code: "invalid_document", message: checked.message };
-    const version = await this.#studio.saveVersion(scopeOfEmail(email), email.id, checked.value, note);
+    const version = await this.#studio.saveVersion(scopeOfEmail(email), email.id, checked.value, note, "ready", email.version);
+    if (version === undefined) {
+      const now = await this.#studio.email(scopeOfEmail(email), email.id);
+      return versionConflict(now?.version ?? email.version + 1);
+    }
+    await this.#sessions.append(email.sessionId, {
+      type: "artifact",
+      runId: newId("edit"),
+      kind: "email.version",
+      ref: email.id,
+      data: { version, summary: note, ...(ctx.clientId ? { clientId: ctx.clientId } : {}) },
+    });
     return { ok: true, version };
   }
 }

@@ -9,6 +9,7 @@ import { AssetStore, assetIdFromUrl } from "../assets/store";
 import { requireOwnAssets } from "../assets/routes";
 import { BriefInput, StudioStore, type EmailRecord } from "./studio";
 import { SECTION_TYPES } from "./document";
+import { MAX_PREHEADER_CHARS, MAX_SUBJECT_CHARS } from "./limits";
 import { emailToText } from "./text";
 import { assetImagesIn, exportZip, slugFileName } from "./export";
 import { forceDark } from "./dark-mode";
@@ -16,7 +17,7 @@ import { linkStatusChecks } from "./resource-checks";
 import { PLATFORMS, translateMergeTags, type Platform } from "./merge-tags";
 import { MAX_TEST_RECIPIENTS, SAMPLE_UNSUBSCRIBE_URL, sendTest, TestSendLimiter } from "./test-send";
 import { newId, type SessionService } from "../sessions/service";
-import { EDIT_FAILURE_STATUS, type EditFailure, type EditResult, type EmailEditor, type RenderedEmail } from "./editing";
+import { EDIT_FAILURE_STATUS, type EditContext, type EditFailure, type EditResult, type EmailEditor, type RenderedEmail } from "./editing";
 
 const Id = (name: string, example: string) => z.string().min(1).max(100).openapi({ param: { name, in: "path" }, example });
 const Json = z.record(z.string(), z.unknown());
@@ -42,6 +43,18 @@ const EmailView = z
     error: z.string().nullable(),
   })
   .openapi("Email");
+
+/** Plain text, one line: no control characters (a subject line cannot hold a line break). */
+const OneLine = (name: string, max: number) =>
+  z
+    .string({ error: `${name} must be a string` })
+    .max(max, { error: `${name} is at most ${max} characters` })
+    .refine((v) => !/[\u0000-\u001f\u007f]/.test(v), { error: `${name} must be one line of text` });
+const EmailMetaPatch = z
+  .object({ subject: OneLine("subject", MAX_SUBJECT_CHARS).optional(), preheader: OneLine("preheader", MAX_PREHEADER_CHARS).optional() })
+  .strict()
+  .refine((v) => v.subject !== undefined || v.preheader !== undefined, { error: "Send subject or preheader" })
+  .openapi("EmailMetaPatch");
 
 const TestSendBody = z
   .object({
@@ -91,8 +104,21 @@ export function studioRoutes(options: StudioRoutesOptions) {
 
   /** An editing result's value, or its failure as the API's error. */
   function orThrow<T extends { ok: true }>(result: T | EditFailure): T {
-    if (!result.ok) throw new ApiError(EDIT_FAILURE_STATUS[result.code], result.code, result.message);
+    if (!result.ok) throw new ApiError(EDIT_FAILURE_STATUS[result.code], result.code, result.message, {}, result.currentVersion === undefined ? {} : { currentVersion: result.currentVersion });
     return result;
+  }
+
+  /**
+   * Who edits and on which version: `If-Match: "<version>"` (a bare number or `W/"…"` too). Without
+   * it the edit applies to the newest version (still never over a concurrent write).
+   */
+  function editContext(c: Context<AppEnv>): EditContext {
+    const header = c.req.header("if-match");
+    const clientId = c.get("principal").clientId;
+    if (header === undefined) return { clientId };
+    const match = /^\s*(?:W\/)?"?(\d{1,9})"?\s*$/.exec(header);
+    if (!match) throw new ApiError(400, "invalid_if_match", 'If-Match must be the version the edit was made on, e.g. If-Match: "3".');
+    return { baseVersion: Number(match[1]), clientId };
   }
 
   async function rendered(c: Context, email: EmailRecord, minify = false): Promise<RenderedEmail> {
@@ -109,7 +135,9 @@ export function studioRoutes(options: StudioRoutesOptions) {
   /** The email as it is after an edit. */
   async function edited(c: Context<AppEnv>, email: EmailRecord, result: EditResult) {
     orThrow(result);
-    return c.json(await view(c, (await studio.email(studioScope(c), email.id))!), 200);
+    const fresh = (await studio.email(studioScope(c), email.id))!;
+    c.header("etag", `"${fresh.version}"`);
+    return c.json(await view(c, fresh), 200);
   }
 
   // --- briefs and generation ------------------------------------------------------------------------
@@ -165,7 +193,11 @@ export function studioRoutes(options: StudioRoutesOptions) {
 
   app.openapi(
     createRoute({ method: "get", path: "/api/emails/{id}", tags: ["Email studio"], summary: "An email: status, document, checks", request: { params: z.object({ id: Id("id", "email_x") }) }, responses: { 200: { description: "The email", content: { "application/json": { schema: EmailView } } }, ...errors(401, 404) } }),
-    async (c) => c.json(await view(c, await loadEmail(c, c.req.valid("param").id)), 200),
+    async (c) => {
+      const email = await loadEmail(c, c.req.valid("param").id);
+      c.header("etag", `"${email.version}"`);
+      return c.json(await view(c, email), 200);
+    },
   );
 
   for (const [format, type] of [["html", "text/html; charset=utf-8"], ["mjml", "text/plain; charset=utf-8"], ["txt", "text/plain; charset=utf-8"]] as const) {
@@ -301,6 +333,26 @@ export function studioRoutes(options: StudioRoutesOptions) {
   app.openapi(
     createRoute({
       method: "patch",
+      path: "/api/emails/{id}",
+      tags: ["Email studio"],
+      summary: 'Set the subject line and/or preheader (a new version; send If-Match: "<version>")',
+      request: {
+        params: z.object({ id: Id("id", "email_x") }),
+        headers: z.object({ "if-match": z.string().optional().openapi({ description: 'The version the edit was made on, e.g. "3"; a stale one answers 409 version_conflict with currentVersion' }) }),
+        body: { content: { "application/json": { schema: EmailMetaPatch } } },
+      },
+      responses: { 200: { description: "The new version (ETag: its version)", content: { "application/json": { schema: EmailView } } }, ...errors(400, 401, 404, 409) },
+    }),
+    async (c) => {
+      const email = await loadEmail(c, c.req.valid("param").id);
+      const ctx = editContext(c);
+      return edited(c, email, await editor.editMeta(email, c.req.valid("json"), ctx));
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: "patch",
       path: "/api/emails/{id}/sections/{sectionId}",
       tags: ["Email studio"],
       summary: "Edit one section's fields (a new version)",
@@ -310,7 +362,7 @@ export function studioRoutes(options: StudioRoutesOptions) {
     async (c) => {
       const { id, sectionId } = c.req.valid("param");
       const email = await loadEmail(c, id);
-      return edited(c, email, await editor.editSection(email, sectionId, c.req.valid("json").fields));
+      return edited(c, email, await editor.editSection(email, sectionId, c.req.valid("json").fields, editContext(c)));
     },
   );
 
@@ -343,7 +395,7 @@ export function studioRoutes(options: StudioRoutesOptions) {
     }),
     async (c) => {
       const email = await loadEmail(c, c.req.valid("param").id);
-      return edited(c, email, await editor.replaceSections(email, c.req.valid("json").sections, base(c)));
+      return edited(c, email, await editor.replaceSections(email, c.req.valid("json").sections, base(c), editContext(c)));
     },
   );
 
@@ -361,7 +413,7 @@ export function studioRoutes(options: StudioRoutesOptions) {
     async (c) => {
       const { id, version } = c.req.valid("param");
       const email = await loadEmail(c, id);
-      return edited(c, email, await editor.restore(email, version));
+      return edited(c, email, await editor.restore(email, version, editContext(c)));
     },
   );
 

@@ -169,11 +169,18 @@ export class StudioStore {
   }
 
   /** Saves a new version (generation finished, an edit, a regenerated section, undo/redo). */
-  async saveVersion(scope: TeamScope, id: string, document: EmailDocument, note: string, status: EmailStatus = "ready"): Promise<number> {
+  /**
+   * Stores a new version. With `expectedVersion`, only when the email is still at that version
+   * (compare-and-set): `undefined` when another write got there first, so nothing is overwritten.
+   */
+  async saveVersion(scope: TeamScope, id: string, document: EmailDocument, note: string, status?: EmailStatus): Promise<number>;
+  async saveVersion(scope: TeamScope, id: string, document: EmailDocument, note: string, status: EmailStatus, expectedVersion: number): Promise<number | undefined>;
+  async saveVersion(scope: TeamScope, id: string, document: EmailDocument, note: string, status: EmailStatus = "ready", expectedVersion?: number): Promise<number | undefined> {
     return this.#sql.begin(async (tx) => {
       const [row] = await tx<{ version: number }[]>`
         update emails set version = version + 1, document = ${JSON.stringify(document)}, status = ${status}, error = null, updated_at = now()
-        where id = ${id} and ${teamFilter(this.#sql, scope)} returning version`;
+        where id = ${id} and ${teamFilter(this.#sql, scope)} ${expectedVersion === undefined ? tx`` : tx`and version = ${expectedVersion}`} returning version`;
+      if (!row && expectedVersion !== undefined) return undefined;
       if (!row) throw new Error(`No email ${id} in this team.`);
       await tx`insert into email_versions (email_id, version, document, note) values (${id}, ${row!.version}, ${JSON.stringify(document)}, ${note})`;
       return row!.version;

@@ -17,14 +17,16 @@ export class ApiError extends Error {
     readonly code: string,
     message: string,
     readonly headers: Record<string, string> = {},
+    /** Extra members of the error body (e.g. `currentVersion` of a version conflict). */
+    readonly details: Record<string, unknown> = {},
   ) {
     super(message);
   }
 }
 
 /** Renders an error body in the contract's shape. */
-export function errorBody(code: string, message: string) {
-  return { error: { code, message } };
+export function errorBody(code: string, message: string, details: Record<string, unknown> = {}) {
+  return { error: { ...details, code, message } };
 }
 
 /** Requests slower than this are logged at warn, whatever their path (live reads excepted: they wait on purpose). */
@@ -107,7 +109,7 @@ export function errorHandler(log: Logger): ErrorHandler {
   return (error, c) => {
     if (error instanceof ApiError) {
       for (const [name, value] of Object.entries(error.headers)) c.header(name, value);
-      return c.json(errorBody(error.code, error.message), error.status);
+      return c.json(errorBody(error.code, error.message, error.details), error.status);
     }
     if (error instanceof HTTPException) {
       const status = error.status as ContentfulStatusCode;

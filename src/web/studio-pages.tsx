@@ -3,7 +3,7 @@ import { assetUrl, type AssetStore } from "../assets/store";
 import { ownsAssets, saveFormUploads } from "../assets/uploads";
 import type { BrandStore } from "../brands/store";
 import type { StudioStore, EmailRecord } from "../email/studio";
-import type { EmailEditor, EditFailure } from "../email/editing";
+import type { EmailEditor, EditContext, EditFailure } from "../email/editing";
 import type { SessionService } from "../sessions/service";
 import type { SectionType } from "../email/document";
 import { formatOffset } from "../streams/offsets";
@@ -175,8 +175,8 @@ export function studioPages(options: StudioPagesOptions) {
     const s = email.document.sections[index]!;
     const section: EditorSection = { id: s.id, type: s.type, label: SECTION_FORMS[s.type].label, summary: sectionSummary(s.type, s.fields as Record<string, unknown>), fields: s.fields as Record<string, unknown> };
     const csrfToken = c.get("csrfToken")!;
-    if (mode === "edit") return fragment(c, <SectionEditForm emailId={email.id} section={section} csrfToken={csrfToken} fields={section.fields} />);
-    return fragment(c, <SectionItem emailId={email.id} section={section} first={index === 0} last={index === email.document.sections.length - 1} csrfToken={csrfToken} />);
+    if (mode === "edit") return fragment(c, <SectionEditForm emailId={email.id} section={section} csrfToken={csrfToken} version={email.version} fields={section.fields} />);
+    return fragment(c, <SectionItem emailId={email.id} section={section} first={index === 0} last={index === email.document.sections.length - 1} csrfToken={csrfToken} version={email.version} />);
   }
   app.get("/emails/:id/sections/:sectionId/edit", (c) => sectionFragment(c, "edit"));
   app.get("/emails/:id/sections/:sectionId", (c) => sectionFragment(c, "view"));
@@ -187,7 +187,7 @@ export function studioPages(options: StudioPagesOptions) {
    */
   async function editAction(
     c: Context<PageEnv>,
-    act: (email: EmailRecord, form: FormBody) => Promise<{ ok: true; notice?: string; startedRun?: { runId: string; sectionId: string } } | (EditFailure & { editing?: EditorData["editing"] })>,
+    act: (email: EmailRecord, form: FormBody, ctx: EditContext) => Promise<{ ok: true; notice?: string; startedRun?: { runId: string; sectionId: string } } | (EditFailure & { editing?: EditorData["editing"] })>,
   ) {
     const email = await loadEmail(c);
     if (!email) return isHtmx(c) ? c.text("This email is gone.", 404) : notFoundPage(c, "email", { href: "/emails", label: "All emails" });
@@ -199,37 +199,46 @@ export function studioPages(options: StudioPagesOptions) {
     };
     if (!formCsrfOk(c, form)) return respond({ error: FORM_EXPIRED }, 403);
     if (email.status !== "ready") return respond({ error: "The email is still being generated; edit it when it is ready." }, 409);
-    const result = await act(email, form);
+    // The version the page showed when the edit was made (its `If-Match`); absent from old forms.
+    const sent = field(form, "version");
+    const ctx: EditContext = { clientId: user(c).id, ...(/^\d{1,9}$/.test(sent) ? { baseVersion: Number(sent) } : {}) };
+    const result = await act(email, form, ctx);
+    if (!result.ok && result.code === "version_conflict") {
+      const fresh = (await studio.email(scope(c), email.id))!;
+      const message = `This email was changed in another tab or by someone else (now version ${fresh.version}); your edit was not saved.`;
+      const editing = result.editing ? { ...result.editing, error: `${message} Save again to re-apply it on the new version, or Cancel to discard it.`, version: fresh.version } : undefined;
+      return respond(editing ? { editing } : { error: `${message} The page now shows the newest version; make your edit again.` }, 409);
+    }
     if (!result.ok) return respond({ error: result.editing ? undefined : result.message, ...(result.editing ? { editing: result.editing } : {}) }, 422);
     if (!isHtmx(c)) return c.redirect(`/emails/${encodeURIComponent(email.id)}`, 303);
     return respond({ ...(result.notice ? { notice: result.notice } : {}), ...(result.startedRun ? { startedRun: result.startedRun } : {}) }, 200);
   }
 
   app.post("/emails/:id/sections/:sectionId", (c) =>
-    editAction(c, async (email, form) => {
+    editAction(c, async (email, form, ctx) => {
       const sectionId = c.req.param("sectionId");
       const section = email.document.sections.find((s) => s.id === sectionId);
       if (!section) return { ok: false, code: "section_not_found", message: "This section is not in the email any more; reload the page." };
       const fields = fieldsFromForm(section.type, form, section.fields as Record<string, unknown>);
-      const result = await editor.editSection(email, sectionId, fields);
+      const result = await editor.editSection(email, sectionId, fields, ctx);
       if (!result.ok) return { ...result, editing: { sectionId, error: humanSectionError(result.message), fields: { ...(section.fields as Record<string, unknown>), ...fields } } };
       return { ok: true, notice: `Saved the ${SECTION_FORMS[section.type].label.toLowerCase()} section.` };
     }),
   );
 
   app.post("/emails/:id/sections/:sectionId/move", (c) =>
-    editAction(c, async (email, form) => editor.moveSection(email, c.req.param("sectionId"), field(form, "direction") === "up" ? -1 : 1)),
+    editAction(c, async (email, form, ctx) => editor.moveSection(email, c.req.param("sectionId"), field(form, "direction") === "up" ? -1 : 1, ctx)),
   );
 
   app.post("/emails/:id/sections/:sectionId/delete", (c) =>
-    editAction(c, async (email) => {
-      const result = await editor.deleteSection(email, c.req.param("sectionId"));
+    editAction(c, async (email, _form, ctx) => {
+      const result = await editor.deleteSection(email, c.req.param("sectionId"), ctx);
       return result.ok ? { ok: true, notice: "Section deleted. Undo brings it back." } : result;
     }),
   );
 
   app.post("/emails/:id/sections/:sectionId/regenerate", (c) =>
-    editAction(c, async (email, form) => {
+    editAction(c, async (email, form, ctx) => {
       const instruction = field(form, "instruction").trim().slice(0, 1_000);
       const sectionId = c.req.param("sectionId");
       if (!instruction) return { ok: false, code: "invalid_section", message: "Say how the section should change, e.g. “shorter, and mention the offer”." };
@@ -239,33 +248,33 @@ export function studioPages(options: StudioPagesOptions) {
   );
 
   app.post("/emails/:id/sections", (c) =>
-    editAction(c, async (email, form) => {
+    editAction(c, async (email, form, ctx) => {
       const type = field(form, "type");
-      const result = await editor.addSection(email, type, base(c), field(form, "after") || undefined);
+      const result = await editor.addSection(email, type, base(c), field(form, "after") || undefined, ctx);
       return result.ok ? { ok: true, notice: `Added a ${SECTION_FORMS[type as SectionType]?.label.toLowerCase() ?? type} section at the end.` } : result;
     }),
   );
 
   app.post("/emails/:id/order", (c) =>
-    editAction(c, async (email, form) => editor.reorder(email, field(form, "order").split(",").map((s) => s.trim()).filter(Boolean))),
+    editAction(c, async (email, form, ctx) => editor.reorder(email, field(form, "order").split(",").map((s) => s.trim()).filter(Boolean), ctx)),
   );
 
   app.post("/emails/:id/undo", (c) =>
-    editAction(c, async (email) => {
-      const result = await editor.undo(email);
+    editAction(c, async (email, _form, ctx) => {
+      const result = await editor.undo(email, ctx);
       return result.ok ? { ok: true, notice: "Undone." } : result;
     }),
   );
   app.post("/emails/:id/redo", (c) =>
-    editAction(c, async (email) => {
-      const result = await editor.redo(email);
+    editAction(c, async (email, _form, ctx) => {
+      const result = await editor.redo(email, ctx);
       return result.ok ? { ok: true, notice: "Redone." } : result;
     }),
   );
   app.post("/emails/:id/versions/:version/restore", (c) =>
-    editAction(c, async (email) => {
+    editAction(c, async (email, _form, ctx) => {
       const version = Number(c.req.param("version"));
-      const result = Number.isInteger(version) ? await editor.restore(email, version) : ({ ok: false, code: "version_not_found", message: "No such version." } as const);
+      const result = Number.isInteger(version) ? await editor.restore(email, version, ctx) : ({ ok: false, code: "version_not_found", message: "No such version." } as const);
       return result.ok ? { ok: true, notice: `Restored version ${version}.` } : result;
     }),
   );
