@@ -186,7 +186,7 @@ describe("the team gate covers every route", () => {
     expect((await api(tokenB, "GET", "/api/brands")).status).toBe(200);
     // Nothing of team B's changed.
     const email = await api(tokenB, "GET", `/api/emails/${idsB.email}`);
-    expect(String(email.body.version)).toBe(idsB.version);
+    expect(String(email.body.version)).toBe(idsB.version!);
     expect((await api(tokenB, "GET", `/api/brands/${idsB.brand}`)).body.name).toBe("Beta");
     // And team A sees none of it listed.
     expect((await api(tokenA, "GET", "/api/brands")).body.brands).toEqual([]);
