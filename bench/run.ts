@@ -9,6 +9,9 @@
  *   --write / --no-write                          write docs/performance.md or not (default: only
  *                                                 for a full run, i.e. without --only and --quick)
  *   --reference-runtime=node|bun                  runtime for the reference server (default node)
+ *   --sections=streams-http,wrk,…                 measure only these sections (ids as in SECTIONS)
+ *   --growth=full                                 the growth section with a 1,000,000-event session
+ *                                                 (default: 100,000, to keep a full run short)
  */
 import { cpus, platform, release, arch, totalmem } from "node:os";
 import { writeFileSync } from "node:fs";
@@ -17,19 +20,22 @@ import { describeTarget, nodeVersion, ROOT, startTarget, TARGET_IDS, type Runnin
 import type { Column, RunOptions, Section } from "./section";
 import { streamsHttpSection } from "./sections/streams-http";
 import { websocketSection } from "./sections/websocket";
+import { wrkSection } from "./sections/wrk";
 import { SESSION_SECTIONS } from "./sections/sessions-suite";
+import { growthSection } from "./sections/growth";
 
 /** The sections of docs/performance.md, in order. Add a module here to add figures. */
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
-const SECTIONS: Section<any>[] = [streamsHttpSection, websocketSection, ...SESSION_SECTIONS];
+const SECTIONS: Section<any>[] = [streamsHttpSection, wrkSection, websocketSection, ...SESSION_SECTIONS, growthSection];
 
 const OUTPUT_PATH = join(ROOT, "docs/performance.md");
 const GIB = 1024 ** 3;
 
-const USAGE = `usage: bun run bench [--only=${TARGET_IDS.join(",")}] [--quick] [--write|--no-write] [--reference-runtime=node|bun]`;
+const USAGE = `usage: bun run bench [--only=${TARGET_IDS.join(",")}] [--sections=${SECTIONS.map((section) => section.id).join(",")}] [--quick] [--growth=full] [--write|--no-write] [--reference-runtime=node|bun]`;
 
 interface Flags extends RunOptions, StartOptions {
   only: TargetId[];
+  sections: Section<unknown>[];
   write: boolean;
   /** The flags as given, for the report's "command" line. */
   given: string[];
@@ -41,6 +47,8 @@ function parseFlags(argv: string[]): Flags {
   let write: boolean | undefined;
   let referenceRuntime: "node" | "bun" = "node";
   let onlyGiven = false;
+  let sections = SECTIONS;
+  let growthFull = false;
   for (const arg of argv) {
     const [name, value] = arg.includes("=") ? [arg.slice(0, arg.indexOf("=")), arg.slice(arg.indexOf("=") + 1)] : [arg, undefined];
     if (name === "--only" && value) {
@@ -49,7 +57,14 @@ function parseFlags(argv: string[]): Flags {
       if (unknown.length > 0) usageError(`--only: unknown server "${unknown.join(", ")}"; choose from ${TARGET_IDS.join(", ")}`);
       only = TARGET_IDS.filter((id) => ids.includes(id));
       onlyGiven = true;
-    } else if (name === "--quick" && value === undefined) quick = true;
+    } else if (name === "--sections" && value) {
+      const ids = value.split(",").map((id) => id.trim());
+      const unknown = ids.filter((id) => !SECTIONS.some((section) => section.id === id));
+      if (unknown.length > 0) usageError(`--sections: unknown section "${unknown.join(", ")}"; choose from ${SECTIONS.map((section) => section.id).join(", ")}`);
+      sections = SECTIONS.filter((section) => ids.includes(section.id));
+      onlyGiven = true;
+    } else if (name === "--growth" && value === "full") growthFull = true;
+    else if (name === "--quick" && value === undefined) quick = true;
     else if (name === "--write" && value === undefined) write = true;
     else if (name === "--no-write" && value === undefined) write = false;
     else if (name === "--reference-runtime" && (value === "node" || value === "bun")) referenceRuntime = value;
@@ -58,7 +73,7 @@ function parseFlags(argv: string[]): Flags {
       process.exit(0);
     } else usageError(`unknown or incomplete flag "${arg}"`);
   }
-  return { only, quick, referenceRuntime, write: write ?? (!quick && !onlyGiven), given: argv };
+  return { only, sections, quick, growthFull, referenceRuntime, write: write ?? (!quick && !onlyGiven), given: argv };
 }
 
 function usageError(message: string): never {
@@ -78,7 +93,7 @@ async function main() {
     usageError("node is not installed; use --reference-runtime=bun");
   }
 
-  const columns = new Map<string, Column<unknown>[]>(SECTIONS.map((section) => [section.id, []]));
+  const columns = new Map<string, Column<unknown>[]>(flags.sections.map((section) => [section.id, []]));
   let current: RunningTarget | undefined;
   for (const signal of ["SIGINT", "SIGTERM"] as const) {
     process.on(signal, async () => {
@@ -97,11 +112,11 @@ async function main() {
     } catch (error) {
       const reason = `failed to start: ${(error as Error).message}`;
       progress(`  ${reason}`);
-      for (const section of SECTIONS) columns.get(section.id)!.push({ target: info, outcome: { ok: false, reason } });
+      for (const section of flags.sections) columns.get(section.id)!.push({ target: info, outcome: { ok: false, reason } });
       continue;
     }
     progress(`  ${current.url} (${current.runtime}) up in ${((performance.now() - startTime) / 1000).toFixed(1)} s`);
-    for (const section of SECTIONS) {
+    for (const section of flags.sections) {
       const sectionStart = performance.now();
       try {
         const value = await section.measure(current, flags);
@@ -119,7 +134,7 @@ async function main() {
 
   const report = [
     header({ flags, startedAt, node }),
-    ...SECTIONS.map((section) => `## ${section.title}\n\n${section.render(columns.get(section.id)!, flags)}\n`),
+    ...flags.sections.map((section) => `## ${section.title}\n\n${section.render(columns.get(section.id)!, flags)}\n`),
   ].join("\n");
   progress(`\ndone in ${((Date.now() - startedAt.getTime()) / 1000).toFixed(0)} s\n`);
   console.log(report);

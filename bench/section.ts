@@ -4,6 +4,8 @@ import type { RunningTarget, TargetInfo } from "./targets";
 export interface RunOptions {
   /** `--quick`: shorter runs and fewer samples, for iterating; figures are noisier. */
   quick: boolean;
+  /** `--growth=full`: the growth section builds a 1,000,000-event session (default 100,000). */
+  growthFull?: boolean;
 }
 
 /** One server's result for one section: its figures, or why there are none. */

@@ -102,6 +102,12 @@ export const sessions = pgTable(
     runDefaults: text("run_defaults"),
     /** What a user message does while a turn runs: enqueue | interrupt | reject | parallel. */
     doubleTexting: text("double_texting").notNull().default("parallel"),
+    /** Branches: the session this one was forked from (null for a root), the root of its tree, and the message it branched at. */
+    parentId: text("parent_id"),
+    rootId: text("root_id"),
+    branchFrom: text("branch_from"),
+    /** On a root: the branch its clients are following (null: the root itself). */
+    currentBranch: text("current_branch"),
     createdAt: timestamp("created_at", { withTimezone: true }).notNull().defaultNow(),
   },
   (table) => [index("sessions_team_idx").on(table.teamId, table.createdAt)],
@@ -133,6 +139,8 @@ export const runs = pgTable(
     startPos: bigint("start_pos", { mode: "number" }).notNull().default(0),
     jobId: text("job_id"),
     attempt: integer("attempt").notNull().default(0),
+    /** The process running it (`host/pid/startedAtMs`): a restarted process reclaims the runs of its dead self at once. */
+    worker: text("worker"),
     /** Refreshed by the process running it; a stale heartbeat means that process died. */
     heartbeatAt: timestamp("heartbeat_at", { withTimezone: true }),
     createdAt: timestamp("created_at", { withTimezone: true }).notNull().defaultNow(),
@@ -246,6 +254,23 @@ export const apiTokens = pgTable(
     revokedAt: timestamp("revoked_at", { withTimezone: true }),
   },
   (table) => [uniqueIndex("api_tokens_hash_key").on(table.tokenHash), index("api_tokens_team_idx").on(table.teamId)],
+);
+
+/**
+ * Client tokens revoked before they expire (`DELETE /api/sessions/:id/client-tokens/:tokenId`). A
+ * client token is signed, not stored; a row here outlives it only until the token would expire.
+ */
+export const clientTokenRevocations = pgTable(
+  "client_token_revocations",
+  {
+    tokenId: text("token_id").primaryKey(),
+    sessionId: text("session_id")
+      .notNull()
+      .references(() => sessions.id, { onDelete: "cascade" }),
+    expiresAt: timestamp("expires_at", { withTimezone: true }).notNull(),
+    revokedAt: timestamp("revoked_at", { withTimezone: true }).notNull().defaultNow(),
+  },
+  (table) => [index("client_token_revocations_expires_idx").on(table.expiresAt)],
 );
 
 /** Invite links (no email is sent): the link holds a token whose hash is stored. */

@@ -9,14 +9,15 @@ import type { Logger } from "./infra/log";
 import { safeUrl } from "./infra/log";
 import { EmbeddedPostgres } from "./infra/embedded-postgres";
 import { openDatabase, runMigrations, type Database } from "./infra/database";
-import { ApiError, errorHandler, notFound, requestLog } from "./infra/http";
+import { ApiError, directRoute, errorHandler, notFound, requestLog } from "./infra/http";
 import { router, type AppEnv } from "./infra/openapi";
 import { jsonBodyGuard, nulGuard } from "./infra/input-guard";
 import { startJobQueue, JOB_STOP_TIMEOUT_MS } from "../jobs/boss";
 import { createStreams, scheduleStreamJobs } from "./streams";
 import { SubscriptionManager } from "./streams/subscriptions";
 import { subscriptionHost } from "./streams/subscription-host";
-import { Authenticator, type Principal } from "./accounts/principal";
+import { Authenticator, can, type Principal } from "./accounts/principal";
+import { ALL_TEAMS, inScope, scopeOf } from "./accounts/scope";
 import { Accounts } from "./accounts/service";
 import { accountPages } from "./web/account-pages";
 import { accountRoutes } from "./accounts/routes";
@@ -29,7 +30,13 @@ import { Presence } from "./sessions/presence";
 import { SessionSockets, WS_LIMITS, type SocketData } from "./sessions/socket";
 import { SessionFollowers } from "./sessions/follower";
 import { sessionRoutes } from "./sessions/routes";
+import { guardSessionStream } from "./sessions/stream-guard";
 import { Turns } from "./sessions/turns";
+import { chatRoutes } from "./sessions/chat-routes";
+import { branchRoutes } from "./sessions/branch-routes";
+import { Branches } from "./sessions/branches";
+import { sessionOfStreamPath } from "./sessions/ui-chunks";
+import { InputRequests } from "./sessions/input-requests";
 import { apiDocs } from "./web/api-docs";
 import { Providers } from "./agents/providers";
 import { AgentRuntime } from "./agents/runtime";
@@ -48,6 +55,7 @@ import { BrandImports, brandImportAgent } from "./brands/import/imports";
 import { ReferenceStore } from "./brands/references";
 import { BRAND_UPLOAD_PATH, brandRoutes } from "./brands/routes";
 import { brandPages } from "./brands/pages";
+import { BrandStore } from "./brands/store";
 import { brandImportPages } from "./brands/import/pages";
 
 /** JSON API bodies are small; uploads and stream appends have their own limits. */
@@ -159,7 +167,7 @@ export async function startService(options: { config: Config; log: Logger }): Pr
     } else {
       log.info("using external postgres", { url: safeUrl(databaseUrl) });
     }
-    database = await openDatabase({ url: databaseUrl, log });
+    database = await openDatabase({ url: databaseUrl, log, socketPath: embedded?.socketPath });
     readiness.database = true;
     await runMigrations({ url: databaseUrl, log });
     readiness.migrations = true;
@@ -180,22 +188,25 @@ export async function startService(options: { config: Config; log: Logger }): Pr
     await presence.start(database.listener);
     const sessions = new SessionService({ sql: database.sql, store: streams.store, writer: streams.writer, boss, log: log.child({ component: "sessions" }) });
     const turns = new Turns({ sql: database.sql, sessions, log: log.child({ component: "turns" }) });
+    const inputs = new InputRequests({ sql: database.sql, sessions, log: log.child({ component: "inputs" }) });
     const providers = new Providers(config);
     const studio = new StudioStore({ sql: database.sql });
+    const brands = new BrandStore({ sql: database.sql });
     const assets = new AssetStore({ sql: database.sql });
-    const brandImports = new BrandImports({ sql: database.sql, sessions, studio });
+    const brandImports = new BrandImports({ sql: database.sql, sessions, brands });
     const references = new ReferenceStore({ sql: database.sql });
     const followers = new SessionFollowers({ hub: streams.hub, reader: sessions, log: log.child({ component: "sessions" }) });
     runtime = new AgentRuntime({
-      sql: database.sql, boss, followers, writer: streams.writer, sessions, turns, presence, providers,
-      agents: [...BUILT_IN_AGENTS, ...emailAgents({ studio, assets, providers }), brandImportAgent({ imports: brandImports, assets, allowPrivate: config.importAllowPrivate })],
+      sql: database.sql, boss, followers, writer: streams.writer, sessions, turns, inputs, presence, providers,
+      agents: [...BUILT_IN_AGENTS, ...emailAgents({ studio, brands, assets, providers }), brandImportAgent({ imports: brandImports, assets, allowPrivate: config.importAllowPrivate })],
       log: log.child({ component: "agents" }),
       listener: database.listener,
     });
     if (config.role !== "web") await runtime.start();
     log.info("ai providers", { text: providers.offlineOnly ? "offline" : (providers.anthropic ? "anthropic" : "openai"), images: providers.openai ? "openai" : "offline" });
-    sockets = new SessionSockets({ service: sessions, turns, followers, presence, auth, log: log.child({ component: "ws" }), cookieAuth: (request) => cookiePrincipal(accounts, request), cookieOrigin: (origin, request) => origin === new URL(request.url).origin || origin === config.publicUrl });
-    const metrics = new ServiceMetrics({ role: config.role, sql: database.sql, listener: database.listener, hub: streams.hub, writer: streams.writer, boss, sockets });
+    sockets = new SessionSockets({ service: sessions, turns, inputs, followers, presence, auth, listener: database.listener, log: log.child({ component: "ws" }), cookieAuth: (request) => cookiePrincipal(accounts, request), cookieOrigin: (origin, request) => origin === new URL(request.url).origin || origin === config.publicUrl });
+    const metrics = new ServiceMetrics({ role: config.role, sql: database.sql, listener: database.listener, hub: streams.hub, writer: streams.writer, boss, sockets, followers });
+    if (config.role !== "worker") await sockets.start();
     await metrics.start();
     runtime.onRunEnded = (run) => metrics.runEnded(run);
     providers.onError = (provider, code) => metrics.providerError(provider, code);
@@ -219,14 +230,24 @@ export async function startService(options: { config: Config; log: Logger }): Pr
       }
       if (!principal) throw new ApiError(401, "unauthorized", "Send Authorization: Bearer <API token or client token>.", { "www-authenticate": "Bearer" });
       c.set("principal", principal);
+      // The team gate: every store call of a route takes this scope (docs/architecture.md).
+      c.set("scope", scopeOf(principal));
       await next();
     });
     api.use("/api/*", jsonBodyGuard());
     api.route("/", accountRoutes({ accounts }));
     api.route("/", assetRoutes({ assets, publicUrl: config.publicUrl }));
-    api.route("/", studioRoutes({ studio, assets, sessions, publicUrl: config.publicUrl, providerLabel: () => (providers.offlineOnly ? "offline" : "ai") }));
-    api.route("/", brandRoutes({ studio, assets, imports: brandImports, references, publicUrl: config.publicUrl, allowPrivate: config.importAllowPrivate }));
-    api.route("/", sessionRoutes({ service: sessions, turns, presence, secretKey: config.secretKey, publicUrl: config.publicUrl, runnableAgents: () => runtime!.agentNames }));
+    // The email's images are public asset URLs (what any mail client fetches), so the checks read them as the public route does.
+    const editor = new EmailEditor({ studio, brands, sessions, loadImage: async (id) => (await assets.bytes(ALL_TEAMS, id))?.bytes });
+    api.route("/", studioRoutes({ studio, brands, assets, editor, sessions, mail: config.mail, publicUrl: config.publicUrl, allowPrivate: config.importAllowPrivate }));
+    api.route("/", brandRoutes({ brands, assets, imports: brandImports, references, publicUrl: config.publicUrl, allowPrivate: config.importAllowPrivate }));
+    api.route("/", sessionRoutes({ service: sessions, turns, inputs, presence, secretKey: config.secretKey, publicUrl: config.publicUrl, runnableAgents: () => runtime!.agentNames, revokeClientToken: (input) => accounts.revokeClientToken(input) }));
+    api.route("/", chatRoutes({ service: sessions, turns, secretKey: config.secretKey, publicUrl: config.publicUrl }));
+    api.route("/", branchRoutes({ service: sessions, branches: new Branches({ sql: database.sql, sessions, turns }), publicUrl: config.publicUrl }));
+
+    // Session streams are read-only on /v1/stream (the operator's raw appends are checked event by event).
+    const isOperator = async (request: Request) => (await auth.authenticate(Authenticator.bearer(request)))?.kind === "admin";
+    const handleStreams = async (request: Request) => (await guardSessionStream(request, isOperator)) ?? streams.http.handle(request);
 
     const app = new Hono<{ Variables: WebVariables }>();
     app.use(requestLog(log.child({ component: "http" })));
@@ -246,7 +267,7 @@ export async function startService(options: { config: Config; log: Logger }): Pr
     });
     app.get("/static/vendor/:file", await vendorFiles(join(import.meta.dir, "../node_modules")));
     app.use("/static/*", serveStatic({ root: join(import.meta.dir, "..") }));
-    app.all("/v1/stream/*", (c) => streams.http.handle(c.req.raw));
+    app.all("/v1/stream/*", (c) => handleStreams(c.req.raw));
     app.get("/assets/:id", assetRoute(assets));
     // Pages and the JSON API: security headers, a strict CSP (no inline script), the Origin check on
     // form posts, and the signed-in person from the session cookie.
@@ -276,11 +297,11 @@ export async function startService(options: { config: Config; log: Logger }): Pr
     app.use("*", loadUser(accounts));
     app.route("/", api as never);
     app.route("/", apiDocs(api));
-    app.route("/", brandImportPages({ imports: brandImports, studio, publicUrl: config.publicUrl, allowPrivate: config.importAllowPrivate }));
+    app.route("/", brandImportPages({ imports: brandImports, publicUrl: config.publicUrl, allowPrivate: config.importAllowPrivate }));
     app.route("/", accountPages({ accounts, publicUrl: config.publicUrl, clientAddress: (c) => (c.env as unknown as Server<SocketData>)?.requestIP?.(c.req.raw)?.address ?? "unknown" }));
     const offline = () => providers.offlineOnly;
-    app.route("/", brandPages({ studio, assets, publicUrl: config.publicUrl, offline }));
-    app.route("/", studioPages({ studio, assets, sessions, editor: new EmailEditor({ studio, sessions }), publicUrl: config.publicUrl, offline }));
+    app.route("/", brandPages({ brands, assets, publicUrl: config.publicUrl, offline }));
+    app.route("/", studioPages({ studio, brands, assets, sessions, editor, publicUrl: config.publicUrl, offline }));
     app.route("/", sessionPages({ sessions, presence: presence!, offline }));
     app.get("/", async (c) => {
       if (await accounts.needsSetup()) return c.redirect("/setup");
@@ -288,9 +309,19 @@ export async function startService(options: { config: Config; log: Logger }): Pr
       return c.redirect("/emails");
     });
 
+    // Appends and reads are most of the traffic: served without the app's routing and middleware
+    // chain (see directRoute), which cost more than a stream's own handler.
+    const streamsRoute = directRoute(log.child({ component: "http" }), handleStreams);
     current = (request, srv) => {
-      // A successful upgrade must return nothing at all to Bun.
-      if (config.role !== "worker" && new URL(request.url).pathname === "/ws") return sockets!.upgrade(request, srv);
+      if (config.role !== "worker") {
+        const path = pathOf(request.url);
+        // A successful upgrade must return nothing at all to Bun.
+        if (path === "/ws") return sockets!.upgrade(request, srv);
+        if (path.startsWith("/v1/stream/")) {
+          const response = streamsRoute.take(request, path);
+          if (response) return response;
+        }
+      }
       return app.fetch(request, srv);
     };
     readiness.jobs = true;
@@ -311,21 +342,25 @@ export async function startService(options: { config: Config; log: Logger }): Pr
 function streamAuthorizer(auth: Authenticator, sessions: SessionService, store: StreamStore) {
   const refuse = (status: number, code: string, message: string) => Response.json({ error: { code, message } }, { status, headers: status === 401 ? { "www-authenticate": "Bearer" } : {} });
   const notFound = () => refuse(404, "not_found", "No stream at this path.");
+  // Whether the principal's team scope holds the stream: true, false (another team's), or undefined (none).
   const owns = async (principal: Principal, path: string): Promise<boolean | undefined> => {
+    const scope = scopeOf(principal);
     if (path.startsWith(SESSION_STREAM_PREFIX)) {
-      const session = await sessions.get(path.slice(SESSION_STREAM_PREFIX.length), undefined);
-      return session ? session.teamId === principal.teamId : undefined;
+      // Existence is read across teams (ALL_TEAMS) only to tell "taken" from "missing"; both answer 404 to a read.
+      const session = await sessions.get(sessionOfStreamPath(SESSION_STREAM_PREFIX, path)!, ALL_TEAMS);
+      return session ? inScope(scope, session.teamId) : undefined;
     }
     const owner = await store.ownerOf(path);
-    return owner === undefined ? undefined : owner === principal.teamId;
+    return owner === undefined ? undefined : inScope(scope, owner);
   };
   return async (request: Request, path: string): Promise<Response | { teamId: string | null }> => {
     const principal: Principal | undefined = await auth.authenticate(Authenticator.bearer(request) ?? new URL(request.url).searchParams.get("token"));
     if (!principal) return refuse(401, "unauthorized", "Send Authorization: Bearer <token> (or run with STREAMS_AUTH=off for development).");
     if (principal.kind === "admin") return { teamId: null };
     if (principal.kind === "client") {
-      if ((request.method === "GET" || request.method === "HEAD") && path === SESSION_STREAM_PREFIX + principal.sessionId) return { teamId: principal.teamId };
-      return refuse(403, "forbidden", "A client token may only read its own session's stream.");
+      // Its session's stream, and the AI SDK streams of its turns (`…/sessions/<id>/ui/<uiId>`).
+      if ((request.method === "GET" || request.method === "HEAD") && sessionOfStreamPath(SESSION_STREAM_PREFIX, path) === principal.sessionId && can(principal, "read")) return { teamId: principal.teamId };
+      return refuse(403, "forbidden", "A client token may only read its own session's stream (with the read capability).");
     }
     if (path.startsWith("/v1/stream/__ds")) return refuse(403, "forbidden", "Subscriptions are managed with the bootstrap API_TOKEN.");
     const owned = await owns(principal, path);
@@ -338,4 +373,14 @@ function streamAuthorizer(auth: Authenticator, sessions: SessionService, store: 
     }
     return { teamId: principal.teamId };
   };
+}
+
+/** The path of an absolute request URL (`http://host/path?query` → `/path`), without parsing all of it. */
+function pathOf(url: string): string {
+  const start = url.indexOf("/", url.indexOf("//") + 2);
+  if (start === -1) return "/";
+  const end = url.indexOf("?", start);
+  const hash = url.indexOf("#", start);
+  const stop = end === -1 ? (hash === -1 ? url.length : hash) : hash === -1 ? end : Math.min(end, hash);
+  return url.slice(start, stop);
 }

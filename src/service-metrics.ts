@@ -6,6 +6,7 @@ import { DURATION_BUCKETS_SECONDS, Metrics, METRICS_CONTENT_TYPE } from "./infra
 import type { StreamHub } from "./streams/hub";
 import type { AppendWriter } from "./streams/writer";
 import type { SessionSockets } from "./sessions/socket";
+import type { SessionFollowers } from "./sessions/follower";
 import { QUEUES } from "../jobs/queues";
 
 /** The channel of the NOTIFY round-trip probe sent on each scrape. */
@@ -22,6 +23,7 @@ export interface MetricSources {
   writer: AppendWriter;
   boss: PgBoss;
   sockets?: SessionSockets;
+  followers?: SessionFollowers;
 }
 
 /**
@@ -55,11 +57,13 @@ export class ServiceMetrics {
     registry.gauge("ds_process_resident_memory_bytes", "Resident memory of this process (RSS).", () => process.memoryUsage().rss);
     registry.gauge("ds_websocket_connections", "Open WebSocket connections on this process.", () => sources.sockets?.socketCount ?? 0);
     registry.gauge("ds_websocket_subscriptions", "Session subscriptions on this process's WebSockets (a socket may follow many sessions).", () => sources.sockets?.subscriptionCount ?? 0);
-    registry.gauge("ds_websocket_feeds", "Sessions with at least one WebSocket subscriber on this process (one table read per append batch each).", () => sources.sockets?.feedCount ?? 0);
+    registry.gauge("ds_websocket_feeds", "Sessions with at least one WebSocket subscriber on this process.", () => sources.sockets?.feedCount ?? 0);
     registry.gauge("ds_stream_watchers", "Readers waiting on this process's stream hub: long-polls, SSE responses, WebSocket feeds and agent watches.", () => sources.hub.watcherCount);
     registry.counterFrom("ds_appends_total", "Appends committed by this process's group-commit writer.", () => sources.writer.stats.appends);
     registry.counterFrom("ds_append_batches_total", "Group-commit transactions of this process's writer; appends_total / append_batches_total is the mean batch size.", () => sources.writer.stats.transactions);
     registry.counterFrom("ds_append_locked_batches_total", "Batches that took the writer's locking path (first sight of a stream, idempotency keys, another process wrote meanwhile).", () => sources.writer.stats.locked ?? 0);
+    registry.counterFrom("ds_session_follower_reads_total", "Table reads by this process's session followers (another process's appends, catch-up after a gap).", () => sources.followers?.stats.tableReads ?? 0);
+    registry.counterFrom("ds_session_follower_handed_batches_total", "Append batches this process committed and handed to its session followers with the wake-up, without a table read.", () => sources.followers?.stats.handedBatches ?? 0);
     registry.gauge("ds_notify_lag_seconds", "Round trip of a NOTIFY sent on this scrape through Postgres back to this process's LISTEN connection (commit → wake-up of readers).", () => this.#probeNotify());
     this.#probeTimeouts = registry.counter("ds_notify_probe_timeouts_total", `NOTIFY probes not back within ${NOTIFY_PROBE_TIMEOUT_MS} ms: the LISTEN connection is stuck or Postgres is overloaded.`);
     registry.gauge("ds_job_queue_jobs", "Jobs per pg-boss queue and state, as pg-boss last counted them (its monitor refreshes the counts about once a minute).", async () => {

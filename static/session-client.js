@@ -49,7 +49,7 @@ const CLIENT_DROP_CODE = 4000;
  *
  * @typedef {object} ReceivedEvent One event, as a subscription's `event` listeners get it.
  * @property {string} session
- * @property {string} offset Offset of the append that carried the event (every event of one append shares it).
+ * @property {string} offset The event's own offset: resume from it to get every later event exactly once.
  * @property {SessionEvent} event
  * @property {boolean} snapshot True for the compacted `message` events of a snapshot subscription.
  *
@@ -158,10 +158,9 @@ const FORGET = Symbol("forget");
 /**
  * One session followed over one client, across reconnects. Get one from {@link SessionClient#subscribe}.
  *
- * How resuming stays exact: offsets sort as strings, and every event of one append shares its
- * offset. The subscription remembers the last offset it delivered and how many of its events,
- * and resumes from the offset *before* it, so an append cut off mid-way by a disconnect is sent
- * again whole; events it already delivered (same offset, same index) are skipped.
+ * How resuming stays exact: every event has its own offset (events of one append too), and
+ * offsets sort as strings. The subscription remembers the offset of the last event it delivered
+ * and resumes from it; an event at or before it (never sent by a correct server) is skipped.
  *
  * @extends {Emitter<SubscriptionEvents>}
  */
@@ -175,17 +174,11 @@ export class Subscription extends Emitter {
   /** @type {string | undefined} id of the subscribe frame of the current attempt */
   #requestId;
   #confirmed = false;
-  /** Everything up to and including this offset has been delivered whole. */
+  /** Everything up to and including this offset has been delivered. */
   /** @type {string | undefined} */
   #resumeFrom;
   /** @type {string | undefined} offset of the last delivered event */
   #last;
-  /** Events of `#last` delivered (Infinity: all of them, as after a snapshot). */
-  #lastCount = 0;
-  /** Offset and index of the previous event of the current attempt, to number events within an append. */
-  /** @type {string | undefined} */
-  #attemptOffset;
-  #attemptIndex = -1;
   #snapshotPending = false;
   /** Snapshot messages delivered while the snapshot may be incomplete, to skip identical repeats. */
   /** @type {Map<string, string>} */
@@ -245,8 +238,6 @@ export class Subscription extends Emitter {
   [NEXT_FRAME](id) {
     this.#requestId = id;
     this.#state = "subscribing";
-    this.#attemptOffset = undefined;
-    this.#attemptIndex = -1;
     if (this.#mode === "snapshot" && (!this.#confirmed || this.#snapshotPending)) return { type: "subscribe", session: this.#session, mode: "snapshot", id };
     return { type: "subscribe", session: this.#session, offset: this.#confirmed ? this.#resumeFrom : this.#startOffset, id };
   }
@@ -260,7 +251,6 @@ export class Subscription extends Emitter {
       // The snapshot reflects everything up to its offset; live events follow it.
       this.#resumeFrom = frame.offset;
       this.#last = frame.offset;
-      this.#lastCount = Infinity;
       this.#snapshotPending = true;
     } else if (!this.#confirmed) {
       this.#resumeFrom = frame.offset;
@@ -285,16 +275,9 @@ export class Subscription extends Emitter {
     }
     this[SETTLE_SNAPSHOT]();
     const offset = frame.offset;
-    const index = offset === this.#attemptOffset ? this.#attemptIndex + 1 : 0;
-    this.#attemptOffset = offset;
-    this.#attemptIndex = index;
-    const last = this.#last;
-    if (last !== undefined && (offset < last || (offset === last && index < this.#lastCount))) return;
-    if (offset !== last) {
-      if (last !== undefined) this.#resumeFrom = last;
-      this.#last = offset;
-    }
-    this.#lastCount = index + 1;
+    if (this.#last !== undefined && offset <= this.#last) return;
+    this.#last = offset;
+    this.#resumeFrom = offset;
     this[EMIT]("event", { session: this.#session, offset, event: frame.event, snapshot: false });
   }
 
@@ -326,7 +309,7 @@ export class Subscription extends Emitter {
 /**
  * @typedef {object} PendingRequest
  * @property {string} text The frame, serialised once and re-sent unchanged after a reconnect.
- * @property {(ack: { offset?: string }) => void} resolve
+ * @property {(ack: { offset?: string, messageId?: string }) => void} resolve
  * @property {(error: SessionError) => void} reject
  */
 
@@ -441,7 +424,8 @@ export class SessionClient extends Emitter {
 
   /**
    * Posts a user message. The message id (given, or generated) makes retries and reconnects
-   * append it once.
+   * append it once. With a client token the server stores it in the client's namespace
+   * (`<clientId>:<id>`); the resolved `id` is the stored one.
    *
    * @param {string} session
    * @param {string} text
@@ -450,8 +434,8 @@ export class SessionClient extends Emitter {
    */
   async sendMessage(session, text, options = {}) {
     const id = options.id ?? randomId("msg");
-    const { offset } = await this.publish(session, { type: "message", id, role: "user", text });
-    return { id, offset };
+    const ack = /** @type {{ offset: string, messageId?: string }} */ (await this.publish(session, { type: "message", id, role: "user", text }));
+    return { id: ack.messageId ?? id, offset: ack.offset };
   }
 
   /**
@@ -656,7 +640,7 @@ export class SessionClient extends Emitter {
         const request = this.#pending.get(frame.id);
         if (!request) return;
         this.#pending.delete(frame.id);
-        request.resolve(frame.offset === undefined ? {} : { offset: frame.offset });
+        request.resolve({ ...(frame.offset === undefined ? {} : { offset: frame.offset }), ...(frame.messageId === undefined ? {} : { messageId: frame.messageId }) });
         return;
       }
       case "error":

@@ -4,6 +4,9 @@ import { freshDatabase } from "./support/postgres";
 import { TestSocket } from "./support/ws";
 import { startFakeProviders, fakeReply, type FakeProviders } from "./support/fake-providers";
 import { OfflineProvider } from "../src/agents/providers/offline";
+import { AnthropicProvider } from "../src/agents/providers/anthropic";
+import { OpenAIProvider } from "../src/agents/providers/openai";
+import { CONTINUATION_PROMPT } from "../src/agents/providers/types";
 
 const servers: TestServer[] = [];
 const sockets: TestSocket[] = [];
@@ -49,7 +52,7 @@ let server: TestServer;
 beforeAll(async () => {
   fakes = startFakeProviders();
   server = await start({ env: { ANTHROPIC_API_KEY: "sk-ant-test", ANTHROPIC_BASE_URL: fakes.anthropicUrl, OPENAI_API_KEY: "sk-openai-test", OPENAI_BASE_URL: fakes.openaiUrl } });
-});
+}, 60_000);
 
 describe("runs", () => {
   test("an offline chat run streams rolled-up deltas that concatenate to the compacted message", async () => {
@@ -70,7 +73,14 @@ describe("runs", () => {
     expect(messages[1]).toMatchObject({ role: "assistant", status: "complete", runId, text });
     expect(text.startsWith("Here is an offline draft") || text.startsWith("Offline draft") || text.startsWith("Working offline")).toBe(true);
     expect(text).toContain("durable");
-    expect((await api(server, "GET", `/api/sessions/${id}`)).body.runs).toEqual([{ runId, agent: "chat", status: "completed" }]);
+    // The run's row is updated just after its run.end is appended: wait for it rather than race it.
+    let runs: unknown[] = [];
+    for (let i = 0; i < 100; i++) {
+      runs = (await api(server, "GET", `/api/sessions/${id}`)).body.runs;
+      if ((runs[0] as { status?: string } | undefined)?.status !== "running") break;
+      await Bun.sleep(20);
+    }
+    expect(runs).toEqual([{ runId, agent: "chat", status: "completed" }]);
   });
 
   test("offline output is deterministic for the same input", () => {
@@ -101,6 +111,28 @@ describe("runs", () => {
     await Bun.sleep(200);
     expect(ws.events(id).length).toBe(frames.length);
     expect((await api(server, "GET", `/api/sessions/${id}`)).body.runs[0].status).toBe("cancelled");
+  });
+
+  test("nothing but the run's message.end and run.end follows a cancel that names it, even with deltas in flight", async () => {
+    // Fast runs with a 1 ms rollup have a delta in flight at almost any moment: without the fence,
+    // some land after the cancel.
+    const id = await session(server);
+    const ws = await subscribe(server, id);
+    const runIds: string[] = [];
+    for (let i = 0; i < 12; i++) runIds.push((await api(server, "POST", `/api/sessions/${id}/runs`, { agent: "chat", provider: "offline", input: { prompt: `race ${i}` }, options: { tokens: 5000, tokensPerSecond: 1000, rollupWindowMs: 1 } })).body.runId);
+    for (const runId of runIds) await ws.waitFor((f) => f.event?.type === "message.delta" && f.event.runId === runId);
+    const controls = await Promise.all(runIds.map((runId) => api(server, "POST", `/api/sessions/${id}/control`, { action: "cancel", runId })));
+    for (const runId of runIds) expect((await waitForRunEnd(ws, id, runId)).status).toBe("cancelled");
+    const frames = ws.events(id);
+    runIds.forEach((runId, i) => {
+      const at = frames.findIndex((f) => f.offset === controls[i]!.body.offset && f.event.type === "control");
+      expect(at).toBeGreaterThan(-1);
+      const after = frames.slice(at + 1).map((f) => f.event).filter((e) => e.runId === runId && e.type !== "control");
+      expect(after.map((e) => e.type)).toEqual(["message.end", "run.end"]);
+    });
+    // A second cancel of the same run changes nothing and is not stored twice.
+    const again = await api(server, "POST", `/api/sessions/${id}/control`, { action: "cancel", runId: runIds[0] });
+    expect(again.status).toBe(202);
   });
 
   test("closing every socket leaves a running run running", async () => {
@@ -258,6 +290,31 @@ describe("providers over their real wire formats", () => {
     expect(fakes.requests.findLast((r) => r.provider === "openai")!.headers.authorization).toBe("Bearer sk-openai-test");
   });
 
+  test("continuing a cut-off reply: Anthropic gets an assistant prefill, OpenAI a continuation prompt, offline resumes at the token index", async () => {
+    const signal = new AbortController().signal;
+    const collect = async (stream: AsyncIterable<unknown>) => {
+      let text = "";
+      for await (const chunk of stream) if (typeof chunk === "string") text += chunk;
+      return text;
+    };
+    const anthropic = new AnthropicProvider({ apiKey: "sk-ant-test", baseUrl: fakes.anthropicUrl });
+    const written = "The first half of the answer, ";
+    const rest = await collect(anthropic.stream({ messages: [{ role: "user", content: "tell me about prefill" }], continueFrom: written, signal }));
+    const sent = fakes.requests.findLast((r) => r.provider === "anthropic")!.body;
+    expect(sent.messages.at(-1)).toEqual({ role: "assistant", content: written.trimEnd() });
+    // The whitespace the prefill could not end with comes back before the continuation.
+    expect(rest).toBe(" " + fakeReply("tell me about prefill").join(""));
+    const openai = new OpenAIProvider({ apiKey: "sk-openai-test", baseUrl: fakes.openaiUrl });
+    await collect(openai.stream({ messages: [{ role: "user", content: "tell me about continuing" }], continueFrom: written, signal }));
+    const openaiSent = fakes.requests.findLast((r) => r.provider === "openai")!.body;
+    expect(openaiSent.messages.slice(-2)).toEqual([{ role: "assistant", content: written }, { role: "user", content: CONTINUATION_PROMPT }]);
+    const offline = new OfflineProvider();
+    const request = { messages: [{ role: "user" as const, content: "resume at a token" }], tokens: 30, tokensPerSecond: 10_000, signal };
+    const whole = offline.compose(request);
+    const cut = whole.split(" ").slice(0, 11).join(" ") + " ";
+    expect(cut + (await collect(offline.stream({ ...request, continueFrom: cut })))).toBe(whole);
+  });
+
   test("a 429 with retry-after is retried and the run completes", async () => {
     const id = await session(server);
     const ws = await subscribe(server, id);
@@ -292,34 +349,62 @@ describe("providers over their real wire formats", () => {
 });
 
 describe("crash safety", () => {
-  test("SIGKILL mid-run, then a restart: the run completes, the partial message ends interrupted, no delta twice", async () => {
+  test("SIGKILL mid-run, then a restart: the retry continues the same message, one complete answer equal to an uninterrupted run", async () => {
     const databaseUrl = await freshDatabase();
     const first = await start({ databaseUrl });
     const id = await session(first);
-    const { runId } = (await api(first, "POST", `/api/sessions/${id}/runs`, { agent: "chat", provider: "offline", input: { prompt: "crash course in recovery" }, options: { tokens: 60, tokensPerSecond: 20 } })).body;
+    const prompt = "crash course in recovery";
+    const { runId } = (await api(first, "POST", `/api/sessions/${id}/runs`, { agent: "chat", provider: "offline", input: { prompt }, options: { tokens: 60, tokensPerSecond: 20 } })).body;
     const ws = await subscribe(first, id);
     await ws.waitFor((f) => f.event?.type === "message.delta" && f.event.runId === runId);
     await Bun.sleep(300);
     await first.kill();
+    const beforeCrash = ws.events(id).length;
 
+    const second = await start({ databaseUrl, waitReady: false });
+    await second.waitForLog(/"msg":"ready"/);
+    const readyAt = performance.now();
+    const ws2 = await subscribe(second, id);
+    // The first event the retry writes, measured from the restarted server being ready.
+    await ws2.waitFor((f) => f.type === "event" && ws2.events(id).indexOf(f) >= beforeCrash, 40_000);
+    const firstNewEventMs = performance.now() - readyAt;
+    expect((await waitForRunEnd(ws2, id, runId, 40_000)).status).toBe("completed");
+    // Reclaimed at start-up (the process knew its dead self), not by the reaper after RUN_STALE_MS (8 s).
+    expect(second.logs.some((line) => line.includes("reclaimed a run of a dead process at start-up") && line.includes(runId))).toBe(true);
+    expect(firstNewEventMs).toBeLessThan(8_000);
+    console.log(`first new event ${Math.round(firstNewEventMs)} ms after the restarted server was ready`);
+
+    const events = runEvents(ws2, id, runId);
+    expect(events.filter((e) => e.type === "run.start")).toHaveLength(1);
+    const starts = events.filter((e) => e.type === "message.start");
+    expect(starts).toHaveLength(1);
+    const ends = events.filter((e) => e.type === "message.end");
+    expect(ends.map((e) => [e.id, e.status])).toEqual([[starts[0].id, "complete"]]);
+    // No event twice, and the deltas of the one message add up to exactly the uninterrupted answer.
+    const frames = ws2.events(id);
+    expect(new Set(frames.map((f) => `${f.offset}#${JSON.stringify(f.event)}`)).size).toBe(frames.length);
+    const text = events.filter((e) => e.type === "message.delta").map((e) => e.text).join("");
+    expect(text).toBe(new OfflineProvider().compose({ messages: [{ role: "user", content: prompt }], tokens: 60 }));
+    const messages = (await api(second, "GET", `/api/sessions/${id}/messages`)).body.messages;
+    expect(messages).toEqual([expect.objectContaining({ id: starts[0].id, status: "complete", text })]);
+  }, 90_000);
+
+  test("SIGTERM mid-run hands the message over: the next process continues it as one complete message", async () => {
+    const databaseUrl = await freshDatabase();
+    const first = await start({ databaseUrl });
+    const id = await session(first);
+    const prompt = "graceful hand over";
+    const { runId } = (await api(first, "POST", `/api/sessions/${id}/runs`, { agent: "chat", provider: "offline", input: { prompt }, options: { tokens: 60, tokensPerSecond: 20 } })).body;
+    const ws = await subscribe(first, id);
+    await ws.waitFor((f) => f.event?.type === "message.delta" && f.event.runId === runId);
+    await Bun.sleep(300);
+    expect(await first.stop()).toBe(0);
     const second = await start({ databaseUrl });
     const ws2 = await subscribe(second, id);
     expect((await waitForRunEnd(ws2, id, runId, 40_000)).status).toBe("completed");
     const events = runEvents(ws2, id, runId);
-    expect(events.filter((e) => e.type === "run.start")).toHaveLength(1);
-    const starts = events.filter((e) => e.type === "message.start");
-    expect(starts).toHaveLength(2);
-    const ends = events.filter((e) => e.type === "message.end");
-    expect(ends.map((e) => [e.id, e.status])).toEqual([
-      [starts[0].id, "interrupted"],
-      [starts[1].id, "complete"],
-    ]);
-    // Each message's deltas appear once: the retry's message is the whole answer, exactly.
-    const offsets = ws2.events(id).map((f) => f.offset);
-    expect(new Set(offsets.map((o, i) => `${o}#${JSON.stringify(ws2.events(id)[i].event)}`)).size).toBe(offsets.length);
-    const retryText = events.filter((e) => e.type === "message.delta" && e.id === starts[1].id).map((e) => e.text).join("");
-    expect(retryText).toBe(new OfflineProvider().compose({ messages: [{ role: "user", content: "crash course in recovery" }], tokens: 60 }));
-    const messages = (await api(second, "GET", `/api/sessions/${id}/messages`)).body.messages;
-    expect(messages.map((m: any) => m.status)).toEqual(["interrupted", "complete"]);
+    expect(events.filter((e) => e.type === "message.start")).toHaveLength(1);
+    expect(events.filter((e) => e.type === "message.end").map((e) => e.status)).toEqual(["complete"]);
+    expect(events.filter((e) => e.type === "message.delta").map((e) => e.text).join("")).toBe(new OfflineProvider().compose({ messages: [{ role: "user", content: prompt }], tokens: 60 }));
   }, 90_000);
 });

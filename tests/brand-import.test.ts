@@ -2,10 +2,14 @@ import { describe, test, expect, afterAll, beforeAll } from "bun:test";
 import { lookup } from "node:dns/promises";
 import { hostname } from "node:os";
 import { strToU8, zipSync, unzipSync, strFromU8 } from "fflate";
-import { startServer, type TestServer } from "./support/server";
+import { startServer, TEST_API_TOKEN, type TestServer } from "./support/server";
+import { referenceAssets } from "./support/references";
 import { startBrandSite, blocksPng, solidPng, ACME, BLUEBIRD, type BrandSite } from "./support/brand-site";
 import { classifyAddress, guardedFetch, precheckUrl } from "../src/infra/guarded-fetch";
-import { dominantColors, firstFamily, parseColor, parseCss, readCss, varRole } from "../src/brands/import/extract";
+import { dominantColors, parseColor } from "../src/brands/import/colour";
+import { firstFamily, parseCss } from "../src/brands/import/css";
+import { varRole } from "../src/brands/import/proposal";
+import { readCss } from "../src/brands/import/styles";
 import { isUnsafeZipPath, unzipSafe } from "../src/brands/kit";
 
 const servers: TestServer[] = [];
@@ -58,6 +62,8 @@ async function importFrom(s: TestServer, url: string) {
     const item = await api(s, "GET", `/api/brands/imports/${started.body.importId}`);
     return item.body.status === "running" ? undefined : item.body;
   });
+  // The agent settles the import just before the runtime writes the run's end: wait for that too.
+  await until(async () => ((await sessionEvents(s, started.body.sessionId)).some((e: any) => e.type === "run.end" && e.runId === started.body.runId) ? true : undefined));
   return { ...done, started: started.body };
 }
 
@@ -305,8 +311,12 @@ describe("import from a website", () => {
     });
     expect(performance.now() - stoppedAt).toBeLessThan(5_000);
     expect(done).toMatchObject({ status: "cancelled", error: { code: "cancelled" } });
-    const events = await sessionEvents(server, started.sessionId);
-    expect(events.at(-1)).toMatchObject({ type: "run.end", runId: started.runId, status: "cancelled" });
+    // The agent marks the import before the runtime writes the run's end: wait for that too.
+    const last = await until(async () => {
+      const event = (await sessionEvents(server, started.sessionId)).at(-1);
+      return event?.type === "run.end" ? event : undefined;
+    });
+    expect(last).toMatchObject({ type: "run.end", runId: started.runId, status: "cancelled" });
   });
 
   test("links to link-local and metadata addresses, an SVG logo and an oversized logo are refused, the rest is proposed", async () => {
@@ -499,6 +509,7 @@ describe("product images and the reference library", () => {
     // A brief picks references from the library by their asset ids.
     const picked = (await api(server, "GET", `/api/brands/${brandId}/references?tag=launch`)).body.references.map((r: any) => r.assetId);
     const brief = await api(server, "POST", "/api/briefs", { brandId, objective: "Launch", audience: "Everyone", tone: "warm", hook: "It is here", referenceAssetIds: picked });
+    expect(picked).toHaveLength(3);
     expect(brief.status).toBe(201);
     expect((await api(server, "GET", `/api/briefs/${brief.body.id}`)).body.referenceAssetIds).toEqual(picked);
   });
@@ -591,7 +602,7 @@ describe("brand kits", () => {
       const html = await (await s.fetch(`/api/emails/${generated.body.emailId}/html`)).text();
       return html.replaceAll(s.url, "ORIGIN").replace(/ast_[A-Za-z0-9_-]+/g, "ASSET");
     };
-    const [a, b] = await Promise.all([render(server, original, [reference.assetId]), render(other, copied, copiedRefs.map((r: any) => r.assetId))]);
+    const [a, b] = await Promise.all([render(server, original, [reference.assetId, ...(await referenceAssets(server.url, TEST_API_TOKEN, 2))]), render(other, copied, [...copiedRefs.map((r: any) => r.assetId), ...(await referenceAssets(other.url, TEST_API_TOKEN, 2))])]);
     expect(a).toContain("ORIGIN/assets/ASSET");
     expect(a).toContain("Acme Botanicals");
     expect(b).toBe(a);

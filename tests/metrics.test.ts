@@ -114,6 +114,27 @@ describe("GET /metrics", () => {
     expect(sample(closed.text, "ds_websocket_subscriptions")).toBe(sample(before.text, "ds_websocket_subscriptions")!);
   });
 
+  test("a session follower gets this process's appends with the wake-up and reads none of them back from the table", async () => {
+    const session = await api("/api/sessions", {});
+    const socket = await TestSocket.open(`${server.url.replace("http", "ws")}/ws?token=${session.clientToken}`);
+    await socket.request({ type: "subscribe", session: session.id, offset: "now" });
+    await Bun.sleep(100); // the follower's one look at the table when it starts
+    const before = await scrape();
+    const appends = 12;
+    for (let i = 0; i < appends; i++) {
+      await api(`/api/sessions/${session.id}/messages`, { text: `handed ${i}` });
+      await socket.waitForEvents(session.id, i + 1);
+    }
+    const after = await scrape();
+    const reads = sample(after.text, "ds_session_follower_reads_total")! - sample(before.text, "ds_session_follower_reads_total")!;
+    const handed = sample(after.text, "ds_session_follower_handed_batches_total")! - sample(before.text, "ds_session_follower_handed_batches_total")!;
+    // Each append woke the follower with its rows; at most a start-up read still in flight reads again.
+    expect(handed).toBeGreaterThanOrEqual(appends - 1);
+    expect(reads).toBeLessThanOrEqual(1);
+    expect(socket.events(session.id).map((frame: any) => frame.event.text)).toEqual(Array.from({ length: appends }, (_, i) => `handed ${i}`));
+    await socket.close();
+  });
+
   test("records run durations by agent and status, and provider errors by provider and code", async () => {
     const session = await api("/api/sessions", {});
     const ok = await api(`/api/sessions/${session.id}/runs`, { agent: "chat", provider: "offline", input: { prompt: "hi" }, options: { tokens: 3, tokensPerSecond: 1000 } });

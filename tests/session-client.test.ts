@@ -66,7 +66,7 @@ beforeAll(async () => {
   await page.goto(`${server.url}/healthz`);
   await page.setContent(TEST_PAGE);
   await page.waitForFunction(() => (window as any).harnessReady === true, undefined, { timeout: 10_000 });
-});
+}, 60_000);
 
 afterAll(async () => {
   await browser?.close();
@@ -79,8 +79,8 @@ async function api(method: string, path: string, body?: unknown) {
   return { status: res.status, body: text ? JSON.parse(text) : undefined };
 }
 
-async function createSession() {
-  const res = await api("POST", "/api/sessions", { title: "browser client" });
+async function createSession(capabilities?: string[]) {
+  const res = await api("POST", "/api/sessions", { title: "browser client", ...(capabilities ? { capabilities } : {}) });
   expect(res.status).toBe(201);
   return res.body as { id: string; wsUrl: string; clientToken: string };
 }
@@ -131,7 +131,7 @@ describe("session-client.js in Chromium", () => {
     await waitInPage("a", `r.client.status === "open" && r.subscribed.length === 1`);
 
     for (let i = 1; i <= 3; i++) await postMessage(session.id, `before ${i}`, `m-before-${i}`);
-    // The last append before the drop carries three events, so the resume re-sends it whole.
+    // The last append before the drop carries three events, each with its own offset.
     await appendBatch(session.id, [
       { type: "run.start", runId: "run-1", agent: "chat" },
       { type: "message.start", id: "a-1", role: "assistant", runId: "run-1", agent: "chat" },
@@ -140,7 +140,7 @@ describe("session-client.js in Chromium", () => {
     await waitInPage("a", "r.events.length >= 6 && r.presence.length > 0");
     let seen = await record("a");
     expect(withoutSnapshotFlag(seen.events)).toEqual(await allEvents(session.id));
-    expect(new Set(seen.events.slice(3).map((e: any) => e.offset)).size).toBe(1);
+    expect(new Set(seen.events.slice(3).map((e: any) => e.offset)).size).toBe(3);
     expect(seen.presence.at(-1)).toContainEqual(expect.objectContaining({ device: "test-browser" }));
 
     // Outage: drop the socket and hold reconnects (the token function waits) while the session moves on.
@@ -170,14 +170,16 @@ describe("session-client.js in Chromium", () => {
     expect(expected.length).toBe(12);
     // Exactly the log, in order: nothing lost, nothing twice.
     expect(withoutSnapshotFlag(seen.events)).toEqual(expected);
-    // The server re-sent the three-event append the client resumed at; the client skipped them.
-    expect(seen.rawEvents).toBe(12 + 3);
+    // The client resumed from its last event's offset and the server sent exactly what followed.
+    expect(seen.rawEvents).toBe(12);
     expect(seen.subscribed.map((s: any) => s.resumed)).toEqual([false, true]);
-    expect(seen.subscribed[1].offset).toBe(expected[2]!.offset);
+    expect(seen.subscribed[1].offset).toBe(expected[5]!.offset);
     expect(seen.lastOffset).toBe(expected.at(-1)!.offset);
     // The message queued while offline was sent once, after reconnecting, and acked with its offset.
-    expect(seen.offlineAck).toEqual({ id: "m-offline", offset: expected.find((e) => e.event.id === "m-offline")!.offset });
-    expect(expected.filter((e) => e.event.id === "m-offline").length).toBe(1);
+    // A client token's message ids live in its client's namespace: `<clientId>:m-offline`.
+    const offline = expected.filter((e) => String(e.event.id).endsWith(":m-offline"));
+    expect(offline.length).toBe(1);
+    expect(seen.offlineAck).toEqual({ id: offline[0]!.event.id, offset: offline[0]!.offset });
     const statuses = seen.statuses.map((s: any) => s.status);
     expect(statuses[0]).toBe("connecting");
     expect(statuses.slice(-2)).toEqual(["reconnecting", "open"]);
@@ -187,16 +189,17 @@ describe("session-client.js in Chromium", () => {
   });
 
   test("sendMessage resolves with its ack offset; cancel, interrupt and steer append control events; refusals reject with the server's code", async () => {
-    const session = await createSession();
+    // control-all: this client may interrupt and steer a run it did not start (run-9).
+    const session = await createSession(["read", "publish", "control-all", "presence"]);
     await page.evaluate(({ url, token }) => (window as any).harness.connect("b", { url, token, device: "test-browser", heartbeatMs: 100 }), { url: session.wsUrl, token: session.clientToken });
 
     const sent = await page.evaluate((id) => (window as any).harness.records.b.client.sendMessage(id, "Write a subject line", { id: "m-hello" }), session.id);
-    expect(sent.id).toBe("m-hello");
+    expect(sent.id).toMatch(/^client_[^:]+:m-hello$/);
     expect(sent.offset).toMatch(/^\d+_\d+$/);
     const afterMessage = await allEvents(session.id);
     expect(afterMessage).toHaveLength(1);
     expect(afterMessage[0]!.offset).toBe(sent.offset);
-    expect(afterMessage[0]!.event).toMatchObject({ type: "message", id: "m-hello", role: "user", text: "Write a subject line" });
+    expect(afterMessage[0]!.event).toMatchObject({ type: "message", id: sent.id, role: "user", text: "Write a subject line" });
     const clientId = afterMessage[0]!.event.clientId;
     expect(clientId).toMatch(/^client_/);
 
@@ -281,9 +284,9 @@ describe("session-client.js in Chromium", () => {
     expect(live.map((e) => e.event.id)).toEqual(["m-2", "m-3"]);
     expect(live[0]!.offset).toBe(liveOffset);
     expect(seen.events.slice(2)).toEqual(live.map((e) => ({ session: session.id, offset: e.offset, event: e.event, snapshot: false })));
-    // Resumed from the snapshot's offset in events mode: the server re-sent m-2, which was skipped; no snapshot again.
-    expect(seen.subscribed.slice(1)).toEqual([{ offset: tail, mode: "events", resumed: true }]);
-    expect(seen.rawEvents).toBe(2 + 1 + 2);
+    // Resumed in events mode from the last event it had (m-2): only m-3 came again; no snapshot again.
+    expect(seen.subscribed.slice(1)).toEqual([{ offset: liveOffset, mode: "events", resumed: true }]);
+    expect(seen.rawEvents).toBe(2 + 1 + 1);
     expect(seen.errors).toEqual([]);
     await page.evaluate(() => (window as any).harness.records.c.client.close());
   });

@@ -47,7 +47,7 @@ function assistantEvents(runId: string, messageId: string, chunks: string[]) {
 let server: TestServer;
 beforeAll(async () => {
   server = await start();
-});
+}, 60_000);
 
 describe("session API", () => {
   test("create returns stream and socket URLs and a client token; get shows the session", async () => {
@@ -231,6 +231,35 @@ describe("WebSocket delivery", () => {
     const combined = [...seen, ...rest];
     expect(combined.map((f) => f.offset)).toEqual(steady.events(id).map((f) => f.offset));
     expect(combined.map((f) => f.event)).toEqual(events);
+  });
+
+  test("every event of a multi-event append has its own offset: a naive resume from any event is exact (WS and HTTP)", async () => {
+    const { id } = await createSession(server);
+    const events = assistantEvents("run-batch", "a-batch", ["one ", "two ", "three "]);
+    const res = await server.fetch(`/v1/stream/sessions/${id}`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(events) });
+    expect(res.status).toBeLessThan(300);
+    await api(server, "POST", `/api/sessions/${id}/messages`, { text: "after the batch", id: "m-after" });
+    const all = await open(server);
+    await all.request({ type: "subscribe", session: id, offset: "-1" });
+    const frames = await all.waitForEvents(id, events.length + 1);
+    const offsets = frames.map((f) => f.offset);
+    expect(new Set(offsets).size).toBe(offsets.length);
+    expect([...offsets].sort()).toEqual(offsets);
+    // The append's last event carries the append's (Durable Streams) offset.
+    const tail = (await server.fetch(`/v1/stream/sessions/${id}`, { method: "HEAD" })).headers.get("stream-next-offset");
+    expect(offsets.at(-1)).toBe(tail);
+    for (const cut of [0, 2, events.length - 2, events.length - 1]) {
+      // As if the socket was closed (4008) right after event `cut`: resume from its offset.
+      const resumed = await open(server);
+      const subscribed = await resumed.request({ type: "subscribe", session: id, offset: offsets[cut] });
+      expect(subscribed.offset).toBe(offsets[cut]);
+      const rest = await resumed.waitForEvents(id, frames.length - cut - 1);
+      await Bun.sleep(50);
+      expect(resumed.events(id).map((f) => f.event)).toEqual(frames.slice(cut + 1).map((f) => f.event));
+      const page = await api(server, "GET", `/api/sessions/${id}/events?offset=${offsets[cut]}`);
+      expect(page.body.events.map((e: any) => e.offset)).toEqual(offsets.slice(cut + 1));
+      expect(rest.length).toBe(frames.length - cut - 1);
+    }
   });
 
   test("snapshot mode sends compacted messages, then live events from the snapshot's offset", async () => {

@@ -15,7 +15,7 @@ const LIVE_DELIVERY_TIMEOUT_MS = 10_000;
 const started: TestServer[] = [];
 afterAll(async () => {
   for (const server of started) await server.stop();
-});
+}, 60_000);
 
 async function start(options: Parameters<typeof startServer>[0] = {}) {
   const server = await startServer(options);
@@ -75,7 +75,7 @@ describe("@durable-streams/client", () => {
   let server: TestServer;
   beforeAll(async () => {
     server = await start({ env: { STREAMS_AUTH: "off" } });
-  });
+  }, 60_000);
   const urlFor = (name: string) => `${server.url}/v1/stream/clients/${name}`;
 
   test("creates a JSON stream and appends with the plain API, in order", async () => {
@@ -293,7 +293,7 @@ describe("@durable-streams/aisdk-transport", () => {
   let server: TestServer;
   beforeAll(async () => {
     server = await start({ env: { STREAMS_AUTH: "off" } });
-  });
+  }, 60_000);
 
   const API = "http://app.test/api/chat";
   const WORDS = ["Hello", ", ", "durable", " ", "world", "!"];
@@ -386,7 +386,7 @@ describe("with STREAMS_AUTH on", () => {
   let server: TestServer;
   beforeAll(async () => {
     server = await start();
-  });
+  }, 60_000);
   const headers = { Authorization: `Bearer ${TEST_API_TOKEN}` };
 
   test("a request without a token gets 401 with a JSON error body", async () => {

@@ -8,7 +8,7 @@ const servers: TestServer[] = [];
 afterAll(async () => {
   for (const server of servers) await server.stop();
 
-});
+}, 60_000);
 const json = { "content-type": "application/json" };
 
 test("two processes interleaving appends (plain, producers, Stream-Seq, close) on shared streams", async () => {

@@ -7,7 +7,7 @@ import { freshDatabase } from "./support/postgres";
 const servers: TestServer[] = [];
 afterAll(async () => {
   for (const server of servers) await server.stop();
-});
+}, 60_000);
 async function start(options: Parameters<typeof startServer>[0] = {}) {
   const server = await startServer(options);
   servers.push(server);
@@ -27,7 +27,7 @@ describe("access", () => {
   let server: TestServer;
   beforeAll(async () => {
     server = await start();
-  });
+  }, 60_000);
 
   test("with STREAMS_AUTH=on (the default) a request without the token is refused with 401", async () => {
     const res = await server.fetch(name("auth"), { method: "PUT", auth: false, headers: json });
@@ -50,7 +50,7 @@ describe("bad input", () => {
   let server: TestServer;
   beforeAll(async () => {
     server = await start({ env: { STREAMS_AUTH: "off" } });
-  });
+  }, 60_000);
 
   test("malformed JSON is a 400 with a readable message and appends nothing", async () => {
     const path = name("bad-json");
@@ -84,7 +84,7 @@ describe("large messages and concurrency", () => {
   let server: TestServer;
   beforeAll(async () => {
     server = await start({ env: { STREAMS_AUTH: "off" } });
-  });
+  }, 60_000);
 
   test("a 2 MB binary message round-trips byte for byte", async () => {
     const path = name("large");

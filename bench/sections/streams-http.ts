@@ -421,7 +421,7 @@ async function sseFanOut(options: { streamUrl: string; timing: Timing }): Promis
 const JSON_HEADERS = { "content-type": "application/json" };
 
 /** PUT an empty JSON stream; returns its tail offset. */
-async function createJsonStream(streamUrl: string): Promise<string> {
+export async function createJsonStream(streamUrl: string): Promise<string> {
   const response = await fetch(streamUrl, { method: "PUT", headers: JSON_HEADERS, signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS) });
   const body = await response.text();
   if (response.status !== 201) throw new Error(`PUT ${new URL(streamUrl).pathname} → ${response.status}: ${body.slice(0, 120)}`);
@@ -444,7 +444,7 @@ async function append(streamUrl: string, body: string): Promise<AppendResult> {
 }
 
 /** Catch-up reads from the start, following Stream-Next-Offset until Stream-Up-To-Date. */
-async function countMessages(streamUrl: string): Promise<number> {
+export async function countMessages(streamUrl: string): Promise<number> {
   let offset = "-1";
   let count = 0;
   for (let page = 0; page < 10_000; page++) {

@@ -1,5 +1,5 @@
 import { timingSafeEqual } from "node:crypto";
-import { verifyClientToken } from "../sessions/tokens";
+import { verifyClientToken, type ClientCapability } from "../sessions/tokens";
 import type { Accounts, Role } from "./service";
 
 /**
@@ -8,9 +8,9 @@ import type { Accounts, Role } from "./service";
  */
 export type Principal =
   | { kind: "admin"; teamId: undefined; clientId: string }
-  | { kind: "user"; teamId: string; userId: string; role: Role; clientId: string }
+  | { kind: "user"; teamId: string; userId: string; role: Role; clientId: string; /** The cookie session, so its sockets close at logout. */ sessionId?: string }
   | { kind: "token"; teamId: string; tokenId: string; clientId: string }
-  | { kind: "client"; teamId: string | null; sessionId: string; clientId: string };
+  | { kind: "client"; teamId: string | null; sessionId: string; clientId: string; tokenId: string; capabilities: readonly ClientCapability[]; expiresAtMs: number };
 
 /** Resolves bearer tokens to principals: client tokens (`dsct_`), API tokens (`dsk_`), and the bootstrap API_TOKEN. */
 export class Authenticator {
@@ -33,7 +33,9 @@ export class Authenticator {
     if (token.startsWith("dsct_")) {
       const verified = verifyClientToken(this.#secretKey, token);
       if (!verified.ok) return undefined;
-      return { kind: "client", teamId: verified.claims.teamId, sessionId: verified.claims.sessionId, clientId: verified.claims.clientId };
+      const { claims } = verified;
+      if (this.#accounts && (await this.#accounts.clientTokenRevoked(claims.tokenId))) return undefined;
+      return { kind: "client", teamId: claims.teamId, sessionId: claims.sessionId, clientId: claims.clientId, tokenId: claims.tokenId, capabilities: claims.capabilities, expiresAtMs: claims.expiresAtMs };
     }
     if (token.startsWith("dsk_") && this.#accounts) {
       const found = await this.#accounts.tokenTeam(token);
@@ -51,6 +53,14 @@ export class Authenticator {
     const header = request.headers.get("authorization");
     return header?.startsWith("Bearer ") ? header.slice(7).trim() : undefined;
   }
+}
+
+/**
+ * True when `principal` may do `capability` in a session it can access: people, API tokens and the
+ * bootstrap token may do everything; a client token what it was issued with (docs/security.md).
+ */
+export function can(principal: Principal, capability: ClientCapability): boolean {
+  return principal.kind !== "client" || principal.capabilities.includes(capability);
 }
 
 /** True when `principal` may see `session` (owned by `teamId`). Another team's session looks like a missing one. */

@@ -25,7 +25,7 @@ export function accountRoutes(options: { accounts: Accounts }) {
         },
       },
       responses: {
-        201: { description: "Created", content: { "application/json": { schema: z.object({ teamId: z.string(), userId: z.string(), apiToken: z.string() }) } } },
+        201: { description: "Created", content: { "application/json": { schema: z.object({ teamId: z.string(), userId: z.string(), apiToken: z.string(), apiTokenId: z.string() }) } } },
         ...errors(400, 401, 403, 409),
       },
     }),
@@ -35,7 +35,24 @@ export function accountRoutes(options: { accounts: Accounts }) {
       const result = await options.accounts.createTeam({ teamName: body.name, ...body.owner });
       if (!result.ok) throw new ApiError(409, "email_taken", "An account with this email exists already.");
       const token = await options.accounts.createApiToken(result.user, "bootstrap");
-      return c.json({ teamId: result.user.teamId, userId: result.user.id, apiToken: token.token }, 201);
+      return c.json({ teamId: result.user.teamId, userId: result.user.id, apiToken: token.token, apiTokenId: token.info.id }, 201);
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: "delete",
+      path: "/api/tokens/{id}",
+      tags: ["Accounts"],
+      summary: "Revoke an API token of your team: refused from now on, and its open sockets close on every instance",
+      request: { params: z.object({ id: z.string().min(1).max(100).openapi({ param: { name: "id", in: "path" }, example: "tok_3Jq8sPz0aLmN2vXy" }) }) },
+      responses: { 204: { description: "Revoked" }, ...errors(401, 403, 404) },
+    }),
+    async (c) => {
+      if (c.get("principal").kind === "client") throw new ApiError(403, "forbidden", "Client tokens cannot manage API tokens.");
+      const { id } = c.req.valid("param");
+      if (!(await options.accounts.revokeApiToken(c.get("scope"), id))) throw new ApiError(404, "token_not_found", `No live API token ${id} in your team.`);
+      return c.body(null, 204);
     },
   );
   return app;

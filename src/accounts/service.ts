@@ -1,6 +1,10 @@
 import { createHash, randomBytes } from "node:crypto";
 import type { Sql, TransactionSql } from "postgres";
 import { newId } from "../sessions/service";
+import { teamFilter, type TeamScope } from "./scope";
+
+/** NOTIFY channel of revoked tokens (API token ids and client token ids): every process closes their sockets. */
+export const TOKEN_REVOKED_CHANNEL = "ds_token_revoked";
 
 /** Cookie sessions last this long, then the person logs in again. */
 export const SESSION_TTL_MS = 14 * 24 * 60 * 60 * 1000;
@@ -42,6 +46,11 @@ export type LoginResult =
   | { ok: true; user: User; sessionToken: string; expiresAt: Date }
   | { ok: false; code: "invalid_credentials" }
   | { ok: false; code: "rate_limited"; retryAfterSeconds: number };
+
+/** The id under which a cookie session's sockets are closed when it ends (logout): never the cookie itself. */
+export function cookieSessionId(tokenHash: string): string {
+  return `cookie:${tokenHash}`;
+}
 
 /** SHA-256, hex: what we store of every bearer secret (session cookies, API tokens, invite links). */
 export function hashSecret(secret: string): string {
@@ -159,12 +168,19 @@ export class Accounts {
 
   /** Logout: the session is revoked server-side, not only the cookie cleared. */
   async logout(sessionToken: string): Promise<void> {
-    await this.#sql`delete from user_sessions where token_hash = ${hashSecret(sessionToken)}`;
+    const rows = await this.#sql<{ tokenHash: string }[]>`delete from user_sessions where token_hash = ${hashSecret(sessionToken)} returning token_hash as "tokenHash"`;
+    await this.#notifyRevoked(rows.map((row) => cookieSessionId(row.tokenHash)));
   }
 
   /** Revokes every session of a person (e.g. after a password change). */
   async revokeSessions(userId: string): Promise<void> {
-    await this.#sql`delete from user_sessions where user_id = ${userId}`;
+    const rows = await this.#sql<{ tokenHash: string }[]>`delete from user_sessions where user_id = ${userId} returning token_hash as "tokenHash"`;
+    await this.#notifyRevoked(rows.map((row) => cookieSessionId(row.tokenHash)));
+  }
+
+  /** Tells every process to close the sockets of these credentials (TOKEN_REVOKED_CHANNEL). */
+  async #notifyRevoked(ids: string[]): Promise<void> {
+    for (const id of ids) await this.#sql`select pg_notify(${TOKEN_REVOKED_CHANNEL}, ${id})`;
   }
 
   async createInvite(user: User, role: Role): Promise<{ token: string; expiresAt: Date }> {
@@ -211,14 +227,38 @@ export class Accounts {
     return { token, info: info! };
   }
 
-  async apiTokens(teamId: string): Promise<ApiTokenInfo[]> {
+  async apiTokens(scope: TeamScope): Promise<ApiTokenInfo[]> {
     return this.#sql<ApiTokenInfo[]>`
       select id, name, prefix, created_at as "createdAt", last_used_at as "lastUsedAt", revoked_at as "revokedAt"
-      from api_tokens where team_id = ${teamId} order by created_at desc`;
+      from api_tokens where ${teamFilter(this.#sql, scope)} order by created_at desc`;
   }
 
-  async revokeApiToken(teamId: string, id: string): Promise<boolean> {
-    const rows = await this.#sql`update api_tokens set revoked_at = now() where id = ${id} and team_id = ${teamId} and revoked_at is null returning id`;
+  /**
+   * Revokes an API token of the scope's team. Every process closes the token's open sockets at once
+   * (NOTIFY on TOKEN_REVOKED_CHANNEL); HTTP requests with it are refused from now on.
+   */
+  async revokeApiToken(scope: TeamScope, id: string): Promise<boolean> {
+    const rows = await this.#sql`update api_tokens set revoked_at = now() where id = ${id} and ${teamFilter(this.#sql, scope)} and revoked_at is null returning id`;
+    if (rows.length === 0) return false;
+    await this.#notifyRevoked([id]);
+    return true;
+  }
+
+  /**
+   * Revokes a client token of `sessionId` (its sockets close on every process, HTTP refuses it). The
+   * row is kept until the token would have expired at the latest; older rows are cleared here.
+   */
+  async revokeClientToken(input: { tokenId: string; sessionId: string; expiresAt: Date }): Promise<void> {
+    await this.#sql`
+      insert into client_token_revocations (token_id, session_id, expires_at) values (${input.tokenId}, ${input.sessionId}, ${input.expiresAt.toISOString()})
+      on conflict (token_id) do nothing`;
+    await this.#notifyRevoked([input.tokenId]);
+    await this.#sql`delete from client_token_revocations where expires_at < now()`;
+  }
+
+  /** True when a client token was revoked. */
+  async clientTokenRevoked(tokenId: string): Promise<boolean> {
+    const rows = await this.#sql`select 1 from client_token_revocations where token_id = ${tokenId}`;
     return rows.length > 0;
   }
 

@@ -1,8 +1,10 @@
 import type { Provider } from "./providers/types";
 import type { ChatMessage } from "./providers/types";
 import { ProviderError } from "./providers/types";
+import { newId } from "../sessions/service";
 import { RunStopped, type MessageWriter, type RunContext, type SeenMessage } from "./run-context";
 import type { CompactedMessage } from "../sessions/events";
+import type { InputKind, InputRequest } from "../sessions/input-requests";
 
 /** What an agent can use besides its run context. */
 export interface AgentTools {
@@ -13,16 +15,28 @@ export interface AgentTools {
   startChild(agent: string, input: unknown): Promise<string>;
   /** Publishes this agent's presence status in the session. */
   status(status: "thinking" | "streaming" | "idle"): Promise<void>;
+  /** Asks a person (appends `input.request`); answer it later with `tools.answer`, after returning `{status:"suspended"}`. */
+  ask(question: { kind: InputKind; prompt: string; schema?: Record<string, unknown>; timeoutMs?: number }): Promise<string>;
+  /** A question's state: pending, answered (with `value`), expired or cancelled. */
+  answer(requestId: string): Promise<InputRequest | undefined>;
   /** The turn a user message started, if any (a turn answers it; other runs leave it alone). */
   turnOf(messageId: string): Promise<string | undefined>;
 }
 
 /** How an agent's work ended. */
-export type AgentOutcome = { status: "completed" } | { status: "interrupted" } | { status: "cancelled" } | { status: "failed"; error: string };
+export type AgentOutcome =
+  | { status: "completed" }
+  | { status: "interrupted" }
+  | { status: "cancelled" }
+  | { status: "failed"; error: string }
+  /** Waiting for an answer (`tools.ask`): the job ends, and the run starts again with `ctx.info.resumeState = state` once answered, expired or cancelled. */
+  | { status: "suspended"; state?: unknown };
 
 export interface Agent {
   name: string;
   description: string;
+  /** Continues a message its dead predecessor left open (`ctx.info.resume`) instead of closing it as interrupted. */
+  resumes?: boolean;
   run(ctx: RunContext, tools: AgentTools): Promise<AgentOutcome>;
 }
 
@@ -35,13 +49,17 @@ async function generate(ctx: RunContext, tools: AgentTools, messages: ChatMessag
   for await (const chunk of tools.provider.stream({
     messages,
     system,
+    // A message continued after a crash: the provider writes only what follows its text.
+    ...(message.text ? { continueFrom: message.text } : {}),
     signal: ctx.signal,
-    tokens: typeof options.tokens === "number" ? options.tokens : undefined,
-    tokensPerSecond: typeof options.tokensPerSecond === "number" ? options.tokensPerSecond : undefined,
-    model: typeof options.model === "string" ? options.model : undefined,
+    tokens: options.tokens,
+    tokensPerSecond: options.tokensPerSecond,
+    model: options.model,
+    parts: true,
   })) {
     if (ctx.signal.aborted) break;
-    message.delta(chunk);
+    if (typeof chunk === "string") message.delta(chunk);
+    else message.part(chunk);
   }
   return ctx.signal.aborted ? "stopped" : "complete";
 }
@@ -78,16 +96,20 @@ export function historyToMessages(history: CompactedMessage[], upTo?: string | n
 export const chatAgent: Agent = {
   name: "chat",
   description: "Answers the conversation; obeys cancel, interrupt and steer.",
+  resumes: true,
   async run(ctx, tools) {
     const input = (ctx.info.input ?? {}) as { prompt?: string; system?: string };
-    let messages: ChatMessage[] = typeof input.prompt === "string" ? [{ role: "user", content: input.prompt }] : historyToMessages(await tools.history(), ctx.info.messageId);
+    let resume = ctx.info.resume;
+    const history = typeof input.prompt === "string" ? [] : (await tools.history()).filter((m) => m.id !== resume?.messageId);
+    let messages: ChatMessage[] = typeof input.prompt === "string" ? [{ role: "user", content: input.prompt }] : historyToMessages(history, ctx.info.messageId);
     if (messages.length === 0) messages = [{ role: "user", content: "Hello" }];
     // Only a top-level run of the conversation picks up user messages after an interrupt.
     const picksUpMessages = !ctx.info.turn && ctx.info.parentRunId === null && typeof input.prompt !== "string";
     let replyTo = ctx.info.messageId ?? undefined;
     while (true) {
       await tools.status("thinking");
-      const message = await ctx.startMessage(undefined, replyTo);
+      const message = resume ? ctx.continueMessage(resume.messageId, resume.text) : await ctx.startMessage(undefined, replyTo);
+      resume = undefined;
       await tools.status("streaming");
       let ended: "complete" | "stopped";
       try {
@@ -105,9 +127,13 @@ export const chatAgent: Agent = {
         return { status: "completed" };
       }
       const reason = ctx.stopReason;
-      if (!reason || reason.kind === "cancel" || reason.kind === "fenced" || reason.kind === "shutdown") {
-        await message.end(reason?.kind === "shutdown" ? "interrupted" : "cancelled");
-        if (reason?.kind === "shutdown") throw new RunStopped(reason);
+      if (reason?.kind === "shutdown") {
+        // The next attempt (after the restart, or on another process) continues this message.
+        await message.handOff();
+        throw new RunStopped(reason);
+      }
+      if (!reason || reason.kind === "cancel" || reason.kind === "fenced") {
+        await message.end("cancelled");
         return { status: "cancelled" };
       }
       await message.end("interrupted");
@@ -173,5 +199,58 @@ export const fanoutAgent: Agent = {
   },
 };
 
+/** Longest an `approval` run waits for its answer unless `input.timeoutMs` says otherwise. */
+export const APPROVAL_TIMEOUT_MS = 24 * 60 * 60_000;
+
+interface ApprovalState {
+  requestId: string;
+  toolCallId: string;
+  tool: string;
+  args: Record<string, unknown>;
+}
+
+/**
+ * `approval`: the human-in-the-loop example. It proposes a tool call (`input.tool`, `input.args`;
+ * by default `send_email` to the team), asks for approval (`input.request kind:"approval"`) and
+ * suspends: the job ends and no worker holds the run. Once a client answers (`control respond`,
+ * true/false), the deadline passes (`input.timeoutMs`) or a cancel arrives, the run starts again —
+ * on any process, after a restart too — and reports what it did.
+ */
+export const approvalAgent: Agent = {
+  name: "approval",
+  description: "Proposes a tool call and runs it only after a person approves it (durable: waits without a worker).",
+  async run(ctx, tools) {
+    const input = (ctx.info.input ?? {}) as { prompt?: string; tool?: string; args?: Record<string, unknown>; timeoutMs?: number };
+    const state = ctx.info.resumeState as ApprovalState | undefined;
+    if (!state) {
+      const history = await tools.history();
+      const ask = input.prompt ?? [...history].reverse().find((m) => m.role === "user")?.text ?? "share the update";
+      const tool = typeof input.tool === "string" ? input.tool.slice(0, 100) : "send_email";
+      const args = input.args && typeof input.args === "object" ? input.args : { to: "team@example.com", subject: ask.slice(0, 120) };
+      const message = await ctx.startMessage(undefined, ctx.info.messageId ?? undefined);
+      const toolCallId = newId("call");
+      message.delta(`To do this I would call ${tool} with ${JSON.stringify(args)}. It needs your approval first.`);
+      message.part({ type: "tool-call", toolCallId, toolName: tool, argsDelta: JSON.stringify(args) });
+      await message.end("complete");
+      const timeoutMs = typeof input.timeoutMs === "number" && input.timeoutMs > 0 ? Math.min(input.timeoutMs, APPROVAL_TIMEOUT_MS) : APPROVAL_TIMEOUT_MS;
+      const requestId = await tools.ask({ kind: "approval", prompt: `Allow ${tool}(${JSON.stringify(args)})?`, timeoutMs });
+      return { status: "suspended", state: { requestId, toolCallId, tool, args } satisfies ApprovalState };
+    }
+    const request = await tools.answer(state.requestId);
+    // Woken for someone else's cancel: keep waiting.
+    if (!request || request.status === "pending") return { status: "suspended", state };
+    if (request.status === "cancelled") return { status: "cancelled" };
+    const message = await ctx.startMessage();
+    const outcome = request.status === "expired" ? "expired" : request.value === true ? "approved" : "declined";
+    const result = outcome === "approved" ? { ok: true, id: state.requestId.replace(/^req_/, "out_") } : { ok: false, reason: outcome };
+    message.part({ type: "tool-result", toolCallId: state.toolCallId, toolName: state.tool, result });
+    if (outcome === "expired") message.delta(`No answer in time: ${state.tool} was not called.`);
+    else if (outcome === "approved") message.delta(`Approved. Called ${state.tool}(${JSON.stringify(state.args)}): ${JSON.stringify(result)}`);
+    else message.delta(`Declined: ${state.tool} was not called.`);
+    await message.end("complete");
+    return { status: "completed" };
+  },
+};
+
 /** The agents runs can name. The email studio adds its own. */
-export const BUILT_IN_AGENTS: Agent[] = [chatAgent, fanoutAgent];
+export const BUILT_IN_AGENTS: Agent[] = [chatAgent, fanoutAgent, approvalAgent];

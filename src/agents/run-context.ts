@@ -2,11 +2,19 @@ import type { Logger } from "../infra/log";
 import { jsonAppend } from "../streams/json-append";
 import type { AppendWriter } from "../streams/writer";
 import { formatOffset } from "../streams/offsets";
-import type { SessionEvent } from "../sessions/events";
-import { newId, sessionStreamPath } from "../sessions/service";
+import type { DeltaPart, SessionEvent } from "../sessions/events";
+import type { StreamPart } from "./providers/types";
+import { UiChunkMapper } from "../sessions/ui-chunks";
+import type { RunOptions } from "./options";
+import { CANCEL_FENCE_EPOCH, newId, runProducerId, sessionStreamPath } from "../sessions/service";
 
 /** Tokens are coalesced into one delta per window; the first token goes out at once. */
 export const DEFAULT_ROLLUP_WINDOW_MS = 40;
+/**
+ * Longest text one `message.delta` carries: a window that gathers more (a fast provider, a long
+ * window, one huge chunk) goes out at once in pieces of at most this size.
+ */
+export const MAX_DELTA_CHARS = 16_000;
 
 /** How a run ended, as its `run.end` event says. */
 export type RunEnd = Extract<SessionEvent, { type: "run.end" }>;
@@ -31,11 +39,15 @@ export interface RunInfo {
   attempt: number;
   provider: string | null;
   input: unknown;
-  options: Record<string, unknown>;
+  options: RunOptions;
   startPos: number;
   /** A turn answers one user message of the session (`messageId`); see sessions/turns.ts. */
   turn?: boolean;
   messageId?: string | null;
+  /** A suspended run's state, as its agent left it (`{status:"suspended", state}`), when it runs again. */
+  resumeState?: unknown;
+  /** On a retry: the message the dead attempt was writing, to continue (agents with `resumes`). */
+  resume?: { messageId: string; text: string; inReplyTo?: string };
 }
 
 /** A user message the run saw while it was generating. */
@@ -54,6 +66,11 @@ export class RunContext {
   #writer: AppendWriter;
   #log: Logger;
   #seq = 0;
+  /** The producer epoch this run writes at: its attempt, or CANCEL_FENCE_EPOCH once a cancel fenced it. */
+  #epoch: number;
+  #producerSeq: (epoch: number) => Promise<number>;
+  /** The turn's AI SDK stream, when it has one. */
+  #ui: { path: string; mapper?: UiChunkMapper; seq: number } | undefined;
   #chain: Promise<unknown> = Promise.resolve();
   #abort = new AbortController();
   #stop: StopReason | undefined;
@@ -63,11 +80,14 @@ export class RunContext {
   /** Offset of the last event this run appended. */
   lastOffset = formatOffset(0);
 
-  constructor(options: { info: RunInfo; writer: AppendWriter; log: Logger; rollupWindowMs?: number }) {
+  constructor(options: { info: RunInfo; writer: AppendWriter; log: Logger; producerSeq?: (epoch: number) => Promise<number>; uiStreamPath?: string }) {
     this.info = options.info;
+    if (options.uiStreamPath) this.#ui = { path: options.uiStreamPath, seq: 0 };
+    this.#epoch = options.info.attempt;
+    this.#producerSeq = options.producerSeq ?? (async () => -1);
     this.#writer = options.writer;
     this.#log = options.log;
-    this.rollupWindowMs = options.rollupWindowMs ?? DEFAULT_ROLLUP_WINDOW_MS;
+    this.rollupWindowMs = options.info.options.rollupWindowMs ?? DEFAULT_ROLLUP_WINDOW_MS;
   }
 
   /** Aborts when the current generation must stop (cancel, interrupt, steer, fencing, shutdown). */
@@ -98,8 +118,17 @@ export class RunContext {
   emit(event: SessionEvent): Promise<void> {
     const next = this.#chain.then(async () => {
       if (this.#stop?.kind === "fenced") return;
-      const seq = this.#seq++;
-      const result = await this.#writer.append(jsonAppend(sessionStreamPath(this.info.sessionId), [event], { producer: { id: `run:${this.info.runId}`, epoch: this.info.attempt, seq } }));
+      if (this.#epoch >= CANCEL_FENCE_EPOCH && (event.type === "message.delta" || event.type === "run.progress")) return;
+      let result = await this.#append(event);
+      if (result.kind === "stale_epoch" && result.epoch >= CANCEL_FENCE_EPOCH && this.#epoch < CANCEL_FENCE_EPOCH) {
+        // A cancel naming this run fenced it. What it was sending (a delta) is dropped: nothing may
+        // follow the cancel but this run's ending, which it writes at the fence's epoch from here on.
+        this.#epoch = CANCEL_FENCE_EPOCH;
+        this.#seq = (await this.#producerSeq(CANCEL_FENCE_EPOCH)) + 1;
+        this.stop({ kind: "cancel" });
+        if (event.type === "message.delta" || event.type === "run.progress") return;
+        result = await this.#append(event);
+      }
       if (result.kind === "appended") this.lastOffset = formatOffset(result.tailPos);
       else if (result.kind === "stale_epoch") {
         this.#log.warn("run attempt fenced by a newer attempt", { runId: this.info.runId, attempt: this.info.attempt });
@@ -107,9 +136,28 @@ export class RunContext {
       } else if (result.kind !== "duplicate") {
         throw new Error(`append to session failed: ${result.kind}`);
       }
+      if (this.#ui && (result.kind === "appended" || result.kind === "duplicate")) await this.#appendUi(event);
     });
     this.#chain = next.catch(() => {});
     return next;
+  }
+
+  /** Mirrors the event into the turn's AI SDK stream (closed with the run's end). */
+  async #appendUi(event: SessionEvent) {
+    const ui = this.#ui!;
+    // Created at the first event, after a retry has learnt which message it continues.
+    ui.mapper ??= new UiChunkMapper(this.info.runId, this.info.resume);
+    const chunks = ui.mapper.map(event);
+    const close = event.type === "run.end" && event.runId === this.info.runId;
+    if (chunks.length === 0 && !close) return;
+    const seq = ui.seq++;
+    const result = await this.#writer.append({ ...jsonAppend(ui.path, chunks, { producer: { id: `ui:${this.info.runId}`, epoch: this.info.attempt, seq } }), close });
+    if (result.kind !== "appended" && result.kind !== "duplicate" && result.kind !== "closed") this.#log.warn("AI SDK stream append failed", { runId: this.info.runId, kind: result.kind });
+  }
+
+  #append(event: SessionEvent) {
+    const seq = this.#seq++;
+    return this.#writer.append(jsonAppend(sessionStreamPath(this.info.sessionId), [event], { producer: { id: runProducerId(this.info.runId), epoch: this.#epoch, seq } }));
   }
 
   /** Waits for every append so far. */
@@ -125,6 +173,16 @@ export class RunContext {
   async startMessage(id = newId("msg"), inReplyTo?: string): Promise<MessageWriter> {
     await this.emit({ type: "message.start", id, role: "assistant", runId: this.info.runId, agent: this.info.agent, ...(inReplyTo ? { inReplyTo } : {}) });
     return new MessageWriter(this, id);
+  }
+
+  /**
+   * Continues a message a dead attempt left open: no new `message.start`; its deltas follow the
+   * ones already written, so subscribers see one message.
+   */
+  continueMessage(id: string, text: string): MessageWriter {
+    const writer = new MessageWriter(this, id);
+    writer.text = text;
+    return writer;
   }
 
   /**
@@ -245,6 +303,8 @@ export class MessageWriter {
   #run: RunContext;
   readonly id: string;
   #buffer = "";
+  /** The part the buffer belongs to (undefined: text). */
+  #part: DeltaPart | undefined;
   #timer: ReturnType<typeof setTimeout> | undefined;
   #first = true;
   #ended = false;
@@ -256,10 +316,29 @@ export class MessageWriter {
   }
 
   delta(text: string): void {
+    this.#gather(text, undefined);
+  }
+
+  /**
+   * A streamed piece of a non-text part: reasoning text, or a tool call's arguments (JSON text) —
+   * rolled up like text, per part. A finished part (`tool-result`, `data`, `file`) goes out whole.
+   */
+  part(part: StreamPart | Exclude<DeltaPart, { type: "text" | "reasoning" | "tool-call" }>): void {
+    if (this.#ended) return;
+    if (part.type === "reasoning") return this.#gather(part.text, { type: "reasoning" });
+    if (part.type === "tool-call") return this.#gather(part.argsDelta, { type: "tool-call", toolCallId: part.toolCallId, toolName: part.toolName });
+    this.#flush();
+    void this.#run.emit({ type: "message.delta", id: this.id, runId: this.#run.info.runId, text: "", part }).catch(() => {});
+  }
+
+  #gather(text: string, part: DeltaPart | undefined): void {
     if (this.#ended || !text) return;
+    // A different part than the one being gathered: send what was gathered first, in order.
+    if (this.#buffer && JSON.stringify(part) !== JSON.stringify(this.#part)) this.#flush();
+    this.#part = part;
     this.#buffer += text;
-    this.text += text;
-    if (this.#first) {
+    if (!part) this.text += text;
+    if (this.#first || this.#buffer.length >= MAX_DELTA_CHARS) {
       this.#first = false;
       this.#flush();
     } else if (!this.#timer) {
@@ -267,13 +346,30 @@ export class MessageWriter {
     }
   }
 
+  /** Sends the gathered tokens as deltas of at most MAX_DELTA_CHARS each (never splitting a surrogate pair). */
   #flush() {
     if (this.#timer) clearTimeout(this.#timer);
     this.#timer = undefined;
-    if (!this.#buffer || this.#ended) return;
-    const text = this.#buffer;
-    this.#buffer = "";
-    void this.#run.emit({ type: "message.delta", id: this.id, runId: this.#run.info.runId, text }).catch(() => {});
+    if (this.#ended) return;
+    while (this.#buffer) {
+      let cut = Math.min(this.#buffer.length, MAX_DELTA_CHARS);
+      const last = this.#buffer.charCodeAt(cut - 1);
+      if (cut < this.#buffer.length && last >= 0xd800 && last <= 0xdbff) cut--;
+      const text = this.#buffer.slice(0, cut);
+      this.#buffer = this.#buffer.slice(cut);
+      void this.#run.emit({ type: "message.delta", id: this.id, runId: this.#run.info.runId, text, ...(this.#part ? { part: this.#part } : {}) }).catch(() => {});
+    }
+  }
+
+  /**
+   * Hands the message to the next attempt (shutdown): what was generated is written, but the message
+   * stays open, so the retry continues it rather than starting another.
+   */
+  async handOff(): Promise<void> {
+    if (this.#ended) return;
+    this.#flush();
+    this.#ended = true;
+    await this.#run.flush();
   }
 
   /** Ends the message. A cancelled message drops unsent tokens: nothing follows a cancel. */

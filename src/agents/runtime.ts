@@ -1,3 +1,4 @@
+import { hostname } from "node:os";
 import type { Sql } from "postgres";
 import type { PgBoss, Job } from "pg-boss";
 import type { Logger } from "../infra/log";
@@ -5,12 +6,33 @@ import type { AppendWriter } from "../streams/writer";
 import { QUEUES, RUN_QUEUED_CHANNEL } from "../../jobs/queues";
 import type { Listener } from "../infra/listener";
 import type { Presence } from "../sessions/presence";
-import { toOffsetEvents, type SessionService } from "../sessions/service";
+import { runProducerId, toOffsetEvents, type SessionService } from "../sessions/service";
 import type { Following, SessionFollowers } from "../sessions/follower";
 import type { Providers } from "./providers";
 import type { Turns } from "../sessions/turns";
+import type { InputRequests } from "../sessions/input-requests";
 import { RunContext, RunStopped, type RunInfo } from "./run-context";
+import { storedRunOptions } from "./options";
 import type { Agent, AgentOutcome, AgentTools } from "./agents";
+
+/** This host, as written in `runs.worker`. */
+const WORKER_HOST = hostname();
+/** This process: host, pid and start time (a pid can be reused, e.g. pid 1 in a container). */
+export const WORKER_ID = `${WORKER_HOST}/${process.pid}/${Date.now()}`;
+
+/** Whether the process a `runs.worker` names (on this host) is still running. */
+function workerAlive(worker: string): boolean {
+  const [, pid, startedAtMs] = worker.split("/");
+  if (!pid) return false;
+  if (Number(pid) === process.pid) return `${WORKER_HOST}/${pid}/${startedAtMs}` === WORKER_ID;
+  try {
+    process.kill(Number(pid), 0);
+    return true;
+  } catch (error) {
+    // EPERM: it exists but belongs to someone else; only ESRCH means it is gone.
+    return (error as NodeJS.ErrnoException).code === "EPERM";
+  }
+}
 
 /** How often a process refreshes the heartbeat of the runs it is executing. */
 export const RUN_HEARTBEAT_MS = 2_000;
@@ -40,6 +62,7 @@ interface RunRow {
   startPos: number;
   turn: boolean;
   messageId: string | null;
+  resumeState: string | null;
 }
 
 /**
@@ -56,6 +79,7 @@ export class AgentRuntime {
   #writer: AppendWriter;
   #sessions: SessionService;
   #turns: Turns;
+  #inputs: InputRequests;
   #presence: Presence;
   #providers: Providers;
   #log: Logger;
@@ -74,7 +98,7 @@ export class AgentRuntime {
   /** Called when a run this process executed has ended (for metrics). */
   onRunEnded: (run: { runId: string; agent: string; status: string; durationMs: number }) => void = () => {};
 
-  constructor(options: { sql: Sql; boss: PgBoss; followers: SessionFollowers; writer: AppendWriter; sessions: SessionService; turns: Turns; presence: Presence; providers: Providers; agents: Agent[]; log: Logger; listener?: Listener }) {
+  constructor(options: { sql: Sql; boss: PgBoss; followers: SessionFollowers; writer: AppendWriter; sessions: SessionService; turns: Turns; inputs: InputRequests; presence: Presence; providers: Providers; agents: Agent[]; log: Logger; listener?: Listener }) {
     this.#listener = options.listener;
     this.#sql = options.sql;
     this.#boss = options.boss;
@@ -82,6 +106,7 @@ export class AgentRuntime {
     this.#writer = options.writer;
     this.#sessions = options.sessions;
     this.#turns = options.turns;
+    this.#inputs = options.inputs;
     this.#presence = options.presence;
     this.#providers = options.providers;
     this.#log = options.log;
@@ -109,6 +134,7 @@ export class AgentRuntime {
     this.#timers.push(setInterval(() => void this.#fetchRuns(), RUN_POLL_MS));
     this.#timers.push(setInterval(() => void this.#heartbeat(), RUN_HEARTBEAT_MS));
     this.#timers.push(setInterval(() => void this.#reap(), RUN_STALE_MS / 2));
+    await this.#reclaimOwnDead();
     void this.#reap();
     void this.#fetchRuns();
   }
@@ -169,10 +195,10 @@ export class AgentRuntime {
     // must still get a new producer epoch, or its writes would be taken for duplicates.
     const [row] = await this.#sql<(RunRow & { attempt: number })[]>`
       update runs set status = 'running', attempt = case when started_at is null then 0 else attempt + 1 end,
-        job_id = ${job.id}, heartbeat_at = now(), started_at = coalesce(started_at, now())
+        job_id = ${job.id}, heartbeat_at = now(), worker = ${WORKER_ID}, started_at = coalesce(started_at, now())
       where id = ${job.data.runId} and status in ('queued', 'running', 'retrying')
       returning attempt, id, session_id as "sessionId", agent, status, provider, input, options, client_id as "clientId", parent_run_id as "parentRunId", start_pos as "startPos",
-        turn, message_id as "messageId"`;
+        turn, message_id as "messageId", resume_state as "resumeState"`;
     if (!row) return; // Already finished (or cancelled while queued): nothing to do.
     const startedAt = performance.now();
     const attempt = row.attempt;
@@ -187,12 +213,18 @@ export class AgentRuntime {
       attempt,
       provider: row.provider,
       input: row.input ? JSON.parse(row.input) : undefined,
-      options: row.options ? JSON.parse(row.options) : {},
+      options: storedRunOptions(row.options ? JSON.parse(row.options) : {}),
       startPos: row.startPos,
       turn: row.turn,
       messageId: row.messageId,
+      ...(row.resumeState ? { resumeState: JSON.parse(row.resumeState) } : {}),
     };
-    const ctx = new RunContext({ info, writer: this.#writer, log: this.#log, rollupWindowMs: typeof info.options.rollupWindowMs === "number" ? info.options.rollupWindowMs : undefined });
+    const uiStream = (info.input as { uiStream?: unknown } | undefined)?.uiStream;
+    const ctx = new RunContext({
+      info, writer: this.#writer, log: this.#log,
+      producerSeq: (epoch) => this.#sessions.producerSeq(row.sessionId, runProducerId(row.id), epoch),
+      ...(typeof uiStream === "string" ? { uiStreamPath: uiStream } : {}),
+    });
     this.#local.set(row.id, ctx);
     const log = this.#log.child({ runId: row.id, agent: row.agent, attempt });
     let outcome: AgentOutcome;
@@ -200,7 +232,14 @@ export class AgentRuntime {
       await this.#watch(ctx);
       const history = await this.#runEvents(ctx);
       if (history.cancelled) ctx.stop({ kind: "cancel" });
-      if (attempt > 0) await this.#closeDangling(ctx, history.openMessages);
+      if (attempt > 0) {
+        // The message the dead attempt was writing is continued by an agent that can (same id, from
+        // its partial text); any other it left open is closed as interrupted.
+        const open = [...history.openMessages];
+        const last = this.#agents.get(row.agent)?.resumes && !history.cancelled ? open.pop() : undefined;
+        if (last) info.resume = { messageId: last.id, text: last.text, ...(last.inReplyTo ? { inReplyTo: last.inReplyTo } : {}) };
+        await this.#closeDangling(ctx, open.map((m) => m.id));
+      }
       if (!history.started) await ctx.emit({ type: "run.start", runId: row.id, agent: row.agent, ...(row.parentRunId ? { parentRunId: row.parentRunId } : {}) });
       outcome = await this.#runAgent(ctx, row);
     } catch (error) {
@@ -220,6 +259,22 @@ export class AgentRuntime {
       this.#local.delete(row.id);
       return;
     }
+    if (outcome.status === "suspended") {
+      // Waiting for a person: the job ends here and no worker holds the run. Its question may have
+      // been answered (or expired) already: then it is queued again at once.
+      await ctx.flush();
+      const [state] = await this.#sql<{ status: string }[]>`
+        update runs set heartbeat_at = null, resume_state = ${JSON.stringify(outcome.state ?? null)},
+          status = case when exists (select 1 from input_requests q where q.run_id = ${row.id} and q.status = 'pending') then 'suspended' else 'queued' end
+        where id = ${row.id} returning status`;
+      if (state?.status === "queued") await this.#sessions.enqueueRun(row.id, row.sessionId);
+      await this.#presence.leave(`agent:${row.id}`).catch(() => {});
+      this.#unwatch(ctx);
+      this.#local.delete(row.id);
+      log.info("run suspended", { queuedAgain: state?.status === "queued" });
+      return;
+    }
+    await this.#inputs.cancelFor(row.id).catch(() => {});
     await ctx.emit({ type: "run.end", runId: row.id, status: outcome.status, ...(outcome.status === "failed" ? { error: outcome.error } : {}) }).catch((error) => log.error("run.end append failed", { error }));
     await this.#sql`update runs set status = ${outcome.status}, ended_at = now(), heartbeat_at = null, error = ${outcome.status === "failed" ? outcome.error : null} where id = ${row.id}`;
     await this.#presence.leave(`agent:${row.id}`).catch(() => {});
@@ -245,6 +300,8 @@ export class AgentRuntime {
       },
       startChild: (agentName, input) =>
         this.#sessions.startRun(row.sessionId, { agent: agentName, input, provider: row.provider ?? undefined, options: ctx.info.options, clientId: row.clientId ?? undefined, parentRunId: row.id }),
+      ask: (question) => this.#inputs.ask({ ...question, sessionId: row.sessionId, runId: row.id, emit: (event) => ctx.emit(event).then(() => ctx.flush()) }),
+      answer: (requestId) => this.#inputs.get(requestId),
       turnOf: async (messageId) => {
         const [turn] = await this.#sql<{ id: string }[]>`select id from runs where session_id = ${row.sessionId} and message_id = ${messageId} and turn limit 1`;
         return turn?.id;
@@ -271,25 +328,29 @@ export class AgentRuntime {
    * What the session already says about this run since it was requested: whether it started, which
    * of its messages were left open by a dead attempt, and whether a cancel arrived while it was queued.
    */
-  async #runEvents(ctx: RunContext): Promise<{ started: boolean; cancelled: boolean; openMessages: string[] }> {
+  async #runEvents(ctx: RunContext): Promise<{ started: boolean; cancelled: boolean; openMessages: Array<{ id: string; text: string; inReplyTo?: string }> }> {
     const stream = await this.#sessions.stream(ctx.info.sessionId);
     if (!stream) throw new Error("the session's stream is gone");
     let pos = ctx.info.startPos;
     let started = false;
     let cancelled = false;
-    const open = new Set<string>();
+    const open = new Map<string, { id: string; text: string; inReplyTo?: string }>();
     while (pos < stream.tailPos) {
       const rows = await this.#sessions.page(stream.id, pos, stream.tailPos, 1_000);
       if (rows.length === 0) break;
       for (const { event } of toOffsetEvents(rows)) {
         if (event.type === "run.start" && event.runId === ctx.info.runId) started = true;
-        if (event.type === "message.start" && event.runId === ctx.info.runId) open.add(event.id);
+        if (event.type === "message.start" && event.runId === ctx.info.runId) open.set(event.id, { id: event.id, text: "", ...(event.inReplyTo ? { inReplyTo: event.inReplyTo } : {}) });
+        if (event.type === "message.delta" && event.runId === ctx.info.runId) {
+          const message = open.get(event.id);
+          if (message) message.text += event.text;
+        }
         if (event.type === "message.end" && event.runId === ctx.info.runId) open.delete(event.id);
         if (event.type === "control" && event.action === "cancel" && ctx.appliesTo(event)) cancelled = true;
       }
       pos = rows[rows.length - 1]!.pos;
     }
-    return { started, cancelled, openMessages: [...open] };
+    return { started, cancelled, openMessages: [...open.values()] };
   }
 
   /** A retry closes the messages its dead predecessor left open, so clients see them end as interrupted. */
@@ -322,6 +383,27 @@ export class AgentRuntime {
     await this.#sql`update runs set heartbeat_at = now() where id = any(${[...this.#local.keys()]}) and status = 'running'`.catch((error) => this.#log.warn("run heartbeat failed", { error }));
   }
 
+  /**
+   * At start-up: runs still `running` under an earlier process on this host that no longer exists
+   * (this process after a crash, typically) are retried at once, instead of after the reaper's
+   * RUN_STALE_MS. The reaper stays the backstop for a process that never comes back.
+   */
+  async #reclaimOwnDead() {
+    try {
+      const candidates = await this.#sql<{ id: string; jobId: string | null; worker: string }[]>`
+        select id, job_id as "jobId", worker from runs where status = 'running' and worker like ${`${WORKER_HOST}/%`}`;
+      const dead = candidates.filter((run) => run.worker !== WORKER_ID && !workerAlive(run.worker));
+      for (const run of dead) {
+        const [claimed] = await this.#sql`update runs set status = 'retrying' where id = ${run.id} and status = 'running' and worker = ${run.worker} returning id`;
+        if (!claimed) continue;
+        this.#log.warn("reclaimed a run of a dead process at start-up; retrying", { runId: run.id, worker: run.worker });
+        if (run.jobId) await this.#boss.fail(QUEUES.agentRun.name, run.jobId, { error: "worker died" }).catch((error) => this.#log.warn("could not fail the dead worker's job", { error }));
+      }
+    } catch (error) {
+      this.#log.warn("reclaiming dead runs at start-up failed; the reaper will", { error });
+    }
+  }
+
   /** Runs whose process died (stale heartbeat) are failed in pg-boss, which retries them with the next attempt number. */
   async #reap() {
     if (this.#stopping) return;
@@ -347,6 +429,7 @@ export class AgentRuntime {
       }
       // Queued turns whose session has no active turn (the advance was lost with its process).
       await this.#turns.advanceStalled();
+      await this.#inputs.expireDue();
     } catch (error) {
       this.#log.warn("run reaper failed", { error });
     }

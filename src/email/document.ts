@@ -7,133 +7,16 @@ import { z } from "zod";
  * neutralises unsafe ones and `checkEmail` reports them, so a draft can always be stored.
  */
 
-/** Every section type, in the order the editor lists them. */
-export const SECTION_TYPES = [
-  "hero",
-  "headline",
-  "ingredient",
-  "benefits",
-  "cta",
-  "product-grid",
-  "testimonial",
-  "text",
-  "image",
-  "divider",
-  "footer",
-] as const;
+import { SECTIONS, SECTION_TYPES, type SectionFields, type SectionType } from "./sections";
+import { MAX_ADDRESS_CHARS, MAX_BRIEF_TEXT_CHARS, MAX_FONT_NAME_CHARS, MAX_GUIDANCE_CHARS, MAX_HEADLINE_CHARS, MAX_LABEL_CHARS, MAX_NAME_CHARS, MAX_PREHEADER_CHARS, MAX_PRODUCTS, MAX_SECTION_ID_CHARS, MAX_SECTIONS, MAX_SUBJECT_CHARS, MAX_BODY_TEXT_CHARS, MAX_VOICE_CHARS, HEX_COLOR_PATTERN, SECTION_ID_PATTERN, required, text, url } from "./limits";
 
-export type SectionType = (typeof SECTION_TYPES)[number];
+export * from "./limits";
+export { SECTIONS, SECTION_TYPES, type SectionFields, type SectionType };
 
 /** The default conversion formula: hero → headline → ingredient → benefits → CTA → footer. */
 export const DEFAULT_FORMULA: readonly FormulaStep[] = Object.freeze(
   (["hero", "headline", "ingredient", "benefits", "cta", "footer"] as const).map((type) => Object.freeze({ type })),
 );
-
-// Field limits. They are generous for people and tight enough to keep an email under Gmail's clip.
-export const MAX_SECTIONS = 40;
-export const MAX_SECTION_ID_CHARS = 64;
-export const MAX_HEADLINE_CHARS = 200;
-export const MAX_SHORT_TEXT_CHARS = 300;
-export const MAX_BODY_TEXT_CHARS = 3_000;
-export const MAX_LABEL_CHARS = 80;
-export const MAX_NAME_CHARS = 120;
-export const MAX_ALT_CHARS = 300;
-export const MAX_URL_CHARS = 2_048;
-export const MAX_PRICE_CHARS = 40;
-export const MAX_ADDRESS_CHARS = 500;
-export const MAX_LIST_ITEMS = 8;
-export const MAX_PRODUCTS = 12;
-export const MAX_SUBJECT_CHARS = 200;
-export const MAX_PREHEADER_CHARS = 300;
-export const MAX_GUIDANCE_CHARS = 1_000;
-export const MAX_VOICE_CHARS = 2_000;
-export const MAX_BRIEF_TEXT_CHARS = 1_000;
-export const MAX_FONT_NAME_CHARS = 60;
-
-/** Section ids end up in HTML attributes and CSS classes, so they are kept to a safe alphabet. */
-export const SECTION_ID_PATTERN = /^[A-Za-z0-9_-]+$/;
-/** `#rgb` or `#rrggbb`. */
-export const HEX_COLOR_PATTERN = /^#(?:[0-9a-fA-F]{3}|[0-9a-fA-F]{6})$/;
-
-const text = (max: number) => z.string().max(max, { error: `must be at most ${max} characters` });
-const required = (max: number) => text(max).trim().min(1, { error: "must not be empty" });
-const url = () => text(MAX_URL_CHARS);
-
-export const HeroFields = z.strictObject({
-  imageUrl: url().optional(),
-  imageAlt: text(MAX_ALT_CHARS),
-  headline: text(MAX_HEADLINE_CHARS).optional(),
-  subheadline: text(MAX_SHORT_TEXT_CHARS).optional(),
-});
-export const HeadlineFields = z.strictObject({
-  text: required(MAX_HEADLINE_CHARS),
-  subtext: text(MAX_SHORT_TEXT_CHARS).optional(),
-});
-export const IngredientFields = z.strictObject({
-  name: required(MAX_NAME_CHARS),
-  description: text(MAX_BODY_TEXT_CHARS),
-  imageUrl: url().optional(),
-  imageAlt: text(MAX_ALT_CHARS).optional(),
-});
-export const BenefitsFields = z.strictObject({
-  title: text(MAX_HEADLINE_CHARS).optional(),
-  items: z
-    .array(z.strictObject({ title: required(MAX_NAME_CHARS), text: text(MAX_SHORT_TEXT_CHARS) }))
-    .min(1, { error: "needs at least one benefit" })
-    .max(MAX_LIST_ITEMS, { error: `may have at most ${MAX_LIST_ITEMS} benefits` }),
-});
-export const CtaFields = z.strictObject({
-  label: required(MAX_LABEL_CHARS),
-  url: url(),
-  note: text(MAX_SHORT_TEXT_CHARS).optional(),
-});
-export const ProductGridFields = z.strictObject({
-  products: z
-    .array(
-      z.strictObject({
-        name: required(MAX_NAME_CHARS),
-        description: text(MAX_SHORT_TEXT_CHARS).optional(),
-        imageUrl: url().optional(),
-        url: url().optional(),
-        price: text(MAX_PRICE_CHARS).optional(),
-      }),
-    )
-    .min(1, { error: "needs at least one product" })
-    .max(MAX_PRODUCTS, { error: `may have at most ${MAX_PRODUCTS} products` }),
-});
-export const TestimonialFields = z.strictObject({
-  quote: required(MAX_SHORT_TEXT_CHARS),
-  author: text(MAX_NAME_CHARS),
-});
-export const TextFields = z.strictObject({ text: required(MAX_BODY_TEXT_CHARS) });
-export const ImageFields = z.strictObject({
-  url: url(),
-  alt: text(MAX_ALT_CHARS),
-  link: url().optional(),
-});
-export const DividerFields = z.strictObject({});
-export const FooterFields = z.strictObject({
-  address: text(MAX_ADDRESS_CHARS),
-  unsubscribeUrl: url(),
-  companyName: text(MAX_NAME_CHARS).optional(),
-});
-
-/** The fields schema of each section type. */
-export const SECTION_FIELDS = {
-  hero: HeroFields,
-  headline: HeadlineFields,
-  ingredient: IngredientFields,
-  benefits: BenefitsFields,
-  cta: CtaFields,
-  "product-grid": ProductGridFields,
-  testimonial: TestimonialFields,
-  text: TextFields,
-  image: ImageFields,
-  divider: DividerFields,
-  footer: FooterFields,
-} as const satisfies Record<SectionType, z.ZodType>;
-
-export type SectionFields = { [T in SectionType]: z.infer<(typeof SECTION_FIELDS)[T]> };
 
 const sectionId = z
   .string()
@@ -142,33 +25,23 @@ const sectionId = z
   .regex(SECTION_ID_PATTERN, { error: "may only contain letters, digits, '-' and '_'" });
 
 function sectionSchema<T extends SectionType>(type: T) {
-  return z.strictObject({ id: sectionId, type: z.literal(type), fields: SECTION_FIELDS[type] });
+  return z.strictObject({ id: sectionId, type: z.literal(type), fields: SECTIONS[type].fields as unknown as z.ZodType<SectionFields[T]> });
 }
 
 const unknownType = `must be one of ${SECTION_TYPES.join(", ")}`;
 
-/** One section: `{ id, type, fields }`, with `fields` checked against the type's schema. */
-export const SectionSchema = z.discriminatedUnion(
+/** One section: `{ id, type, fields }`, with `fields` checked against the type's schema (`sections/<type>.ts`). */
+export const SectionSchema: z.ZodType<Section> = z.discriminatedUnion(
   "type",
-  [
-    sectionSchema("hero"),
-    sectionSchema("headline"),
-    sectionSchema("ingredient"),
-    sectionSchema("benefits"),
-    sectionSchema("cta"),
-    sectionSchema("product-grid"),
-    sectionSchema("testimonial"),
-    sectionSchema("text"),
-    sectionSchema("image"),
-    sectionSchema("divider"),
-    sectionSchema("footer"),
-  ],
+  SECTION_TYPES.map((type) => sectionSchema(type)) as unknown as [ReturnType<typeof sectionSchema<"hero">>],
   { error: (issue) => (issue.code === "invalid_union" ? unknownType : undefined) },
-);
+) as unknown as z.ZodType<Section>;
 
-export type Section = z.infer<typeof SectionSchema>;
 /** A section of one type, e.g. `SectionOf<"cta">`. */
-export type SectionOf<T extends SectionType> = Extract<Section, { type: T }>;
+export type SectionOf<T extends SectionType> = { id: string; type: T; fields: SectionFields[T] };
+/** Any section. */
+export type Section = { [T in SectionType]: SectionOf<T> }[SectionType];
+
 
 /** Facts about the document that are not content; the UI shows `offlineDraft` as a badge. */
 export const DocumentMetaSchema = z.strictObject({
@@ -217,6 +90,8 @@ export const BrandSchema = z.strictObject({
     background: hexColor.optional(),
     text: hexColor.optional(),
   }),
+  /** Dark-mode colours; each missing one is proposed from the light palette (dark-mode.ts). */
+  darkColors: z.strictObject({ background: hexColor.optional(), text: hexColor.optional(), heading: hexColor.optional() }).optional(),
   fonts: z
     .strictObject({ heading: text(MAX_FONT_NAME_CHARS).optional(), body: text(MAX_FONT_NAME_CHARS).optional() })
     .optional(),
@@ -245,6 +120,9 @@ export const BriefSchema = z.strictObject({
     .max(MAX_PRODUCTS)
     .default([]),
   cta: z.strictObject({ label: text(MAX_LABEL_CHARS), url: url() }).optional(),
+  offer: z.strictObject({ text: text(MAX_LABEL_CHARS * 2), code: text(MAX_LABEL_CHARS).optional() }).optional(),
+  occasion: text(MAX_NAME_CHARS).optional(),
+  sendDate: text(10).optional(),
 });
 export type Brief = z.input<typeof BriefSchema>;
 

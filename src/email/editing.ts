@@ -2,13 +2,25 @@ import type { SessionService } from "../sessions/service";
 import { validateDocument, validateSection, SECTION_TYPES, type EmailDocument, type Section, type SectionType } from "./document";
 import { renderEmail } from "./render";
 import { checkEmail, type EmailCheck } from "./checks";
+import { imageChecks, type ImageLoader } from "./resource-checks";
 import { writeOfflineEmail } from "./offline-writer";
-import { StudioStore, toBrand, type BriefRecord, type EmailRecord } from "./studio";
+import type { RunOptions } from "../agents/options";
+import { StudioStore, type BriefRecord, type EmailRecord } from "./studio";
+import { toBrand, type BrandStore } from "../brands/store";
+import { teamScope, type TeamScope } from "../accounts/scope";
 
 /**
- * Editing an email as the web pages do it: one function per user action, each returning a value
- * (`{ ok: true, … }` or `{ ok: false, code, message }`) that the page turns into a message. Every
- * change is a new version; undo and redo are restores of earlier versions.
+ * An email's own team. The editor is handed records its caller already read inside the caller's
+ * scope; what it reads and writes next stays inside the record's team.
+ */
+const scopeOfEmail = (email: EmailRecord): TeamScope => teamScope(email.teamId);
+
+/**
+ * The one editing module: the JSON API (`routes.ts`) and the pages (`src/web/studio-pages.tsx`) both
+ * call it to render (one cache), start a generation, edit, add, move, delete, restore and regenerate.
+ * One function per user action, each returning a value (`{ ok: true, … }` or `{ ok: false, code,
+ * message }`) that the page turns into a message and the API into a status (`EDIT_FAILURE_STATUS`).
+ * Every change is a new version; undo and redo are restores of earlier versions.
  */
 
 export type EditFailure = {
@@ -17,6 +29,33 @@ export type EditFailure = {
   message: string;
 };
 export type EditResult = { ok: true; version: number } | EditFailure;
+
+/** The HTTP status of each editing failure, for the JSON API. */
+export const EDIT_FAILURE_STATUS = {
+  email_generating: 409,
+  section_not_found: 404,
+  invalid_section: 400,
+  invalid_document: 400,
+  version_not_found: 404,
+  brand_not_found: 404,
+  nothing_to_undo: 409,
+  nothing_to_redo: 409,
+} as const satisfies Record<EditFailure["code"], number>;
+
+/** An email rendered: inlined HTML, its MJML source, and the checks on both. */
+export interface RenderedEmail {
+  html: string;
+  mjml: string;
+  checks: EmailCheck[];
+}
+
+/** What changes a render besides the email itself. */
+export interface RenderOptions {
+  /** Where asset URLs point (PUBLIC_URL or the request's origin). */
+  base: string;
+  /** Minify the inlined HTML (`?minify=1`). */
+  minify?: boolean;
+}
 
 /** How an email's versions relate, for the undo and redo buttons. */
 export interface VersionHistory {
@@ -74,25 +113,37 @@ export function newSectionId(document: EmailDocument, type: SectionType): string
 
 export class EmailEditor {
   #studio: StudioStore;
+  #brands: BrandStore;
   #sessions: SessionService;
-  #renders = new Map<string, { html: string; mjml: string; checks: EmailCheck[] }>();
+  #renders = new Map<string, RenderedEmail>();
 
-  constructor(options: { studio: StudioStore; sessions: SessionService }) {
+  #loadImage: ImageLoader | undefined;
+
+  /** `loadImage` lets the checks look at the email's images (dark-mode visibility). */
+  constructor(options: { studio: StudioStore; brands: BrandStore; sessions: SessionService; loadImage?: ImageLoader }) {
     this.#studio = options.studio;
+    this.#brands = options.brands;
     this.#sessions = options.sessions;
+    this.#loadImage = options.loadImage;
   }
 
-  /** The email's HTML, MJML and checks (cached per version). `base` makes asset URLs absolute. */
-  async rendered(email: EmailRecord, base: string): Promise<{ html: string; mjml: string; checks: EmailCheck[] } | undefined> {
-    const updated = email.updatedAt instanceof Date ? email.updatedAt.getTime() : String(email.updatedAt);
-    const key = `${email.id}:${email.version}:${email.status}:${updated}:${base}`;
+  /**
+   * The email's HTML, MJML and checks, cached under everything that changes them: the email's
+   * version and last write (a draft changes in place while generating), its brand's last save, the
+   * base URL and the options. `undefined` when the email's brand is gone.
+   */
+  async rendered(email: EmailRecord, options: RenderOptions): Promise<RenderedEmail | undefined> {
+    const brandRecord = await this.#brands.brand(scopeOfEmail(email), email.brandId);
+    if (!brandRecord) return undefined;
+    const stamp = (date: Date | string) => (date instanceof Date ? date.getTime() : String(date));
+    const minify = options.minify === true;
+    const key = JSON.stringify([email.id, email.version, email.status, stamp(email.updatedAt), brandRecord.id, stamp(brandRecord.updatedAt), options.base, minify]);
     const cached = this.#renders.get(key);
     if (cached) return cached;
-    const brandRecord = await this.#studio.brand(email.brandId);
-    if (!brandRecord) return undefined;
-    const brand = toBrand(brandRecord, base);
-    const result = await renderEmail({ document: email.document, brand });
+    const brand = toBrand(brandRecord, options.base);
+    const result = await renderEmail({ document: email.document, brand, minify });
     const checks = email.document.sections.length > 0 ? checkEmail({ document: email.document, brand, html: result.html, mjmlErrors: result.errors }) : [];
+    if (email.document.sections.length > 0 && this.#loadImage) checks.push(...(await imageChecks({ html: result.html, base: options.base, brand, load: this.#loadImage })));
     const value = { html: result.html, mjml: result.mjml, checks };
     if (this.#renders.size >= RENDER_CACHE_SIZE) this.#renders.delete(this.#renders.keys().next().value!);
     this.#renders.set(key, value);
@@ -100,11 +151,11 @@ export class EmailEditor {
   }
 
   /** Starts generating an email from a brief: a new session, the email row, and the `email` run. */
-  async startGeneration(brief: BriefRecord, options: { baseUrl: string; clientId?: string; provider?: string; options?: Record<string, unknown> }): Promise<{ emailId: string; sessionId: string; runId: string }> {
+  async startGeneration(brief: BriefRecord, options: { baseUrl: string; clientId?: string; provider?: string; options?: RunOptions }): Promise<{ emailId: string; sessionId: string; runId: string }> {
     const session = await this.#sessions.create({ title: `Email: ${brief.data.hook}`.slice(0, 200), teamId: brief.teamId });
-    const emailId = await this.#studio.createEmail({ teamId: brief.teamId, briefId: brief.id, brandId: brief.brandId, sessionId: session.id, provider: options.provider ?? null });
+    const emailId = await this.#studio.createEmail(teamScope(brief.teamId), { briefId: brief.id, brandId: brief.brandId, sessionId: session.id, provider: options.provider ?? null });
     const runId = await this.#sessions.startRun(session.id, { agent: "email", provider: options.provider, options: options.options, input: { emailId, baseUrl: options.baseUrl }, clientId: options.clientId });
-    await this.#studio.setRun(emailId, runId);
+    await this.#studio.setRun(teamScope(brief.teamId), emailId, runId);
     return { emailId, sessionId: session.id, runId };
   }
 
@@ -147,33 +198,62 @@ export class EmailEditor {
     return this.#save(email, { ...email.document, sections: email.document.sections.filter((s) => s.id !== sectionId) }, `Deleted ${section.type}`);
   }
 
-  /** Adds a section of `type` (drafted by the offline writer from the email's subject) after `afterId`, or at the end. */
-  async addSection(email: EmailRecord, type: string, base: string, afterId?: string): Promise<EditResult & { sectionId?: string }> {
+  /**
+   * A new section of `type` with id `id`, drafted by the offline writer from the brand and the
+   * email's subject. A failure when the type is unknown or the brand is gone.
+   */
+  async draftSection(email: EmailRecord, type: string, id: string, base: string): Promise<{ ok: true; section: Section } | EditFailure> {
     if (!(SECTION_TYPES as readonly string[]).includes(type)) return { ok: false, code: "invalid_section", message: `Choose a section type: ${SECTION_TYPES.join(", ")}.` };
-    const brandRecord = await this.#studio.brand(email.brandId);
+    const brandRecord = await this.#brands.brand(scopeOfEmail(email), email.brandId);
     if (!brandRecord) return { ok: false, code: "brand_not_found", message: "The email's brand is gone." };
     const brand = toBrand(brandRecord, base);
     const draft = writeOfflineEmail({
       brand: { ...brand, formula: [{ type: type as SectionType }] },
       brief: { objective: "", audience: "", tone: "", hook: email.document.subject ?? brand.name, products: [] },
     });
-    const id = newSectionId(email.document, type as SectionType);
-    const section = { ...(draft.sections[0] ?? { type, fields: {} }), id } as Section;
+    return { ok: true, section: { ...(draft.sections[0] ?? { type, fields: {} }), id } as Section };
+  }
+
+  /** Adds a section of `type` (drafted by the offline writer from the email's subject) after `afterId`, or at the end. */
+  async addSection(email: EmailRecord, type: string, base: string, afterId?: string): Promise<EditResult & { sectionId?: string }> {
+    const id = (SECTION_TYPES as readonly string[]).includes(type) ? newSectionId(email.document, type as SectionType) : type;
+    const drafted = await this.draftSection(email, type, id, base);
+    if (!drafted.ok) return drafted;
     const sections = [...email.document.sections];
     const at = afterId ? sections.findIndex((s) => s.id === afterId) + 1 : sections.length;
-    sections.splice(at > 0 ? at : sections.length, 0, section);
+    sections.splice(at > 0 ? at : sections.length, 0, drafted.section);
     const result = await this.#save(email, { ...email.document, sections }, `Added ${type}`);
     return result.ok ? { ...result, sectionId: id } : result;
   }
 
+  /**
+   * Replaces the list of sections (the API's reorder/add/delete in one call): a listed id keeps its
+   * section unless fields are sent; a new id without fields starts from the offline draft of its type.
+   */
+  async replaceSections(email: EmailRecord, list: ReadonlyArray<{ id: string; type: SectionType; fields?: Record<string, unknown> }>, base: string): Promise<EditResult> {
+    const existing = new Map(email.document.sections.map((s) => [s.id, s]));
+    const sections: Section[] = [];
+    for (const item of list) {
+      const known = existing.get(item.id);
+      if (known && !item.fields) sections.push(known);
+      else if (item.fields) sections.push({ id: item.id, type: item.type, fields: item.fields } as Section);
+      else {
+        const drafted = await this.draftSection(email, item.type, item.id, base);
+        if (!drafted.ok) return drafted;
+        sections.push(drafted.section);
+      }
+    }
+    return this.#save(email, { ...email.document, sections }, "Rearranged sections");
+  }
+
   async restore(email: EmailRecord, version: number): Promise<EditResult> {
-    const document = await this.#studio.versionDocument(email.id, version);
+    const document = await this.#studio.versionDocument(scopeOfEmail(email), email.id, version);
     if (!document) return { ok: false, code: "version_not_found", message: `There is no version ${version}.` };
     return this.#save(email, document, `Restored version ${version}`);
   }
 
   async history(email: EmailRecord): Promise<VersionHistory> {
-    const versions = await this.#studio.versions(email.id);
+    const versions = await this.#studio.versions(scopeOfEmail(email), email.id);
     return { versions, ...undoRedo(versions) };
   }
 
@@ -190,12 +270,12 @@ export class EmailEditor {
   }
 
   /** Starts the `email-section` agent on one section; its words stream into the email's session. */
-  async regenerate(email: EmailRecord, sectionId: string, input: { instruction: string; baseUrl: string; clientId?: string }): Promise<{ ok: true; runId: string } | EditFailure> {
+  async regenerate(email: EmailRecord, sectionId: string, input: { instruction: string; baseUrl: string; clientId?: string; provider?: string }): Promise<{ ok: true; runId: string } | EditFailure> {
     if (email.status === "generating") return { ok: false, code: "email_generating", message: "The email is still being generated; wait until it is ready." };
     if (!email.document.sections.some((s) => s.id === sectionId)) return { ok: false, code: "section_not_found", message: "This section is not in the email any more; reload the page." };
     const runId = await this.#sessions.startRun(email.sessionId, {
       agent: "email-section",
-      provider: email.provider ?? undefined,
+      provider: input.provider ?? email.provider ?? undefined,
       input: { emailId: email.id, sectionId, instruction: input.instruction, baseUrl: input.baseUrl },
       clientId: input.clientId,
     });
@@ -206,7 +286,7 @@ export class EmailEditor {
     if (email.status === "generating") return { ok: false, code: "email_generating", message: "The email is still being generated; edit it when it is ready." };
     const checked = validateDocument(document);
     if (!checked.ok) return { ok: false, code: "invalid_document", message: checked.message };
-    const version = await this.#studio.saveVersion(email.id, checked.value, note);
+    const version = await this.#studio.saveVersion(scopeOfEmail(email), email.id, checked.value, note);
     return { ok: true, version };
   }
 }

@@ -40,6 +40,48 @@ export function safeFileName(name: string, fallback = "file"): string {
   return clean === "" || /^\.+$/.test(clean) ? fallback : clean;
 }
 
+/**
+ * A download's file name from the email's name: lower-case words joined by `-`, accents dropped,
+ * at most 60 characters; `email` when nothing is left.
+ *
+ * @example
+ * slugFileName("Spring Sale — 20% off!") // "spring-sale-20-off"
+ */
+export function slugFileName(name: string | null | undefined, fallback = "email"): string {
+  const slug = (name ?? "")
+    .normalize("NFKD")
+    .replace(/[\u0300-\u036f]/g, "")
+    .toLowerCase()
+    .replace(/[^a-z0-9]+/g, "-")
+    .replace(/^-+|-+$/g, "")
+    .slice(0, MAX_SLUG_CHARS)
+    .replace(/-+$/, "");
+  return slug === "" ? fallback : slug;
+}
+
+const MAX_SLUG_CHARS = 60;
+
+/**
+ * The images of ours (`<base>/assets/<id>`) that the HTML shows, each once, in order of appearance:
+ * what a self-contained export must carry.
+ */
+export function assetImagesIn(html: string, base: string): Array<{ url: string; id: string }> {
+  const found = new Map<string, string>();
+  const pattern = /<img\b[^>]*?\ssrc="([^"]+)"/gi;
+  for (const match of html.matchAll(pattern)) {
+    const url = match[1]!.replaceAll("&amp;", "&");
+    const id = /\/assets\/(ast_[A-Za-z0-9_-]+)$/.exec(url)?.[1];
+    if (id && url.startsWith(`${base}/assets/`) && !found.has(url)) found.set(url, id);
+  }
+  // Backgrounds (MJML hero background-url) are images too.
+  for (const match of html.matchAll(/url\(['"]?([^'")]+)['"]?\)|background="([^"]+)"/gi)) {
+    const url = (match[1] ?? match[2]!).replaceAll("&amp;", "&");
+    const id = /\/assets\/(ast_[A-Za-z0-9_-]+)$/.exec(url)?.[1];
+    if (id && url.startsWith(`${base}/assets/`) && !found.has(url)) found.set(url, id);
+  }
+  return [...found].map(([url, id]) => ({ url, id }));
+}
+
 function uniqueName(name: string, taken: Set<string>): string {
   let candidate = name;
   const dot = name.lastIndexOf(".");

@@ -1,22 +1,34 @@
 import { createRoute, z } from "@hono/zod-openapi";
+import { runOptionsSchema } from "../agents/options";
 import type { Context } from "hono";
 import { ApiError } from "../infra/http";
 import { errors, router, type AppEnv } from "../infra/openapi";
-import { canAccessTeam, type Principal } from "../accounts/principal";
-import type { SessionService } from "../sessions/service";
+import { studioScope } from "../accounts/gate";
+import type { BrandStore } from "../brands/store";
 import { AssetStore, assetIdFromUrl } from "../assets/store";
 import { requireOwnAssets } from "../assets/routes";
-import { BriefInput, StudioStore, toBrand, type EmailRecord } from "./studio";
-import { SECTION_TYPES, validateDocument, validateSection, type EmailDocument, type Section } from "./document";
-import { renderEmail } from "./render";
-import { checkEmail, type EmailCheck } from "./checks";
+import { BriefInput, StudioStore, type EmailRecord } from "./studio";
+import { SECTION_TYPES } from "./document";
 import { emailToText } from "./text";
-import { exportZip } from "./export";
-import { writeOfflineEmail } from "./offline-writer";
+import { assetImagesIn, exportZip, slugFileName } from "./export";
+import { forceDark } from "./dark-mode";
+import { linkStatusChecks } from "./resource-checks";
+import { PLATFORMS, translateMergeTags, type Platform } from "./merge-tags";
+import { MAX_TEST_RECIPIENTS, SAMPLE_UNSUBSCRIBE_URL, sendTest, TestSendLimiter } from "./test-send";
+import { newId, type SessionService } from "../sessions/service";
+import { EDIT_FAILURE_STATUS, type EditFailure, type EditResult, type EmailEditor, type RenderedEmail } from "./editing";
 
 const Id = (name: string, example: string) => z.string().min(1).max(100).openapi({ param: { name, in: "path" }, example });
 const Json = z.record(z.string(), z.unknown());
 const CheckSchema = z.object({ id: z.string(), level: z.enum(["error", "warning", "info"]), message: z.string(), sectionId: z.string().optional() });
+const EmailDocumentView = z
+  .object({
+    subject: z.string().optional(),
+    preheader: z.string().optional(),
+    sections: z.array(z.object({ id: z.string(), type: z.enum(SECTION_TYPES), fields: Json })),
+    meta: z.object({ offlineDraft: z.boolean().optional(), generator: z.string().optional() }).optional(),
+  })
+  .openapi("EmailDocument", { description: "Each section's `fields` follow its type's schema (src/email/sections/<type>.ts)." });
 const EmailView = z
   .object({
     id: z.string(),
@@ -24,68 +36,80 @@ const EmailView = z
     sessionId: z.string(),
     runId: z.string().nullable(),
     version: z.number(),
-    document: z.object({ sections: z.array(z.object({ id: z.string(), type: z.string(), fields: Json })) }).passthrough(),
+    document: EmailDocumentView,
     checks: z.array(CheckSchema),
     offlineDraft: z.boolean(),
     error: z.string().nullable(),
   })
   .openapi("Email");
 
-/** Renders are cached per email version: the editor and exports ask for the same version many times. */
-const RENDER_CACHE_SIZE = 200;
+const TestSendBody = z
+  .object({
+    to: z
+      .array(z.email({ error: (issue) => `${JSON.stringify(issue.input)} is not an email address` }), { error: "to must be a list of email addresses" })
+      .min(1, { error: "Give at least one address in to" })
+      .max(MAX_TEST_RECIPIENTS, { error: `A test send goes to at most ${MAX_TEST_RECIPIENTS} addresses` }),
+  })
+  .strict();
+const TestSendView = z
+  .object({ version: z.number(), results: z.array(z.object({ address: z.string(), status: z.enum(["accepted", "refused"]), reply: z.string() })) })
+  .openapi("TestSend");
+
+/** A download's name: the email's name (or subject), slugged. */
+function emailFileName(email: EmailRecord): string {
+  return slugFileName((email as { name?: string | null }).name || email.document.subject);
+}
 
 export interface StudioRoutesOptions {
   studio: StudioStore;
+  brands: BrandStore;
   assets: AssetStore;
-  sessions: SessionService;
+  /** The editing module the pages use too (one render cache). */
+  editor: EmailEditor;
   publicUrl: string | undefined;
-  providerLabel: () => string;
+  /** The session an email's test sends are recorded in. */
+  sessions: SessionService;
+  /** SMTP for test sends (`SMTP_URL`, `MAIL_FROM`); undefined = off. */
+  mail: { smtpUrl: string; from: string } | undefined;
+  testSendLimiter?: TestSendLimiter;
+  /** The link check may reach private addresses (IMPORT_ALLOW_PRIVATE=on). */
+  allowPrivate?: boolean;
 }
 
 /** The email studio JSON API: briefs, generation, the email document and its exports. */
 export function studioRoutes(options: StudioRoutesOptions) {
-  const { studio, assets, sessions } = options;
+  const { studio, brands, assets, editor, sessions } = options;
+  const testSendLimiter = options.testSendLimiter ?? new TestSendLimiter();
   const app = router();
   const base = (c: Context) => options.publicUrl ?? new URL(c.req.url).origin;
-  const teamOf = (principal: Principal): string | null => {
-    if (principal.kind === "client") throw new ApiError(403, "forbidden", "Client tokens are scoped to one session.");
-    return principal.teamId ?? null;
-  };
-  const renders = new Map<string, { html: string; mjml: string; checks: EmailCheck[] }>();
 
   async function loadEmail(c: Context<AppEnv>, id: string): Promise<EmailRecord> {
-    const email = await studio.email(id);
-    if (!email || !canAccessTeam(c.get("principal"), email.teamId)) throw new ApiError(404, "email_not_found", `No email ${id}.`);
+    const email = await studio.email(studioScope(c), id);
+    if (!email) throw new ApiError(404, "email_not_found", `No email ${id}.`);
     return email;
   }
 
-  async function rendered(c: Context, email: EmailRecord, minify = false) {
-    const key = `${email.id}:${email.version}:${email.status}:${email.updatedAt instanceof Date ? email.updatedAt.getTime() : email.updatedAt}:${minify}`;
-    const cached = renders.get(key);
-    if (cached) return cached;
-    const brandRecord = await studio.brand(email.brandId);
-    if (!brandRecord) throw new ApiError(404, "brand_not_found", "The email's brand is gone.");
-    const brand = toBrand(brandRecord, base(c));
-    const result = await renderEmail({ document: email.document, brand, minify });
-    const checks = email.document.sections.length > 0 ? checkEmail({ document: email.document, brand, html: result.html, mjmlErrors: result.errors }) : [];
-    const value = { html: result.html, mjml: result.mjml, checks };
-    if (renders.size >= RENDER_CACHE_SIZE) renders.delete(renders.keys().next().value!);
-    renders.set(key, value);
+  /** An editing result's value, or its failure as the API's error. */
+  function orThrow<T extends { ok: true }>(result: T | EditFailure): T {
+    if (!result.ok) throw new ApiError(EDIT_FAILURE_STATUS[result.code], result.code, result.message);
+    return result;
+  }
+
+  async function rendered(c: Context, email: EmailRecord, minify = false): Promise<RenderedEmail> {
+    const value = await editor.rendered(email, { base: base(c), minify });
+    if (!value) throw new ApiError(404, "brand_not_found", "The email's brand is gone.");
     return value;
   }
 
-  async function view(c: Context, email: EmailRecord) {
+  async function view(c: Context, email: EmailRecord): Promise<z.infer<typeof EmailView>> {
     const { checks } = await rendered(c, email);
-    // The document's own schema (document.ts) is stricter than the OpenAPI view of it.
-    return { id: email.id, status: email.status, sessionId: email.sessionId, runId: email.runId, version: email.version, document: email.document, checks, offlineDraft: email.document.meta?.offlineDraft === true, error: email.error } as any;
+    return { id: email.id, status: email.status, sessionId: email.sessionId, runId: email.runId, version: email.version, document: email.document, checks, offlineDraft: email.document.meta?.offlineDraft === true, error: email.error };
   }
 
-  async function saveEdit(c: Context<AppEnv>, email: EmailRecord, document: EmailDocument, note: string) {
-    if (email.status === "generating") throw new ApiError(409, "email_generating", "The email is still being generated; edit it when it is ready.");
-    const checked = validateDocument(document);
-    if (!checked.ok) throw new ApiError(400, "invalid_document", checked.message);
-    await studio.saveVersion(email.id, checked.value, note);
-    return c.json(await view(c, (await studio.email(email.id))!), 200) as any;
+  /** The email as it is after an edit. */
+  async function edited(c: Context<AppEnv>, email: EmailRecord, result: EditResult) {
+    orThrow(result);
+    return c.json(await view(c, (await studio.email(studioScope(c), email.id))!), 200);
   }
 
   // --- briefs and generation ------------------------------------------------------------------------
@@ -93,10 +117,10 @@ export function studioRoutes(options: StudioRoutesOptions) {
     createRoute({ method: "post", path: "/api/briefs", tags: ["Email studio"], summary: "Create a brief", request: { body: { content: { "application/json": { schema: BriefInput } } } }, responses: { 201: { description: "Created", content: { "application/json": { schema: z.object({ id: z.string() }) } } }, ...errors(400, 401, 404) } }),
     async (c) => {
       const body = c.req.valid("json");
-      const brand = await studio.brand(body.brandId);
-      if (!brand || !canAccessTeam(c.get("principal"), brand.teamId)) throw new ApiError(404, "brand_not_found", `No brand ${body.brandId}.`);
-      await requireOwnAssets(assets, c.get("principal"), [...(body.referenceAssetIds ?? []), ...(body.products ?? []).map((p) => p.imageAssetId)]);
-      const brief = await studio.createBrief(teamOf(c.get("principal")), body);
+      const scope = studioScope(c);
+      if (!(await brands.brand(scope, body.brandId))) throw new ApiError(404, "brand_not_found", `No brand ${body.brandId}.`);
+      await requireOwnAssets(assets, scope, [...(body.referenceAssetIds ?? []), ...(body.products ?? []).map((p) => p.imageAssetId)]);
+      const brief = await studio.createBrief(scope, body);
       return c.json({ id: brief.id }, 201);
     },
   );
@@ -104,8 +128,8 @@ export function studioRoutes(options: StudioRoutesOptions) {
   app.openapi(
     createRoute({ method: "get", path: "/api/briefs/{id}", tags: ["Email studio"], summary: "A brief", request: { params: z.object({ id: Id("id", "brief_x") }) }, responses: { 200: { description: "The brief", content: { "application/json": { schema: z.object({ id: z.string() }).passthrough() } } }, ...errors(401, 404) } }),
     async (c) => {
-      const brief = await studio.brief(c.req.valid("param").id);
-      if (!brief || !canAccessTeam(c.get("principal"), brief.teamId)) throw new ApiError(404, "brief_not_found", "No such brief.");
+      const brief = await studio.brief(studioScope(c), c.req.valid("param").id);
+      if (!brief) throw new ApiError(404, "brief_not_found", "No such brief.");
       return c.json({ id: brief.id, ...brief.data }, 200);
     },
   );
@@ -116,20 +140,17 @@ export function studioRoutes(options: StudioRoutesOptions) {
       path: "/api/briefs/{id}/generate",
       tags: ["Email studio"],
       summary: "Generate an email from a brief (a durable session you can watch, leave and stop)",
-      request: { params: z.object({ id: Id("id", "brief_x") }), body: { content: { "application/json": { schema: z.object({ provider: z.enum(["auto", "offline", "anthropic", "openai"]).optional(), options: Json.optional() }) } }, required: false } },
+      request: { params: z.object({ id: Id("id", "brief_x") }), body: { content: { "application/json": { schema: z.object({ provider: z.enum(["auto", "offline", "anthropic", "openai"]).optional(), options: runOptionsSchema.optional() }) } }, required: false } },
       responses: { 202: { description: "Started", content: { "application/json": { schema: z.object({ emailId: z.string(), sessionId: z.string(), runId: z.string() }) } } }, ...errors(400, 401, 404) },
     }),
     async (c) => {
       const { id } = c.req.valid("param");
-      const brief = await studio.brief(id);
+      const brief = await studio.brief(studioScope(c), id);
       const principal = c.get("principal");
-      if (!brief || !canAccessTeam(principal, brief.teamId)) throw new ApiError(404, "brief_not_found", `No brief ${id}.`);
+      if (!brief) throw new ApiError(404, "brief_not_found", `No brief ${id}.`);
       const body = c.req.header("content-type")?.includes("json") ? c.req.valid("json") : {};
-      const session = await sessions.create({ title: `Email: ${brief.data.hook}`.slice(0, 200), teamId: brief.teamId });
-      const emailId = await studio.createEmail({ teamId: brief.teamId, briefId: brief.id, brandId: brief.brandId, sessionId: session.id, provider: body?.provider ?? null });
-      const runId = await sessions.startRun(session.id, { agent: "email", provider: body?.provider, options: body?.options, input: { emailId, baseUrl: base(c) }, clientId: principal.clientId });
-      await studio.setRun(emailId, runId);
-      return c.json({ emailId, sessionId: session.id, runId }, 202);
+      const started = await editor.startGeneration(brief, { baseUrl: base(c), clientId: principal.clientId, provider: body?.provider, options: body?.options });
+      return c.json(started, 202);
     },
   );
 
@@ -137,8 +158,7 @@ export function studioRoutes(options: StudioRoutesOptions) {
   app.openapi(
     createRoute({ method: "get", path: "/api/emails", tags: ["Email studio"], summary: "List emails (newest first)", responses: { 200: { description: "Emails", content: { "application/json": { schema: z.object({ emails: z.array(z.object({ id: z.string(), status: z.string(), version: z.number(), subject: z.string().nullable(), createdAt: z.string() })) }) } } }, ...errors(401) } }),
     async (c) => {
-      const principal = c.get("principal");
-      const list = await studio.emails(principal.kind === "admin" ? undefined : teamOf(principal));
+      const list = await studio.emails(studioScope(c));
       return c.json({ emails: list.map((e) => ({ id: e.id, status: e.status, version: e.version, subject: e.document.subject ?? null, createdAt: new Date(e.createdAt).toISOString() })) }, 200);
     },
   );
@@ -150,40 +170,131 @@ export function studioRoutes(options: StudioRoutesOptions) {
 
   for (const [format, type] of [["html", "text/html; charset=utf-8"], ["mjml", "text/plain; charset=utf-8"], ["txt", "text/plain; charset=utf-8"]] as const) {
     app.openapi(
-      createRoute({ method: "get", path: `/api/emails/{id}/${format}`, tags: ["Email studio"], summary: `Export as ${format.toUpperCase()}`, request: { params: z.object({ id: Id("id", "email_x") }), query: z.object({ download: z.string().optional(), minify: z.enum(["0", "1", "true", "false"]).optional().openapi({ description: "HTML only: minify the inlined HTML" }) }) }, responses: { 200: { description: format, content: { [type.split(";")[0]!]: { schema: z.string() } } }, ...errors(401, 404) } }),
+      createRoute({ method: "get", path: `/api/emails/{id}/${format}`, tags: ["Email studio"], summary: `Export as ${format.toUpperCase()}`, request: { params: z.object({ id: Id("id", "email_x") }), query: z.object({ download: z.string().optional(), minify: z.enum(["0", "1", "true", "false"]).optional().openapi({ description: "HTML only: minify the inlined HTML" }), scheme: z.enum(["light", "dark"]).optional().openapi({ description: "HTML only: `dark` shows the email as a dark-mode client does, whatever the viewer's setting (preview)" }) }) }, responses: { 200: { description: format, content: { [type.split(";")[0]!]: { schema: z.string() } } }, ...errors(401, 404) } }),
       async (c) => {
         const email = await loadEmail(c, c.req.valid("param").id);
         const minify = format === "html" && (c.req.query("minify") === "1" || c.req.query("minify") === "true");
         const r = await rendered(c, email, minify);
-        const body = format === "html" ? r.html : format === "mjml" ? r.mjml : emailToText(r.html);
+        const html = c.req.valid("query").scheme === "dark" ? forceDark(r.html) : r.html;
+        const body = format === "html" ? html : format === "mjml" ? r.mjml : emailToText(r.html);
         const headers: Record<string, string> = { "content-type": type, "cache-control": "no-store" };
         // A rendered email is a document to look at, not a page of ours: no script may run in it.
         if (format === "html") headers["content-security-policy"] = "default-src 'none'; img-src https: http: data:; style-src 'unsafe-inline'; font-src https:; sandbox";
-        if (c.req.query("download") !== undefined) headers["content-disposition"] = `attachment; filename="email-${email.id}.${format}"`;
+        if (c.req.query("download") !== undefined) headers["content-disposition"] = `attachment; filename="${emailFileName(email)}.${format}"`;
         return new Response(body, { status: 200, headers }) as never;
       },
     );
   }
 
+  /** The email's images of ours, with their bytes, for a self-contained zip or CID parts. */
+  async function imagesOf(c: Context<AppEnv>, html: string): Promise<Array<{ id: string; url: string; bytes: Uint8Array; contentType: string }>> {
+    const out = [];
+    for (const { url, id } of assetImagesIn(html, base(c))) {
+      const asset = await assets.bytes(studioScope(c), id);
+      if (asset) out.push({ id, url, bytes: asset.bytes, contentType: asset.info.contentType });
+    }
+    return out;
+  }
+
+  async function zipOf(c: Context, email: EmailRecord, platform?: Platform): Promise<Response> {
+    const r = await rendered(c, email);
+    const images = (await imagesOf(c, r.html)).map((image) => ({ name: `${image.id}.${image.contentType.split("/")[1]}`, bytes: image.bytes, url: image.url }));
+    const name = emailFileName(email);
+    const translate = (text: string) => (platform ? translateMergeTags(text, platform).text : text);
+    const zip = exportZip({ html: translate(r.html), mjml: translate(r.mjml), text: translate(emailToText(r.html)), images, baseName: name });
+    return new Response(zip as Uint8Array<ArrayBuffer>, { status: 200, headers: { "content-type": "application/zip", "content-disposition": `attachment; filename="${name}${platform ? `-${platform}` : ""}.zip"` } });
+  }
+
   app.openapi(
-    createRoute({ method: "get", path: "/api/emails/{id}/export.zip", tags: ["Email studio"], summary: "Export HTML, MJML, text and images as one zip", request: { params: z.object({ id: Id("id", "email_x") }) }, responses: { 200: { description: "zip", content: { "application/zip": { schema: z.string() } } }, ...errors(401, 404) } }),
+    createRoute({ method: "get", path: "/api/emails/{id}/export.zip", tags: ["Email studio"], summary: "Export HTML, MJML, text and every image as one self-contained zip", request: { params: z.object({ id: Id("id", "email_x") }) }, responses: { 200: { description: "zip", content: { "application/zip": { schema: z.string() } } }, ...errors(401, 404) } }),
+    async (c) => (await zipOf(c, await loadEmail(c, c.req.valid("param").id))) as never,
+  );
+
+  app.openapi(
+    createRoute({
+      method: "get",
+      path: "/api/emails/{id}/export",
+      tags: ["Email studio"],
+      summary: "Export for an email platform: merge tags in its dialect (docs/email.md lists them)",
+      request: {
+        params: z.object({ id: Id("id", "email_x") }),
+        query: z.object({
+          platform: z.enum(PLATFORMS, { error: `platform must be one of ${PLATFORMS.join(", ")}` }),
+          format: z.enum(["html", "zip"], { error: "format must be html or zip" }).default("html"),
+        }),
+      },
+      responses: { 200: { description: "HTML or zip", content: { "text/html": { schema: z.string() }, "application/zip": { schema: z.string() } } }, ...errors(400, 401, 404) },
+    }),
+    async (c) => {
+      const { platform, format } = c.req.valid("query");
+      const email = await loadEmail(c, c.req.valid("param").id);
+      if (format === "zip") return (await zipOf(c, email, platform)) as never;
+      const r = await rendered(c, email);
+      const translated = translateMergeTags(r.html, platform);
+      const headers: Record<string, string> = { "content-type": "text/html; charset=utf-8", "cache-control": "no-store", "content-disposition": `attachment; filename="${emailFileName(email)}-${platform}.html"` };
+      if (translated.unsupported.length > 0) headers["x-unsupported-merge-tags"] = translated.unsupported.join(",");
+      return new Response(translated.text, { status: 200, headers }) as never;
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: "get",
+      path: "/api/emails/{id}/checks",
+      tags: ["Email studio"],
+      summary: "The checks before sending; `links=1` also requests every link and flags those answering 4xx/5xx or not at all",
+      request: { params: z.object({ id: Id("id", "email_x") }), query: z.object({ links: z.enum(["0", "1"], { error: "links must be 0 or 1" }).optional() }) },
+      responses: { 200: { description: "Checks", content: { "application/json": { schema: z.object({ checks: z.array(CheckSchema) }) } } }, ...errors(400, 401, 404) },
+    }),
     async (c) => {
       const email = await loadEmail(c, c.req.valid("param").id);
       const r = await rendered(c, email);
-      const images = [];
-      const urls = new Set<string>();
-      for (const section of email.document.sections) {
-        for (const value of Object.values(section.fields as Record<string, unknown>)) if (typeof value === "string") urls.add(value);
-        for (const product of (section.fields as { products?: Array<{ imageUrl?: string }> }).products ?? []) if (product.imageUrl) urls.add(product.imageUrl);
+      const links = c.req.valid("query").links === "1" ? await linkStatusChecks({ html: r.html, allowPrivate: options.allowPrivate ?? false }) : [];
+      return c.json({ checks: [...r.checks, ...links] }, 200);
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: "post",
+      path: "/api/emails/{id}/test-sends",
+      tags: ["Email studio"],
+      summary: `Send a test of the email to at most ${MAX_TEST_RECIPIENTS} addresses (SMTP_URL, MAIL_FROM); the result is kept in the email's session`,
+      request: { params: z.object({ id: Id("id", "email_x") }), body: { content: { "application/json": { schema: TestSendBody } } } },
+      responses: {
+        200: { description: "Sent: each address accepted or refused, with the SMTP server's reply", content: { "application/json": { schema: TestSendView } } },
+        ...errors(400, 401, 404, 409, 422, 429, 502, 503),
+      },
+    }),
+    async (c) => {
+      const { to } = c.req.valid("json");
+      const email = await loadEmail(c, c.req.valid("param").id);
+      if (!options.mail) throw new ApiError(503, "test_sends_off", "Test sends are off: set SMTP_URL and MAIL_FROM (see README, Configuration).");
+      if (email.status !== "ready") throw new ApiError(409, "email_not_ready", "The email is not ready yet; send a test when it has finished generating.");
+      if (!testSendLimiter.take(email.teamId ?? "admin")) throw new ApiError(429, "rate_limited", `Your team has made ${testSendLimiter.limit} test sends in the last ${testSendLimiter.windowMs / 60_000} minutes; try again later.`);
+      const r = await rendered(c, email);
+      // Without a public URL a mailbox cannot load our images: carry them inside the message.
+      const inlineImages = options.publicUrl ? [] : (await imagesOf(c, r.html)).map((image) => ({ url: image.url, cid: `${image.id}@durable-studio`, bytes: image.bytes, contentType: image.contentType }));
+      const footer = email.document.sections.find((s) => s.type === "footer")?.fields as { unsubscribeUrl?: string; address?: string } | undefined;
+      const unsubscribeUrl = footer?.unsubscribeUrl && /^https?:\/\//i.test(footer.unsubscribeUrl) ? footer.unsubscribeUrl : SAMPLE_UNSUBSCRIBE_URL;
+      const result = await sendTest({
+        smtpUrl: options.mail.smtpUrl,
+        from: options.mail.from,
+        to,
+        subject: email.document.subject ?? "Untitled email",
+        html: r.html,
+        inlineImages,
+        unsubscribeUrl,
+        address: footer?.address ?? "",
+        viewInBrowserUrl: `${base(c)}/api/emails/${email.id}/html`,
+      });
+      const data = result.ok ? { version: email.version, results: result.results } : { version: email.version, to, error: { code: result.code, message: result.message } };
+      await sessions.append(email.sessionId, { type: "artifact", runId: newId("send"), kind: "email.test-send", ref: email.id, data });
+      if (!result.ok) throw new ApiError(502, result.code, result.message);
+      if (result.results.every((x) => x.status === "refused")) {
+        throw new ApiError(422, "recipients_refused", `The SMTP server refused ${result.results.map((x) => `${x.address} (${x.reply})`).join(", ")}.`);
       }
-      for (const url of urls) {
-        const id = assetIdFromUrl(url, base(c));
-        if (!id) continue;
-        const asset = await assets.bytes(id);
-        if (asset) images.push({ name: `${id}.${asset.info.contentType.split("/")[1]}`, bytes: asset.bytes, url });
-      }
-      const zip = exportZip({ html: r.html, mjml: r.mjml, text: emailToText(r.html), images, baseName: "email" });
-      return new Response(zip as Uint8Array<ArrayBuffer>, { status: 200, headers: { "content-type": "application/zip", "content-disposition": `attachment; filename="email-${email.id}.zip"` } }) as never;
+      return c.json({ version: email.version, results: result.results }, 200);
     },
   );
 
@@ -199,12 +310,7 @@ export function studioRoutes(options: StudioRoutesOptions) {
     async (c) => {
       const { id, sectionId } = c.req.valid("param");
       const email = await loadEmail(c, id);
-      const section = email.document.sections.find((s) => s.id === sectionId);
-      if (!section) throw new ApiError(404, "section_not_found", `No section ${sectionId}.`);
-      const merged = validateSection({ ...section, fields: { ...section.fields, ...c.req.valid("json").fields } });
-      if (!merged.ok) throw new ApiError(400, "invalid_section", merged.message);
-      const document = { ...email.document, sections: email.document.sections.map((s) => (s.id === sectionId ? merged.value : s)) };
-      return saveEdit(c, email, document, `Edited ${section.type}`);
+      return edited(c, email, await editor.editSection(email, sectionId, c.req.valid("json").fields));
     },
   );
 
@@ -220,10 +326,8 @@ export function studioRoutes(options: StudioRoutesOptions) {
     async (c) => {
       const { id, sectionId } = c.req.valid("param");
       const email = await loadEmail(c, id);
-      if (email.status === "generating") throw new ApiError(409, "email_generating", "The email is still being generated.");
-      if (!email.document.sections.some((s) => s.id === sectionId)) throw new ApiError(404, "section_not_found", `No section ${sectionId}.`);
       const body = c.req.valid("json");
-      const runId = await sessions.startRun(email.sessionId, { agent: "email-section", provider: body.provider ?? email.provider ?? undefined, input: { emailId: id, sectionId, instruction: body.instruction, baseUrl: base(c) }, clientId: c.get("principal").clientId });
+      const { runId } = orThrow(await editor.regenerate(email, sectionId, { instruction: body.instruction, provider: body.provider, baseUrl: base(c), clientId: c.get("principal").clientId }));
       return c.json({ runId, sessionId: email.sessionId }, 202);
     },
   );
@@ -239,18 +343,7 @@ export function studioRoutes(options: StudioRoutesOptions) {
     }),
     async (c) => {
       const email = await loadEmail(c, c.req.valid("param").id);
-      const brandRecord = (await studio.brand(email.brandId))!;
-      const existing = new Map(email.document.sections.map((s) => [s.id, s]));
-      const sections: Section[] = c.req.valid("json").sections.map((s) => {
-        const known = existing.get(s.id);
-        if (known && !s.fields) return known;
-        if (s.fields) return { id: s.id, type: s.type, fields: s.fields } as Section;
-        // A new section without fields starts from the offline writer's draft of that type.
-        const brand = toBrand(brandRecord, base(c));
-        const draft = writeOfflineEmail({ brand: { ...brand, formula: [{ type: s.type }] }, brief: { objective: "", audience: "", tone: "", hook: email.document.subject ?? brand.name, products: [] } });
-        return { ...(draft.sections[0] ?? { type: s.type, fields: {} }), id: s.id } as Section;
-      });
-      return saveEdit(c, email, { ...email.document, sections }, "Rearranged sections");
+      return edited(c, email, await editor.replaceSections(email, c.req.valid("json").sections, base(c)));
     },
   );
 
@@ -258,7 +351,7 @@ export function studioRoutes(options: StudioRoutesOptions) {
     createRoute({ method: "get", path: "/api/emails/{id}/versions", tags: ["Email studio"], summary: "Version history", request: { params: z.object({ id: Id("id", "email_x") }) }, responses: { 200: { description: "Versions", content: { "application/json": { schema: z.object({ versions: z.array(z.object({ version: z.number(), note: z.string().nullable(), createdAt: z.string() })) }) } } }, ...errors(401, 404) } }),
     async (c) => {
       const email = await loadEmail(c, c.req.valid("param").id);
-      const versions = await studio.versions(email.id);
+      const versions = await studio.versions(studioScope(c), email.id);
       return c.json({ versions: versions.map((v) => ({ version: v.version, note: v.note, createdAt: new Date(v.createdAt).toISOString() })) }, 200);
     },
   );
@@ -268,9 +361,7 @@ export function studioRoutes(options: StudioRoutesOptions) {
     async (c) => {
       const { id, version } = c.req.valid("param");
       const email = await loadEmail(c, id);
-      const document = await studio.versionDocument(id, version);
-      if (!document) throw new ApiError(404, "version_not_found", `No version ${version}.`);
-      return saveEdit(c, email, document, `Restored version ${version}`);
+      return edited(c, email, await editor.restore(email, version));
     },
   );
 

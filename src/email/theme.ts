@@ -1,5 +1,6 @@
+import { formatHex, wcagContrast } from "culori";
 import type { Brand } from "./document";
-import { HEX_COLOR_PATTERN } from "./document";
+import { HEX_COLOR_PATTERN } from "./limits";
 
 /**
  * Colours and fonts derived from a brand, shared by the renderer (which paints with them) and the
@@ -16,40 +17,21 @@ export const MIN_CONTRAST_TEXT = 4.5;
 /** WCAG AA for large text (≥ 24px, or ≥ 18.66px bold), such as headlines. */
 export const MIN_CONTRAST_LARGE_TEXT = 3;
 
-/** `#rgb` / `#rrggbb` → `[r, g, b]` (0–255), or `undefined` when it is not a hex colour. */
-export function parseHexColor(hex: string): [number, number, number] | undefined {
-  if (!HEX_COLOR_PATTERN.test(hex)) return undefined;
-  const digits = hex.length === 4 ? [...hex.slice(1)].map((d) => d + d).join("") : hex.slice(1);
-  return [0, 2, 4].map((i) => Number.parseInt(digits.slice(i, i + 2), 16)) as [number, number, number];
-}
-
-/** Lower-case `#rrggbb`, or `fallback` when `hex` is missing or not a hex colour. */
+/** Lower-case `#rrggbb`, or `fallback` when `hex` is missing or not a `#rgb`/`#rrggbb` colour. */
 export function normalizeHexColor(hex: string | undefined, fallback: string): string {
-  const rgb = hex === undefined ? undefined : parseHexColor(hex);
-  if (!rgb) return fallback;
-  return `#${rgb.map((c) => c.toString(16).padStart(2, "0")).join("")}`;
-}
-
-function relativeLuminance([r, g, b]: [number, number, number]): number {
-  const channel = (c: number) => {
-    const s = c / 255;
-    return s <= 0.03928 ? s / 12.92 : ((s + 0.055) / 1.055) ** 2.4;
-  };
-  return 0.2126 * channel(r) + 0.7152 * channel(g) + 0.0722 * channel(b);
+  if (hex === undefined || !HEX_COLOR_PATTERN.test(hex)) return fallback;
+  return formatHex(hex) ?? fallback;
 }
 
 /**
- * The WCAG 2 contrast ratio of two hex colours, from 1 (same) to 21 (black on white).
+ * The WCAG 2 contrast ratio of two hex colours, from 1 (same) to 21 (black on white), by culori.
  * Returns `NaN` when either is not a hex colour.
  *
  * @example contrastRatio("#000000", "#ffffff") // 21
  */
 export function contrastRatio(hexA: string, hexB: string): number {
-  const a = parseHexColor(hexA);
-  const b = parseHexColor(hexB);
-  if (!a || !b) return Number.NaN;
-  const [light, dark] = [relativeLuminance(a), relativeLuminance(b)].sort((x, y) => y - x) as [number, number];
-  return (light + 0.05) / (dark + 0.05);
+  if (!HEX_COLOR_PATTERN.test(hexA) || !HEX_COLOR_PATTERN.test(hexB)) return Number.NaN;
+  return wcagContrast(hexA, hexB);
 }
 
 /**

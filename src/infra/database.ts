@@ -30,10 +30,12 @@ export interface Database {
  * const database = await openDatabase({ url, log });
  * await database.sql`select 1`;
  */
-export async function openDatabase(options: { url: string; log: Logger; poolSize?: number }): Promise<Database> {
+export async function openDatabase(options: { url: string; log: Logger; poolSize?: number; socketPath?: string }): Promise<Database> {
   const connect = (max: number) =>
     postgres(options.url, {
       max,
+      // The embedded cluster's Unix socket, when it has one: the pools carry every query and append.
+      ...(options.socketPath ? { path: options.socketPath } : {}),
       onnotice: () => {},
       prepare: true,
       connection: { application_name: "durable-studio" },
@@ -44,7 +46,7 @@ export async function openDatabase(options: { url: string; log: Logger; poolSize
   // Apart from the pool, and max: 1, so the writer may send BEGIN … COMMIT itself, pipelined with its statements.
   const appendSql = connect(1);
   await sql`select 1`;
-  const listener = new Listener({ url: options.url, log: options.log.child({ component: "listener" }) });
+  const listener = new Listener({ url: options.url, socketPath: options.socketPath, log: options.log.child({ component: "listener" }) });
   return {
     sql,
     appendSql,

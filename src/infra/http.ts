@@ -44,20 +44,61 @@ export function requestLog(log: Logger): MiddlewareHandler {
   return async (c, next) => {
     const started = performance.now();
     await next();
-    const status = c.res.status;
-    const path = c.req.path;
-    const durationMs = Math.round((performance.now() - started) * 10) / 10;
-    const fields = () => ({ method: c.req.method, path, status, durationMs });
-    // Health checks are polled: a 503 while starting or stopping is the expected answer, not an error.
-    if (path === "/healthz") {
-      if (log.enabled("debug")) log.debug("request", fields());
-      return;
+    logRequest(log, { method: c.req.method, path: c.req.path, url: c.req.url, status: c.res.status, started });
+  };
+}
+
+/** The request log line of requestLog, for a request that ended with `status`. */
+function logRequest(log: Logger, request: { method: string; path: string; url: string; status: number; started: number }) {
+  const { method, path, status } = request;
+  const durationMs = Math.round((performance.now() - request.started) * 10) / 10;
+  const fields = () => ({ method, path, status, durationMs });
+  // Health checks are polled: a 503 while starting or stopping is the expected answer, not an error.
+  if (path === "/healthz") {
+    if (log.enabled("debug")) log.debug("request", fields());
+    return;
+  }
+  if (status >= 500) log.error("request", fields());
+  else if (durationMs >= SLOW_REQUEST_MS && !isLiveRead(request.url)) log.warn("slow request", fields());
+  else if (status < 400 && QUIET_PATH_PREFIXES.some((prefix) => path.startsWith(prefix))) {
+    if (log.enabled("debug")) log.debug("request", fields());
+  } else log.info("request", fields());
+}
+
+/**
+ * Serves a hot path (the Durable Streams protocol) straight from Bun's `fetch`, without the
+ * framework's routing and middleware chain, with the edge behaviour that chain gives every route:
+ * requestLog's log line, and errorHandler's logged 500 for an unexpected error. Requests the
+ * chain's NUL guard must see (a `%00` in the URL, a URL-encoded form body), and paths with dot
+ * segments, are not taken: `take`
+ * answers undefined for them and the caller hands them to the app.
+ *
+ * @example
+ * const direct = directRoute(log, (request) => streams.http.handle(request));
+ * return direct.take(request, path) ?? app.fetch(request);
+ */
+export function directRoute(log: Logger, handle: (request: Request) => Promise<Response>) {
+  const serve = async (request: Request, path: string): Promise<Response> => {
+    const started = performance.now();
+    let response: Response;
+    try {
+      response = await handle(request);
+    } catch (error) {
+      log.error("unhandled error", { method: request.method, path, error, stack: (error as Error).stack?.split("\n").slice(0, 4).join(" | ") });
+      response = Response.json(errorBody("internal", "Something went wrong on our side; the error has been logged."), { status: 500 });
     }
-    if (status >= 500) log.error("request", fields());
-    else if (durationMs >= SLOW_REQUEST_MS && !isLiveRead(c.req.url)) log.warn("slow request", fields());
-    else if (status < 400 && QUIET_PATH_PREFIXES.some((prefix) => path.startsWith(prefix))) {
-      if (log.enabled("debug")) log.debug("request", fields());
-    } else log.info("request", fields());
+    logRequest(log, { method: request.method, path, url: request.url, status: response.status, started });
+    return response;
+  };
+  return {
+    take(request: Request, path: string): Promise<Response> | undefined {
+      if (request.url.includes("%00")) return undefined;
+      // Dot segments: the URL parser would resolve them to another route; the app decides.
+      if (/\/\.|%2e/i.test(path)) return undefined;
+      const type = request.headers.get("content-type");
+      if (type !== null && /^application\/x-www-form-urlencoded/i.test(type)) return undefined;
+      return serve(request, path);
+    },
   };
 }
 

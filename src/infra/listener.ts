@@ -20,10 +20,10 @@ export class Listener {
   #resync = new Set<() => void>();
   #closed = false;
 
-  constructor(options: { url: string; log: Logger }) {
+  constructor(options: { url: string; log: Logger; socketPath?: string }) {
     this.#log = options.log;
     // max 1: postgres.js keeps a dedicated connection for LISTEN and re-LISTENs after reconnects.
-    this.#sql = postgres(options.url, { max: 1, onnotice: () => {}, connection: { application_name: "durable-studio-listener" } });
+    this.#sql = postgres(options.url, { max: 1, onnotice: () => {}, ...(options.socketPath ? { path: options.socketPath } : {}), connection: { application_name: "durable-studio-listener" } });
   }
 
   /** Registers `handler` for NOTIFYs on `channel`; returns an unsubscribe function. */

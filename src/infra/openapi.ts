@@ -1,9 +1,11 @@
 import { OpenAPIHono, z } from "@hono/zod-openapi";
 import type { Principal } from "../accounts/principal";
+import type { TeamScope } from "../accounts/scope";
 
 /** Variables our middleware puts on the Hono context. */
 export interface AppEnv {
-  Variables: { principal: Principal };
+  /** Who is calling, and the team scope every store call of the route takes (set by one middleware). */
+  Variables: { principal: Principal; scope: TeamScope };
 }
 
 /** The error body of every JSON route. */

@@ -1,5 +1,5 @@
 import type { Logger } from "../infra/log";
-import type { StreamHub } from "../streams/hub";
+import type { StreamChange, StreamHub } from "../streams/hub";
 import type { StoredMessage } from "../streams/store";
 import { toOffsetEvents, type OffsetEvent } from "./service";
 
@@ -48,8 +48,10 @@ interface Follower {
 
 /**
  * The one session follower of a process: per followed session, one reader that turns the hub's
- * wake-ups into the new appends, read once from the table and handed to every local listener —
- * the WebSocket feed (`socket.ts`) and the agent runtime's control watch (`runtime.ts`) alike.
+ * wake-ups into the new appends, handed to every local listener — the WebSocket feed
+ * (`socket.ts`) and the agent runtime's control watch (`runtime.ts`) alike. Appends this process
+ * committed come with their wake-up and are delivered without touching the table; another
+ * process's appends are read once per wake-up, for all listeners.
  * A wake-up is only a hint: the follower always reads from its own position, so a lost or
  * duplicated hint costs nothing but latency, and a read that found nothing while an append was
  * committing is repeated (`dirty`).
@@ -65,6 +67,8 @@ export class SessionFollowers {
   #reader: RowReader;
   #log: Logger;
   #followers = new Map<string, Follower>();
+  /** For metrics and tests: table reads, and batches delivered as a local commit handed them over. */
+  readonly stats = { tableReads: 0, handedBatches: 0 };
 
   constructor(options: { hub: StreamHub; reader: RowReader; log: Logger }) {
     this.#hub = options.hub;
@@ -85,7 +89,7 @@ export class SessionFollowers {
         sessionId: input.sessionId, streamId: input.streamId, pos: input.fromPos, listeners: new Set(),
         reading: false, dirty: false, retry: undefined, unwatch: () => {},
       };
-      created.unwatch = this.#hub.watch(input.streamId, () => void this.#read(created));
+      created.unwatch = this.#hub.watch(input.streamId, (change) => this.#wake(created, change));
       this.#followers.set(input.sessionId, created);
       follower = created;
       // An append may have landed between the caller's read of the tail and the watch: check once.
@@ -121,6 +125,34 @@ export class SessionFollowers {
     return this.#followers.get(follower.sessionId) === follower;
   }
 
+  /**
+   * A wake-up. A commit of this process carries its rows: when they continue exactly where the
+   * follower stands (and no read is under way), they are delivered as they are, without reading
+   * the table. Anything else — another process's NOTIFY, a gap, a read in flight — reads.
+   */
+  #wake(follower: Follower, change: StreamChange | undefined) {
+    const committed = change?.committed;
+    if (!committed || follower.reading || follower.dirty || follower.pos < committed.afterPos) return void this.#read(follower);
+    if (follower.pos >= change.tailPos) return;
+    const rows = follower.pos === committed.afterPos ? committed.messages : committed.messages.filter((row) => row.pos > follower.pos);
+    if (rows.length === 0) return;
+    this.stats.handedBatches++;
+    this.#deliver(follower, rows);
+  }
+
+  /** Hands `rows` (the appends right after the follower's position) to every listener, decoded once. */
+  #deliver(follower: Follower, rows: StoredMessage[]) {
+    const batch: FollowedBatch = { sessionId: follower.sessionId, rows, events: toOffsetEvents(rows), lastPos: rows[rows.length - 1]!.pos };
+    follower.pos = batch.lastPos;
+    for (const listener of [...follower.listeners]) {
+      try {
+        listener(batch);
+      } catch (error) {
+        this.#log.error("session follower listener failed", { sessionId: follower.sessionId, error });
+      }
+    }
+  }
+
   async #read(follower: Follower) {
     if (follower.reading) {
       follower.dirty = true;
@@ -130,18 +162,13 @@ export class SessionFollowers {
     try {
       do {
         follower.dirty = false;
+        this.stats.tableReads++;
         const rows = await this.#reader.page(follower.streamId, follower.pos, Number.MAX_SAFE_INTEGER, FOLLOW_PAGE_ROWS);
         // An empty read may have raced a newer append: `dirty` says whether to read again.
         if (rows.length === 0 || !this.#active(follower)) continue;
-        const batch: FollowedBatch = { sessionId: follower.sessionId, rows, events: toOffsetEvents(rows), lastPos: rows[rows.length - 1]!.pos };
-        follower.pos = batch.lastPos;
-        for (const listener of [...follower.listeners]) {
-          try {
-            listener(batch);
-          } catch (error) {
-            this.#log.error("session follower listener failed", { sessionId: follower.sessionId, error });
-          }
-        }
+        // Rows handed over by a wake-up while this read was in flight are not delivered twice.
+        const fresh = rows[0]!.pos > follower.pos ? rows : rows.filter((row) => row.pos > follower.pos);
+        if (fresh.length > 0) this.#deliver(follower, fresh);
         if (rows.length === FOLLOW_PAGE_ROWS) follower.dirty = true;
       } while (follower.dirty && this.#active(follower));
     } catch (error) {

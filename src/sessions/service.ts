@@ -6,9 +6,12 @@ import type { StreamStore, StreamRow, StoredMessage } from "../streams/store";
 import { decodeJsonValues } from "../streams/store";
 import { jsonAppend } from "../streams/json-append";
 import type { AppendWriter } from "../streams/writer";
-import { formatOffset, isOffsetParam, parseOffset } from "../streams/offsets";
+import { eventOffset, formatOffset, parseResumeOffset } from "../streams/offsets";
 import { QUEUES, RUN_QUEUED_CHANNEL } from "../../jobs/queues";
+import type { RunOptions } from "../agents/options";
+import { teamFilter, type TeamScope } from "../accounts/scope";
 import { Compactor, type CompactedMessage, type SessionEvent } from "./events";
+import { uiStreamPath } from "./ui-chunks";
 
 export const SESSION_STREAM_PREFIX = "/v1/stream/sessions/";
 /** Events returned by one page of `GET /api/sessions/:id/events` at most. */
@@ -22,10 +25,13 @@ export interface SessionRecord {
   agent: string | null;
   /** What a user message does while a turn runs (see turns.ts). */
   doubleTexting: "enqueue" | "interrupt" | "reject" | "parallel";
+  /** For a branch: the root of its conversation tree and the session it was forked from. */
+  rootId: string | null;
+  parentId: string | null;
   createdAt: Date;
 }
 
-const SESSION_COLUMNS = `id, team_id as "teamId", title, agent, double_texting as "doubleTexting", created_at as "createdAt"`;
+const SESSION_COLUMNS = `id, team_id as "teamId", title, agent, double_texting as "doubleTexting", root_id as "rootId", parent_id as "parentId", created_at as "createdAt"`;
 
 export interface RunRecord {
   runId: string;
@@ -44,6 +50,18 @@ export interface OffsetEvent {
 
 export type AppendEventResult = { ok: true; offset: string; duplicate: boolean } | { ok: false; code: "session_not_found" | "session_closed" };
 
+/**
+ * A run writes as the idempotent producer `run:<runId>` with epoch = its attempt. A cancel naming
+ * the run is appended as that producer at this epoch (sequence 0), so any later write of the
+ * running attempt is refused (stale epoch) instead of landing after the cancel; the run then closes
+ * its message and itself at this epoch. Attempts never get near it.
+ */
+export const CANCEL_FENCE_EPOCH = 1_000_000_000;
+
+export function runProducerId(runId: string): string {
+  return `run:${runId}`;
+}
+
 /** A new id with a readable prefix: `ses_…`, `run_…`, `msg_…`. */
 export function newId(prefix: string): string {
   return `${prefix}_${randomBytes(12).toString("base64url")}`;
@@ -53,14 +71,22 @@ export function sessionStreamPath(sessionId: string): string {
   return SESSION_STREAM_PREFIX + sessionId;
 }
 
-/** Splits stored appends into events; every value of one append shares that append's offset. */
+/**
+ * Splits stored appends into events, each with its own resumable offset (see `eventOffset`): the
+ * last event of an append has the append's offset, the others sort between it and the previous one.
+ */
 export function toOffsetEvents(messages: StoredMessage[]): OffsetEvent[] {
   const events: OffsetEvent[] = [];
   for (const message of messages) {
-    const offset = formatOffset(message.pos);
-    for (const value of decodeJsonValues(message.data)) events.push({ offset, pos: message.pos, event: value as SessionEvent });
+    const values = decodeJsonValues(message.data);
+    values.forEach((value, index) => events.push({ offset: eventOffset(message.pos, index, values.length), pos: message.pos, event: value as SessionEvent }));
   }
   return events;
+}
+
+/** Drops the events a resume offset inside an append has already covered. */
+export function afterWithin(events: OffsetEvent[], within: { pos: number; offset: string } | undefined): OffsetEvent[] {
+  return within ? events.filter((e) => e.pos !== within.pos || e.offset > within.offset) : events;
 }
 
 /**
@@ -92,29 +118,40 @@ export class SessionService {
     provider?: string;
     options?: Record<string, unknown>;
     doubleTexting?: SessionRecord["doubleTexting"];
+    /** A branch: its stream forks this session's stream at `offset` (copy-on-fork). */
+    branch?: { parentId: string; rootId: string; fromMessageId: string; offset: string };
   }): Promise<SessionRecord> {
     const id = newId("ses");
     const defaults = input.provider || input.options ? JSON.stringify({ ...(input.provider ? { provider: input.provider } : {}), ...(input.options ? { options: input.options } : {}) }) : null;
     const [record] = await this.#sql<SessionRecord[]>`
-      insert into sessions (id, team_id, title, agent, run_defaults, double_texting)
-      values (${id}, ${input.teamId}, ${input.title ?? null}, ${input.agent ?? null}, ${defaults}, ${input.doubleTexting ?? "parallel"})
+      insert into sessions (id, team_id, title, agent, run_defaults, double_texting, parent_id, root_id, branch_from)
+      values (${id}, ${input.teamId}, ${input.title ?? null}, ${input.agent ?? null}, ${defaults}, ${input.doubleTexting ?? "parallel"},
+        ${input.branch?.parentId ?? null}, ${input.branch?.rootId ?? null}, ${input.branch?.fromMessageId ?? null})
       returning ${this.#sql.unsafe(SESSION_COLUMNS)}`;
-    const created = await this.#store.create({ path: sessionStreamPath(id), contentType: "application/json", ttlSeconds: undefined, expiresAt: undefined, closed: false, initial: undefined });
+    const created = await this.#store.create({ path: sessionStreamPath(id), contentType: "application/json", ttlSeconds: undefined, expiresAt: undefined, closed: false, initial: undefined, ...(input.branch ? { fork: { fromPath: sessionStreamPath(input.branch.parentId), offset: input.branch.offset, subOffset: 0 } } : {}) });
     if (created.kind !== "created") throw new Error(`session stream could not be created: ${created.kind}`);
     return record!;
   }
 
   /** The session if it exists and `teamId` may see it (`undefined` team = any, for the bootstrap admin). */
-  async get(id: string, teamId: string | null | undefined): Promise<SessionRecord | undefined> {
-    const [record] = await this.#sql<SessionRecord[]>`select ${this.#sql.unsafe(SESSION_COLUMNS)} from sessions where id = ${id}`;
-    if (!record) return undefined;
-    if (teamId !== undefined && record.teamId !== teamId) return undefined;
+  /**
+   * The session if it is inside `scope` (the team gate: another team's session is simply not found).
+   * Every caller that starts from a session id a person or token sent goes through here first.
+   */
+  async get(id: string, scope: TeamScope): Promise<SessionRecord | undefined> {
+    const [record] = await this.#sql<SessionRecord[]>`select ${this.#sql.unsafe(SESSION_COLUMNS)} from sessions where id = ${id} and ${teamFilter(this.#sql, scope)}`;
     return record;
   }
 
-  async list(teamId: string | null | undefined, limit = 100): Promise<SessionRecord[]> {
-    if (teamId === undefined) return this.#sql<SessionRecord[]>`select ${this.#sql.unsafe(SESSION_COLUMNS)} from sessions order by created_at desc limit ${limit}`;
-    return this.#sql<SessionRecord[]>`select ${this.#sql.unsafe(SESSION_COLUMNS)} from sessions where team_id is not distinct from ${teamId} order by created_at desc limit ${limit}`;
+  /** The scope's sessions, newest first. */
+  async list(scope: TeamScope, limit = 100): Promise<SessionRecord[]> {
+    return this.#sql<SessionRecord[]>`select ${this.#sql.unsafe(SESSION_COLUMNS)} from sessions where ${teamFilter(this.#sql, scope)} order by created_at desc limit ${limit}`;
+  }
+
+  /** The client that started run `runId` of `sessionId` (null: a backend's run), or undefined when it is not this session's run. */
+  async runClient(sessionId: string, runId: string): Promise<string | null | undefined> {
+    const [row] = await this.#sql<{ clientId: string | null }[]>`select client_id as "clientId" from runs where id = ${runId} and session_id = ${sessionId}`;
+    return row ? row.clientId : undefined;
   }
 
   async stream(sessionId: string): Promise<StreamRow | undefined> {
@@ -130,10 +167,21 @@ export class SessionService {
 
   /** Appends one validated event; `dedupeKey` makes it idempotent (a retry appends nothing and returns the first offset). */
   async append(sessionId: string, event: SessionEvent, dedupeKey?: string): Promise<AppendEventResult> {
-    const result = await this.#writer.append(jsonAppend(sessionStreamPath(sessionId), [event], { dedupeKey }));
+    // A cancel that names a run fences that run's producer (see CANCEL_FENCE_EPOCH): nothing the run
+    // sends after this append can land behind it, except its own closing message.end and run.end.
+    const producer = event.type === "control" && event.action === "cancel" && event.runId ? { id: runProducerId(event.runId), epoch: CANCEL_FENCE_EPOCH, seq: 0 } : undefined;
+    const result = await this.#writer.append(jsonAppend(sessionStreamPath(sessionId), [event], { dedupeKey, producer }));
+    if (event.type === "control" && event.action === "cancel" && (result.kind === "appended" || result.kind === "duplicate")) {
+      // Suspended runs hold no worker to see the cancel: queue them, and each finds it when it starts.
+      const suspended = await this.#sql<{ id: string }[]>`select id from runs where session_id = ${sessionId} and status = 'suspended'`;
+      for (const run of suspended) await this.wake(run.id);
+    }
     switch (result.kind) {
       case "appended":
         return { ok: true, offset: formatOffset(result.tailPos), duplicate: false };
+      case "duplicate":
+        // The run was cancelled before: this cancel changes nothing, and is not stored again.
+        return { ok: true, offset: formatOffset(result.tailPos), duplicate: true };
       case "duplicate_key":
         return { ok: true, offset: formatOffset(result.pos), duplicate: true };
       case "closed":
@@ -144,18 +192,40 @@ export class SessionService {
   }
 
   /**
+   * Where a read from `offset` resumes in the session's stream (`-1` = the start, `now` = the tail,
+   * an append's offset, or an event offset inside an append; past the tail = the tail), or undefined
+   * for an offset this server never issued for this stream (malformed, or naming a position inside
+   * an append that is no append's end).
+   */
+  async resumePoint(row: StreamRow, offset: string): Promise<ReturnType<typeof parseResumeOffset>> {
+    const resume = parseResumeOffset(offset, row.tailPos);
+    if (!resume || offset === "-1" || offset === "now") return resume;
+    const appendEnd = resume.within ? resume.within.pos : resume.afterPos;
+    return (await this.#store.isIssuedPosition(row, appendEnd)) ? resume : undefined;
+  }
+
+  /**
    * A page of events after `offset` (`-1` = from the start, `now` = the tail).
    * Returns undefined for an offset that is not one of ours.
    */
   async events(row: StreamRow, offset: string, limit: number): Promise<{ events: OffsetEvent[]; nextOffset: string; upToDate: boolean } | undefined> {
-    if (!isOffsetParam(offset)) return undefined;
-    const afterPos = offset === "-1" ? 0 : offset === "now" ? row.tailPos : parseOffset(offset)!;
+    const resume = await this.resumePoint(row, offset);
+    if (!resume) return undefined;
+    const afterPos = resume.afterPos;
     const rows = await this.#sql<StoredMessage[]>`
       select pos, data, count from stream_messages
       where stream_id = ${row.id} and pos > ${afterPos} and pos <= ${row.tailPos} order by pos limit ${limit}`;
-    const events = toOffsetEvents(rows);
+    const events = afterWithin(toOffsetEvents(rows), resume.within);
     const nextPos = rows.length > 0 ? rows[rows.length - 1]!.pos : Math.min(afterPos, row.tailPos);
     return { events, nextOffset: formatOffset(nextPos), upToDate: nextPos >= row.tailPos };
+  }
+
+  /** The last sequence number the producer wrote at `epoch` in a session (-1: none). */
+  async producerSeq(sessionId: string, producerId: string, epoch: number): Promise<number> {
+    const [row] = await this.#sql<{ lastSeq: number }[]>`
+      select p.last_seq as "lastSeq" from stream_producers p join streams s on s.id = p.stream_id
+      where s.path = ${sessionStreamPath(sessionId)} and p.producer_id = ${producerId} and p.epoch = ${epoch}`;
+    return row ? Number(row.lastSeq) : -1;
   }
 
   /** Stored appends of a stream with `afterPos < pos <= uptoPos`, in order (the socket layer's reads). */
@@ -185,7 +255,7 @@ export class SessionService {
   }
 
   /** Records a run and enqueues it; the agent runtime picks it up within milliseconds (NOTIFY wake-up). */
-  async startRun(sessionId: string, input: { agent: string; input?: unknown; provider?: string; options?: Record<string, unknown>; clientId?: string; parentRunId?: string }): Promise<string> {
+  async startRun(sessionId: string, input: { agent: string; input?: unknown; provider?: string; options?: RunOptions; clientId?: string; parentRunId?: string }): Promise<string> {
     const runId = newId("run");
     await this.#sql`
       insert into runs (id, session_id, agent, status, provider, input, options, client_id, parent_run_id, start_pos)
@@ -195,6 +265,32 @@ export class SessionService {
     await this.enqueueRun(runId, sessionId);
     this.#log.info("run queued", { runId, sessionId, agent: input.agent });
     return runId;
+  }
+
+  /** Creates a turn's AI SDK stream beside the session (JSON mode); returns its path. */
+  async createUiStream(sessionId: string): Promise<string> {
+    const path = uiStreamPath(sessionId, newId("ui"));
+    const created = await this.#store.create({ path, contentType: "application/json", ttlSeconds: undefined, expiresAt: undefined, closed: false, initial: undefined });
+    if (created.kind !== "created") throw new Error(`AI SDK stream could not be created: ${created.kind}`);
+    return path;
+  }
+
+  /** Active turns of a session that mirror into an AI SDK stream, newest first (optionally one client's). */
+  async uiTurns(sessionId: string, clientId?: string): Promise<Array<{ runId: string; uiStream: string }>> {
+    const rows = await this.#sql<{ runId: string; input: string | null; clientId: string | null }[]>`
+      select id as "runId", input, client_id as "clientId" from runs
+      where session_id = ${sessionId} and turn and status in ('waiting', 'queued', 'running', 'retrying', 'suspended')
+      order by created_at desc, id desc`;
+    return rows
+      .filter((r) => clientId === undefined || r.clientId === clientId)
+      .map((r) => ({ runId: r.runId, uiStream: (r.input ? (JSON.parse(r.input) as { uiStream?: string }).uiStream : undefined) ?? "" }))
+      .filter((r) => r.uiStream !== "");
+  }
+
+  /** Queues a suspended run again (its question was answered or expired, or a cancel arrived). */
+  async wake(runId: string): Promise<void> {
+    const [run] = await this.#sql<{ sessionId: string }[]>`update runs set status = 'queued' where id = ${runId} and status = 'suspended' returning session_id as "sessionId"`;
+    if (run) await this.enqueueRun(runId, run.sessionId);
   }
 
   /** Gives a recorded run its job, and wakes the runtimes (this process's at once, others' by NOTIFY). */

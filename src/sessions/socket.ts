@@ -2,13 +2,18 @@ import type { Server, ServerWebSocket, WebSocketHandler } from "bun";
 import { z } from "zod";
 import type { Logger } from "../infra/log";
 import { inspectJsonText } from "../infra/input-guard";
-import { formatOffset, isOffsetParam, parseOffset } from "../streams/offsets";
-import { Authenticator, canAccessSession, type Principal } from "../accounts/principal";
+import { formatOffset, parseResumeOffset } from "../streams/offsets";
+import { Authenticator, can, canAccessSession, type Principal } from "../accounts/principal";
+import { scopeOf } from "../accounts/scope";
+import { TOKEN_REVOKED_CHANNEL } from "../accounts/service";
+import type { Listener } from "../infra/listener";
+import { authorizeControl, authorizeMessage } from "./permissions";
 import { CLIENT_EVENT_TYPES, parseEvent, type SessionEvent } from "./events";
 import type { Presence } from "./presence";
 import { newId, sessionStreamPath, toOffsetEvents, type OffsetEvent, type SessionService } from "./service";
 import type { FollowedBatch, Following, SessionFollowers } from "./follower";
 import { DOUBLE_TEXTING, type Turns } from "./turns";
+import type { InputRequests } from "./input-requests";
 
 /** Limits of the WebSocket channel; docs/websocket.md lists them. */
 export const WS_LIMITS = {
@@ -44,6 +49,7 @@ export const CLOSE_CODES = {
   GOING_AWAY: 1001,
   SLOW_CONSUMER: 4008,
   TOKEN_EXPIRED: 4001,
+  TOKEN_REVOKED: 4003,
 } as const;
 
 const frameSchema = z.discriminatedUnion("type", [
@@ -60,10 +66,13 @@ const frameSchema = z.discriminatedUnion("type", [
   z.object({
     type: z.literal("control"),
     session: z.string().min(1).max(200),
-    action: z.enum(["cancel", "interrupt", "steer"]),
+    action: z.enum(["cancel", "interrupt", "steer", "respond"]),
     runId: z.string().max(200).optional(),
     text: z.string().max(100_000).optional(),
     scope: z.enum(["run", "own", "all"]).optional(),
+    /** respond: the input.request answered, and the answer. */
+    requestId: z.string().max(200).optional(),
+    value: z.unknown().optional(),
     id: z.string().max(200).optional(),
   }),
   z.object({ type: z.literal("ping"), id: z.string().max(200).optional() }),
@@ -74,6 +83,10 @@ export interface SocketData {
   id: string;
   principal: Principal;
   token: string;
+  /** The API token's, client token's or cookie session's id, so a revocation or logout finds its sockets (none for the bootstrap token). */
+  tokenId: string | undefined;
+  /** Closes the socket when its client token expires. */
+  expiry: ReturnType<typeof setTimeout> | undefined;
   clientId: string;
   device: string;
   subs: Map<string, Subscription>;
@@ -92,6 +105,8 @@ interface Subscription {
   feed: Feed;
   /** Position of the last event this socket received. */
   pos: number;
+  /** Resumed from an offset inside an append: that append's events up to this offset were received already. */
+  within?: { pos: number; offset: string };
   /** Live subscriptions get events from the feed; replaying ones read the table (or the feed's tail cache) themselves. */
   live: boolean;
   memberId?: string;
@@ -120,7 +135,14 @@ interface Feed {
 /** One event serialised as an `event` frame, with the position it is filtered by. */
 interface Frame {
   pos: number;
+  /** The event's own offset (events of one append have distinct offsets). */
+  offset: string;
   text: string;
+}
+
+/** Whether a subscription has received this frame already (by position, or inside the append it resumed in). */
+function received(sub: Subscription, frame: Frame): boolean {
+  return frame.pos <= sub.pos || (sub.within !== undefined && frame.pos === sub.within.pos && frame.offset <= sub.within.offset);
 }
 
 /** Per session: pushes of presence are coalesced (see #pushPresence). */
@@ -139,6 +161,7 @@ interface PresencePush {
 export class SessionSockets {
   #service: SessionService;
   #turns: Turns;
+  #inputs: InputRequests;
   #followers: SessionFollowers;
   #presence: Presence;
   #auth: Authenticator;
@@ -146,6 +169,9 @@ export class SessionSockets {
   #feeds = new Map<string, Feed>();
   #sockets = new Set<Socket>();
   #perToken = new Map<string, number>();
+  /** Open sockets by API token id, client token id or cookie session id, for revocations. */
+  #byTokenId = new Map<string, Set<Socket>>();
+  #listener: Listener | undefined;
   #subscriptions = 0;
   #presencePushes = new Map<string, PresencePush>();
 
@@ -155,10 +181,13 @@ export class SessionSockets {
   constructor(options: {
     service: SessionService;
     turns: Turns;
+    inputs: InputRequests;
     followers: SessionFollowers;
     presence: Presence;
     auth: Authenticator;
     log: Logger;
+    /** The process's LISTEN connection: revocations from any process arrive on it. */
+    listener?: Listener;
     cookieAuth?: (request: Request) => Promise<Principal | undefined>;
     /** Which `Origin` may open a cookie-authenticated socket (default: the request's own origin). */
     cookieOrigin?: (origin: string, request: Request) => boolean;
@@ -167,11 +196,45 @@ export class SessionSockets {
     this.#cookieOrigin = options.cookieOrigin;
     this.#service = options.service;
     this.#turns = options.turns;
+    this.#inputs = options.inputs;
     this.#followers = options.followers;
     this.#presence = options.presence;
     this.#auth = options.auth;
     this.#log = options.log;
     this.#presence.onChange((sessionId) => this.#pushPresence(sessionId));
+    this.#listener = options.listener;
+  }
+
+  /**
+   * Closes sockets whose token is revoked, from any process (NOTIFY on TOKEN_REVOKED_CHANNEL). A
+   * NOTIFY missed while the LISTEN connection was down is made up for by checking every open
+   * socket's token again after it reconnects.
+   */
+  async start(): Promise<void> {
+    await this.#listener?.on(TOKEN_REVOKED_CHANNEL, (tokenId) => this.#revoked(tokenId));
+    this.#listener?.onResync(() => void this.#recheckTokens());
+  }
+
+  #revoked(tokenId: string) {
+    for (const ws of this.#byTokenId.get(tokenId) ?? []) this.#closeFor(ws, CLOSE_CODES.TOKEN_REVOKED, "token revoked");
+  }
+
+  async #recheckTokens() {
+    // One check per token, however many sockets share it; a failed check keeps the socket (it degrades, never closes wrongly).
+    const valid = new Map<string, Promise<boolean>>();
+    for (const ws of [...this.#sockets]) {
+      if (ws.data.principal.kind === "user" || ws.data.closed) continue;
+      let check = valid.get(ws.data.token);
+      if (!check) valid.set(ws.data.token, (check = this.#auth.authenticate(ws.data.token).then((still) => still !== undefined, () => true)));
+      if (!(await check)) this.#closeFor(ws, CLOSE_CODES.TOKEN_REVOKED, "token revoked");
+    }
+  }
+
+  #closeFor(ws: Socket, code: number, reason: string) {
+    if (ws.data.closed) return;
+    ws.data.closed = true;
+    this.#log.info("closing websocket", { socket: ws.data.id, code, reason });
+    ws.close(code, reason);
   }
 
   /** Upgrades `GET /ws?token=…[&clientId=…&device=…]`, or answers why not. */
@@ -200,6 +263,8 @@ export class SessionSockets {
       id: newId("ws"),
       principal,
       token,
+      tokenId: principal.kind === "client" || principal.kind === "token" ? principal.tokenId : principal.kind === "user" ? principal.sessionId : undefined,
+      expiry: undefined,
       clientId: principal.kind === "client" ? principal.clientId : requestedClient || newId("client"),
       device: (url.searchParams.get("device") ?? "unknown").slice(0, 100) || "unknown",
       subs: new Map(),
@@ -224,6 +289,15 @@ export class SessionSockets {
     open: (ws) => {
       this.#sockets.add(ws);
       this.#perToken.set(ws.data.token, (this.#perToken.get(ws.data.token) ?? 0) + 1);
+      const { tokenId, principal } = ws.data;
+      if (tokenId) {
+        let set = this.#byTokenId.get(tokenId);
+        if (!set) this.#byTokenId.set(tokenId, (set = new Set()));
+        set.add(ws);
+      }
+      if (principal.kind === "client") {
+        ws.data.expiry = setTimeout(() => this.#closeFor(ws, CLOSE_CODES.TOKEN_EXPIRED, "token expired"), Math.max(0, principal.expiresAtMs - Date.now()));
+      }
     },
     // Frames of one socket are handled in order (a publish must not overtake the one before it).
     message: (ws, message) => {
@@ -306,12 +380,22 @@ export class SessionSockets {
         if (!session) return;
         const checked = parseEvent(frame.event);
         if (!checked.ok) return this.#error(ws, frame.id, checked.code, checked.message);
-        if (ws.data.principal.kind === "client" && !CLIENT_EVENT_TYPES.has(checked.event.type)) {
+        const { principal } = ws.data;
+        if (principal.kind === "client" && !CLIENT_EVENT_TYPES.has(checked.event.type)) {
           return this.#error(ws, frame.id, "forbidden_event", `Clients may publish ${[...CLIENT_EVENT_TYPES].join(" and ")} events; ${checked.event.type} is written by agents.`);
         }
         let event = checked.event;
-        if (event.type === "message" && ws.data.principal.kind === "client") event = { ...event, role: "user", clientId: ws.data.clientId };
-        if (event.type === "control") event = { ...event, clientId: ws.data.clientId };
+        if (event.type === "control" && event.action === "respond") return this.#respond(ws, frame.session, event.requestId, event.value, frame.id);
+        if (event.type === "message" && principal.kind === "client") {
+          const allowed = authorizeMessage(principal, event);
+          if (!allowed.ok) return this.#error(ws, frame.id, allowed.code, allowed.message);
+          event = allowed.event;
+        }
+        if (event.type === "control") {
+          const allowed = await authorizeControl(principal, { ...event, clientId: ws.data.clientId }, (runId) => this.#service.runClient(frame.session, runId));
+          if (!allowed.ok) return this.#error(ws, frame.id, allowed.code, allowed.message);
+          event = allowed.event;
+        }
         if (event.type === "message" && event.role === "user") {
           // A user message may start a turn (the session's default agent) under the double-texting policy.
           const posted = await this.#turns.postUserMessage({ sessionId: frame.session, event, doubleTexting: frame.doubleTexting, clientId: event.clientId });
@@ -319,7 +403,7 @@ export class SessionSockets {
             if (posted.code === "turn_active") return this.#send(ws, JSON.stringify({ type: "error", ...(frame.id ? { id: frame.id } : {}), code: "turn_active", message: `A turn is running (${posted.runId}); this session rejects messages until it ends. Nothing was stored.`, runId: posted.runId }));
             return this.#error(ws, frame.id, posted.code, posted.code === "session_closed" ? "This session is closed." : `No session ${frame.session}.`);
           }
-          if (frame.id) this.#send(ws, JSON.stringify({ type: "ack", id: frame.id, offset: posted.offset, ...(posted.runId ? { runId: posted.runId, turn: posted.turn } : {}) }));
+          if (frame.id) this.#send(ws, JSON.stringify({ type: "ack", id: frame.id, offset: posted.offset, messageId: event.id, ...(posted.runId ? { runId: posted.runId, turn: posted.turn } : {}) }));
           return;
         }
         // A message's id names the event itself; start/delta/end ids name the message they belong to,
@@ -330,7 +414,7 @@ export class SessionSockets {
       case "control": {
         const session = await this.#session(ws, frame.session, frame.id);
         if (!session) return;
-        const event: SessionEvent = {
+        const requested: Extract<SessionEvent, { type: "control" }> = {
           type: "control",
           action: frame.action,
           clientId: ws.data.clientId,
@@ -339,9 +423,21 @@ export class SessionSockets {
           ...(frame.scope ? { scope: frame.scope } : {}),
         };
         if (frame.action === "steer" && !frame.text) return this.#error(ws, frame.id, "invalid_frame", "steer needs text.");
-        return this.#appendAndAck(ws, frame.session, event, frame.id ? `control:${ws.data.clientId}:${frame.id}` : undefined, frame.id);
+        if (frame.action === "respond") return this.#respond(ws, frame.session, frame.requestId, frame.value, frame.id);
+        const allowed = await authorizeControl(ws.data.principal, requested, (runId) => this.#service.runClient(frame.session, runId));
+        if (!allowed.ok) return this.#error(ws, frame.id, allowed.code, allowed.message);
+        return this.#appendAndAck(ws, frame.session, allowed.event, frame.id ? `control:${ws.data.clientId}:${frame.id}` : undefined, frame.id);
       }
     }
+  }
+
+  /** Answers a run's question (validated, first answer wins), then acks with the answer's offset. */
+  async #respond(ws: Socket, sessionId: string, requestId: string | undefined, value: unknown, frameId: string | undefined) {
+    if (!requestId || value === undefined) return this.#error(ws, frameId, "invalid_frame", "respond needs requestId and value.");
+    if (ws.data.principal.kind === "client" && !can(ws.data.principal, "publish")) return this.#error(ws, frameId, "forbidden", "Answering a question needs the publish capability.");
+    const answered = await this.#inputs.respond({ sessionId, requestId, value, clientId: ws.data.clientId });
+    if (!answered.ok) return this.#error(ws, frameId, answered.code, answered.message);
+    if (frameId) this.#send(ws, JSON.stringify({ type: "ack", id: frameId, offset: answered.offset }));
   }
 
   async #appendAndAck(ws: Socket, sessionId: string, event: SessionEvent, dedupeKey: string | undefined, frameId: string | undefined) {
@@ -352,7 +448,7 @@ export class SessionSockets {
 
   /** The session, if it exists and this socket's principal may use it; otherwise sends the error. */
   async #session(ws: Socket, sessionId: string, frameId: string | undefined) {
-    const session = await this.#service.get(sessionId, undefined);
+    const session = await this.#service.get(sessionId, scopeOf(ws.data.principal));
     if (!session || !canAccessSession(ws.data.principal, session)) {
       this.#error(ws, frameId, "session_not_found", `No session ${sessionId}.`);
       return undefined;
@@ -365,11 +461,14 @@ export class SessionSockets {
     if (data.subs.has(frame.session)) return this.#error(ws, frame.id, "already_subscribed", `Already subscribed to ${frame.session}; unsubscribe first to change the offset.`);
     if (data.subs.size >= WS_LIMITS.MAX_SUBSCRIPTIONS) return this.#error(ws, frame.id, "too_many_subscriptions", `At most ${WS_LIMITS.MAX_SUBSCRIPTIONS} sessions per socket.`);
     const offset = frame.offset ?? "-1";
-    if (!isOffsetParam(offset)) return this.#error(ws, frame.id, "bad_offset", "offset must be -1, now, or an offset this server returned.");
+    if (!parseResumeOffset(offset, 0)) return this.#error(ws, frame.id, "bad_offset", "offset must be -1, now, or an offset this server returned.");
     if (!(await this.#session(ws, frame.session, frame.id))) return;
+    if (!can(data.principal, "read")) return this.#error(ws, frame.id, "forbidden", "This client token may not read the session (no read capability).");
     const row = await this.#service.stream(frame.session);
     if (!row) return this.#error(ws, frame.id, "session_not_found", `No session ${frame.session}.`);
-    if (data.closed) return;
+    const resume = await this.#service.resumePoint(row, offset);
+    if (!resume) return this.#error(ws, frame.id, "bad_offset", "offset must be -1, now, or an offset this server returned (not a position inside an append).");
+    if (data.closed || data.subs.has(frame.session)) return;
 
     const feed = this.#feed(frame.session, row.id, row.tailPos);
     const sub: Subscription = { ws, sessionId: frame.session, feed, pos: 0, live: false, cancelled: false };
@@ -388,11 +487,15 @@ export class SessionSockets {
         }
       });
     } else {
-      sub.pos = offset === "-1" ? 0 : offset === "now" ? row.tailPos : Math.min(parseOffset(offset)!, row.tailPos);
-      this.#send(ws, JSON.stringify({ type: "subscribed", session: frame.session, offset: formatOffset(sub.pos), ...(frame.id ? { id: frame.id } : {}) }));
+      sub.pos = resume.afterPos;
+      if (resume.within) sub.within = resume.within;
+      this.#send(ws, JSON.stringify({ type: "subscribed", session: frame.session, offset: resume.within?.offset ?? formatOffset(sub.pos), ...(frame.id ? { id: frame.id } : {}) }));
     }
-    sub.memberId = newId("mem");
-    void this.#presence.join({ sessionId: frame.session, clientId: data.clientId, device: data.device, memberId: sub.memberId }).catch((error) => this.#log.warn("presence join failed", { error }));
+    // A client token without the presence capability reads without being listed.
+    if (can(data.principal, "presence")) {
+      sub.memberId = newId("mem");
+      void this.#presence.join({ sessionId: frame.session, clientId: data.clientId, device: data.device, memberId: sub.memberId }).catch((error) => this.#log.warn("presence join failed", { error }));
+    }
     // Replay runs beside the frame queue: a long catch-up must not hold up this socket's other frames.
     void this.#replay(sub).catch((error) => this.#log.warn("replay failed", { session: sub.sessionId, error }));
   }
@@ -421,6 +524,7 @@ export class SessionSockets {
       let sent = true;
       ws.cork(() => {
         for (const frame of eventFrames(sub.sessionId, toOffsetEvents(rows))) {
+          if (received(sub, frame)) continue;
           if (!(sent = this.#send(ws, frame.text))) return;
         }
       });
@@ -444,7 +548,7 @@ export class SessionSockets {
     }
     let sent = true;
     sub.ws.cork(() => {
-      for (let i = low; i < cache.length; i++) if (!(sent = this.#send(sub.ws, cache[i]!.text))) return;
+      for (let i = low; i < cache.length; i++) if (!received(sub, cache[i]!) && !(sent = this.#send(sub.ws, cache[i]!.text))) return;
     });
     if (sent) sub.pos = sub.feed.lastPos;
     return sent;
@@ -474,7 +578,7 @@ export class SessionSockets {
       if (!sub.live || sub.cancelled) continue;
       sub.ws.cork(() => {
         for (const frame of frames) {
-          if (frame.pos <= sub.pos) continue;
+          if (received(sub, frame)) continue;
           if (!this.#send(sub.ws, frame.text)) return;
         }
       });
@@ -550,6 +654,10 @@ export class SessionSockets {
   async #onClose(ws: Socket) {
     ws.data.closed = true;
     this.#sockets.delete(ws);
+    if (ws.data.expiry) clearTimeout(ws.data.expiry);
+    const sameToken = ws.data.tokenId ? this.#byTokenId.get(ws.data.tokenId) : undefined;
+    sameToken?.delete(ws);
+    if (sameToken?.size === 0) this.#byTokenId.delete(ws.data.tokenId!);
     const left = (this.#perToken.get(ws.data.token) ?? 1) - 1;
     if (left <= 0) this.#perToken.delete(ws.data.token);
     else this.#perToken.set(ws.data.token, left);
@@ -610,7 +718,7 @@ function rateOf(principal: Principal): number {
 
 /** Each event serialised once, with the position it is filtered by. */
 function eventFrames(sessionId: string, events: OffsetEvent[]): Frame[] {
-  return events.map((e) => ({ pos: e.pos, text: `{"type":"event","session":${JSON.stringify(sessionId)},"offset":"${e.offset}","event":${JSON.stringify(e.event)}}` }));
+  return events.map((e) => ({ pos: e.pos, offset: e.offset, text: `{"type":"event","session":${JSON.stringify(sessionId)},"offset":"${e.offset}","event":${JSON.stringify(e.event)}}` }));
 }
 
 export { sessionStreamPath };

@@ -1,7 +1,7 @@
 import type { Logger } from "../infra/log";
-import type { StreamHub } from "./hub";
+import type { StreamChange, StreamHub } from "./hub";
 import { formatOffset, isOffsetParam, parseOffset, ZERO_OFFSET } from "./offsets";
-import { encodeJsonValues, isExpired, isJsonType, jsonArrayBytes, jsonArrayText, mediaType, type ReadResult, type StoredMessage, type StreamRow, type StreamStore } from "./store";
+import { encodeJsonValues, isExpired, isJsonType, jsonArrayBytes, jsonArrayText, mediaType, readCommitted, type ReadResult, type StoredMessage, type StreamRow, type StreamStore } from "./store";
 import type { AppendResult, AppendWriter, ProducerHeaders } from "./writer";
 
 /** The URL prefix every stream lives under. */
@@ -220,22 +220,23 @@ export class StreamsHttp {
     const path = url.pathname;
     const offsets = url.searchParams.getAll("offset");
     const live = url.searchParams.get("live");
-    // A plain catch-up read gets the row and the messages in one round trip.
+    // A plain catch-up read gets the row and a page of messages, as one body, in one round trip.
     const first = offsets[0];
     const catchUpFrom = live !== null || offsets.length > 1 ? undefined : first === undefined || first === "-1" ? 0 : parseOffset(first);
-    const found = catchUpFrom === undefined ? await this.#o.store.lookup(path) : await this.#o.store.lookupWithRead(path, catchUpFrom);
+    const found = catchUpFrom === undefined ? await this.#o.store.lookup(path) : await this.#o.store.lookupWithPage(path, catchUpFrom);
     if (found.kind === "missing") return errorResponse(404, "not_found", "No stream at this path.");
     if (found.kind === "gone") return errorResponse(410, "gone", "This stream has been deleted.");
     const row = found.row;
 
     if (offsets.length > 1) return errorResponse(400, "bad_request", "Send one offset parameter.");
     const offset = offsets[0];
-    if (offset !== undefined && !isOffsetParam(offset)) return errorResponse(400, "bad_request", "offset must be -1, now, or an offset returned by this server.");
+    if (offset !== undefined && !isOffsetParam(offset)) return errorResponse(400, "bad_offset", "offset must be -1, now, or an offset returned by this server.");
     if (live !== null && live !== "long-poll" && live !== "sse") return errorResponse(400, "bad_request", "live must be long-poll or sse.");
     if (live !== null && offset === undefined) return errorResponse(400, "bad_request", `live=${live} needs an offset.`);
 
     await this.#o.store.touch(row);
     const startPos = offset === undefined || offset === "-1" ? 0 : offset === "now" ? row.tailPos : parseOffset(offset)!;
+    if (!(await this.#o.store.isIssuedPosition(row, startPos, "page" in found && catchUpFrom === startPos ? found.page : undefined))) return errorResponse(400, "bad_offset", "This offset points inside an append; use -1, now, or an offset this server returned.");
     const cursor = nextCursor(url.searchParams.get("cursor"));
 
     if (live === "sse") return this.#sse(request, row, startPos, url.searchParams.get("cursor"));
@@ -246,13 +247,14 @@ export class StreamsHttp {
       if (row.closed) headers.set("stream-closed", "true");
       return new Response(isJsonType(row.contentType) ? "[]" : null, { status: 200, headers });
     }
-    const read = found.read ?? (await this.#o.store.read(row, startPos));
+    const read = "page" in found ? found.page : await this.#o.store.lookupWithPage(path, startPos).then((again) => (again.kind === "ok" ? again.page : undefined));
+    if (!read) return errorResponse(404, "not_found", "No stream at this path.");
     const tag = etag(row, offset ?? "-1", read.nextPos, row.closed && read.upToDate);
     const headers = readHeaders(row, read.nextPos, read.upToDate);
     headers.set("etag", tag);
     headers.set("cache-control", read.upToDate ? "no-cache" : "private, max-age=60, stale-while-revalidate=300");
     if (request.headers.get("if-none-match") === tag) return new Response(null, { status: 304, headers });
-    return new Response(renderBody(row, read.messages), { status: 200, headers });
+    return new Response(pageBody(row, read.data), { status: 200, headers });
   }
 
   async #longPoll(request: Request, snapshot: StreamRow, startPos: number, fromNow: boolean, cursor: string): Promise<Response> {
@@ -290,8 +292,9 @@ export class StreamsHttp {
       }
       const outcome = await waiter.promise;
       if (outcome === "aborted") return new Response(null, { status: 204 });
-      // The row and the new messages in one round trip, shared with readers woken by the same change.
-      const woken = await store.getWithRead(row.path, startPos, waiter.version);
+      // Woken by this process's own commit: its rows came with the wake-up. Otherwise the row and
+      // the new messages in one round trip, shared with readers woken by the same change.
+      const woken = (waiter.change && readCommitted(row, startPos, [waiter.change])) ?? (await store.getWithRead(row.path, startPos, waiter.version));
       if (!woken || woken.row.id !== snapshot.id || woken.row.state !== "active") return errorResponse(404, "not_found", "The stream was deleted while waiting.");
       row = woken.row;
       read = woken.read;
@@ -312,9 +315,15 @@ export class StreamsHttp {
     // Watched for the connection's whole life, so no change slips in between reads. The snapshot
     // predates the watch, hence `changed` starts true: the first pull reads the row again.
     let changed = true;
+    // This process's commits since the last read, with their rows (see readCommitted); `undefined`
+    // once a change came that carries none: then the table is read.
+    let committed: StreamChange[] | undefined = undefined;
     let keepAliveDue = false;
     let wake: ((outcome: "changed" | "timeout" | "aborted") => void) | undefined;
-    const unwatch = hub.watch(snapshot.id, () => {
+    const unwatch = hub.watch(snapshot.id, (change) => {
+      if (!changed) committed = [];
+      if (committed && change?.committed) committed.push(change);
+      else committed = undefined;
       changed = true;
       wake?.("changed");
     });
@@ -353,9 +362,11 @@ export class StreamsHttp {
               let read: ReadResult;
               if (changed) {
                 changed = false;
-                // The row and the new messages in one round trip, shared by the readers woken by
-                // the same change (see StreamStore.getWithRead).
-                const found = await store.getWithRead(row.path, position, hub.version(snapshot.id));
+                const handed = committed && readCommitted(row, position, committed);
+                committed = undefined;
+                // Otherwise the row and the new messages in one round trip, shared by the readers
+                // woken by the same change (see StreamStore.getWithRead).
+                const found = handed ?? (await store.getWithRead(row.path, position, hub.version(snapshot.id)));
                 if (cancelled) return;
                 if (!found || found.row.id !== snapshot.id || found.row.state !== "active") return close(controller);
                 row = found.row;
@@ -564,6 +575,12 @@ function readHeaders(row: StreamRow, nextPos: number, upToDate: boolean): Header
 function renderBody(row: StreamRow, messages: StoredMessage[]): BodyInit {
   if (isJsonType(row.contentType)) return jsonArrayBytes(messages) as Uint8Array<ArrayBuffer>;
   return concat(messages) as Uint8Array<ArrayBuffer>;
+}
+
+/** The body of a catch-up page: its bytes, or for JSON the array they make (see jsonArrayBytes). */
+function pageBody(row: StreamRow, data: Uint8Array): BodyInit {
+  if (!isJsonType(row.contentType)) return data as Uint8Array<ArrayBuffer>;
+  return jsonArrayBytes(data.byteLength === 0 ? [] : [{ pos: 0, data, count: 0 }]) as Uint8Array<ArrayBuffer>;
 }
 
 function concat(messages: StoredMessage[]): Uint8Array {

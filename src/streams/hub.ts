@@ -1,5 +1,6 @@
 import type { Listener } from "../infra/listener";
 import type { Logger } from "../infra/log";
+import type { StoredMessage } from "./store";
 
 /** The NOTIFY channel for appends; the payload carries only ids and positions. */
 export const APPEND_CHANNEL = "ds_append";
@@ -12,6 +13,12 @@ export interface StreamChange {
   tailPos: number;
   closed: boolean;
   deleted?: boolean;
+  /**
+   * Only on changes this process committed (never in a NOTIFY): what the commit appended, every
+   * message after `afterPos` up to `tailPos`, so local readers need not read them back from the
+   * table. Shared by every watcher: do not mutate.
+   */
+  committed?: { afterPos: number; messages: StoredMessage[] };
 }
 
 type Watcher = (change: StreamChange | undefined) => void;
@@ -21,6 +28,8 @@ export interface Waiter {
   promise: Promise<"changed" | "timeout" | "aborted">;
   cancel(): void;
   version: number | undefined;
+  /** The change that woke it (undefined: "something may have changed"). */
+  change?: StreamChange;
 }
 
 /** The watchers of one stream, and the version of the last change delivered to them. */
@@ -93,8 +102,9 @@ export class StreamHub {
       let done = false;
       const timer = setTimeout(() => finish("timeout"), timeoutMs);
       const onAbort = () => finish("aborted");
-      const unwatch = this.watch(streamId, () => {
+      const unwatch = this.watch(streamId, (change) => {
         waiter.version = this.version(streamId);
+        waiter.change = change;
         finish("changed");
       });
       waiter.version = this.version(streamId);

@@ -75,6 +75,66 @@ const ROW_WITH_MESSAGES_SQL = `
   ) m
   where s.path = $1`;
 
+/** A catch-up GET returns at most this many messages (READ_PAGE_BYTES still applies). */
+export const CATCH_UP_PAGE_MESSAGES = 100_000;
+
+/**
+ * A catch-up page in one round trip, as one value: the stream's row (JSON), and its messages after
+ * $2, up to the row's tail, at most $3 of them and $4 bytes (but at least one), concatenated by
+ * Postgres in position order, with the last position and the message count. One result row,
+ * however many messages: decoding thousands of rows costs more than the read itself. The
+ * positions come from an ordered walk of the primary key from $2 (a seek, however long the stream).
+ */
+const CATCH_UP_SQL = `
+  select ${STREAM_JSON} as row, p.data, p.last_pos as "lastPos", p.messages,
+    exists(select 1 from stream_messages e where e.stream_id = s.id and e.pos = $2) as "atAppend"
+  from streams s left join lateral (
+    select string_agg(m.data, ''::bytea order by m.pos) as data, max(m.pos) as last_pos, count(*)::int as messages
+    from (
+      select pos, data, sum(octet_length(data)) over (order by pos) - octet_length(data) as bytes_before
+      from (
+        select pos, data from stream_messages
+        where stream_id = s.id and pos > $2 and pos <= s.tail_pos
+        order by pos limit $3
+      ) ordered
+    ) m
+    where m.bytes_before < $4
+  ) p on true
+  where s.path = $1`;
+
+/** A catch-up page as one body: the messages' bytes back to back (see CATCH_UP_SQL). */
+export interface CatchUpPage {
+  /** The stored bytes of the page's messages, concatenated in order (JSON: each value followed by a comma). */
+  data: Uint8Array;
+  /** How many messages (appends) the page holds. */
+  messages: number;
+  /** An append ends exactly at the page's start (see StreamStore.isIssuedPosition). */
+  atAppend: boolean;
+  nextPos: number;
+  upToDate: boolean;
+}
+
+/**
+ * The read after `afterPos` that this process's own commits (`changes`, in the order the hub
+ * delivered them) already hold, with `row` brought up to date: readers woken by a local append
+ * need not read back from the table what was just written. Undefined when the changes do not
+ * cover everything after `afterPos` (another process's NOTIFY, a deletion, a gap): read the table.
+ */
+export function readCommitted(row: StreamRow, afterPos: number, changes: StreamChange[]): { row: StreamRow; read: ReadResult } | undefined {
+  if (changes.length === 0) return undefined;
+  let cursor = afterPos;
+  const messages: StoredMessage[] = [];
+  for (const change of changes) {
+    const committed = change.committed;
+    if (!committed || change.deleted || change.streamId !== row.id || committed.afterPos > cursor) return undefined;
+    for (const message of committed.messages) if (message.pos > cursor) messages.push(message);
+    cursor = Math.max(cursor, change.tailPos);
+  }
+  const last = changes[changes.length - 1]!;
+  const fresh = { ...row, tailPos: Math.max(row.tailPos, last.tailPos), closed: row.closed || last.closed };
+  return { row: fresh, read: page(messages, Math.max(afterPos, fresh.tailPos)) };
+}
+
 /** At most READ_PAGE_BYTES (but at least one message) of `rows`, and where the reader goes next. */
 function page(rows: StoredMessage[], tailPos: number): ReadResult {
   let bytes = 0;
@@ -131,6 +191,7 @@ export function decodeJsonValues(data: Uint8Array): unknown[] {
 }
 
 const decoder = new TextDecoder();
+const EMPTY = new Uint8Array(0);
 
 /**
  * The JSON array for a run of stored JSON appends, as bytes: each append is stored as its values
@@ -249,11 +310,18 @@ export class StreamStore {
     return refused ?? { kind: "ok", row: row! };
   }
 
-  /** `lookup`, and the messages after `afterPos` read in the same round trip (see getWithRead). */
-  async lookupWithRead(path: string, afterPos: number): Promise<Lookup> {
-    const found = await this.getWithRead(path, afterPos);
+  /**
+   * `lookup`, and a catch-up page after `afterPos` as one body, in the same round trip (see
+   * CATCH_UP_SQL): for plain catch-up GETs, which need the bytes, not the messages one by one.
+   */
+  async lookupWithPage(path: string, afterPos: number): Promise<{ kind: "ok"; row: StreamRow; page: CatchUpPage } | { kind: "missing" } | { kind: "gone" }> {
+    const [found] = await this.#sql.unsafe<{ row: StreamRow; data: Uint8Array | null; lastPos: number | null; messages: number | null; atAppend: boolean }[]>(
+      CATCH_UP_SQL, [path, afterPos, CATCH_UP_PAGE_MESSAGES, READ_PAGE_BYTES], { prepare: true });
     const refused = await this.#refuse(path, found?.row);
-    return refused ?? { kind: "ok", row: found!.row, read: found!.read };
+    if (refused) return refused;
+    const { row, data, lastPos, messages, atAppend } = found!;
+    const nextPos = lastPos ?? row.tailPos;
+    return { kind: "ok", row, page: { data: data ?? EMPTY, messages: messages ?? 0, atAppend, nextPos, upToDate: nextPos >= row.tailPos } };
   }
 
   /** Why `row` cannot be used: missing, or gone (soft-deleted); an expired one is reclaimed on sight. */
@@ -273,6 +341,20 @@ export class StreamStore {
     const now = Date.now();
     row.lastAccessMs = now;
     await this.#sql`update streams set last_access_ms = greatest(last_access_ms, ${now}) where id = ${row.id}`;
+  }
+
+  /**
+   * True when `pos` is a position this server issues offsets for in `row`: the start, the fork
+   * point, the end of one of its appends, or (treated as the tail) anything past the tail. A position
+   * inside an append was never issued: reading from it would split an append (docs/protocol.md).
+   */
+  async isIssuedPosition(row: StreamRow, pos: number, page?: CatchUpPage): Promise<boolean> {
+    if (pos === 0 || pos >= row.tailPos) return true;
+    // A catch-up page read from `pos` has already looked.
+    if (page?.atAppend) return true;
+    if (row.forkOffset !== null && parseOffset(row.forkOffset) === pos) return true;
+    const found = await this.#sql.unsafe("select 1 from stream_messages where stream_id = $1 and pos = $2", [row.id, pos], { prepare: true });
+    return found.length > 0;
   }
 
   /**

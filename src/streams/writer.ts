@@ -1,7 +1,7 @@
 import type { Sql } from "postgres";
 import type { Logger } from "../infra/log";
 import { APPEND_CHANNEL, type StreamHub, type StreamChange } from "./hub";
-import { STREAM_COLUMNS, isExpired, mediaType, type StreamRow } from "./store";
+import { STREAM_COLUMNS, isExpired, mediaType, type StoredMessage, type StreamRow } from "./store";
 
 /** Appends gathered into one transaction at most. */
 export const MAX_BATCH_APPENDS = 256;
@@ -103,15 +103,32 @@ const DEDUPE_SQL = `
   join stream_dedupe d on d.stream_id = s.id and d.key = k.key`;
 
 /**
- * Every write of a batch in one statement: stream rows, messages, producer states, idempotency keys
- * and the NOTIFY. A stream row is only updated while it is still in the state the batch was checked
- * against (`base_*`), and its messages, producers and keys are only written with it; the statement
- * returns the ids written. Under the batch's row locks every stream is written; without them (the
- * one-round-trip path) a stream another process wrote meanwhile is skipped and retried under lock.
- * The parts come as JSON arrays, so the text is fixed (prepared once) whatever the batch.
+ * Every write of a batch in one statement: stream rows, messages, and (only when the batch has
+ * them) producer states and idempotency keys, then the NOTIFY. A stream row is only updated while
+ * it is still in the state the batch was checked against (`base_*`), and its messages, producers
+ * and keys are only written with it; the statement returns the ids written. Under the batch's row
+ * locks every stream is written; without them (the one-round-trip path) a stream another process
+ * wrote meanwhile is skipped and retried under lock. The few stream rows come as one JSON array;
+ * the messages, which are most of the batch, as parallel arrays (`unnest`), bytes as `bytea`, so
+ * nothing is hex-encoded or parsed as JSON. Four fixed texts (with or without producers, with or
+ * without keys), each prepared once: Postgres plans no empty parts.
  * A skipped stream may get a needless NOTIFY: a NOTIFY only ever wakes readers, who re-read the table.
  */
-const WRITE_BATCH_SQL = `
+function writeBatchSql(withProducers: boolean, withKeys: boolean): string {
+  const producers = withProducers ? `, producers as (
+    insert into stream_producers (stream_id, producer_id, epoch, last_seq)
+    select p.stream_id, p.producer_id, p.epoch, p.last_seq
+    from unnest($7::bigint[], $8::text[], $9::bigint[], $10::bigint[]) as p(stream_id, producer_id, epoch, last_seq)
+    where p.stream_id in (select id from rows)
+    on conflict (stream_id, producer_id) do update set epoch = excluded.epoch, last_seq = excluded.last_seq, updated_at = now()
+  )` : "";
+  const keys = withKeys ? `, keys as (
+    insert into stream_dedupe (stream_id, key, pos)
+    select k.stream_id, k.key, k.pos
+    from unnest($${withProducers ? 11 : 7}::bigint[], $${withProducers ? 12 : 8}::text[], $${withProducers ? 13 : 9}::bigint[]) as k(stream_id, key, pos)
+    where k.stream_id in (select id from rows)
+  )` : "";
+  return `
   with rows as (
     update streams s set tail_pos = v.tail_pos, closed = v.closed, closed_by_producer = v.closed_by_producer,
       closed_by_epoch = v.closed_by_epoch, closed_by_seq = v.closed_by_seq, last_stream_seq = v.last_stream_seq,
@@ -123,22 +140,14 @@ const WRITE_BATCH_SQL = `
     returning s.id
   ), messages as (
     insert into stream_messages (stream_id, pos, data, count)
-    select m.stream_id, m.pos, decode(m.data, 'hex'), m.count
-    from json_to_recordset($2::json) as m(stream_id bigint, pos bigint, data text, count int)
+    select m.stream_id, m.pos, m.data, m.count
+    from unnest($2::bigint[], $3::bigint[], $4::bytea[], $5::int[]) as m(stream_id, pos, data, count)
     where m.stream_id in (select id from rows)
-  ), producers as (
-    insert into stream_producers (stream_id, producer_id, epoch, last_seq)
-    select p.stream_id, p.producer_id, p.epoch, p.last_seq
-    from json_to_recordset($3::json) as p(stream_id bigint, producer_id text, epoch bigint, last_seq bigint)
-    where p.stream_id in (select id from rows)
-    on conflict (stream_id, producer_id) do update set epoch = excluded.epoch, last_seq = excluded.last_seq, updated_at = now()
-  ), keys as (
-    insert into stream_dedupe (stream_id, key, pos)
-    select k.stream_id, k.key, k.pos
-    from json_to_recordset($4::json) as k(stream_id bigint, key text, pos bigint)
-    where k.stream_id in (select id from rows)
-  )
-  select array(select id from rows) as written, pg_notify($5, $6)`;
+  )${producers}${keys}
+  select array(select id from rows) as written, pg_notify($6::text, $${withProducers && withKeys ? 14 : withProducers || withKeys ? (withProducers ? 11 : 10) : 7}::text)`;
+}
+/** The four texts of writeBatchSql, by [withProducers][withKeys]. */
+const WRITE_BATCH_SQL = [[writeBatchSql(false, false), writeBatchSql(false, true)], [writeBatchSql(true, false), writeBatchSql(true, true)]] as const;
 
 /**
  * Group commit for appends. Appends queue; the next batch of them is written while later appends
@@ -342,24 +351,56 @@ export class AppendWriter {
       tail_pos: row.tailPos, closed: row.closed, closed_by_producer: row.closedByProducer, closed_by_epoch: row.closedByEpoch,
       closed_by_seq: row.closedBySeq, last_stream_seq: row.lastStreamSeq, last_access_ms: row.lastAccessMs,
     }));
-    const messages = checked.messages.map((m) => ({ stream_id: m.stream_id, pos: m.pos, data: hex(m.data), count: m.count }));
-    const producers = [...checked.producers].filter(([, state]) => state.dirty).map(([key, state]) => ({
-      stream_id: Number(key.slice(0, key.indexOf("\u0000"))), producer_id: key.slice(key.indexOf("\u0000") + 1), epoch: state.epoch, last_seq: state.lastSeq,
-    }));
+    const { messages } = checked;
+    const ids: number[] = new Array(messages.length);
+    const positions: number[] = new Array(messages.length);
+    const data: Uint8Array[] = new Array(messages.length);
+    const counts: number[] = new Array(messages.length);
+    for (let i = 0; i < messages.length; i++) {
+      const m = messages[i]!;
+      ids[i] = m.stream_id;
+      positions[i] = m.pos;
+      data[i] = m.data;
+      counts[i] = m.count;
+    }
     const changes: StreamChange[] = checked.written.map(({ row }) => ({ streamId: row.id, tailPos: row.tailPos, closed: row.closed }));
-    return sql.unsafe<{ written: number[] }[]>(
-      WRITE_BATCH_SQL,
-      // postgres.js sends json parameters through JSON.stringify.
-      [streams, messages, producers, checked.newKeys, APPEND_CHANNEL, this.#hub.encode(changes)] as never[],
-      { prepare: true },
-    );
+    // postgres.js sends json parameters through JSON.stringify; an array's type is inferred from its
+    // first element, so bytes are marked bytea[] (OID 17's array) explicitly.
+    const params: unknown[] = [streams, ids, positions, sql.array(data as never, BYTEA_OID), counts, APPEND_CHANNEL];
+    const producers = [...checked.producers].filter(([, state]) => state.dirty);
+    if (producers.length > 0) {
+      const at = producers.map(([key]) => key.indexOf("\u0000"));
+      params.push(
+        producers.map(([key], i) => Number(key.slice(0, at[i]))),
+        producers.map(([key], i) => key.slice(at[i]! + 1)),
+        producers.map(([, state]) => state.epoch),
+        producers.map(([, state]) => state.lastSeq),
+      );
+    }
+    if (checked.newKeys.length > 0) {
+      params.push(checked.newKeys.map((k) => k.stream_id), checked.newKeys.map((k) => k.key), checked.newKeys.map((k) => k.pos));
+    }
+    params.push(this.#hub.encode(changes));
+    return sql.unsafe<{ written: number[] }[]>(WRITE_BATCH_SQL[producers.length > 0 ? 1 : 0][checked.newKeys.length > 0 ? 1 : 0], params as never[], { prepare: true });
   }
 
-  /** After a commit: wake local readers, reclaim what expired, tell subscriptions. */
+  /**
+   * After a commit: wake local readers, handing them what was committed (so they need not read it
+   * back), reclaim what expired, tell subscriptions.
+   */
   #committed(checked: Checked, written: Set<number>) {
     if (written.size > 0) this.stats.transactions++;
     const changes: StreamChange[] = [];
-    for (const { row } of checked.written) if (written.has(row.id)) changes.push({ streamId: row.id, tailPos: row.tailPos, closed: row.closed });
+    const byStream = new Map<number, StoredMessage[]>();
+    for (const m of checked.messages) {
+      let messages = byStream.get(m.stream_id);
+      if (!messages) byStream.set(m.stream_id, (messages = []));
+      messages.push({ pos: m.pos, data: m.data, count: m.count });
+    }
+    for (const { row, base } of checked.written) {
+      if (!written.has(row.id)) continue;
+      changes.push({ streamId: row.id, tailPos: row.tailPos, closed: row.closed, committed: { afterPos: base.tailPos, messages: byStream.get(row.id) ?? [] } });
+    }
     if (changes.length > 0) this.#hub.publish(changes);
     for (const path of checked.expired) {
       this.#cache.delete(path);
@@ -510,9 +551,8 @@ function sameState(a: StreamRow, b: StreamRow): boolean {
   return a.id === b.id && a.tailPos === b.tailPos && a.closed === b.closed && a.lastStreamSeq === b.lastStreamSeq && a.state === b.state;
 }
 
-function hex(data: Uint8Array): string {
-  return (Buffer.isBuffer(data) ? data : Buffer.from(data.buffer, data.byteOffset, data.byteLength)).toString("hex");
-}
+/** Postgres's type OID for bytea. */
+const BYTEA_OID = 17;
 
 /** A postgres.js query not yet sent. */
 type Pipelined = PromiseLike<unknown> & { execute(): unknown };

@@ -1,4 +1,5 @@
 import { Hono, type Context } from "hono";
+import { teamScope } from "../accounts/scope";
 import { z } from "zod";
 import type { Accounts } from "../accounts/service";
 import { MIN_PASSWORD_LENGTH } from "../accounts/service";
@@ -130,7 +131,7 @@ export function accountPages(options: { accounts: Accounts; publicUrl: string | 
 
   const tokensPage = async (c: Context<Env>, extra: { created?: { name: string; token: string }; error?: string } = {}, status: 200 | 400 | 403 = 200) => {
     const user = c.get("user")!;
-    const tokens = (await accounts.apiTokens(user.teamId)).map((t) => ({
+    const tokens = (await accounts.apiTokens(teamScope(user.teamId))).map((t) => ({
       id: t.id,
       name: t.name,
       prefix: t.prefix,
@@ -154,7 +155,7 @@ export function accountPages(options: { accounts: Accounts; publicUrl: string | 
   app.post("/settings/tokens/:id/revoke", async (c) => {
     const form = await c.req.parseBody();
     if (!csrfOk(c, form)) return tokensPage(c, { error: "The form expired; reload the page and try again." }, 403);
-    await accounts.revokeApiToken(c.get("user")!.teamId, c.req.param("id"));
+    await accounts.revokeApiToken(teamScope(c.get("user")!.teamId), c.req.param("id"));
     return c.redirect("/settings/tokens");
   });
 

@@ -1,148 +1,25 @@
-import type { SectionType } from "../email/document";
+import { SECTIONS, SECTION_TYPES, sectionModule, type SectionType } from "../email/sections";
+import type { SectionFormSpec } from "../email/sections/section";
 
 /**
  * How each section type's fields appear in the editor's in-place form, and how a posted form turns
  * back into fields. Field names in the form are `f.<name>` and, for lists, `f.<list>.<index>.<name>`.
  */
 
-export type FieldKind = "text" | "long" | "url";
+export type { FieldKind, FieldSpec, ListSpec, SectionFormSpec } from "../email/sections/section";
 
-export interface FieldSpec {
-  name: string;
-  label: string;
-  kind: FieldKind;
-  hint?: string;
-}
-
-export interface ListSpec {
-  name: string;
-  label: string;
-  itemLabel: string;
-  fields: FieldSpec[];
-}
-
-export interface SectionFormSpec {
-  label: string;
-  fields: FieldSpec[];
-  list?: ListSpec;
-}
-
-const IMAGE_HINT = "An https:// image URL; leave empty to keep the generated one.";
-
-/** Labels and inputs per section type. */
-export const SECTION_FORMS: Record<SectionType, SectionFormSpec> = {
-  hero: {
-    label: "Hero",
-    fields: [
-      { name: "headline", label: "Headline over the image", kind: "text" },
-      { name: "subheadline", label: "Subheadline", kind: "text" },
-      { name: "imageAlt", label: "Image description (alt text)", kind: "text" },
-      { name: "imageUrl", label: "Image URL", kind: "url", hint: IMAGE_HINT },
-    ],
-  },
-  headline: {
-    label: "Headline",
-    fields: [
-      { name: "text", label: "Headline", kind: "text" },
-      { name: "subtext", label: "Supporting line", kind: "text" },
-    ],
-  },
-  ingredient: {
-    label: "Ingredient highlight",
-    fields: [
-      { name: "name", label: "Ingredient", kind: "text" },
-      { name: "description", label: "Why it matters", kind: "long" },
-      { name: "imageUrl", label: "Image URL", kind: "url" },
-      { name: "imageAlt", label: "Image description (alt text)", kind: "text" },
-    ],
-  },
-  benefits: {
-    label: "Benefits",
-    fields: [{ name: "title", label: "Title", kind: "text" }],
-    list: { name: "items", label: "Benefits", itemLabel: "Benefit", fields: [{ name: "title", label: "Benefit", kind: "text" }, { name: "text", label: "Detail", kind: "long" }] },
-  },
-  cta: {
-    label: "Call to action",
-    fields: [
-      { name: "label", label: "Button label", kind: "text" },
-      { name: "url", label: "Button link", kind: "url" },
-      { name: "note", label: "Note under the button", kind: "text" },
-    ],
-  },
-  "product-grid": {
-    label: "Product grid",
-    fields: [],
-    list: {
-      name: "products",
-      label: "Products",
-      itemLabel: "Product",
-      fields: [
-        { name: "name", label: "Name", kind: "text" },
-        { name: "description", label: "Description", kind: "text" },
-        { name: "price", label: "Price", kind: "text" },
-        { name: "url", label: "Link", kind: "url" },
-        { name: "imageUrl", label: "Image URL", kind: "url" },
-      ],
-    },
-  },
-  testimonial: {
-    label: "Testimonial",
-    fields: [
-      { name: "quote", label: "Quote", kind: "long" },
-      { name: "author", label: "Who said it", kind: "text" },
-    ],
-  },
-  text: { label: "Text", fields: [{ name: "text", label: "Text", kind: "long" }] },
-  image: {
-    label: "Image",
-    fields: [
-      { name: "url", label: "Image URL", kind: "url" },
-      { name: "alt", label: "Image description (alt text)", kind: "text" },
-      { name: "link", label: "Link (optional)", kind: "url" },
-    ],
-  },
-  divider: { label: "Divider", fields: [] },
-  footer: {
-    label: "Footer",
-    fields: [
-      { name: "companyName", label: "Company name", kind: "text" },
-      { name: "address", label: "Postal address", kind: "long" },
-      { name: "unsubscribeUrl", label: "Unsubscribe link or merge tag", kind: "text" },
-    ],
-  },
-};
+/** Labels and inputs per section type (each from its module's `form`). */
+export const SECTION_FORMS = Object.fromEntries(SECTION_TYPES.map((type) => [type, SECTIONS[type].form])) as Record<SectionType, SectionFormSpec>;
 
 /** What the brand form suggests for each step of the formula (shown as the guidance placeholder). */
-export const SECTION_GUIDANCE: Record<SectionType, string> = {
-  hero: "One striking image that sets the mood, with a short headline over it.",
-  headline: "The hook in a few words; promise the reader one clear benefit.",
-  ingredient: "Spotlight the one ingredient or feature that makes the product special.",
-  benefits: "Three to four concrete benefits, each a short title and one line.",
-  cta: "One button with an action verb; repeat the offer beside it.",
-  "product-grid": "Two to four products with image, name, price and a link each.",
-  testimonial: "A short, specific quote from a real customer.",
-  text: "A short paragraph of supporting copy.",
-  image: "A full-width image that shows the product in use.",
-  divider: "A quiet break between two parts of the email.",
-  footer: "Postal address and unsubscribe link (required by law in most places).",
-};
+export const SECTION_GUIDANCE = Object.fromEntries(SECTION_TYPES.map((type) => [type, SECTIONS[type].guidance])) as Record<SectionType, string>;
 
 /** A short line that says what a section contains, for the section list. */
 export function sectionSummary(type: string, fields: Record<string, unknown>): string {
+  const summary = sectionModule(type)?.summary;
+  if (summary) return summary(fields as never);
   const pick = (...names: string[]) => names.map((n) => fields[n]).find((v): v is string => typeof v === "string" && v.trim() !== "");
-  const list = (name: string) => (Array.isArray(fields[name]) ? (fields[name] as Array<Record<string, unknown>>) : []);
-  switch (type) {
-    case "benefits":
-      return pick("title") ?? list("items").map((i) => String(i.title ?? "")).join(" · ");
-    case "product-grid":
-      return list("products").map((p) => String(p.name ?? "")).join(" · ");
-    case "divider":
-      return "—";
-    case "footer":
-      return pick("companyName", "address") ?? "";
-    default:
-      return pick("headline", "text", "name", "label", "quote", "alt", "subheadline") ?? "";
-  }
+  return pick("headline", "text", "name", "label", "quote", "alt", "subheadline") ?? "";
 }
 
 /**

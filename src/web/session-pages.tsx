@@ -1,4 +1,5 @@
 import { Hono, type Context } from "hono";
+import { teamScope } from "../accounts/scope";
 import type { SessionService } from "../sessions/service";
 import { newId } from "../sessions/service";
 import type { Presence } from "../sessions/presence";
@@ -37,6 +38,12 @@ export function describeEvent(event: SessionEvent): string {
       return `${event.action}${event.runId ? ` ${event.runId}` : ""}${event.text ? `: ${clip(event.text)}` : ""}`;
     case "artifact":
       return `${event.kind} ${clip(event.ref, 70)}`;
+    case "input.request":
+      return `${event.kind} ${event.requestId}: ${clip(event.prompt)}`;
+    case "branch.created":
+      return `branch ${event.branchId} (${event.reason} of ${event.fromMessageId})`;
+    case "branch.switched":
+      return `now following ${event.branchId}`;
     case "turn.state":
       return `turns: ${event.active.map((t) => t.runId).join(", ") || "none"} active, ${event.queued.length} queued`;
   }
@@ -55,15 +62,15 @@ export function sessionPages(options: { sessions: SessionService; presence: Pres
   app.use("/sessions", requireUser);
   app.use("/sessions/*", requireUser);
 
-  const load = async (c: Context<PageEnv>) => sessions.get(c.req.param("id") ?? "", user(c).teamId);
+  const load = async (c: Context<PageEnv>) => sessions.get(c.req.param("id") ?? "", teamScope(user(c).teamId));
   const notFound = (c: Context<PageEnv>) =>
     html(c, <MessagePage title="Not found" message="This session does not exist, or belongs to another team." user={user(c)} csrfToken={c.get("csrfToken")} back={{ href: "/sessions", label: "All sessions" }} />, 404);
 
-  app.get("/sessions", async (c) => html(c, <SessionsPage {...common(c)} sessions={await sessions.list(user(c).teamId)} />));
+  app.get("/sessions", async (c) => html(c, <SessionsPage {...common(c)} sessions={await sessions.list(teamScope(user(c).teamId))} />));
 
   app.post("/sessions", async (c) => {
     const form = await readForm(c);
-    if (!formCsrfOk(c, form)) return html(c, <SessionsPage {...common(c)} sessions={await sessions.list(user(c).teamId)} error={FORM_EXPIRED} />, 403);
+    if (!formCsrfOk(c, form)) return html(c, <SessionsPage {...common(c)} sessions={await sessions.list(teamScope(user(c).teamId))} error={FORM_EXPIRED} />, 403);
     const title = field(form, "title").trim().slice(0, 200);
     const session = await sessions.create({ title: title || undefined, teamId: user(c).teamId });
     return c.redirect(`/sessions/${encodeURIComponent(session.id)}`, 303);

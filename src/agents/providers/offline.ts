@@ -83,7 +83,7 @@ export class OfflineProvider implements Provider {
   }
 
   async *stream(request: ChatRequest): AsyncIterable<string> {
-    const tokens = tokenize(this.compose(request));
+    const tokens = remainingTokens(tokenize(this.compose(request)), request.continueFrom);
     const perSecond = Math.max(1, request.tokensPerSecond ?? OFFLINE_DEFAULT_TOKENS_PER_SECOND);
     const intervalMs = 1000 / perSecond;
     const started = performance.now();
@@ -95,6 +95,23 @@ export class OfflineProvider implements Provider {
       yield tokens[i]!;
     }
   }
+}
+
+/**
+ * The tokens after `written` (the start of the reply a dead attempt wrote): deltas carry whole
+ * tokens, so it is normally a token prefix and we resume at the next token index.
+ */
+export function remainingTokens(tokens: string[], written: string | undefined): string[] {
+  if (!written) return tokens;
+  let length = 0;
+  for (let i = 0; i < tokens.length; i++) {
+    if (length === written.length) return tokens.slice(i);
+    length += tokens[i]!.length;
+  }
+  if (length === written.length) return [];
+  // Not on a token boundary (an unusual cut): continue with the rest of the text, token-sized.
+  const full = tokens.join("");
+  return full.startsWith(written) ? (full.slice(written.length).match(/\s*\S+\s*/g) ?? []) : tokens;
 }
 
 function sleep(ms: number, signal: AbortSignal): Promise<void> {
