@@ -1,4 +1,4 @@
-import { describe, test, expect, afterAll, beforeAll } from "bun:test";
+import { describe, test, expect, afterAll, beforeAll, setDefaultTimeout } from "bun:test";
 import { startServer, TEST_API_TOKEN, type TestServer } from "./support/server";
 import { referenceAssets } from "./support/references";
 
@@ -7,6 +7,8 @@ import { referenceAssets } from "./support/references";
  * version, the automatic merge of edits to different fields, the `email.version` events in the
  * email's session, and `PATCH /api/emails/:id` for the subject line and preheader.
  */
+
+setDefaultTimeout(60_000);
 
 let server: TestServer;
 let token: string;

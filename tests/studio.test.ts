@@ -472,7 +472,7 @@ describe("editing, versions and regeneration", () => {
     const list = (await api("GET", `/api/emails/${email.id}/versions`)).body.versions;
     expect(list.map((v: any) => v.version)).toEqual(Array.from({ length: latest.version }, (_, i) => latest.version - i));
     expect(list.at(-1)).toMatchObject({ version: 1, note: "Generated" });
-    expect(list.find((v: any) => v.version === 2).note).toBe("Edited headline");
+    expect(list.find((v: any) => v.version === 2).note).toBe("Edited headline text");
 
     const undo = await api("POST", `/api/emails/${email.id}/versions/1/restore`);
     expect(undo.status).toBe(200);

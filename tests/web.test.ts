@@ -34,8 +34,8 @@ async function png(label: string, width: number, height: number, color: string):
 async function open(path: string): Promise<Page> {
   const page = await context.newPage();
   page.on("console", (message) => {
-    // A refused edit answers 422 on purpose (the form is shown again with the message); Chromium logs it.
-    if (message.type() === "error" && !/status of 422/.test(message.text())) problems.push(`${page.url()} console: ${message.text()}`);
+    // A refused edit answers 422 (409 for a version conflict) on purpose (the form is shown again with the message); Chromium logs it.
+    if (message.type() === "error" && !/status of (409|422)/.test(message.text())) problems.push(`${page.url()} console: ${message.text()}`);
   });
   page.on("pageerror", (error) => problems.push(`${page.url()} error: ${error.message}`));
   await page.goto(server.url + path);
@@ -338,6 +338,46 @@ describe("marketer flow", () => {
     await shot(page, "editor-phone");
     await page.close();
   });
+
+  test("two tabs on one email stay in step without a reload; a conflicting edit is shown and can be re-applied, never lost", async () => {
+    const a = await open(shared.emailUrl!);
+    const b = await open(shared.emailUrl!);
+    await a.waitForSelector("#editor");
+    await b.waitForSelector("#editor");
+    await b.evaluate(() => ((window as unknown as { __sameDocument: boolean }).__sameDocument = true));
+    const start = Number(await a.getAttribute("#editor", "data-version"));
+
+    // An edit in A appears in B (its section list and its preview) with no reload.
+    await a.click("#section-headline-1 .section-summary");
+    await a.fill("#edit-headline-1-text", "Written in tab A");
+    await a.click("#section-headline-1 button.primary");
+    await a.waitForSelector(`#editor[data-version="${start + 1}"]`);
+    await b.waitForSelector("#section-headline-1 .section-text:text('Written in tab A')");
+    await b.waitForSelector(`#editor[data-version="${start + 1}"]`);
+    expect(await b.getAttribute("#email-frame", "src")).toEndWith(`?v=${start + 1}`);
+    expect(await b.evaluate(() => (window as unknown as { __sameDocument?: boolean }).__sameDocument)).toBe(true);
+
+    // B opens the headline; A changes it meanwhile; B's save is refused with the conflict shown and B's words kept.
+    await b.click("#section-headline-1 .section-summary");
+    await b.fill("#edit-headline-1-text", "Written in tab B");
+    await a.click("#section-headline-1 .section-summary");
+    await a.fill("#edit-headline-1-text", "Tab A again");
+    await a.click("#section-headline-1 button.primary");
+    await a.waitForSelector(`#editor[data-version="${start + 2}"]`);
+    await b.waitForSelector(".toast:text-matches('saved elsewhere')");
+    await b.click("#section-headline-1 button.primary");
+    await b.waitForSelector("#section-headline-1.editing .error:text-matches('changed in another tab')");
+    expect(await b.inputValue("#edit-headline-1-text")).toBe("Written in tab B");
+    await shot(b, "editor-conflict");
+    // Re-apply: saving again puts B's words on the newest version; A sees them arrive.
+    await b.click("#section-headline-1 button.primary");
+    await b.waitForSelector("#section-headline-1:not(.editing) .section-text:text('Written in tab B')");
+    await a.waitForSelector("#section-headline-1 .section-text:text('Written in tab B')");
+    const notes = await a.$$eval("#versions .version-note", (items) => items.map((i) => i.textContent));
+    expect(notes.filter((n) => /Edited headline/.test(n ?? "")).length).toBeGreaterThanOrEqual(3);
+    await a.close();
+    await b.close();
+  }, 60_000);
 
   test("the emails list shows the email and escapes its subject", async () => {
     const page = await open("/emails");

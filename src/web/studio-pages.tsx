@@ -207,7 +207,7 @@ export function studioPages(options: StudioPagesOptions) {
       const fresh = (await studio.email(scope(c), email.id))!;
       const message = `This email was changed in another tab or by someone else (now version ${fresh.version}); your edit was not saved.`;
       const editing = result.editing ? { ...result.editing, error: `${message} Save again to re-apply it on the new version, or Cancel to discard it.`, version: fresh.version } : undefined;
-      return respond(editing ? { editing } : { error: `${message} The page now shows the newest version; make your edit again.` }, 409);
+      return respond(editing ? { editing } : { error: `${message} The page now shows the newest version; make your edit again.` }, isHtmx(c) ? 422 : 409); // htmx swaps 422 (the form, kept), not 409
     }
     if (!result.ok) return respond({ error: result.editing ? undefined : result.message, ...(result.editing ? { editing: result.editing } : {}) }, 422);
     if (!isHtmx(c)) return c.redirect(`/emails/${encodeURIComponent(email.id)}`, 303);
