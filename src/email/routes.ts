@@ -126,7 +126,7 @@ export function studioRoutes(options: StudioRoutesOptions) {
   );
 
   app.openapi(
-    createRoute({ method: "get", path: "/api/briefs/{id}", tags: ["Email studio"], summary: "A brief", request: { params: z.object({ id: Id("id", "brief_x") }) }, responses: { 200: { description: "The brief", content: { "application/json": { schema: z.object({ id: z.string() }).passthrough() } } }, ...errors(401, 404) } }),
+    createRoute({ method: "get", path: "/api/briefs/{id}", tags: ["Email studio"], summary: "A brief", request: { params: z.object({ id: Id("id", "brief_x") }) }, responses: { 200: { description: "The brief", content: { "application/json": { schema: BriefInput.extend({ id: z.string() }).openapi("Brief") } } }, ...errors(401, 404) } }),
     async (c) => {
       const brief = await studio.brief(studioScope(c), c.req.valid("param").id);
       if (!brief) throw new ApiError(404, "brief_not_found", "No such brief.");
@@ -181,7 +181,7 @@ export function studioRoutes(options: StudioRoutesOptions) {
         // A rendered email is a document to look at, not a page of ours: no script may run in it.
         if (format === "html") headers["content-security-policy"] = "default-src 'none'; img-src https: http: data:; style-src 'unsafe-inline'; font-src https:; sandbox";
         if (c.req.query("download") !== undefined) headers["content-disposition"] = `attachment; filename="${emailFileName(email)}.${format}"`;
-        return new Response(body, { status: 200, headers }) as never;
+        return c.body(body, 200, headers);
       },
     );
   }
@@ -196,18 +196,22 @@ export function studioRoutes(options: StudioRoutesOptions) {
     return out;
   }
 
-  async function zipOf(c: Context, email: EmailRecord, platform?: Platform): Promise<Response> {
+  /** The email as one self-contained zip: its bytes, and the headers that name the download. */
+  async function zipOf(c: Context<AppEnv>, email: EmailRecord, platform?: Platform): Promise<{ zip: Uint8Array<ArrayBuffer>; headers: Record<string, string> }> {
     const r = await rendered(c, email);
     const images = (await imagesOf(c, r.html)).map((image) => ({ name: `${image.id}.${image.contentType.split("/")[1]}`, bytes: image.bytes, url: image.url }));
     const name = emailFileName(email);
     const translate = (text: string) => (platform ? translateMergeTags(text, platform).text : text);
     const zip = exportZip({ html: translate(r.html), mjml: translate(r.mjml), text: translate(emailToText(r.html)), images, baseName: name });
-    return new Response(zip as Uint8Array<ArrayBuffer>, { status: 200, headers: { "content-type": "application/zip", "content-disposition": `attachment; filename="${name}${platform ? `-${platform}` : ""}.zip"` } });
+    return { zip: zip as Uint8Array<ArrayBuffer>, headers: { "content-type": "application/zip", "content-disposition": `attachment; filename="${name}${platform ? `-${platform}` : ""}.zip"` } };
   }
 
   app.openapi(
     createRoute({ method: "get", path: "/api/emails/{id}/export.zip", tags: ["Email studio"], summary: "Export HTML, MJML, text and every image as one self-contained zip", request: { params: z.object({ id: Id("id", "email_x") }) }, responses: { 200: { description: "zip", content: { "application/zip": { schema: z.string() } } }, ...errors(401, 404) } }),
-    async (c) => (await zipOf(c, await loadEmail(c, c.req.valid("param").id))) as never,
+    async (c) => {
+      const { zip, headers } = await zipOf(c, await loadEmail(c, c.req.valid("param").id));
+      return c.body(zip, 200, headers);
+    },
   );
 
   app.openapi(
@@ -228,12 +232,15 @@ export function studioRoutes(options: StudioRoutesOptions) {
     async (c) => {
       const { platform, format } = c.req.valid("query");
       const email = await loadEmail(c, c.req.valid("param").id);
-      if (format === "zip") return (await zipOf(c, email, platform)) as never;
+      if (format === "zip") {
+        const { zip, headers } = await zipOf(c, email, platform);
+        return c.body(zip, 200, headers);
+      }
       const r = await rendered(c, email);
       const translated = translateMergeTags(r.html, platform);
       const headers: Record<string, string> = { "content-type": "text/html; charset=utf-8", "cache-control": "no-store", "content-disposition": `attachment; filename="${emailFileName(email)}-${platform}.html"` };
       if (translated.unsupported.length > 0) headers["x-unsupported-merge-tags"] = translated.unsupported.join(",");
-      return new Response(translated.text, { status: 200, headers }) as never;
+      return c.body(translated.text, 200, headers);
     },
   );
 
