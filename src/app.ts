@@ -46,7 +46,9 @@ import { studioRoutes } from "./email/routes";
 import { assetRoutes, assetRoute } from "./assets/routes";
 import { ServiceMetrics } from "./service-metrics";
 import { EmailEditor } from "./email/editing";
+import { Variants } from "./email/variants";
 import { studioPages } from "./web/studio-pages";
+import { variantPages } from "./web/variant-pages";
 import { sessionPages } from "./web/session-pages";
 import { vendorFiles } from "./web/vendor";
 import { BrandImports, brandImportAgent } from "./brands/import/imports";
@@ -234,7 +236,8 @@ export async function startService(options: { config: Config; log: Logger }): Pr
     api.route("/", accountRoutes({ accounts }));
     api.route("/", assetRoutes({ assets, publicUrl: config.publicUrl }));
     const editor = new EmailEditor({ studio, sessions, loadImage: async (id) => (await assets.bytes(id))?.bytes });
-    api.route("/", studioRoutes({ studio, assets, editor, sessions, mail: config.mail, publicUrl: config.publicUrl, allowPrivate: config.importAllowPrivate }));
+    const variants = new Variants({ studio, sessions, editor });
+    api.route("/", studioRoutes({ studio, assets, editor, sessions, variants, mail: config.mail, publicUrl: config.publicUrl, allowPrivate: config.importAllowPrivate }));
     api.route("/", brandRoutes({ studio, assets, imports: brandImports, references, publicUrl: config.publicUrl, allowPrivate: config.importAllowPrivate }));
     api.route("/", sessionRoutes({ service: sessions, turns, inputs, presence, secretKey: config.secretKey, publicUrl: config.publicUrl, runnableAgents: () => runtime!.agentNames, revokeClientToken: (input) => accounts.revokeClientToken(input) }));
     api.route("/", chatRoutes({ service: sessions, turns, secretKey: config.secretKey, publicUrl: config.publicUrl }));
@@ -295,6 +298,7 @@ export async function startService(options: { config: Config; log: Logger }): Pr
     app.route("/", accountPages({ accounts, publicUrl: config.publicUrl, clientAddress: (c) => (c.env as unknown as Server<SocketData>)?.requestIP?.(c.req.raw)?.address ?? "unknown" }));
     const offline = () => providers.offlineOnly;
     app.route("/", brandPages({ studio, assets, publicUrl: config.publicUrl, offline }));
+    app.route("/", variantPages({ studio, editor, variants, publicUrl: config.publicUrl, offline }));
     app.route("/", studioPages({ studio, assets, sessions, editor, publicUrl: config.publicUrl, offline }));
     app.route("/", sessionPages({ sessions, presence: presence!, offline }));
     app.get("/", async (c) => {

@@ -189,6 +189,27 @@ export class StudioStore {
     return id;
   }
 
+  /** A variant of `source`: a ready email (version 1) with `document`, on its own (forked) session. */
+  async createVariant(source: EmailRecord, input: { sessionId: string; document: EmailDocument; note: string }): Promise<string> {
+    const id = newId("email");
+    await this.#sql.begin(async (tx) => {
+      await tx`
+        insert into emails (id, team_id, brief_id, brand_id, session_id, status, provider, version, document)
+        values (${id}, ${source.teamId}, ${source.briefId}, ${source.brandId}, ${input.sessionId}, 'ready', ${source.provider}, 1, ${JSON.stringify(input.document)})`;
+      await tx`insert into email_versions (email_id, version, document, note) values (${id}, 1, ${JSON.stringify(input.document)}, ${input.note})`;
+    });
+    return id;
+  }
+
+  /** The variants made from `rootId` (not the root itself), oldest first. */
+  async variantsOf(rootId: string): Promise<EmailRecord[]> {
+    const rows = await this.#sql.unsafe<(Omit<EmailRecord, "document"> & { document: string })[]>(
+      `select ${EMAIL_COLUMNS} from emails where (document::jsonb -> 'meta' -> 'variantOf' ->> 'emailId') = $1 order by created_at, id limit 50`,
+      [rootId],
+    );
+    return rows.map((row) => ({ ...row, document: JSON.parse(row.document) }));
+  }
+
   async setRun(emailId: string, runId: string): Promise<void> {
     await this.#sql`update emails set run_id = ${runId} where id = ${emailId}`;
   }

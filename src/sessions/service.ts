@@ -127,6 +127,20 @@ export class SessionService {
     return record!;
   }
 
+  /**
+   * A new session whose stream is a fork of `sourceId`'s at its current tail: it starts with the
+   * source's history (read through the fork) and goes its own way from there (email variants).
+   */
+  async fork(sourceId: string, input: { title?: string; teamId: string | null }): Promise<SessionRecord> {
+    const id = newId("ses");
+    const [record] = await this.#sql<SessionRecord[]>`
+      insert into sessions (id, team_id, title, double_texting) values (${id}, ${input.teamId}, ${input.title ?? null}, 'parallel')
+      returning ${this.#sql.unsafe(SESSION_COLUMNS)}`;
+    const created = await this.#store.create({ path: sessionStreamPath(id), contentType: "application/json", ttlSeconds: undefined, expiresAt: undefined, closed: false, initial: undefined, fork: { fromPath: sessionStreamPath(sourceId), offset: undefined, subOffset: 0 } });
+    if (created.kind !== "created") throw new Error(`session fork could not be created: ${created.kind}`);
+    return record!;
+  }
+
   /** The session if it exists and `teamId` may see it (`undefined` team = any, for the bootstrap admin). */
   /**
    * The session if it is inside `scope` (the team gate: another team's session is simply not found).
