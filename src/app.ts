@@ -33,6 +33,8 @@ import { sessionRoutes } from "./sessions/routes";
 import { guardSessionStream } from "./sessions/stream-guard";
 import { Turns } from "./sessions/turns";
 import { chatRoutes } from "./sessions/chat-routes";
+import { branchRoutes } from "./sessions/branch-routes";
+import { Branches } from "./sessions/branches";
 import { sessionOfStreamPath } from "./sessions/ui-chunks";
 import { InputRequests } from "./sessions/input-requests";
 import { apiDocs } from "./web/api-docs";
@@ -241,6 +243,7 @@ export async function startService(options: { config: Config; log: Logger }): Pr
     api.route("/", brandRoutes({ studio, assets, imports: brandImports, references, publicUrl: config.publicUrl, allowPrivate: config.importAllowPrivate }));
     api.route("/", sessionRoutes({ service: sessions, turns, inputs, presence, secretKey: config.secretKey, publicUrl: config.publicUrl, runnableAgents: () => runtime!.agentNames, revokeClientToken: (input) => accounts.revokeClientToken(input) }));
     api.route("/", chatRoutes({ service: sessions, turns, secretKey: config.secretKey, publicUrl: config.publicUrl }));
+    api.route("/", branchRoutes({ service: sessions, branches: new Branches({ sql: database.sql, sessions, turns }), publicUrl: config.publicUrl }));
 
     // Session streams are read-only on /v1/stream (the operator's raw appends are checked event by event).
     const isOperator = async (request: Request) => (await auth.authenticate(Authenticator.bearer(request)))?.kind === "admin";

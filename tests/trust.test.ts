@@ -613,6 +613,7 @@ describe("one team gate for sessions", () => {
       "POST /api/sessions/{id}/control": { action: "cancel" },
       "POST /api/sessions/{id}/client-tokens": {},
       "POST /api/sessions/{id}/chat": { messages: [{ role: "user", parts: [{ type: "text", text: "intrusion" }] }] },
+      "POST /api/sessions/{id}/branches": { messageId: "m1", text: "intrusion" },
     };
     let checked = 0;
     for (const [path, methods] of Object.entries(doc.paths as Record<string, Record<string, unknown>>)) {

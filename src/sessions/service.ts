@@ -25,10 +25,13 @@ export interface SessionRecord {
   agent: string | null;
   /** What a user message does while a turn runs (see turns.ts). */
   doubleTexting: "enqueue" | "interrupt" | "reject" | "parallel";
+  /** For a branch: the root of its conversation tree and the session it was forked from. */
+  rootId: string | null;
+  parentId: string | null;
   createdAt: Date;
 }
 
-const SESSION_COLUMNS = `id, team_id as "teamId", title, agent, double_texting as "doubleTexting", created_at as "createdAt"`;
+const SESSION_COLUMNS = `id, team_id as "teamId", title, agent, double_texting as "doubleTexting", root_id as "rootId", parent_id as "parentId", created_at as "createdAt"`;
 
 export interface RunRecord {
   runId: string;
@@ -115,14 +118,17 @@ export class SessionService {
     provider?: string;
     options?: Record<string, unknown>;
     doubleTexting?: SessionRecord["doubleTexting"];
+    /** A branch: its stream forks this session's stream at `offset` (copy-on-fork). */
+    branch?: { parentId: string; rootId: string; fromMessageId: string; offset: string };
   }): Promise<SessionRecord> {
     const id = newId("ses");
     const defaults = input.provider || input.options ? JSON.stringify({ ...(input.provider ? { provider: input.provider } : {}), ...(input.options ? { options: input.options } : {}) }) : null;
     const [record] = await this.#sql<SessionRecord[]>`
-      insert into sessions (id, team_id, title, agent, run_defaults, double_texting)
-      values (${id}, ${input.teamId}, ${input.title ?? null}, ${input.agent ?? null}, ${defaults}, ${input.doubleTexting ?? "parallel"})
+      insert into sessions (id, team_id, title, agent, run_defaults, double_texting, parent_id, root_id, branch_from)
+      values (${id}, ${input.teamId}, ${input.title ?? null}, ${input.agent ?? null}, ${defaults}, ${input.doubleTexting ?? "parallel"},
+        ${input.branch?.parentId ?? null}, ${input.branch?.rootId ?? null}, ${input.branch?.fromMessageId ?? null})
       returning ${this.#sql.unsafe(SESSION_COLUMNS)}`;
-    const created = await this.#store.create({ path: sessionStreamPath(id), contentType: "application/json", ttlSeconds: undefined, expiresAt: undefined, closed: false, initial: undefined });
+    const created = await this.#store.create({ path: sessionStreamPath(id), contentType: "application/json", ttlSeconds: undefined, expiresAt: undefined, closed: false, initial: undefined, ...(input.branch ? { fork: { fromPath: sessionStreamPath(input.branch.parentId), offset: input.branch.offset, subOffset: 0 } } : {}) });
     if (created.kind !== "created") throw new Error(`session stream could not be created: ${created.kind}`);
     return record!;
   }

@@ -119,6 +119,34 @@ export class Turns {
   }
 
   /**
+   * Starts a turn answering a message already in the session (a regenerated answer in a branch),
+   * with the session's default agent, queued behind any active turn. Returns the run id, or nothing
+   * without a default agent.
+   */
+  async answer(sessionId: string, messageId: string, clientId?: string): Promise<string | undefined> {
+    const queue: string[] = [];
+    const runId = await this.#sql.begin(async (tx) => {
+      const [session] = await tx<{ agent: string | null; runDefaults: string | null }[]>`
+        select agent, run_defaults as "runDefaults" from sessions where id = ${sessionId} for update`;
+      if (!session?.agent) return undefined;
+      const defaults = session.runDefaults ? (JSON.parse(session.runDefaults) as Omit<RunRequest, "agent">) : {};
+      const state = await this.state(sessionId, tx);
+      const waits = state.active.length + state.queued.length > 0;
+      const id = newId("run");
+      await tx`
+        insert into runs (id, session_id, agent, status, provider, input, options, client_id, turn, message_id, start_pos)
+        values (${id}, ${sessionId}, ${session.agent}, ${waits ? WAITING_TURN_STATUS : "queued"}, ${defaults.provider ?? null}, ${JSON.stringify({ messageId })},
+          ${defaults.options === undefined ? null : JSON.stringify(defaults.options)}, ${clientId ?? null}, true, ${messageId},
+          coalesce((select tail_pos from streams where path = ${"/v1/stream/sessions/" + sessionId}), 0))`;
+      if (!waits) queue.push(id);
+      await this.#appendState(tx, sessionId);
+      return id;
+    });
+    for (const id of queue) await this.#sessions.enqueueRun(id, sessionId);
+    return runId;
+  }
+
+  /**
    * Called when a turn ended (and by the reaper as a backstop): when no turn of the session is
    * active, the oldest queued one gets its job.
    */

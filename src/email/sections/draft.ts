@@ -105,7 +105,7 @@ export function firstSentence(text: string): string {
 }
 
 export function lowerFirst(text: string): string {
-  return /^[A-Z][a-z]/.test(text) ? text[0]!.toLowerCase() + text.slice(1) : text;
+  return /^[A-Z][a-z]|^A /.test(text) ? text[0]!.toLowerCase() + text.slice(1) : text;
 }
 
 export function upperFirst(text: string): string {
@@ -186,10 +186,10 @@ const THEMES: Theme[] = [
   { pattern: /minute|instant|second|quick|fast|rapid/i, titles: ["Results in minutes", "Quick and easy"], line: "It works fast, so it fits into even the busiest day." },
   { pattern: /all day|hours|long-?lasting|24|lasts/i, titles: ["Lasts all day", "Stays put"], line: "Put it on once and forget about it until evening." },
   { pattern: /light|weightless|non-greasy|absorb|sink/i, titles: ["Light, never greasy", "Sinks straight in"], line: "It sinks in quickly and leaves nothing sticky behind." },
+  { pattern: /warm|insulat|thermal|wool|fleece/i, titles: ["Warmth without bulk", "Cosy on cold days"], line: "Stay warm on the coldest days without feeling weighed down." },
   { pattern: /comfort|soft|cos(y|ie)|cozy|breathab|stretch/i, titles: ["Comfort you can feel", "Soft from the first wear"], line: "Comfortable from the first minute to the last." },
   { pattern: /durable|built to last|tough|sturdy|lifetime|warranty/i, titles: ["Built to last", "Made for years of use"], line: "Made to be used hard and kept for years." },
   { pattern: /waterproof|water-resistant|rain|weather/i, titles: ["Ready for any weather", "Rain? No problem"], line: "Rain or shine, you stay covered." },
-  { pattern: /warm|insulat|thermal|wool|fleece/i, titles: ["Warmth without bulk", "Cosy on cold days"], line: "Stay warm on the coldest days without feeling weighed down." },
   { pattern: /taste|flavou?r|delicious|roast|aroma|brew|chocolate|sweet/i, titles: ["Flavour in every sip", "Tastes as good as it smells"], line: "Rich, rounded flavour you'll notice from the first taste." },
   { pattern: /fresh|small[- ]batch|hand-?made|craft|artisan/i, titles: ["Small-batch fresh", "Made with care"], line: "Made in small batches, so what reaches you is at its best." },
   { pattern: /sleep|rest|night|bedtime|unwind/i, titles: ["Better nights", "Rest, restored"], line: "Wind down more easily and wake up feeling rested." },
@@ -451,7 +451,7 @@ export function codeLine(c: DraftCopy): string | undefined {
 export function introLine(c: DraftCopy): string {
   const lines: Record<Intent, string[]> = {
     launch: [`Introducing ${c.product}`, `Meet ${c.product}`, `New from ${c.brand}: ${c.product}`],
-    sale: [`Your offer on ${c.product}`, `${c.product}, for less`, `A little something from ${c.brand}`],
+    sale: c.offer ? [`Your offer on ${c.product}`, `${c.product}, for less`] : [`${c.product}, now on sale`, `The ${c.brand} sale is on`, `${c.product}, for less`],
     restock: [`${c.product} is back`, `Back in stock: ${c.product}`],
     event: [`You're invited`, `Join ${c.brand}`, `Save the date`],
     signup: [`Join ${c.brand}`, `Be the first to know`, `Come along with ${c.brand}`],
