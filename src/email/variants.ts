@@ -105,7 +105,7 @@ export class Variants {
       ...(input.subject ? { subject: input.subject } : {}),
       meta: { ...email.document.meta, variantOf: { emailId: root, version: email.version } },
     };
-    const session = await this.#sessions.fork(email.sessionId, { title: `Variant: ${document.subject ?? "email"}`.slice(0, 200), teamId: email.teamId });
+    const session = await this.#sessions.create({ title: `Variant: ${document.subject ?? "email"}`.slice(0, 200), teamId: email.teamId, copyOf: email.sessionId });
     const note = `Variant of version ${email.version}${input.subject ? " with a new subject" : ""}`;
     const emailId = await this.#studio.createVariant(email, { sessionId: session.id, document, note });
     if (!target || !input.instruction) return { ok: true, emailId, sessionId: session.id };

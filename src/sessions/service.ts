@@ -120,6 +120,8 @@ export class SessionService {
     doubleTexting?: SessionRecord["doubleTexting"];
     /** A branch: its stream forks this session's stream at `offset` (copy-on-fork). */
     branch?: { parentId: string; rootId: string; fromMessageId: string; offset: string };
+    /** Not a conversation branch, a copy: its stream forks this session's stream at its tail (email variants). */
+    copyOf?: string;
   }): Promise<SessionRecord> {
     const id = newId("ses");
     const defaults = input.provider || input.options ? JSON.stringify({ ...(input.provider ? { provider: input.provider } : {}), ...(input.options ? { options: input.options } : {}) }) : null;
@@ -128,22 +130,8 @@ export class SessionService {
       values (${id}, ${input.teamId}, ${input.title ?? null}, ${input.agent ?? null}, ${defaults}, ${input.doubleTexting ?? "parallel"},
         ${input.branch?.parentId ?? null}, ${input.branch?.rootId ?? null}, ${input.branch?.fromMessageId ?? null})
       returning ${this.#sql.unsafe(SESSION_COLUMNS)}`;
-    const created = await this.#store.create({ path: sessionStreamPath(id), contentType: "application/json", ttlSeconds: undefined, expiresAt: undefined, closed: false, initial: undefined, ...(input.branch ? { fork: { fromPath: sessionStreamPath(input.branch.parentId), offset: input.branch.offset, subOffset: 0 } } : {}) });
+    const created = await this.#store.create({ path: sessionStreamPath(id), contentType: "application/json", ttlSeconds: undefined, expiresAt: undefined, closed: false, initial: undefined, ...(input.branch ? { fork: { fromPath: sessionStreamPath(input.branch.parentId), offset: input.branch.offset, subOffset: 0 } } : input.copyOf ? { fork: { fromPath: sessionStreamPath(input.copyOf), offset: undefined, subOffset: 0 } } : {}) });
     if (created.kind !== "created") throw new Error(`session stream could not be created: ${created.kind}`);
-    return record!;
-  }
-
-  /**
-   * A new session whose stream is a fork of `sourceId`'s at its current tail: it starts with the
-   * source's history (read through the fork) and goes its own way from there (email variants).
-   */
-  async fork(sourceId: string, input: { title?: string; teamId: string | null }): Promise<SessionRecord> {
-    const id = newId("ses");
-    const [record] = await this.#sql<SessionRecord[]>`
-      insert into sessions (id, team_id, title, double_texting) values (${id}, ${input.teamId}, ${input.title ?? null}, 'parallel')
-      returning ${this.#sql.unsafe(SESSION_COLUMNS)}`;
-    const created = await this.#store.create({ path: sessionStreamPath(id), contentType: "application/json", ttlSeconds: undefined, expiresAt: undefined, closed: false, initial: undefined, fork: { fromPath: sessionStreamPath(sourceId), offset: undefined, subOffset: 0 } });
-    if (created.kind !== "created") throw new Error(`session fork could not be created: ${created.kind}`);
     return record!;
   }
 
