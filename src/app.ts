@@ -57,6 +57,7 @@ import { BrandImports, brandImportAgent } from "./brands/import/imports";
 import { ReferenceStore } from "./brands/references";
 import { BRAND_UPLOAD_PATH, brandRoutes } from "./brands/routes";
 import { brandPages } from "./brands/pages";
+import { BrandStore } from "./brands/store";
 import { brandImportPages } from "./brands/import/pages";
 
 /** JSON API bodies are small; uploads and stream appends have their own limits. */
@@ -192,13 +193,14 @@ export async function startService(options: { config: Config; log: Logger }): Pr
     const inputs = new InputRequests({ sql: database.sql, sessions, log: log.child({ component: "inputs" }) });
     const providers = new Providers(config);
     const studio = new StudioStore({ sql: database.sql });
+    const brands = new BrandStore({ sql: database.sql });
     const assets = new AssetStore({ sql: database.sql });
-    const brandImports = new BrandImports({ sql: database.sql, sessions, studio });
+    const brandImports = new BrandImports({ sql: database.sql, sessions, brands });
     const references = new ReferenceStore({ sql: database.sql });
     const followers = new SessionFollowers({ hub: streams.hub, reader: sessions, log: log.child({ component: "sessions" }) });
     runtime = new AgentRuntime({
       sql: database.sql, boss, followers, writer: streams.writer, sessions, turns, inputs, presence, providers,
-      agents: [...BUILT_IN_AGENTS, ...emailAgents({ studio, assets, providers }), brandImportAgent({ imports: brandImports, assets, allowPrivate: config.importAllowPrivate })],
+      agents: [...BUILT_IN_AGENTS, ...emailAgents({ studio, brands, assets, providers }), brandImportAgent({ imports: brandImports, assets, allowPrivate: config.importAllowPrivate })],
       log: log.child({ component: "agents" }),
       listener: database.listener,
     });
@@ -237,10 +239,11 @@ export async function startService(options: { config: Config; log: Logger }): Pr
     api.use("/api/*", jsonBodyGuard());
     api.route("/", accountRoutes({ accounts }));
     api.route("/", assetRoutes({ assets, publicUrl: config.publicUrl }));
-    const editor = new EmailEditor({ studio, sessions, loadImage: async (id) => (await assets.bytes(id))?.bytes });
+    // The email's images are public asset URLs (what any mail client fetches), so the checks read them as the public route does.
+    const editor = new EmailEditor({ studio, brands, sessions, loadImage: async (id) => (await assets.bytes(ALL_TEAMS, id))?.bytes });
     const variants = new Variants({ studio, sessions, editor });
-    api.route("/", studioRoutes({ studio, assets, editor, sessions, variants, mail: config.mail, publicUrl: config.publicUrl, allowPrivate: config.importAllowPrivate }));
-    api.route("/", brandRoutes({ studio, assets, imports: brandImports, references, publicUrl: config.publicUrl, allowPrivate: config.importAllowPrivate }));
+    api.route("/", studioRoutes({ studio, brands, assets, editor, sessions, variants, mail: config.mail, publicUrl: config.publicUrl, allowPrivate: config.importAllowPrivate }));
+    api.route("/", brandRoutes({ brands, assets, imports: brandImports, references, publicUrl: config.publicUrl, allowPrivate: config.importAllowPrivate }));
     api.route("/", sessionRoutes({ service: sessions, turns, inputs, presence, secretKey: config.secretKey, publicUrl: config.publicUrl, runnableAgents: () => runtime!.agentNames, revokeClientToken: (input) => accounts.revokeClientToken(input) }));
     api.route("/", chatRoutes({ service: sessions, turns, secretKey: config.secretKey, publicUrl: config.publicUrl }));
     api.route("/", branchRoutes({ service: sessions, branches: new Branches({ sql: database.sql, sessions, turns }), publicUrl: config.publicUrl }));
@@ -297,12 +300,12 @@ export async function startService(options: { config: Config; log: Logger }): Pr
     app.use("*", loadUser(accounts));
     app.route("/", api as never);
     app.route("/", apiDocs(api));
-    app.route("/", brandImportPages({ imports: brandImports, studio, publicUrl: config.publicUrl, allowPrivate: config.importAllowPrivate }));
+    app.route("/", brandImportPages({ imports: brandImports, publicUrl: config.publicUrl, allowPrivate: config.importAllowPrivate }));
     app.route("/", accountPages({ accounts, publicUrl: config.publicUrl, clientAddress: (c) => (c.env as unknown as Server<SocketData>)?.requestIP?.(c.req.raw)?.address ?? "unknown" }));
     const offline = () => providers.offlineOnly;
-    app.route("/", brandPages({ studio, assets, publicUrl: config.publicUrl, offline }));
+    app.route("/", brandPages({ brands, assets, publicUrl: config.publicUrl, offline }));
     app.route("/", variantPages({ studio, editor, variants, publicUrl: config.publicUrl, offline }));
-    app.route("/", studioPages({ studio, assets, sessions, editor, publicUrl: config.publicUrl, offline }));
+    app.route("/", studioPages({ studio, brands, assets, sessions, editor, publicUrl: config.publicUrl, offline }));
     app.route("/", sessionPages({ sessions, presence: presence!, offline }));
     app.get("/", async (c) => {
       if (await accounts.needsSetup()) return c.redirect("/setup");

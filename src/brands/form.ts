@@ -1,4 +1,4 @@
-import { BrandInput, type BrandRecord } from "../email/studio";
+import { BrandInput, type BrandRecord } from "./store";
 import { SECTION_TYPES, DEFAULT_FORMULA, type SectionType } from "../email/document";
 import { contrastRatio, emailTheme, MIN_CONTRAST_LARGE_TEXT, MIN_CONTRAST_TEXT } from "../email/theme";
 import { assetUrl } from "../assets/store";

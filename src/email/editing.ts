@@ -5,7 +5,15 @@ import { checkEmail, type EmailCheck } from "./checks";
 import { imageChecks, type ImageLoader } from "./resource-checks";
 import { writeOfflineEmail } from "./offline-writer";
 import type { RunOptions } from "../agents/options";
-import { StudioStore, toBrand, type BriefRecord, type EmailRecord } from "./studio";
+import { StudioStore, type BriefRecord, type EmailRecord } from "./studio";
+import { toBrand, type BrandStore } from "../brands/store";
+import { teamScope, type TeamScope } from "../accounts/scope";
+
+/**
+ * An email's own team. The editor is handed records its caller already read inside the caller's
+ * scope; what it reads and writes next stays inside the record's team.
+ */
+const scopeOfEmail = (email: EmailRecord): TeamScope => teamScope(email.teamId);
 
 /**
  * The one editing module: the JSON API (`routes.ts`) and the pages (`src/web/studio-pages.tsx`) both
@@ -105,14 +113,16 @@ export function newSectionId(document: EmailDocument, type: SectionType): string
 
 export class EmailEditor {
   #studio: StudioStore;
+  #brands: BrandStore;
   #sessions: SessionService;
   #renders = new Map<string, RenderedEmail>();
 
   #loadImage: ImageLoader | undefined;
 
   /** `loadImage` lets the checks look at the email's images (dark-mode visibility). */
-  constructor(options: { studio: StudioStore; sessions: SessionService; loadImage?: ImageLoader }) {
+  constructor(options: { studio: StudioStore; brands: BrandStore; sessions: SessionService; loadImage?: ImageLoader }) {
     this.#studio = options.studio;
+    this.#brands = options.brands;
     this.#sessions = options.sessions;
     this.#loadImage = options.loadImage;
   }
@@ -123,7 +133,7 @@ export class EmailEditor {
    * base URL and the options. `undefined` when the email's brand is gone.
    */
   async rendered(email: EmailRecord, options: RenderOptions): Promise<RenderedEmail | undefined> {
-    const brandRecord = await this.#studio.brand(email.brandId);
+    const brandRecord = await this.#brands.brand(scopeOfEmail(email), email.brandId);
     if (!brandRecord) return undefined;
     const stamp = (date: Date | string) => (date instanceof Date ? date.getTime() : String(date));
     const minify = options.minify === true;
@@ -143,9 +153,9 @@ export class EmailEditor {
   /** Starts generating an email from a brief: a new session, the email row, and the `email` run. */
   async startGeneration(brief: BriefRecord, options: { baseUrl: string; clientId?: string; provider?: string; options?: RunOptions }): Promise<{ emailId: string; sessionId: string; runId: string }> {
     const session = await this.#sessions.create({ title: `Email: ${brief.data.hook}`.slice(0, 200), teamId: brief.teamId });
-    const emailId = await this.#studio.createEmail({ teamId: brief.teamId, briefId: brief.id, brandId: brief.brandId, sessionId: session.id, provider: options.provider ?? null });
+    const emailId = await this.#studio.createEmail(teamScope(brief.teamId), { briefId: brief.id, brandId: brief.brandId, sessionId: session.id, provider: options.provider ?? null });
     const runId = await this.#sessions.startRun(session.id, { agent: "email", provider: options.provider, options: options.options, input: { emailId, baseUrl: options.baseUrl }, clientId: options.clientId });
-    await this.#studio.setRun(emailId, runId);
+    await this.#studio.setRun(teamScope(brief.teamId), emailId, runId);
     return { emailId, sessionId: session.id, runId };
   }
 
@@ -194,7 +204,7 @@ export class EmailEditor {
    */
   async draftSection(email: EmailRecord, type: string, id: string, base: string): Promise<{ ok: true; section: Section } | EditFailure> {
     if (!(SECTION_TYPES as readonly string[]).includes(type)) return { ok: false, code: "invalid_section", message: `Choose a section type: ${SECTION_TYPES.join(", ")}.` };
-    const brandRecord = await this.#studio.brand(email.brandId);
+    const brandRecord = await this.#brands.brand(scopeOfEmail(email), email.brandId);
     if (!brandRecord) return { ok: false, code: "brand_not_found", message: "The email's brand is gone." };
     const brand = toBrand(brandRecord, base);
     const draft = writeOfflineEmail({
@@ -237,13 +247,13 @@ export class EmailEditor {
   }
 
   async restore(email: EmailRecord, version: number): Promise<EditResult> {
-    const document = await this.#studio.versionDocument(email.id, version);
+    const document = await this.#studio.versionDocument(scopeOfEmail(email), email.id, version);
     if (!document) return { ok: false, code: "version_not_found", message: `There is no version ${version}.` };
     return this.#save(email, document, `Restored version ${version}`);
   }
 
   async history(email: EmailRecord): Promise<VersionHistory> {
-    const versions = await this.#studio.versions(email.id);
+    const versions = await this.#studio.versions(scopeOfEmail(email), email.id);
     return { versions, ...undoRedo(versions) };
   }
 
@@ -276,7 +286,7 @@ export class EmailEditor {
     if (email.status === "generating") return { ok: false, code: "email_generating", message: "The email is still being generated; edit it when it is ready." };
     const checked = validateDocument(document);
     if (!checked.ok) return { ok: false, code: "invalid_document", message: checked.message };
-    const version = await this.#studio.saveVersion(email.id, checked.value, note);
+    const version = await this.#studio.saveVersion(scopeOfEmail(email), email.id, checked.value, note);
     return { ok: true, version };
   }
 }

@@ -10,11 +10,14 @@ import { renderOfflineHeroImage } from "./offline-image";
 import { rewriteSectionOffline } from "./regenerate";
 import { sectionModule } from "./sections";
 import { copyOf } from "./sections/draft";
-import { StudioStore, toBrand, toBrief, type EmailRecord } from "./studio";
+import { StudioStore, toBrief, type EmailRecord } from "./studio";
+import { toBrand, type BrandStore } from "../brands/store";
+import { ALL_TEAMS, teamScope, type TeamScope } from "../accounts/scope";
 
 /** What the email agents share. */
 export interface EmailAgentDeps {
   studio: StudioStore;
+  brands: BrandStore;
   assets: AssetStore;
   providers: Providers;
 }
@@ -26,6 +29,8 @@ interface EmailInput {
 }
 
 interface Loaded {
+  /** The email's team: every store call of the run after loading stays inside it. */
+  scope: TeamScope;
   email: EmailRecord;
   brand: Brand;
   brief: Brief;
@@ -35,13 +40,15 @@ interface Loaded {
 }
 
 async function load(deps: EmailAgentDeps, input: EmailInput): Promise<Loaded | string> {
-  const email = await deps.studio.email(input.emailId);
+  // Agents serve every team: the email is found by id, then everything else is read inside its team.
+  const email = await deps.studio.email(ALL_TEAMS, input.emailId);
   if (!email) return `No email ${input.emailId}.`;
-  const brandRecord = await deps.studio.brand(email.brandId);
-  const briefRecord = email.briefId ? await deps.studio.brief(email.briefId) : undefined;
+  const scope = teamScope(email.teamId);
+  const brandRecord = await deps.brands.brand(scope, email.brandId);
+  const briefRecord = email.briefId ? await deps.studio.brief(scope, email.briefId) : undefined;
   if (!brandRecord || !briefRecord) return "The email's brand or brief is gone.";
   const photos = (briefRecord.data.products ?? []).flatMap((p) => (p.imageAssetId ? [{ name: p.name, assetId: p.imageAssetId, url: assetUrl(input.baseUrl, p.imageAssetId) }] : []));
-  return { email, brand: toBrand(brandRecord, input.baseUrl), brief: toBrief(briefRecord, input.baseUrl), referenceAssetIds: briefRecord.data.referenceAssetIds ?? [], photos };
+  return { scope, email, brand: toBrand(brandRecord, input.baseUrl), brief: toBrief(briefRecord, input.baseUrl), referenceAssetIds: briefRecord.data.referenceAssetIds ?? [], photos };
 }
 
 /** Keeps the formula's order and types: the copy agent's output is checked against the brand, not trusted. */
@@ -151,7 +158,7 @@ export function emailAgents(deps: EmailAgentDeps): Agent[] {
         const delay = ctx.info.options.sectionDelayMs;
         for await (const step of streamOfflineEmail({ brand, brief }, { signal: ctx.signal, sectionDelayMs: delay })) {
           if (ctx.signal.aborted) break;
-          await deps.studio.setDraft(input.emailId, step.document);
+          await deps.studio.setDraft(loaded.scope, input.emailId, step.document);
           await ctx.emit({ type: "artifact", runId: ctx.info.runId, kind: "section", ref: step.section.id, data: step.section });
           await ctx.progress(`Wrote the ${step.section.type} section`, (step.index + 1) / step.total);
         }
@@ -162,12 +169,12 @@ export function emailAgents(deps: EmailAgentDeps): Agent[] {
       const content: ContentPart[] = [{ type: "text", text: prompt.text }];
       const references = [];
       for (const id of loaded.referenceAssetIds.slice(0, 4)) {
-        const asset = await deps.assets.bytes(id);
+        const asset = await deps.assets.bytes(loaded.scope, id);
         if (asset) references.push({ type: "image" as const, mediaType: asset.info.contentType, base64: Buffer.from(asset.bytes).toString("base64") });
       }
       if (references.length) content.push({ type: "text", text: `Reference email screenshots (${references.length}): learn their layout and style.` }, ...references);
       for (const photo of loaded.photos) {
-        const asset = await deps.assets.bytes(photo.assetId);
+        const asset = await deps.assets.bytes(loaded.scope, photo.assetId);
         if (asset) content.push({ type: "text", text: `Product photo: ${photo.name} (${photo.url})` }, { type: "image", mediaType: asset.info.contentType, base64: Buffer.from(asset.bytes).toString("base64") });
       }
       let json = "";
@@ -196,7 +203,7 @@ export function emailAgents(deps: EmailAgentDeps): Agent[] {
       const checked = validateDocument(parsed);
       if (!checked.ok) return { status: "failed", error: checked.message };
       const document = conformToFormula(checked.value, brand);
-      await deps.studio.setDraft(input.emailId, document);
+      await deps.studio.setDraft(loaded.scope, input.emailId, document);
       for (const section of document.sections) await ctx.emit({ type: "artifact", runId: ctx.info.runId, kind: "section", ref: section.id, data: section });
       return { status: "completed" };
     },
@@ -209,10 +216,10 @@ export function emailAgents(deps: EmailAgentDeps): Agent[] {
       const input = ctx.info.input as EmailInput;
       const loaded = await load(deps, input);
       if (typeof loaded === "string") return { status: "failed", error: loaded };
-      const { brand, brief, email } = loaded;
+      const { brand, brief } = loaded;
       await ctx.progress("Drawing the hero image", 0.1);
       const provider = deps.providers.image(ctx.info.provider ?? undefined);
-      const photoAsset = loaded.photos[0] ? await deps.assets.bytes(loaded.photos[0].assetId) : undefined;
+      const photoAsset = loaded.photos[0] ? await deps.assets.bytes(loaded.scope, loaded.photos[0].assetId) : undefined;
       const photo = photoAsset ? { bytes: photoAsset.bytes, mediaType: photoAsset.info.contentType } : undefined;
       let png: Uint8Array;
       let note = "";
@@ -229,7 +236,7 @@ export function emailAgents(deps: EmailAgentDeps): Agent[] {
         png = (await renderOfflineHeroImage({ brand, brief, ...(photo ? { photo: photo.bytes } : {}) })).png;
       }
       if (ctx.signal.aborted) return { status: "cancelled" };
-      const saved = await deps.assets.save({ bytes: png, name: "hero.png", kind: "hero", teamId: email.teamId });
+      const saved = await deps.assets.save(loaded.scope, { bytes: png, name: "hero.png", kind: "hero" });
       if (!saved.ok) return { status: "failed", error: `The hero image could not be stored: ${saved.message}` };
       const url = assetUrl(input.baseUrl, saved.asset.id);
       await ctx.emit({ type: "artifact", runId: ctx.info.runId, kind: "image", ref: url, data: { assetId: saved.asset.id, width: saved.asset.width, height: saved.asset.height } });
@@ -257,23 +264,23 @@ export function emailAgents(deps: EmailAgentDeps): Agent[] {
         stopWatchingHero();
       }
       const [copyRun] = wait.runIds as [string, string];
-      const current = (await deps.studio.email(input.emailId))!;
+      const current = (await deps.studio.email(loaded.scope, input.emailId))!;
       if (!wait.ok || ctx.signal.aborted) {
         // Stopping keeps what is finished: the sections written so far and a hero image already drawn.
         const kept = withHero(current.document, heroUrl, loaded.brand);
-        if (kept.sections.length > 0) await deps.studio.saveVersion(input.emailId, kept, "Stopped before the end");
-        else await deps.studio.fail(input.emailId, "Generation was stopped.");
+        if (kept.sections.length > 0) await deps.studio.saveVersion(loaded.scope, input.emailId, kept, "Stopped before the end");
+        else await deps.studio.fail(loaded.scope, input.emailId, "Generation was stopped.");
         return { status: "cancelled" };
       }
       const copyEnd = wait.ends.get(copyRun)!;
       if (copyEnd.status !== "completed") {
         const error = copyEnd.error ?? `The copy agent ${copyEnd.status}.`;
-        await deps.studio.fail(input.emailId, error);
+        await deps.studio.fail(loaded.scope, input.emailId, error);
         return { status: "failed", error };
       }
       await ctx.progress("Assembling the email", 0.9);
       const document = withHero(current.document, heroUrl, loaded.brand);
-      const version = await deps.studio.saveVersion(input.emailId, document, "Generated");
+      const version = await deps.studio.saveVersion(loaded.scope, input.emailId, document, "Generated");
       await ctx.emit({ type: "artifact", runId: ctx.info.runId, kind: "email", ref: input.emailId, data: { version } });
       await ctx.progress("Ready", 1);
       return { status: "completed" } satisfies AgentOutcome;
@@ -293,9 +300,9 @@ export function emailAgents(deps: EmailAgentDeps): Agent[] {
       await ctx.progress(`Rewriting the ${target.type} section`, 0.1);
       const replacement = await rewriteSection(ctx, tools.provider.name === "offline" ? undefined : tools.provider, { brand, brief, target, instruction: input.instruction, sections: email.document.sections });
       if (typeof replacement === "string") return ctx.signal.aborted ? { status: "cancelled" } : { status: "failed", error: replacement };
-      const latest = (await deps.studio.email(input.emailId))!;
+      const latest = (await deps.studio.email(loaded.scope, input.emailId))!;
       const document = { ...latest.document, sections: latest.document.sections.map((s) => (s.id === target.id ? replacement : s)) };
-      const version = await deps.studio.saveVersion(input.emailId, document, `Regenerated ${target.type}: ${input.instruction.slice(0, 120)}`);
+      const version = await deps.studio.saveVersion(loaded.scope, input.emailId, document, `Regenerated ${target.type}: ${input.instruction.slice(0, 120)}`);
       await ctx.emit({ type: "artifact", runId: ctx.info.runId, kind: "section", ref: target.id, data: replacement });
       await ctx.emit({ type: "artifact", runId: ctx.info.runId, kind: "email", ref: input.emailId, data: { version } });
       await ctx.progress("Section updated", 1);

@@ -3,7 +3,8 @@ import { runOptionsSchema } from "../agents/options";
 import type { Context } from "hono";
 import { ApiError } from "../infra/http";
 import { errors, router, type AppEnv } from "../infra/openapi";
-import { canAccessTeam, type Principal } from "../accounts/principal";
+import { studioScope } from "../accounts/gate";
+import type { BrandStore } from "../brands/store";
 import { AssetStore, assetIdFromUrl } from "../assets/store";
 import { requireOwnAssets } from "../assets/routes";
 import { BriefInput, StudioStore, type EmailRecord } from "./studio";
@@ -72,6 +73,7 @@ function emailFileName(email: EmailRecord): string {
 
 export interface StudioRoutesOptions {
   studio: StudioStore;
+  brands: BrandStore;
   assets: AssetStore;
   /** The editing module the pages use too (one render cache). */
   editor: EmailEditor;
@@ -88,18 +90,14 @@ export interface StudioRoutesOptions {
 
 /** The email studio JSON API: briefs, generation, the email document and its exports. */
 export function studioRoutes(options: StudioRoutesOptions) {
-  const { studio, assets, editor, sessions, variants } = options;
+  const { studio, brands, assets, editor, sessions, variants } = options;
   const testSendLimiter = options.testSendLimiter ?? new TestSendLimiter();
   const app = router();
   const base = (c: Context) => options.publicUrl ?? new URL(c.req.url).origin;
-  const teamOf = (principal: Principal): string | null => {
-    if (principal.kind === "client") throw new ApiError(403, "forbidden", "Client tokens are scoped to one session.");
-    return principal.teamId ?? null;
-  };
 
   async function loadEmail(c: Context<AppEnv>, id: string): Promise<EmailRecord> {
-    const email = await studio.email(id);
-    if (!email || !canAccessTeam(c.get("principal"), email.teamId)) throw new ApiError(404, "email_not_found", `No email ${id}.`);
+    const email = await studio.email(studioScope(c), id);
+    if (!email) throw new ApiError(404, "email_not_found", `No email ${id}.`);
     return email;
   }
 
@@ -123,7 +121,7 @@ export function studioRoutes(options: StudioRoutesOptions) {
   /** The email as it is after an edit. */
   async function edited(c: Context<AppEnv>, email: EmailRecord, result: EditResult) {
     orThrow(result);
-    return c.json(await view(c, (await studio.email(email.id))!), 200);
+    return c.json(await view(c, (await studio.email(studioScope(c), email.id))!), 200);
   }
 
   // --- briefs and generation ------------------------------------------------------------------------
@@ -131,10 +129,10 @@ export function studioRoutes(options: StudioRoutesOptions) {
     createRoute({ method: "post", path: "/api/briefs", tags: ["Email studio"], summary: "Create a brief", request: { body: { content: { "application/json": { schema: BriefInput } } } }, responses: { 201: { description: "Created", content: { "application/json": { schema: z.object({ id: z.string() }) } } }, ...errors(400, 401, 404) } }),
     async (c) => {
       const body = c.req.valid("json");
-      const brand = await studio.brand(body.brandId);
-      if (!brand || !canAccessTeam(c.get("principal"), brand.teamId)) throw new ApiError(404, "brand_not_found", `No brand ${body.brandId}.`);
-      await requireOwnAssets(assets, c.get("principal"), [...(body.referenceAssetIds ?? []), ...(body.products ?? []).map((p) => p.imageAssetId)]);
-      const brief = await studio.createBrief(teamOf(c.get("principal")), body);
+      const scope = studioScope(c);
+      if (!(await brands.brand(scope, body.brandId))) throw new ApiError(404, "brand_not_found", `No brand ${body.brandId}.`);
+      await requireOwnAssets(assets, scope, [...(body.referenceAssetIds ?? []), ...(body.products ?? []).map((p) => p.imageAssetId)]);
+      const brief = await studio.createBrief(scope, body);
       return c.json({ id: brief.id }, 201);
     },
   );
@@ -142,8 +140,8 @@ export function studioRoutes(options: StudioRoutesOptions) {
   app.openapi(
     createRoute({ method: "get", path: "/api/briefs/{id}", tags: ["Email studio"], summary: "A brief", request: { params: z.object({ id: Id("id", "brief_x") }) }, responses: { 200: { description: "The brief", content: { "application/json": { schema: z.object({ id: z.string() }).passthrough() } } }, ...errors(401, 404) } }),
     async (c) => {
-      const brief = await studio.brief(c.req.valid("param").id);
-      if (!brief || !canAccessTeam(c.get("principal"), brief.teamId)) throw new ApiError(404, "brief_not_found", "No such brief.");
+      const brief = await studio.brief(studioScope(c), c.req.valid("param").id);
+      if (!brief) throw new ApiError(404, "brief_not_found", "No such brief.");
       return c.json({ id: brief.id, ...brief.data }, 200);
     },
   );
@@ -159,9 +157,9 @@ export function studioRoutes(options: StudioRoutesOptions) {
     }),
     async (c) => {
       const { id } = c.req.valid("param");
-      const brief = await studio.brief(id);
+      const brief = await studio.brief(studioScope(c), id);
       const principal = c.get("principal");
-      if (!brief || !canAccessTeam(principal, brief.teamId)) throw new ApiError(404, "brief_not_found", `No brief ${id}.`);
+      if (!brief) throw new ApiError(404, "brief_not_found", `No brief ${id}.`);
       const body = c.req.header("content-type")?.includes("json") ? c.req.valid("json") : {};
       const started = await editor.startGeneration(brief, { baseUrl: base(c), clientId: principal.clientId, provider: body?.provider, options: body?.options });
       return c.json(started, 202);
@@ -172,8 +170,7 @@ export function studioRoutes(options: StudioRoutesOptions) {
   app.openapi(
     createRoute({ method: "get", path: "/api/emails", tags: ["Email studio"], summary: "List emails (newest first)", responses: { 200: { description: "Emails", content: { "application/json": { schema: z.object({ emails: z.array(z.object({ id: z.string(), status: z.string(), version: z.number(), subject: z.string().nullable(), createdAt: z.string() })) }) } } }, ...errors(401) } }),
     async (c) => {
-      const principal = c.get("principal");
-      const list = await studio.emails(principal.kind === "admin" ? undefined : teamOf(principal));
+      const list = await studio.emails(studioScope(c));
       return c.json({ emails: list.map((e) => ({ id: e.id, status: e.status, version: e.version, subject: e.document.subject ?? null, createdAt: new Date(e.createdAt).toISOString() })) }, 200);
     },
   );
@@ -202,10 +199,10 @@ export function studioRoutes(options: StudioRoutesOptions) {
   }
 
   /** The email's images of ours, with their bytes, for a self-contained zip or CID parts. */
-  async function imagesOf(c: Context, html: string): Promise<Array<{ id: string; url: string; bytes: Uint8Array; contentType: string }>> {
+  async function imagesOf(c: Context<AppEnv>, html: string): Promise<Array<{ id: string; url: string; bytes: Uint8Array; contentType: string }>> {
     const out = [];
     for (const { url, id } of assetImagesIn(html, base(c))) {
-      const asset = await assets.bytes(id);
+      const asset = await assets.bytes(studioScope(c), id);
       if (asset) out.push({ id, url, bytes: asset.bytes, contentType: asset.info.contentType });
     }
     return out;
@@ -422,7 +419,7 @@ export function studioRoutes(options: StudioRoutesOptions) {
     createRoute({ method: "get", path: "/api/emails/{id}/versions", tags: ["Email studio"], summary: "Version history", request: { params: z.object({ id: Id("id", "email_x") }) }, responses: { 200: { description: "Versions", content: { "application/json": { schema: z.object({ versions: z.array(z.object({ version: z.number(), note: z.string().nullable(), createdAt: z.string() })) }) } } }, ...errors(401, 404) } }),
     async (c) => {
       const email = await loadEmail(c, c.req.valid("param").id);
-      const versions = await studio.versions(email.id);
+      const versions = await studio.versions(studioScope(c), email.id);
       return c.json({ versions: versions.map((v) => ({ version: v.version, note: v.note, createdAt: new Date(v.createdAt).toISOString() })) }, 200);
     },
   );

@@ -1,4 +1,5 @@
 import type { SessionService } from "../sessions/service";
+import { teamScope } from "../accounts/scope";
 import type { EmailDocument, Section } from "./document";
 import { MAX_SUBJECT_CHARS } from "./limits";
 import type { EmailEditor } from "./editing";
@@ -109,7 +110,7 @@ export class Variants {
     const note = `Variant of version ${email.version}${input.subject ? " with a new subject" : ""}`;
     const emailId = await this.#studio.createVariant(email, { sessionId: session.id, document, note });
     if (!target || !input.instruction) return { ok: true, emailId, sessionId: session.id };
-    const variant = (await this.#studio.email(emailId))!;
+    const variant = (await this.#studio.email(teamScope(email.teamId), emailId))!;
     const started = await this.#editor.regenerate(variant, target.id, { instruction: input.instruction, baseUrl: input.baseUrl, clientId: input.clientId });
     return started.ok ? { ok: true, emailId, sessionId: session.id, runId: started.runId } : { ok: true, emailId, sessionId: session.id };
   }
@@ -117,8 +118,9 @@ export class Variants {
   /** The family of `email`: the first email, then its variants, oldest first (at most 50). */
   async family(email: EmailRecord): Promise<EmailRecord[]> {
     const rootId = this.rootOf(email);
-    const root = rootId === email.id ? email : await this.#studio.email(rootId);
-    const variants = await this.#studio.variantsOf(rootId);
-    return [...(root && root.teamId === email.teamId ? [root] : []), ...variants.filter((v) => v.teamId === email.teamId)];
+    // The email passed the team gate; its family is looked up inside the same team.
+    const scope = teamScope(email.teamId);
+    const root = rootId === email.id ? email : await this.#studio.email(scope, rootId);
+    return [...(root ? [root] : []), ...(await this.#studio.variantsOf(scope, rootId))];
   }
 }

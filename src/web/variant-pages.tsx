@@ -23,8 +23,7 @@ export function variantPages(options: VariantPagesOptions) {
   app.use("/emails/:id/compare", requireUser);
 
   async function loadEmail(c: Context<PageEnv>, id: string): Promise<EmailRecord | undefined> {
-    const email = await studio.email(id);
-    return email && email.teamId === c.get("user")!.teamId ? email : undefined;
+    return studio.email(c.get("scope"), id);
   }
 
   app.post("/emails/:id/variants", async (c) => {

@@ -11,7 +11,6 @@ export class Providers {
   readonly offline = new OfflineProvider();
   readonly anthropic: AnthropicProvider | undefined;
   readonly openai: OpenAIProvider | undefined;
-  #default: Config["aiProvider"];
   #textDefault: NonNullable<Config["text"]["provider"]>;
   #imageDefault: NonNullable<Config["image"]["provider"]>;
   #observed = new WeakMap<Provider, Provider>();
@@ -19,7 +18,6 @@ export class Providers {
   onError: (provider: Provider["name"], code: string) => void = () => {};
 
   constructor(config: Pick<Config, "aiProvider" | "anthropic" | "openai"> & Partial<Pick<Config, "text" | "image">>) {
-    this.#default = config.aiProvider;
     this.#textDefault = config.text?.provider ?? config.aiProvider;
     this.#imageDefault = config.image?.provider ?? (config.aiProvider === "offline" ? "offline" : "auto");
     const textModel = config.text?.model;
