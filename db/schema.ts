@@ -102,6 +102,12 @@ export const sessions = pgTable(
     runDefaults: text("run_defaults"),
     /** What a user message does while a turn runs: enqueue | interrupt | reject | parallel. */
     doubleTexting: text("double_texting").notNull().default("parallel"),
+    /** Branches: the session this one was forked from (null for a root), the root of its tree, and the message it branched at. */
+    parentId: text("parent_id"),
+    rootId: text("root_id"),
+    branchFrom: text("branch_from"),
+    /** On a root: the branch its clients are following (null: the root itself). */
+    currentBranch: text("current_branch"),
     createdAt: timestamp("created_at", { withTimezone: true }).notNull().defaultNow(),
   },
   (table) => [index("sessions_team_idx").on(table.teamId, table.createdAt)],

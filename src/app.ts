@@ -32,6 +32,10 @@ import { SessionFollowers } from "./sessions/follower";
 import { sessionRoutes } from "./sessions/routes";
 import { guardSessionStream } from "./sessions/stream-guard";
 import { Turns } from "./sessions/turns";
+import { chatRoutes } from "./sessions/chat-routes";
+import { branchRoutes } from "./sessions/branch-routes";
+import { Branches } from "./sessions/branches";
+import { sessionOfStreamPath } from "./sessions/ui-chunks";
 import { InputRequests } from "./sessions/input-requests";
 import { apiDocs } from "./web/api-docs";
 import { Providers } from "./agents/providers";
@@ -44,13 +48,16 @@ import { studioRoutes } from "./email/routes";
 import { assetRoutes, assetRoute } from "./assets/routes";
 import { ServiceMetrics } from "./service-metrics";
 import { EmailEditor } from "./email/editing";
+import { Variants } from "./email/variants";
 import { studioPages } from "./web/studio-pages";
+import { variantPages } from "./web/variant-pages";
 import { sessionPages } from "./web/session-pages";
 import { vendorFiles } from "./web/vendor";
 import { BrandImports, brandImportAgent } from "./brands/import/imports";
 import { ReferenceStore } from "./brands/references";
 import { BRAND_UPLOAD_PATH, brandRoutes } from "./brands/routes";
 import { brandPages } from "./brands/pages";
+import { BrandStore } from "./brands/store";
 import { brandImportPages } from "./brands/import/pages";
 
 /** JSON API bodies are small; uploads and stream appends have their own limits. */
@@ -186,13 +193,14 @@ export async function startService(options: { config: Config; log: Logger }): Pr
     const inputs = new InputRequests({ sql: database.sql, sessions, log: log.child({ component: "inputs" }) });
     const providers = new Providers(config);
     const studio = new StudioStore({ sql: database.sql });
+    const brands = new BrandStore({ sql: database.sql });
     const assets = new AssetStore({ sql: database.sql });
-    const brandImports = new BrandImports({ sql: database.sql, sessions, studio });
+    const brandImports = new BrandImports({ sql: database.sql, sessions, brands });
     const references = new ReferenceStore({ sql: database.sql });
     const followers = new SessionFollowers({ hub: streams.hub, reader: sessions, log: log.child({ component: "sessions" }) });
     runtime = new AgentRuntime({
       sql: database.sql, boss, followers, writer: streams.writer, sessions, turns, inputs, presence, providers,
-      agents: [...BUILT_IN_AGENTS, ...emailAgents({ studio, assets, providers }), brandImportAgent({ imports: brandImports, assets, allowPrivate: config.importAllowPrivate })],
+      agents: [...BUILT_IN_AGENTS, ...emailAgents({ studio, brands, assets, providers }), brandImportAgent({ imports: brandImports, assets, allowPrivate: config.importAllowPrivate })],
       log: log.child({ component: "agents" }),
       listener: database.listener,
     });
@@ -231,10 +239,18 @@ export async function startService(options: { config: Config; log: Logger }): Pr
     api.use("/api/*", jsonBodyGuard());
     api.route("/", accountRoutes({ accounts }));
     api.route("/", assetRoutes({ assets, publicUrl: config.publicUrl }));
-    const editor = new EmailEditor({ studio, sessions });
-    api.route("/", studioRoutes({ studio, assets, editor, sessions, mail: config.mail, publicUrl: config.publicUrl }));
-    api.route("/", brandRoutes({ studio, assets, imports: brandImports, references, publicUrl: config.publicUrl, allowPrivate: config.importAllowPrivate }));
+    // The email's images are public asset URLs (what any mail client fetches), so the checks read them as the public route does.
+    const offlineText = (provider: string | undefined) => {
+      const chosen = providers.text(provider);
+      return !("error" in chosen) && chosen.name === "offline";
+    };
+    const editor = new EmailEditor({ studio, brands, sessions, loadImage: async (id) => (await assets.bytes(ALL_TEAMS, id))?.bytes, offlineText });
+    const variants = new Variants({ studio, sessions, editor });
+    api.route("/", studioRoutes({ studio, brands, assets, editor, sessions, variants, mail: config.mail, publicUrl: config.publicUrl, allowPrivate: config.importAllowPrivate }));
+    api.route("/", brandRoutes({ brands, assets, imports: brandImports, references, publicUrl: config.publicUrl, allowPrivate: config.importAllowPrivate }));
     api.route("/", sessionRoutes({ service: sessions, turns, inputs, presence, secretKey: config.secretKey, publicUrl: config.publicUrl, runnableAgents: () => runtime!.agentNames, revokeClientToken: (input) => accounts.revokeClientToken(input) }));
+    api.route("/", chatRoutes({ service: sessions, turns, secretKey: config.secretKey, publicUrl: config.publicUrl }));
+    api.route("/", branchRoutes({ service: sessions, branches: new Branches({ sql: database.sql, sessions, turns }), publicUrl: config.publicUrl }));
 
     // Session streams are read-only on /v1/stream (the operator's raw appends are checked event by event).
     const isOperator = async (request: Request) => (await auth.authenticate(Authenticator.bearer(request)))?.kind === "admin";
@@ -288,11 +304,12 @@ export async function startService(options: { config: Config; log: Logger }): Pr
     app.use("*", loadUser(accounts));
     app.route("/", api as never);
     app.route("/", apiDocs(api));
-    app.route("/", brandImportPages({ imports: brandImports, studio, publicUrl: config.publicUrl, allowPrivate: config.importAllowPrivate }));
+    app.route("/", brandImportPages({ imports: brandImports, publicUrl: config.publicUrl, allowPrivate: config.importAllowPrivate }));
     app.route("/", accountPages({ accounts, publicUrl: config.publicUrl, clientAddress: (c) => (c.env as unknown as Server<SocketData>)?.requestIP?.(c.req.raw)?.address ?? "unknown" }));
     const offline = () => providers.offlineOnly;
-    app.route("/", brandPages({ studio, assets, publicUrl: config.publicUrl, offline }));
-    app.route("/", studioPages({ studio, assets, sessions, editor, publicUrl: config.publicUrl, offline }));
+    app.route("/", brandPages({ brands, assets, publicUrl: config.publicUrl, offline }));
+    app.route("/", variantPages({ studio, editor, variants, publicUrl: config.publicUrl, offline }));
+    app.route("/", studioPages({ studio, brands, assets, sessions, editor, publicUrl: config.publicUrl, offline }));
     app.route("/", sessionPages({ sessions, presence: presence!, offline }));
     app.get("/", async (c) => {
       if (await accounts.needsSetup()) return c.redirect("/setup");
@@ -338,7 +355,7 @@ function streamAuthorizer(auth: Authenticator, sessions: SessionService, store: 
     const scope = scopeOf(principal);
     if (path.startsWith(SESSION_STREAM_PREFIX)) {
       // Existence is read across teams (ALL_TEAMS) only to tell "taken" from "missing"; both answer 404 to a read.
-      const session = await sessions.get(path.slice(SESSION_STREAM_PREFIX.length), ALL_TEAMS);
+      const session = await sessions.get(sessionOfStreamPath(SESSION_STREAM_PREFIX, path)!, ALL_TEAMS);
       return session ? inScope(scope, session.teamId) : undefined;
     }
     const owner = await store.ownerOf(path);
@@ -349,7 +366,8 @@ function streamAuthorizer(auth: Authenticator, sessions: SessionService, store: 
     if (!principal) return refuse(401, "unauthorized", "Send Authorization: Bearer <token> (or run with STREAMS_AUTH=off for development).");
     if (principal.kind === "admin") return { teamId: null };
     if (principal.kind === "client") {
-      if ((request.method === "GET" || request.method === "HEAD") && path === SESSION_STREAM_PREFIX + principal.sessionId && can(principal, "read")) return { teamId: principal.teamId };
+      // Its session's stream, and the AI SDK streams of its turns (`…/sessions/<id>/ui/<uiId>`).
+      if ((request.method === "GET" || request.method === "HEAD") && sessionOfStreamPath(SESSION_STREAM_PREFIX, path) === principal.sessionId && can(principal, "read")) return { teamId: principal.teamId };
       return refuse(403, "forbidden", "A client token may only read its own session's stream (with the read capability).");
     }
     if (path.startsWith("/v1/stream/__ds")) return refuse(403, "forbidden", "Subscriptions are managed with the bootstrap API_TOKEN.");

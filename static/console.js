@@ -143,6 +143,8 @@ function describe(e) {
     case "control": return `${e.action}${e.runId ? ` ${e.runId}` : ""}${e.text ? `: ${clip(e.text)}` : ""}`;
     case "artifact": return `${e.kind} ${clip(String(e.ref), 70)}`;
     case "input.request": return `${e.kind} ${e.requestId}: ${clip(e.prompt)}`;
+    case "branch.created": return `branch ${e.branchId} (${e.reason} of ${e.fromMessageId})`;
+    case "branch.switched": return `now following ${e.branchId}`;
     case "turn.state": return `turns: ${e.active.map((t) => t.runId).join(", ") || "none"} active, ${e.queued.length} queued`;
     default: return "";
   }

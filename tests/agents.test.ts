@@ -73,7 +73,14 @@ describe("runs", () => {
     expect(messages[1]).toMatchObject({ role: "assistant", status: "complete", runId, text });
     expect(text.startsWith("Here is an offline draft") || text.startsWith("Offline draft") || text.startsWith("Working offline")).toBe(true);
     expect(text).toContain("durable");
-    expect((await api(server, "GET", `/api/sessions/${id}`)).body.runs).toEqual([{ runId, agent: "chat", status: "completed" }]);
+    // The run's row is updated just after its run.end is appended: wait for it rather than race it.
+    let runs: unknown[] = [];
+    for (let i = 0; i < 100; i++) {
+      runs = (await api(server, "GET", `/api/sessions/${id}`)).body.runs;
+      if ((runs[0] as { status?: string } | undefined)?.status !== "running") break;
+      await Bun.sleep(20);
+    }
+    expect(runs).toEqual([{ runId, agent: "chat", status: "completed" }]);
   });
 
   test("offline output is deterministic for the same input", () => {

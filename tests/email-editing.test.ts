@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import sharp from "sharp";
 import { startServer, TEST_API_TOKEN, type TestServer } from "./support/server";
+import { referenceAssets } from "./support/references";
 
 /**
  * The JSON API and the pages share one editing module (src/email/editing.ts) with one render cache.
@@ -51,7 +52,7 @@ beforeAll(async () => {
   };
   const brand = await call("POST", "/api/brands", brandBody);
   brandId = brand.body.id;
-  const brief = await call("POST", "/api/briefs", { brandId, objective: "Launch", audience: "Everyone", tone: "warm", hook: "Hello", cta: { label: "Go", url: "https://example.com" } });
+  const brief = await call("POST", "/api/briefs", { brandId, objective: "Launch", audience: "Everyone", tone: "warm", hook: "Hello", cta: { label: "Go", url: "https://example.com" }, referenceAssetIds: await referenceAssets(server.url, token) });
   const started = await call("POST", `/api/briefs/${brief.body.id}/generate`, { provider: "offline", options: { sectionDelayMs: 0 } });
   expect(started.status).toBe(202);
   emailId = started.body.emailId;
@@ -60,7 +61,7 @@ beforeAll(async () => {
     if (email.body.status !== "generating") break;
     await Bun.sleep(50);
   }
-});
+}, 60_000);
 
 afterAll(async () => {
   await server?.stop();

@@ -60,6 +60,10 @@ describe("health", () => {
       expect(body.ok).toBe(false);
       expect(body.notReady).toEqual(["database", "migrations", "jobs"]);
       expect(body.error.code).toBe("not_ready");
+      // Those 503s are expected while starting (a health check polls them): never logged as errors.
+      expect((await server.fetch("/api/anything")).status).toBe(503);
+      await server.waitForLog(/"level":"error","time":"[^"]+","msg":"request".*"path":"\/api\/anything"/);
+      expect(server.logs.filter((line) => line.includes('"path":"/healthz"') && /"level":"(error|warn)"/.test(line))).toEqual([]);
       await server.kill();
     } finally {
       silent.stop(true);

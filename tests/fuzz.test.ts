@@ -5,6 +5,7 @@ import { TestSocket } from "./support/ws";
 import { renderEmail } from "../src/email/render";
 import { writeOfflineEmail } from "../src/email/offline-writer";
 import { EVENT_TYPES } from "../src/sessions/events";
+import { referenceAssets } from "./support/references";
 
 /**
  * Property-based abuse of the service (issue 6): random and hostile JSON bodies and WebSocket
@@ -20,6 +21,8 @@ let canarySession: string;
 let canaryClientToken: string;
 let brandId: string;
 let emailId: string;
+/** The 3 reference screenshots every brief needs. */
+let referenceIds: string[];
 const CANARY_ID = `canary-${crypto.randomUUID()}`;
 const sockets: TestSocket[] = [];
 
@@ -125,10 +128,11 @@ beforeAll(async () => {
   expect(posted.status).toBe(201);
 
   brandId = (await call("POST", "/api/brands", JSON.stringify({ name: "Fuzz brand", colors: { primary: "#0f5132" }, footer: { address: "1 Test Street", unsubscribeUrl: "{{unsubscribe}}" } }))).json.id;
-  const briefId = (await call("POST", "/api/briefs", JSON.stringify({ brandId, objective: "Launch", audience: "Everyone", tone: "warm", hook: "Hello" }))).json.id;
+  referenceIds = await referenceAssets(server.url, token);
+  const briefId = (await call("POST", "/api/briefs", JSON.stringify({ brandId, objective: "Launch", audience: "Everyone", tone: "warm", hook: "Hello", referenceAssetIds: referenceIds }))).json.id;
   emailId = (await call("POST", `/api/briefs/${briefId}/generate`, JSON.stringify({ provider: "offline", options: { sectionDelayMs: 0 } }))).json.emailId;
   await waitReady(emailId);
-});
+}, 60_000);
 
 // ---------------------------------------------------------------------------------------------
 // Arbitraries.
@@ -363,6 +367,7 @@ describe("hostile strings in every text field", () => {
       hook: f.hook,
       products: [{ name: f.product, description: f.description, url: "https://example.com/p" }],
       cta: { label: f.ctaLabel, url: "https://example.com/buy" },
+      referenceAssetIds: referenceIds,
     }));
     expect(brief.status).toBe(201);
     const session = await call("POST", "/api/sessions", JSON.stringify({ title: f.sessionTitle }));
@@ -388,7 +393,7 @@ describe("hostile strings in every text field", () => {
       { numRuns: 40 },
     );
     await healthy();
-  });
+  }, 120_000);
 
   test("rendered email HTML and MJML escape them (the renderer, 100 random briefs)", async () => {
     await fc.assert(
@@ -402,7 +407,7 @@ describe("hostile strings in every text field", () => {
       }),
       { numRuns: 100 },
     );
-  });
+  }, 120_000);
 
   test("generated emails (through the API) and their pages escape them", async () => {
     await fc.assert(
@@ -427,5 +432,5 @@ describe("hostile strings in every text field", () => {
       { numRuns: 8 },
     );
     await healthy();
-  });
+  }, 120_000);
 });

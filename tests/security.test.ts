@@ -7,6 +7,7 @@ import { API_BODY_LIMIT_BYTES } from "../src/app";
 import { MAX_JSON_DEPTH, inspectJsonText } from "../src/infra/input-guard";
 import { WS_LIMITS } from "../src/sessions/socket";
 import { LOGIN_LIMIT_PER_ADDRESS } from "../src/accounts/service";
+import { referenceAssets } from "./support/references";
 
 /**
  * Hardening of issue 6: uploads checked by content, body and JSON limits, tenant isolation of every
@@ -27,7 +28,7 @@ beforeAll(async () => {
   server = await startServer();
   teamA = await newTeam("alpha");
   teamB = await newTeam("beta");
-});
+}, 60_000);
 
 async function newTeam(name: string): Promise<string> {
   const res = await call(TEST_API_TOKEN, "POST", "/api/teams", { name, owner: { name, email: `${name}@${name}.example`, password: "correct horse battery" } });
@@ -262,7 +263,7 @@ describe("tenant isolation of the email studio", () => {
     ids.assetB = reference.body.id;
     ids.logoB = logo.body.id;
     ids.brandB = (await call(teamB, "POST", "/api/brands", { name: "B brand", colors: { primary: "#123456" }, logoAssetId: ids.logoB, footer: { address: "B street 1", unsubscribeUrl: "{{unsubscribe}}" } })).body.id;
-    ids.briefB = (await call(teamB, "POST", "/api/briefs", { brandId: ids.brandB, objective: "Launch", audience: "B people", tone: "calm", hook: "B's secret hook", referenceAssetIds: [ids.assetB] })).body.id;
+    ids.briefB = (await call(teamB, "POST", "/api/briefs", { brandId: ids.brandB, objective: "Launch", audience: "B people", tone: "calm", hook: "B's secret hook", referenceAssetIds: [ids.assetB, ...(await referenceAssets(server.url, teamB, 2))] })).body.id;
     const generated = (await call(teamB, "POST", `/api/briefs/${ids.briefB}/generate`, { provider: "offline", options: { sectionDelayMs: 0 } })).body;
     ids.emailB = generated.emailId;
     ids.sessionB = generated.sessionId;
@@ -276,7 +277,7 @@ describe("tenant isolation of the email studio", () => {
     const started = await call(teamB, "POST", "/api/brands/import", { url: "https://brand.invalid" });
     ids.importB = started.body?.importId ?? "bimp_missing";
     brandBBefore = (await call(teamB, "GET", `/api/brands/${ids.brandB}`)).body;
-  });
+  }, 60_000);
 
   /** A valid body for each unsafe route, so a 404 is about the id, never about the input. */
   const bodies: Record<string, () => Promise<unknown>> = {
@@ -289,6 +290,12 @@ describe("tenant isolation of the email studio", () => {
     "post /api/brands/imports/{id}/accept": async () => ({}),
     "post /api/brands/{id}/product-images": async () => form(await png(), "p.png"),
     "post /api/brands/{id}/references": async () => form(await png(), "r.png"),
+    "post /api/emails/{id}/test-sends": async () => ({ to: ["someone@example.com"] }),
+  };
+
+  /** A valid query for each route that requires one, for the same reason. */
+  const queries: Record<string, string> = {
+    "get /api/emails/{id}/export": "?platform=klaviyo&format=html",
   };
 
   function fill(path: string): string {
@@ -315,11 +322,12 @@ describe("tenant isolation of the email studio", () => {
     }
     for (const { method, path } of routes) {
       const body = await bodies[`${method} ${path}`]?.();
-      const res = await call(teamA, method.toUpperCase(), fill(path), body ?? (method === "get" || method === "delete" || `${method} ${path}` in bodies ? undefined : {}));
+      const url = fill(path) + (queries[`${method} ${path}`] ?? "");
+      const res = await call(teamA, method.toUpperCase(), url, body ?? (method === "get" || method === "delete" || `${method} ${path}` in bodies ? undefined : {}));
       expect({ route: `${method} ${path}`, status: res.status }).toEqual({ route: `${method} ${path}`, status: 404 });
       expect(res.body.error.code).toMatch(/_not_found$/);
       // The owner sees the same route answer something other than 404.
-      if (method === "get") expect({ route: path, owner: (await call(teamB, "GET", fill(path))).status }).toEqual({ route: path, owner: 200 });
+      if (method === "get") expect({ route: path, owner: (await call(teamB, "GET", url)).status }).toEqual({ route: path, owner: 200 });
     }
   });
 
@@ -341,7 +349,7 @@ describe("tenant isolation of the email studio", () => {
   });
 
   test("A cannot build on B's rows: B's brand, assets and references are unknown to A", async () => {
-    const brief = await call(teamA, "POST", "/api/briefs", { brandId: ids.brandB, objective: "o", audience: "a", tone: "t", hook: "h" });
+    const brief = await call(teamA, "POST", "/api/briefs", { brandId: ids.brandB, objective: "o", audience: "a", tone: "t", hook: "h", referenceAssetIds: await referenceAssets(server.url, teamA) });
     expect(brief.status).toBe(404);
     expect(brief.body.error.code).toBe("brand_not_found");
     const brandA = await call(teamA, "POST", "/api/brands", { name: "A", colors: { primary: "#000000" } });
@@ -350,7 +358,7 @@ describe("tenant isolation of the email studio", () => {
       expect({ status: res.status, code: res.body.error.code }).toEqual({ status: 400, code: "asset_not_found" });
       expect((await call(teamA, "PUT", `/api/brands/${brandA.body.id}`, { name: "A", colors: { primary: "#000000" }, ...payload })).status).toBe(400);
     }
-    const withRefs = await call(teamA, "POST", "/api/briefs", { brandId: brandA.body.id, objective: "o", audience: "a", tone: "t", hook: "h", referenceAssetIds: [ids.assetB] });
+    const withRefs = await call(teamA, "POST", "/api/briefs", { brandId: brandA.body.id, objective: "o", audience: "a", tone: "t", hook: "h", referenceAssetIds: [ids.assetB, ...(await referenceAssets(server.url, teamA, 2))] });
     expect({ status: withRefs.status, code: withRefs.body.error.code }).toEqual({ status: 400, code: "asset_not_found" });
     const library = await call(teamA, "POST", `/api/brands/${brandA.body.id}/references`, { assetId: ids.assetB });
     expect(library.status).toBe(400);

@@ -4,6 +4,7 @@ import { unzipSync, strFromU8 } from "fflate";
 import { startServer, TEST_API_TOKEN, type TestServer } from "./support/server";
 import { startFakeProviders, type FakeProviders } from "./support/fake-providers";
 import { DEFAULT_FORMULA } from "../src/email/document";
+import { referenceAssets } from "./support/references";
 import { slugFileName } from "../src/email/export";
 
 /**
@@ -28,7 +29,7 @@ beforeAll(async () => {
   server = await startServer({ env: { PUBLIC_URL, ANTHROPIC_API_KEY: "sk-ant-test", ANTHROPIC_BASE_URL: fakes.anthropicUrl, OPENAI_API_KEY: "sk-openai-test", OPENAI_BASE_URL: fakes.openaiUrl } });
   servers.push(server);
   token = await newTeam(server, "studio");
-});
+}, 60_000);
 
 // ---------------------------------------------------------------------------------------------
 // Helpers.
@@ -126,9 +127,14 @@ async function brand(overrides: Record<string, unknown> = {}) {
 const HOOK = "Wake up to brighter skin in 14 days";
 const CTA_URL = "https://glow.example/serum?utm_source=email&utm_medium=newsletter";
 
+/** The team's 3 reference screenshots, uploaded once: every brief needs 3–4. */
+let sharedReferences: Promise<string[]> | undefined;
+const references = () => (sharedReferences ??= referenceAssets(server.url, token));
+
 async function brief(brandId: string, overrides: Record<string, unknown> = {}) {
   const res = await api("POST", "/api/briefs", {
     brandId,
+    referenceAssetIds: await references(),
     objective: "Launch the new Vitamin C serum and drive first purchases",
     audience: "Women 30-45 with dull, tired skin",
     tone: "warm and reassuring",
@@ -192,9 +198,10 @@ describe("offline generation", () => {
 
   test("the copy is brief-specific: the hook in the headline, the products, the CTA url", async () => {
     expect(section(email, "headline").fields.text).toBe(HOOK);
-    expect(section(email, "ingredient").fields.name).toBe("Radiance C Serum");
+    expect(section(email, "ingredient").fields.name).toBe("15% vitamin C");
     expect(section(email, "ingredient").fields.imageUrl).toBe(`${PUBLIC_URL}/assets/${productImage}`);
-    expect(section(email, "benefits").fields.items.map((i: any) => i.title)).toEqual(["Radiance C Serum", "Dew Drop Moisturiser"]);
+    // Benefits rephrased from the products' descriptions, not the product list.
+    expect(section(email, "benefits").fields.items.map((i: any) => i.title)).toEqual(["Brighter-looking skin", "A more even tone", "Dew Drop Moisturiser"]);
     expect(section(email, "cta").fields).toMatchObject({ label: "Shop the serum", url: CTA_URL });
     expect(section(email, "footer").fields).toMatchObject({ address: "12 Market Street, Portland, OR 97201", unsubscribeUrl: "{{unsubscribe}}" });
     expect(email.document.subject).toContain("Wake up to brighter skin");
@@ -433,7 +440,7 @@ describe("editing, versions and regeneration", () => {
 
   test("regenerating a section (offline) streams a message into the session and makes a new version", async () => {
     const before = (await api("GET", `/api/emails/${email.id}`)).body;
-    const res = await api("POST", `/api/emails/${email.id}/sections/headline-1/regenerate`, { instruction: "Mornings feel lighter already" });
+    const res = await api("POST", `/api/emails/${email.id}/sections/headline-1/regenerate`, { instruction: "Make it longer" });
     expect(res.status).toBe(202);
     expect(res.body.sessionId).toBe(sessionId);
     const runId = res.body.runId;
@@ -447,7 +454,9 @@ describe("editing, versions and regeneration", () => {
     expect(events.find((e) => e.type === "message.end")).toMatchObject({ id: start.id, status: "complete" });
     const after = (await api("GET", `/api/emails/${email.id}`)).body;
     expect(after.version).toBe(before.version + 1);
-    expect(section(after, "headline").fields.text).toBe("Mornings feel lighter already");
+    // Offline, "longer" adds a sentence in the brief's tone; the instruction never becomes copy.
+    expect(section(after, "headline").fields.subtext.length).toBeGreaterThan(section(before, "headline").fields.subtext.length);
+    expect(JSON.stringify(section(after, "headline").fields)).not.toContain("Make it longer");
     expect(JSON.parse(text)).toEqual(section(after, "headline").fields);
     // The other sections were left alone.
     expect(after.document.sections.filter((s: any) => s.type !== "headline")).toEqual(before.document.sections.filter((s: any) => s.type !== "headline"));
@@ -528,7 +537,7 @@ describe("stopping a generation", () => {
 describe("with Claude and OpenAI (local wire-format servers)", () => {
   test("copy via Anthropic structured output with the screenshots as image blocks, hero via gpt-image-1", async () => {
     const refs: Array<{ id: string; bytes: Uint8Array; type: string }> = [];
-    for (const [i, format] of (["png", "jpeg", "png", "png", "png"] as const).entries()) {
+    for (const [i, format] of (["png", "jpeg", "png", "png"] as const).entries()) {
       const bytes = await image(240, 360, { r: 40 * i, g: 100, b: 200 - 30 * i }, format);
       const res = await upload(bytes, `ref-${i}.${format}`, "reference");
       refs.push({ id: res.body.id, bytes, type: res.body.contentType });
@@ -561,7 +570,7 @@ describe("with Claude and OpenAI (local wire-format servers)", () => {
     expect(content[0].type).toBe("text");
     expect(content[0].text).toContain("Headline hook: Sunlight in a bottle");
     const images = content.filter((b: any) => b.type === "image");
-    // At most four screenshots are sent, in the brief's order, as base64 image blocks.
+    // The brief's four screenshots are sent, in its order, as base64 image blocks.
     expect(images).toHaveLength(4);
     images.forEach((block: any, i: number) => {
       expect(block.source).toEqual({ type: "base64", media_type: refs[i]!.type, data: Buffer.from(refs[i]!.bytes).toString("base64") });
@@ -616,11 +625,67 @@ describe("with Claude and OpenAI (local wire-format servers)", () => {
     servers.push(plain);
     const plainToken = await newTeam(plain, "nokeys");
     const b = await call(plain, plainToken, "POST", "/api/brands", { name: "Keyless", colors: { primary: "#123456" } });
-    const r = await call(plain, plainToken, "POST", "/api/briefs", { brandId: b.body.id, objective: "Launch", audience: "Everyone", tone: "calm", hook: "Hello" });
+    const r = await call(plain, plainToken, "POST", "/api/briefs", { brandId: b.body.id, objective: "Launch", audience: "Everyone", tone: "calm", hook: "Hello", referenceAssetIds: await referenceAssets(plain.url, plainToken) });
     const started = await call(plain, plainToken, "POST", `/api/briefs/${r.body.id}/generate`, { provider: "anthropic" });
     expect(started.status).toBe(202);
     const email = await settled(started.body.emailId, 15_000, plainToken, plain);
     expect(email).toMatchObject({ status: "failed", error: "The anthropic provider needs ANTHROPIC_API_KEY." });
+  }, 60_000);
+});
+
+describe("the brief", () => {
+  test("takes product photos, an offer, an occasion and a send date, and gives them back", async () => {
+    const brandId = await brand();
+    const photo = await upload(await image(300, 300, { r: 230, g: 120, b: 90 }), "balm.png", "product");
+    const body = { products: [{ name: "Lip Balm", description: "Shea butter and rose oil.", imageAssetId: photo.body.id }], offer: { text: "20% off your first order", code: "GLOW20" }, occasion: "Mother's Day", sendDate: "2026-05-10" };
+    const created = await brief(brandId, body);
+    const read = await api("GET", `/api/briefs/${created}`);
+    expect(read.body).toMatchObject({ ...body, referenceAssetIds: await references() });
+  });
+
+  test("needs 3–4 reference screenshots and a valid offer, send date and product photo; a rejected brief stores nothing", async () => {
+    const brandId = await brand();
+    const refs = await references();
+    const extra = await referenceAssets(server.url, token, 2);
+    const photo = await upload(await image(300, 300, { r: 30, g: 120, b: 90 }), "p.png", "product");
+    const otherTeam = await newTeam(server, "brief-other");
+    const foreignPhoto = await upload(await image(300, 300, { r: 30, g: 20, b: 90 }), "f.png", "product", otherTeam);
+    const sql = (await import("postgres")).default(server.databaseUrl!, { max: 1 });
+    const count = async () => Number((await sql`select count(*)::int as n from briefs`)[0]!.n);
+    const before = await count();
+    const cases: Array<[Record<string, unknown>, number, RegExp]> = [
+      [{ referenceAssetIds: undefined }, 400, /referenceAssetIds: .*add 3 or 4 reference email screenshots/],
+      [{ referenceAssetIds: [] }, 400, /add 3 or 4 reference email screenshots/],
+      [{ referenceAssetIds: refs.slice(0, 2) }, 400, /add 3 or 4 reference email screenshots/],
+      [{ referenceAssetIds: [...refs, ...extra] }, 400, /add 3 or 4 reference email screenshots/],
+      [{ referenceAssetIds: [refs[0], refs[0], refs[1]] }, 400, /each reference screenshot only once/],
+      [{ offer: { code: "GLOW20" } }, 400, /offer\.text/],
+      [{ offer: { text: "20% off", code: "GLOW 20; drop" } }, 400, /discount code of letters/],
+      [{ sendDate: "next tuesday" }, 400, /sendDate: a date such as 2026-05-10/],
+      [{ products: [{ name: "P", imageAssetId: "not-an-asset" }] }, 400, /asset id/],
+      [{ products: [{ name: "P", imageAssetId: foreignPhoto.body.id }] }, 400, /./],
+    ];
+    for (const [overrides, status, message] of cases) {
+      const res = await api("POST", "/api/briefs", { brandId, objective: "o", audience: "a", tone: "t", hook: "h", referenceAssetIds: refs, ...overrides });
+      expect({ overrides, status: res.status }).toEqual({ overrides, status });
+      expect(res.body.error.message).toMatch(message);
+    }
+    expect(await count()).toBe(before);
+    expect((await api("POST", "/api/briefs", { brandId, objective: "o", audience: "a", tone: "t", hook: "h", referenceAssetIds: [...refs, extra[0]], products: [{ name: "P", imageAssetId: photo.body.id }] })).status).toBe(201);
+    expect(await count()).toBe(before + 1);
+    await sql.end();
+  });
+
+  test("/openapi.json documents the offer, the occasion, the send date, product photos and 3–4 references", async () => {
+    const spec = (await api("GET", "/openapi.json")).body;
+    const op = spec.paths["/api/briefs"].post.requestBody.content["application/json"].schema;
+    const schema = op.$ref ? spec.components.schemas[op.$ref.split("/").pop()] : op;
+    expect(schema.required).toContain("referenceAssetIds");
+    expect(schema.properties.referenceAssetIds).toMatchObject({ minItems: 3, maxItems: 4 });
+    expect(schema.properties.offer.properties).toHaveProperty("code");
+    expect(schema.properties.sendDate).toMatchObject({ format: "date" });
+    expect(schema.properties.occasion).toBeDefined();
+    expect(schema.properties.products.items.properties.imageAssetId.description).toContain("product photo");
   });
 });
 
@@ -634,7 +699,7 @@ describe("hostile brand and brief strings", () => {
     expect(bad.body.error.message).toContain("unsubscribeUrl");
     const brandId = await brand();
     for (const overrides of [{ cta: { label: "Go", url: "javascript:alert(1)" } }, { products: [{ name: "P", url: "javascript:alert(1)" }] }, { products: [{ name: "P", url: "JaVaScRiPt:alert(1)" }] }]) {
-      const res = await api("POST", "/api/briefs", { brandId, objective: "o", audience: "a", tone: "t", hook: "h", ...overrides });
+      const res = await api("POST", "/api/briefs", { brandId, objective: "o", audience: "a", tone: "t", hook: "h", referenceAssetIds: await references(), ...overrides });
       expect(res.status).toBe(400);
       expect(res.body.error.message).toContain("http(s) URL");
     }
@@ -687,5 +752,5 @@ describe("hostile brand and brief strings", () => {
     expect(zipped).toHaveLength(1);
     expect(zipped[0]).toMatch(/^[a-z0-9-]+\.html$/);
     expect(strFromU8(files[zipped[0]!]!)).not.toContain("<script");
-  });
+  }, 30_000);
 });

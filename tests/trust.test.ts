@@ -329,6 +329,31 @@ describe("hole 2: revoked and expired tokens lose their open sockets on every in
     expect((await keeps.request({ type: "ping" })).type).toBe("pong");
   });
 
+  test("logging out closes the sockets that person's cookie opened, on both processes (4003)", async () => {
+    const email = `logout-${Date.now()}@example.com`;
+    expect((await api("POST", "/api/teams", { name: "logout", owner: { name: "Lou", email, password: "correct horse battery" } })).status).toBe(201);
+    const login = await fetch(`${serverA.url}/login`, { method: "POST", redirect: "manual", headers: { "content-type": "application/x-www-form-urlencoded", origin: serverA.url }, body: new URLSearchParams({ email, password: "correct horse battery" }) });
+    expect(login.status).toBe(302);
+    const cookie = login.headers.getSetCookie().map((c) => c.split(";")[0]).join("; ");
+    const open = async (on: TestServer) => {
+      const ws = new WebSocket(`${on.url.replace("http", "ws")}/ws`, { headers: { cookie, origin: on.url } } as never);
+      const closed = new Promise<CloseEvent>((resolve) => ws.addEventListener("close", resolve));
+      await new Promise((resolve, reject) => {
+        ws.addEventListener("open", resolve, { once: true });
+        ws.addEventListener("error", reject, { once: true });
+      });
+      return { closed };
+    };
+    const { closed: closedA } = await open(serverA);
+    const { closed: closedB } = await open(serverB);
+    const page = await (await fetch(`${serverA.url}/settings/tokens`, { headers: { cookie } })).text();
+    const csrf = /name="csrf-token" content="([^"]+)"/.exec(page)![1]!;
+    const logout = await fetch(`${serverA.url}/logout`, { method: "POST", redirect: "manual", headers: { cookie, origin: serverA.url, "content-type": "application/x-www-form-urlencoded" }, body: new URLSearchParams({ csrf }) });
+    expect(logout.status).toBe(302);
+    expect((await closedA).code).toBe(4003);
+    expect((await closedB).code).toBe(4003);
+  });
+
   test("a client token's socket is closed when the token expires (4001)", async () => {
     const session = await newSession();
     const issued = await api("POST", `/api/sessions/${session.id}/client-tokens`, { ttlSeconds: 1 });
@@ -587,6 +612,8 @@ describe("one team gate for sessions", () => {
       "POST /api/sessions/{id}/runs": { agent: "chat" },
       "POST /api/sessions/{id}/control": { action: "cancel" },
       "POST /api/sessions/{id}/client-tokens": {},
+      "POST /api/sessions/{id}/chat": { messages: [{ role: "user", parts: [{ type: "text", text: "intrusion" }] }] },
+      "POST /api/sessions/{id}/branches": { messageId: "m1", text: "intrusion" },
     };
     let checked = 0;
     for (const [path, methods] of Object.entries(doc.paths as Record<string, Record<string, unknown>>)) {

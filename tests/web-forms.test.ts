@@ -85,11 +85,24 @@ describe("the brand form", () => {
 });
 
 describe("the brief form", () => {
+  const refs = ["ast_ref1", "ast_ref2", "ast_ref3"];
   test("ignores empty product rows and needs both halves of a CTA", () => {
-    const { values } = readBriefForm({ brandId: "brand_1", objective: "o", audience: "a", tone: "t", hook: "h", "product.0.name": "Serum", "product.1.name": "", ctaLabel: "Shop", ctaUrl: "" }, "https://x.test");
-    expect(values.products).toEqual([{ name: "Serum", description: "", url: "" }]);
+    const { values } = readBriefForm({ brandId: "brand_1", objective: "o", audience: "a", tone: "t", hook: "h", "product.0.name": "Serum", "product.1.name": "", ctaLabel: "Shop", ctaUrl: "", referenceAssetIds: refs }, "https://x.test");
+    expect(values.products).toEqual([{ name: "Serum", description: "", url: "", imageAssetId: "" }]);
     expect(toBriefInput(values)).toEqual({ ok: false, message: "Call to action: give both the button label and its link." });
     expect(toBriefInput({ ...values, ctaUrl: "https://x.test/shop" }).ok).toBe(true);
+  });
+
+  test("takes a product photo, an offer, an occasion and a send date; needs 3–4 reference screenshots", () => {
+    const form = { brandId: "brand_1", objective: "o", audience: "a", tone: "t", hook: "h", "product.0.name": "Serum", "product.0.imageAssetId": "ast_photo1", offerText: "20% off your first order", offerCode: "GLOW20", occasion: "Mother's Day", sendDate: "2026-05-10", referenceAssetIds: refs };
+    const made = toBriefInput(readBriefForm(form, "https://x.test").values);
+    expect(made).toEqual({ ok: true, input: expect.objectContaining({ products: [{ name: "Serum", imageAssetId: "ast_photo1" }], offer: { text: "20% off your first order", code: "GLOW20" }, occasion: "Mother's Day", sendDate: "2026-05-10", referenceAssetIds: refs }) });
+    for (const referenceAssetIds of [[], refs.slice(0, 2), [...refs, "ast_ref4", "ast_ref5"]]) {
+      const result = toBriefInput(readBriefForm({ ...form, referenceAssetIds }, "https://x.test").values);
+      expect(result).toEqual({ ok: false, message: expect.stringContaining("Reference screenshots: add 3 or 4 screenshots") });
+    }
+    expect(toBriefInput(readBriefForm({ ...form, offerText: "" }, "https://x.test").values)).toEqual({ ok: false, message: expect.stringContaining("Offer: say what the offer is") });
+    expect(toBriefInput(readBriefForm({ ...form, sendDate: "next tuesday" }, "https://x.test").values)).toEqual({ ok: false, message: expect.stringContaining("Send date:") });
   });
 });
 

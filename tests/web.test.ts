@@ -22,7 +22,7 @@ let server: TestServer;
 let browser: Browser;
 let context: BrowserContext;
 const problems: string[] = [];
-const shared: { brandId?: string; emailUrl?: string; sessionUrl?: string } = {};
+const shared: { brandId?: string; emailUrl?: string; sessionUrl?: string; productPhoto?: string } = {};
 
 /** A PNG with a label, for uploads. */
 async function png(label: string, width: number, height: number, color: string): Promise<Buffer> {
@@ -72,7 +72,7 @@ beforeAll(async () => {
   await context.addInitScript(() => {
     document.addEventListener("securitypolicyviolation", (e) => console.error(`CSP violation: ${e.violatedDirective} blocked ${e.blockedURI || "inline"} in ${e.sourceFile}:${e.lineNumber} (${e.sample}) on ${(e.target as Element)?.outerHTML?.slice(0, 160)}`));
   });
-});
+}, 60_000);
 
 afterAll(async () => {
   await browser?.close();
@@ -94,7 +94,7 @@ describe("marketer flow", () => {
     await expect(page.locator(".empty-state h2").textContent()).resolves.toBe("No emails yet");
     await accessible(page, "emails (empty)");
     await page.close();
-  });
+  }, 30_000);
 
   test("a brand with logo, product image, colours with a contrast warning, and a reordered formula", async () => {
     const page = await open("/brands");
@@ -144,7 +144,7 @@ describe("marketer flow", () => {
     await noXss(page);
     await shot(page, "brands");
     await page.close();
-  });
+  }, 30_000);
 
   test("a brief with three reference screenshots dropped in starts a live generation", async () => {
     const page = await open("/emails/new");
@@ -155,6 +155,14 @@ describe("marketer flow", () => {
     await page.fill("input[name=hook]", HOOK);
     await page.fill('input[name="product.0.name"]', "Spring Serum");
     await page.fill('input[name="product.0.description"]', "Vitamin C and rosehip for morning glow.");
+    // The product's photo, picked from the brand's product images (only the chosen brand's are offered).
+    const photos = await page.$$eval('select[name="product.0.imageAssetId"] option:not([hidden])', (options) => options.map((o) => (o as HTMLOptionElement).value).filter(Boolean));
+    expect(photos).toHaveLength(1);
+    await page.selectOption('select[name="product.0.imageAssetId"]', photos[0]!);
+    shared.productPhoto = photos[0];
+    await page.fill("input[name=offerText]", "20% off your first order");
+    await page.fill("input[name=offerCode]", "SPRING20");
+    await page.fill("input[name=occasion]", "Spring launch");
     await page.fill("input[name=ctaLabel]", "Shop the serum");
     await page.fill("input[name=ctaUrl]", "https://example.com/serum");
     await page.check("input[name=pace][value=slow]");
@@ -206,6 +214,12 @@ describe("marketer flow", () => {
     expect(await again.$$eval("#sections .section-item", (items) => items.map((i) => (i as HTMLElement).dataset.sectionId))).toEqual(["hero-1", "headline-1", "ingredient-1", "benefits-1", "testimonial-1", "cta-1", "footer-1"]);
     const runs = (await (await server.fetch(`/api/sessions/${await again.getAttribute("#editor", "data-session-id")}`)).json()) as { runs: Array<{ agent: string; status: string }> };
     expect(runs.runs.filter((r) => r.agent.startsWith("email")).map((r) => r.status)).toEqual(["completed", "completed", "completed"]);
+    // The picked photo and the offer made it into the email.
+    const generated = (await (await server.fetch(`/api/emails/${shared.emailUrl!.split("/").pop()}`)).json()) as any;
+    const byType = (type: string) => generated.document.sections.find((s: any) => s.type === type).fields;
+    expect(byType("ingredient").imageUrl).toContain(shared.productPhoto!);
+    expect(byType("hero").headline).toContain("20% off your first order");
+    expect(byType("cta").note).toContain("SPRING20");
     await again.close();
   }, 90_000);
 
@@ -253,12 +267,14 @@ describe("marketer flow", () => {
       }).observe(document.body, { subtree: true, childList: true, characterData: true });
     });
     await page.click("#section-headline-1 details.regen summary");
-    await page.fill("#regen-headline-1", "Spring glow starts today");
+    // "punchier" is one of the offline writer's instructions; the instruction itself never becomes copy.
+    await page.fill("#regen-headline-1", "Make it punchier");
     await page.click("#section-headline-1 .regen-form button");
     await page.waitForSelector("#versions li.current .version-note:text-matches('Regenerated headline')");
     const streamed = await page.evaluate(() => (window as unknown as { __streamed: string[] }).__streamed);
     expect(streamed.length).toBeGreaterThan(0);
-    expect(streamed.at(-1)).toContain("Spring glow starts today");
+    expect(streamed.at(-1)).toContain("Fresh skin for spring.");
+    expect(streamed.at(-1)).not.toContain("punchier");
     expect(await page.textContent("#section-headline-1 .section-text")).not.toBe(before);
     await shot(page, "editor-regenerated");
 
@@ -274,14 +290,17 @@ describe("marketer flow", () => {
     const [download] = await Promise.all([page.waitForEvent("download"), page.click("#export-zip")]);
     const zip = unzipSync(new Uint8Array(readFileSync((await download.path())!)));
     const names = Object.keys(zip).sort();
-    expect(names).toContain("email.html");
-    expect(names).toContain("email.mjml");
-    expect(names).toContain("email.txt");
+    // Named after the email's subject (the offline subject leads with the occasion and offer), slugged.
+    const stem = download.suggestedFilename().replace(/\.zip$/, "");
+    expect(stem).toMatch(/^this-spring-launch-20-off-your-first-order[a-z0-9-]*$/);
+    expect(names).toContain(`${stem}.html`);
+    expect(names).toContain(`${stem}.mjml`);
+    expect(names).toContain(`${stem}.txt`);
     expect(names.some((n) => n.startsWith("images/") && n.endsWith(".png"))).toBe(true);
-    const exported = strFromU8(zip["email.html"]!);
+    const exported = strFromU8(zip[`${stem}.html`]!);
     expect(exported).toContain("Fresh skin for spring");
     expect(exported).not.toContain("<script>window.__xss");
-    expect(strFromU8(zip["email.txt"]!)).toContain("Fresh skin for spring");
+    expect(strFromU8(zip[`${stem}.txt`]!)).toContain("Fresh skin for spring");
     const [htmlDownload] = await Promise.all([page.waitForEvent("download"), page.click("#export-html")]);
     expect(readFileSync((await htmlDownload.path())!, "utf8")).toContain("<!doctype html");
     await page.click("#copy-html");
@@ -309,7 +328,7 @@ describe("marketer flow", () => {
     await Promise.all([page.waitForNavigation(), page.click('button[aria-label="Move Hero down"]')]);
     expect(await page.$$eval("#formula input[name=formulaType]", (inputs) => inputs.map((i) => (i as HTMLInputElement).value)).then((t) => t.slice(0, 2))).toEqual(["headline", "hero"]);
     await plain.close();
-  });
+  }, 30_000);
 
   test("on a phone the editor stacks into one column", async () => {
     const page = await open(shared.emailUrl!);
@@ -323,7 +342,8 @@ describe("marketer flow", () => {
   test("the emails list shows the email and escapes its subject", async () => {
     const page = await open("/emails");
     expect(await page.locator("#email-list tbody tr").count()).toBeGreaterThanOrEqual(1);
-    expect(await page.textContent("#email-list tbody tr td a")).toContain("Glow like never before <img");
+    // The offline subject leads with the brief's occasion and offer (the hook is longer than a subject may be).
+    expect(await page.textContent("#email-list tbody tr td a")).toContain("20% off your first order");
     await noXss(page);
     await shot(page, "emails");
     await page.close();
@@ -335,6 +355,8 @@ describe("marketer flow", () => {
     await page.fill("input[name=tone]", "Sunny");
     await page.fill("input[name=hook]", "Summer is here");
     await page.check("input[name=pace][value=slow]");
+    await page.setInputFiles("#reference-files", await Promise.all([1, 2, 3].map(async (n) => ({ name: `summer-${n}.png`, mimeType: "image/png", buffer: await png(`Summer ${n}`, 300, 450, "#0f766e") }))));
+    await page.waitForFunction(() => document.querySelectorAll("#reference-thumbs .thumb:not(.uploading) input[value^=ast_]").length === 3);
     await Promise.all([page.waitForURL(/\/emails\/email_[^/]+$/), page.click("#generate")]);
     await page.waitForSelector("#connection[data-state=open]");
     await page.waitForSelector("#written li");

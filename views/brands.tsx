@@ -158,6 +158,13 @@ export const BrandFormPage: FC<{
                   <ColorField name="background" label="Background" value={values.colors.background} hint="Behind everything." />
                   <ColorField name="text" label="Text" value={values.colors.text} hint="Body copy." />
                 </div>
+                <h3 class="small-heading">Dark mode</h3>
+                <p class="muted small">Proposed from the colours above; change them if your brand has its own dark look.</p>
+                <div class="color-grid" id="dark-colors">
+                  <ColorField name="darkBackground" label="Dark background" value={values.darkColors.background} hint="Behind everything in dark mode." />
+                  <ColorField name="darkText" label="Dark text" value={values.darkColors.text} hint="Body copy in dark mode." />
+                  <ColorField name="darkHeading" label="Dark headings" value={values.darkColors.heading} hint="Headlines in dark mode." />
+                </div>
                 <div class="two-up">
                   <label>Heading font <input name="headingFont" list="font-suggestions" maxlength={60} value={values.fonts.heading} placeholder="Georgia" /></label>
                   <label>Body font <input name="bodyFont" list="font-suggestions" maxlength={60} value={values.fonts.body} placeholder="Helvetica" /></label>

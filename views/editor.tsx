@@ -3,6 +3,8 @@ import { Csrf, Layout } from "./layout";
 import { Badge, when, type Tone } from "./components";
 import { SECTION_TYPES } from "../src/email/document";
 import { SECTION_FORMS, type FieldSpec } from "../src/web/section-form";
+import { DarkPreviewFrame, HandoffMenu, MergeTagPicker, SchemeSwitch, VariantMenu } from "./handoff";
+import { subjectAlternatives } from "../src/email/variants";
 
 export interface EditorSection {
   id: string;
@@ -33,7 +35,7 @@ const base = (id: string) => `/emails/${encodeURIComponent(id)}`;
 
 /** The whole editor page: the parts that never change around the swappable `#editor`. */
 export const EditorPage: FC<{ user: { name: string }; offline: boolean; data: EditorData }> = ({ user, offline, data }) => (
-  <Layout title={data.email.subject ?? "Email"} user={user} csrfToken={data.csrfToken} offline={offline} active="emails" wide scripts={["/static/editor.js"]}>
+  <Layout title={data.email.subject ?? "Email"} user={user} csrfToken={data.csrfToken} offline={offline} active="emails" wide scripts={["/static/editor.js", "/static/handoff.js"]}>
     <Editor data={data} />
   </Layout>
 );
@@ -72,6 +74,8 @@ export const Editor: FC<{ data: EditorData }> = ({ data }) => {
               <a href={`/api/emails/${encodeURIComponent(email.id)}/export.zip`} download id="export-zip">Zip (HTML, MJML, text, images)</a>
             </div>
           </details>
+          <HandoffMenu emailId={email.id} />
+          <VariantMenu emailId={email.id} csrfToken={csrfToken} subjectSuggestions={subjectAlternatives(email.subject ?? "", 5)} />
           <button type="button" class="primary" id="copy-html" data-url={`/api/emails/${encodeURIComponent(email.id)}/html`} data-needs-js hidden>Copy HTML</button>
         </div>
       </div>
@@ -86,8 +90,10 @@ export const Editor: FC<{ data: EditorData }> = ({ data }) => {
             <input type="radio" name="viewport" id="vp-mobile" value="mobile" class="visually-hidden" />
             <label for="vp-mobile" class="seg">Mobile</label>
           </div>
+          <SchemeSwitch />
           <div class="frame-holder">
             <iframe sandbox="" class="email-frame" id="email-frame" title="The rendered email" src={`/api/emails/${encodeURIComponent(email.id)}/html?v=${email.version}`}></iframe>
+            <DarkPreviewFrame emailId={email.id} version={email.version} />
           </div>
         </section>
         <div class="editor-side">
@@ -245,6 +251,7 @@ export const SectionEditForm: FC<{ emailId: string; section: EditorSection; csrf
       <form method="post" action={url} hx-post={url} class="section-form">
         <h3>Edit: {spec.label}</h3>
         {error && <p class="error" role="alert">{error}</p>}
+        <MergeTagPicker />
         <Csrf token={csrfToken} />
         {spec.fields.length === 0 && !spec.list && <p class="muted">This section has nothing to edit.</p>}
         {spec.fields.map((f, i) => (

@@ -1,7 +1,7 @@
 import type { FC } from "hono/jsx";
 import { Csrf, FormError, Layout } from "./layout";
 import { Badge, EmptyState, PageHeader, statusTone, when } from "./components";
-import { PRODUCT_ROWS, MAX_REFERENCES, type BriefFormValues } from "../src/web/brief-form";
+import { PRODUCT_ROWS, MAX_REFERENCES, MIN_REFERENCES, type BriefFormValues } from "../src/web/brief-form";
 import type { GenerationState, AgentKey } from "../src/web/session-log";
 
 interface PageUser {
@@ -64,7 +64,7 @@ export const NewEmailPage: FC<{
   user: PageUser;
   csrfToken: string;
   offline: boolean;
-  brands: Array<{ id: string; name: string }>;
+  brands: Array<{ id: string; name: string; productImages: Array<{ id: string; url: string }> }>;
   values: BriefFormValues;
   error?: string;
 }> = ({ user, csrfToken, offline, brands, values, error }) => (
@@ -97,12 +97,26 @@ export const NewEmailPage: FC<{
                 <label>Tone <input name="tone" required maxlength={1000} value={values.tone} placeholder="Warm, confident, light" /></label>
               </div>
               <label>Headline hook <input name="hook" required maxlength={200} value={values.hook} placeholder="Your skin's new morning ritual" /></label>
+              <div class="two-up">
+                <label>Occasion <span class="muted small">(optional)</span> <input name="occasion" maxlength={120} value={values.occasion} placeholder="Mother's Day, spring launch…" /></label>
+                <label>Send date <span class="muted small">(optional)</span> <input name="sendDate" type="date" value={values.sendDate} /></label>
+              </div>
+            </section>
+
+            <section class="panel">
+              <h2>Offer <span class="muted small">(optional)</span></h2>
+              <p class="muted small">Shown in the hero or headline and on the button.</p>
+              <div class="two-up">
+                <label>Offer <input name="offerText" maxlength={120} value={values.offerText} placeholder="20% off your first order" /></label>
+                <label>Discount code <input name="offerCode" maxlength={40} pattern="[A-Za-z0-9][A-Za-z0-9_\-]*" value={values.offerCode} placeholder="GLOW20" /></label>
+              </div>
             </section>
 
             <section class="panel">
               <h2>Products <span class="muted small">(optional)</span></h2>
               {Array.from({ length: PRODUCT_ROWS }, (_, i) => {
-                const p = values.products[i] ?? { name: "", description: "", url: "" };
+                const p = values.products[i] ?? { name: "", description: "", url: "", imageAssetId: "" };
+                const known = brands.some((b) => b.productImages.some((img) => img.id === p.imageAssetId));
                 return (
                   <fieldset class="product-row">
                     <legend>Product {i + 1}</legend>
@@ -110,6 +124,21 @@ export const NewEmailPage: FC<{
                       <label>Name <input name={`product.${i}.name`} maxlength={120} value={p.name} /></label>
                       <label>Link <input name={`product.${i}.url`} type="url" maxlength={2048} value={p.url} placeholder="https://" /></label>
                       <label>Description <input name={`product.${i}.description`} maxlength={3000} value={p.description} /></label>
+                    </div>
+                    <div class="two-up">
+                      <label>
+                        Photo from the brand
+                        <select name={`product.${i}.imageAssetId`} class="product-image-pick">
+                          <option value="">No photo</option>
+                          {p.imageAssetId && !known && <option value={p.imageAssetId} selected>Uploaded photo</option>}
+                          {brands.flatMap((b) =>
+                            b.productImages.map((img, n) => (
+                              <option value={img.id} data-brand={b.id} data-url={img.url} selected={img.id === p.imageAssetId}>{`${b.name} — product image ${n + 1}`}</option>
+                            )),
+                          )}
+                        </select>
+                      </label>
+                      <label>Or upload a photo <input type="file" name={`product.${i}.imageFile`} accept="image/png,image/jpeg,image/gif,image/webp" /></label>
                     </div>
                   </fieldset>
                 );
@@ -146,7 +175,7 @@ export const NewEmailPage: FC<{
                   </figure>
                 ))}
               </div>
-              <p class="muted small" id="reference-count">{values.references.length} of 3–4 added</p>
+              <p class="muted small" id="reference-count">{values.references.length} of {MIN_REFERENCES}–{MAX_REFERENCES} added</p>
             </section>
             {offline && (
               <section class="panel">

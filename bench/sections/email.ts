@@ -1,4 +1,5 @@
-import { api, isOurs } from "../ours";
+import { api, BENCH_API_TOKEN, isOurs } from "../ours";
+import { referenceAssets } from "../../tests/support/references";
 import { formatMs, percentile, type Column, type Outcome, type RunOptions, type Section } from "../section";
 import type { RunningTarget } from "../targets";
 import type { Brand, Brief } from "../../src/email/document";
@@ -54,7 +55,7 @@ export const emailSection: Section<EmailResult | null> = {
     const timing = options.quick ? QUICK : FULL;
     const render = await attempt(() => renderTimes(timing.renderWarmup, timing.renderSamples));
     const { id: brandId } = await api<{ id: string }>(target, "POST", "/api/brands", { name: BRAND.name, colors: BRAND.colors, fonts: BRAND.fonts, voice: BRAND.voice, footer: BRAND.footer });
-    const { id: briefId } = await api<{ id: string }>(target, "POST", "/api/briefs", { brandId, objective: BRIEF.objective, audience: BRIEF.audience, tone: BRIEF.tone, hook: BRIEF.hook, products: BRIEF.products!.map(({ name, description, url }) => ({ name, description, url })), cta: BRIEF.cta });
+    const { id: briefId } = await api<{ id: string }>(target, "POST", "/api/briefs", { brandId, objective: BRIEF.objective, audience: BRIEF.audience, tone: BRIEF.tone, hook: BRIEF.hook, products: BRIEF.products!.map(({ name, description, url }) => ({ name, description, url })), cta: BRIEF.cta, referenceAssetIds: await referenceAssets(target.url, BENCH_API_TOKEN) });
     const briefToReady = await attempt(() => generations(target, briefId, timing.briefs, undefined));
     const briefToReadyUnpaced = await attempt(() => generations(target, briefId, timing.briefs, { sectionDelayMs: 0 }));
     return { render, briefToReady, briefToReadyUnpaced };

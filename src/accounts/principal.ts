@@ -8,7 +8,7 @@ import type { Accounts, Role } from "./service";
  */
 export type Principal =
   | { kind: "admin"; teamId: undefined; clientId: string }
-  | { kind: "user"; teamId: string; userId: string; role: Role; clientId: string }
+  | { kind: "user"; teamId: string; userId: string; role: Role; clientId: string; /** The cookie session, so its sockets close at logout. */ sessionId?: string }
   | { kind: "token"; teamId: string; tokenId: string; clientId: string }
   | { kind: "client"; teamId: string | null; sessionId: string; clientId: string; tokenId: string; capabilities: readonly ClientCapability[]; expiresAtMs: number };
 

@@ -42,3 +42,11 @@ export function teamFilter(sql: Sql, scope: TeamScope, column = "team_id"): Pend
   if (scope.kind === "all") return sql`true`;
   return sql`${sql(column)} is not distinct from ${scope.teamId}`;
 }
+
+/**
+ * The team a new row made under `scope` belongs to: the scope's team, or no team (`null`) for the
+ * operator's all-teams scope (rows the bootstrap API_TOKEN makes belong to no team, as before accounts).
+ */
+export function ownerTeam(scope: TeamScope): string | null {
+  return scope.kind === "team" ? scope.teamId : null;
+}

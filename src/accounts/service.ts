@@ -47,6 +47,11 @@ export type LoginResult =
   | { ok: false; code: "invalid_credentials" }
   | { ok: false; code: "rate_limited"; retryAfterSeconds: number };
 
+/** The id under which a cookie session's sockets are closed when it ends (logout): never the cookie itself. */
+export function cookieSessionId(tokenHash: string): string {
+  return `cookie:${tokenHash}`;
+}
+
 /** SHA-256, hex: what we store of every bearer secret (session cookies, API tokens, invite links). */
 export function hashSecret(secret: string): string {
   return createHash("sha256").update(secret).digest("hex");
@@ -163,12 +168,19 @@ export class Accounts {
 
   /** Logout: the session is revoked server-side, not only the cookie cleared. */
   async logout(sessionToken: string): Promise<void> {
-    await this.#sql`delete from user_sessions where token_hash = ${hashSecret(sessionToken)}`;
+    const rows = await this.#sql<{ tokenHash: string }[]>`delete from user_sessions where token_hash = ${hashSecret(sessionToken)} returning token_hash as "tokenHash"`;
+    await this.#notifyRevoked(rows.map((row) => cookieSessionId(row.tokenHash)));
   }
 
   /** Revokes every session of a person (e.g. after a password change). */
   async revokeSessions(userId: string): Promise<void> {
-    await this.#sql`delete from user_sessions where user_id = ${userId}`;
+    const rows = await this.#sql<{ tokenHash: string }[]>`delete from user_sessions where user_id = ${userId} returning token_hash as "tokenHash"`;
+    await this.#notifyRevoked(rows.map((row) => cookieSessionId(row.tokenHash)));
+  }
+
+  /** Tells every process to close the sockets of these credentials (TOKEN_REVOKED_CHANNEL). */
+  async #notifyRevoked(ids: string[]): Promise<void> {
+    for (const id of ids) await this.#sql`select pg_notify(${TOKEN_REVOKED_CHANNEL}, ${id})`;
   }
 
   async createInvite(user: User, role: Role): Promise<{ token: string; expiresAt: Date }> {
@@ -228,7 +240,7 @@ export class Accounts {
   async revokeApiToken(scope: TeamScope, id: string): Promise<boolean> {
     const rows = await this.#sql`update api_tokens set revoked_at = now() where id = ${id} and ${teamFilter(this.#sql, scope)} and revoked_at is null returning id`;
     if (rows.length === 0) return false;
-    await this.#sql`select pg_notify(${TOKEN_REVOKED_CHANNEL}, ${id})`;
+    await this.#notifyRevoked([id]);
     return true;
   }
 
@@ -240,7 +252,7 @@ export class Accounts {
     await this.#sql`
       insert into client_token_revocations (token_id, session_id, expires_at) values (${input.tokenId}, ${input.sessionId}, ${input.expiresAt.toISOString()})
       on conflict (token_id) do nothing`;
-    await this.#sql`select pg_notify(${TOKEN_REVOKED_CHANNEL}, ${input.tokenId})`;
+    await this.#notifyRevoked([input.tokenId]);
     await this.#sql`delete from client_token_revocations where expires_at < now()`;
   }
 

@@ -4,6 +4,7 @@ import type { AppendWriter } from "../streams/writer";
 import { formatOffset } from "../streams/offsets";
 import type { DeltaPart, SessionEvent } from "../sessions/events";
 import type { StreamPart } from "./providers/types";
+import { UiChunkMapper } from "../sessions/ui-chunks";
 import type { RunOptions } from "./options";
 import { CANCEL_FENCE_EPOCH, newId, runProducerId, sessionStreamPath } from "../sessions/service";
 
@@ -68,6 +69,8 @@ export class RunContext {
   /** The producer epoch this run writes at: its attempt, or CANCEL_FENCE_EPOCH once a cancel fenced it. */
   #epoch: number;
   #producerSeq: (epoch: number) => Promise<number>;
+  /** The turn's AI SDK stream, when it has one. */
+  #ui: { path: string; mapper?: UiChunkMapper; seq: number } | undefined;
   #chain: Promise<unknown> = Promise.resolve();
   #abort = new AbortController();
   #stop: StopReason | undefined;
@@ -77,8 +80,9 @@ export class RunContext {
   /** Offset of the last event this run appended. */
   lastOffset = formatOffset(0);
 
-  constructor(options: { info: RunInfo; writer: AppendWriter; log: Logger; producerSeq?: (epoch: number) => Promise<number> }) {
+  constructor(options: { info: RunInfo; writer: AppendWriter; log: Logger; producerSeq?: (epoch: number) => Promise<number>; uiStreamPath?: string }) {
     this.info = options.info;
+    if (options.uiStreamPath) this.#ui = { path: options.uiStreamPath, seq: 0 };
     this.#epoch = options.info.attempt;
     this.#producerSeq = options.producerSeq ?? (async () => -1);
     this.#writer = options.writer;
@@ -132,9 +136,23 @@ export class RunContext {
       } else if (result.kind !== "duplicate") {
         throw new Error(`append to session failed: ${result.kind}`);
       }
+      if (this.#ui && (result.kind === "appended" || result.kind === "duplicate")) await this.#appendUi(event);
     });
     this.#chain = next.catch(() => {});
     return next;
+  }
+
+  /** Mirrors the event into the turn's AI SDK stream (closed with the run's end). */
+  async #appendUi(event: SessionEvent) {
+    const ui = this.#ui!;
+    // Created at the first event, after a retry has learnt which message it continues.
+    ui.mapper ??= new UiChunkMapper(this.info.runId, this.info.resume);
+    const chunks = ui.mapper.map(event);
+    const close = event.type === "run.end" && event.runId === this.info.runId;
+    if (chunks.length === 0 && !close) return;
+    const seq = ui.seq++;
+    const result = await this.#writer.append({ ...jsonAppend(ui.path, chunks, { producer: { id: `ui:${this.info.runId}`, epoch: this.info.attempt, seq } }), close });
+    if (result.kind !== "appended" && result.kind !== "duplicate" && result.kind !== "closed") this.#log.warn("AI SDK stream append failed", { runId: this.info.runId, kind: result.kind });
   }
 
   #append(event: SessionEvent) {

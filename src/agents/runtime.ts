@@ -219,7 +219,12 @@ export class AgentRuntime {
       messageId: row.messageId,
       ...(row.resumeState ? { resumeState: JSON.parse(row.resumeState) } : {}),
     };
-    const ctx = new RunContext({ info, writer: this.#writer, log: this.#log, producerSeq: (epoch) => this.#sessions.producerSeq(row.sessionId, runProducerId(row.id), epoch) });
+    const uiStream = (info.input as { uiStream?: unknown } | undefined)?.uiStream;
+    const ctx = new RunContext({
+      info, writer: this.#writer, log: this.#log,
+      producerSeq: (epoch) => this.#sessions.producerSeq(row.sessionId, runProducerId(row.id), epoch),
+      ...(typeof uiStream === "string" ? { uiStreamPath: uiStream } : {}),
+    });
     this.#local.set(row.id, ctx);
     const log = this.#log.child({ runId: row.id, agent: row.agent, attempt });
     let outcome: AgentOutcome;

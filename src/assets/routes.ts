@@ -2,7 +2,8 @@ import { createRoute, z } from "@hono/zod-openapi";
 import type { Context } from "hono";
 import { ApiError } from "../infra/http";
 import { errors, router } from "../infra/openapi";
-import { canAccessTeam, type Principal } from "../accounts/principal";
+import { studioScope } from "../accounts/gate";
+import { ALL_TEAMS, type TeamScope } from "../accounts/scope";
 import { AssetStore, MAX_UPLOAD_BYTES, assetUrl } from "./store";
 
 export interface AssetRoutesOptions {
@@ -11,14 +12,13 @@ export interface AssetRoutesOptions {
 }
 
 /**
- * Throws `400 asset_not_found` unless every id names an asset the caller's team owns: a brand or a
- * brief may only point at its own team's images.
+ * Throws `400 asset_not_found` unless every id names an asset inside `scope`: a brand or a brief may
+ * only point at its own team's images.
  */
-export async function requireOwnAssets(assets: AssetStore, principal: Principal, ids: Array<string | undefined>): Promise<void> {
+export async function requireOwnAssets(assets: AssetStore, scope: TeamScope, ids: Array<string | undefined>): Promise<void> {
   for (const id of ids) {
     if (!id) continue;
-    const info = await assets.info(id);
-    if (!info || !canAccessTeam(principal, info.teamId)) throw new ApiError(400, "asset_not_found", `No asset ${id}; upload it with POST /api/assets first.`);
+    if (!(await assets.info(scope, id))) throw new ApiError(400, "asset_not_found", `No asset ${id}; upload it with POST /api/assets first.`);
   }
 }
 
@@ -27,10 +27,6 @@ export function assetRoutes(options: AssetRoutesOptions) {
   const { assets } = options;
   const app = router();
   const base = (c: Context) => options.publicUrl ?? new URL(c.req.url).origin;
-  const teamOf = (principal: Principal): string | null => {
-    if (principal.kind === "client") throw new ApiError(403, "forbidden", "Client tokens are scoped to one session.");
-    return principal.teamId ?? null;
-  };
 
   app.openapi(
     createRoute({
@@ -45,7 +41,7 @@ export function assetRoutes(options: AssetRoutesOptions) {
       },
     }),
     async (c) => {
-      const teamId = teamOf(c.get("principal"));
+      const scope = studioScope(c);
       const declared = Number(c.req.header("content-length") ?? 0);
       if (declared > MAX_UPLOAD_BYTES + 64 * 1024) throw new ApiError(413, "payload_too_large", `Images are limited to ${MAX_UPLOAD_BYTES / 1024 / 1024} MB.`);
       let form: FormData;
@@ -59,7 +55,7 @@ export function assetRoutes(options: AssetRoutesOptions) {
       if (!(file instanceof Blob)) throw new ApiError(400, "invalid_request", "Send multipart/form-data with a `file` field.");
       const kindValue = form.get("kind");
       const kind = kindValue === "logo" || kindValue === "product" || kindValue === "reference" ? kindValue : "upload";
-      const saved = await assets.save({ bytes: new Uint8Array(await file.arrayBuffer()), name: (file as File).name, kind, teamId });
+      const saved = await assets.save(scope, { bytes: new Uint8Array(await file.arrayBuffer()), name: (file as File).name, kind });
       if (!saved.ok) throw new ApiError(saved.code === "too_large" ? 413 : 415 as never, saved.code, saved.message);
       const a = saved.asset;
       return c.json({ id: a.id, url: assetUrl(base(c), a.id), contentType: a.contentType, ...(a.width ? { width: a.width } : {}), ...(a.height ? { height: a.height } : {}) }, 201);
@@ -76,8 +72,7 @@ export function assetRoutes(options: AssetRoutesOptions) {
       responses: { 200: { description: "Assets", content: { "application/json": { schema: z.object({ assets: z.array(z.object({ id: z.string(), url: z.string(), kind: z.string(), name: z.string().nullable(), contentType: z.string(), width: z.number().nullable(), height: z.number().nullable() })) }) } } }, ...errors(401) },
     }),
     async (c) => {
-      const principal = c.get("principal");
-      const list = await assets.list(principal.kind === "admin" ? undefined : teamOf(principal), c.req.valid("query").kind);
+      const list = await assets.list(studioScope(c), c.req.valid("query").kind);
       return c.json({ assets: list.map((a) => ({ id: a.id, url: assetUrl(base(c), a.id), kind: a.kind, name: a.name, contentType: a.contentType, width: a.width, height: a.height })) }, 200);
     },
   );
@@ -88,7 +83,8 @@ export function assetRoutes(options: AssetRoutesOptions) {
 /** `GET /assets/:id`: public (email clients fetch images without credentials), immutable, never sniffed. */
 export function assetRoute(assets: AssetStore) {
   return async (c: Context) => {
-    const found = await assets.bytes(c.req.param("id") ?? "");
+    // Public: email clients fetch images without credentials; the ids are unguessable.
+    const found = await assets.bytes(ALL_TEAMS, c.req.param("id") ?? "");
     if (!found) return c.json({ error: { code: "asset_not_found", message: "No such asset." } }, 404);
     const etag = `"${found.info.sha256.slice(0, 32)}"`;
     const headers = {

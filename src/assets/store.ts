@@ -3,6 +3,7 @@ import type { Sql } from "postgres";
 import { fileTypeFromBuffer } from "file-type";
 import sharp from "sharp";
 import { newId } from "../sessions/service";
+import { ownerTeam, teamFilter, type TeamScope } from "../accounts/scope";
 
 /** Uploads larger than this are refused (413). */
 export const MAX_UPLOAD_BYTES = 10 * 1024 * 1024;
@@ -54,7 +55,9 @@ export class AssetStore {
     this.#sql = options.sql;
   }
 
-  async save(input: { bytes: Uint8Array; name?: string; kind?: AssetKind; teamId: string | null }): Promise<SaveResult> {
+  /** Checks an upload by its content and stores it as an asset of the scope's team. */
+  async save(scope: TeamScope, input: { bytes: Uint8Array; name?: string; kind?: AssetKind }): Promise<SaveResult> {
+    const teamId = ownerTeam(scope);
     const { bytes } = input;
     if (bytes.byteLength > MAX_UPLOAD_BYTES) return { ok: false, code: "too_large", message: `Images are limited to ${MAX_UPLOAD_BYTES / 1024 / 1024} MB.` };
     const head = new TextDecoder().decode(bytes.slice(0, 512)).trimStart().toLowerCase();
@@ -92,31 +95,32 @@ export class AssetStore {
     const name = input.name ? input.name.replace(/[^\w .()-]/g, "_").slice(0, 120) : null;
     await this.#sql`
       insert into assets (id, team_id, kind, name, content_type, bytes, byte_length, width, height, sha256)
-      values (${id}, ${input.teamId}, ${input.kind ?? "upload"}, ${name}, ${type.mime}, ${bytes}, ${bytes.byteLength}, ${width}, ${height}, ${sha256})`;
-    return { ok: true, asset: { id, teamId: input.teamId, kind: input.kind ?? "upload", name, contentType: type.mime, byteLength: bytes.byteLength, width, height, sha256 } };
+      values (${id}, ${teamId}, ${input.kind ?? "upload"}, ${name}, ${type.mime}, ${bytes}, ${bytes.byteLength}, ${width}, ${height}, ${sha256})`;
+    return { ok: true, asset: { id, teamId, kind: input.kind ?? "upload", name, contentType: type.mime, byteLength: bytes.byteLength, width, height, sha256 } };
   }
 
-  async info(id: string): Promise<AssetInfo | undefined> {
+  async info(scope: TeamScope, id: string): Promise<AssetInfo | undefined> {
     const [row] = await this.#sql<AssetInfo[]>`
       select id, team_id as "teamId", kind, name, content_type as "contentType", byte_length as "byteLength", width, height, sha256
-      from assets where id = ${id}`;
+      from assets where id = ${id} and ${teamFilter(this.#sql, scope)}`;
     return row;
   }
 
-  async bytes(id: string): Promise<{ info: AssetInfo; bytes: Uint8Array } | undefined> {
+  /** An asset's bytes. The public `GET /assets/:id` reads with `ALL_TEAMS`: its ids are unguessable. */
+  async bytes(scope: TeamScope, id: string): Promise<{ info: AssetInfo; bytes: Uint8Array } | undefined> {
     const [row] = await this.#sql<(AssetInfo & { bytes: Uint8Array })[]>`
       select id, team_id as "teamId", kind, name, content_type as "contentType", byte_length as "byteLength", width, height, sha256, bytes
-      from assets where id = ${id}`;
+      from assets where id = ${id} and ${teamFilter(this.#sql, scope)}`;
     if (!row) return undefined;
     const { bytes, ...info } = row;
     return { info, bytes };
   }
 
-  async list(teamId: string | null | undefined, kind?: AssetKind): Promise<AssetInfo[]> {
+  async list(scope: TeamScope, kind?: AssetKind): Promise<AssetInfo[]> {
     return this.#sql<AssetInfo[]>`
       select id, team_id as "teamId", kind, name, content_type as "contentType", byte_length as "byteLength", width, height, sha256
       from assets
-      where (${teamId === undefined} or team_id is not distinct from ${teamId ?? null}) and (${kind === undefined} or kind = ${kind ?? ""})
+      where ${teamFilter(this.#sql, scope)} and (${kind === undefined} or kind = ${kind ?? ""})
       order by created_at desc limit 500`;
   }
 }

@@ -1,7 +1,8 @@
-import { BrandInput, type BrandRecord } from "../email/studio";
+import { BrandInput, type BrandRecord } from "./store";
 import { SECTION_TYPES, DEFAULT_FORMULA, type SectionType } from "../email/document";
 import { contrastRatio, emailTheme, MIN_CONTRAST_LARGE_TEXT, MIN_CONTRAST_TEXT } from "../email/theme";
 import { assetUrl } from "../assets/store";
+import { darkPaletteOf, proposeDarkPalette, type DarkPalette } from "../email/dark-mode";
 
 /**
  * The brand form: what it shows (values with asset previews), how a posted form becomes a
@@ -11,6 +12,8 @@ import { assetUrl } from "../assets/store";
 export interface BrandFormValues {
   name: string;
   colors: { primary: string; secondary: string; background: string; text: string };
+  /** Shown filled with the proposal; stored only where it differs from the proposal (so it follows the light colours). */
+  darkColors: DarkPalette;
   fonts: { heading: string; body: string };
   voice: string;
   logo?: { id: string; url: string };
@@ -28,6 +31,7 @@ export function emptyBrandForm(): BrandFormValues {
   return {
     name: "",
     colors: { ...DEFAULT_BRAND_COLORS },
+    darkColors: proposeDarkPalette(DEFAULT_BRAND_COLORS),
     fonts: { heading: "", body: "" },
     voice: "",
     products: [],
@@ -48,6 +52,7 @@ export function brandFormValues(record: BrandRecord, base: string): BrandFormVal
       background: d.colors.background ?? DEFAULT_BRAND_COLORS.background,
       text: d.colors.text ?? DEFAULT_BRAND_COLORS.text,
     },
+    darkColors: darkPaletteOf(d),
     fonts: { heading: d.fonts?.heading ?? "", body: d.fonts?.body ?? "" },
     voice: d.voice ?? "",
     ...(d.logoAssetId ? { logo: { id: d.logoAssetId, url: assetUrl(base, d.logoAssetId) } } : {}),
@@ -84,6 +89,7 @@ export function readBrandForm(form: Form, base: string): { values: BrandFormValu
       background: string(form, "background") || DEFAULT_BRAND_COLORS.background,
       text: string(form, "text") || DEFAULT_BRAND_COLORS.text,
     },
+    darkColors: { background: "", text: "", heading: "" },
     fonts: { heading: string(form, "headingFont").trim(), body: string(form, "bodyFont").trim() },
     voice: string(form, "voice").trim(),
     ...(logoId ? { logo: { id: logoId, url: assetUrl(base, logoId) } } : {}),
@@ -91,6 +97,8 @@ export function readBrandForm(form: Form, base: string): { values: BrandFormValu
     formula: types.filter((t): t is SectionType => (SECTION_TYPES as readonly string[]).includes(t)).map((type, i) => ({ type, guidance: (guidance[i] ?? "").trim() })),
     footer: { address: string(form, "footerAddress").trim(), unsubscribeUrl: string(form, "unsubscribeUrl").trim() },
   };
+  const proposed = proposeDarkPalette(values.colors);
+  values.darkColors = { background: string(form, "darkBackground") || proposed.background, text: string(form, "darkText") || proposed.text, heading: string(form, "darkHeading") || proposed.heading };
   const logoFile = files(form, "logoFile")[0];
   return { values, ...(logoFile ? { logoFile } : {}), productFiles: files(form, "productFiles"), action: string(form, "formulaAction") || undefined, addType: string(form, "addType") || undefined };
 }
@@ -112,11 +120,19 @@ export function applyFormulaAction(values: BrandFormValues, action: string, addT
   return { ...values, formula };
 }
 
+/** The dark colours that differ from the proposal for the light ones (the rest keep following it). */
+function ownDarkColors(values: BrandFormValues): { darkColors?: BrandInput["darkColors"] } {
+  const proposed = proposeDarkPalette(values.colors);
+  const own = Object.fromEntries((["background", "text", "heading"] as const).filter((k) => values.darkColors[k].toLowerCase() !== proposed[k]).map((k) => [k, values.darkColors[k]]));
+  return Object.keys(own).length > 0 ? { darkColors: own } : {};
+}
+
 /** Form values → the API's brand input, or a message that says what to fix. */
 export function toBrandInput(values: BrandFormValues): { ok: true; input: BrandInput } | { ok: false; message: string } {
   const candidate = {
     name: values.name,
     colors: values.colors,
+    ...ownDarkColors(values),
     ...(values.fonts.heading || values.fonts.body ? { fonts: { ...(values.fonts.heading ? { heading: values.fonts.heading } : {}), ...(values.fonts.body ? { body: values.fonts.body } : {}) } } : {}),
     ...(values.voice ? { voice: values.voice } : {}),
     ...(values.logo ? { logoAssetId: values.logo.id } : {}),

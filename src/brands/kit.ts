@@ -2,7 +2,8 @@ import { createHash } from "node:crypto";
 import { strFromU8, strToU8, unzipSync, zipSync, type Zippable } from "fflate";
 import { z } from "zod";
 import { AssetStore, MAX_UPLOAD_BYTES, type AssetKind } from "../assets/store";
-import { BrandInput, StudioStore, type BrandRecord } from "../email/studio";
+import { BrandInput, type BrandRecord, type BrandStore } from "./store";
+import type { TeamScope } from "../accounts/scope";
 import { ReferenceStore, normalizeTags, type ReferenceRecord } from "./references";
 
 /**
@@ -98,17 +99,17 @@ const EXTENSIONS: Record<string, string> = { "image/png": "png", "image/jpeg": "
  * Builds a brand's kit: `brand.json` plus its logo, product images and reference emails (with tags).
  *
  * @example
- * const zip = await exportBrandKit({ brand, assets, references: await refs.list(brand.id) });
+ * const zip = await exportBrandKit({ scope, brand, assets, references: await refs.list(scope, brand.id) });
  */
-export async function exportBrandKit(input: { brand: BrandRecord; assets: AssetStore; references: ReferenceRecord[] }): Promise<Uint8Array> {
-  const { brand, assets } = input;
+export async function exportBrandKit(input: { scope: TeamScope; brand: BrandRecord; assets: AssetStore; references: ReferenceRecord[] }): Promise<Uint8Array> {
+  const { scope, brand, assets } = input;
   const zippable: Zippable = {};
   const files: KitManifest["files"] = [];
   const pathOf = new Map<string, string>();
   const include = async (assetId: string | undefined): Promise<string | undefined> => {
     if (!assetId) return undefined;
     if (pathOf.has(assetId)) return pathOf.get(assetId);
-    const found = await assets.bytes(assetId);
+    const found = await assets.bytes(scope, assetId);
     if (!found) return undefined;
     const path = `assets/${assetId}.${EXTENSIONS[found.info.contentType] ?? "bin"}`;
     // Images are compressed already: store them as they are.
@@ -149,7 +150,7 @@ export type KitImportResult =
  * Creates a brand from a kit on this installation: checks the archive, the manifest and every
  * image (re-uploaded through the AssetStore, so nothing skips the content checks).
  */
-export async function importBrandKit(input: { zip: Uint8Array; teamId: string | null; studio: StudioStore; assets: AssetStore; references: ReferenceStore }): Promise<KitImportResult> {
+export async function importBrandKit(input: { zip: Uint8Array; scope: TeamScope; brands: BrandStore; assets: AssetStore; references: ReferenceStore }): Promise<KitImportResult> {
   if (input.zip.byteLength > MAX_KIT_BYTES) return { ok: false, code: "too_large", message: `Brand kits are limited to ${MAX_KIT_BYTES / 1024 / 1024} MB.` };
   const unzipped = unzipSafe(input.zip, {
     keep: (name) => name === "brand.json" || KIT_FILE.test(name),
@@ -185,7 +186,7 @@ export async function importBrandKit(input: { zip: Uint8Array; teamId: string | 
   const kindOf = (path: string): AssetKind => (path === manifest.brand.logo ? "logo" : (manifest.brand.productImages ?? []).includes(path) ? "product" : "reference");
   const newIds = new Map<string, string>();
   for (const path of new Set(needed)) {
-    const saved = await input.assets.save({ bytes: files.get(path)!, name: described.get(path)!.name ?? path.slice("assets/".length), kind: kindOf(path), teamId: input.teamId });
+    const saved = await input.assets.save(input.scope, { bytes: files.get(path)!, name: described.get(path)!.name ?? path.slice("assets/".length), kind: kindOf(path) });
     if (!saved.ok) return { ok: false, code: "asset_rejected", message: `${path}: ${saved.message}` };
     newIds.set(path, saved.asset.id);
   }
@@ -197,10 +198,10 @@ export async function importBrandKit(input: { zip: Uint8Array; teamId: string | 
     ...(productImages?.length ? { productImageAssetIds: productImages.map((p) => newIds.get(p)!) } : {}),
   });
   if (!brandInput.success) return { ok: false, code: "invalid_kit", message: `brand.json: ${brandInput.error.issues[0]!.message}` };
-  const brand = await input.studio.createBrand(input.teamId, brandInput.data);
+  const brand = await input.brands.createBrand(input.scope, brandInput.data);
   let references = 0;
   for (const ref of manifest.references ?? []) {
-    const put = await input.references.put({ brandId: brand.id, assetId: newIds.get(ref.file)!, name: ref.name ?? null, tags: normalizeTags(ref.tags) });
+    const put = await input.references.put(input.scope, { brandId: brand.id, assetId: newIds.get(ref.file)!, name: ref.name ?? null, tags: normalizeTags(ref.tags) });
     if (put.ok) references++;
   }
   return { ok: true, brand, assets: newIds.size, references };

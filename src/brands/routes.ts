@@ -2,10 +2,11 @@ import { createRoute, z } from "@hono/zod-openapi";
 import type { Context } from "hono";
 import { ApiError } from "../infra/http";
 import { errors, router, type AppEnv } from "../infra/openapi";
-import { canAccessTeam, type Principal } from "../accounts/principal";
+import { studioScope } from "../accounts/gate";
+import { teamScope } from "../accounts/scope";
 import { AssetStore, MAX_UPLOAD_BYTES, assetUrl, type AssetInfo } from "../assets/store";
 import { requireOwnAssets } from "../assets/routes";
-import { BrandInput, StudioStore, type BrandRecord } from "../email/studio";
+import { BrandInput, type BrandRecord, type BrandStore } from "./store";
 import { BrandImports, ProposalEdits, type BrandImportRecord } from "./import/imports";
 import { MAX_KIT_BYTES, exportBrandKit, importBrandKit, unzipSafe } from "./kit";
 import { ReferenceStore, normalizeTags, type ReferenceRecord } from "./references";
@@ -42,7 +43,7 @@ const ReferenceView = z.object({ assetId: z.string(), url: z.string(), name: z.s
 const fileSchema = { type: "string", format: "binary" } as const;
 
 export interface BrandRoutesOptions {
-  studio: StudioStore;
+  brands: BrandStore;
   assets: AssetStore;
   imports: BrandImports;
   references: ReferenceStore;
@@ -90,25 +91,19 @@ const isZip = (bytes: Uint8Array) => bytes[0] === 0x50 && bytes[1] === 0x4b && (
 
 /** Brands: the design system itself, import from a website, brand kits in and out, bulk product images, and the reference library. */
 export function brandRoutes(options: BrandRoutesOptions) {
-  const { studio, assets, imports, references } = options;
+  const { brands, assets, imports, references } = options;
   const app = router();
   const base = (c: Context) => options.publicUrl ?? new URL(c.req.url).origin;
-  const teamOf = (principal: Principal): string | null => {
-    if (principal.kind === "client") throw new ApiError(403, "forbidden", "Client tokens are scoped to one session.");
-    return principal.teamId ?? null;
-  };
 
   async function loadBrand(c: Context<AppEnv>, id: string): Promise<BrandRecord> {
-    teamOf(c.get("principal"));
-    const brand = await studio.brand(id);
-    if (!brand || !canAccessTeam(c.get("principal"), brand.teamId)) throw new ApiError(404, "brand_not_found", `No brand ${id}.`);
+    const brand = await brands.brand(studioScope(c), id);
+    if (!brand) throw new ApiError(404, "brand_not_found", `No brand ${id}.`);
     return brand;
   }
 
   async function loadImport(c: Context<AppEnv>, id: string): Promise<BrandImportRecord> {
-    teamOf(c.get("principal"));
-    const record = await imports.get(id);
-    if (!record || !canAccessTeam(c.get("principal"), record.teamId)) throw new ApiError(404, "import_not_found", `No brand import ${id}.`);
+    const record = await imports.get(studioScope(c), id);
+    if (!record) throw new ApiError(404, "import_not_found", `No brand import ${id}.`);
     return record;
   }
 
@@ -138,8 +133,9 @@ export function brandRoutes(options: BrandRoutesOptions) {
     }),
     async (c) => {
       const body = c.req.valid("json");
-      await requireOwnAssets(assets, c.get("principal"), [body.logoAssetId, ...(body.productImageAssetIds ?? [])]);
-      const brand = await studio.createBrand(teamOf(c.get("principal")), body);
+      const scope = studioScope(c);
+      await requireOwnAssets(assets, scope, [body.logoAssetId, ...(body.productImageAssetIds ?? [])]);
+      const brand = await brands.createBrand(scope, body);
       return c.json({ id: brand.id }, 201);
     },
   );
@@ -147,8 +143,7 @@ export function brandRoutes(options: BrandRoutesOptions) {
   app.openapi(
     createRoute({ method: "get", path: "/api/brands", tags: ["Email studio"], summary: "List brands", responses: { 200: { description: "Brands", content: { "application/json": { schema: z.object({ brands: z.array(z.object({ id: z.string(), name: z.string() }).passthrough()) }) } } }, ...errors(401) } }),
     async (c) => {
-      const principal = c.get("principal");
-      const list = await studio.brands(principal.kind === "admin" ? undefined : teamOf(principal));
+      const list = await brands.brands(studioScope(c));
       return c.json({ brands: list.map((b) => ({ id: b.id, ...b.data, name: b.name })) }, 200);
     },
   );
@@ -156,8 +151,7 @@ export function brandRoutes(options: BrandRoutesOptions) {
   app.openapi(
     createRoute({ method: "get", path: "/api/brands/{id}", tags: ["Email studio"], summary: "A brand", request: { params: z.object({ id: Id("id", "brand_x") }) }, responses: { 200: { description: "The brand", content: { "application/json": { schema: z.object({ id: z.string() }).passthrough() } } }, ...errors(401, 404) } }),
     async (c) => {
-      const brand = await studio.brand(c.req.valid("param").id);
-      if (!brand || !canAccessTeam(c.get("principal"), brand.teamId)) throw new ApiError(404, "brand_not_found", "No such brand.");
+      const brand = await loadBrand(c, c.req.valid("param").id);
       return c.json({ id: brand.id, ...brand.data }, 200);
     },
   );
@@ -166,11 +160,11 @@ export function brandRoutes(options: BrandRoutesOptions) {
     createRoute({ method: "put", path: "/api/brands/{id}", tags: ["Email studio"], summary: "Replace a brand's settings", request: { params: z.object({ id: Id("id", "brand_x") }), body: { content: { "application/json": { schema: BrandInput } } } }, responses: { 200: { description: "Saved", content: { "application/json": { schema: z.object({ id: z.string() }) } } }, ...errors(400, 401, 404) } }),
     async (c) => {
       const { id } = c.req.valid("param");
-      const brand = await studio.brand(id);
-      if (!brand || !canAccessTeam(c.get("principal"), brand.teamId)) throw new ApiError(404, "brand_not_found", "No such brand.");
+      const scope = studioScope(c);
+      await loadBrand(c, id);
       const body = c.req.valid("json");
-      await requireOwnAssets(assets, c.get("principal"), [body.logoAssetId, ...(body.productImageAssetIds ?? [])]);
-      await studio.updateBrand(id, body);
+      await requireOwnAssets(assets, scope, [body.logoAssetId, ...(body.productImageAssetIds ?? [])]);
+      await brands.updateBrand(scope, id, body);
       return c.json({ id }, 200);
     },
   );
@@ -187,11 +181,11 @@ export function brandRoutes(options: BrandRoutesOptions) {
     }),
     async (c) => {
       const principal = c.get("principal");
-      const teamId = teamOf(principal);
+      const scope = studioScope(c);
       const raw = c.req.valid("json").url;
       const checked = precheckUrl(/^[a-z][a-z0-9+.-]*:/i.test(raw) ? raw : `https://${raw}`, { allowPrivate: options.allowPrivate });
       if (!checked.ok) throw new ApiError(400, checked.code, checked.message);
-      const started = await imports.start({ url: checked.url.href, teamId, clientId: principal.clientId });
+      const started = await imports.start(scope, { url: checked.url.href, clientId: principal.clientId });
       return c.json(started, 202);
     },
   );
@@ -215,10 +209,9 @@ export function brandRoutes(options: BrandRoutesOptions) {
       const edits = (c.req.valid("json") ?? {}) as ProposalEdits;
       for (const id of [edits.logoAssetId, ...(edits.productImageAssetIds ?? [])]) {
         if (!id) continue;
-        const info = await assets.info(id);
-        if (!info || !canAccessTeam(c.get("principal"), info.teamId)) throw new ApiError(400, "asset_not_found", `No asset ${id}; upload it with POST /api/assets first.`);
+        if (!(await assets.info(studioScope(c), id))) throw new ApiError(400, "asset_not_found", `No asset ${id}; upload it with POST /api/assets first.`);
       }
-      const result = await imports.accept(record, edits);
+      const result = await imports.accept(studioScope(c), record, edits);
       if (!result.ok) throw new ApiError(result.code === "invalid_brand" ? 400 : 409, result.code, result.message);
       return c.json({ id: result.brandId }, 201);
     },
@@ -229,7 +222,8 @@ export function brandRoutes(options: BrandRoutesOptions) {
     createRoute({ method: "get", path: "/api/brands/{id}/kit.zip", tags: ["Brands"], summary: "Export a brand kit: brand.json and its images, as one zip", request: { params: z.object({ id: Id("id", "brand_x") }) }, responses: { 200: { description: "zip", content: { "application/zip": { schema: z.string() } } }, ...errors(401, 404) } }),
     async (c) => {
       const brand = await loadBrand(c, c.req.valid("param").id);
-      const zip = await exportBrandKit({ brand, assets, references: await references.list(brand.id) });
+      const scope = studioScope(c);
+      const zip = await exportBrandKit({ scope, brand, assets, references: await references.list(scope, brand.id) });
       const slug = brand.name.toLowerCase().replace(/[^a-z0-9]+/g, "-").replace(/^-|-$/g, "").slice(0, 60) || "brand";
       return new Response(zip as Uint8Array<ArrayBuffer>, { status: 200, headers: { "content-type": "application/zip", "content-disposition": `attachment; filename="${slug}-kit.zip"`, "cache-control": "no-store" } }) as never;
     },
@@ -245,7 +239,7 @@ export function brandRoutes(options: BrandRoutesOptions) {
       responses: { 201: { description: "Brand created", content: { "application/json": { schema: z.object({ id: z.string(), name: z.string(), assets: z.number(), references: z.number() }) } } }, ...errors(400, 401, 413, 415) },
     }),
     async (c) => {
-      const teamId = teamOf(c.get("principal"));
+      const scope = studioScope(c);
       let zip: Uint8Array;
       if ((c.req.header("content-type") ?? "").toLowerCase().startsWith("application/zip")) zip = await readBody(c.req.raw, MAX_KIT_BYTES, "A brand kit");
       else {
@@ -253,7 +247,7 @@ export function brandRoutes(options: BrandRoutesOptions) {
         if (!(file instanceof Blob)) throw new ApiError(400, "invalid_request", "Send the kit as the multipart `file` field.");
         zip = new Uint8Array(await file.arrayBuffer());
       }
-      const result = await importBrandKit({ zip, teamId, studio, assets, references });
+      const result = await importBrandKit({ zip, scope, brands, assets, references });
       if (!result.ok) throw new ApiError(result.code === "too_large" ? 413 : result.code === "asset_rejected" ? 415 as never : 400, result.code, result.message);
       return c.json({ id: result.brand.id, name: result.brand.name, assets: result.assets, references: result.references }, 201);
     },
@@ -303,16 +297,16 @@ export function brandRoutes(options: BrandRoutesOptions) {
           rejected.push({ name: file.name, code: "brand_full", message: `A brand keeps at most ${MAX_PRODUCT_IMAGES} product images.` });
           continue;
         }
-        const saved = await assets.save({ bytes: file.bytes, name: file.name, kind: "product", teamId: brand.teamId });
+        const saved = await assets.save(teamScope(brand.teamId), { bytes: file.bytes, name: file.name, kind: "product" });
         if (saved.ok) added.push({ id: saved.asset.id, url: assetUrl(base(c), saved.asset.id), name: saved.asset.name });
         else rejected.push({ name: file.name, code: saved.code, message: saved.message });
       }
       if (added.length === 0) throw new ApiError(rejected.every((r) => r.code === "brand_full") ? 409 : 415 as never, "no_images_added", `No image was added: ${rejected.slice(0, 3).map((r) => `${r.name}: ${r.message}`).join("; ")}`);
       const productImageAssetIds = [...existing, ...added.map((a) => a.id)];
       // Re-read and re-validate: the brand may have been edited while the images were checked.
-      const latest = (await studio.brand(brand.id)) ?? brand;
+      const latest = (await brands.brand(studioScope(c), brand.id)) ?? brand;
       const data = BrandInput.parse({ ...latest.data, productImageAssetIds: [...new Set([...(latest.data.productImageAssetIds ?? []), ...added.map((a) => a.id)])].slice(0, MAX_PRODUCT_IMAGES) });
-      await studio.updateBrand(brand.id, data);
+      await brands.updateBrand(studioScope(c), brand.id, data);
       return c.json({ added, rejected, productImageAssetIds: data.productImageAssetIds ?? productImageAssetIds }, 201);
     },
   );
@@ -330,7 +324,7 @@ export function brandRoutes(options: BrandRoutesOptions) {
     async (c) => {
       const brand = await loadBrand(c, c.req.valid("param").id);
       const tag = c.req.valid("query").tag;
-      const list = await references.list(brand.id, tag === undefined ? undefined : normalizeTags(tag)[0] ?? "");
+      const list = await references.list(studioScope(c), brand.id, tag === undefined ? undefined : normalizeTags(tag)[0] ?? "");
       return c.json({ references: list.map((r) => referenceView(c, r)) }, 200);
     },
   );
@@ -363,8 +357,8 @@ export function brandRoutes(options: BrandRoutesOptions) {
           .object({ assetId: z.string().regex(/^ast_[A-Za-z0-9_-]{1,40}$/, "an asset id"), tags: z.union([z.array(z.string().max(60)).max(20), z.string().max(800)]).optional(), name: z.string().trim().max(120).optional() })
           .safeParse(await readBody(c.req.raw, 64 * 1024, "The JSON body").then((b) => JSON.parse(new TextDecoder().decode(b) || "null")).catch(() => undefined));
         if (!body.success) throw new ApiError(400, "invalid_request", `${body.error.issues[0]!.path.join(".") || "body"}: ${body.error.issues[0]!.message}`);
-        const info = await assets.info(body.data.assetId);
-        if (!info || !canAccessTeam(c.get("principal"), info.teamId)) throw new ApiError(400, "asset_not_found", `No asset ${body.data.assetId}; upload it with POST /api/assets first.`);
+        const info = await assets.info(studioScope(c), body.data.assetId);
+        if (!info) throw new ApiError(400, "asset_not_found", `No asset ${body.data.assetId}; upload it with POST /api/assets first.`);
         asset = info;
         tags = normalizeTags(body.data.tags);
         name = body.data.name || null;
@@ -372,14 +366,15 @@ export function brandRoutes(options: BrandRoutesOptions) {
         const form = await readForm(c.req.raw, MAX_UPLOAD_BYTES + 64 * 1024, "A reference screenshot");
         const file = form.get("file");
         if (!(file instanceof Blob)) throw new ApiError(400, "invalid_request", "Send the screenshot as the multipart `file` field (or JSON with an `assetId`).");
-        const saved = await assets.save({ bytes: new Uint8Array(await file.arrayBuffer()), name: (file as File).name, kind: "reference", teamId: brand.teamId });
+        const saved = await assets.save(teamScope(brand.teamId), { bytes: new Uint8Array(await file.arrayBuffer()), name: (file as File).name, kind: "reference" });
         if (!saved.ok) throw new ApiError(saved.code === "too_large" ? 413 : 415 as never, saved.code, saved.message);
         asset = saved.asset;
         tags = normalizeTags(form.getAll("tags").map(String).join(","));
         const given = form.get("name");
         name = typeof given === "string" && given.trim() ? given.trim().slice(0, 120) : null;
       }
-      const put = await references.put({ brandId: brand.id, assetId: asset.id, name, tags });
+      const put = await references.put(studioScope(c), { brandId: brand.id, assetId: asset.id, name, tags });
+      if (!put.ok && put.code === "brand_not_found") throw new ApiError(404, put.code, `No brand ${brand.id}.`);
       if (!put.ok) throw new ApiError(409, put.code, "This brand's reference library is full; remove some references first.");
       return c.json(referenceView(c, put.record), 201);
     },
@@ -397,7 +392,7 @@ export function brandRoutes(options: BrandRoutesOptions) {
     async (c) => {
       const { id, assetId } = c.req.valid("param");
       const brand = await loadBrand(c, id);
-      if (!(await references.remove(brand.id, assetId))) throw new ApiError(404, "reference_not_found", `${assetId} is not in this brand's library.`);
+      if (!(await references.remove(studioScope(c), brand.id, assetId))) throw new ApiError(404, "reference_not_found", `${assetId} is not in this brand's library.`);
       return c.body(null, 204) as never;
     },
   );

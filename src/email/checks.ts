@@ -5,6 +5,7 @@ import type { RenderIssue } from "./render";
 import { sectionModule } from "./sections";
 import { inspectUrl } from "./safety";
 import { contrastRatio, emailTheme, MIN_CONTRAST_TEXT } from "./theme";
+import { findMergeTags, MERGE_TAGS, PLATFORM_LABELS, PLATFORMS, unsupportedMergeTags } from "./merge-tags";
 
 export { contrastRatio } from "./theme";
 
@@ -71,7 +72,83 @@ export function checkEmail(input: CheckInput): EmailCheck[] {
     ...subjectChecks(input.subject ?? input.document.subject, input.preheader ?? input.document.preheader),
     ...formulaChecks(input.document, input.brand),
     ...clientSupportChecks(input.html, input.clients ?? DEFAULT_CLIENTS),
+    ...structureChecks(input.html),
+    ...mergeTagChecks(input.html),
   ];
+}
+
+// ---------------------------------------------------------------------------------------------
+// The HTML's structure: language, headings, layout tables, text against images.
+
+/**
+ * An email with images reads as "mostly images" to spam filters and to readers with images off
+ * below this much text in all, or below this much per image.
+ */
+export const MIN_TEXT_CHARS = 300;
+export const MIN_TEXT_CHARS_PER_IMAGE = 80;
+
+const visibleText = (html: string): string =>
+  html
+    .replace(/<!--[\s\S]*?-->/g, "")
+    .replace(/<(head|style|script|title)\b[\s\S]*?<\/\1>/gi, "")
+    .replace(/<div[^>]*display:none[^>]*>[\s\S]*?<\/div>/gi, "")
+    .replace(/<[^>]+>/g, " ")
+    .replace(/&[a-z#0-9]+;/gi, " ")
+    .replace(/\s+/g, " ")
+    .trim();
+
+/**
+ * Checks a screen reader and a spam filter care about: the `lang` of the document, headings that
+ * do not skip levels, layout tables marked `role="presentation"`, and enough text beside the images.
+ */
+export function structureChecks(html: string): EmailCheck[] {
+  if (html.trim() === "") return [];
+  const checks: EmailCheck[] = [];
+  const htmlTag = /<html\b[^>]*>/i.exec(html)?.[0] ?? "";
+  if (!/\slang="[A-Za-z]{2,3}(?:-[A-Za-z0-9]{2,8})*"/.test(htmlTag)) {
+    checks.push({ id: "lang-missing", level: "warning", message: "The email does not say its language (<html lang>): screen readers may read it with the wrong voice." });
+  }
+  // Outlook-only markup inside conditional comments is not read by anyone else.
+  const body = html.replace(/<!--\[if[\s\S]*?<!\[endif\]-->/g, "");
+  const levels = [...body.matchAll(/<h([1-6])\b/gi)].map((m) => Number(m[1]));
+  for (let i = 0, previous = 0; i < levels.length; previous = levels[i]!, i++) {
+    if (levels[i]! > previous + 1) {
+      checks.push({ id: "heading-order", level: "warning", message: `Headings skip a level: an <h${levels[i]}> comes ${previous === 0 ? "first, before any <h1>" : `after an <h${previous}>`}. Screen-reader users navigate by headings; go one level down at a time.` });
+      break;
+    }
+  }
+  const tables = [...body.matchAll(/<table\b[^>]*>/gi)].map((m) => m[0]);
+  const bare = tables.filter((t) => !/\srole="presentation"/i.test(t)).length;
+  if (bare > 0) checks.push({ id: "table-role", level: "warning", message: `${bare} of ${tables.length} layout tables lack role="presentation": screen readers will announce them as data tables.` });
+  const images = [...body.matchAll(/<img\b/gi)].length;
+  const textChars = visibleText(body).length;
+  if (images > 0 && textChars < Math.max(MIN_TEXT_CHARS, images * MIN_TEXT_CHARS_PER_IMAGE)) {
+    checks.push({ id: "text-image-ratio", level: "warning", message: `The email is mostly images: ${textChars} characters of text for ${images} image${images === 1 ? "" : "s"}. Spam filters distrust that, and with images off little is left; aim for at least ${Math.max(MIN_TEXT_CHARS, images * MIN_TEXT_CHARS_PER_IMAGE)} characters.` });
+  }
+  return checks;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Merge tags.
+
+/**
+ * Tags in braces that are not in the neutral set (a typo such as `{{frist_name}}` would reach every
+ * inbox as written), and, per platform, the neutral tags it cannot express.
+ */
+export function mergeTagChecks(html: string): EmailCheck[] {
+  const checks: EmailCheck[] = [];
+  const known = new Set(findMergeTags(html).map((t) => t.raw));
+  const unknown = [...new Set([...html.matchAll(/\{\{\s*[A-Za-z_][\w.]*\s*(?:\|[^{}]*)?\}\}/g)].map((m) => m[0]).filter((raw) => !known.has(raw)))];
+  if (unknown.length > 0) {
+    checks.push({ id: "merge-tag-unknown", level: "warning", message: `Unknown merge tag${unknown.length === 1 ? "" : "s"} ${unknown.join(", ")}: no export translates ${unknown.length === 1 ? "it" : "them"}. Use ${MERGE_TAGS.map((t) => t.insert).join(", ")}.` });
+  }
+  for (const platform of PLATFORMS) {
+    const missing = unsupportedMergeTags(html, platform);
+    if (missing.length > 0) {
+      checks.push({ id: `merge-tag-unsupported:${platform}`, level: "info", message: `${PLATFORM_LABELS[platform]} has no tag for ${missing.map((n) => `{{${n}}}`).join(", ")}: its export keeps the neutral tag; write the value in before sending there.` });
+    }
+  }
+  return checks;
 }
 
 function sectionsOf<T extends Section["type"]>(document: EmailDocument, type: T): SectionOf<T>[] {
@@ -280,6 +357,9 @@ const EXPLAINED_FEATURES: Record<string, string> = {
   "<style> element": "<style> blocks are removed by {clients}; the inlined styles still apply, so only mobile stacking and dark mode are lost there.",
   "color-scheme meta tag": "The dark-mode colour hint is ignored by {clients}, which may invert colours on their own.",
   "border-radius": "Buttons have square corners in {clients}.",
+  // Only the Outlook.com dark-mode rules (`[data-ogsc] …`, `[data-ogsb] … > table`) use these.
+  "Attribute selector": "The Outlook.com dark-mode rules ([data-ogsc], [data-ogsb]) are skipped by {clients}, which keep their own dark-mode handling.",
+  "Child combinator": "The Outlook.com dark-mode rules for nested surfaces are skipped by {clients}, which keep their own dark-mode handling.",
 };
 
 const CLIENT_FAMILIES: Record<string, string> = { gmail: "Gmail", outlook: "Outlook", "apple-mail": "Apple Mail", yahoo: "Yahoo Mail" };

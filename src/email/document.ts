@@ -47,6 +47,8 @@ export type Section = { [T in SectionType]: SectionOf<T> }[SectionType];
 export const DocumentMetaSchema = z.strictObject({
   offlineDraft: z.boolean().optional(),
   generator: text(MAX_NAME_CHARS).optional(),
+  /** A variant's origin: the email (the family's first) and the version it was forked at. */
+  variantOf: z.strictObject({ emailId: z.string().min(1).max(100), version: z.number().int().min(0) }).optional(),
 });
 
 export const EmailDocumentSchema = z
@@ -90,6 +92,8 @@ export const BrandSchema = z.strictObject({
     background: hexColor.optional(),
     text: hexColor.optional(),
   }),
+  /** Dark-mode colours; each missing one is proposed from the light palette (dark-mode.ts). */
+  darkColors: z.strictObject({ background: hexColor.optional(), text: hexColor.optional(), heading: hexColor.optional() }).optional(),
   fonts: z
     .strictObject({ heading: text(MAX_FONT_NAME_CHARS).optional(), body: text(MAX_FONT_NAME_CHARS).optional() })
     .optional(),
@@ -118,6 +122,9 @@ export const BriefSchema = z.strictObject({
     .max(MAX_PRODUCTS)
     .default([]),
   cta: z.strictObject({ label: text(MAX_LABEL_CHARS), url: url() }).optional(),
+  offer: z.strictObject({ text: text(MAX_LABEL_CHARS * 2), code: text(MAX_LABEL_CHARS).optional() }).optional(),
+  occasion: text(MAX_NAME_CHARS).optional(),
+  sendDate: text(10).optional(),
 });
 export type Brief = z.input<typeof BriefSchema>;
 

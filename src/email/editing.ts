@@ -2,9 +2,19 @@ import type { SessionService } from "../sessions/service";
 import { validateDocument, validateSection, SECTION_TYPES, type EmailDocument, type Section, type SectionType } from "./document";
 import { renderEmail } from "./render";
 import { checkEmail, type EmailCheck } from "./checks";
+import { imageChecks, type ImageLoader } from "./resource-checks";
 import { writeOfflineEmail } from "./offline-writer";
 import type { RunOptions } from "../agents/options";
-import { StudioStore, toBrand, type BriefRecord, type EmailRecord } from "./studio";
+import { StudioStore, type BriefRecord, type EmailRecord } from "./studio";
+import { toBrand, type BrandStore } from "../brands/store";
+import { teamScope, type TeamScope } from "../accounts/scope";
+import { needsModelMessage, parseInstruction } from "./regenerate";
+
+/**
+ * An email's own team. The editor is handed records its caller already read inside the caller's
+ * scope; what it reads and writes next stays inside the record's team.
+ */
+const scopeOfEmail = (email: EmailRecord): TeamScope => teamScope(email.teamId);
 
 /**
  * The one editing module: the JSON API (`routes.ts`) and the pages (`src/web/studio-pages.tsx`) both
@@ -16,7 +26,7 @@ import { StudioStore, toBrand, type BriefRecord, type EmailRecord } from "./stud
 
 export type EditFailure = {
   ok: false;
-  code: "email_generating" | "section_not_found" | "invalid_section" | "invalid_document" | "version_not_found" | "brand_not_found" | "nothing_to_undo" | "nothing_to_redo";
+  code: "email_generating" | "section_not_found" | "invalid_section" | "invalid_document" | "version_not_found" | "brand_not_found" | "nothing_to_undo" | "nothing_to_redo" | "instruction_needs_model";
   message: string;
 };
 export type EditResult = { ok: true; version: number } | EditFailure;
@@ -31,6 +41,7 @@ export const EDIT_FAILURE_STATUS = {
   brand_not_found: 404,
   nothing_to_undo: 409,
   nothing_to_redo: 409,
+  instruction_needs_model: 400,
 } as const satisfies Record<EditFailure["code"], number>;
 
 /** An email rendered: inlined HTML, its MJML source, and the checks on both. */
@@ -103,13 +114,25 @@ export function newSectionId(document: EmailDocument, type: SectionType): string
 }
 
 export class EmailEditor {
+  #offlineText: ((provider: string | undefined) => boolean) | undefined;
   #studio: StudioStore;
+  #brands: BrandStore;
   #sessions: SessionService;
   #renders = new Map<string, RenderedEmail>();
 
-  constructor(options: { studio: StudioStore; sessions: SessionService }) {
+  #loadImage: ImageLoader | undefined;
+
+  /** `loadImage` lets the checks look at the email's images (dark-mode visibility). */
+  /**
+   * `offlineText(provider)`: whether a run asking for `provider` writes with the offline writer, so
+   * an instruction it does not understand is refused at once instead of failing in the run.
+   */
+  constructor(options: { studio: StudioStore; brands: BrandStore; sessions: SessionService; loadImage?: ImageLoader; offlineText?: (provider: string | undefined) => boolean }) {
+    this.#offlineText = options.offlineText;
     this.#studio = options.studio;
+    this.#brands = options.brands;
     this.#sessions = options.sessions;
+    this.#loadImage = options.loadImage;
   }
 
   /**
@@ -118,7 +141,7 @@ export class EmailEditor {
    * base URL and the options. `undefined` when the email's brand is gone.
    */
   async rendered(email: EmailRecord, options: RenderOptions): Promise<RenderedEmail | undefined> {
-    const brandRecord = await this.#studio.brand(email.brandId);
+    const brandRecord = await this.#brands.brand(scopeOfEmail(email), email.brandId);
     if (!brandRecord) return undefined;
     const stamp = (date: Date | string) => (date instanceof Date ? date.getTime() : String(date));
     const minify = options.minify === true;
@@ -128,6 +151,7 @@ export class EmailEditor {
     const brand = toBrand(brandRecord, options.base);
     const result = await renderEmail({ document: email.document, brand, minify });
     const checks = email.document.sections.length > 0 ? checkEmail({ document: email.document, brand, html: result.html, mjmlErrors: result.errors }) : [];
+    if (email.document.sections.length > 0 && this.#loadImage) checks.push(...(await imageChecks({ html: result.html, base: options.base, brand, load: this.#loadImage })));
     const value = { html: result.html, mjml: result.mjml, checks };
     if (this.#renders.size >= RENDER_CACHE_SIZE) this.#renders.delete(this.#renders.keys().next().value!);
     this.#renders.set(key, value);
@@ -137,9 +161,9 @@ export class EmailEditor {
   /** Starts generating an email from a brief: a new session, the email row, and the `email` run. */
   async startGeneration(brief: BriefRecord, options: { baseUrl: string; clientId?: string; provider?: string; options?: RunOptions }): Promise<{ emailId: string; sessionId: string; runId: string }> {
     const session = await this.#sessions.create({ title: `Email: ${brief.data.hook}`.slice(0, 200), teamId: brief.teamId });
-    const emailId = await this.#studio.createEmail({ teamId: brief.teamId, briefId: brief.id, brandId: brief.brandId, sessionId: session.id, provider: options.provider ?? null });
+    const emailId = await this.#studio.createEmail(teamScope(brief.teamId), { briefId: brief.id, brandId: brief.brandId, sessionId: session.id, provider: options.provider ?? null });
     const runId = await this.#sessions.startRun(session.id, { agent: "email", provider: options.provider, options: options.options, input: { emailId, baseUrl: options.baseUrl }, clientId: options.clientId });
-    await this.#studio.setRun(emailId, runId);
+    await this.#studio.setRun(teamScope(brief.teamId), emailId, runId);
     return { emailId, sessionId: session.id, runId };
   }
 
@@ -188,7 +212,7 @@ export class EmailEditor {
    */
   async draftSection(email: EmailRecord, type: string, id: string, base: string): Promise<{ ok: true; section: Section } | EditFailure> {
     if (!(SECTION_TYPES as readonly string[]).includes(type)) return { ok: false, code: "invalid_section", message: `Choose a section type: ${SECTION_TYPES.join(", ")}.` };
-    const brandRecord = await this.#studio.brand(email.brandId);
+    const brandRecord = await this.#brands.brand(scopeOfEmail(email), email.brandId);
     if (!brandRecord) return { ok: false, code: "brand_not_found", message: "The email's brand is gone." };
     const brand = toBrand(brandRecord, base);
     const draft = writeOfflineEmail({
@@ -231,13 +255,13 @@ export class EmailEditor {
   }
 
   async restore(email: EmailRecord, version: number): Promise<EditResult> {
-    const document = await this.#studio.versionDocument(email.id, version);
+    const document = await this.#studio.versionDocument(scopeOfEmail(email), email.id, version);
     if (!document) return { ok: false, code: "version_not_found", message: `There is no version ${version}.` };
     return this.#save(email, document, `Restored version ${version}`);
   }
 
   async history(email: EmailRecord): Promise<VersionHistory> {
-    const versions = await this.#studio.versions(email.id);
+    const versions = await this.#studio.versions(scopeOfEmail(email), email.id);
     return { versions, ...undoRedo(versions) };
   }
 
@@ -257,9 +281,11 @@ export class EmailEditor {
   async regenerate(email: EmailRecord, sectionId: string, input: { instruction: string; baseUrl: string; clientId?: string; provider?: string }): Promise<{ ok: true; runId: string } | EditFailure> {
     if (email.status === "generating") return { ok: false, code: "email_generating", message: "The email is still being generated; wait until it is ready." };
     if (!email.document.sections.some((s) => s.id === sectionId)) return { ok: false, code: "section_not_found", message: "This section is not in the email any more; reload the page." };
+    const provider = input.provider ?? email.provider ?? undefined;
+    if (this.#offlineText?.(provider) && !parseInstruction(input.instruction)) return { ok: false, code: "instruction_needs_model", message: needsModelMessage(input.instruction) };
     const runId = await this.#sessions.startRun(email.sessionId, {
       agent: "email-section",
-      provider: input.provider ?? email.provider ?? undefined,
+      provider,
       input: { emailId: email.id, sectionId, instruction: input.instruction, baseUrl: input.baseUrl },
       clientId: input.clientId,
     });
@@ -270,7 +296,7 @@ export class EmailEditor {
     if (email.status === "generating") return { ok: false, code: "email_generating", message: "The email is still being generated; edit it when it is ready." };
     const checked = validateDocument(document);
     if (!checked.ok) return { ok: false, code: "invalid_document", message: checked.message };
-    const version = await this.#studio.saveVersion(email.id, checked.value, note);
+    const version = await this.#studio.saveVersion(scopeOfEmail(email), email.id, checked.value, note);
     return { ok: true, version };
   }
 }

@@ -1,6 +1,6 @@
 import { formulaOf, MAX_PREHEADER_CHARS, MAX_SUBJECT_CHARS, type EmailDocument, type Section, type SectionType } from "./document";
 import { sectionModule } from "./sections";
-import { audienceLine, clamp, copyOf, firstSentence, introLine, type DraftCopy, type DraftInput } from "./sections/draft";
+import { clamp, codeLine, copyOf, fitting, introLine, lowerFirst, occasionLead, offerHeadline, type DraftCopy, type DraftInput } from "./sections/draft";
 
 /** What the offline writer drafts from: the brand, the brief, and the hero image if there is one. */
 export type OfflineWriterInput = DraftInput;
@@ -8,8 +8,10 @@ export type OfflineWriterInput = DraftInput;
 /**
  * The offline provider's copy writer: a sensible, brief-specific first draft in the brand's formula
  * order, with no model and no network. It is deterministic (same brand and brief → same document),
- * writes from the brief's hook, audience, tone, objective, products and CTA, and marks the document
- * `meta.offlineDraft` so the UI can say it was not written by a model. It invents no facts: where a
+ * writes for the brief's audience in its tone (never pasting a brief field back), turns the product
+ * descriptions into benefit lines, puts the offer and its code in the hero and on the button, uses the
+ * product photos, and marks the document `meta.offlineDraft` so the UI can say it was not written by
+ * a model. No sentence appears twice. It invents no facts: where a
  * section needs something only the marketer knows (a customer quote), it leaves a visible placeholder.
  * Each section's draft is its module's `draft` hook (`sections/<type>.ts`); the shared phrasing lives
  * in `sections/draft.ts`; this file orders the sections and writes the subject and preheader.
@@ -22,13 +24,32 @@ export const OFFLINE_SECTION_DELAY_MS = 250;
 // ---------------------------------------------------------------------------------------------
 // Public API.
 
+/** Subject lines stay within 60 characters, so no inbox cuts them off. */
+export const SUBJECT_MAX_CHARS = 60;
+/** Preview text: long enough to fill the inbox line, short enough not to run into the body. */
+export const PREHEADER_MIN_CHARS = 40;
+export const PREHEADER_MAX_CHARS = 110;
+
 function subjectOf(c: DraftCopy): string {
-  return clamp(c.hook || introLine(c), Math.min(60, MAX_SUBJECT_CHARS));
+  const max = Math.min(SUBJECT_MAX_CHARS, MAX_SUBJECT_CHARS);
+  const lead = occasionLead(c);
+  const offer = offerHeadline(c);
+  const candidates = offer
+    ? [...(lead ? [`${lead}: ${lowerFirst(offer)}`] : []), `${offer} — ${c.product}`, `${offer} at ${c.brand}`, offer]
+    : [...(lead ? [`${lead}: ${c.hook}`] : []), c.hook, introLine(c), c.product];
+  return fitting(candidates.filter(Boolean), max);
 }
 
-function preheaderOf(c: DraftCopy): string {
-  const line = c.productDescription ? `${c.product}: ${firstSentence(c.productDescription)}` : audienceLine(c);
-  return clamp(line, Math.min(120, MAX_PREHEADER_CHARS));
+function preheaderOf(c: DraftCopy, subject: string): string {
+  const max = Math.min(PREHEADER_MAX_CHARS, MAX_PREHEADER_CHARS);
+  const [a, b] = c.benefits;
+  const benefits = a && b ? `${a.title}, ${lowerFirst(b.title)} and more from ${c.brand}.` : `Something new from ${c.brand}.`;
+  const first = c.offer ? `${codeLine(c)} ${benefits}` : benefits;
+  const extras = [" Open to see why.", ` Made with care by ${c.brand}.`, " Take a look inside."];
+  let line = first;
+  for (const extra of extras) if (line.length < PREHEADER_MIN_CHARS) line += extra;
+  line = clamp(line, max);
+  return line === subject ? clamp(`${line} Inside: ${c.product}.`, max) : line;
 }
 
 /**
@@ -49,9 +70,10 @@ export function writeOfflineEmail(input: OfflineWriterInput): EmailDocument {
     const fields = sectionModule(type)!.draft(copy, input, formula);
     return { id: `${type}-${n}`, type, fields } as Section;
   });
+  const subject = subjectOf(copy);
   return {
-    subject: subjectOf(copy),
-    preheader: preheaderOf(copy),
+    subject,
+    preheader: preheaderOf(copy, subject),
     sections,
     meta: { offlineDraft: true, generator: "offline" },
   };

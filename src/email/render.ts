@@ -3,6 +3,7 @@ import type { Brand, EmailDocument, Section } from "./document";
 import { escapeHtml } from "./safety";
 import { emailTheme, type EmailTheme } from "./theme";
 import { sectionModule } from "./sections";
+import { darkModeCss, darkPaletteOf } from "./dark-mode";
 import { column, cssId, EMAIL_WIDTH_PX, GUTTER_PX, image, row } from "./sections/mjml";
 import type { RenderContext } from "./sections/section";
 
@@ -15,9 +16,6 @@ export { EMAIL_WIDTH_PX };
  * document or the brand is escaped and every URL filtered, so nothing a person or an agent wrote can
  * become markup.
  */
-
-const DARK_BACKGROUND = "#121212";
-const DARK_TEXT = "#eeeeee";
 
 export type ValidationLevel = "strict" | "soft";
 
@@ -119,7 +117,7 @@ export function buildMjml(options: RenderOptions): { mjml: string; errors: Rende
     options.document.subject ? `<mj-title>${escapeHtml(options.document.subject)}</mj-title>` : "",
     preheader ? `<mj-preview>${escapeHtml(preheader)}</mj-preview>` : "",
     headAttributes(theme),
-    `<mj-style>${darkModeCss()}</mj-style>`,
+    `<mj-style>${darkModeCss(darkPaletteOf(options.brand))}</mj-style>`,
     `<mj-raw><meta name="color-scheme" content="light dark" /><meta name="supported-color-schemes" content="light dark" /></mj-raw>`,
     options.sectionMarkers === false || markers.length === 0 ? "" : `<mj-html-attributes>${markers.join("")}</mj-html-attributes>`,
   ].join("\n    ");
@@ -162,18 +160,6 @@ function headAttributes(theme: EmailTheme): string {
     // quotes around multi-word names reach the CSS as quotes.
     `<mj-button font-family="${theme.headingFont}" />` +
     `</mj-attributes>`
-  );
-}
-
-/**
- * Clients that honour `prefers-color-scheme` (Apple Mail, Outlook for Mac/iOS) get a dark surface
- * and light text; brand-coloured blocks (hero, buttons) keep their readable brand pairs.
- */
-function darkModeCss(): string {
-  return (
-    `@media (prefers-color-scheme: dark) { ` +
-    `body, .ds-body, .ds-body > div, .ds-surface, .ds-surface > table { background: ${DARK_BACKGROUND} !important; background-color: ${DARK_BACKGROUND} !important; } ` +
-    `.ds-surface div, .ds-surface h1, .ds-surface h2, .ds-surface h3, .ds-surface p, .ds-surface a.ds-link { color: ${DARK_TEXT} !important; } }`
   );
 }
 

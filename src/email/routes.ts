@@ -3,13 +3,18 @@ import { runOptionsSchema } from "../agents/options";
 import type { Context } from "hono";
 import { ApiError } from "../infra/http";
 import { errors, router, type AppEnv } from "../infra/openapi";
-import { canAccessTeam, type Principal } from "../accounts/principal";
+import { studioScope } from "../accounts/gate";
+import type { BrandStore } from "../brands/store";
 import { AssetStore, assetIdFromUrl } from "../assets/store";
 import { requireOwnAssets } from "../assets/routes";
 import { BriefInput, StudioStore, type EmailRecord } from "./studio";
 import { SECTION_TYPES } from "./document";
 import { emailToText } from "./text";
 import { assetImagesIn, exportZip, slugFileName } from "./export";
+import { forceDark } from "./dark-mode";
+import { linkStatusChecks } from "./resource-checks";
+import { differences, MAX_SUBJECT_VARIANTS, subjectAlternatives, VARIANT_SECTIONS, type Variants } from "./variants";
+import { MAX_SUBJECT_CHARS } from "./limits";
 import { PLATFORMS, translateMergeTags, type Platform } from "./merge-tags";
 import { MAX_TEST_RECIPIENTS, SAMPLE_UNSUBSCRIBE_URL, sendTest, TestSendLimiter } from "./test-send";
 import { newId, type SessionService } from "../sessions/service";
@@ -40,6 +45,15 @@ const EmailView = z
   })
   .openapi("Email");
 
+const VariantBody = z
+  .object({
+    subject: z.string().trim().min(1).max(MAX_SUBJECT_CHARS).optional(),
+    section: z.enum(VARIANT_SECTIONS, { error: `section must be one of ${VARIANT_SECTIONS.join(", ")}` }).optional(),
+    instruction: z.string().trim().min(1).max(1_000).optional(),
+  })
+  .strict()
+  .refine((b) => !b.instruction || b.section, { error: "Say which section the instruction rewrites (section)" });
+
 const TestSendBody = z
   .object({
     to: z
@@ -59,6 +73,7 @@ function emailFileName(email: EmailRecord): string {
 
 export interface StudioRoutesOptions {
   studio: StudioStore;
+  brands: BrandStore;
   assets: AssetStore;
   /** The editing module the pages use too (one render cache). */
   editor: EmailEditor;
@@ -68,22 +83,21 @@ export interface StudioRoutesOptions {
   /** SMTP for test sends (`SMTP_URL`, `MAIL_FROM`); undefined = off. */
   mail: { smtpUrl: string; from: string } | undefined;
   testSendLimiter?: TestSendLimiter;
+  variants: Variants;
+  /** The link check may reach private addresses (IMPORT_ALLOW_PRIVATE=on). */
+  allowPrivate?: boolean;
 }
 
 /** The email studio JSON API: briefs, generation, the email document and its exports. */
 export function studioRoutes(options: StudioRoutesOptions) {
-  const { studio, assets, editor, sessions } = options;
+  const { studio, brands, assets, editor, sessions, variants } = options;
   const testSendLimiter = options.testSendLimiter ?? new TestSendLimiter();
   const app = router();
   const base = (c: Context) => options.publicUrl ?? new URL(c.req.url).origin;
-  const teamOf = (principal: Principal): string | null => {
-    if (principal.kind === "client") throw new ApiError(403, "forbidden", "Client tokens are scoped to one session.");
-    return principal.teamId ?? null;
-  };
 
   async function loadEmail(c: Context<AppEnv>, id: string): Promise<EmailRecord> {
-    const email = await studio.email(id);
-    if (!email || !canAccessTeam(c.get("principal"), email.teamId)) throw new ApiError(404, "email_not_found", `No email ${id}.`);
+    const email = await studio.email(studioScope(c), id);
+    if (!email) throw new ApiError(404, "email_not_found", `No email ${id}.`);
     return email;
   }
 
@@ -107,7 +121,7 @@ export function studioRoutes(options: StudioRoutesOptions) {
   /** The email as it is after an edit. */
   async function edited(c: Context<AppEnv>, email: EmailRecord, result: EditResult) {
     orThrow(result);
-    return c.json(await view(c, (await studio.email(email.id))!), 200);
+    return c.json(await view(c, (await studio.email(studioScope(c), email.id))!), 200);
   }
 
   // --- briefs and generation ------------------------------------------------------------------------
@@ -115,10 +129,10 @@ export function studioRoutes(options: StudioRoutesOptions) {
     createRoute({ method: "post", path: "/api/briefs", tags: ["Email studio"], summary: "Create a brief", request: { body: { content: { "application/json": { schema: BriefInput } } } }, responses: { 201: { description: "Created", content: { "application/json": { schema: z.object({ id: z.string() }) } } }, ...errors(400, 401, 404) } }),
     async (c) => {
       const body = c.req.valid("json");
-      const brand = await studio.brand(body.brandId);
-      if (!brand || !canAccessTeam(c.get("principal"), brand.teamId)) throw new ApiError(404, "brand_not_found", `No brand ${body.brandId}.`);
-      await requireOwnAssets(assets, c.get("principal"), [...(body.referenceAssetIds ?? []), ...(body.products ?? []).map((p) => p.imageAssetId)]);
-      const brief = await studio.createBrief(teamOf(c.get("principal")), body);
+      const scope = studioScope(c);
+      if (!(await brands.brand(scope, body.brandId))) throw new ApiError(404, "brand_not_found", `No brand ${body.brandId}.`);
+      await requireOwnAssets(assets, scope, [...(body.referenceAssetIds ?? []), ...(body.products ?? []).map((p) => p.imageAssetId)]);
+      const brief = await studio.createBrief(scope, body);
       return c.json({ id: brief.id }, 201);
     },
   );
@@ -126,8 +140,8 @@ export function studioRoutes(options: StudioRoutesOptions) {
   app.openapi(
     createRoute({ method: "get", path: "/api/briefs/{id}", tags: ["Email studio"], summary: "A brief", request: { params: z.object({ id: Id("id", "brief_x") }) }, responses: { 200: { description: "The brief", content: { "application/json": { schema: z.object({ id: z.string() }).passthrough() } } }, ...errors(401, 404) } }),
     async (c) => {
-      const brief = await studio.brief(c.req.valid("param").id);
-      if (!brief || !canAccessTeam(c.get("principal"), brief.teamId)) throw new ApiError(404, "brief_not_found", "No such brief.");
+      const brief = await studio.brief(studioScope(c), c.req.valid("param").id);
+      if (!brief) throw new ApiError(404, "brief_not_found", "No such brief.");
       return c.json({ id: brief.id, ...brief.data }, 200);
     },
   );
@@ -143,9 +157,9 @@ export function studioRoutes(options: StudioRoutesOptions) {
     }),
     async (c) => {
       const { id } = c.req.valid("param");
-      const brief = await studio.brief(id);
+      const brief = await studio.brief(studioScope(c), id);
       const principal = c.get("principal");
-      if (!brief || !canAccessTeam(principal, brief.teamId)) throw new ApiError(404, "brief_not_found", `No brief ${id}.`);
+      if (!brief) throw new ApiError(404, "brief_not_found", `No brief ${id}.`);
       const body = c.req.header("content-type")?.includes("json") ? c.req.valid("json") : {};
       const started = await editor.startGeneration(brief, { baseUrl: base(c), clientId: principal.clientId, provider: body?.provider, options: body?.options });
       return c.json(started, 202);
@@ -156,8 +170,7 @@ export function studioRoutes(options: StudioRoutesOptions) {
   app.openapi(
     createRoute({ method: "get", path: "/api/emails", tags: ["Email studio"], summary: "List emails (newest first)", responses: { 200: { description: "Emails", content: { "application/json": { schema: z.object({ emails: z.array(z.object({ id: z.string(), status: z.string(), version: z.number(), subject: z.string().nullable(), createdAt: z.string() })) }) } } }, ...errors(401) } }),
     async (c) => {
-      const principal = c.get("principal");
-      const list = await studio.emails(principal.kind === "admin" ? undefined : teamOf(principal));
+      const list = await studio.emails(studioScope(c));
       return c.json({ emails: list.map((e) => ({ id: e.id, status: e.status, version: e.version, subject: e.document.subject ?? null, createdAt: new Date(e.createdAt).toISOString() })) }, 200);
     },
   );
@@ -169,12 +182,13 @@ export function studioRoutes(options: StudioRoutesOptions) {
 
   for (const [format, type] of [["html", "text/html; charset=utf-8"], ["mjml", "text/plain; charset=utf-8"], ["txt", "text/plain; charset=utf-8"]] as const) {
     app.openapi(
-      createRoute({ method: "get", path: `/api/emails/{id}/${format}`, tags: ["Email studio"], summary: `Export as ${format.toUpperCase()}`, request: { params: z.object({ id: Id("id", "email_x") }), query: z.object({ download: z.string().optional(), minify: z.enum(["0", "1", "true", "false"]).optional().openapi({ description: "HTML only: minify the inlined HTML" }) }) }, responses: { 200: { description: format, content: { [type.split(";")[0]!]: { schema: z.string() } } }, ...errors(401, 404) } }),
+      createRoute({ method: "get", path: `/api/emails/{id}/${format}`, tags: ["Email studio"], summary: `Export as ${format.toUpperCase()}`, request: { params: z.object({ id: Id("id", "email_x") }), query: z.object({ download: z.string().optional(), minify: z.enum(["0", "1", "true", "false"]).optional().openapi({ description: "HTML only: minify the inlined HTML" }), scheme: z.enum(["light", "dark"]).optional().openapi({ description: "HTML only: `dark` shows the email as a dark-mode client does, whatever the viewer's setting (preview)" }) }) }, responses: { 200: { description: format, content: { [type.split(";")[0]!]: { schema: z.string() } } }, ...errors(401, 404) } }),
       async (c) => {
         const email = await loadEmail(c, c.req.valid("param").id);
         const minify = format === "html" && (c.req.query("minify") === "1" || c.req.query("minify") === "true");
         const r = await rendered(c, email, minify);
-        const body = format === "html" ? r.html : format === "mjml" ? r.mjml : emailToText(r.html);
+        const html = c.req.valid("query").scheme === "dark" ? forceDark(r.html) : r.html;
+        const body = format === "html" ? html : format === "mjml" ? r.mjml : emailToText(r.html);
         const headers: Record<string, string> = { "content-type": type, "cache-control": "no-store" };
         // A rendered email is a document to look at, not a page of ours: no script may run in it.
         if (format === "html") headers["content-security-policy"] = "default-src 'none'; img-src https: http: data:; style-src 'unsafe-inline'; font-src https:; sandbox";
@@ -185,10 +199,10 @@ export function studioRoutes(options: StudioRoutesOptions) {
   }
 
   /** The email's images of ours, with their bytes, for a self-contained zip or CID parts. */
-  async function imagesOf(c: Context, html: string): Promise<Array<{ id: string; url: string; bytes: Uint8Array; contentType: string }>> {
+  async function imagesOf(c: Context<AppEnv>, html: string): Promise<Array<{ id: string; url: string; bytes: Uint8Array; contentType: string }>> {
     const out = [];
     for (const { url, id } of assetImagesIn(html, base(c))) {
-      const asset = await assets.bytes(id);
+      const asset = await assets.bytes(studioScope(c), id);
       if (asset) out.push({ id, url, bytes: asset.bytes, contentType: asset.info.contentType });
     }
     return out;
@@ -232,6 +246,79 @@ export function studioRoutes(options: StudioRoutesOptions) {
       const headers: Record<string, string> = { "content-type": "text/html; charset=utf-8", "cache-control": "no-store", "content-disposition": `attachment; filename="${emailFileName(email)}-${platform}.html"` };
       if (translated.unsupported.length > 0) headers["x-unsupported-merge-tags"] = translated.unsupported.join(",");
       return new Response(translated.text, { status: 200, headers }) as never;
+    },
+  );
+
+  // --- variants ----------------------------------------------------------------------------------------
+  app.openapi(
+    createRoute({
+      method: "post",
+      path: "/api/emails/{id}/variants",
+      tags: ["Email studio"],
+      summary: "Make a variant: fork the email at its current version (on a fork of its session), optionally with a new subject or one section rewritten from an instruction",
+      request: { params: z.object({ id: Id("id", "email_x") }), body: { content: { "application/json": { schema: VariantBody } }, required: false } },
+      responses: { 201: { description: "The variant", content: { "application/json": { schema: z.object({ id: z.string(), sessionId: z.string(), runId: z.string().optional() }) } } }, ...errors(400, 401, 404, 409) },
+    }),
+    async (c) => {
+      const email = await loadEmail(c, c.req.valid("param").id);
+      const body = c.req.header("content-type")?.includes("json") ? c.req.valid("json") : {};
+      const made = await variants.make(email, { ...body, baseUrl: base(c), clientId: c.get("principal").clientId });
+      if (!made.ok) throw new ApiError(made.code === "email_not_ready" ? 409 : 400, made.code, made.message);
+      return c.json({ id: made.emailId, sessionId: made.sessionId, ...(made.runId ? { runId: made.runId } : {}) }, 201);
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: "get",
+      path: "/api/emails/{id}/variants",
+      tags: ["Email studio"],
+      summary: "The email's family: the first email and every variant, with subject, checks and differences from the first",
+      request: { params: z.object({ id: Id("id", "email_x") }) },
+      responses: { 200: { description: "Variants", content: { "application/json": { schema: z.object({ variants: z.array(z.object({ id: z.string(), version: z.number(), subject: z.string().nullable(), variantOf: z.object({ emailId: z.string(), version: z.number() }).nullable(), differences: z.array(z.string()), checks: z.array(CheckSchema) })) }) } } }, ...errors(401, 404) },
+    }),
+    async (c) => {
+      const email = await loadEmail(c, c.req.valid("param").id);
+      const family = await variants.family(email);
+      const first = family[0]!;
+      const out = [];
+      for (const member of family) {
+        out.push({ id: member.id, version: member.version, subject: member.document.subject ?? null, variantOf: member.document.meta?.variantOf ?? null, differences: member.id === first.id ? [] : differences(first.document, member.document), checks: (await rendered(c, member)).checks });
+      }
+      return c.json({ variants: out }, 200);
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: "post",
+      path: "/api/emails/{id}/subject-variants",
+      tags: ["Email studio"],
+      summary: "Propose subject lines for variants (offline: deterministic alternatives of the current subject)",
+      request: { params: z.object({ id: Id("id", "email_x") }), body: { content: { "application/json": { schema: z.object({ count: z.number().int().min(1).max(MAX_SUBJECT_VARIANTS).optional() }).strict() } }, required: false } },
+      responses: { 200: { description: "Subject lines", content: { "application/json": { schema: z.object({ subjects: z.array(z.string()) }) } } }, ...errors(400, 401, 404) },
+    }),
+    async (c) => {
+      const email = await loadEmail(c, c.req.valid("param").id);
+      const body = c.req.header("content-type")?.includes("json") ? c.req.valid("json") : {};
+      return c.json({ subjects: subjectAlternatives(email.document.subject ?? "", body.count ?? 5) }, 200);
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: "get",
+      path: "/api/emails/{id}/checks",
+      tags: ["Email studio"],
+      summary: "The checks before sending; `links=1` also requests every link and flags those answering 4xx/5xx or not at all",
+      request: { params: z.object({ id: Id("id", "email_x") }), query: z.object({ links: z.enum(["0", "1"], { error: "links must be 0 or 1" }).optional() }) },
+      responses: { 200: { description: "Checks", content: { "application/json": { schema: z.object({ checks: z.array(CheckSchema) }) } } }, ...errors(400, 401, 404) },
+    }),
+    async (c) => {
+      const email = await loadEmail(c, c.req.valid("param").id);
+      const r = await rendered(c, email);
+      const links = c.req.valid("query").links === "1" ? await linkStatusChecks({ html: r.html, allowPrivate: options.allowPrivate ?? false }) : [];
+      return c.json({ checks: [...r.checks, ...links] }, 200);
     },
   );
 
@@ -332,7 +419,7 @@ export function studioRoutes(options: StudioRoutesOptions) {
     createRoute({ method: "get", path: "/api/emails/{id}/versions", tags: ["Email studio"], summary: "Version history", request: { params: z.object({ id: Id("id", "email_x") }) }, responses: { 200: { description: "Versions", content: { "application/json": { schema: z.object({ versions: z.array(z.object({ version: z.number(), note: z.string().nullable(), createdAt: z.string() })) }) } } }, ...errors(401, 404) } }),
     async (c) => {
       const email = await loadEmail(c, c.req.valid("param").id);
-      const versions = await studio.versions(email.id);
+      const versions = await studio.versions(studioScope(c), email.id);
       return c.json({ versions: versions.map((v) => ({ version: v.version, note: v.note, createdAt: new Date(v.createdAt).toISOString() })) }, 200);
     },
   );

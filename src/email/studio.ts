@@ -1,33 +1,17 @@
 import type { Sql } from "postgres";
 import { z } from "zod";
 import { newId } from "../sessions/service";
-import { SECTION_TYPES, HEX_COLOR_PATTERN, type Brand, type Brief, type EmailDocument, type FormulaStep } from "./document";
+import { ownerTeam, teamFilter, type TeamScope } from "../accounts/scope";
+import type { Brief, EmailDocument } from "./document";
 import { assetUrl } from "../assets/store";
 
-const hex = z.string().regex(HEX_COLOR_PATTERN, "a hex colour such as #1a2b3c");
 const httpUrl = z.string().max(2_048).refine((v) => /^https?:\/\//i.test(v), "an http(s) URL");
 const assetId = z.string().regex(/^ast_[A-Za-z0-9_-]{1,40}$/, "an asset id from POST /api/assets");
 
-/** The brand design system as the API takes it (asset ids, short-form formula). */
-export const BrandInput = z.object({
-  name: z.string().trim().min(1).max(120),
-  colors: z.object({ primary: hex, secondary: hex.optional(), background: hex.optional(), text: hex.optional() }),
-  fonts: z.object({ heading: z.string().max(60).optional(), body: z.string().max(60).optional() }).optional(),
-  voice: z.string().max(2_000).optional(),
-  logoAssetId: assetId.optional(),
-  productImageAssetIds: z.array(assetId).max(50).optional(),
-  formula: z
-    .array(z.union([z.enum(SECTION_TYPES), z.object({ type: z.enum(SECTION_TYPES), guidance: z.string().max(1_000).optional() })]))
-    .max(40)
-    .optional(),
-  footer: z
-    .object({
-      address: z.string().trim().min(1).max(500),
-      unsubscribeUrl: z.string().max(2_048).refine((v) => /^https?:\/\//i.test(v) || /^(\{\{[\w .|-]+\}\}|\*\|[A-Z_]+\|\*|%%[\w_]+%%)$/.test(v), "an http(s) URL or an ESP merge tag such as {{unsubscribe_url}} or *|UNSUB|*").optional(),
-    })
-    .optional(),
-});
-export type BrandInput = z.infer<typeof BrandInput>;
+/** The workflow asks for 3–4 reference email screenshots: fewer teach the writer little, more dilute it. */
+export const MIN_REFERENCES = 3;
+export const MAX_REFERENCES = 4;
+export const REFERENCES_MESSAGE = `add ${MIN_REFERENCES} or ${MAX_REFERENCES} reference email screenshots (POST /api/assets with kind=reference)`;
 
 export const BriefInput = z.object({
   brandId: z.string().min(1).max(100),
@@ -35,19 +19,34 @@ export const BriefInput = z.object({
   audience: z.string().trim().min(1).max(1_000),
   tone: z.string().trim().min(1).max(1_000),
   hook: z.string().trim().min(1).max(200),
-  products: z.array(z.object({ name: z.string().trim().min(1).max(120), description: z.string().max(3_000).optional(), imageAssetId: assetId.optional(), url: httpUrl.optional() })).max(12).optional(),
+  products: z
+    .array(
+      z.object({
+        name: z.string().trim().min(1).max(120),
+        description: z.string().max(3_000).optional(),
+        imageAssetId: assetId.optional().describe("The product photo: one of the brand's product images, or an uploaded image. The email shows it in the hero, ingredient and product sections."),
+        url: httpUrl.optional(),
+      }),
+    )
+    .max(12)
+    .optional(),
   cta: z.object({ label: z.string().trim().min(1).max(80), url: httpUrl }).optional(),
-  referenceAssetIds: z.array(assetId).max(6).optional(),
+  offer: z
+    .object({
+      text: z.string().trim().min(1, "say what the offer is, e.g. 20% off your first order").max(120),
+      code: z.string().trim().regex(/^[A-Za-z0-9][A-Za-z0-9_-]{0,39}$/, "a discount code of letters, digits, '-' or '_' (at most 40)").optional(),
+    })
+    .optional()
+    .describe("The offer, e.g. {text: \"20% off your first order\", code: \"GLOW20\"}: shown in the hero or headline and on the button."),
+  occasion: z.string().trim().min(1).max(120).optional().describe("What the email is for, e.g. Mother's Day, Black Friday, spring launch."),
+  sendDate: z.iso.date({ error: "a date such as 2026-05-10" }).optional().describe("The planned send date (YYYY-MM-DD)."),
+  referenceAssetIds: z
+    .array(assetId, { error: (issue) => (issue.input === undefined ? REFERENCES_MESSAGE : undefined) })
+    .min(MIN_REFERENCES, { error: REFERENCES_MESSAGE })
+    .max(MAX_REFERENCES, { error: REFERENCES_MESSAGE })
+    .refine((ids) => new Set(ids).size === ids.length, { error: "each reference screenshot only once" }),
 });
 export type BriefInput = z.infer<typeof BriefInput>;
-
-export interface BrandRecord {
-  id: string;
-  teamId: string | null;
-  name: string;
-  data: BrandInput;
-  updatedAt: Date;
-}
 
 export interface BriefRecord {
   id: string;
@@ -74,21 +73,6 @@ export interface EmailRecord {
   updatedAt: Date;
 }
 
-/** The brand as rendering and generation see it: asset ids resolved to absolute URLs. */
-export function toBrand(record: BrandRecord, base: string): Brand {
-  const d = record.data;
-  const formula: FormulaStep[] | undefined = d.formula?.map((step) => (typeof step === "string" ? { type: step } : step));
-  return {
-    name: d.name,
-    colors: d.colors,
-    ...(d.fonts ? { fonts: d.fonts } : {}),
-    ...(d.voice ? { voice: d.voice } : {}),
-    ...(d.logoAssetId ? { logoUrl: assetUrl(base, d.logoAssetId) } : {}),
-    ...(formula ? { formula } : {}),
-    ...(d.footer ? { footer: d.footer } : {}),
-  };
-}
-
 export function toBrief(record: BriefRecord, base: string): Brief {
   const d = record.data;
   return {
@@ -98,13 +82,22 @@ export function toBrief(record: BriefRecord, base: string): Brief {
     hook: d.hook,
     products: (d.products ?? []).map((p) => ({ name: p.name, ...(p.description ? { description: p.description } : {}), ...(p.url ? { url: p.url } : {}), ...(p.imageAssetId ? { imageUrl: assetUrl(base, p.imageAssetId) } : {}) })),
     ...(d.cta ? { cta: d.cta } : {}),
+    ...(d.offer ? { offer: d.offer } : {}),
+    ...(d.occasion ? { occasion: d.occasion } : {}),
+    ...(d.sendDate ? { sendDate: d.sendDate } : {}),
   };
 }
 
 const EMAIL_COLUMNS = `id, team_id as "teamId", brief_id as "briefId", brand_id as "brandId", session_id as "sessionId", run_id as "runId",
   status, provider, version, document, error, created_at as "createdAt", updated_at as "updatedAt"`;
 
-/** Brands, briefs and emails (with every version of each email). */
+type EmailRow = Omit<EmailRecord, "document"> & { document: string };
+
+/**
+ * Briefs and emails (with every version of each email). Every method takes a team scope
+ * (`src/accounts/scope.ts`) and filters by it in the SQL: another team's row is simply not found.
+ * Brands live in `src/brands/store.ts`.
+ */
 export class StudioStore {
   #sql: Sql;
 
@@ -112,65 +105,63 @@ export class StudioStore {
     this.#sql = options.sql;
   }
 
-  async createBrand(teamId: string | null, data: BrandInput): Promise<BrandRecord> {
-    const id = newId("brand");
-    await this.#sql`insert into brands (id, team_id, name, data) values (${id}, ${teamId}, ${data.name}, ${JSON.stringify(data)})`;
-    return { id, teamId, name: data.name, data, updatedAt: new Date() };
-  }
-
-  async updateBrand(id: string, data: BrandInput): Promise<void> {
-    await this.#sql`update brands set name = ${data.name}, data = ${JSON.stringify(data)}, updated_at = now() where id = ${id}`;
-  }
-
-  async brand(id: string): Promise<BrandRecord | undefined> {
-    const [row] = await this.#sql<(Omit<BrandRecord, "data"> & { data: string })[]>`
-      select id, team_id as "teamId", name, data, updated_at as "updatedAt" from brands where id = ${id}`;
-    return row ? { ...row, data: JSON.parse(row.data) } : undefined;
-  }
-
-  async brands(teamId: string | null | undefined): Promise<BrandRecord[]> {
-    const rows = await this.#sql<(Omit<BrandRecord, "data"> & { data: string })[]>`
-      select id, team_id as "teamId", name, data, updated_at as "updatedAt" from brands
-      where ${teamId === undefined} or team_id is not distinct from ${teamId ?? null} order by name`;
-    return rows.map((row) => ({ ...row, data: JSON.parse(row.data) }));
-  }
-
-  async createBrief(teamId: string | null, data: BriefInput): Promise<BriefRecord> {
+  /** A new brief of the scope's team. */
+  async createBrief(scope: TeamScope, data: BriefInput): Promise<BriefRecord> {
     const id = newId("brief");
+    const teamId = ownerTeam(scope);
     await this.#sql`insert into briefs (id, team_id, brand_id, data) values (${id}, ${teamId}, ${data.brandId}, ${JSON.stringify(data)})`;
     return { id, teamId, brandId: data.brandId, data };
   }
 
-  async brief(id: string): Promise<BriefRecord | undefined> {
+  async brief(scope: TeamScope, id: string): Promise<BriefRecord | undefined> {
     const [row] = await this.#sql<(Omit<BriefRecord, "data"> & { data: string })[]>`
-      select id, team_id as "teamId", brand_id as "brandId", data from briefs where id = ${id}`;
+      select id, team_id as "teamId", brand_id as "brandId", data from briefs where id = ${id} and ${teamFilter(this.#sql, scope)}`;
     return row ? { ...row, data: JSON.parse(row.data) } : undefined;
   }
 
-  async createEmail(input: { teamId: string | null; briefId: string; brandId: string; sessionId: string; provider: string | null }): Promise<string> {
+  /** A new email of the scope's team (the brief's team), generating. */
+  async createEmail(scope: TeamScope, input: { briefId: string; brandId: string; sessionId: string; provider: string | null }): Promise<string> {
     const id = newId("email");
     await this.#sql`
       insert into emails (id, team_id, brief_id, brand_id, session_id, status, provider, version, document)
-      values (${id}, ${input.teamId}, ${input.briefId}, ${input.brandId}, ${input.sessionId}, 'generating', ${input.provider}, 0, ${JSON.stringify({ sections: [] })})`;
+      values (${id}, ${ownerTeam(scope)}, ${input.briefId}, ${input.brandId}, ${input.sessionId}, 'generating', ${input.provider}, 0, ${JSON.stringify({ sections: [] })})`;
     return id;
   }
 
-  async setRun(emailId: string, runId: string): Promise<void> {
-    await this.#sql`update emails set run_id = ${runId} where id = ${emailId}`;
+  /** A variant of `source`: a ready email (version 1) with `document`, on its own (forked) session. */
+  async createVariant(source: EmailRecord, input: { sessionId: string; document: EmailDocument; note: string }): Promise<string> {
+    const id = newId("email");
+    await this.#sql.begin(async (tx) => {
+      await tx`
+        insert into emails (id, team_id, brief_id, brand_id, session_id, status, provider, version, document)
+        values (${id}, ${source.teamId}, ${source.briefId}, ${source.brandId}, ${input.sessionId}, 'ready', ${source.provider}, 1, ${JSON.stringify(input.document)})`;
+      await tx`insert into email_versions (email_id, version, document, note) values (${id}, 1, ${JSON.stringify(input.document)}, ${input.note})`;
+    });
+    return id;
   }
 
-  async email(id: string): Promise<EmailRecord | undefined> {
-    const [row] = await this.#sql.unsafe<(Omit<EmailRecord, "document"> & { document: string })[]>(`select ${EMAIL_COLUMNS} from emails where id = $1`, [id]);
-    if (row?.status === "generating" && row.runId && (await this.#settle([row.id])) > 0) return this.email(id);
+  /** The variants made from `rootId` (not the root itself) inside `scope`, oldest first. */
+  async variantsOf(scope: TeamScope, rootId: string): Promise<EmailRecord[]> {
+    const rows = await this.#sql<EmailRow[]>`
+      select ${this.#sql.unsafe(EMAIL_COLUMNS)} from emails
+      where (document::jsonb -> 'meta' -> 'variantOf' ->> 'emailId') = ${rootId} and ${teamFilter(this.#sql, scope)}
+      order by created_at, id limit 50`;
+    return rows.map((row) => ({ ...row, document: JSON.parse(row.document) }));
+  }
+
+  async setRun(scope: TeamScope, emailId: string, runId: string): Promise<void> {
+    await this.#sql`update emails set run_id = ${runId} where id = ${emailId} and ${teamFilter(this.#sql, scope)}`;
+  }
+
+  async email(scope: TeamScope, id: string): Promise<EmailRecord | undefined> {
+    const [row] = await this.#sql<EmailRow[]>`select ${this.#sql.unsafe(EMAIL_COLUMNS)} from emails where id = ${id} and ${teamFilter(this.#sql, scope)}`;
+    if (row?.status === "generating" && row.runId && (await this.#settle([row.id])) > 0) return this.email(scope, id);
     return row ? { ...row, document: JSON.parse(row.document) } : undefined;
   }
 
-  async emails(teamId: string | null | undefined, limit = 100): Promise<EmailRecord[]> {
-    const read = () =>
-      this.#sql.unsafe<(Omit<EmailRecord, "document"> & { document: string })[]>(
-        `select ${EMAIL_COLUMNS} from emails where $1::boolean or team_id is not distinct from $2 order by created_at desc limit $3`,
-        [teamId === undefined, teamId ?? null, limit],
-      );
+  async emails(scope: TeamScope, limit = 100): Promise<EmailRecord[]> {
+    const read = () => this.#sql<EmailRow[]>`
+      select ${this.#sql.unsafe(EMAIL_COLUMNS)} from emails where ${teamFilter(this.#sql, scope)} order by created_at desc limit ${limit}`;
     let rows = await read();
     const stuck = rows.filter((row) => row.status === "generating" && row.runId).map((row) => row.id);
     if (stuck.length > 0 && (await this.#settle(stuck)) > 0) rows = await read();
@@ -194,31 +185,36 @@ export class StudioStore {
   }
 
   /** The draft while generating: replaced in place (version stays 0) so the live view can show it. */
-  async setDraft(id: string, document: EmailDocument): Promise<void> {
-    await this.#sql`update emails set document = ${JSON.stringify(document)}, updated_at = now() where id = ${id} and status = 'generating'`;
+  async setDraft(scope: TeamScope, id: string, document: EmailDocument): Promise<void> {
+    await this.#sql`update emails set document = ${JSON.stringify(document)}, updated_at = now() where id = ${id} and status = 'generating' and ${teamFilter(this.#sql, scope)}`;
   }
 
   /** Saves a new version (generation finished, an edit, a regenerated section, undo/redo). */
-  async saveVersion(id: string, document: EmailDocument, note: string, status: EmailStatus = "ready"): Promise<number> {
+  async saveVersion(scope: TeamScope, id: string, document: EmailDocument, note: string, status: EmailStatus = "ready"): Promise<number> {
     return this.#sql.begin(async (tx) => {
       const [row] = await tx<{ version: number }[]>`
         update emails set version = version + 1, document = ${JSON.stringify(document)}, status = ${status}, error = null, updated_at = now()
-        where id = ${id} returning version`;
+        where id = ${id} and ${teamFilter(this.#sql, scope)} returning version`;
+      if (!row) throw new Error(`No email ${id} in this team.`);
       await tx`insert into email_versions (email_id, version, document, note) values (${id}, ${row!.version}, ${JSON.stringify(document)}, ${note})`;
       return row!.version;
     });
   }
 
-  async fail(id: string, error: string): Promise<void> {
-    await this.#sql`update emails set status = 'failed', error = ${error}, updated_at = now() where id = ${id}`;
+  async fail(scope: TeamScope, id: string, error: string): Promise<void> {
+    await this.#sql`update emails set status = 'failed', error = ${error}, updated_at = now() where id = ${id} and ${teamFilter(this.#sql, scope)}`;
   }
 
-  async versions(id: string): Promise<Array<{ version: number; note: string | null; createdAt: Date }>> {
-    return this.#sql`select version, note, created_at as "createdAt" from email_versions where email_id = ${id} order by version desc limit 200`;
+  async versions(scope: TeamScope, id: string): Promise<Array<{ version: number; note: string | null; createdAt: Date }>> {
+    return this.#sql`
+      select v.version, v.note, v.created_at as "createdAt" from email_versions v join emails e on e.id = v.email_id
+      where v.email_id = ${id} and ${teamFilter(this.#sql, scope, "e.team_id")} order by v.version desc limit 200`;
   }
 
-  async versionDocument(id: string, version: number): Promise<EmailDocument | undefined> {
-    const [row] = await this.#sql<{ document: string }[]>`select document from email_versions where email_id = ${id} and version = ${version}`;
+  async versionDocument(scope: TeamScope, id: string, version: number): Promise<EmailDocument | undefined> {
+    const [row] = await this.#sql<{ document: string }[]>`
+      select v.document from email_versions v join emails e on e.id = v.email_id
+      where v.email_id = ${id} and v.version = ${version} and ${teamFilter(this.#sql, scope, "e.team_id")}`;
     return row ? JSON.parse(row.document) : undefined;
   }
 }

@@ -16,7 +16,11 @@ const VARIABLES = {
   ANTHROPIC_API_KEY: "an Anthropic API key",
   ANTHROPIC_BASE_URL: "an http(s) URL",
   OPENAI_API_KEY: "an OpenAI API key",
-  OPENAI_BASE_URL: "an http(s) URL",
+  OPENAI_BASE_URL: "an http(s) URL of the OpenAI API or any OpenAI-compatible server (Ollama, llama.cpp, vLLM), e.g. http://localhost:11434/v1",
+  TEXT_PROVIDER: "auto, offline, anthropic or openai (the model that writes copy; unset = AI_PROVIDER)",
+  TEXT_MODEL: "a model name of TEXT_PROVIDER, e.g. claude-sonnet-4-5, gpt-4.1-mini or llama3.1 (needs TEXT_PROVIDER anthropic or openai)",
+  IMAGE_PROVIDER: "auto, offline or openai (what draws the hero image; unset = auto)",
+  IMAGE_MODEL: "an image model name of IMAGE_PROVIDER, e.g. gpt-image-1 (needs IMAGE_PROVIDER=openai)",
   ROLE: "all, web or worker",
   LOG_LEVEL: "debug, info, warn or error",
   LONG_POLL_TIMEOUT_MS: "milliseconds from 100 to 120000 that a long-poll waits (also the SSE keep-alive interval)",
@@ -52,6 +56,10 @@ const schema = z.object({
   ANTHROPIC_BASE_URL: httpUrl.optional(),
   OPENAI_API_KEY: z.string().min(1).optional(),
   OPENAI_BASE_URL: httpUrl.optional(),
+  TEXT_PROVIDER: z.enum(["auto", "offline", "anthropic", "openai"]).optional(),
+  TEXT_MODEL: z.string().min(1).max(200).optional(),
+  IMAGE_PROVIDER: z.enum(["auto", "offline", "openai"]).optional(),
+  IMAGE_MODEL: z.string().min(1).max(200).optional(),
   ROLE: z.enum(["all", "web", "worker"]).default("all"),
   LOG_LEVEL: z.enum(["debug", "info", "warn", "error"]).default("info"),
   LONG_POLL_TIMEOUT_MS: z.coerce.number().int().min(100).max(120_000).default(30_000),
@@ -81,6 +89,10 @@ export interface Config {
   aiProvider: "auto" | "offline" | "anthropic" | "openai";
   anthropic: { apiKey: string | undefined; baseUrl: string | undefined };
   openai: { apiKey: string | undefined; baseUrl: string | undefined };
+  /** The copy model: provider (unset = AI_PROVIDER) and model name (unset = the provider's default). */
+  text: { provider: "auto" | "offline" | "anthropic" | "openai" | undefined; model: string | undefined };
+  /** The hero image model: provider (unset = auto: OpenAI when configured, else offline) and model name. */
+  image: { provider: "auto" | "offline" | "openai" | undefined; model: string | undefined };
   role: "all" | "web" | "worker";
   logLevel: "debug" | "info" | "warn" | "error";
   longPollTimeoutMs: number;
@@ -123,6 +135,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     throw new ConfigError(name, `${name}=${shown} is invalid: expected ${VARIABLES[name]}`);
   }
   const values = parsed.data;
+  checkModels(values);
   if (values.SMTP_URL && !values.MAIL_FROM) throw new ConfigError("MAIL_FROM", `MAIL_FROM is missing: SMTP_URL is set, so test sends need ${VARIABLES.MAIL_FROM}`);
   const dataDir = resolve(values.DATA_DIR);
   return {
@@ -136,6 +149,8 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     aiProvider: values.AI_PROVIDER,
     anthropic: { apiKey: values.ANTHROPIC_API_KEY, baseUrl: values.ANTHROPIC_BASE_URL },
     openai: { apiKey: values.OPENAI_API_KEY, baseUrl: values.OPENAI_BASE_URL },
+    text: { provider: values.TEXT_PROVIDER, model: values.TEXT_MODEL },
+    image: { provider: values.IMAGE_PROVIDER, model: values.IMAGE_MODEL },
     role: values.ROLE,
     logLevel: values.LOG_LEVEL,
     longPollTimeoutMs: values.LONG_POLL_TIMEOUT_MS,
@@ -143,6 +158,25 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     importAllowPrivate: values.IMPORT_ALLOW_PRIVATE === "on",
     mail: values.SMTP_URL && values.MAIL_FROM ? { smtpUrl: values.SMTP_URL, from: values.MAIL_FROM } : undefined,
   };
+}
+
+/**
+ * The text and image providers are chosen separately; a model name only means something for a named
+ * provider, and a named provider needs its key (an OpenAI-compatible server at OPENAI_BASE_URL may
+ * need none).
+ */
+function checkModels(values: z.infer<typeof schema>): void {
+  const text = values.TEXT_PROVIDER ?? values.AI_PROVIDER;
+  if (values.TEXT_MODEL && (text === "auto" || text === "offline")) {
+    throw new ConfigError("TEXT_MODEL", `TEXT_MODEL=${JSON.stringify(values.TEXT_MODEL)} needs TEXT_PROVIDER=anthropic or openai (it names a model of that provider).`);
+  }
+  if (values.IMAGE_MODEL && values.IMAGE_PROVIDER !== "openai") {
+    throw new ConfigError("IMAGE_MODEL", `IMAGE_MODEL=${JSON.stringify(values.IMAGE_MODEL)} needs IMAGE_PROVIDER=openai.`);
+  }
+  const openai = values.OPENAI_API_KEY !== undefined || values.OPENAI_BASE_URL !== undefined;
+  if (values.TEXT_PROVIDER === "anthropic" && !values.ANTHROPIC_API_KEY) throw new ConfigError("TEXT_PROVIDER", "TEXT_PROVIDER=anthropic needs ANTHROPIC_API_KEY.");
+  if (values.TEXT_PROVIDER === "openai" && !openai) throw new ConfigError("TEXT_PROVIDER", "TEXT_PROVIDER=openai needs OPENAI_API_KEY, or OPENAI_BASE_URL for an OpenAI-compatible server.");
+  if (values.IMAGE_PROVIDER === "openai" && !openai) throw new ConfigError("IMAGE_PROVIDER", "IMAGE_PROVIDER=openai needs OPENAI_API_KEY, or OPENAI_BASE_URL for an OpenAI-compatible server.");
 }
 
 const SECRET_KEY_FILE = "secret.key";

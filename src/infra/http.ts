@@ -38,7 +38,7 @@ export const QUIET_PATH_PREFIXES = ["/v1/stream/"];
 /**
  * Logs one line per request with method, path, status and duration (never query strings: they can
  * hold tokens). 5xx at error, slow requests at warn, the rest at info, except successes on
- * QUIET_PATH_PREFIXES at debug.
+ * QUIET_PATH_PREFIXES and every `/healthz` (200, or 503 while starting or stopping) at debug.
  */
 export function requestLog(log: Logger): MiddlewareHandler {
   return async (c, next) => {
@@ -53,11 +53,16 @@ function logRequest(log: Logger, request: { method: string; path: string; url: s
   const { method, path, status } = request;
   const durationMs = Math.round((performance.now() - request.started) * 10) / 10;
   const fields = () => ({ method, path, status, durationMs });
+  // Health checks are polled: a 503 while starting or stopping is the expected answer, not an error.
+  if (path === "/healthz") {
+    if (log.enabled("debug")) log.debug("request", fields());
+    return;
+  }
   if (status >= 500) log.error("request", fields());
   else if (durationMs >= SLOW_REQUEST_MS && !isLiveRead(request.url)) log.warn("slow request", fields());
   else if (status < 400 && QUIET_PATH_PREFIXES.some((prefix) => path.startsWith(prefix))) {
     if (log.enabled("debug")) log.debug("request", fields());
-  } else if (path !== "/healthz") log.info("request", fields());
+  } else log.info("request", fields());
 }
 
 /**

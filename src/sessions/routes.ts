@@ -80,7 +80,7 @@ const MAX_MESSAGES_PAGE = 1_000;
  * tokens; `read`: a client token needs the read capability. Publishing and control are checked
  * per event (permissions.ts).
  */
-async function loadSession(c: Context<AppEnv>, service: SessionService, id: string, action: "read" | "write" | "run") {
+export async function loadSession(c: Context<AppEnv>, service: SessionService, id: string, action: "read" | "write" | "run") {
   const principal = c.get("principal");
   const session = await service.get(id, c.get("scope"));
   if (!session || !canAccessSession(principal, session)) throw new ApiError(404, "session_not_found", `No session ${id}.`);

@@ -11,6 +11,7 @@ import { QUEUES, RUN_QUEUED_CHANNEL } from "../../jobs/queues";
 import type { RunOptions } from "../agents/options";
 import { teamFilter, type TeamScope } from "../accounts/scope";
 import { Compactor, type CompactedMessage, type SessionEvent } from "./events";
+import { uiStreamPath } from "./ui-chunks";
 
 export const SESSION_STREAM_PREFIX = "/v1/stream/sessions/";
 /** Events returned by one page of `GET /api/sessions/:id/events` at most. */
@@ -24,10 +25,13 @@ export interface SessionRecord {
   agent: string | null;
   /** What a user message does while a turn runs (see turns.ts). */
   doubleTexting: "enqueue" | "interrupt" | "reject" | "parallel";
+  /** For a branch: the root of its conversation tree and the session it was forked from. */
+  rootId: string | null;
+  parentId: string | null;
   createdAt: Date;
 }
 
-const SESSION_COLUMNS = `id, team_id as "teamId", title, agent, double_texting as "doubleTexting", created_at as "createdAt"`;
+const SESSION_COLUMNS = `id, team_id as "teamId", title, agent, double_texting as "doubleTexting", root_id as "rootId", parent_id as "parentId", created_at as "createdAt"`;
 
 export interface RunRecord {
   runId: string;
@@ -114,14 +118,19 @@ export class SessionService {
     provider?: string;
     options?: Record<string, unknown>;
     doubleTexting?: SessionRecord["doubleTexting"];
+    /** A branch: its stream forks this session's stream at `offset` (copy-on-fork). */
+    branch?: { parentId: string; rootId: string; fromMessageId: string; offset: string };
+    /** Not a conversation branch, a copy: its stream forks this session's stream at its tail (email variants). */
+    copyOf?: string;
   }): Promise<SessionRecord> {
     const id = newId("ses");
     const defaults = input.provider || input.options ? JSON.stringify({ ...(input.provider ? { provider: input.provider } : {}), ...(input.options ? { options: input.options } : {}) }) : null;
     const [record] = await this.#sql<SessionRecord[]>`
-      insert into sessions (id, team_id, title, agent, run_defaults, double_texting)
-      values (${id}, ${input.teamId}, ${input.title ?? null}, ${input.agent ?? null}, ${defaults}, ${input.doubleTexting ?? "parallel"})
+      insert into sessions (id, team_id, title, agent, run_defaults, double_texting, parent_id, root_id, branch_from)
+      values (${id}, ${input.teamId}, ${input.title ?? null}, ${input.agent ?? null}, ${defaults}, ${input.doubleTexting ?? "parallel"},
+        ${input.branch?.parentId ?? null}, ${input.branch?.rootId ?? null}, ${input.branch?.fromMessageId ?? null})
       returning ${this.#sql.unsafe(SESSION_COLUMNS)}`;
-    const created = await this.#store.create({ path: sessionStreamPath(id), contentType: "application/json", ttlSeconds: undefined, expiresAt: undefined, closed: false, initial: undefined });
+    const created = await this.#store.create({ path: sessionStreamPath(id), contentType: "application/json", ttlSeconds: undefined, expiresAt: undefined, closed: false, initial: undefined, ...(input.branch ? { fork: { fromPath: sessionStreamPath(input.branch.parentId), offset: input.branch.offset, subOffset: 0 } } : input.copyOf ? { fork: { fromPath: sessionStreamPath(input.copyOf), offset: undefined, subOffset: 0 } } : {}) });
     if (created.kind !== "created") throw new Error(`session stream could not be created: ${created.kind}`);
     return record!;
   }
@@ -258,6 +267,26 @@ export class SessionService {
     await this.enqueueRun(runId, sessionId);
     this.#log.info("run queued", { runId, sessionId, agent: input.agent });
     return runId;
+  }
+
+  /** Creates a turn's AI SDK stream beside the session (JSON mode); returns its path. */
+  async createUiStream(sessionId: string): Promise<string> {
+    const path = uiStreamPath(sessionId, newId("ui"));
+    const created = await this.#store.create({ path, contentType: "application/json", ttlSeconds: undefined, expiresAt: undefined, closed: false, initial: undefined });
+    if (created.kind !== "created") throw new Error(`AI SDK stream could not be created: ${created.kind}`);
+    return path;
+  }
+
+  /** Active turns of a session that mirror into an AI SDK stream, newest first (optionally one client's). */
+  async uiTurns(sessionId: string, clientId?: string): Promise<Array<{ runId: string; uiStream: string }>> {
+    const rows = await this.#sql<{ runId: string; input: string | null; clientId: string | null }[]>`
+      select id as "runId", input, client_id as "clientId" from runs
+      where session_id = ${sessionId} and turn and status in ('waiting', 'queued', 'running', 'retrying', 'suspended')
+      order by created_at desc, id desc`;
+    return rows
+      .filter((r) => clientId === undefined || r.clientId === clientId)
+      .map((r) => ({ runId: r.runId, uiStream: (r.input ? (JSON.parse(r.input) as { uiStream?: string }).uiStream : undefined) ?? "" }))
+      .filter((r) => r.uiStream !== "");
   }
 
   /** Queues a suspended run again (its question was answered or expired, or a cancel arrived). */

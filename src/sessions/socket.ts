@@ -83,7 +83,7 @@ export interface SocketData {
   id: string;
   principal: Principal;
   token: string;
-  /** The API token's or client token's id, so a revocation finds its sockets (none for the bootstrap token and cookies). */
+  /** The API token's, client token's or cookie session's id, so a revocation or logout finds its sockets (none for the bootstrap token). */
   tokenId: string | undefined;
   /** Closes the socket when its client token expires. */
   expiry: ReturnType<typeof setTimeout> | undefined;
@@ -169,8 +169,9 @@ export class SessionSockets {
   #feeds = new Map<string, Feed>();
   #sockets = new Set<Socket>();
   #perToken = new Map<string, number>();
-  /** Open sockets by API token id or client token id, for revocations. */
+  /** Open sockets by API token id, client token id or cookie session id, for revocations. */
   #byTokenId = new Map<string, Set<Socket>>();
+  #listener: Listener | undefined;
   #subscriptions = 0;
   #presencePushes = new Map<string, PresencePush>();
 
@@ -203,8 +204,6 @@ export class SessionSockets {
     this.#presence.onChange((sessionId) => this.#pushPresence(sessionId));
     this.#listener = options.listener;
   }
-
-  #listener: Listener | undefined;
 
   /**
    * Closes sockets whose token is revoked, from any process (NOTIFY on TOKEN_REVOKED_CHANNEL). A
@@ -264,7 +263,7 @@ export class SessionSockets {
       id: newId("ws"),
       principal,
       token,
-      tokenId: principal.kind === "client" || principal.kind === "token" ? principal.tokenId : undefined,
+      tokenId: principal.kind === "client" || principal.kind === "token" ? principal.tokenId : principal.kind === "user" ? principal.sessionId : undefined,
       expiry: undefined,
       clientId: principal.kind === "client" ? principal.clientId : requestedClient || newId("client"),
       device: (url.searchParams.get("device") ?? "unknown").slice(0, 100) || "unknown",

@@ -74,6 +74,8 @@ export class Turns {
     run?: RunRequest;
     doubleTexting?: DoubleTexting;
     clientId?: string;
+    /** More input for the turn's run (e.g. `uiStream`, the AI SDK stream it mirrors into). */
+    runInput?: Record<string, unknown>;
   }): Promise<PostMessageResult> {
     const { sessionId, event } = input;
     const dedupeKey = `event:${event.id}`;
@@ -105,7 +107,7 @@ export class Turns {
       const runId = newId("run");
       await tx`
         insert into runs (id, session_id, agent, status, provider, input, options, client_id, turn, message_id, start_pos)
-        values (${runId}, ${sessionId}, ${run.agent}, ${waits ? WAITING_TURN_STATUS : "queued"}, ${run.provider ?? null}, ${JSON.stringify({ messageId: event.id })},
+        values (${runId}, ${sessionId}, ${run.agent}, ${waits ? WAITING_TURN_STATUS : "queued"}, ${run.provider ?? null}, ${JSON.stringify({ ...input.runInput, messageId: event.id })},
           ${run.options === undefined ? null : JSON.stringify(run.options)}, ${input.clientId ?? null}, true, ${event.id},
           coalesce((select tail_pos from streams where path = ${"/v1/stream/sessions/" + sessionId}), 0))`;
       if (!waits) queue.push(runId);
@@ -114,6 +116,34 @@ export class Turns {
     });
     for (const runId of queue) await this.#sessions.enqueueRun(runId, sessionId);
     return result;
+  }
+
+  /**
+   * Starts a turn answering a message already in the session (a regenerated answer in a branch),
+   * with the session's default agent, queued behind any active turn. Returns the run id, or nothing
+   * without a default agent.
+   */
+  async answer(sessionId: string, messageId: string, clientId?: string): Promise<string | undefined> {
+    const queue: string[] = [];
+    const runId = await this.#sql.begin(async (tx) => {
+      const [session] = await tx<{ agent: string | null; runDefaults: string | null }[]>`
+        select agent, run_defaults as "runDefaults" from sessions where id = ${sessionId} for update`;
+      if (!session?.agent) return undefined;
+      const defaults = session.runDefaults ? (JSON.parse(session.runDefaults) as Omit<RunRequest, "agent">) : {};
+      const state = await this.state(sessionId, tx);
+      const waits = state.active.length + state.queued.length > 0;
+      const id = newId("run");
+      await tx`
+        insert into runs (id, session_id, agent, status, provider, input, options, client_id, turn, message_id, start_pos)
+        values (${id}, ${sessionId}, ${session.agent}, ${waits ? WAITING_TURN_STATUS : "queued"}, ${defaults.provider ?? null}, ${JSON.stringify({ messageId })},
+          ${defaults.options === undefined ? null : JSON.stringify(defaults.options)}, ${clientId ?? null}, true, ${messageId},
+          coalesce((select tail_pos from streams where path = ${"/v1/stream/sessions/" + sessionId}), 0))`;
+      if (!waits) queue.push(id);
+      await this.#appendState(tx, sessionId);
+      return id;
+    });
+    for (const id of queue) await this.#sessions.enqueueRun(id, sessionId);
+    return runId;
   }
 
   /**

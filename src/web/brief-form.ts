@@ -1,14 +1,21 @@
-import { BriefInput } from "../email/studio";
+import { BriefInput, MAX_REFERENCES, MIN_REFERENCES } from "../email/studio";
 import { assetUrl } from "../assets/store";
 
 /** The brief form: values to show again, and the posted form as the API's brief input. */
 
 /** How many product rows the form shows (empty rows are ignored). */
 export const PRODUCT_ROWS = 3;
-/** The brief takes 3–4 reference screenshots; the API accepts up to 6. */
-export const MAX_REFERENCES = 6;
+export { MAX_REFERENCES, MIN_REFERENCES };
 /** Offline pace choices: pause between sections, so a demo can be watched (and left, and rejoined). */
 export const OFFLINE_PACES = { fast: 250, slow: 1_500 } as const;
+
+export interface BriefProductValues {
+  name: string;
+  description: string;
+  url: string;
+  /** The product photo: one of the brand's product images, or one uploaded with the form. */
+  imageAssetId: string;
+}
 
 export interface BriefFormValues {
   brandId: string;
@@ -16,15 +23,19 @@ export interface BriefFormValues {
   audience: string;
   tone: string;
   hook: string;
-  products: Array<{ name: string; description: string; url: string }>;
+  products: BriefProductValues[];
   ctaLabel: string;
   ctaUrl: string;
+  offerText: string;
+  offerCode: string;
+  occasion: string;
+  sendDate: string;
   references: Array<{ id: string; url: string }>;
   pace: keyof typeof OFFLINE_PACES;
 }
 
 export function emptyBriefForm(brandId = ""): BriefFormValues {
-  return { brandId, objective: "", audience: "", tone: "", hook: "", products: [], ctaLabel: "", ctaUrl: "", references: [], pace: "fast" };
+  return { brandId, objective: "", audience: "", tone: "", hook: "", products: [], ctaLabel: "", ctaUrl: "", offerText: "", offerCode: "", occasion: "", sendDate: "", references: [], pace: "fast" };
 }
 
 type Form = Record<string, string | File | (string | File)[]>;
@@ -34,15 +45,26 @@ const strings = (form: Form, key: string): string[] => {
   return list.filter((v): v is string => typeof v === "string");
 };
 const string = (form: Form, key: string) => (strings(form, key)[0] ?? "").trim();
+const files = (form: Form, key: string): File[] => {
+  const value = form[key];
+  return (Array.isArray(value) ? value : value === undefined ? [] : [value]).filter((v): v is File => typeof v === "object" && v !== null && (v as File).size > 0);
+};
 
-export function readBriefForm(form: Form, base: string): { values: BriefFormValues; referenceFiles: File[] } {
+/**
+ * The posted brief form: its values, the reference screenshots posted as files (without JavaScript),
+ * and each product row's uploaded photo (by row index), to store before the brief is checked.
+ */
+export function readBriefForm(form: Form, base: string): { values: BriefFormValues; referenceFiles: File[]; productFiles: Map<number, File> } {
   const products: BriefFormValues["products"] = [];
+  const productFiles = new Map<number, File>();
   for (let i = 0; i < PRODUCT_ROWS; i++) {
-    const row = { name: string(form, `product.${i}.name`), description: string(form, `product.${i}.description`), url: string(form, `product.${i}.url`) };
-    if (row.name || row.description || row.url) products.push(row);
+    const row = { name: string(form, `product.${i}.name`), description: string(form, `product.${i}.description`), url: string(form, `product.${i}.url`), imageAssetId: string(form, `product.${i}.imageAssetId`) };
+    const file = files(form, `product.${i}.imageFile`)[0];
+    if (row.name || row.description || row.url || row.imageAssetId || file) {
+      if (file) productFiles.set(products.length, file);
+      products.push(row);
+    }
   }
-  const value = form.referenceFiles;
-  const files = (Array.isArray(value) ? value : value === undefined ? [] : [value]).filter((v): v is File => typeof v === "object" && v !== null && (v as File).size > 0);
   return {
     values: {
       brandId: string(form, "brandId"),
@@ -53,14 +75,31 @@ export function readBriefForm(form: Form, base: string): { values: BriefFormValu
       products,
       ctaLabel: string(form, "ctaLabel"),
       ctaUrl: string(form, "ctaUrl"),
-      references: strings(form, "referenceAssetIds").filter(Boolean).slice(0, MAX_REFERENCES).map((id) => ({ id, url: assetUrl(base, id) })),
+      offerText: string(form, "offerText"),
+      offerCode: string(form, "offerCode"),
+      occasion: string(form, "occasion"),
+      sendDate: string(form, "sendDate"),
+      references: [...new Set(strings(form, "referenceAssetIds").filter(Boolean))].slice(0, MAX_REFERENCES + 2).map((id) => ({ id, url: assetUrl(base, id) })),
       pace: string(form, "pace") === "slow" ? "slow" : "fast",
     },
-    referenceFiles: files,
+    referenceFiles: files(form, "referenceFiles"),
+    productFiles,
   };
 }
 
-const LABELS: Record<string, string> = { brandId: "Brand", objective: "Objective", audience: "Audience", tone: "Tone", hook: "Headline hook", products: "Products", cta: "Call to action", referenceAssetIds: "Reference screenshots" };
+const LABELS: Record<string, string> = {
+  brandId: "Brand",
+  objective: "Objective",
+  audience: "Audience",
+  tone: "Tone",
+  hook: "Headline hook",
+  products: "Products",
+  cta: "Call to action",
+  offer: "Offer",
+  occasion: "Occasion",
+  sendDate: "Send date",
+  referenceAssetIds: "Reference screenshots",
+};
 
 /** Form values → the API's brief input, or a message that says what to fix. */
 export function toBriefInput(values: BriefFormValues): { ok: true; input: BriefInput } | { ok: false; message: string } {
@@ -68,15 +107,24 @@ export function toBriefInput(values: BriefFormValues): { ok: true; input: BriefI
   for (const key of ["objective", "audience", "tone", "hook"] as const) if (!values[key]) return { ok: false, message: `${LABELS[key]}: please fill this in.` };
   if (values.products.some((p) => !p.name)) return { ok: false, message: "Products: give every product a name (or clear its row)." };
   if ((values.ctaLabel && !values.ctaUrl) || (!values.ctaLabel && values.ctaUrl)) return { ok: false, message: "Call to action: give both the button label and its link." };
+  if (values.offerCode && !values.offerText) return { ok: false, message: "Offer: say what the offer is (e.g. 20% off your first order) as well as its code." };
+  if (values.references.length < MIN_REFERENCES || values.references.length > MAX_REFERENCES) {
+    return { ok: false, message: `Reference screenshots: add ${MIN_REFERENCES} or ${MAX_REFERENCES} screenshots of emails you like (you have ${values.references.length}).` };
+  }
   const parsed = BriefInput.safeParse({
     brandId: values.brandId,
     objective: values.objective,
     audience: values.audience,
     tone: values.tone,
     hook: values.hook,
-    ...(values.products.length ? { products: values.products.map((p) => ({ name: p.name, ...(p.description ? { description: p.description } : {}), ...(p.url ? { url: p.url } : {}) })) } : {}),
+    ...(values.products.length
+      ? { products: values.products.map((p) => ({ name: p.name, ...(p.description ? { description: p.description } : {}), ...(p.url ? { url: p.url } : {}), ...(p.imageAssetId ? { imageAssetId: p.imageAssetId } : {}) })) }
+      : {}),
     ...(values.ctaLabel ? { cta: { label: values.ctaLabel, url: values.ctaUrl } } : {}),
-    ...(values.references.length ? { referenceAssetIds: values.references.map((r) => r.id) } : {}),
+    ...(values.offerText ? { offer: { text: values.offerText, ...(values.offerCode ? { code: values.offerCode } : {}) } } : {}),
+    ...(values.occasion ? { occasion: values.occasion } : {}),
+    ...(values.sendDate ? { sendDate: values.sendDate } : {}),
+    referenceAssetIds: values.references.map((r) => r.id),
   });
   if (!parsed.success) {
     const issue = parsed.error.issues[0]!;

@@ -1,7 +1,8 @@
 import type { Context, MiddlewareHandler } from "hono";
 import { getCookie, setCookie, deleteCookie } from "hono/cookie";
-import type { Accounts, User } from "../accounts/service";
+import { cookieSessionId, hashSecret, type Accounts, type User } from "../accounts/service";
 import type { Principal } from "../accounts/principal";
+import { scopeOf, type TeamScope } from "../accounts/scope";
 
 export const SESSION_COOKIE = "ds_session";
 
@@ -9,6 +10,8 @@ export interface WebVariables {
   user: User | undefined;
   csrfToken: string | undefined;
   principal: Principal;
+  /** The team scope every store call of a page or route takes; set with the principal, nowhere else. */
+  scope: TeamScope;
 }
 
 /** Secure cookies behind TLS: the request is https itself, or PUBLIC_URL says so. */
@@ -32,7 +35,11 @@ export function loadUser(accounts: Accounts): MiddlewareHandler<{ Variables: Web
     const found = token ? await accounts.sessionUser(token) : undefined;
     c.set("user", found?.user);
     c.set("csrfToken", found?.csrfToken);
-    if (found) c.set("principal", { kind: "user", teamId: found.user.teamId, userId: found.user.id, role: found.user.role, clientId: found.user.id });
+    if (found) {
+      const principal: Principal = { kind: "user", teamId: found.user.teamId, userId: found.user.id, role: found.user.role, clientId: found.user.id };
+      c.set("principal", principal);
+      c.set("scope", scopeOf(principal));
+    }
     await next();
   };
 }
@@ -43,5 +50,5 @@ export async function cookiePrincipal(accounts: Accounts, request: Request): Pro
   const match = new RegExp(`(?:^|;\\s*)${SESSION_COOKIE}=([^;]+)`).exec(cookie);
   if (!match) return undefined;
   const found = await accounts.sessionUser(decodeURIComponent(match[1]!));
-  return found ? { kind: "user", teamId: found.user.teamId, userId: found.user.id, role: found.user.role, clientId: found.user.id } : undefined;
+  return found ? { kind: "user", teamId: found.user.teamId, userId: found.user.id, role: found.user.role, clientId: found.user.id, sessionId: cookieSessionId(hashSecret(decodeURIComponent(match[1]!))) } : undefined;
 }

@@ -40,6 +40,10 @@ export function describeEvent(event: SessionEvent): string {
       return `${event.kind} ${clip(event.ref, 70)}`;
     case "input.request":
       return `${event.kind} ${event.requestId}: ${clip(event.prompt)}`;
+    case "branch.created":
+      return `branch ${event.branchId} (${event.reason} of ${event.fromMessageId})`;
+    case "branch.switched":
+      return `now following ${event.branchId}`;
     case "turn.state":
       return `turns: ${event.active.map((t) => t.runId).join(", ") || "none"} active, ${event.queued.length} queued`;
   }

@@ -1,6 +1,7 @@
 import { Hono, type Context } from "hono";
 import { assetUrl, type AssetStore } from "../assets/store";
 import { ownsAssets, saveFormUploads } from "../assets/uploads";
+import type { BrandStore } from "../brands/store";
 import type { StudioStore, EmailRecord } from "../email/studio";
 import type { EmailEditor, EditFailure } from "../email/editing";
 import type { SessionService } from "../sessions/service";
@@ -9,13 +10,14 @@ import { formatOffset } from "../streams/offsets";
 import { EmailsPage, NewEmailPage, GenerationPage } from "../../views/emails";
 import { EditorPage, Editor, SectionItem, SectionEditForm, type EditorData, type EditorSection } from "../../views/editor";
 import { requireUser } from "./account-pages";
-import { emptyBriefForm, readBriefForm, toBriefInput, MAX_REFERENCES, OFFLINE_PACES, type BriefFormValues } from "./brief-form";
+import { emptyBriefForm, readBriefForm, toBriefInput, MAX_REFERENCES, MIN_REFERENCES, OFFLINE_PACES, type BriefFormValues } from "./brief-form";
 import { fieldsFromForm, sectionSummary, SECTION_FORMS } from "./section-form";
 import { generationState, readSessionLog } from "./session-log";
 import { baseUrl, field, formCsrfOk, fragment, html, isHtmx, notFoundPage, readForm, FORM_EXPIRED, type FormBody, type PageEnv } from "./forms";
 
 export interface StudioPagesOptions {
   studio: StudioStore;
+  brands: BrandStore;
   assets: AssetStore;
   sessions: SessionService;
   editor: EmailEditor;
@@ -33,46 +35,57 @@ const LIVE_RUN_STATUSES = new Set(["queued", "running", "retrying"]);
  * a redirect. Handlers gather data and call the same stores and editor as the JSON API.
  */
 export function studioPages(options: StudioPagesOptions) {
-  const { studio, assets, sessions, editor } = options;
+  const { studio, brands, assets, sessions, editor } = options;
   const app = new Hono<PageEnv>();
   const base = (c: Context) => baseUrl(c, options.publicUrl);
   const user = (c: Context<PageEnv>) => c.get("user")!;
+  /** The team gate: set with the signed-in person by `loadUser`, required by every store call. */
+  const scope = (c: Context<PageEnv>) => c.get("scope");
   const common = (c: Context<PageEnv>) => ({ user: user(c), csrfToken: c.get("csrfToken")!, offline: options.offline() });
 
   for (const path of ["/emails", "/emails/*"]) app.use(path, requireUser);
 
   // --- emails: list and brief ---------------------------------------------------------------------------
   app.get("/emails", async (c) => {
-    const teamId = user(c).teamId;
-    const [emails, brands] = await Promise.all([studio.emails(teamId), studio.brands(teamId)]);
-    const names = new Map(brands.map((b) => [b.id, b.name]));
+    const [emails, brandList] = await Promise.all([studio.emails(scope(c)), brands.brands(scope(c))]);
+    const names = new Map(brandList.map((b) => [b.id, b.name]));
     const rows = emails.map((e) => ({ id: e.id, subject: e.document.subject ?? null, status: e.status, version: e.version, brandName: names.get(e.brandId) ?? "—", createdAt: e.createdAt, offlineDraft: e.document.meta?.offlineDraft === true }));
-    return html(c, <EmailsPage {...common(c)} emails={rows} hasBrands={brands.length > 0} />);
+    return html(c, <EmailsPage {...common(c)} emails={rows} hasBrands={brandList.length > 0} />);
   });
 
   const briefPage = async (c: Context<PageEnv>, values: BriefFormValues, error?: string, status: 200 | 400 | 403 = 200) => {
-    const brands = (await studio.brands(user(c).teamId)).map((b) => ({ id: b.id, name: b.name }));
-    return html(c, <NewEmailPage {...common(c)} brands={brands} values={values} error={error} />, status);
+    // Each brand's product images, so a product row can pick its photo (brief-form.js shows the chosen brand's).
+    const brandList = (await brands.brands(scope(c))).map((b) => ({ id: b.id, name: b.name, productImages: (b.data.productImageAssetIds ?? []).map((id) => ({ id, url: assetUrl(base(c), id) })) }));
+    return html(c, <NewEmailPage {...common(c)} brands={brandList} values={values} error={error} />, status);
   };
 
   app.get("/emails/new", (c) => briefPage(c, emptyBriefForm(c.req.query("brand") ?? "")));
 
   app.post("/emails", async (c) => {
     const form = await readForm(c);
-    const { values: posted, referenceFiles } = readBriefForm(form, base(c));
+    const { values: posted, referenceFiles, productFiles } = readBriefForm(form, base(c));
     let values = posted;
     if (!formCsrfOk(c, form)) return briefPage(c, values, FORM_EXPIRED, 403);
     if (referenceFiles.length > 0) {
-      const saved = await saveFormUploads(assets, user(c).teamId, referenceFiles.slice(0, MAX_REFERENCES - values.references.length), "reference");
+      const room = Math.max(0, MAX_REFERENCES - values.references.length);
+      if (referenceFiles.length > room) return briefPage(c, values, `Reference screenshots: add ${MIN_REFERENCES} or ${MAX_REFERENCES} screenshots in all (you sent ${values.references.length + referenceFiles.length}).`, 400);
+      const saved = await saveFormUploads(assets, scope(c), referenceFiles, "reference");
       values = { ...values, references: [...values.references, ...saved.ids.map((id) => ({ id, url: assetUrl(base(c), id) }))] };
       if (saved.error) return briefPage(c, values, saved.error, 400);
     }
+    // A product photo uploaded with the form (rather than picked from the brand's) is stored first.
+    for (const [index, file] of productFiles) {
+      const saved = await saveFormUploads(assets, scope(c), [file], "product");
+      if (saved.error) return briefPage(c, values, `Product ${index + 1} photo: ${saved.error}`, 400);
+      values = { ...values, products: values.products.map((p, i) => (i === index ? { ...p, imageAssetId: saved.ids[0]! } : p)) };
+    }
     const input = toBriefInput(values);
     if (!input.ok) return briefPage(c, values, input.message, 400);
-    const brand = await studio.brand(input.input.brandId);
-    if (!brand || brand.teamId !== user(c).teamId) return briefPage(c, values, "Choose one of your brands.", 400);
-    if (!(await ownsAssets(assets, user(c).teamId, input.input.referenceAssetIds ?? []))) return briefPage(c, values, "A reference screenshot is missing; add it again.", 400);
-    const brief = await studio.createBrief(user(c).teamId, input.input);
+    const brand = await brands.brand(scope(c), input.input.brandId);
+    if (!brand) return briefPage(c, values, "Choose one of your brands.", 400);
+    if (!(await ownsAssets(assets, scope(c), input.input.referenceAssetIds ?? []))) return briefPage(c, values, "A reference screenshot is missing; add it again.", 400);
+    if (!(await ownsAssets(assets, scope(c), (input.input.products ?? []).flatMap((p) => (p.imageAssetId ? [p.imageAssetId] : []))))) return briefPage(c, values, "A product photo is missing; pick or upload it again.", 400);
+    const brief = await studio.createBrief(scope(c), input.input);
     const pace = options.offline() ? { sectionDelayMs: OFFLINE_PACES[values.pace] } : undefined;
     const started = await editor.startGeneration(brief, { baseUrl: base(c), clientId: user(c).id, ...(pace ? { options: pace } : {}) });
     return c.redirect(`/emails/${encodeURIComponent(started.emailId)}`, 303);
@@ -80,15 +93,14 @@ export function studioPages(options: StudioPagesOptions) {
 
   // --- one email: the live generation view, or the editor ------------------------------------------------------
   async function loadEmail(c: Context<PageEnv>): Promise<EmailRecord | undefined> {
-    const email = await studio.email(c.req.param("id") ?? "");
-    return email && email.teamId === user(c).teamId ? email : undefined;
+    return studio.email(scope(c), c.req.param("id") ?? "");
   }
 
   const offlineDraft = (email: EmailRecord) => email.document.meta?.offlineDraft === true || email.provider === "offline" || (options.offline() && (email.provider === null || email.provider === "auto"));
 
   async function editorData(c: Context<PageEnv>, email: EmailRecord, extra: Partial<Pick<EditorData, "editing" | "notice" | "error">> & { startedRun?: { runId: string; sectionId: string } } = {}): Promise<EditorData> {
     const [brand, rendered, history, runs, row] = await Promise.all([
-      studio.brand(email.brandId),
+      brands.brand(scope(c), email.brandId),
       editor.rendered(email, { base: base(c) }),
       editor.history(email),
       sessions.runs(email.sessionId),
@@ -126,7 +138,7 @@ export function studioPages(options: StudioPagesOptions) {
     if (!email) return notFoundPage(c, "email", { href: "/emails", label: "All emails" });
     if (email.status !== "ready") {
       const log = await readSessionLog(sessions, email.sessionId);
-      const brief = email.briefId ? await studio.brief(email.briefId) : undefined;
+      const brief = email.briefId ? await studio.brief(scope(c), email.briefId) : undefined;
       const state = generationState(log?.events ?? [], email.runId);
       return html(
         c,
@@ -181,7 +193,7 @@ export function studioPages(options: StudioPagesOptions) {
     if (!email) return isHtmx(c) ? c.text("This email is gone.", 404) : notFoundPage(c, "email", { href: "/emails", label: "All emails" });
     const form = await readForm(c);
     const respond = async (extra: Parameters<typeof editorData>[2], status: 200 | 403 | 409 | 422) => {
-      const fresh = (await studio.email(email.id))!;
+      const fresh = (await studio.email(scope(c), email.id))!;
       const data = await editorData(c, fresh, extra);
       return isHtmx(c) ? fragment(c, <Editor data={data} />, status === 403 ? 422 : status) : html(c, <EditorPage user={user(c)} offline={options.offline()} data={data} />, status);
     };
@@ -271,7 +283,7 @@ export function studioPages(options: StudioPagesOptions) {
     const email = await loadEmail(c);
     if (!email) return notFoundPage(c, "email", { href: "/emails", label: "All emails" });
     const form = await readForm(c);
-    const brief = email.briefId ? await studio.brief(email.briefId) : undefined;
+    const brief = email.briefId ? await studio.brief(scope(c), email.briefId) : undefined;
     if (!formCsrfOk(c, form) || !brief) return c.redirect(`/emails/${encodeURIComponent(email.id)}`, 303);
     const started = await editor.startGeneration(brief, { baseUrl: base(c), clientId: user(c).id, ...(email.provider ? { provider: email.provider } : {}) });
     return c.redirect(`/emails/${encodeURIComponent(started.emailId)}`, 303);

@@ -32,19 +32,28 @@ describe("writeOfflineEmail", () => {
     expect(writeOfflineEmail({ brand: reordered, brief })).toEqual(a);
   });
 
-  test("writes from the brief: hook in the headline, product, audience, CTA; footer from the brand", () => {
+  test("writes from the brief: hook in the headline, product, benefits for the reader, CTA; footer from the brand", () => {
     const doc = writeOfflineEmail({ brand, brief, heroImageUrl: "https://cdn.glow.example/hero.png" });
     expect(doc.meta).toEqual({ offlineDraft: true, generator: "offline" });
     expect(doc.subject).toBe(brief.hook);
-    expect(doc.preheader).toContain("Radiance C Serum");
+    expect(doc.preheader!.length).toBeGreaterThanOrEqual(40);
+    expect(doc.preheader).not.toBe(doc.subject);
     expect(fieldsOf(doc, "headline").text).toBe(brief.hook);
-    expect(fieldsOf(doc, "headline").subtext).toContain("women 30-45 with dull, tired skin");
+    // Written for the audience, never with the audience field pasted in.
+    expect(JSON.stringify(doc).toLowerCase()).not.toContain("women 30-45");
     const hero = fieldsOf(doc, "hero");
     expect(hero.imageUrl).toBe("https://cdn.glow.example/hero.png");
     expect(hero.headline).toContain("Radiance C Serum"); // the objective is a launch
     expect(hero.imageAlt).toBe("Radiance C Serum from Glow & Co");
-    expect(fieldsOf(doc, "ingredient")).toMatchObject({ name: "Radiance C Serum", imageUrl: brief.products![0]!.imageUrl });
-    expect(fieldsOf(doc, "benefits").items).toContainEqual({ title: "Fades dark spots over four weeks", text: "" });
+    // The ingredient the description leads with, beside the product photo.
+    expect(fieldsOf(doc, "ingredient")).toMatchObject({ name: "15% vitamin C", imageUrl: brief.products![0]!.imageUrl });
+    expect(fieldsOf(doc, "ingredient").description).toContain("Radiance C Serum");
+    // Benefits: a title and a sentence each, rephrased from the description's claims.
+    const items = fieldsOf(doc, "benefits").items as { title: string; text: string }[];
+    expect(items.map((i) => i.title)).toEqual(["Brighter-looking skin", "A more even tone", "Kind to sensitive skin"]);
+    expect(items.every((i) => i.text.length > 20)).toBe(true);
+    expect(items[1]!.text).toContain("fade dark spots over four weeks");
+    expect(items[1]!.text).not.toContain("Fades dark spots over four weeks");
     expect(fieldsOf(doc, "cta")).toMatchObject({ label: "Shop the serum", url: brief.cta!.url });
     expect(fieldsOf(doc, "footer")).toEqual({ address: brand.footer!.address, unsubscribeUrl: "{{unsubscribe}}", companyName: "Glow & Co" });
     expect(JSON.stringify(doc).toLowerCase()).not.toContain("lorem");
@@ -61,7 +70,7 @@ describe("writeOfflineEmail", () => {
     expect(fieldsOf(playful, "benefits").title).toBe("Why it's a total yes");
     expect(fieldsOf(luxe, "benefits").title).toBe("The difference you'll feel");
     const sale = writeOfflineEmail({ brand, brief: { ...brief, objective: "Clear winter stock with a 20% discount", cta: undefined } });
-    expect(fieldsOf(sale, "cta")).toMatchObject({ label: "Claim your offer", url: "https://glow.example/serum" });
+    expect(fieldsOf(sale, "cta")).toMatchObject({ label: "Shop the sale", url: "https://glow.example/serum" });
   });
 
   test("several products fill the benefits and the product grid", () => {
@@ -71,7 +80,8 @@ describe("writeOfflineEmail", () => {
       { name: "Mask", imageUrl: "https://cdn.glow.example/m.png" },
     ];
     const doc = writeOfflineEmail({ brand: { ...brand, formula: [{ type: "benefits" }, { type: "product-grid" }, { type: "footer" }] }, brief: { ...brief, products } });
-    expect(fieldsOf(doc, "benefits").items.map((i: { title: string }) => i.title)).toEqual(["Serum", "Cream", "Mask"]);
+    // The products' claims in turn, not the product list; the mask has no description to draw on.
+    expect(fieldsOf(doc, "benefits").items.map((i: { title: string }) => i.title)).toEqual(["Brighter-looking skin", "Hydration that lasts", "A more even tone", "Mask"]);
     const grid = fieldsOf(doc, "product-grid").products as { name: string; url?: string }[];
     expect(grid.map((p) => p.name)).toEqual(["Serum", "Cream", "Mask"]);
     expect(grid[1]!.url).toBe(brief.cta!.url); // falls back to the brief's CTA

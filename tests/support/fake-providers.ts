@@ -15,7 +15,12 @@ import { SECTION_TYPES, type Brand, type Brief, type SectionType } from "../../s
 export interface FakeProviders {
   anthropicUrl: string;
   openaiUrl: string;
-  requests: Array<{ provider: "anthropic" | "openai"; path: string; headers: Record<string, string>; body: any }>;
+  /**
+   * An OpenAI-compatible chat server (like llama.cpp or an older vLLM) that refuses
+   * `response_format: json_schema` with a 400 and answers `json_object` (JSON mode) requests.
+   */
+  compatibleUrl: string;
+  requests: Array<{ provider: "anthropic" | "openai" | "compatible"; path: string; headers: Record<string, string>; body: any }>;
   stop(): void;
 }
 
@@ -40,7 +45,7 @@ function promptOf(body: any): string {
   const last = [...(body.messages ?? [])].reverse().find((m: any) => m.role === "user");
   if (!last) return "";
   if (typeof last.content === "string") return last.content;
-  return last.content.filter((p: any) => p.type === "text").map((p: any) => p.text).join(" ");
+  return last.content.filter((p: any) => p.type === "text").map((p: any) => p.text).join("\n");
 }
 
 /** Splits text into the small pieces a model streams. */
@@ -52,8 +57,8 @@ function chunks(text: string, size = 40): string[] {
 export function fakeStructuredReply(system: string, prompt: string): string {
   const rewrite = /keeping its id "([^"]+)"/.exec(system);
   if (rewrite) {
-    const current = JSON.parse(/Current section:\n(.*)\n\nBrief hook:/s.exec(prompt)![1]!);
-    const instruction = /Instruction: (.*)$/s.exec(prompt)![1]!.trim();
+    const current = JSON.parse(/Current section:\n(.*?)\n\nSection before it:/s.exec(prompt)![1]!);
+    const instruction = /^Instruction: (.*)$/m.exec(prompt)![1]!.trim();
     const fields = { ...current.fields };
     if (typeof fields.text === "string") fields.text = instruction;
     else if (typeof fields.headline === "string") fields.headline = instruction;
@@ -69,7 +74,8 @@ export function fakeStructuredReply(system: string, prompt: string): string {
     formula: formula.map((type) => ({ type })),
     ...(footer ? { footer: { address: footer[1]!, unsubscribeUrl: footer[2]! } } : {}),
   };
-  const products = [...prompt.matchAll(/^- (.+?)(?:: (.*?))?(?: \((https?:\/\/[^)\s]+)\))?$/gm)].map((m) => ({ name: m[1]!, ...(m[2] ? { description: m[2] } : {}), ...(m[3] ? { url: m[3] } : {}) }));
+  const productBlock = /^Products:\n((?:- .*\n?)*)/m.exec(prompt)?.[1] ?? "";
+  const products = [...productBlock.matchAll(/^- (.+?)(?:: (.*?))?(?: \((https?:\/\/[^)\s]+)\))?$/gm)].map((m) => ({ name: m[1]!, ...(m[2] ? { description: m[2] } : {}), ...(m[3] ? { url: m[3] } : {}) }));
   const cta = /^Call to action: "(.*)" → (\S+)$/m.exec(prompt);
   const brief: Brief = {
     objective: line("Objective"),
@@ -154,6 +160,16 @@ export function startFakeProviders(options: { delayMs?: number } = {}): FakeProv
     hostname: "127.0.0.1",
     async fetch(request) {
       const url = new URL(request.url);
+      if (url.pathname === "/v1/images/edits") {
+        // multipart/form-data, as the SDK sends it: the fields and the input image, kept for the tests.
+        const form = await request.formData();
+        const image = form.get("image") ?? form.get("image[]");
+        const file = image instanceof Blob ? { name: (image as File).name, type: image.type, base64: Buffer.from(await image.arrayBuffer()).toString("base64") } : undefined;
+        const fields = Object.fromEntries([...form.entries()].filter(([, v]) => typeof v === "string"));
+        requests.push({ provider: "openai", path: url.pathname, headers: Object.fromEntries(request.headers), body: { ...fields, image: file } });
+        const png = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg==";
+        return Response.json({ created: Math.floor(Date.now() / 1000), data: [{ b64_json: png }] });
+      }
       const body = await request.json().catch(() => ({}));
       requests.push({ provider: "openai", path: url.pathname, headers: Object.fromEntries(request.headers), body });
       if (url.pathname === "/v1/images/generations") {
@@ -165,7 +181,8 @@ export function startFakeProviders(options: { delayMs?: number } = {}): FakeProv
       if (url.pathname !== "/v1/chat/completions") return Response.json({ error: { message: "no route", type: "invalid_request_error" } }, { status: 404 });
       const prompt = promptOf(body);
       if (prompt.includes("[fail:401]")) return Response.json({ error: { message: "Incorrect API key provided", type: "invalid_request_error", code: "invalid_api_key" } }, { status: 401 });
-      const words = fakeReply(prompt);
+      const system = (body.messages ?? []).filter((m: any) => m.role === "system").map((m: any) => m.content).join("\n");
+      const words = body.response_format ? chunks(fakeStructuredReply(system, prompt)) : fakeReply(prompt);
       const chunk = (delta: Record<string, unknown>, finish: string | null) => ({ id: "chatcmpl-fake", object: "chat.completion.chunk", created: 1, model: body.model, choices: [{ index: 0, delta, finish_reason: finish }] });
       const stream = new ReadableStream<Uint8Array>({
         async start(controller) {
@@ -190,13 +207,45 @@ export function startFakeProviders(options: { delayMs?: number } = {}): FakeProv
     },
   });
 
+  const compatible = Bun.serve({
+    port: 0,
+    hostname: "127.0.0.1",
+    async fetch(request) {
+      const url = new URL(request.url);
+      const body = await request.json().catch(() => ({}));
+      requests.push({ provider: "compatible", path: url.pathname, headers: Object.fromEntries(request.headers), body });
+      if (url.pathname !== "/v1/chat/completions") return Response.json({ error: { message: "no route", type: "invalid_request_error" } }, { status: 404 });
+      if (body.response_format?.type === "json_schema") {
+        return Response.json({ error: { message: "response_format type json_schema is not supported by this server", type: "invalid_request_error", code: null } }, { status: 400 });
+      }
+      const system = (body.messages ?? []).filter((m: any) => m.role === "system").map((m: any) => m.content).join("\n");
+      const text = body.response_format?.type === "json_object" ? fakeStructuredReply(system, promptOf(body)) : fakeReply(promptOf(body)).join("");
+      const chunk = (delta: Record<string, unknown>, finish: string | null) => ({ id: "chatcmpl-local", object: "chat.completion.chunk", created: 1, model: body.model, choices: [{ index: 0, delta, finish_reason: finish }] });
+      const stream = new ReadableStream<Uint8Array>({
+        async start(controller) {
+          controller.enqueue(sse(undefined, chunk({ role: "assistant", content: "" }, null)));
+          for (const piece of chunks(text)) {
+            await Bun.sleep(delayMs);
+            controller.enqueue(sse(undefined, chunk({ content: piece }, null)));
+          }
+          controller.enqueue(sse(undefined, chunk({}, "stop")));
+          controller.enqueue(sse(undefined, "[DONE]"));
+          controller.close();
+        },
+      });
+      return new Response(stream, { headers: { "content-type": "text/event-stream" } });
+    },
+  });
+
   return {
     anthropicUrl: `http://127.0.0.1:${anthropic.port}`,
     openaiUrl: `http://127.0.0.1:${openai.port}/v1`,
+    compatibleUrl: `http://127.0.0.1:${compatible.port}/v1`,
     requests,
     stop() {
       anthropic.stop(true);
       openai.stop(true);
+      compatible.stop(true);
     },
   };
 }

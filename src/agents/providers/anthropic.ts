@@ -11,7 +11,10 @@ export class AnthropicProvider implements Provider {
   readonly name = "anthropic" as const;
   #client: Anthropic;
 
-  constructor(options: { apiKey: string; baseUrl?: string }) {
+  #model: string;
+
+  constructor(options: { apiKey: string; baseUrl?: string; model?: string }) {
+    this.#model = options.model ?? DEFAULT_ANTHROPIC_MODEL;
     this.#client = new Anthropic({ apiKey: options.apiKey, baseURL: options.baseUrl ?? null, maxRetries: MAX_RETRIES, timeout: 120_000 });
   }
 
@@ -20,7 +23,7 @@ export class AnthropicProvider implements Provider {
     // The whitespace the prefill could not end with, given back before the continuation unless it brings its own.
     let pending = request.continueFrom && prefill ? request.continueFrom.slice(prefill.length) : "";
     const params: Record<string, unknown> = {
-      model: request.model ?? DEFAULT_ANTHROPIC_MODEL,
+      model: request.model ?? this.#model,
       max_tokens: request.maxTokens ?? DEFAULT_MAX_TOKENS,
       messages: [
         ...request.messages.map((m) => ({ role: m.role, content: typeof m.content === "string" ? m.content : m.content.map(toBlock) })),

@@ -11,30 +11,45 @@ export class Providers {
   readonly offline = new OfflineProvider();
   readonly anthropic: AnthropicProvider | undefined;
   readonly openai: OpenAIProvider | undefined;
-  #default: Config["aiProvider"];
+  #textDefault: NonNullable<Config["text"]["provider"]>;
+  #imageDefault: NonNullable<Config["image"]["provider"]>;
   #observed = new WeakMap<Provider, Provider>();
   /** Called with each failed provider call (not one stopped by its signal), for metrics. */
   onError: (provider: Provider["name"], code: string) => void = () => {};
 
-  constructor(config: Pick<Config, "aiProvider" | "anthropic" | "openai">) {
-    this.#default = config.aiProvider;
-    this.anthropic = config.anthropic.apiKey ? new AnthropicProvider({ apiKey: config.anthropic.apiKey, baseUrl: config.anthropic.baseUrl }) : undefined;
-    this.openai = config.openai.apiKey ? new OpenAIProvider({ apiKey: config.openai.apiKey, baseUrl: config.openai.baseUrl }) : undefined;
+  constructor(config: Pick<Config, "aiProvider" | "anthropic" | "openai"> & Partial<Pick<Config, "text" | "image">>) {
+    this.#textDefault = config.text?.provider ?? config.aiProvider;
+    this.#imageDefault = config.image?.provider ?? (config.aiProvider === "offline" ? "offline" : "auto");
+    const textModel = config.text?.model;
+    const textProvider = config.text?.provider;
+    this.anthropic = config.anthropic.apiKey ? new AnthropicProvider({ apiKey: config.anthropic.apiKey, baseUrl: config.anthropic.baseUrl, ...(textProvider === "anthropic" && textModel ? { model: textModel } : {}) }) : undefined;
+    // An OpenAI-compatible server (Ollama, llama.cpp, vLLM) at OPENAI_BASE_URL may take no key.
+    this.openai =
+      config.openai.apiKey || config.openai.baseUrl
+        ? new OpenAIProvider({
+            apiKey: config.openai.apiKey ?? "no-key",
+            baseUrl: config.openai.baseUrl,
+            ...(textProvider === "openai" && textModel ? { chatModel: textModel } : {}),
+            ...(config.image?.model ? { imageModel: config.image.model } : {}),
+          })
+        : undefined;
   }
 
-  /** The text provider for a run: its request, else AI_PROVIDER; `auto` = Claude, else OpenAI, else offline. */
+  /** The text provider for a run: its request, else TEXT_PROVIDER, else AI_PROVIDER; `auto` = Claude, else OpenAI, else offline. */
   text(requested?: string): Provider | { error: string } {
-    const choice = requested && requested !== "auto" ? requested : this.#default;
+    const choice = requested && requested !== "auto" ? requested : this.#textDefault;
     if (choice === "offline") return this.#observe(this.offline);
     if (choice === "anthropic") return this.anthropic ? this.#observe(this.anthropic) : { error: "The anthropic provider needs ANTHROPIC_API_KEY." };
     if (choice === "openai") return this.openai ? this.#observe(this.openai) : { error: "The openai provider needs OPENAI_API_KEY." };
     return this.#observe(this.anthropic ?? this.openai ?? this.offline);
   }
 
-  /** The image provider: OpenAI when configured (and not forced offline), else the offline renderer. */
+  /**
+   * The image provider: offline when the run asks for offline, else IMAGE_PROVIDER (unset: OpenAI when
+   * configured and AI_PROVIDER is not offline, else the offline renderer).
+   */
   image(requested?: string): Provider {
-    const choice = requested && requested !== "auto" ? requested : this.#default;
-    if (choice === "offline") return this.#observe(this.offline);
+    if (requested === "offline" || this.#imageDefault === "offline") return this.#observe(this.offline);
     return this.#observe(this.openai ?? this.offline);
   }
 
@@ -74,7 +89,7 @@ export class Providers {
 
   /** True when `auto` resolves to the offline provider (the UI labels drafts as offline). */
   get offlineOnly(): boolean {
-    return this.#default === "offline" || (!this.anthropic && !this.openai);
+    return this.#textDefault === "offline" || (!this.anthropic && !this.openai);
   }
 }
 

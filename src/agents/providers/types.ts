@@ -14,6 +14,8 @@ export interface ChatRequest {
   model?: string;
   /** A JSON schema the reply must follow (structured output); the text streamed is then JSON. */
   schema?: Record<string, unknown>;
+  /** The schema's name where the API wants one (OpenAI's `json_schema.name`). */
+  schemaName?: string;
   /** Offline pacing: `tokens` to produce at `tokensPerSecond`. */
   tokens?: number;
   tokensPerSecond?: number;
@@ -42,6 +44,8 @@ export interface ImageRequest {
   size?: "1024x1024" | "1536x1024" | "1024x1536";
   /** Brand colours for the offline image. */
   palette?: string[];
+  /** An input image to draw from (the product photo): OpenAI's images edit endpoint. */
+  image?: { bytes: Uint8Array; mediaType: string };
   signal: AbortSignal;
 }
 

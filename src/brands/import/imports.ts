@@ -5,7 +5,8 @@ import { RunStopped, type RunContext } from "../../agents/run-context";
 import type { SessionService } from "../../sessions/service";
 import { newId } from "../../sessions/service";
 import { AssetStore, MAX_UPLOAD_BYTES } from "../../assets/store";
-import { BrandInput, StudioStore } from "../../email/studio";
+import { BrandInput, type BrandStore } from "../store";
+import { ALL_TEAMS, ownerTeam, teamFilter, teamScope, type TeamScope } from "../../accounts/scope";
 import { guardedFetch, type FetchResult } from "../../infra/guarded-fetch";
 import { dominantColors } from "./colour";
 import { scanPage } from "./html";
@@ -73,51 +74,51 @@ export type AcceptResult =
 export class BrandImports {
   #sql: Sql;
   #sessions: SessionService;
-  #studio: StudioStore;
+  #brands: BrandStore;
 
-  constructor(options: { sql: Sql; sessions: SessionService; studio: StudioStore }) {
+  constructor(options: { sql: Sql; sessions: SessionService; brands: BrandStore }) {
     this.#sql = options.sql;
     this.#sessions = options.sessions;
-    this.#studio = options.studio;
+    this.#brands = options.brands;
   }
 
   /** Opens a session and queues the `brand-import` run for `url` (already checked for syntax and scheme). */
-  async start(input: { url: string; teamId: string | null; clientId?: string }): Promise<{ importId: string; sessionId: string; runId: string }> {
+  async start(scope: TeamScope, input: { url: string; clientId?: string }): Promise<{ importId: string; sessionId: string; runId: string }> {
     const host = new URL(input.url).hostname;
-    const session = await this.#sessions.create({ title: `Brand import: ${host}`.slice(0, 200), teamId: input.teamId });
+    const teamId = ownerTeam(scope);
+    const session = await this.#sessions.create({ title: `Brand import: ${host}`.slice(0, 200), teamId });
     const importId = newId("bimp");
-    await this.#sql`insert into brand_imports (id, team_id, url, session_id, status) values (${importId}, ${input.teamId}, ${input.url}, ${session.id}, 'running')`;
+    await this.#sql`insert into brand_imports (id, team_id, url, session_id, status) values (${importId}, ${teamId}, ${input.url}, ${session.id}, 'running')`;
     const runId = await this.#sessions.startRun(session.id, { agent: "brand-import", input: { importId, url: input.url }, clientId: input.clientId });
     await this.#sql`update brand_imports set run_id = ${runId} where id = ${importId}`;
     return { importId, sessionId: session.id, runId };
   }
 
-  async get(id: string): Promise<BrandImportRecord | undefined> {
-    const [row] = await this.#sql.unsafe<(Omit<BrandImportRecord, "proposal"> & { proposal: string | null })[]>(`select ${COLUMNS} from brand_imports where id = $1`, [id]);
+  async get(scope: TeamScope, id: string): Promise<BrandImportRecord | undefined> {
+    const [row] = await this.#sql<(Omit<BrandImportRecord, "proposal"> & { proposal: string | null })[]>`
+      select ${this.#sql.unsafe(COLUMNS)} from brand_imports where id = ${id} and ${teamFilter(this.#sql, scope)}`;
     return row ? { ...row, proposal: row.proposal ? JSON.parse(row.proposal) : null } : undefined;
   }
 
-  async list(teamId: string | null | undefined, limit = 20): Promise<BrandImportRecord[]> {
-    const rows = await this.#sql.unsafe<(Omit<BrandImportRecord, "proposal"> & { proposal: string | null })[]>(
-      `select ${COLUMNS} from brand_imports where $1::boolean or team_id is not distinct from $2 order by created_at desc limit $3`,
-      [teamId === undefined, teamId ?? null, limit],
-    );
+  async list(scope: TeamScope, limit = 20): Promise<BrandImportRecord[]> {
+    const rows = await this.#sql<(Omit<BrandImportRecord, "proposal"> & { proposal: string | null })[]>`
+      select ${this.#sql.unsafe(COLUMNS)} from brand_imports where ${teamFilter(this.#sql, scope)} order by created_at desc limit ${limit}`;
     return rows.map((row) => ({ ...row, proposal: row.proposal ? JSON.parse(row.proposal) : null }));
   }
 
-  async ready(id: string, proposal: BrandProposal): Promise<void> {
-    await this.#sql`update brand_imports set status = 'ready', proposal = ${JSON.stringify(proposal)}, error_code = null, error = null, updated_at = now() where id = ${id} and status <> 'accepted'`;
+  async ready(scope: TeamScope, id: string, proposal: BrandProposal): Promise<void> {
+    await this.#sql`update brand_imports set status = 'ready', proposal = ${JSON.stringify(proposal)}, error_code = null, error = null, updated_at = now() where id = ${id} and status <> 'accepted' and ${teamFilter(this.#sql, scope)}`;
   }
 
-  async fail(id: string, code: string, message: string, status: "failed" | "cancelled" = "failed"): Promise<void> {
-    await this.#sql`update brand_imports set status = ${status}, error_code = ${code}, error = ${message}, updated_at = now() where id = ${id} and status <> 'accepted'`;
+  async fail(scope: TeamScope, id: string, code: string, message: string, status: "failed" | "cancelled" = "failed"): Promise<void> {
+    await this.#sql`update brand_imports set status = ${status}, error_code = ${code}, error = ${message}, updated_at = now() where id = ${id} and status <> 'accepted' and ${teamFilter(this.#sql, scope)}`;
   }
 
   /**
    * Saves the proposal, with the marketer's edits on top, as a new brand. The row is claimed first
    * (`ready` → `accepted` in one conditional update), so two clicks on Save make one brand.
    */
-  async accept(record: BrandImportRecord, edits: ProposalEdits): Promise<AcceptResult> {
+  async accept(scope: TeamScope, record: BrandImportRecord, edits: ProposalEdits): Promise<AcceptResult> {
     if (record.status === "accepted") return { ok: false, code: "import_already_accepted", message: `This import was saved already as brand ${record.brandId}.` };
     if (record.status !== "ready" || !record.proposal) return { ok: false, code: "import_not_ready", message: `This import is ${record.status}; only a finished import can be saved.` };
     const combined: Record<string, unknown> = { ...record.proposal.brand, ...edits, colors: { ...record.proposal.brand.colors, ...edits.colors } };
@@ -131,10 +132,10 @@ export class BrandImports {
       const issue = merged.error.issues[0]!;
       return { ok: false, code: "invalid_brand", message: `${issue.path.join(".")}: ${issue.message}` };
     }
-    const claimed = await this.#sql`update brand_imports set status = 'accepted', updated_at = now() where id = ${record.id} and status = 'ready' returning id`;
+    const claimed = await this.#sql`update brand_imports set status = 'accepted', updated_at = now() where id = ${record.id} and status = 'ready' and ${teamFilter(this.#sql, scope)} returning id`;
     if (claimed.length === 0) return { ok: false, code: "import_already_accepted", message: "This import was saved already." };
     try {
-      const brand = await this.#studio.createBrand(record.teamId, merged.data);
+      const brand = await this.#brands.createBrand(teamScope(record.teamId), merged.data);
       await this.#sql`update brand_imports set brand_id = ${brand.id} where id = ${record.id}`;
       return { ok: true, brandId: brand.id };
     } catch (error) {
@@ -179,7 +180,8 @@ export function brandImportAgent(deps: BrandImportAgentDeps): Agent {
     description: "Reads a brand (name, logo, colours, fonts, address) from a website and proposes it for review.",
     async run(ctx: RunContext): Promise<AgentOutcome> {
       const input = ctx.info.input as ImportInput;
-      const record = await deps.imports.get(input.importId);
+      // The agent serves every team: it finds the import by id, then works inside the import's team.
+      const record = await deps.imports.get(ALL_TEAMS, input.importId);
       if (!record) return { status: "failed", error: `No brand import ${input.importId}.` };
       try {
         return await importBrand(ctx, deps, record);
@@ -187,7 +189,7 @@ export function brandImportAgent(deps: BrandImportAgentDeps): Agent {
         // A shutdown hands the run back for a retry; anything else must not leave the import "running".
         if (error instanceof RunStopped) throw error;
         const message = `The import failed unexpectedly: ${(error as Error).message}`;
-        await deps.imports.fail(record.id, "internal", message);
+        await deps.imports.fail(teamScope(record.teamId), record.id, "internal", message);
         return { status: "failed", error: message };
       }
     },
@@ -199,11 +201,11 @@ async function importBrand(ctx: RunContext, deps: BrandImportAgentDeps, record: 
     const reason = ctx.stopReason;
     if (reason?.kind === "shutdown") throw new RunStopped(reason);
     // A fenced attempt has been replaced by a newer one, which owns the import now.
-    if (reason?.kind !== "fenced") await deps.imports.fail(record.id, "cancelled", "The import was stopped.", "cancelled");
+    if (reason?.kind !== "fenced") await deps.imports.fail(teamScope(record.teamId), record.id, "cancelled", "The import was stopped.", "cancelled");
     return { status: "cancelled" };
   };
   const fail = async (code: string, message: string): Promise<AgentOutcome> => {
-    await deps.imports.fail(record.id, code, message);
+    await deps.imports.fail(teamScope(record.teamId), record.id, code, message);
     return { status: "failed", error: message };
   };
   const notes: string[] = [];
@@ -245,7 +247,7 @@ async function importBrand(ctx: RunContext, deps: BrandImportAgentDeps, record: 
       notes.push(`Skipped logo candidate ${shown} (${candidate.source}): ${image.message}`);
       continue;
     }
-    const saved = await deps.assets.save({ bytes: image.bytes, name: `logo-${new URL(page.url).hostname}`.slice(0, 100), kind: "logo", teamId: record.teamId });
+    const saved = await deps.assets.save(teamScope(record.teamId), { bytes: image.bytes, name: `logo-${new URL(page.url).hostname}`.slice(0, 100), kind: "logo" });
     if (!saved.ok) {
       notes.push(`Skipped logo candidate ${shown} (${candidate.source}): ${saved.message}`);
       continue;
@@ -259,7 +261,7 @@ async function importBrand(ctx: RunContext, deps: BrandImportAgentDeps, record: 
 
   await ctx.progress("Looking for the footer address", 0.85);
   const proposal = assembleProposal({ url: record.url, scan, css, organization, logo, logoColors, notes });
-  await deps.imports.ready(record.id, proposal);
+  await deps.imports.ready(teamScope(record.teamId), record.id, proposal);
   await ctx.emit({ type: "artifact", runId: ctx.info.runId, kind: "brand-proposal", ref: record.id, data: proposal });
   await ctx.progress("Proposal ready for review", 1);
   return { status: "completed" };

@@ -3,11 +3,9 @@ import type { WebVariables } from "../../web/cookies";
 import { csrfOk, page, requireUser } from "../../web/account-pages";
 import { ImportReviewPage, ImportStartPage, type ImportSummary, type ProposalForReview } from "../../../views/brand-import";
 import { BrandImports, type BrandImportRecord, type ProposalEdits } from "./imports";
-import type { StudioStore } from "../../email/studio";
 import { assetUrl } from "../../assets/store";
 import { fontStack } from "../../email/theme";
 import { precheckUrl } from "../../infra/guarded-fetch";
-import { canAccessTeam } from "../../accounts/principal";
 
 type Env = { Variables: WebVariables };
 
@@ -50,20 +48,17 @@ function editsFromForm(form: Record<string, unknown>, proposal: NonNullable<Bran
  * module polls the import and its session), review the proposal and save it. Plain forms: the page
  * works without JavaScript, it just does not update by itself.
  */
-export function brandImportPages(options: { imports: BrandImports; studio: StudioStore; publicUrl: string | undefined; allowPrivate: boolean }) {
+export function brandImportPages(options: { imports: BrandImports; publicUrl: string | undefined; allowPrivate: boolean }) {
   const { imports } = options;
   const app = new Hono<Env>();
   const base = (c: Context) => options.publicUrl ?? new URL(c.req.url).origin;
   app.use("/brands/import", requireUser);
   app.use("/brands/import/*", requireUser);
 
-  const load = async (c: Context<Env>) => {
-    const record = await imports.get(c.req.param("id") ?? "");
-    return record && canAccessTeam(c.get("principal"), record.teamId) ? record : undefined;
-  };
+  const load = (c: Context<Env>) => imports.get(c.get("scope"), c.req.param("id") ?? "");
   const startPage = async (c: Context<Env>, extra: { error?: string; url?: string } = {}, status: 200 | 400 | 403 | 404 = 200) => {
     const user = c.get("user")!;
-    const recent = (await imports.list(user.teamId, 10)).map(summary);
+    const recent = (await imports.list(c.get("scope"), 10)).map(summary);
     return page(c, <ImportStartPage user={user} csrfToken={c.get("csrfToken")!} recent={recent} {...extra} />, status);
   };
   const reviewPage = (c: Context<Env>, record: BrandImportRecord, error?: string, status: 200 | 400 | 409 = 200) =>
@@ -78,7 +73,7 @@ export function brandImportPages(options: { imports: BrandImports; studio: Studi
     const checked = precheckUrl(/^[a-z][a-z0-9+.-]*:/i.test(raw) ? raw : `https://${raw}`, { allowPrivate: options.allowPrivate });
     if (!checked.ok) return startPage(c, { error: checked.message, url: raw }, 400);
     const user = c.get("user")!;
-    const started = await imports.start({ url: checked.url.href, teamId: user.teamId, clientId: user.id });
+    const started = await imports.start(c.get("scope"), { url: checked.url.href, clientId: user.id });
     return c.redirect(`/brands/import/${started.importId}`);
   });
 
@@ -94,7 +89,7 @@ export function brandImportPages(options: { imports: BrandImports; studio: Studi
     const form = await c.req.parseBody();
     if (!csrfOk(c, form)) return reviewPage(c, record, "The form expired; reload the page and try again.", 400);
     if (!record.proposal) return reviewPage(c, record, "This import has no proposal to save.", 409);
-    const result = await imports.accept(record, editsFromForm(form, record.proposal));
+    const result = await imports.accept(c.get("scope"), record, editsFromForm(form, record.proposal));
     if (!result.ok) return reviewPage(c, record, result.message, result.code === "invalid_brand" ? 400 : 409);
     return c.redirect(`/brands/${result.brandId}`);
   });

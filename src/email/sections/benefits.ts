@@ -1,12 +1,13 @@
 import { z } from "zod";
 import { MAX_HEADLINE_CHARS, MAX_LIST_ITEMS, MAX_NAME_CHARS, MAX_SHORT_TEXT_CHARS, required, text } from "../limits";
-import { clamp, firstSentence, lowerFirst, sentences, type Style } from "./draft";
+import { clamp, type Style } from "./draft";
 import { chunk, column, heading, P_STYLE, paragraphs, row, wrapper } from "./mjml";
 import type { SectionModule } from "./section";
 
 /** The benefits title the offline draft uses, by the brief's style. */
 const BENEFITS_TITLE: Record<Style, string> = {
   warm: "Why you'll love it",
+  confident: "What you get",
   playful: "Why it's a total yes",
   luxe: "The difference you'll feel",
   urgent: "Why now",
@@ -44,27 +45,10 @@ export const benefitsSection: SectionModule<"benefits", typeof fields> = {
     }
     return wrapper(section, rows.join("\n"), { background: ctx.theme.background });
   },
-  draft: (c, { brief }) => {
-    const products = brief.products ?? [];
-    let items: { title: string; text: string }[];
-    if (products.length >= 2) {
-      items = products.slice(0, 4).map((p) => ({
-        title: clamp(p.name, MAX_NAME_CHARS),
-        text: clamp(firstSentence(p.description ?? "") || `A ${c.brand} favourite.`, MAX_SHORT_TEXT_CHARS),
-      }));
-    } else {
-      // One product: its description's claims become the benefits, topped up with brief-based ones.
-      items = sentences(c.productDescription)
-        .slice(0, 3)
-        .map((s) => ({ title: clamp(s, MAX_NAME_CHARS), text: "" }));
-      const extras = [
-        { title: `Made for ${c.audience ? lowerFirst(c.audience) : "you"}`, text: "" },
-        { title: `The care you expect from ${c.brand}`, text: "" },
-        { title: `${c.ctaLabel} in a few clicks`, text: "" },
-      ];
-      for (const extra of extras) if (items.length < 3) items.push({ ...extra, title: clamp(extra.title, MAX_NAME_CHARS) });
-    }
-    return { title: BENEFITS_TITLE[c.style], items };
-  },
+  // The benefits are the products' claims, rephrased for the reader (sections/draft.ts), never the product list.
+  draft: (c) => ({
+    title: BENEFITS_TITLE[c.style],
+    items: c.benefits.map((b) => ({ title: clamp(b.title, MAX_NAME_CHARS), text: clamp(b.text, MAX_SHORT_TEXT_CHARS) })),
+  }),
   summary: (f) => f.title || f.items.map((i) => i.title).join(" · "),
 };

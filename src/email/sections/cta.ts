@@ -1,7 +1,7 @@
 import { z } from "zod";
 import { MAX_LABEL_CHARS, MAX_SHORT_TEXT_CHARS, required, text, url } from "../limits";
 import { escapeHtml, safeLinkUrl } from "../safety";
-import { clamp } from "./draft";
+import { clamp, upperFirst } from "./draft";
 import { attrs, column, GUTTER_PX, P_STYLE, paragraphs, row, wrapper } from "./mjml";
 import type { SectionModule } from "./section";
 
@@ -44,6 +44,14 @@ export const ctaSection: SectionModule<"cta", typeof fields> = {
   draft: (c, { brief }) => ({
     label: clamp(c.ctaLabel, MAX_LABEL_CHARS),
     url: brief.cta?.url.trim() || brief.products?.find((p) => p.url)?.url?.trim() || "",
-    note: c.style === "urgent" ? "While it lasts." : "Questions? Just reply to this email.",
+    // The offer and its code sit on the button's note, so nobody has to scroll back for them.
+    note: clamp(
+      c.offer
+        ? `${upperFirst(c.offer.text)}${c.offer.code ? ` with code ${c.offer.code}` : ""}${c.style === "urgent" ? ", while it lasts." : "."}`
+        : c.style === "urgent"
+          ? "While it lasts."
+          : "Questions? Just reply to this email.",
+      MAX_SHORT_TEXT_CHARS,
+    ),
   }),
 };

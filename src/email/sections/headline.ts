@@ -1,6 +1,6 @@
 import { z } from "zod";
 import { MAX_HEADLINE_CHARS, MAX_SHORT_TEXT_CHARS, required, text } from "../limits";
-import { audienceLine, clamp, introLine } from "./draft";
+import { clamp, codeLine, introLine, readerLine } from "./draft";
 import { column, heading, P_STYLE, paragraphs, row, wrapper } from "./mjml";
 import type { SectionModule } from "./section";
 
@@ -26,8 +26,9 @@ export const headlineSection: SectionModule<"headline", typeof fields> = {
     const copy = heading(1, f.text, ctx.theme.heading, ctx, "center") + (f.subtext ? paragraphs(f.subtext, `${P_STYLE}font-size:18px;text-align:center;`) : "");
     return wrapper(section, row([column(`<mj-text align="center">${copy}</mj-text>`)]), { background: ctx.theme.background, padding: "24px 0 8px" });
   },
-  draft: (c) => ({
+  draft: (c, _input, formula) => ({
     text: clamp(c.hook || introLine(c), MAX_HEADLINE_CHARS),
-    subtext: clamp(audienceLine(c), MAX_SHORT_TEXT_CHARS),
+    // Without a hero, the headline carries the offer and its code.
+    subtext: clamp(c.offer && !formula.includes("hero") ? `${c.offer.text} — ${codeLine(c)}` : readerLine(c), MAX_SHORT_TEXT_CHARS),
   }),
 };

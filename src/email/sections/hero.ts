@@ -1,6 +1,6 @@
 import { z } from "zod";
 import { MAX_ALT_CHARS, MAX_HEADLINE_CHARS, MAX_SHORT_TEXT_CHARS, text, url } from "../limits";
-import { audienceLine, clamp, firstSentence, introLine } from "./draft";
+import { clamp, codeLine, fitting, introLine, occasionLead, offerHeadline, promiseLine } from "./draft";
 import { column, EMAIL_WIDTH_PX, GUTTER_PX, heading, image, P_STYLE, paragraphs, row, wrapper } from "./mjml";
 import type { SectionModule } from "./section";
 
@@ -41,12 +41,20 @@ export const heroSection: SectionModule<"hero", typeof fields> = {
     if (rows.length === 0) rows.push(row([column(`<mj-spacer height="48px" />`)]));
     return wrapper(section, rows.join("\n"), { background: theme.heroBackground, surface: false, padding: "0" });
   },
-  draft: (c, input, formula) => ({
-    ...(input.heroImageUrl ? { imageUrl: input.heroImageUrl } : {}),
-    imageAlt: clamp(c.product === c.brand ? `${c.brand}: ${c.hook}` : `${c.product} from ${c.brand}`, MAX_ALT_CHARS),
-    // The hook belongs in the headline section; without one, the hero carries it.
-    headline: clamp(formula.includes("headline") ? introLine(c) : c.hook || introLine(c), MAX_HEADLINE_CHARS),
-    subheadline: clamp(firstSentence(c.productDescription) || audienceLine(c), MAX_SHORT_TEXT_CHARS),
-  }),
+  draft: (c, input, formula) => {
+    // The offer leads when there is one; otherwise the hook belongs to the headline section, and
+    // without one the hero carries it.
+    const offer = offerHeadline(c);
+    const lead = occasionLead(c);
+    const main = offer ?? (formula.includes("headline") ? introLine(c) : c.hook || introLine(c));
+    const imageUrl = input.heroImageUrl ?? c.photoUrl;
+    return {
+      ...(imageUrl ? { imageUrl } : {}),
+      imageAlt: clamp(c.product === c.brand ? `${c.brand}: ${c.hook}` : `${c.product} from ${c.brand}`, MAX_ALT_CHARS),
+      headline: fitting([...(lead ? [`${lead}: ${main}`] : []), main], MAX_HEADLINE_CHARS),
+      subheadline: clamp(offer ? `${codeLine(c)} ${promiseLine(c)}` : promiseLine(c), MAX_SHORT_TEXT_CHARS),
+    };
+  },
   images: (f) => (f.imageUrl ? [{ url: f.imageUrl, alt: f.imageAlt, what: "The hero image" }] : []),
 };
+

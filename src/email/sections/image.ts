@@ -29,8 +29,8 @@ export const imageSection: SectionModule<"image", typeof fields> = {
     const img = image(f.url, f.alt, { href: f.link ? safeLinkUrl(f.link) : undefined, padding: `0 ${GUTTER_PX}px` });
     return wrapper(section, row([column(img || `<mj-spacer height="1px" />`)]), { background: ctx.theme.background });
   },
-  draft: (c, { brief, heroImageUrl }) => {
-    const withImage = (brief.products ?? []).filter((p) => p.imageUrl);
+  draft: (c, { heroImageUrl }) => {
+    const withImage = c.products.filter((p) => p.imageUrl);
     const product = withImage[1] ?? withImage[0];
     return {
       url: product?.imageUrl ?? heroImageUrl ?? "",

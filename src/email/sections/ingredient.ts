@@ -1,8 +1,19 @@
 import { z } from "zod";
 import { MAX_ALT_CHARS, MAX_BODY_TEXT_CHARS, MAX_NAME_CHARS, required, text, url } from "../limits";
-import { clamp, lowerFirst } from "./draft";
+import { clamp, type Style } from "./draft";
 import { column, GUTTER_PX, heading, image, P_STYLE, paragraphs, row, wrapper } from "./mjml";
 import type { SectionModule } from "./section";
+
+/** Why the spotlighted ingredient matters, by style (no claim the brief did not make). */
+const WHY: Record<Style, string> = {
+  warm: "We chose it because it works, and because it is kind enough for every day.",
+  confident: "It is there for one reason: it works.",
+  playful: "Think of it as the hard-working hero of the whole thing.",
+  luxe: "Chosen for its quality, and used where it makes a real difference.",
+  urgent: "It gets to work from the very first use.",
+  calm: "Chosen for how gently and steadily it does its job.",
+  expert: "Chosen for its track record, at a level that makes a measurable difference.",
+};
 
 const fields = z.strictObject({
   name: required(MAX_NAME_CHARS),
@@ -32,13 +43,17 @@ export const ingredientSection: SectionModule<"ingredient", typeof fields> = {
     const columns = img ? [column(img, { width: "40%", "vertical-align": "middle" }), column(copy, { width: "60%", "vertical-align": "middle" })] : [column(copy)];
     return wrapper(section, row(columns), { background: ctx.theme.background });
   },
-  draft: (c, { brief }) => {
-    const product = brief.products?.[0];
-    const description = c.productDescription || `${c.product} is at the heart of everything ${c.brand} makes — chosen for ${c.audience ? lowerFirst(c.audience) : "you"}.`;
+  draft: (c) => {
+    const { name, product } = c.spotlight;
+    const found = product !== undefined && name !== product.name;
+    const opening = found
+      ? `At the heart of ${product.name} is ${/^[A-Z][a-z]/.test(name) && !/^Vitamin/.test(name) ? name.toLowerCase() : name}.`
+      : `Every detail of ${name} was designed to earn its place in your day.`;
+    const photo = product?.imageUrl ?? c.photoUrl;
     return {
-      name: clamp(c.product, MAX_NAME_CHARS),
-      description: clamp(description, MAX_BODY_TEXT_CHARS),
-      ...(product?.imageUrl ? { imageUrl: product.imageUrl, imageAlt: clamp(product.name, MAX_ALT_CHARS) } : {}),
+      name: clamp(name, MAX_NAME_CHARS),
+      description: clamp(`${opening} ${WHY[c.style]}`, MAX_BODY_TEXT_CHARS),
+      ...(photo ? { imageUrl: photo, imageAlt: clamp(product?.name ?? c.product, MAX_ALT_CHARS) } : {}),
     };
   },
   images: (f) => (f.imageUrl ? [{ url: f.imageUrl, alt: f.imageAlt, what: "The ingredient image" }] : []),

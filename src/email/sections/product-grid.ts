@@ -1,7 +1,7 @@
 import { z } from "zod";
 import { MAX_NAME_CHARS, MAX_PRICE_CHARS, MAX_PRODUCTS, MAX_SHORT_TEXT_CHARS, required, text, url } from "../limits";
 import { escapeHtml, safeLinkUrl } from "../safety";
-import { clamp, firstSentence } from "./draft";
+import { clamp, lowerFirst } from "./draft";
 import { chunk, column, GUTTER_PX, heading, image, linkColor, P_STYLE, paragraphs, row, wrapper } from "./mjml";
 import type { SectionModule } from "./section";
 
@@ -62,12 +62,17 @@ export const productGridSection: SectionModule<"product-grid", typeof fields> = 
     return wrapper(section, rows.join("\n"), { background: ctx.theme.background });
   },
   draft: (c, { brief }) => {
-    const products = (brief.products ?? []).slice(0, MAX_PRODUCTS).map((p) => ({
-      name: clamp(p.name, MAX_NAME_CHARS),
-      ...(p.description ? { description: clamp(firstSentence(p.description), MAX_SHORT_TEXT_CHARS) } : {}),
-      ...(p.imageUrl ? { imageUrl: p.imageUrl } : {}),
-      ...(p.url || brief.cta?.url ? { url: p.url || brief.cta!.url } : {}),
-    }));
+    const products = c.products.slice(0, MAX_PRODUCTS).map((p) => {
+      // A short line from the product's own benefit titles, not its description pasted in.
+      const [first, second] = p.benefits;
+      const line = first ? `${first.title}${second ? `, and ${lowerFirst(second.title)}` : ""}.` : "";
+      return {
+        name: clamp(p.name, MAX_NAME_CHARS),
+        ...(line ? { description: clamp(line, MAX_SHORT_TEXT_CHARS) } : {}),
+        ...(p.imageUrl ? { imageUrl: p.imageUrl } : {}),
+        ...(p.url || brief.cta?.url ? { url: p.url || brief.cta!.url } : {}),
+      };
+    });
     return { products: products.length > 0 ? products : [{ name: clamp(c.brand, MAX_NAME_CHARS), ...(brief.cta?.url ? { url: brief.cta.url } : {}) }] };
   },
   summary: (f) => f.products.map((p) => p.name).join(" · "),

@@ -1,6 +1,6 @@
 import { z } from "zod";
 import { MAX_BODY_TEXT_CHARS, required } from "../limits";
-import { audienceLine, clamp, closingLine, lowerFirst } from "./draft";
+import { clamp, closingLine, occasionLead, type Style } from "./draft";
 import { column, P_STYLE, paragraphs, row, wrapper } from "./mjml";
 import type { SectionModule } from "./section";
 
@@ -16,8 +16,17 @@ export const textSection: SectionModule<"text", typeof fields> = {
     return wrapper(section, row([column(`<mj-text>${paragraphs(section.fields.text, P_STYLE)}</mj-text>`)]), { background: ctx.theme.background });
   },
   draft: (c) => {
-    const who = c.audience ? lowerFirst(c.audience) : "you";
-    const opening = c.productDescription ? `${c.product} was made for ${who}. ${c.productDescription}` : `${audienceLine(c)}`;
+    const lead = occasionLead(c);
+    const openings: Record<Style, string> = {
+      warm: `We made ${c.product} for the moments that matter to you, and we think it shows.`,
+      confident: `${c.product} does exactly what it promises, every time.`,
+      playful: `${c.product} is the little upgrade your day didn't know it needed.`,
+      luxe: `${c.product} is made for those who notice the difference.`,
+      urgent: `${c.product} won't be around at this price for long.`,
+      calm: `${c.product} brings a little ease to every day.`,
+      expert: `${c.product} was developed with one goal: results you can see.`,
+    };
+    const opening = lead ? `${lead}, make it about you. ${openings[c.style]}` : openings[c.style];
     return { text: clamp(`${opening}\n\n${closingLine(c)}`, MAX_BODY_TEXT_CHARS) };
   },
 };
