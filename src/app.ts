@@ -240,7 +240,11 @@ export async function startService(options: { config: Config; log: Logger }): Pr
     api.route("/", accountRoutes({ accounts }));
     api.route("/", assetRoutes({ assets, publicUrl: config.publicUrl }));
     // The email's images are public asset URLs (what any mail client fetches), so the checks read them as the public route does.
-    const editor = new EmailEditor({ studio, brands, sessions, loadImage: async (id) => (await assets.bytes(ALL_TEAMS, id))?.bytes });
+    const offlineText = (provider: string | undefined) => {
+      const chosen = providers.text(provider);
+      return !("error" in chosen) && chosen.name === "offline";
+    };
+    const editor = new EmailEditor({ studio, brands, sessions, loadImage: async (id) => (await assets.bytes(ALL_TEAMS, id))?.bytes, offlineText });
     const variants = new Variants({ studio, sessions, editor });
     api.route("/", studioRoutes({ studio, brands, assets, editor, sessions, variants, mail: config.mail, publicUrl: config.publicUrl, allowPrivate: config.importAllowPrivate }));
     api.route("/", brandRoutes({ brands, assets, imports: brandImports, references, publicUrl: config.publicUrl, allowPrivate: config.importAllowPrivate }));
