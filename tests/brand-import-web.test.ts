@@ -2,6 +2,7 @@ import { describe, test, expect, afterAll, beforeAll } from "bun:test";
 import { chromium, type Browser, type BrowserContext } from "playwright-core";
 import { startServer, removeDataDir, type TestServer } from "./support/server";
 import { startBrandSite, ACME, type BrandSite } from "./support/brand-site";
+import { referencePng } from "./support/references";
 
 /**
  * Issue 10 in a real browser: a marketer imports a brand from a website (a local site standing in
@@ -70,6 +71,9 @@ describe("brand import in the browser", () => {
     await page.fill("input[name=audience]", "Newsletter readers");
     await page.fill("input[name=tone]", "Warm and calm");
     await page.fill("input[name=hook]", "Spring starts with Acme");
+    // A brief needs 3–4 reference screenshots.
+    await page.setInputFiles("#reference-files", await Promise.all([0, 1, 2].map(async (n) => ({ name: `reference-${n + 1}.png`, mimeType: "image/png", buffer: Buffer.from(await referencePng(n)) }))));
+    await page.waitForFunction(() => document.querySelectorAll("#reference-thumbs .thumb:not(.uploading) input[value^=ast_]").length === 3);
     await Promise.all([page.waitForURL(/\/emails\/email_[^/]+$/), page.click("#generate")]);
     const emailId = new URL(page.url()).pathname.split("/").pop()!;
     await page.waitForSelector("#editor", { timeout: 30_000 });

@@ -19,7 +19,7 @@ let server: TestServer;
 beforeAll(async () => {
   site = await startBrandSite();
   server = await start({ IMPORT_ALLOW_PRIVATE: "on" });
-});
+}, 60_000);
 afterAll(async () => {
   for (const s of servers) await s.stop();
   site?.stop();
@@ -506,12 +506,16 @@ describe("product images and the reference library", () => {
     expect((await api(server, "DELETE", `/api/brands/${brandId}/references/${existing}`)).status).toBe(404);
     expect((await api(server, "POST", `/api/brands/${brandId}/references`, { assetId: "ast_missing" })).body.error.code).toBe("asset_not_found");
 
-    // A brief picks references from the library by their asset ids.
+    // A brief picks references from the library by their asset ids (it needs 3–4).
+    await upload("launch-2.png", "launch");
     const picked = (await api(server, "GET", `/api/brands/${brandId}/references?tag=launch`)).body.references.map((r: any) => r.assetId);
-    const brief = await api(server, "POST", "/api/briefs", { brandId, objective: "Launch", audience: "Everyone", tone: "warm", hook: "It is here", referenceAssetIds: picked });
-    expect(picked).toHaveLength(3);
+    // Two left in the library with the tag, and a brief needs 3–4: one more screenshot makes it.
+    expect(picked).toHaveLength(2);
+    expect((await api(server, "POST", "/api/briefs", { brandId, objective: "Launch", audience: "Everyone", tone: "warm", hook: "It is here", referenceAssetIds: picked })).status).toBe(400);
+    const chosen = [...picked, ...(await referenceAssets(server.url, TEST_API_TOKEN, 1))];
+    const brief = await api(server, "POST", "/api/briefs", { brandId, objective: "Launch", audience: "Everyone", tone: "warm", hook: "It is here", referenceAssetIds: chosen });
     expect(brief.status).toBe(201);
-    expect((await api(server, "GET", `/api/briefs/${brief.body.id}`)).body.referenceAssetIds).toEqual(picked);
+    expect((await api(server, "GET", `/api/briefs/${brief.body.id}`)).body.referenceAssetIds).toEqual(chosen);
   });
 });
 
@@ -606,7 +610,7 @@ describe("brand kits", () => {
     expect(a).toContain("ORIGIN/assets/ASSET");
     expect(a).toContain("Acme Botanicals");
     expect(b).toBe(a);
-  });
+  }, 60_000);
 
   test("kit imports refuse traversal, bombs, missing or damaged files, and oversized uploads", async () => {
     const post = (bytes: Uint8Array) => server.fetch("/api/brands/kits", { method: "POST", body: multipart([{ name: "kit.zip", bytes }]) }).then(async (r) => ({ status: r.status, body: await r.json() }));

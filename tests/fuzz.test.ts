@@ -132,7 +132,7 @@ beforeAll(async () => {
   const briefId = (await call("POST", "/api/briefs", JSON.stringify({ brandId, objective: "Launch", audience: "Everyone", tone: "warm", hook: "Hello", referenceAssetIds: referenceIds }))).json.id;
   emailId = (await call("POST", `/api/briefs/${briefId}/generate`, JSON.stringify({ provider: "offline", options: { sectionDelayMs: 0 } }))).json.emailId;
   await waitReady(emailId);
-});
+}, 60_000);
 
 // ---------------------------------------------------------------------------------------------
 // Arbitraries.
@@ -393,7 +393,7 @@ describe("hostile strings in every text field", () => {
       { numRuns: 40 },
     );
     await healthy();
-  });
+  }, 120_000);
 
   test("rendered email HTML and MJML escape them (the renderer, 100 random briefs)", async () => {
     await fc.assert(
@@ -407,7 +407,7 @@ describe("hostile strings in every text field", () => {
       }),
       { numRuns: 100 },
     );
-  });
+  }, 120_000);
 
   test("generated emails (through the API) and their pages escape them", async () => {
     await fc.assert(
@@ -432,5 +432,5 @@ describe("hostile strings in every text field", () => {
       { numRuns: 8 },
     );
     await healthy();
-  });
+  }, 120_000);
 });

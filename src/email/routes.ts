@@ -13,6 +13,8 @@ import { emailToText } from "./text";
 import { assetImagesIn, exportZip, slugFileName } from "./export";
 import { forceDark } from "./dark-mode";
 import { linkStatusChecks } from "./resource-checks";
+import { differences, MAX_SUBJECT_VARIANTS, subjectAlternatives, VARIANT_SECTIONS, type Variants } from "./variants";
+import { MAX_SUBJECT_CHARS } from "./limits";
 import { PLATFORMS, translateMergeTags, type Platform } from "./merge-tags";
 import { MAX_TEST_RECIPIENTS, SAMPLE_UNSUBSCRIBE_URL, sendTest, TestSendLimiter } from "./test-send";
 import { newId, type SessionService } from "../sessions/service";
@@ -43,6 +45,15 @@ const EmailView = z
   })
   .openapi("Email");
 
+const VariantBody = z
+  .object({
+    subject: z.string().trim().min(1).max(MAX_SUBJECT_CHARS).optional(),
+    section: z.enum(VARIANT_SECTIONS, { error: `section must be one of ${VARIANT_SECTIONS.join(", ")}` }).optional(),
+    instruction: z.string().trim().min(1).max(1_000).optional(),
+  })
+  .strict()
+  .refine((b) => !b.instruction || b.section, { error: "Say which section the instruction rewrites (section)" });
+
 const TestSendBody = z
   .object({
     to: z
@@ -72,13 +83,14 @@ export interface StudioRoutesOptions {
   /** SMTP for test sends (`SMTP_URL`, `MAIL_FROM`); undefined = off. */
   mail: { smtpUrl: string; from: string } | undefined;
   testSendLimiter?: TestSendLimiter;
+  variants: Variants;
   /** The link check may reach private addresses (IMPORT_ALLOW_PRIVATE=on). */
   allowPrivate?: boolean;
 }
 
 /** The email studio JSON API: briefs, generation, the email document and its exports. */
 export function studioRoutes(options: StudioRoutesOptions) {
-  const { studio, brands, assets, editor, sessions } = options;
+  const { studio, brands, assets, editor, sessions, variants } = options;
   const testSendLimiter = options.testSendLimiter ?? new TestSendLimiter();
   const app = router();
   const base = (c: Context) => options.publicUrl ?? new URL(c.req.url).origin;
@@ -241,6 +253,62 @@ export function studioRoutes(options: StudioRoutesOptions) {
       const headers: Record<string, string> = { "content-type": "text/html; charset=utf-8", "cache-control": "no-store", "content-disposition": `attachment; filename="${emailFileName(email)}-${platform}.html"` };
       if (translated.unsupported.length > 0) headers["x-unsupported-merge-tags"] = translated.unsupported.join(",");
       return c.body(translated.text, 200, headers);
+    },
+  );
+
+  // --- variants ----------------------------------------------------------------------------------------
+  app.openapi(
+    createRoute({
+      method: "post",
+      path: "/api/emails/{id}/variants",
+      tags: ["Email studio"],
+      summary: "Make a variant: fork the email at its current version (on a fork of its session), optionally with a new subject or one section rewritten from an instruction",
+      request: { params: z.object({ id: Id("id", "email_x") }), body: { content: { "application/json": { schema: VariantBody } }, required: false } },
+      responses: { 201: { description: "The variant", content: { "application/json": { schema: z.object({ id: z.string(), sessionId: z.string(), runId: z.string().optional() }) } } }, ...errors(400, 401, 404, 409) },
+    }),
+    async (c) => {
+      const email = await loadEmail(c, c.req.valid("param").id);
+      const body = c.req.header("content-type")?.includes("json") ? c.req.valid("json") : {};
+      const made = await variants.make(email, { ...body, baseUrl: base(c), clientId: c.get("principal").clientId });
+      if (!made.ok) throw new ApiError(made.code === "email_not_ready" ? 409 : 400, made.code, made.message);
+      return c.json({ id: made.emailId, sessionId: made.sessionId, ...(made.runId ? { runId: made.runId } : {}) }, 201);
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: "get",
+      path: "/api/emails/{id}/variants",
+      tags: ["Email studio"],
+      summary: "The email's family: the first email and every variant, with subject, checks and differences from the first",
+      request: { params: z.object({ id: Id("id", "email_x") }) },
+      responses: { 200: { description: "Variants", content: { "application/json": { schema: z.object({ variants: z.array(z.object({ id: z.string(), version: z.number(), subject: z.string().nullable(), variantOf: z.object({ emailId: z.string(), version: z.number() }).nullable(), differences: z.array(z.string()), checks: z.array(CheckSchema) })) }) } } }, ...errors(401, 404) },
+    }),
+    async (c) => {
+      const email = await loadEmail(c, c.req.valid("param").id);
+      const family = await variants.family(email);
+      const first = family[0]!;
+      const out = [];
+      for (const member of family) {
+        out.push({ id: member.id, version: member.version, subject: member.document.subject ?? null, variantOf: member.document.meta?.variantOf ?? null, differences: member.id === first.id ? [] : differences(first.document, member.document), checks: (await rendered(c, member)).checks });
+      }
+      return c.json({ variants: out }, 200);
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: "post",
+      path: "/api/emails/{id}/subject-variants",
+      tags: ["Email studio"],
+      summary: "Propose subject lines for variants (offline: deterministic alternatives of the current subject)",
+      request: { params: z.object({ id: Id("id", "email_x") }), body: { content: { "application/json": { schema: z.object({ count: z.number().int().min(1).max(MAX_SUBJECT_VARIANTS).optional() }).strict() } }, required: false } },
+      responses: { 200: { description: "Subject lines", content: { "application/json": { schema: z.object({ subjects: z.array(z.string()) }) } } }, ...errors(400, 401, 404) },
+    }),
+    async (c) => {
+      const email = await loadEmail(c, c.req.valid("param").id);
+      const body = c.req.header("content-type")?.includes("json") ? c.req.valid("json") : {};
+      return c.json({ subjects: subjectAlternatives(email.document.subject ?? "", body.count ?? 5) }, 200);
     },
   );
 
