@@ -13,7 +13,7 @@
  *   --growth=full                                 the growth section with a 1,000,000-event session
  *                                                 (default: 100,000, to keep a full run short)
  */
-import { cpus, platform, release, arch, totalmem } from "node:os";
+import { cpus, platform, release, arch, totalmem, loadavg } from "node:os";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describeTarget, nodeVersion, ROOT, startTarget, TARGET_IDS, type RunningTarget, type StartOptions, type TargetId } from "./targets";
@@ -88,6 +88,7 @@ function progress(message: string) {
 async function main() {
   const flags = parseFlags(process.argv.slice(2));
   const startedAt = new Date();
+  const loadAtStart = loadavg()[0]!;
   const node = nodeVersion();
   if (flags.referenceRuntime === "node" && !node && flags.only.some((id) => id !== "ours")) {
     usageError("node is not installed; use --reference-runtime=bun");
@@ -133,7 +134,7 @@ async function main() {
   }
 
   const report = [
-    header({ flags, startedAt, node }),
+    header({ flags, startedAt, node, load: [loadAtStart, loadavg()[0]!] }),
     ...flags.sections.map((section) => `## ${section.title}\n\n${section.render(columns.get(section.id)!, flags)}\n`),
   ].join("\n");
   progress(`\ndone in ${((Date.now() - startedAt.getTime()) / 1000).toFixed(0)} s\n`);
@@ -148,8 +149,8 @@ async function main() {
   process.exit(0);
 }
 
-function header(options: { flags: Flags; startedAt: Date; node: string | undefined }): string {
-  const { flags, startedAt, node } = options;
+function header(options: { flags: Flags; startedAt: Date; node: string | undefined; load: [number, number] }): string {
+  const { flags, startedAt, node, load } = options;
   const cpuList = cpus();
   const model = cpuList[0]?.model.trim() ?? "unknown CPU";
   const date = startedAt.toISOString().replace("T", " ").slice(0, 16) + " UTC";
@@ -171,6 +172,8 @@ function header(options: { flags: Flags; startedAt: Date; node: string | undefin
     ...servers,
     "",
     "Every process — the server under test, its Postgres, and the load generator — shares this machine, so compare the columns with one another, not with figures from other machines.",
+    "",
+    `- **Load** (1-minute load average) when the run started / ended: ${load[0].toFixed(1)} / ${load[1].toFixed(1)} on ${cpuList.length} cores.${Math.max(...load) > cpuList.length ? " The machine was shared with other work (more runnable processes than cores): absolute figures are pessimistic and noisy; the servers were measured one after another under similar load, so compare them with one another." : ""}`,
     "",
   ].join("\n");
 }

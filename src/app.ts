@@ -48,7 +48,9 @@ import { studioRoutes } from "./email/routes";
 import { assetRoutes, assetRoute } from "./assets/routes";
 import { ServiceMetrics } from "./service-metrics";
 import { EmailEditor } from "./email/editing";
+import { Variants } from "./email/variants";
 import { studioPages } from "./web/studio-pages";
+import { variantPages } from "./web/variant-pages";
 import { sessionPages } from "./web/session-pages";
 import { vendorFiles } from "./web/vendor";
 import { BrandImports, brandImportAgent } from "./brands/import/imports";
@@ -238,8 +240,13 @@ export async function startService(options: { config: Config; log: Logger }): Pr
     api.route("/", accountRoutes({ accounts }));
     api.route("/", assetRoutes({ assets, publicUrl: config.publicUrl }));
     // The email's images are public asset URLs (what any mail client fetches), so the checks read them as the public route does.
-    const editor = new EmailEditor({ studio, brands, sessions, loadImage: async (id) => (await assets.bytes(ALL_TEAMS, id))?.bytes });
-    api.route("/", studioRoutes({ studio, brands, assets, editor, sessions, mail: config.mail, publicUrl: config.publicUrl, allowPrivate: config.importAllowPrivate }));
+    const offlineText = (provider: string | undefined) => {
+      const chosen = providers.text(provider);
+      return !("error" in chosen) && chosen.name === "offline";
+    };
+    const editor = new EmailEditor({ studio, brands, sessions, loadImage: async (id) => (await assets.bytes(ALL_TEAMS, id))?.bytes, offlineText });
+    const variants = new Variants({ studio, sessions, editor });
+    api.route("/", studioRoutes({ studio, brands, assets, editor, sessions, variants, mail: config.mail, publicUrl: config.publicUrl, allowPrivate: config.importAllowPrivate }));
     api.route("/", brandRoutes({ brands, assets, imports: brandImports, references, publicUrl: config.publicUrl, allowPrivate: config.importAllowPrivate }));
     api.route("/", sessionRoutes({ service: sessions, turns, inputs, presence, secretKey: config.secretKey, publicUrl: config.publicUrl, runnableAgents: () => runtime!.agentNames, revokeClientToken: (input) => accounts.revokeClientToken(input) }));
     api.route("/", chatRoutes({ service: sessions, turns, secretKey: config.secretKey, publicUrl: config.publicUrl }));
@@ -301,6 +308,7 @@ export async function startService(options: { config: Config; log: Logger }): Pr
     app.route("/", accountPages({ accounts, publicUrl: config.publicUrl, clientAddress: (c) => (c.env as unknown as Server<SocketData>)?.requestIP?.(c.req.raw)?.address ?? "unknown" }));
     const offline = () => providers.offlineOnly;
     app.route("/", brandPages({ brands, assets, publicUrl: config.publicUrl, offline }));
+    app.route("/", variantPages({ studio, editor, variants, publicUrl: config.publicUrl, offline }));
     app.route("/", studioPages({ studio, brands, assets, sessions, editor, publicUrl: config.publicUrl, offline }));
     app.route("/", sessionPages({ sessions, presence: presence!, offline }));
     app.get("/", async (c) => {

@@ -158,9 +158,11 @@ const FORGET = Symbol("forget");
 /**
  * One session followed over one client, across reconnects. Get one from {@link SessionClient#subscribe}.
  *
- * How resuming stays exact: every event has its own offset (events of one append too), and
- * offsets sort as strings. The subscription remembers the offset of the last event it delivered
- * and resumes from it; an event at or before it (never sent by a correct server) is skipped.
+ * How resuming stays exact: offsets sort as strings, and every event has its own offset (this
+ * server gives the events of one append distinct offsets; servers where they share one are
+ * handled too). The subscription remembers the last offset it delivered and how many events
+ * carried it, and resumes from the offset *before* it; what it already delivered (same offset,
+ * same index) is skipped.
  *
  * @extends {Emitter<SubscriptionEvents>}
  */
@@ -179,6 +181,12 @@ export class Subscription extends Emitter {
   #resumeFrom;
   /** @type {string | undefined} offset of the last delivered event */
   #last;
+  /** Events of `#last` delivered (Infinity: all of them, as after a snapshot). */
+  #lastCount = 0;
+  /** Offset and index of the previous event of the current attempt, to number events that share an offset. */
+  /** @type {string | undefined} */
+  #attemptOffset;
+  #attemptIndex = -1;
   #snapshotPending = false;
   /** Snapshot messages delivered while the snapshot may be incomplete, to skip identical repeats. */
   /** @type {Map<string, string>} */
@@ -238,6 +246,8 @@ export class Subscription extends Emitter {
   [NEXT_FRAME](id) {
     this.#requestId = id;
     this.#state = "subscribing";
+    this.#attemptOffset = undefined;
+    this.#attemptIndex = -1;
     if (this.#mode === "snapshot" && (!this.#confirmed || this.#snapshotPending)) return { type: "subscribe", session: this.#session, mode: "snapshot", id };
     return { type: "subscribe", session: this.#session, offset: this.#confirmed ? this.#resumeFrom : this.#startOffset, id };
   }
@@ -251,6 +261,7 @@ export class Subscription extends Emitter {
       // The snapshot reflects everything up to its offset; live events follow it.
       this.#resumeFrom = frame.offset;
       this.#last = frame.offset;
+      this.#lastCount = Infinity;
       this.#snapshotPending = true;
     } else if (!this.#confirmed) {
       this.#resumeFrom = frame.offset;
@@ -275,9 +286,16 @@ export class Subscription extends Emitter {
     }
     this[SETTLE_SNAPSHOT]();
     const offset = frame.offset;
-    if (this.#last !== undefined && offset <= this.#last) return;
-    this.#last = offset;
-    this.#resumeFrom = offset;
+    const index = offset === this.#attemptOffset ? this.#attemptIndex + 1 : 0;
+    this.#attemptOffset = offset;
+    this.#attemptIndex = index;
+    const last = this.#last;
+    if (last !== undefined && (offset < last || (offset === last && index < this.#lastCount))) return;
+    if (offset !== last) {
+      if (last !== undefined) this.#resumeFrom = last;
+      this.#last = offset;
+    }
+    this.#lastCount = index + 1;
     this[EMIT]("event", { session: this.#session, offset, event: frame.event, snapshot: false });
   }
 

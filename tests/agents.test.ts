@@ -163,7 +163,13 @@ describe("runs", () => {
     const interrupted = await ws.waitFor((f) => f.event?.type === "message.end" && f.event.runId === runId);
     expect(interrupted.event.status).toBe("interrupted");
     expect((await waitForRunEnd(ws, id, runId)).status).toBe("interrupted");
-    expect((await api(server, "GET", `/api/sessions/${id}`)).body.runs[0].status).toBe("interrupted");
+    // The run's row follows its run.end a moment later.
+    let status = "";
+    for (let i = 0; i < 100 && status !== "interrupted"; i++) {
+      status = (await api(server, "GET", `/api/sessions/${id}`)).body.runs[0].status;
+      if (status !== "interrupted") await Bun.sleep(20);
+    }
+    expect(status).toBe("interrupted");
   });
 
   test("a message sent just before an interrupt is picked up: the run answers it in a new message", async () => {

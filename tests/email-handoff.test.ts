@@ -379,6 +379,99 @@ describe("test sends through a real SMTP server", () => {
   }, 60_000);
 });
 
+describe("variants", () => {
+  test("a variant forks the email (and its session) at the current version, with a new subject or a rewritten section", async () => {
+    const email = await readyEmail();
+    const source = await sessionEvents(email.sessionId);
+    const made = await api("POST", `/api/emails/${email.id}/variants`, { subject: "A brighter you, in 14 days" });
+    expect(made.status).toBe(201);
+    expect(made.body.id).not.toBe(email.id);
+    const variant = (await api("GET", `/api/emails/${made.body.id}`)).body;
+    expect(variant).toMatchObject({ status: "ready", version: 1, sessionId: made.body.sessionId });
+    expect(variant.sessionId).not.toBe(email.sessionId);
+    expect(variant.document.subject).toBe("A brighter you, in 14 days");
+    expect(variant.document.meta.variantOf).toEqual({ emailId: email.id, version: email.version });
+    expect(variant.document.sections).toEqual(email.document.sections);
+    // The variant's session is a fork: it starts with the source's whole history.
+    const forked = await sessionEvents(variant.sessionId);
+    expect(forked.slice(0, source.length)).toEqual(source);
+    // Another hero: the section agent rewrites it in the variant's session; the original stays.
+    const hero = email.document.sections.find((s: any) => s.type === "hero");
+    const rewritten = await api("POST", `/api/emails/${email.id}/variants`, { section: "hero", instruction: "make it punchier" });
+    expect(rewritten.status).toBe(201);
+    expect(rewritten.body.runId).toMatch(/^run_/);
+    const deadline = Date.now() + 20_000;
+    let second: any;
+    for (;;) {
+      second = (await api("GET", `/api/emails/${rewritten.body.id}`)).body;
+      if (second.version >= 2) break;
+      if (Date.now() > deadline) throw new Error(`the hero was not rewritten: ${JSON.stringify((await sessionEvents(rewritten.body.sessionId)).filter((e) => e.runId === rewritten.body.runId))}`);
+      await Bun.sleep(50);
+    }
+    expect(second.document.sections.find((s: any) => s.id === hero.id).fields).not.toEqual(hero.fields);
+    expect((await api("GET", `/api/emails/${email.id}`)).body.document.sections.find((s: any) => s.id === hero.id).fields).toEqual(hero.fields);
+    // The family, from any member: the original first, each with its differences and checks.
+    const family = await api("GET", `/api/emails/${made.body.id}/variants`);
+    expect(family.status).toBe(200);
+    expect(family.body.variants.map((v: any) => v.id)).toEqual([email.id, made.body.id, rewritten.body.id]);
+    expect(family.body.variants[0].differences).toEqual([]);
+    expect(family.body.variants[1].differences).toEqual(["Subject: “A brighter you, in 14 days”"]);
+    expect(family.body.variants[2].differences).toEqual(["Different hero"]);
+    expect(family.body.variants[2].checks.length).toBeGreaterThan(0);
+  }, 60_000);
+
+  test("subject lines are proposed in bulk, deterministically; bad input is a 4xx and makes nothing", async () => {
+    const email = await readyEmail();
+    const first = await api("POST", `/api/emails/${email.id}/subject-variants`, { count: 6 });
+    expect(first.status).toBe(200);
+    expect(first.body.subjects).toHaveLength(6);
+    expect(new Set(first.body.subjects).size).toBe(6);
+    expect(first.body.subjects).not.toContain(email.document.subject);
+    expect(first.body.subjects).toContain(`Ready to ${email.document.subject.charAt(0).toLowerCase()}${email.document.subject.slice(1)}?`);
+    expect((await api("POST", `/api/emails/${email.id}/subject-variants`, { count: 6 })).body).toEqual(first.body);
+    expect((await api("POST", `/api/emails/${email.id}/subject-variants`, { count: 99 })).status).toBe(400);
+    const before = (await api("GET", `/api/emails/${email.id}/variants`)).body.variants.length;
+    const noSection = await api("POST", `/api/emails/${email.id}/variants`, { instruction: "warmer" });
+    expect(noSection.status).toBe(400);
+    expect(noSection.body.error.message).toContain("section");
+    expect((await api("POST", `/api/emails/${email.id}/variants`, { section: "footer", instruction: "x" })).status).toBe(400);
+    expect((await api("POST", `/api/emails/${email.id}/variants`, { subject: "" })).status).toBe(400);
+    expect((await api("POST", `/api/emails/${email.id}/variants`, { subject: "x" }, await newTeam("thief"))).status).toBe(404);
+    expect((await api("GET", `/api/emails/${email.id}/variants`)).body.variants.length).toBe(before);
+  }, 60_000);
+
+  test("in Chromium: Make a variant from the editor, then compare side by side at desktop and mobile width", async () => {
+    const email = await readyEmail();
+    const { context, page } = await signedIn();
+    await page.goto(`${server.url}/emails/${email.id}`);
+    await page.click("#variant-menu summary");
+    await page.fill("#variant-subject", "Your skin, but brighter");
+    await Promise.all([page.waitForURL((url) => url.pathname.startsWith("/emails/") && !url.pathname.includes(email.id)), page.click("#make-variant")]);
+    const variantId = new URL(page.url()).pathname.split("/")[2]!;
+    await expect(page.locator(".editor-title h1").textContent()).resolves.toBe("Your skin, but brighter");
+    await page.click("#variant-menu summary");
+    await Promise.all([page.waitForURL("**/compare"), page.click("#compare-variants")]);
+    const columns = page.locator(".compare-column");
+    await expect(columns.count()).resolves.toBe(2);
+    expect(await columns.evaluateAll((els) => els.map((el) => (el as HTMLElement).dataset.emailId))).toEqual([email.id, variantId]);
+    await expect(columns.nth(1).locator(".compare-differences li").allTextContents()).resolves.toEqual(["Subject: “Your skin, but brighter”"]);
+    await expect(columns.nth(0).locator(".compare-subject").textContent()).resolves.toBe(email.document.subject);
+    // Each variant at desktop and mobile width, loaded (the email's own HTML in each frame).
+    const frames = await page.locator(".compare-frame").evaluateAll((els) => els.map((el) => ({ cls: el.className, width: el.getBoundingClientRect().width })));
+    expect(frames.map((f) => f.cls)).toEqual(["compare-frame desktop", "compare-frame mobile", "compare-frame desktop", "compare-frame mobile"]);
+    expect(frames[0]!.width).toBeGreaterThanOrEqual(600);
+    expect(frames[1]!.width).toBeLessThan(400);
+    await page.frameLocator(".compare-column >> nth=1 >> .compare-frame.mobile").locator("[data-section-type=hero]").first().waitFor({ state: "attached" });
+    // The checks of each variant are shown.
+    await expect(columns.nth(0).locator("h3", { hasText: "Checks" }).count()).resolves.toBe(1);
+    await expect(columns.nth(0).locator(".compare-checks li").count()).resolves.toBeGreaterThan(0);
+    mkdirSync(OUT, { recursive: true });
+    await page.screenshot({ path: join(OUT, "compare.png"), caret: "initial" });
+    console.log(`compare screenshot: ${join(OUT, "compare.png")}`);
+    await context.close();
+  }, 90_000);
+});
+
 describe("checks before sending", () => {
   test("the panel's checks include image weight and dark-mode images; links=1 requests each link and flags a 404", async () => {
     const site = Bun.serve({ port: 0, hostname: "127.0.0.1", fetch: (req) => (new URL(req.url).pathname === "/shop" ? new Response("ok") : new Response("gone", { status: 404 })) });

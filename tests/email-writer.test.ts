@@ -286,15 +286,18 @@ describe("offline: regenerate with an instruction, and stop", () => {
     });
   }
 
-  test("an instruction that needs a real model says so plainly and stores no version", async () => {
+  test("an instruction that needs a real model is refused at once, saying so plainly, and stores no version", async () => {
     const target = section(email, "headline");
     for (const instruction of ["Make it punchier and mention 20% off", "Rewrite it as a haiku about spring"]) {
-      const { end, before, after, versions } = await regenerate(target.id, instruction);
-      expect(end.status).toBe("failed");
-      expect(end.error).toContain("needs a real model");
-      expect(end.error).toContain("shorter, longer, punchier");
-      expect(versions[1]).toBe(versions[0]);
-      expect(after).toEqual(before);
+      const before = (await t.call("GET", `/api/emails/${email.id}`)).body;
+      const res = await t.call("POST", `/api/emails/${email.id}/sections/${target.id}/regenerate`, { instruction });
+      expect(res.status).toBe(400);
+      expect(res.body.error.code).toBe("instruction_needs_model");
+      expect(res.body.error.message).toContain("needs a real model");
+      expect(res.body.error.message).toContain("shorter, longer, punchier");
+      const after = (await t.call("GET", `/api/emails/${email.id}`)).body;
+      expect(after.version).toBe(before.version);
+      expect(after.document).toEqual(before.document);
     }
   });
 

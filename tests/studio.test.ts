@@ -630,7 +630,7 @@ describe("with Claude and OpenAI (local wire-format servers)", () => {
     expect(started.status).toBe(202);
     const email = await settled(started.body.emailId, 15_000, plainToken, plain);
     expect(email).toMatchObject({ status: "failed", error: "The anthropic provider needs ANTHROPIC_API_KEY." });
-  });
+  }, 60_000);
 });
 
 describe("the brief", () => {
@@ -752,5 +752,5 @@ describe("hostile brand and brief strings", () => {
     expect(zipped).toHaveLength(1);
     expect(zipped[0]).toMatch(/^[a-z0-9-]+\.html$/);
     expect(strFromU8(files[zipped[0]!]!)).not.toContain("<script");
-  });
+  }, 30_000);
 });

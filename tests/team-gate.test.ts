@@ -194,3 +194,46 @@ describe("the team gate covers every route", () => {
     expect((await api(tokenA, "GET", "/api/assets")).body.assets).toEqual([]);
   });
 });
+
+describe("the studio's JSON responses match /openapi.json", () => {
+  type Schema = { $ref?: string; type?: string | string[]; properties?: Record<string, Schema>; items?: Schema; anyOf?: Schema[]; oneOf?: Schema[]; allOf?: Schema[]; additionalProperties?: unknown };
+
+  /** Where `value` has a key its schema does not declare (or a value of the wrong kind), or undefined when it fits. */
+  function drift(value: unknown, schema: Schema, spec: any, at: string): string | undefined {
+    if (schema.$ref) return drift(value, spec.components.schemas[schema.$ref.split("/").pop()!], spec, at);
+    const options = schema.anyOf ?? schema.oneOf;
+    if (options) return options.some((option) => drift(value, option, spec, at) === undefined) ? undefined : `${at}: fits none of its schemas`;
+    if (schema.allOf) return schema.allOf.map((part) => drift(value, part, spec, at)).find(Boolean);
+    if (value === null) return [schema.type].flat().includes("null") ? undefined : `${at}: null`;
+    if (Array.isArray(value)) return schema.items ? value.map((item, i) => drift(item, schema.items!, spec, `${at}[${i}]`)).find(Boolean) : undefined;
+    if (typeof value === "object" && schema.properties) {
+      for (const [key, inner] of Object.entries(value as Record<string, unknown>)) {
+        const declared = schema.properties[key];
+        if (!declared) return `${at}.${key}: not in /openapi.json`;
+        const problem = drift(inner, declared, spec, `${at}.${key}`);
+        if (problem) return problem;
+      }
+    }
+    return undefined;
+  }
+
+  test("a brand, its list, a brief, an email, its versions, an import and the assets carry only declared fields", async () => {
+    const spec = (await (await fetch(`${server.url}/openapi.json`)).json()) as any;
+    const cases: Array<[string, string]> = [
+      ["/api/brands/{id}", `/api/brands/${idsB.brand}`],
+      ["/api/brands", "/api/brands"],
+      ["/api/briefs/{id}", `/api/briefs/${idsB.brief}`],
+      ["/api/emails/{id}", `/api/emails/${idsB.email}`],
+      ["/api/emails/{id}/versions", `/api/emails/${idsB.email}/versions`],
+      ["/api/emails", "/api/emails"],
+      ["/api/brands/imports/{id}", `/api/brands/imports/${idsB.import}`],
+      ["/api/assets", "/api/assets"],
+    ];
+    for (const [route, path] of cases) {
+      const res = await api(tokenB, "GET", path);
+      expect({ route, status: res.status }).toEqual({ route, status: 200 });
+      const schema = spec.paths[route].get.responses["200"].content["application/json"].schema;
+      expect({ route, drift: drift(res.body, schema, spec, "body") }).toEqual({ route, drift: undefined });
+    }
+  });
+});

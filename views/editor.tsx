@@ -3,7 +3,8 @@ import { Csrf, Layout } from "./layout";
 import { Badge, when, type Tone } from "./components";
 import { SECTION_TYPES } from "../src/email/document";
 import { SECTION_FORMS, type FieldSpec } from "../src/web/section-form";
-import { DarkPreviewFrame, HandoffMenu, MergeTagPicker, SchemeSwitch } from "./handoff";
+import { DarkPreviewFrame, HandoffMenu, MergeTagPicker, SchemeSwitch, VariantMenu } from "./handoff";
+import { subjectAlternatives } from "../src/email/variants";
 
 export interface EditorSection {
   id: string;
@@ -76,6 +77,7 @@ export const Editor: FC<{ data: EditorData }> = ({ data }) => {
             </div>
           </details>
           <HandoffMenu emailId={email.id} />
+          <VariantMenu emailId={email.id} csrfToken={csrfToken} subjectSuggestions={subjectAlternatives(email.subject ?? "", 5)} />
           <button type="button" class="primary" id="copy-html" data-url={`/api/emails/${encodeURIComponent(email.id)}/html`} data-needs-js hidden>Copy HTML</button>
         </div>
       </div>

@@ -66,3 +66,36 @@ export const SchemeSwitch: FC = () => (
 export const DarkPreviewFrame: FC<{ emailId: string; version: number }> = ({ emailId, version }) => (
   <iframe sandbox="" loading="lazy" class="email-frame email-frame-dark" id="email-frame-dark" title="The rendered email in dark mode" src={`${api(emailId)}/html?scheme=dark&v=${version}`}></iframe>
 );
+
+/**
+ * "Make a variant" (a plain form: works without JavaScript) and the way to the compare page.
+ * Proposed subject lines come from the API (`POST /api/emails/:id/subject-variants`) as suggestions.
+ */
+export const VariantMenu: FC<{ emailId: string; csrfToken: string; subjectSuggestions: string[] }> = ({ emailId, csrfToken, subjectSuggestions }) => (
+  <details class="menu handoff-menu" id="variant-menu">
+    <summary class="button">Variants</summary>
+    <div class="menu-items handoff-panel">
+      <form method="post" action={`/emails/${encodeURIComponent(emailId)}/variants`} class="test-send-form" id="variant-form">
+        <input type="hidden" name="csrf" value={csrfToken} />
+        <label for="variant-subject">New subject line (optional)</label>
+        <input type="text" id="variant-subject" name="subject" list="variant-subjects" maxlength={150} />
+        <datalist id="variant-subjects">
+          {subjectSuggestions.map((s) => (
+            <option value={s} />
+          ))}
+        </datalist>
+        <label for="variant-section">Rewrite a section (optional)</label>
+        <select id="variant-section" name="section">
+          <option value="">No section</option>
+          <option value="hero">Another hero</option>
+          <option value="cta">Another call to action</option>
+          <option value="headline">Another headline</option>
+        </select>
+        <label for="variant-instruction">Instruction for that section</label>
+        <input type="text" id="variant-instruction" name="instruction" maxlength={1000} placeholder="e.g. warmer, mention free shipping" />
+        <button type="submit" class="primary" id="make-variant">Make a variant</button>
+      </form>
+      <a href={`/emails/${encodeURIComponent(emailId)}/compare`} id="compare-variants">Compare variants side by side</a>
+    </div>
+  </details>
+);

@@ -1,5 +1,8 @@
 import { api, BENCH_API_TOKEN, createSessions, inParallel, isOurs, REQUEST_TIMEOUT_MS, wsUrl } from "../ours";
 import { formatCount, formatMs, metricTable, type Column, type Outcome, type RunOptions, type Section } from "../section";
+
+/** Raw appends to session streams are the operator's (bootstrap token) alone; the reference server ignores the header. */
+const APPEND_HEADERS = { "content-type": "application/json", authorization: `Bearer ${BENCH_API_TOKEN}` };
 import type { RunningTarget } from "../targets";
 
 /** Events in the session (stream) a client resumes. */
@@ -143,7 +146,7 @@ async function fillSession(streamUrl: string, perPost: number): Promise<{ append
     const events = messageEvents(m);
     for (let i = 0; i < events.length; i += perPost) {
       const body = perPost === 1 ? JSON.stringify(events[i]) : JSON.stringify(events.slice(i, i + perPost));
-      const response = await fetch(streamUrl, { method: "POST", headers: { "content-type": "application/json" }, body, signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS) });
+      const response = await fetch(streamUrl, { method: "POST", headers: APPEND_HEADERS, body, signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS) });
       await response.arrayBuffer();
       if (response.status !== 204 && response.status !== 200) throw new Error(`fill POST → ${response.status}`);
     }

@@ -1,9 +1,12 @@
 import { spawn } from "bun";
 import { join } from "node:path";
 import { ClientPool, CLIENT_OPEN_FILES, type Collected } from "../clients/pool";
-import { clientToken, createSessions, epochMs, isOurs, REQUEST_TIMEOUT_MS, wsUrl } from "../ours";
+import { BENCH_API_TOKEN, clientToken, createSessions, epochMs, isOurs, REQUEST_TIMEOUT_MS, wsUrl } from "../ours";
 import { formatCount, formatMs, percentile, type Column, type Outcome, type RunOptions, type Section } from "../section";
 import type { RunningTarget } from "../targets";
+
+/** Raw appends to session streams are the operator's (bootstrap token) alone; the reference server ignores the header. */
+const APPEND_HEADERS = { "content-type": "application/json", authorization: `Bearer ${BENCH_API_TOKEN}` };
 import { cpus, loadavg } from "node:os";
 
 /** The goal of issue 9: WebSocket p99 under this at 1 000 subscribers on a 2-core machine. */
@@ -231,7 +234,7 @@ async function measureCase(target: RunningTarget, spec: Case, timing: Timing): P
           const sent = epochMs();
           const body = isSession ? JSON.stringify({ type: "message.delta", id: "msg_bench", runId: "run_bench", text: `${seq} ${sent}` }) : JSON.stringify({ i: seq, t: sent });
           try {
-            const response = await fetch(url, { method: "POST", headers: { "content-type": "application/json" }, body, signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS) });
+            const response = await fetch(url, { method: "POST", headers: APPEND_HEADERS, body, signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS) });
             await response.arrayBuffer();
             if (response.status !== 204 && response.status !== 200) failedAppends++;
           } catch {

@@ -56,7 +56,7 @@ export function assetRoutes(options: AssetRoutesOptions) {
       const kindValue = form.get("kind");
       const kind = kindValue === "logo" || kindValue === "product" || kindValue === "reference" ? kindValue : "upload";
       const saved = await assets.save(scope, { bytes: new Uint8Array(await file.arrayBuffer()), name: (file as File).name, kind });
-      if (!saved.ok) throw new ApiError(saved.code === "too_large" ? 413 : 415 as never, saved.code, saved.message);
+      if (!saved.ok) throw new ApiError(saved.code === "too_large" ? 413 : 415, saved.code, saved.message);
       const a = saved.asset;
       return c.json({ id: a.id, url: assetUrl(base(c), a.id), contentType: a.contentType, ...(a.width ? { width: a.width } : {}), ...(a.height ? { height: a.height } : {}) }, 201);
     },

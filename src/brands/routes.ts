@@ -25,7 +25,29 @@ const IMAGE_NAME = /\.(png|jpe?g|gif|webp)$/i;
 export const BRAND_UPLOAD_PATH = /^\/api\/brands\/(kits|[^/]+\/(product-images|references))$/;
 
 const Id = (name: string, example: string) => z.string().min(1).max(100).openapi({ param: { name, in: "path" }, example });
-const Passthrough = (name: string) => z.object({}).passthrough().openapi(name);
+const Candidate = z.object({ hex: z.string(), source: z.string() });
+/** What `BrandProposal` (src/brands/import/proposal.ts) looks like on the wire, plus the logo's URL. */
+const ProposalView = z
+  .object({
+    url: z.string(),
+    finalUrl: z.string(),
+    brand: z.object({
+      name: z.string(),
+      colors: z.object({ primary: z.string(), secondary: z.string().optional(), background: z.string().optional(), text: z.string().optional() }),
+      fonts: z.object({ heading: z.string().optional(), body: z.string().optional() }).optional(),
+      logoAssetId: z.string().optional(),
+      footer: z.object({ address: z.string() }).optional(),
+    }),
+    sources: z.record(z.string(), z.string()),
+    logo: z.object({ assetId: z.string(), sourceUrl: z.string(), source: z.string(), width: z.number().nullable(), height: z.number().nullable() }).optional(),
+    palette: z.array(Candidate),
+    fonts: z.array(z.object({ family: z.string(), source: z.string(), stack: z.string() })),
+    notes: z.array(z.string()),
+    logoUrl: z.string().nullable(),
+  })
+  .openapi("BrandProposal");
+/** A brand as the API shows it: its settings (as `POST /api/brands` takes them) and its id. */
+const BrandView = BrandInput.extend({ id: z.string() }).openapi("Brand");
 const ImportView = z
   .object({
     id: z.string(),
@@ -33,7 +55,7 @@ const ImportView = z
     url: z.string(),
     sessionId: z.string(),
     runId: z.string().nullable(),
-    proposal: Passthrough("BrandProposal").nullable(),
+    proposal: ProposalView.nullable(),
     error: z.object({ code: z.string(), message: z.string() }).nullable(),
     brandId: z.string().nullable(),
     createdAt: z.string(),
@@ -141,7 +163,7 @@ export function brandRoutes(options: BrandRoutesOptions) {
   );
 
   app.openapi(
-    createRoute({ method: "get", path: "/api/brands", tags: ["Email studio"], summary: "List brands", responses: { 200: { description: "Brands", content: { "application/json": { schema: z.object({ brands: z.array(z.object({ id: z.string(), name: z.string() }).passthrough()) }) } } }, ...errors(401) } }),
+    createRoute({ method: "get", path: "/api/brands", tags: ["Email studio"], summary: "List brands", responses: { 200: { description: "Brands", content: { "application/json": { schema: z.object({ brands: z.array(BrandView) }) } } }, ...errors(401) } }),
     async (c) => {
       const list = await brands.brands(studioScope(c));
       return c.json({ brands: list.map((b) => ({ id: b.id, ...b.data, name: b.name })) }, 200);
@@ -149,7 +171,7 @@ export function brandRoutes(options: BrandRoutesOptions) {
   );
 
   app.openapi(
-    createRoute({ method: "get", path: "/api/brands/{id}", tags: ["Email studio"], summary: "A brand", request: { params: z.object({ id: Id("id", "brand_x") }) }, responses: { 200: { description: "The brand", content: { "application/json": { schema: z.object({ id: z.string() }).passthrough() } } }, ...errors(401, 404) } }),
+    createRoute({ method: "get", path: "/api/brands/{id}", tags: ["Email studio"], summary: "A brand", request: { params: z.object({ id: Id("id", "brand_x") }) }, responses: { 200: { description: "The brand", content: { "application/json": { schema: BrandView } } }, ...errors(401, 404) } }),
     async (c) => {
       const brand = await loadBrand(c, c.req.valid("param").id);
       return c.json({ id: brand.id, ...brand.data }, 200);
@@ -192,7 +214,7 @@ export function brandRoutes(options: BrandRoutesOptions) {
 
   app.openapi(
     createRoute({ method: "get", path: "/api/brands/imports/{id}", tags: ["Brands"], summary: "A brand import: status, proposal or error", request: { params: z.object({ id: Id("id", "bimp_x") }) }, responses: { 200: { description: "The import", content: { "application/json": { schema: ImportView } } }, ...errors(401, 404) } }),
-    async (c) => c.json(importView(c, await loadImport(c, c.req.valid("param").id)) as never, 200),
+    async (c) => c.json(importView(c, await loadImport(c, c.req.valid("param").id)), 200),
   );
 
   app.openapi(
@@ -225,7 +247,7 @@ export function brandRoutes(options: BrandRoutesOptions) {
       const scope = studioScope(c);
       const zip = await exportBrandKit({ scope, brand, assets, references: await references.list(scope, brand.id) });
       const slug = brand.name.toLowerCase().replace(/[^a-z0-9]+/g, "-").replace(/^-|-$/g, "").slice(0, 60) || "brand";
-      return new Response(zip as Uint8Array<ArrayBuffer>, { status: 200, headers: { "content-type": "application/zip", "content-disposition": `attachment; filename="${slug}-kit.zip"`, "cache-control": "no-store" } }) as never;
+      return c.body(zip as Uint8Array<ArrayBuffer>, 200, { "content-type": "application/zip", "content-disposition": `attachment; filename="${slug}-kit.zip"`, "cache-control": "no-store" });
     },
   );
 
@@ -248,7 +270,7 @@ export function brandRoutes(options: BrandRoutesOptions) {
         zip = new Uint8Array(await file.arrayBuffer());
       }
       const result = await importBrandKit({ zip, scope, brands, assets, references });
-      if (!result.ok) throw new ApiError(result.code === "too_large" ? 413 : result.code === "asset_rejected" ? 415 as never : 400, result.code, result.message);
+      if (!result.ok) throw new ApiError(result.code === "too_large" ? 413 : result.code === "asset_rejected" ? 415 : 400, result.code, result.message);
       return c.json({ id: result.brand.id, name: result.brand.name, assets: result.assets, references: result.references }, 201);
     },
   );
@@ -301,7 +323,7 @@ export function brandRoutes(options: BrandRoutesOptions) {
         if (saved.ok) added.push({ id: saved.asset.id, url: assetUrl(base(c), saved.asset.id), name: saved.asset.name });
         else rejected.push({ name: file.name, code: saved.code, message: saved.message });
       }
-      if (added.length === 0) throw new ApiError(rejected.every((r) => r.code === "brand_full") ? 409 : 415 as never, "no_images_added", `No image was added: ${rejected.slice(0, 3).map((r) => `${r.name}: ${r.message}`).join("; ")}`);
+      if (added.length === 0) throw new ApiError(rejected.every((r) => r.code === "brand_full") ? 409 : 415, "no_images_added", `No image was added: ${rejected.slice(0, 3).map((r) => `${r.name}: ${r.message}`).join("; ")}`);
       const productImageAssetIds = [...existing, ...added.map((a) => a.id)];
       // Re-read and re-validate: the brand may have been edited while the images were checked.
       const latest = (await brands.brand(studioScope(c), brand.id)) ?? brand;
@@ -367,7 +389,7 @@ export function brandRoutes(options: BrandRoutesOptions) {
         const file = form.get("file");
         if (!(file instanceof Blob)) throw new ApiError(400, "invalid_request", "Send the screenshot as the multipart `file` field (or JSON with an `assetId`).");
         const saved = await assets.save(teamScope(brand.teamId), { bytes: new Uint8Array(await file.arrayBuffer()), name: (file as File).name, kind: "reference" });
-        if (!saved.ok) throw new ApiError(saved.code === "too_large" ? 413 : 415 as never, saved.code, saved.message);
+        if (!saved.ok) throw new ApiError(saved.code === "too_large" ? 413 : 415, saved.code, saved.message);
         asset = saved.asset;
         tags = normalizeTags(form.getAll("tags").map(String).join(","));
         const given = form.get("name");
@@ -393,7 +415,7 @@ export function brandRoutes(options: BrandRoutesOptions) {
       const { id, assetId } = c.req.valid("param");
       const brand = await loadBrand(c, id);
       if (!(await references.remove(studioScope(c), brand.id, assetId))) throw new ApiError(404, "reference_not_found", `${assetId} is not in this brand's library.`);
-      return c.body(null, 204) as never;
+      return c.body(null, 204);
     },
   );
 

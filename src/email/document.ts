@@ -47,6 +47,8 @@ export type Section = { [T in SectionType]: SectionOf<T> }[SectionType];
 export const DocumentMetaSchema = z.strictObject({
   offlineDraft: z.boolean().optional(),
   generator: text(MAX_NAME_CHARS).optional(),
+  /** A variant's origin: the email (the family's first) and the version it was forked at. */
+  variantOf: z.strictObject({ emailId: z.string().min(1).max(100), version: z.number().int().min(0) }).optional(),
 });
 
 export const EmailDocumentSchema = z

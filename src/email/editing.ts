@@ -8,6 +8,7 @@ import type { RunOptions } from "../agents/options";
 import { StudioStore, type BriefRecord, type EmailRecord } from "./studio";
 import { toBrand, type BrandStore } from "../brands/store";
 import { teamScope, type TeamScope } from "../accounts/scope";
+import { needsModelMessage, parseInstruction } from "./regenerate";
 
 /**
  * An email's own team. The editor is handed records its caller already read inside the caller's
@@ -25,7 +26,7 @@ const scopeOfEmail = (email: EmailRecord): TeamScope => teamScope(email.teamId);
 
 export type EditFailure = {
   ok: false;
-  code: "version_conflict" | "email_generating" | "section_not_found" | "invalid_section" | "invalid_document" | "version_not_found" | "brand_not_found" | "nothing_to_undo" | "nothing_to_redo";
+  code: "version_conflict" | "email_generating" | "section_not_found" | "invalid_section" | "invalid_document" | "version_not_found" | "brand_not_found" | "nothing_to_undo" | "nothing_to_redo" | "instruction_needs_model";
   message: string;
   /** A version conflict's version now (the edit was made on an older one). */
   currentVersion?: number;
@@ -43,6 +44,7 @@ export const EDIT_FAILURE_STATUS = {
   brand_not_found: 404,
   nothing_to_undo: 409,
   nothing_to_redo: 409,
+  instruction_needs_model: 400,
 } as const satisfies Record<EditFailure["code"], number>;
 
 /**
@@ -139,6 +141,7 @@ export function newSectionId(document: EmailDocument, type: SectionType): string
 }
 
 export class EmailEditor {
+  #offlineText: ((provider: string | undefined) => boolean) | undefined;
   #studio: StudioStore;
   #brands: BrandStore;
   #sessions: SessionService;
@@ -147,7 +150,12 @@ export class EmailEditor {
   #loadImage: ImageLoader | undefined;
 
   /** `loadImage` lets the checks look at the email's images (dark-mode visibility). */
-  constructor(options: { studio: StudioStore; brands: BrandStore; sessions: SessionService; loadImage?: ImageLoader }) {
+  /**
+   * `offlineText(provider)`: whether a run asking for `provider` writes with the offline writer, so
+   * an instruction it does not understand is refused at once instead of failing in the run.
+   */
+  constructor(options: { studio: StudioStore; brands: BrandStore; sessions: SessionService; loadImage?: ImageLoader; offlineText?: (provider: string | undefined) => boolean }) {
+    this.#offlineText = options.offlineText;
     this.#studio = options.studio;
     this.#brands = options.brands;
     this.#sessions = options.sessions;
@@ -325,9 +333,11 @@ export class EmailEditor {
   async regenerate(email: EmailRecord, sectionId: string, input: { instruction: string; baseUrl: string; clientId?: string; provider?: string }): Promise<{ ok: true; runId: string } | EditFailure> {
     if (email.status === "generating") return { ok: false, code: "email_generating", message: "The email is still being generated; wait until it is ready." };
     if (!email.document.sections.some((s) => s.id === sectionId)) return { ok: false, code: "section_not_found", message: "This section is not in the email any more; reload the page." };
+    const provider = input.provider ?? email.provider ?? undefined;
+    if (this.#offlineText?.(provider) && !parseInstruction(input.instruction)) return { ok: false, code: "instruction_needs_model", message: needsModelMessage(input.instruction) };
     const runId = await this.#sessions.startRun(email.sessionId, {
       agent: "email-section",
-      provider: input.provider ?? email.provider ?? undefined,
+      provider,
       input: { emailId: email.id, sectionId, instruction: input.instruction, baseUrl: input.baseUrl },
       clientId: input.clientId,
     });

@@ -14,6 +14,7 @@ import { emailToText } from "./text";
 import { assetImagesIn, exportZip, slugFileName } from "./export";
 import { forceDark } from "./dark-mode";
 import { linkStatusChecks } from "./resource-checks";
+import { differences, MAX_SUBJECT_VARIANTS, subjectAlternatives, VARIANT_SECTIONS, type Variants } from "./variants";
 import { PLATFORMS, translateMergeTags, type Platform } from "./merge-tags";
 import { MAX_TEST_RECIPIENTS, SAMPLE_UNSUBSCRIBE_URL, sendTest, TestSendLimiter } from "./test-send";
 import { newId, type SessionService } from "../sessions/service";
@@ -56,6 +57,15 @@ const EmailMetaPatch = z
   .refine((v) => v.subject !== undefined || v.preheader !== undefined, { error: "Send subject or preheader" })
   .openapi("EmailMetaPatch");
 
+const VariantBody = z
+  .object({
+    subject: z.string().trim().min(1).max(MAX_SUBJECT_CHARS).optional(),
+    section: z.enum(VARIANT_SECTIONS, { error: `section must be one of ${VARIANT_SECTIONS.join(", ")}` }).optional(),
+    instruction: z.string().trim().min(1).max(1_000).optional(),
+  })
+  .strict()
+  .refine((b) => !b.instruction || b.section, { error: "Say which section the instruction rewrites (section)" });
+
 const TestSendBody = z
   .object({
     to: z
@@ -85,13 +95,14 @@ export interface StudioRoutesOptions {
   /** SMTP for test sends (`SMTP_URL`, `MAIL_FROM`); undefined = off. */
   mail: { smtpUrl: string; from: string } | undefined;
   testSendLimiter?: TestSendLimiter;
+  variants: Variants;
   /** The link check may reach private addresses (IMPORT_ALLOW_PRIVATE=on). */
   allowPrivate?: boolean;
 }
 
 /** The email studio JSON API: briefs, generation, the email document and its exports. */
 export function studioRoutes(options: StudioRoutesOptions) {
-  const { studio, brands, assets, editor, sessions } = options;
+  const { studio, brands, assets, editor, sessions, variants } = options;
   const testSendLimiter = options.testSendLimiter ?? new TestSendLimiter();
   const app = router();
   const base = (c: Context) => options.publicUrl ?? new URL(c.req.url).origin;
@@ -154,7 +165,7 @@ export function studioRoutes(options: StudioRoutesOptions) {
   );
 
   app.openapi(
-    createRoute({ method: "get", path: "/api/briefs/{id}", tags: ["Email studio"], summary: "A brief", request: { params: z.object({ id: Id("id", "brief_x") }) }, responses: { 200: { description: "The brief", content: { "application/json": { schema: z.object({ id: z.string() }).passthrough() } } }, ...errors(401, 404) } }),
+    createRoute({ method: "get", path: "/api/briefs/{id}", tags: ["Email studio"], summary: "A brief", request: { params: z.object({ id: Id("id", "brief_x") }) }, responses: { 200: { description: "The brief", content: { "application/json": { schema: BriefInput.extend({ id: z.string() }).openapi("Brief") } } }, ...errors(401, 404) } }),
     async (c) => {
       const brief = await studio.brief(studioScope(c), c.req.valid("param").id);
       if (!brief) throw new ApiError(404, "brief_not_found", "No such brief.");
@@ -213,7 +224,7 @@ export function studioRoutes(options: StudioRoutesOptions) {
         // A rendered email is a document to look at, not a page of ours: no script may run in it.
         if (format === "html") headers["content-security-policy"] = "default-src 'none'; img-src https: http: data:; style-src 'unsafe-inline'; font-src https:; sandbox";
         if (c.req.query("download") !== undefined) headers["content-disposition"] = `attachment; filename="${emailFileName(email)}.${format}"`;
-        return new Response(body, { status: 200, headers }) as never;
+        return c.body(body, 200, headers);
       },
     );
   }
@@ -228,18 +239,22 @@ export function studioRoutes(options: StudioRoutesOptions) {
     return out;
   }
 
-  async function zipOf(c: Context, email: EmailRecord, platform?: Platform): Promise<Response> {
+  /** The email as one self-contained zip: its bytes, and the headers that name the download. */
+  async function zipOf(c: Context<AppEnv>, email: EmailRecord, platform?: Platform): Promise<{ zip: Uint8Array<ArrayBuffer>; headers: Record<string, string> }> {
     const r = await rendered(c, email);
     const images = (await imagesOf(c, r.html)).map((image) => ({ name: `${image.id}.${image.contentType.split("/")[1]}`, bytes: image.bytes, url: image.url }));
     const name = emailFileName(email);
     const translate = (text: string) => (platform ? translateMergeTags(text, platform).text : text);
     const zip = exportZip({ html: translate(r.html), mjml: translate(r.mjml), text: translate(emailToText(r.html)), images, baseName: name });
-    return new Response(zip as Uint8Array<ArrayBuffer>, { status: 200, headers: { "content-type": "application/zip", "content-disposition": `attachment; filename="${name}${platform ? `-${platform}` : ""}.zip"` } });
+    return { zip: zip as Uint8Array<ArrayBuffer>, headers: { "content-type": "application/zip", "content-disposition": `attachment; filename="${name}${platform ? `-${platform}` : ""}.zip"` } };
   }
 
   app.openapi(
     createRoute({ method: "get", path: "/api/emails/{id}/export.zip", tags: ["Email studio"], summary: "Export HTML, MJML, text and every image as one self-contained zip", request: { params: z.object({ id: Id("id", "email_x") }) }, responses: { 200: { description: "zip", content: { "application/zip": { schema: z.string() } } }, ...errors(401, 404) } }),
-    async (c) => (await zipOf(c, await loadEmail(c, c.req.valid("param").id))) as never,
+    async (c) => {
+      const { zip, headers } = await zipOf(c, await loadEmail(c, c.req.valid("param").id));
+      return c.body(zip, 200, headers);
+    },
   );
 
   app.openapi(
@@ -260,12 +275,71 @@ export function studioRoutes(options: StudioRoutesOptions) {
     async (c) => {
       const { platform, format } = c.req.valid("query");
       const email = await loadEmail(c, c.req.valid("param").id);
-      if (format === "zip") return (await zipOf(c, email, platform)) as never;
+      if (format === "zip") {
+        const { zip, headers } = await zipOf(c, email, platform);
+        return c.body(zip, 200, headers);
+      }
       const r = await rendered(c, email);
       const translated = translateMergeTags(r.html, platform);
       const headers: Record<string, string> = { "content-type": "text/html; charset=utf-8", "cache-control": "no-store", "content-disposition": `attachment; filename="${emailFileName(email)}-${platform}.html"` };
       if (translated.unsupported.length > 0) headers["x-unsupported-merge-tags"] = translated.unsupported.join(",");
-      return new Response(translated.text, { status: 200, headers }) as never;
+      return c.body(translated.text, 200, headers);
+    },
+  );
+
+  // --- variants ----------------------------------------------------------------------------------------
+  app.openapi(
+    createRoute({
+      method: "post",
+      path: "/api/emails/{id}/variants",
+      tags: ["Email studio"],
+      summary: "Make a variant: fork the email at its current version (on a fork of its session), optionally with a new subject or one section rewritten from an instruction",
+      request: { params: z.object({ id: Id("id", "email_x") }), body: { content: { "application/json": { schema: VariantBody } }, required: false } },
+      responses: { 201: { description: "The variant", content: { "application/json": { schema: z.object({ id: z.string(), sessionId: z.string(), runId: z.string().optional() }) } } }, ...errors(400, 401, 404, 409) },
+    }),
+    async (c) => {
+      const email = await loadEmail(c, c.req.valid("param").id);
+      const body = c.req.header("content-type")?.includes("json") ? c.req.valid("json") : {};
+      const made = await variants.make(email, { ...body, baseUrl: base(c), clientId: c.get("principal").clientId });
+      if (!made.ok) throw new ApiError(made.code === "email_not_ready" ? 409 : 400, made.code, made.message);
+      return c.json({ id: made.emailId, sessionId: made.sessionId, ...(made.runId ? { runId: made.runId } : {}) }, 201);
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: "get",
+      path: "/api/emails/{id}/variants",
+      tags: ["Email studio"],
+      summary: "The email's family: the first email and every variant, with subject, checks and differences from the first",
+      request: { params: z.object({ id: Id("id", "email_x") }) },
+      responses: { 200: { description: "Variants", content: { "application/json": { schema: z.object({ variants: z.array(z.object({ id: z.string(), version: z.number(), subject: z.string().nullable(), variantOf: z.object({ emailId: z.string(), version: z.number() }).nullable(), differences: z.array(z.string()), checks: z.array(CheckSchema) })) }) } } }, ...errors(401, 404) },
+    }),
+    async (c) => {
+      const email = await loadEmail(c, c.req.valid("param").id);
+      const family = await variants.family(email);
+      const first = family[0]!;
+      const out = [];
+      for (const member of family) {
+        out.push({ id: member.id, version: member.version, subject: member.document.subject ?? null, variantOf: member.document.meta?.variantOf ?? null, differences: member.id === first.id ? [] : differences(first.document, member.document), checks: (await rendered(c, member)).checks });
+      }
+      return c.json({ variants: out }, 200);
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: "post",
+      path: "/api/emails/{id}/subject-variants",
+      tags: ["Email studio"],
+      summary: "Propose subject lines for variants (offline: deterministic alternatives of the current subject)",
+      request: { params: z.object({ id: Id("id", "email_x") }), body: { content: { "application/json": { schema: z.object({ count: z.number().int().min(1).max(MAX_SUBJECT_VARIANTS).optional() }).strict() } }, required: false } },
+      responses: { 200: { description: "Subject lines", content: { "application/json": { schema: z.object({ subjects: z.array(z.string()) }) } } }, ...errors(400, 401, 404) },
+    }),
+    async (c) => {
+      const email = await loadEmail(c, c.req.valid("param").id);
+      const body = c.req.header("content-type")?.includes("json") ? c.req.valid("json") : {};
+      return c.json({ subjects: subjectAlternatives(email.document.subject ?? "", body.count ?? 5) }, 200);
     },
   );
 

@@ -128,6 +128,27 @@ export class StudioStore {
     return id;
   }
 
+  /** A variant of `source`: a ready email (version 1) with `document`, on its own (forked) session. */
+  async createVariant(source: EmailRecord, input: { sessionId: string; document: EmailDocument; note: string }): Promise<string> {
+    const id = newId("email");
+    await this.#sql.begin(async (tx) => {
+      await tx`
+        insert into emails (id, team_id, brief_id, brand_id, session_id, status, provider, version, document)
+        values (${id}, ${source.teamId}, ${source.briefId}, ${source.brandId}, ${input.sessionId}, 'ready', ${source.provider}, 1, ${JSON.stringify(input.document)})`;
+      await tx`insert into email_versions (email_id, version, document, note) values (${id}, 1, ${JSON.stringify(input.document)}, ${input.note})`;
+    });
+    return id;
+  }
+
+  /** The variants made from `rootId` (not the root itself) inside `scope`, oldest first. */
+  async variantsOf(scope: TeamScope, rootId: string): Promise<EmailRecord[]> {
+    const rows = await this.#sql<EmailRow[]>`
+      select ${this.#sql.unsafe(EMAIL_COLUMNS)} from emails
+      where (document::jsonb -> 'meta' -> 'variantOf' ->> 'emailId') = ${rootId} and ${teamFilter(this.#sql, scope)}
+      order by created_at, id limit 50`;
+    return rows.map((row) => ({ ...row, document: JSON.parse(row.document) }));
+  }
+
   async setRun(scope: TeamScope, emailId: string, runId: string): Promise<void> {
     await this.#sql`update emails set run_id = ${runId} where id = ${emailId} and ${teamFilter(this.#sql, scope)}`;
   }

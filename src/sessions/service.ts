@@ -120,6 +120,8 @@ export class SessionService {
     doubleTexting?: SessionRecord["doubleTexting"];
     /** A branch: its stream forks this session's stream at `offset` (copy-on-fork). */
     branch?: { parentId: string; rootId: string; fromMessageId: string; offset: string };
+    /** Not a conversation branch, a copy: its stream forks this session's stream at its tail (email variants). */
+    copyOf?: string;
   }): Promise<SessionRecord> {
     const id = newId("ses");
     const defaults = input.provider || input.options ? JSON.stringify({ ...(input.provider ? { provider: input.provider } : {}), ...(input.options ? { options: input.options } : {}) }) : null;
@@ -128,7 +130,7 @@ export class SessionService {
       values (${id}, ${input.teamId}, ${input.title ?? null}, ${input.agent ?? null}, ${defaults}, ${input.doubleTexting ?? "parallel"},
         ${input.branch?.parentId ?? null}, ${input.branch?.rootId ?? null}, ${input.branch?.fromMessageId ?? null})
       returning ${this.#sql.unsafe(SESSION_COLUMNS)}`;
-    const created = await this.#store.create({ path: sessionStreamPath(id), contentType: "application/json", ttlSeconds: undefined, expiresAt: undefined, closed: false, initial: undefined, ...(input.branch ? { fork: { fromPath: sessionStreamPath(input.branch.parentId), offset: input.branch.offset, subOffset: 0 } } : {}) });
+    const created = await this.#store.create({ path: sessionStreamPath(id), contentType: "application/json", ttlSeconds: undefined, expiresAt: undefined, closed: false, initial: undefined, ...(input.branch ? { fork: { fromPath: sessionStreamPath(input.branch.parentId), offset: input.branch.offset, subOffset: 0 } } : input.copyOf ? { fork: { fromPath: sessionStreamPath(input.copyOf), offset: undefined, subOffset: 0 } } : {}) });
     if (created.kind !== "created") throw new Error(`session stream could not be created: ${created.kind}`);
     return record!;
   }
