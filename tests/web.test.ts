@@ -379,6 +379,25 @@ describe("marketer flow", () => {
     await b.close();
   }, 60_000);
 
+  test("subject line and preheader are edited in the inbox row, saved as a version, and kept on reload", async () => {
+    const page = await open(shared.emailUrl!);
+    await page.waitForSelector("#inbox-row");
+    const start = Number(await page.getAttribute("#editor", "data-version"));
+    await page.fill("#inbox-subject", "Your spring glow: 20% off your first order");
+    await page.fill("#inbox-preheader", "Meet the serum that wakes up tired skin, with 20% off your first order.");
+    await page.click("#inbox-row .inbox-save");
+    await page.waitForSelector(`#editor[data-version="${start + 1}"]`);
+    expect(await page.textContent("#inbox-subject-hint")).toContain("a good length");
+    expect(await page.textContent("#versions li.current .version-note")).toBe("Edited subject and preheader");
+    await accessible(page, "editor with inbox row");
+    await shot(page, "editor-inbox-row", false);
+    await page.reload();
+    expect(await page.inputValue("#inbox-subject")).toBe("Your spring glow: 20% off your first order");
+    expect(await page.inputValue("#inbox-preheader")).toBe("Meet the serum that wakes up tired skin, with 20% off your first order.");
+    expect(await page.textContent(".inbox-sender")).toContain("Acme");
+    await page.close();
+  });
+
   test("the emails list shows the email and escapes its subject", async () => {
     const page = await open("/emails");
     expect(await page.locator("#email-list tbody tr").count()).toBeGreaterThanOrEqual(1);

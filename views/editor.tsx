@@ -93,6 +93,7 @@ export const Editor: FC<{ data: EditorData }> = ({ data }) => {
             <label for="vp-mobile" class="seg">Mobile</label>
           </div>
           <SchemeSwitch />
+          <InboxRow emailId={email.id} brandName={data.brandName} subject={email.subject ?? ""} preheader={email.preheader ?? ""} csrfToken={csrfToken} version={email.version} />
           <div class="frame-holder">
             <iframe sandbox="" class="email-frame" id="email-frame" title="The rendered email" src={`/api/emails/${encodeURIComponent(email.id)}/html?v=${email.version}`}></iframe>
             <DarkPreviewFrame emailId={email.id} version={email.version} />
@@ -293,3 +294,36 @@ export const SectionEditForm: FC<{ emailId: string; section: EditorSection; csrf
 
 /** The version a form's edit is made on (the page's `If-Match`). */
 const BaseVersion: FC<{ version: number }> = ({ version }) => <input type="hidden" name="version" value={String(version)} />;
+
+/** Length guidance for an inbox line: how many characters, and whether most inboxes show them all. */
+function lengthHint(length: number, ideal: [number, number], what: string): { text: string; tone: "ok" | "warn" } {
+  if (length === 0) return { text: `No ${what} yet`, tone: "warn" };
+  if (length < ideal[0]) return { text: `${length} characters: short; ${ideal[0]}–${ideal[1]} reads best`, tone: "warn" };
+  if (length > ideal[1]) return { text: `${length} characters: inboxes cut after about ${ideal[1]}`, tone: "warn" };
+  return { text: `${length} characters: a good length`, tone: "ok" };
+}
+
+/** The email as an inbox shows it (sender, subject, preheader), editable in place: a new version on save. */
+const InboxRow: FC<{ emailId: string; brandName: string; subject: string; preheader: string; csrfToken: string; version: number }> = ({ emailId, brandName, subject, preheader, csrfToken, version }) => {
+  const subjectHint = lengthHint([...subject].length, [20, 60], "subject line");
+  const preheaderHint = lengthHint([...preheader].length, [40, 130], "preheader");
+  return (
+    <form method="post" action={`${base(emailId)}/meta`} hx-post={`${base(emailId)}/meta`} class="inbox-row" id="inbox-row" aria-label="Inbox preview: subject line and preheader">
+      <Csrf token={csrfToken} />
+      <BaseVersion version={version} />
+      <span class="inbox-avatar" aria-hidden="true">{[...(brandName || "?")][0]!.toUpperCase()}</span>
+      <div class="inbox-lines">
+        <span class="inbox-sender">{brandName}</span>
+        <label class="visually-hidden" for="inbox-subject">Subject line</label>
+        <input id="inbox-subject" name="subject" class="inbox-subject" value={subject} maxlength={200} placeholder="Subject line" aria-describedby="inbox-subject-hint" />
+        <label class="visually-hidden" for="inbox-preheader">Preheader</label>
+        <input id="inbox-preheader" name="preheader" class="inbox-preheader" value={preheader} maxlength={300} placeholder="Preheader: the preview text after the subject" aria-describedby="inbox-preheader-hint" />
+        <span class="inbox-hints">
+          <span id="inbox-subject-hint" class={`hint ${subjectHint.tone}`}>Subject: {subjectHint.text}</span>
+          <span id="inbox-preheader-hint" class={`hint ${preheaderHint.tone}`}>Preheader: {preheaderHint.text}</span>
+        </span>
+      </div>
+      <button type="submit" class="quiet inbox-save">Save</button>
+    </form>
+  );
+};

@@ -259,6 +259,14 @@ export function studioPages(options: StudioPagesOptions) {
     editAction(c, async (email, form, ctx) => editor.reorder(email, field(form, "order").split(",").map((s) => s.trim()).filter(Boolean), ctx)),
   );
 
+  app.post("/emails/:id/meta", (c) =>
+    editAction(c, async (email, form, ctx) => {
+      const oneLine = (name: string) => field(form, name).replace(/[\u0000-\u001f\u007f]+/g, " ").trim();
+      const result = await editor.editMeta(email, { subject: oneLine("subject"), preheader: oneLine("preheader") }, ctx);
+      return result.ok ? { ok: true, notice: result.version === email.version ? "Nothing changed." : "Saved the subject line and preheader." } : result;
+    }),
+  );
+
   app.post("/emails/:id/undo", (c) =>
     editAction(c, async (email, _form, ctx) => {
       const result = await editor.undo(email, ctx);
