@@ -246,7 +246,7 @@ export async function startService(options: { config: Config; log: Logger }): Pr
     };
     const editor = new EmailEditor({ studio, brands, sessions, loadImage: async (id) => (await assets.bytes(ALL_TEAMS, id))?.bytes, offlineText });
     const variants = new Variants({ studio, sessions, editor });
-    api.route("/", studioRoutes({ studio, brands, assets, editor, sessions, variants, mail: config.mail, publicUrl: config.publicUrl, allowPrivate: config.importAllowPrivate }));
+    api.route("/", studioRoutes({ studio, brands, assets, editor, sessions, variants, mail: config.mail, publicUrl: config.publicUrl, allowPrivate: config.importAllowPrivate, textProvider: (requested) => providers.text(requested) }));
     api.route("/", brandRoutes({ brands, assets, imports: brandImports, references, publicUrl: config.publicUrl, allowPrivate: config.importAllowPrivate }));
     api.route("/", sessionRoutes({ service: sessions, turns, inputs, presence, secretKey: config.secretKey, publicUrl: config.publicUrl, runnableAgents: () => runtime!.agentNames, revokeClientToken: (input) => accounts.revokeClientToken(input) }));
     api.route("/", chatRoutes({ service: sessions, turns, secretKey: config.secretKey, publicUrl: config.publicUrl }));

@@ -192,6 +192,27 @@ describe("Claude and OpenAI, as the workflow uses them", () => {
     expect(after.version).toBe(email.version + 1);
     expect(after.document.sections.map((s: any) => s.id)).toEqual(ids);
   });
+  test("subject lines for variants come from the model: brand voice and current subject sent by JSON schema; the current subject is dropped", async () => {
+    const { briefId } = await briefWith(t);
+    const started = await t.call("POST", `/api/briefs/${briefId}/generate`, {});
+    const email = await settled(t, started.body.emailId);
+    const before = fakes.requests.length;
+    const proposed = await t.call("POST", `/api/emails/${email.id}/subject-variants`, { count: 3 });
+    expect(proposed.status).toBe(200);
+    expect(proposed.body.source).toBe("model");
+    const current = email.document.subject as string;
+    expect(proposed.body.subjects).toEqual([`Model: ${current.toLowerCase()}`, `Model asks: ready for ${current.toLowerCase()}?`, `Model news: ${current}`]);
+    const request = fakes.requests.slice(before).find((r) => r.provider === "anthropic")!;
+    expect(request.body.model).toBe("claude-opus-4-1");
+    expect(request.body.output_config.format.type).toBe("json_schema");
+    expect(request.body.system).toContain("warm, confident, no jargon");
+    expect(request.body.messages[0].content).toContain(`Current subject: ${current}`);
+    // Asking for the offline proposal explicitly never calls the model.
+    const offline = await t.call("POST", `/api/emails/${email.id}/subject-variants`, { count: 3, provider: "offline" });
+    expect(offline.body.source).toBe("offline");
+    expect(offline.body.subjects).toHaveLength(3);
+    expect((await t.call("POST", `/api/emails/${email.id}/subject-variants`, { provider: "gemini" })).status).toBe(400);
+  });
 });
 
 describe("a team's own model: an OpenAI-compatible server without structured output", () => {

@@ -14,7 +14,8 @@ import { emailToText } from "./text";
 import { assetImagesIn, exportZip, slugFileName } from "./export";
 import { forceDark } from "./dark-mode";
 import { linkStatusChecks } from "./resource-checks";
-import { differences, MAX_SUBJECT_VARIANTS, subjectAlternatives, VARIANT_SECTIONS, type Variants } from "./variants";
+import { differences, MAX_SUBJECT_VARIANTS, proposeSubjects, VARIANT_SECTIONS, type Variants } from "./variants";
+import type { Provider } from "../agents/providers/types";
 import { PLATFORMS, translateMergeTags, type Platform } from "./merge-tags";
 import { MAX_TEST_RECIPIENTS, SAMPLE_UNSUBSCRIBE_URL, sendTest, TestSendLimiter } from "./test-send";
 import { newId, type SessionService } from "../sessions/service";
@@ -98,6 +99,8 @@ export interface StudioRoutesOptions {
   variants: Variants;
   /** The link check may reach private addresses (IMPORT_ALLOW_PRIVATE=on). */
   allowPrivate?: boolean;
+  /** The text model for subject-line proposals (`provider` in the request, else TEXT_PROVIDER). */
+  textProvider?: (requested?: string) => Provider | { error: string };
 }
 
 /** The email studio JSON API: briefs, generation, the email document and its exports. */
@@ -332,14 +335,22 @@ export function studioRoutes(options: StudioRoutesOptions) {
       method: "post",
       path: "/api/emails/{id}/subject-variants",
       tags: ["Email studio"],
-      summary: "Propose subject lines for variants (offline: deterministic alternatives of the current subject)",
-      request: { params: z.object({ id: Id("id", "email_x") }), body: { content: { "application/json": { schema: z.object({ count: z.number().int().min(1).max(MAX_SUBJECT_VARIANTS).optional() }).strict() } }, required: false } },
-      responses: { 200: { description: "Subject lines", content: { "application/json": { schema: z.object({ subjects: z.array(z.string()) }) } } }, ...errors(400, 401, 404) },
+      summary: "Propose subject lines for variants: by the text model when one is configured, else deterministic offline alternatives of the current subject",
+      request: {
+        params: z.object({ id: Id("id", "email_x") }),
+        body: { content: { "application/json": { schema: z.object({ count: z.number().int().min(1).max(MAX_SUBJECT_VARIANTS).optional(), provider: z.enum(["auto", "offline", "anthropic", "openai"]).optional() }).strict() } }, required: false },
+      },
+      responses: { 200: { description: "Subject lines and who wrote them", content: { "application/json": { schema: z.object({ subjects: z.array(z.string()), source: z.enum(["offline", "model"]) }) } } }, ...errors(400, 401, 404, 502) },
     }),
     async (c) => {
       const email = await loadEmail(c, c.req.valid("param").id);
       const body = c.req.header("content-type")?.includes("json") ? c.req.valid("json") : {};
-      return c.json({ subjects: subjectAlternatives(email.document.subject ?? "", body.count ?? 5) }, 200);
+      const chosen = options.textProvider?.(body.provider);
+      if (chosen && "error" in chosen) throw new ApiError(400, "provider_unavailable", chosen.error);
+      const brand = (await brands.brand(c.get("scope"), email.brandId))?.data;
+      const proposal = await proposeSubjects({ document: email.document, brandName: brand?.name ?? "", ...(brand?.voice ? { voice: brand.voice } : {}), count: body.count ?? 5, ...(chosen ? { provider: chosen } : {}), signal: c.req.raw.signal });
+      if (!proposal.ok) throw new ApiError(502, proposal.code, proposal.message);
+      return c.json({ subjects: proposal.subjects, source: proposal.source }, 200);
     },
   );
 

@@ -1,3 +1,4 @@
+import type { Provider } from "../agents/providers/types";
 import type { SessionService } from "../sessions/service";
 import { teamScope } from "../accounts/scope";
 import type { EmailDocument, Section } from "./document";
@@ -123,4 +124,60 @@ export class Variants {
     const root = rootId === email.id ? email : await this.#studio.email(scope, rootId);
     return [...(root ? [root] : []), ...(await this.#studio.variantsOf(scope, rootId))];
   }
+}
+
+/** The JSON schema a model answers subject-line proposals with. */
+export const SUBJECT_LINES_SCHEMA = {
+  type: "object",
+  properties: { subjects: { type: "array", items: { type: "string" } } },
+  required: ["subjects"],
+  additionalProperties: false,
+} as const;
+
+export type SubjectProposal = { ok: true; subjects: string[]; source: "offline" | "model" } | { ok: false; code: "provider_failed"; message: string };
+
+/**
+ * Subject lines for variants: by the text model when one is configured (it is sent the brand's voice,
+ * the current subject, preheader and headline, and asked by JSON schema), else the deterministic
+ * offline alternatives. A model's lines are trimmed, kept within the subject limit, never the current
+ * subject and never twice.
+ */
+export async function proposeSubjects(input: { document: EmailDocument; brandName: string; voice?: string; count: number; provider?: Provider; signal?: AbortSignal }): Promise<SubjectProposal> {
+  const current = input.document.subject ?? "";
+  if (!input.provider || input.provider.name === "offline") return { ok: true, subjects: subjectAlternatives(current, input.count), source: "offline" };
+  const headline = input.document.sections.find((s) => s.type === "headline")?.fields as { text?: string; headline?: string } | undefined;
+  const system = [
+    `You write email subject lines for the brand "${input.brandName}".`,
+    input.voice ? `Brand voice: ${input.voice}` : "",
+    `Propose ${input.count} different subject lines for A/B variants of the email below: each at most 60 characters, each a different angle (benefit, curiosity, urgency, personal, news), none equal to the current subject. Merge tags like {{first_name|there}} are allowed.`,
+    `Answer with JSON matching the schema: {"subjects": [ … ]}.`,
+  ].filter(Boolean).join("\n");
+  const prompt = [`Current subject: ${current}`, `Preheader: ${input.document.preheader ?? ""}`, `Headline: ${headline?.headline ?? headline?.text ?? ""}`].join("\n");
+  let text = "";
+  try {
+    for await (const chunk of input.provider.stream({ system, messages: [{ role: "user", content: prompt }], schema: SUBJECT_LINES_SCHEMA as unknown as Record<string, unknown>, schemaName: "subject_lines", maxTokens: 1_000, signal: input.signal ?? new AbortController().signal })) {
+      if (typeof chunk === "string") text += chunk;
+    }
+  } catch (error) {
+    return { ok: false, code: "provider_failed", message: `The ${input.provider.name} model could not propose subject lines: ${error instanceof Error ? error.message : String(error)}` };
+  }
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text.slice(text.indexOf("{"), text.lastIndexOf("}") + 1));
+  } catch {
+    return { ok: false, code: "provider_failed", message: `The ${input.provider.name} model answered without the subject lines JSON.` };
+  }
+  const lines = Array.isArray((parsed as { subjects?: unknown }).subjects) ? ((parsed as { subjects: unknown[] }).subjects) : [];
+  const seen = new Set([current.trim().toLowerCase()]);
+  const subjects: string[] = [];
+  for (const line of lines) {
+    if (typeof line !== "string") continue;
+    const subject = line.replace(/\s+/g, " ").trim().slice(0, MAX_SUBJECT_CHARS);
+    if (!subject || seen.has(subject.toLowerCase())) continue;
+    seen.add(subject.toLowerCase());
+    subjects.push(subject);
+    if (subjects.length === input.count) break;
+  }
+  if (subjects.length === 0) return { ok: false, code: "provider_failed", message: `The ${input.provider.name} model proposed no usable subject line.` };
+  return { ok: true, subjects, source: "model" };
 }

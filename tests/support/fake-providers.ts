@@ -55,6 +55,11 @@ function chunks(text: string, size = 40): string[] {
 
 /** The structured-output answer to a prompt, as the email agents phrase them. */
 export function fakeStructuredReply(system: string, prompt: string): string {
+  if (/^You write email subject lines for the brand/.test(system)) {
+    // Subject-line proposals: three angles on the current subject, plus the subject itself (which we must drop).
+    const current = /^Current subject: (.*)$/m.exec(prompt)?.[1]?.trim() ?? "";
+    return JSON.stringify({ subjects: [current, `Model: ${current.toLowerCase()}`, `Model asks: ready for ${current.toLowerCase()}?`, `Model news: ${current}`] });
+  }
   const rewrite = /keeping its id "([^"]+)"/.exec(system);
   if (rewrite) {
     const current = JSON.parse(/Current section:\n(.*?)\n\nSection before it:/s.exec(prompt)![1]!);
