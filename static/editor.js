@@ -88,6 +88,21 @@ if (first) {
   };
   bindDrag();
 
+  // Ctrl/Cmd-Z undoes, Ctrl/Cmd-Shift-Z (or Ctrl-Y) redoes: the same buttons, so the same versions.
+  // Inside a text field the browser's own undo of the typing is left alone.
+  document.addEventListener("keydown", (event) => {
+    if (!(event.ctrlKey || event.metaKey) || event.altKey) return;
+    const key = event.key.toLowerCase();
+    const redo = (key === "z" && event.shiftKey) || (key === "y" && !event.shiftKey);
+    if (!redo && !(key === "z" && !event.shiftKey)) return;
+    const target = /** @type {HTMLElement | null} */ (event.target instanceof HTMLElement ? event.target : null);
+    if (target && (target.isContentEditable || /^(INPUT|TEXTAREA|SELECT)$/.test(target.tagName))) return;
+    const button = /** @type {HTMLButtonElement | null} */ (document.getElementById(redo ? "redo" : "undo"));
+    event.preventDefault();
+    if (button && !button.disabled) button.click();
+    else toast(redo ? "Nothing to redo." : "Nothing to undo.", "info");
+  });
+
   document.addEventListener("htmx:after:swap", () => {
     fillLiveBoxes();
     bindDrag();

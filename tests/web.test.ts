@@ -398,6 +398,30 @@ describe("marketer flow", () => {
     await page.close();
   });
 
+  test("undo and redo from the keyboard move through versions (Ctrl-Z, Ctrl-Shift-Z)", async () => {
+    const page = await open(shared.emailUrl!);
+    await page.waitForSelector("#editor");
+    const start = Number(await page.getAttribute("#editor", "data-version"));
+    const subject = await page.inputValue("#inbox-subject");
+    await page.fill("#inbox-subject", "Undo me");
+    await page.click("#inbox-row .inbox-save");
+    await page.waitForSelector(`#editor[data-version="${start + 1}"]`);
+    // In a text field Ctrl-Z is the field's own; on the page it is the email's.
+    await page.locator("h1").click();
+    await page.keyboard.press("Control+z");
+    await page.waitForSelector(`#editor[data-version="${start + 2}"]`);
+    expect(await page.inputValue("#inbox-subject")).toBe(subject);
+    await page.locator("h1").click();
+    await page.keyboard.press("Control+Shift+z");
+    await page.waitForSelector(`#editor[data-version="${start + 3}"]`);
+    expect(await page.inputValue("#inbox-subject")).toBe("Undo me");
+    await page.locator("h1").click();
+    await page.keyboard.press("Control+z");
+    await page.waitForSelector(`#editor[data-version="${start + 4}"]`);
+    expect(await page.inputValue("#inbox-subject")).toBe(subject);
+    await page.close();
+  });
+
   test("the emails list shows the email and escapes its subject", async () => {
     const page = await open("/emails");
     expect(await page.locator("#email-list tbody tr").count()).toBeGreaterThanOrEqual(1);
