@@ -431,6 +431,18 @@ describe("marketer flow", () => {
     await shot(page, "emails");
     await page.close();
   });
+  test("navigation: brand import is reachable from Brands; engineer pages sit under a Developers menu", async () => {
+    const page = await open("/brands");
+    await Promise.all([page.waitForURL("**/brands/import"), page.click("#import-brand")]);
+    expect(await page.locator("#developers-menu a[href='/sessions']").isVisible()).toBe(false);
+    await page.click("#developers-menu summary");
+    await shot(page, "developers-menu", false);
+    await Promise.all([page.waitForURL("**/sessions"), page.click("#developers-menu a[href='/sessions']")]);
+    expect(await page.getAttribute("#developers-menu summary", "class")).toBe("current");
+    await accessible(page, "sessions with the Developers menu");
+    await page.close();
+  });
+
   test("Stop cancels a generation with an explicit control event; what was written stays editable", async () => {
     const page = await open(`/emails/new?brand=${shared.brandId}`);
     await page.fill("textarea[name=objective]", "Announce the summer range.");

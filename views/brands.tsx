@@ -21,12 +21,14 @@ export interface BrandCard {
 export const BrandsPage: FC<{ user: PageUser; csrfToken: string; offline: boolean; brands: BrandCard[] }> = ({ user, csrfToken, offline, brands }) => (
   <Layout title="Brands" user={user} csrfToken={csrfToken} offline={offline} active="brands">
     <PageHeader title="Brands" subtitle="Each brand is a design system: logo, colours, fonts, voice and the formula every email follows.">
+      <a class="button" href="/brands/import" id="import-brand">Import from a website</a>
       <a class="button primary" href="/brands/new">New brand</a>
     </PageHeader>
     {brands.length === 0 ? (
       <EmptyState title="No brands yet">
         <p>Start with your brand: its colours, logo and the conversion formula your emails should follow. It takes two minutes.</p>
-        <a class="button primary" href="/brands/new">Create your first brand</a>
+        <a class="button primary" href="/brands/new">Create your first brand</a>{" "}
+        <a class="button" href="/brands/import">Import it from your website</a>
       </EmptyState>
     ) : (
       <ul class="card-grid" id="brand-list">

@@ -16,13 +16,17 @@ export interface LayoutProps {
   wide?: boolean;
 }
 
+/** The marketer's pages, in the bar. */
 const NAV: Array<[NonNullable<LayoutProps["active"]>, string, string]> = [
   ["emails", "/emails", "Emails"],
   ["brands", "/brands", "Brands"],
-  ["sessions", "/sessions", "Sessions"],
   ["team", "/team", "Team"],
+];
+/** The engineer's pages, grouped under "Developers". */
+const DEVELOPER_NAV: Array<[NonNullable<LayoutProps["active"]>, string, string]> = [
+  ["sessions", "/sessions", "Sessions"],
   ["tokens", "/settings/tokens", "API tokens"],
-  ["api", "/docs/api", "API"],
+  ["api", "/docs/api", "API docs"],
 ];
 
 /**
@@ -64,6 +68,14 @@ export const Layout: FC<PropsWithChildren<LayoutProps>> = ({ title, user, csrfTo
             {NAV.map(([key, href, label]) => (
               <a href={href} aria-current={active === key ? "page" : undefined}>{label}</a>
             ))}
+            <details class="menu developers" id="developers-menu">
+              <summary class={DEVELOPER_NAV.some(([key]) => key === active) ? "current" : undefined}>Developers</summary>
+              <div class="menu-items">
+                {DEVELOPER_NAV.map(([key, href, label]) => (
+                  <a href={href} aria-current={active === key ? "page" : undefined}>{label}</a>
+                ))}
+              </div>
+            </details>
             <form method="post" action="/logout" class="inline logout">
               <input type="hidden" name="csrf" value={csrfToken ?? ""} />
               <button type="submit" class="link">Log out <span class="who">{user.name}</span></button>
