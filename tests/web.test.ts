@@ -462,6 +462,10 @@ describe("marketer flow", () => {
     expect(sections).toBeGreaterThan(0);
     expect(sections).toBeLessThan(7);
     expect(await page.textContent("#versions li.current .version-note")).toBe("Stopped before the end");
+    const stoppedId = new URL(page.url()).pathname.split("/").pop()!;
+    const list = await open("/emails");
+    expect(await list.locator(`#email-list tbody tr:has(a[href$="${stoppedId}"])`).textContent()).toContain("stopped");
+    await list.close();
     const session = (await (await server.fetch(`/api/sessions/${await page.getAttribute("#editor", "data-session-id")}`)).json()) as { runs: Array<{ agent: string; status: string }> };
     expect(session.runs.find((r) => r.agent === "email")?.status).toBe("cancelled");
     const events = (await (await server.fetch(`/api/sessions/${await page.getAttribute("#editor", "data-session-id")}/events?limit=500`)).json()) as { events: Array<{ event: { type: string; action?: string } }> };

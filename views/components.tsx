@@ -49,7 +49,7 @@ export function statusTone(status: string): Tone {
   if (status === "ready" || status === "completed" || status === "complete") return "success";
   if (status === "generating" || status === "running" || status === "queued" || status === "streaming") return "info";
   if (status === "failed") return "danger";
-  if (status === "cancelled" || status === "interrupted") return "warning";
+  if (status === "cancelled" || status === "interrupted" || status === "stopped") return "warning";
   return "neutral";
 }
 

@@ -201,7 +201,8 @@ export function studioRoutes(options: StudioRoutesOptions) {
     createRoute({ method: "get", path: "/api/emails", tags: ["Email studio"], summary: "List emails (newest first)", responses: { 200: { description: "Emails", content: { "application/json": { schema: z.object({ emails: z.array(z.object({ id: z.string(), status: z.string(), version: z.number(), subject: z.string().nullable(), createdAt: z.string() })) }) } } }, ...errors(401) } }),
     async (c) => {
       const list = await studio.emails(studioScope(c));
-      return c.json({ emails: list.map((e) => ({ id: e.id, status: e.status, version: e.version, subject: e.document.subject ?? null, createdAt: new Date(e.createdAt).toISOString() })) }, 200);
+      const stopped = await studio.stoppedEmails(studioScope(c), list.map((e) => e.id));
+      return c.json({ emails: list.map((e) => ({ id: e.id, status: stopped.has(e.id) && e.status === "ready" ? "stopped" : e.status, version: e.version, subject: e.document.subject ?? null, createdAt: new Date(e.createdAt).toISOString() })) }, 200);
     },
   );
 

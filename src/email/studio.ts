@@ -159,6 +159,15 @@ export class StudioStore {
     return row ? { ...row, document: JSON.parse(row.document) } : undefined;
   }
 
+  /** Of these emails, those whose generation was stopped part-way (what was written is version 1): listed as "stopped". */
+  async stoppedEmails(scope: TeamScope, ids: readonly string[]): Promise<Set<string>> {
+    if (ids.length === 0) return new Set();
+    const rows = await this.#sql<{ id: string }[]>`
+      select e.id from emails e join email_versions v on v.email_id = e.id and v.version = 1
+      where e.id = any(${ids as string[]}) and v.note = 'Stopped before the end' and ${teamFilter(this.#sql, scope, "e.team_id")}`;
+    return new Set(rows.map((r) => r.id));
+  }
+
   async emails(scope: TeamScope, limit = 100): Promise<EmailRecord[]> {
     const read = () => this.#sql<EmailRow[]>`
       select ${this.#sql.unsafe(EMAIL_COLUMNS)} from emails where ${teamFilter(this.#sql, scope)} order by created_at desc limit ${limit}`;

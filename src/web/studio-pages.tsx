@@ -49,7 +49,8 @@ export function studioPages(options: StudioPagesOptions) {
   app.get("/emails", async (c) => {
     const [emails, brandList] = await Promise.all([studio.emails(scope(c)), brands.brands(scope(c))]);
     const names = new Map(brandList.map((b) => [b.id, b.name]));
-    const rows = emails.map((e) => ({ id: e.id, subject: e.document.subject ?? null, status: e.status, version: e.version, brandName: names.get(e.brandId) ?? "—", createdAt: e.createdAt, offlineDraft: e.document.meta?.offlineDraft === true }));
+    const stopped = await studio.stoppedEmails(scope(c), emails.map((e) => e.id));
+    const rows = emails.map((e) => ({ id: e.id, subject: e.document.subject ?? null, status: stopped.has(e.id) && e.status === "ready" ? "stopped" : e.status, version: e.version, brandName: names.get(e.brandId) ?? "—", createdAt: e.createdAt, offlineDraft: e.document.meta?.offlineDraft === true }));
     return html(c, <EmailsPage {...common(c)} emails={rows} hasBrands={brandList.length > 0} />);
   });
 
