@@ -167,3 +167,13 @@ describe("PATCH /api/emails/:id", () => {
     expect(after.body.document.subject).toBe(email.document.subject);
   });
 });
+
+test("/openapi.json documents PATCH /api/emails/{id} with its If-Match header and body schema", async () => {
+  const res = await fetch(`${server.url}/openapi.json`);
+  expect(res.status).toBe(200);
+  const spec: any = await res.json();
+  const patch = spec.paths["/api/emails/{id}"].patch;
+  expect(patch.parameters.map((p: any) => `${p.in}:${p.name}`)).toEqual(expect.arrayContaining(["path:id", "header:if-match"]));
+  expect(Object.keys(spec.components.schemas.EmailMetaPatch.properties).sort()).toEqual(["preheader", "subject"]);
+  expect(Object.keys(patch.responses)).toEqual(expect.arrayContaining(["200", "400", "404", "409"]));
+});
