@@ -41,7 +41,8 @@ if (first) {
     }
   };
   const hasBox = (/** @type {string} */ runId) => !!document.querySelector(`.live-run[data-run-id="${CSS.escape(runId)}"]`);
-  const editing = () => !!document.querySelector(".section-item.editing");
+  // A side form open, or a text being edited on the canvas (static/canvas.js).
+  const editing = () => !!document.querySelector(".section-item.editing") || !!document.body.dataset.canvasEditing;
 
   const client = new SessionClient({});
   const sub = client.subscribe(sessionId, { offset: first.dataset.offset || "now" });

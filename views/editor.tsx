@@ -35,7 +35,7 @@ const base = (id: string) => `/emails/${encodeURIComponent(id)}`;
 
 /** The whole editor page: the parts that never change around the swappable `#editor`. */
 export const EditorPage: FC<{ user: { name: string }; offline: boolean; data: EditorData }> = ({ user, offline, data }) => (
-  <Layout title={data.email.subject ?? "Email"} user={user} csrfToken={data.csrfToken} offline={offline} active="emails" wide scripts={["/static/editor.js", "/static/handoff.js"]}>
+  <Layout title={data.email.subject ?? "Email"} user={user} csrfToken={data.csrfToken} offline={offline} active="emails" wide scripts={["/static/editor.js", "/static/canvas.js", "/static/handoff.js"]}>
     <Editor data={data} />
   </Layout>
 );
@@ -94,8 +94,10 @@ export const Editor: FC<{ data: EditorData }> = ({ data }) => {
           </div>
           <SchemeSwitch />
           <InboxRow emailId={email.id} brandName={data.brandName} subject={email.subject ?? ""} preheader={email.preheader ?? ""} csrfToken={csrfToken} version={email.version} />
+          <CanvasTools />
           <div class="frame-holder">
-            <iframe sandbox="" class="email-frame" id="email-frame" title="The rendered email" src={`/api/emails/${encodeURIComponent(email.id)}/html?v=${email.version}`}></iframe>
+            {/* The canvas: the same HTML with its texts marked (`edit=1`); same-origin so static/canvas.js can edit it in place, still no scripts inside. */}
+            <iframe sandbox="allow-same-origin" class="email-frame" id="email-frame" title="The rendered email: click a text to edit it, a section to select it" src={`/api/emails/${encodeURIComponent(email.id)}/html?v=${email.version}&edit=1`}></iframe>
             <DarkPreviewFrame emailId={email.id} version={email.version} />
           </div>
         </section>
@@ -291,6 +293,27 @@ export const SectionEditForm: FC<{ emailId: string; section: EditorSection; csrf
     </li>
   );
 };
+
+/** The canvas's section toolbar and section palette, filled and shown by static/canvas.js. */
+const CanvasTools: FC = () => (
+  <>
+    <p class="canvas-status muted small" id="canvas-status" role="status" aria-live="polite" hx-preserve></p>
+    <div class="canvas-toolbar" id="canvas-toolbar" role="toolbar" aria-label="Selected section" hidden>
+      <span class="canvas-selected" id="canvas-selected"></span>
+      <button type="button" class="small" data-canvas-action="up" aria-label="Move the selected section up">↑ Up</button>
+      <button type="button" class="small" data-canvas-action="down" aria-label="Move the selected section down">↓ Down</button>
+      <button type="button" class="small" data-canvas-action="duplicate">Duplicate</button>
+      <button type="button" class="small danger" data-canvas-action="delete">Delete</button>
+    </div>
+    <div class="canvas-palette" id="canvas-palette" role="menu" aria-label="Insert a section" hidden>
+      <span class="muted small">Insert here:</span>
+      {SECTION_TYPES.map((t) => (
+        <button type="button" class="small" role="menuitem" data-canvas-insert={t}>{SECTION_FORMS[t].label}</button>
+      ))}
+      <button type="button" class="small quiet" data-canvas-insert="">Cancel</button>
+    </div>
+  </>
+);
 
 /** The version a form's edit is made on (the page's `If-Match`). */
 const BaseVersion: FC<{ version: number }> = ({ version }) => <input type="hidden" name="version" value={String(version)} />;

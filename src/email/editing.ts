@@ -84,6 +84,8 @@ export interface RenderOptions {
   base: string;
   /** Minify the inlined HTML (`?minify=1`). */
   minify?: boolean;
+  /** The editor's canvas render (`?edit=1`): text elements marked for in-place editing; never exported. */
+  edit?: boolean;
 }
 
 /** How an email's versions relate, for the undo and redo buttons. */
@@ -172,11 +174,12 @@ export class EmailEditor {
     if (!brandRecord) return undefined;
     const stamp = (date: Date | string) => (date instanceof Date ? date.getTime() : String(date));
     const minify = options.minify === true;
-    const key = JSON.stringify([email.id, email.version, email.status, stamp(email.updatedAt), brandRecord.id, stamp(brandRecord.updatedAt), options.base, minify]);
+    const edit = options.edit === true;
+    const key = JSON.stringify([email.id, email.version, email.status, stamp(email.updatedAt), brandRecord.id, stamp(brandRecord.updatedAt), options.base, minify, edit]);
     const cached = this.#renders.get(key);
     if (cached) return cached;
     const brand = toBrand(brandRecord, options.base);
-    const result = await renderEmail({ document: email.document, brand, minify });
+    const result = await renderEmail({ document: email.document, brand, minify, edit });
     const checks = email.document.sections.length > 0 ? checkEmail({ document: email.document, brand, html: result.html, mjmlErrors: result.errors }) : [];
     if (email.document.sections.length > 0 && this.#loadImage) checks.push(...(await imageChecks({ html: result.html, base: options.base, brand, load: this.#loadImage })));
     const value = { html: result.html, mjml: result.mjml, checks };

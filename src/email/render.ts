@@ -31,6 +31,8 @@ export interface RenderOptions {
   minify?: boolean;
   /** Adds `data-section-id` / `data-section-type` to each section so the editor can map clicks (default true). */
   sectionMarkers?: boolean;
+  /** The editor's canvas render: editable texts carry `data-ds-section`/`data-ds-field`. Never for exports or sends. */
+  edit?: boolean;
 }
 
 /** An MJML validation or rendering problem. */
@@ -98,7 +100,7 @@ function toIssue(error: unknown): RenderIssue {
 /** Builds the MJML source (no compilation). Errors are document problems found on the way. */
 export function buildMjml(options: RenderOptions): { mjml: string; errors: RenderIssue[] } {
   const theme = emailTheme(options.brand);
-  const ctx: RenderContext = { theme, brand: options.brand };
+  const ctx: RenderContext = { theme, brand: options.brand, ...(options.edit ? { edit: true } : {}) };
   const errors: RenderIssue[] = [];
   const bodies: string[] = [];
   const markers: string[] = [];

@@ -135,8 +135,8 @@ export function studioRoutes(options: StudioRoutesOptions) {
     return { baseVersion: Number(match[1]), clientId };
   }
 
-  async function rendered(c: Context, email: EmailRecord, minify = false): Promise<RenderedEmail> {
-    const value = await editor.rendered(email, { base: base(c), minify });
+  async function rendered(c: Context, email: EmailRecord, minify = false, edit = false): Promise<RenderedEmail> {
+    const value = await editor.rendered(email, { base: base(c), minify, edit });
     if (!value) throw new ApiError(404, "brand_not_found", "The email's brand is gone.");
     return value;
   }
@@ -217,16 +217,19 @@ export function studioRoutes(options: StudioRoutesOptions) {
 
   for (const [format, type] of [["html", "text/html; charset=utf-8"], ["mjml", "text/plain; charset=utf-8"], ["txt", "text/plain; charset=utf-8"]] as const) {
     app.openapi(
-      createRoute({ method: "get", path: `/api/emails/{id}/${format}`, tags: ["Email studio"], summary: `Export as ${format.toUpperCase()}`, request: { params: z.object({ id: Id("id", "email_x") }), query: z.object({ download: z.string().optional(), minify: z.enum(["0", "1", "true", "false"]).optional().openapi({ description: "HTML only: minify the inlined HTML" }), scheme: z.enum(["light", "dark"]).optional().openapi({ description: "HTML only: `dark` shows the email as a dark-mode client does, whatever the viewer's setting (preview)" }) }) }, responses: { 200: { description: format, content: { [type.split(";")[0]!]: { schema: z.string() } } }, ...errors(401, 404) } }),
+      createRoute({ method: "get", path: `/api/emails/{id}/${format}`, tags: ["Email studio"], summary: `Export as ${format.toUpperCase()}`, request: { params: z.object({ id: Id("id", "email_x") }), query: z.object({ download: z.string().optional(), minify: z.enum(["0", "1", "true", "false"]).optional().openapi({ description: "HTML only: minify the inlined HTML" }), scheme: z.enum(["light", "dark"]).optional().openapi({ description: "HTML only: `dark` shows the email as a dark-mode client does, whatever the viewer's setting (preview)" }), edit: z.enum(["1"]).optional().openapi({ description: "HTML only: the editor's canvas (text elements marked with data-ds-section/data-ds-field; same-origin, still no scripts). Never for export." }) }) }, responses: { 200: { description: format, content: { [type.split(";")[0]!]: { schema: z.string() } } }, ...errors(401, 404) } }),
       async (c) => {
         const email = await loadEmail(c, c.req.valid("param").id);
         const minify = format === "html" && (c.req.query("minify") === "1" || c.req.query("minify") === "true");
-        const r = await rendered(c, email, minify);
+        const edit = format === "html" && c.req.valid("query").edit === "1";
+        const r = await rendered(c, email, minify, edit);
         const html = c.req.valid("query").scheme === "dark" ? forceDark(r.html) : r.html;
         const body = format === "html" ? html : format === "mjml" ? r.mjml : emailToText(r.html);
         const headers: Record<string, string> = { "content-type": type, "cache-control": "no-store" };
         // A rendered email is a document to look at, not a page of ours: no script may run in it.
-        if (format === "html") headers["content-security-policy"] = "default-src 'none'; img-src https: http: data:; style-src 'unsafe-inline'; font-src https:; sandbox";
+        // The canvas (`edit=1`) drops only the CSP `sandbox`, so the editor page (same origin, iframe
+        // `sandbox="allow-same-origin"`) can reach its document; scripts stay off by `default-src 'none'`.
+        if (format === "html") headers["content-security-policy"] = `default-src 'none'; img-src https: http: data:; style-src 'unsafe-inline'; font-src https:${edit ? "" : "; sandbox"}`;
         if (c.req.query("download") !== undefined) headers["content-disposition"] = `attachment; filename="${emailFileName(email)}.${format}"`;
         return c.body(body, 200, headers);
       },

@@ -1,7 +1,7 @@
 import { z } from "zod";
 import { MAX_HEADLINE_CHARS, MAX_LIST_ITEMS, MAX_NAME_CHARS, MAX_SHORT_TEXT_CHARS, required, text } from "../limits";
 import { clamp, type Style } from "./draft";
-import { chunk, column, heading, P_STYLE, paragraphs, row, wrapper } from "./mjml";
+import { chunk, column, editMark, heading, P_STYLE, paragraphs, row, wrapper } from "./mjml";
 import type { SectionModule } from "./section";
 
 /** The benefits title the offline draft uses, by the brief's style. */
@@ -36,7 +36,7 @@ export const benefitsSection: SectionModule<"benefits", typeof fields> = {
   render(section, ctx) {
     const f = section.fields;
     const rows: string[] = [];
-    if (f.title) rows.push(row([column(`<mj-text align="center">${heading(2, f.title, ctx.theme.heading, ctx, "center")}</mj-text>`)]));
+    if (f.title) rows.push(row([column(`<mj-text align="center">${heading(2, f.title, ctx.theme.heading, ctx, "center", editMark(ctx, section.id, "title"))}</mj-text>`)]));
     for (const items of chunk(f.items)) {
       const columns = items.map((item) =>
         column(`<mj-text>${heading(3, item.title, ctx.theme.heading, ctx)}${item.text ? paragraphs(item.text, P_STYLE) : ""}</mj-text>`),

@@ -2,7 +2,7 @@ import { z } from "zod";
 import { MAX_LABEL_CHARS, MAX_SHORT_TEXT_CHARS, required, text, url } from "../limits";
 import { escapeHtml, safeLinkUrl } from "../safety";
 import { clamp, upperFirst } from "./draft";
-import { attrs, column, GUTTER_PX, P_STYLE, paragraphs, row, wrapper } from "./mjml";
+import { attrs, column, editMark, GUTTER_PX, P_STYLE, paragraphs, row, wrapper } from "./mjml";
 import type { SectionModule } from "./section";
 
 const fields = z.strictObject({
@@ -38,7 +38,7 @@ export const ctaSection: SectionModule<"cta", typeof fields> = {
         "border-radius": "4px",
         padding: `8px ${GUTTER_PX}px`,
       })}>${escapeHtml(f.label)}</mj-button>`;
-    const note = f.note ? `<mj-text align="center" font-size="14px">${paragraphs(f.note, `${P_STYLE}text-align:center;`)}</mj-text>` : "";
+    const note = f.note ? `<mj-text align="center" font-size="14px">${paragraphs(f.note, `${P_STYLE}text-align:center;`, editMark(ctx, section.id, "note"))}</mj-text>` : "";
     return wrapper(section, row([column(button + note)]), { background: theme.background });
   },
   draft: (c, { brief }) => ({

@@ -1,7 +1,7 @@
 import { z } from "zod";
 import { MAX_HEADLINE_CHARS, MAX_SHORT_TEXT_CHARS, required, text } from "../limits";
 import { clamp, codeLine, introLine, readerLine } from "./draft";
-import { column, heading, P_STYLE, paragraphs, row, wrapper } from "./mjml";
+import { column, editMark, heading, P_STYLE, paragraphs, row, wrapper } from "./mjml";
 import type { SectionModule } from "./section";
 
 const fields = z.strictObject({
@@ -23,7 +23,7 @@ export const headlineSection: SectionModule<"headline", typeof fields> = {
   guidance: "The hook in a few words; promise the reader one clear benefit.",
   render(section, ctx) {
     const f = section.fields;
-    const copy = heading(1, f.text, ctx.theme.heading, ctx, "center") + (f.subtext ? paragraphs(f.subtext, `${P_STYLE}font-size:18px;text-align:center;`) : "");
+    const copy = heading(1, f.text, ctx.theme.heading, ctx, "center", editMark(ctx, section.id, "text")) + (f.subtext ? paragraphs(f.subtext, `${P_STYLE}font-size:18px;text-align:center;`, editMark(ctx, section.id, "subtext")) : "");
     return wrapper(section, row([column(`<mj-text align="center">${copy}</mj-text>`)]), { background: ctx.theme.background, padding: "24px 0 8px" });
   },
   draft: (c, _input, formula) => ({

@@ -1,7 +1,7 @@
 import { z } from "zod";
 import { MAX_ALT_CHARS, MAX_HEADLINE_CHARS, MAX_SHORT_TEXT_CHARS, text, url } from "../limits";
 import { clamp, codeLine, fitting, introLine, occasionLead, offerHeadline, promiseLine } from "./draft";
-import { column, EMAIL_WIDTH_PX, GUTTER_PX, heading, image, P_STYLE, paragraphs, row, wrapper } from "./mjml";
+import { column, editMark, EMAIL_WIDTH_PX, GUTTER_PX, heading, image, P_STYLE, paragraphs, row, wrapper } from "./mjml";
 import type { SectionModule } from "./section";
 
 const IMAGE_HINT = "An https:// image URL; leave empty to keep the generated one.";
@@ -34,8 +34,8 @@ export const heroSection: SectionModule<"hero", typeof fields> = {
     const img = image(f.imageUrl, f.imageAlt, { width: `${EMAIL_WIDTH_PX}px`, "fluid-on-mobile": "true" });
     if (img) rows.push(row([column(img)]));
     const copy = [
-      f.headline ? heading(1, f.headline, theme.heroText, ctx, "center") : "",
-      f.subheadline ? paragraphs(f.subheadline, `${P_STYLE}font-size:18px;color:${theme.heroText};text-align:center;`) : "",
+      f.headline ? heading(1, f.headline, theme.heroText, ctx, "center", editMark(ctx, section.id, "headline")) : "",
+      f.subheadline ? paragraphs(f.subheadline, `${P_STYLE}font-size:18px;color:${theme.heroText};text-align:center;`, editMark(ctx, section.id, "subheadline")) : "",
     ].join("");
     if (copy) rows.push(row([column(`<mj-text align="center" color="${theme.heroText}" padding="24px ${GUTTER_PX}px">${copy}</mj-text>`)]));
     if (rows.length === 0) rows.push(row([column(`<mj-spacer height="48px" />`)]));

@@ -26,19 +26,28 @@ export function attrs(values: Record<string, string | number | undefined>): stri
     .join("");
 }
 
-/** Escaped text with blank-line paragraphs and single line breaks kept. */
-export function paragraphs(text: string, style: string): string {
-  return text
+/**
+ * The editor's canvas marker of a text field: ` data-ds-section="…" data-ds-field="…"` in the
+ * editor-only render (`ctx.edit`), nothing otherwise, so exports and sends never carry it.
+ */
+export function editMark(ctx: RenderContext, sectionId: string, field: string): string {
+  return ctx.edit ? attrs({ "data-ds-section": sectionId, "data-ds-field": field }) : "";
+}
+
+/** Escaped text with blank-line paragraphs and single line breaks kept (wrapped in a marked `<div>` on the canvas). */
+export function paragraphs(text: string, style: string, mark = ""): string {
+  const html = text
     .trim()
     .split(/\n\s*\n/)
     .map((p) => `<p style="${style}">${escapeHtml(p.trim()).replace(/\n/g, "<br />")}</p>`)
     .join("");
+  return mark ? `<div${mark}>${html}</div>` : html;
 }
 
-export function heading(level: 1 | 2 | 3, text: string, color: string, ctx: RenderContext, align = "left"): string {
+export function heading(level: 1 | 2 | 3, text: string, color: string, ctx: RenderContext, align = "left", mark = ""): string {
   const size = level === 1 ? 32 : level === 2 ? 24 : 18;
   const style = `margin:0 0 8px;font-family:${ctx.theme.headingFont};font-size:${size}px;line-height:1.25;font-weight:bold;color:${color};text-align:${align};`;
-  return `<h${level} style="${style}">${escapeHtml(text)}</h${level}>`;
+  return `<h${level} style="${style}"${mark}>${escapeHtml(text)}</h${level}>`;
 }
 
 export const P_STYLE = "margin:0 0 12px;";

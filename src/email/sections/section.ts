@@ -14,6 +14,8 @@ import type { DraftCopy, DraftInput } from "./draft";
 export interface RenderContext {
   theme: EmailTheme;
   brand: Brand;
+  /** The editor's canvas render: editable texts carry `data-ds-section`/`data-ds-field` (see `editMark`). */
+  edit?: boolean;
 }
 
 export type FieldKind = "text" | "long" | "url";

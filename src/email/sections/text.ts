@@ -1,7 +1,7 @@
 import { z } from "zod";
 import { MAX_BODY_TEXT_CHARS, required } from "../limits";
 import { clamp, closingLine, occasionLead, type Style } from "./draft";
-import { column, P_STYLE, paragraphs, row, wrapper } from "./mjml";
+import { column, editMark, P_STYLE, paragraphs, row, wrapper } from "./mjml";
 import type { SectionModule } from "./section";
 
 const fields = z.strictObject({ text: required(MAX_BODY_TEXT_CHARS) });
@@ -13,7 +13,7 @@ export const textSection: SectionModule<"text", typeof fields> = {
   form: { label: "Text", fields: [{ name: "text", label: "Text", kind: "long" }] },
   guidance: "A short paragraph of supporting copy.",
   render(section, ctx) {
-    return wrapper(section, row([column(`<mj-text>${paragraphs(section.fields.text, P_STYLE)}</mj-text>`)]), { background: ctx.theme.background });
+    return wrapper(section, row([column(`<mj-text>${paragraphs(section.fields.text, P_STYLE, editMark(ctx, section.id, "text"))}</mj-text>`)]), { background: ctx.theme.background });
   },
   draft: (c) => {
     const lead = occasionLead(c);
