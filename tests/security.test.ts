@@ -291,6 +291,7 @@ describe("tenant isolation of the email studio", () => {
     "post /api/brands/{id}/product-images": async () => form(await png(), "p.png"),
     "post /api/brands/{id}/references": async () => form(await png(), "r.png"),
     "post /api/emails/{id}/test-sends": async () => ({ to: ["someone@example.com"] }),
+    "patch /api/emails/{id}": async () => ({ subject: "Hijacked" }),
   };
 
   /** A valid query for each route that requires one, for the same reason. */
