@@ -97,7 +97,7 @@ export const Editor: FC<{ data: EditorData }> = ({ data }) => {
           <CanvasTools />
           <div class="frame-holder">
             {/* The canvas: the same HTML with its texts marked (`edit=1`); same-origin so static/canvas.js can edit it in place, still no scripts inside. */}
-            <iframe sandbox="allow-same-origin" class="email-frame" id="email-frame" title="The rendered email: click a text to edit it, a section to select it" src={`/api/emails/${encodeURIComponent(email.id)}/html?v=${email.version}&edit=1`}></iframe>
+            <iframe sandbox="allow-same-origin" class="email-frame" id="email-frame" title="The rendered email: click a text to edit it, a section to select it" src={`/api/emails/${encodeURIComponent(email.id)}/html?edit=1&v=${email.version}`}></iframe>
             <DarkPreviewFrame emailId={email.id} version={email.version} />
           </div>
         </section>
