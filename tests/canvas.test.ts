@@ -145,7 +145,31 @@ describe("the canvas (Chromium)", () => {
     await page.context().close();
   }, 60_000);
 
-  test("+ between two sections inserts the chosen type at that place; the toolbar moves the selected section", async () => {
+  test("an in-place edit made on an older version is refused (409): the newer text stays and the canvas shows it", async () => {
+    const email = await readyEmail();
+    const { page, problems } = await editor(email.id, 1360);
+    const headline = email.document.sections.find((s: any) => s.type === "headline");
+    const target = frame(page).locator(`[data-ds-section="${headline.id}"][data-ds-field="text"]`);
+    await target.click();
+    // Someone else saves the same field meanwhile.
+    const other = await api("PATCH", `/api/emails/${email.id}/sections/${headline.id}`, { fields: { text: "Their headline" } });
+    expect(other.status).toBe(200);
+    await page.keyboard.press("ControlOrMeta+a");
+    await page.keyboard.type("My headline");
+    await page.keyboard.press("Enter");
+    await page.locator(".toast.danger").filter({ hasText: "not saved" }).waitFor();
+    await page.waitForFunction((v) => Number(document.getElementById("editor")?.dataset.version) === v, other.body.version);
+    await canvasReady(page);
+    await expect(frame(page).locator(`[data-ds-section="${headline.id}"][data-ds-field="text"]`).textContent()).resolves.toBe("Their headline");
+    const now = (await api("GET", `/api/emails/${email.id}`)).body;
+    expect(now.version).toBe(other.body.version);
+    expect(now.document.sections.find((s: any) => s.id === headline.id).fields.text).toBe("Their headline");
+    // Chromium logs the refused request (409) on purpose.
+    expect(problems.filter((p) => !/status of 409/.test(p))).toEqual([]);
+    await page.context().close();
+  }, 60_000);
+
+  test("+ between two sections inserts the chosen type at that place; the toolbar moves, duplicates and deletes the selected section", async () => {
     const email = await readyEmail();
     const { page, problems } = await editor(email.id, 1360);
     const before = email.document.sections.map((s: any) => s.id);
@@ -168,6 +192,23 @@ describe("the canvas (Chromium)", () => {
     const moved = (await api("GET", `/api/emails/${email.id}`)).body;
     expect(moved.document.sections[1].id).toBe(after.document.sections[2].id);
     expect(moved.document.sections[2].id).toBe(after.document.sections[1].id);
+
+    // Duplicate puts a copy right after it (and selects the copy); Delete removes the copy again.
+    await canvasReady(page);
+    await page.locator("#canvas-toolbar:not([hidden])").waitFor();
+    await page.click('#canvas-toolbar [data-canvas-action="duplicate"]');
+    await page.waitForFunction((v) => Number(document.getElementById("editor")?.dataset.version) > v, moved.version);
+    const copied = (await api("GET", `/api/emails/${email.id}`)).body;
+    expect(copied.document.sections.length).toBe(moved.document.sections.length + 1);
+    expect(copied.document.sections[2].type).toBe(moved.document.sections[1].type);
+    expect(copied.document.sections[2].fields).toEqual(moved.document.sections[1].fields);
+    expect(copied.document.sections[2].id).not.toBe(moved.document.sections[1].id);
+    await canvasReady(page);
+    await page.locator("#canvas-toolbar:not([hidden])").waitFor();
+    await page.click('#canvas-toolbar [data-canvas-action="delete"]');
+    await page.waitForFunction((v) => Number(document.getElementById("editor")?.dataset.version) > v, copied.version);
+    const deleted = (await api("GET", `/api/emails/${email.id}`)).body;
+    expect(deleted.document.sections.map((s: any) => s.id)).toEqual(moved.document.sections.map((s: any) => s.id));
     expect(problems).toEqual([]);
     await page.context().close();
   }, 60_000);
