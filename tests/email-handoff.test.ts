@@ -242,7 +242,17 @@ describe("dark mode", () => {
     await expect(page.locator("#email-frame").isVisible()).resolves.toBe(false);
     await page.locator("#email-frame-dark").waitFor({ state: "visible" });
     const frame = page.frameLocator("#email-frame-dark");
-    await expect(frame.locator(".ds-surface").first().evaluate((el) => getComputedStyle(el).backgroundColor)).resolves.not.toBe("rgb(255, 250, 242)");
+    // The dark frame loads lazily once shown: wait for its surface, and read it again if the frame was
+    // still navigating (its execution context replaced) when first asked.
+    const surface = frame.locator(".ds-surface").first();
+    await surface.waitFor({ state: "attached" });
+    let background = "";
+    for (let attempt = 0; attempt < 20 && !background; attempt++) {
+      background = await surface.evaluate((el) => getComputedStyle(el).backgroundColor).catch(() => "");
+      if (!background) await Bun.sleep(100);
+    }
+    expect(background).not.toBe("");
+    expect(background).not.toBe("rgb(255, 250, 242)");
     // An edit swaps the editor; the Dark choice stays.
     await page.evaluate(() => ((window as any).__sameDocument = true));
     await page.click("#undo");
