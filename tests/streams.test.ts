@@ -166,7 +166,8 @@ describe("storage", () => {
     const path = name("deleted");
     await server.fetch(path, { method: "PUT", headers: json });
     for (let i = 0; i < 3; i++) expect((await server.fetch(path, { method: "POST", headers: json, body: JSON.stringify({ i }) })).status).toBe(204);
-    const [{ id }] = await db<{ id: number }[]>`select id::int as id from streams where path = ${path}`;
+    const [stream] = await db<{ id: number }[]>`select id::int as id from streams where path = ${path}`;
+    const id = stream!.id;
     expect((await db`select 1 from stream_messages where stream_id = ${id}`).length).toBe(3);
     expect((await server.fetch(path, { method: "DELETE" })).status).toBe(204);
     expect((await db`select 1 from stream_messages where stream_id = ${id}`).length).toBe(0);
