@@ -364,8 +364,31 @@ export const emails = pgTable(
     error: text("error"),
     createdAt: timestamp("created_at", { withTimezone: true }).notNull().defaultNow(),
     updatedAt: timestamp("updated_at", { withTimezone: true }).notNull().defaultNow(),
+    /** The marketer's name for it; null = named after its subject (or its brief's hook). */
+    name: text("name"),
+    /** Archived (hidden from the library, restorable); null = in the library. */
+    archivedAt: timestamp("archived_at", { withTimezone: true }),
+    /** A template: listed under Templates, copied by "New email from template". */
+    isTemplate: boolean("is_template").notNull().default(false),
   },
-  (table) => [index("emails_team_idx").on(table.teamId, table.createdAt)],
+  (table) => [index("emails_team_idx").on(table.teamId, table.createdAt), index("emails_library_idx").on(table.teamId, table.isTemplate, table.createdAt, table.id)],
+);
+
+/** A section saved for reuse with a brand ("saved block"): inserted into any email of the team. */
+export const savedBlocks = pgTable(
+  "saved_blocks",
+  {
+    id: text("id").primaryKey(),
+    teamId: text("team_id"),
+    brandId: text("brand_id")
+      .notNull()
+      .references(() => brands.id, { onDelete: "cascade" }),
+    name: text("name").notNull(),
+    /** The section as JSON: `{type, fields}` (its id is fresh at each insert). */
+    section: text("section").notNull(),
+    createdAt: timestamp("created_at", { withTimezone: true }).notNull().defaultNow(),
+  },
+  (table) => [index("saved_blocks_brand_idx").on(table.teamId, table.brandId, table.createdAt)],
 );
 
 export const emailVersions = pgTable(

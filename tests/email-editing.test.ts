@@ -177,6 +177,6 @@ test("/openapi.json documents PATCH /api/emails/{id} with its If-Match header an
   const spec: any = await res.json();
   const patch = spec.paths["/api/emails/{id}"].patch;
   expect(patch.parameters.map((p: any) => `${p.in}:${p.name}`)).toEqual(expect.arrayContaining(["path:id", "header:if-match"]));
-  expect(Object.keys(spec.components.schemas.EmailMetaPatch.properties).sort()).toEqual(["preheader", "subject"]);
+  expect(Object.keys(spec.components.schemas.EmailMetaPatch.properties).sort()).toEqual(["name", "preheader", "subject"]);
   expect(Object.keys(patch.responses)).toEqual(expect.arrayContaining(["200", "400", "404", "409"]));
 });

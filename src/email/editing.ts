@@ -329,6 +329,26 @@ export class EmailEditor {
   }
 
   /**
+   * Inserts a ready-made section (a saved block) at `index`; without one, before a closing footer
+   * (a section never lands after the footer unless asked), else at the end.
+   */
+  async insertSection(email: EmailRecord, section: Section, options: { index?: number; note: string }, ctx: EditContext = {}): Promise<EditResult & { sectionId?: string }> {
+    const result = await this.#edit(
+      email,
+      ctx,
+      (document) => {
+        if (document.sections.some((s) => s.id === section.id)) return { ok: false, code: "invalid_document", message: `There is already a section ${section.id}.` };
+        const sections = [...document.sections];
+        const closingFooter = sections.at(-1)?.type === "footer" ? sections.length - 1 : sections.length;
+        sections.splice(Math.min(options.index ?? closingFooter, sections.length), 0, section);
+        return { ...document, sections };
+      },
+      options.note,
+    );
+    return result.ok ? { ...result, sectionId: section.id } : result;
+  }
+
+  /**
    * Replaces the list of sections (the API's reorder/add/delete in one call): a listed id keeps its
    * section unless fields are sent; a new id without fields starts from the offline draft of its type.
    */

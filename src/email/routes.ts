@@ -7,9 +7,10 @@ import { studioScope } from "../accounts/gate";
 import type { BrandStore } from "../brands/store";
 import { AssetStore, assetIdFromUrl } from "../assets/store";
 import { requireOwnAssets } from "../assets/routes";
-import { BriefInput, StudioStore, type EmailRecord } from "./studio";
+import { BriefInput, displayName, StudioStore, type EmailRecord } from "./studio";
 import { SECTION_TYPES } from "./document";
-import { MAX_PREHEADER_CHARS, MAX_SUBJECT_CHARS } from "./limits";
+import { MAX_NAME_CHARS, MAX_PREHEADER_CHARS, MAX_SUBJECT_CHARS } from "./limits";
+import type { EmailLibrary } from "./library";
 import { emailToText } from "./text";
 import { assetImagesIn, exportZip, slugFileName } from "./export";
 import { forceDark } from "./dark-mode";
@@ -19,7 +20,7 @@ import type { Provider } from "../agents/providers/types";
 import { PLATFORMS, translateMergeTags, type Platform } from "./merge-tags";
 import { MAX_TEST_RECIPIENTS, SAMPLE_UNSUBSCRIBE_URL, sendTest, TestSendLimiter } from "./test-send";
 import { newId, type SessionService } from "../sessions/service";
-import { CLIENT_ID, EDIT_FAILURE_STATUS, type EditContext, type EditFailure, type EditResult, type EmailEditor, type RenderedEmail } from "./editing";
+import { CLIENT_ID, EDIT_FAILURE_STATUS, versionConflict, type EditContext, type EditFailure, type EditResult, type EmailEditor, type RenderedEmail } from "./editing";
 import { VERSION_KINDS } from "./studio";
 import type { Principal } from "../accounts/principal";
 
@@ -34,9 +35,12 @@ const EmailDocumentView = z
     meta: z.object({ offlineDraft: z.boolean().optional(), generator: z.string().optional() }).optional(),
   })
   .openapi("EmailDocument", { description: "Each section's `fields` follow its type's schema (src/email/sections/<type>.ts)." });
-const EmailView = z
+export const EmailView = z
   .object({
     id: z.string(),
+    name: z.string().openapi({ description: "The email's name in the library: set with PATCH, else its subject, else \"Untitled email\"" }),
+    template: z.boolean().openapi({ description: "A template (listed with GET /api/emails?kind=template)" }),
+    archivedAt: z.string().nullable().openapi({ description: "When it was archived (hidden from the library); null when not" }),
     status: z.enum(["generating", "ready", "failed"]),
     sessionId: z.string(),
     runId: z.string().nullable(),
@@ -55,9 +59,9 @@ const OneLine = (name: string, max: number) =>
     .max(max, { error: `${name} is at most ${max} characters` })
     .refine((v) => !/[\u0000-\u001f\u007f]/.test(v), { error: `${name} must be one line of text` });
 const EmailMetaPatch = z
-  .object({ subject: OneLine("subject", MAX_SUBJECT_CHARS).optional(), preheader: OneLine("preheader", MAX_PREHEADER_CHARS).optional() })
+  .object({ subject: OneLine("subject", MAX_SUBJECT_CHARS).optional(), preheader: OneLine("preheader", MAX_PREHEADER_CHARS).optional(), name: OneLine("name", MAX_NAME_CHARS).optional() })
   .strict()
-  .refine((v) => v.subject !== undefined || v.preheader !== undefined, { error: "Send subject or preheader" })
+  .refine((v) => v.subject !== undefined || v.preheader !== undefined || v.name !== undefined, { error: "Send subject, preheader or name" })
   .openapi("EmailMetaPatch");
 
 const VariantBody = z
@@ -83,7 +87,27 @@ const TestSendView = z
 
 /** A download's name: the email's name (or subject), slugged. */
 function emailFileName(email: EmailRecord): string {
-  return slugFileName((email as { name?: string | null }).name || email.document.subject);
+  return slugFileName(email.name || email.document.subject);
+}
+
+/** An email as the API shows it (`GET /api/emails/:id` and every edit's answer). */
+export function emailView(email: EmailRecord, checks: z.infer<typeof CheckSchema>[]): z.infer<typeof EmailView> {
+  return { id: email.id, name: displayName(email), template: email.isTemplate, archivedAt: email.archivedAt ? new Date(email.archivedAt).toISOString() : null, status: email.status, sessionId: email.sessionId, runId: email.runId, version: email.version, document: email.document, checks, offlineDraft: email.document.meta?.offlineDraft === true, error: email.error };
+}
+
+/**
+ * Who edits and on which version: `If-Match: "<version>"` (a bare number or `W/"…"` too). Without
+ * it the edit applies to the newest version (still never over a concurrent write).
+ */
+export function editContextOf(c: Context<AppEnv>): EditContext {
+  const header = c.req.header("if-match");
+  const tab = c.req.header("x-client-id");
+  if (tab !== undefined && !CLIENT_ID.test(tab)) throw new ApiError(400, "invalid_client_id", "X-Client-Id must be 1–64 letters, digits, _ or -.");
+  const clientId = tab ?? c.get("principal").clientId;
+  if (header === undefined) return { clientId };
+  const match = /^\s*(?:W\/)?"?(\d{1,9})"?\s*$/.exec(header);
+  if (!match) throw new ApiError(400, "invalid_if_match", 'If-Match must be the version the edit was made on, e.g. If-Match: "3".');
+  return { baseVersion: Number(match[1]), clientId };
 }
 
 export interface StudioRoutesOptions {
@@ -99,6 +123,8 @@ export interface StudioRoutesOptions {
   mail: { smtpUrl: string; from: string } | undefined;
   testSendLimiter?: TestSendLimiter;
   variants: Variants;
+  /** Names (PATCH name). */
+  library: EmailLibrary;
   /** The link check may reach private addresses (IMPORT_ALLOW_PRIVATE=on). */
   allowPrivate?: boolean;
   /** The text model for subject-line proposals (`provider` in the request, else TEXT_PROVIDER). */
@@ -147,20 +173,10 @@ export function studioRoutes(options: StudioRoutesOptions) {
     return result;
   }
 
-  /**
-   * Who edits and on which version: `If-Match: "<version>"` (a bare number or `W/"…"` too). Without
-   * it the edit applies to the newest version (still never over a concurrent write).
-   */
+  /** Who edits (with their name, for the history) and on which version: `editContextOf`. */
   async function editContext(c: Context<AppEnv>): Promise<EditContext> {
-    const header = c.req.header("if-match");
-    const tab = c.req.header("x-client-id");
-    if (tab !== undefined && !CLIENT_ID.test(tab)) throw new ApiError(400, "invalid_client_id", "X-Client-Id must be 1–64 letters, digits, _ or -.");
-    const principal = c.get("principal");
-    const who = { clientId: tab ?? principal.clientId, ...(options.principalName ? { author: await options.principalName(principal) } : {}) };
-    if (header === undefined) return who;
-    const match = /^\s*(?:W\/)?"?(\d{1,9})"?\s*$/.exec(header);
-    if (!match) throw new ApiError(400, "invalid_if_match", 'If-Match must be the version the edit was made on, e.g. If-Match: "3".');
-    return { ...who, baseVersion: Number(match[1]) };
+    const ctx = editContextOf(c);
+    return options.principalName ? { ...ctx, author: await options.principalName(c.get("principal")) } : ctx;
   }
 
   async function rendered(c: Context, email: EmailRecord, minify = false, edit = false): Promise<RenderedEmail> {
@@ -171,7 +187,7 @@ export function studioRoutes(options: StudioRoutesOptions) {
 
   async function view(c: Context, email: EmailRecord): Promise<z.infer<typeof EmailView>> {
     const { checks } = await rendered(c, email);
-    return { id: email.id, status: email.status, sessionId: email.sessionId, runId: email.runId, version: email.version, document: email.document, checks, offlineDraft: email.document.meta?.offlineDraft === true, error: email.error };
+    return emailView(email, checks);
   }
 
   /** The email as it is after an edit. */
@@ -225,14 +241,7 @@ export function studioRoutes(options: StudioRoutesOptions) {
   );
 
   // --- emails ---------------------------------------------------------------------------------------
-  app.openapi(
-    createRoute({ method: "get", path: "/api/emails", tags: ["Email studio"], summary: "List emails (newest first)", responses: { 200: { description: "Emails", content: { "application/json": { schema: z.object({ emails: z.array(z.object({ id: z.string(), status: z.string(), version: z.number(), subject: z.string().nullable(), createdAt: z.string() })) }) } } }, ...errors(401) } }),
-    async (c) => {
-      const list = await studio.emails(studioScope(c));
-      const stopped = await studio.stoppedEmails(studioScope(c), list.map((e) => e.id));
-      return c.json({ emails: list.map((e) => ({ id: e.id, status: stopped.has(e.id) && e.status === "ready" ? "stopped" : e.status, version: e.version, subject: e.document.subject ?? null, createdAt: new Date(e.createdAt).toISOString() })) }, 200);
-    },
-  );
+  // GET /api/emails (the library's list) is in library-routes.ts.
 
   app.openapi(
     createRoute({ method: "get", path: "/api/emails/{id}", tags: ["Email studio"], summary: "An email: status, document, checks", request: { params: z.object({ id: Id("id", "email_x") }) }, responses: { 200: { description: "The email", content: { "application/json": { schema: EmailView } } }, ...errors(401, 404) } }),
@@ -452,7 +461,7 @@ export function studioRoutes(options: StudioRoutesOptions) {
       method: "patch",
       path: "/api/emails/{id}",
       tags: ["Email studio"],
-      summary: 'Set the subject line and/or preheader (a new version; send If-Match: "<version>")',
+      summary: 'Set the subject line and/or preheader (a new version), and/or the name (no new version); send If-Match: "<version>"',
       request: {
         params: z.object({ id: Id("id", "email_x") }),
         headers: EditHeaders,
@@ -463,7 +472,12 @@ export function studioRoutes(options: StudioRoutesOptions) {
     async (c) => {
       const email = await loadEmail(c, c.req.valid("param").id);
       const ctx = await editContext(c);
-      return edited(c, email, await editor.editMeta(email, c.req.valid("json"), ctx));
+      const { name, ...meta } = c.req.valid("json");
+      if (name !== undefined && email.status === "generating") throw new ApiError(409, "email_generating", "The email is still being generated; name it when it is ready.");
+      // The name is not part of the document: a rename alone makes no version, but a stale If-Match is still refused.
+      const result = meta.subject !== undefined || meta.preheader !== undefined ? await editor.editMeta(email, meta, ctx) : ctx.baseVersion !== undefined && ctx.baseVersion !== email.version ? versionConflict(email.version) : ({ ok: true, version: email.version } as const);
+      if (result.ok && name !== undefined) await options.library.rename(email, name.trim() || null);
+      return edited(c, email, result);
     },
   );
 

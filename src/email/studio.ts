@@ -102,6 +102,17 @@ export interface EmailRecord {
   error: string | null;
   createdAt: Date;
   updatedAt: Date;
+  /** The marketer's name for it (null: named after its subject); see `displayName`. */
+  name: string | null;
+  /** When it was archived (hidden from the library); null = in the library. */
+  archivedAt: Date | null;
+  /** A template ("New email from template" copies it). */
+  isTemplate: boolean;
+}
+
+/** What the library calls an email: its name, else its subject, else "Untitled email". */
+export function displayName(email: Pick<EmailRecord, "name" | "document">): string {
+  return email.name || email.document.subject || "Untitled email";
 }
 
 export function toBrief(record: BriefRecord, base: string): Brief {
@@ -119,10 +130,12 @@ export function toBrief(record: BriefRecord, base: string): Brief {
   };
 }
 
-const EMAIL_COLUMNS = `id, team_id as "teamId", brief_id as "briefId", brand_id as "brandId", session_id as "sessionId", run_id as "runId",
-  status, provider, version, document, error, created_at as "createdAt", updated_at as "updatedAt"`;
+/** The columns of an `EmailRecord` (the table may be aliased `e`: every column is unqualified). */
+export const EMAIL_COLUMNS = `id, team_id as "teamId", brief_id as "briefId", brand_id as "brandId", session_id as "sessionId", run_id as "runId",
+  status, provider, version, document, error, created_at as "createdAt", updated_at as "updatedAt",
+  name, archived_at as "archivedAt", is_template as "isTemplate"`;
 
-type EmailRow = Omit<EmailRecord, "document"> & { document: string };
+export type EmailRow = Omit<EmailRecord, "document"> & { document: string };
 
 /**
  * Briefs and emails (with every version of each email). Every method takes a team scope
@@ -214,6 +227,10 @@ export class StudioStore {
    * execute: cancelled while queued, or failed by the runtime (e.g. a provider without its key).
    * Returns how many were settled.
    */
+  settle(ids: string[]): Promise<number> {
+    return this.#settle(ids);
+  }
+
   async #settle(ids: string[]): Promise<number> {
     const rows = await this.#sql`
       update emails e set status = 'failed', updated_at = now(),
