@@ -19,6 +19,7 @@ import { subscriptionHost } from "./streams/subscription-host";
 import { Authenticator, can, type Principal } from "./accounts/principal";
 import { ALL_TEAMS, inScope, scopeOf } from "./accounts/scope";
 import { Accounts } from "./accounts/service";
+import { principalNames } from "./accounts/names";
 import { accountPages } from "./web/account-pages";
 import { accountRoutes } from "./accounts/routes";
 import { cookiePrincipal, loadUser, type WebVariables } from "./web/cookies";
@@ -254,7 +255,7 @@ export async function startService(options: { config: Config; log: Logger }): Pr
     const variants = new Variants({ studio, sessions, editor });
     const library = new EmailLibrary({ sql: database.sql, studio, sessions });
     api.route("/", libraryRoutes({ studio, brands, library, editor, publicUrl: config.publicUrl }));
-    api.route("/", studioRoutes({ studio, brands, assets, editor, sessions, variants, library, mail: config.mail, publicUrl: config.publicUrl, allowPrivate: config.importAllowPrivate, textProvider: (requested) => providers.text(requested) }));
+    api.route("/", studioRoutes({ studio, brands, assets, editor, sessions, variants, library, mail: config.mail, publicUrl: config.publicUrl, allowPrivate: config.importAllowPrivate, textProvider: (requested) => providers.text(requested), principalName: principalNames(accounts) }));
     api.route("/", brandRoutes({ brands, assets, imports: brandImports, references, publicUrl: config.publicUrl, allowPrivate: config.importAllowPrivate }));
     api.route("/", sessionRoutes({ service: sessions, turns, inputs, presence, secretKey: config.secretKey, publicUrl: config.publicUrl, runnableAgents: () => runtime!.agentNames, revokeClientToken: (input) => accounts.revokeClientToken(input) }));
     api.route("/", chatRoutes({ service: sessions, turns, secretKey: config.secretKey, publicUrl: config.publicUrl }));
