@@ -1,4 +1,5 @@
 import { pgTable, text, timestamp, bigserial, bigint, boolean, customType, integer, primaryKey, uniqueIndex, index } from "drizzle-orm/pg-core";
+import { sql } from "drizzle-orm";
 
 /** Facts about this installation (install id, created time). */
 export const installation = pgTable("installation", {
@@ -112,7 +113,7 @@ export const sessions = pgTable(
     currentBranch: text("current_branch"),
     createdAt: timestamp("created_at", { withTimezone: true }).notNull().defaultNow(),
   },
-  (table) => [index("sessions_team_idx").on(table.teamId, table.createdAt)],
+  (table) => [index("sessions_team_idx").on(table.teamId, table.createdAt), index("sessions_root_idx").on(table.rootId).where(sql`${table.rootId} is not null`)],
 );
 
 /** Agent runs in a session; the session's events are the truth of what a run said, this row of its status. */
@@ -190,6 +191,8 @@ export const sessionPresence = pgTable(
     clientId: text("client_id").notNull(),
     device: text("device").notNull(),
     status: text("status"),
+    /** Who the member is, as people read it (a user's name, an API token's name). */
+    name: text("name"),
     processId: text("process_id").notNull(),
     since: timestamp("since", { withTimezone: true }).notNull().defaultNow(),
     heartbeatAt: timestamp("heartbeat_at", { withTimezone: true }).notNull().defaultNow(),
@@ -400,6 +403,14 @@ export const emailVersions = pgTable(
     version: integer("version").notNull(),
     document: text("document").notNull(),
     note: text("note"),
+    /** edit | undo | redo | restore | generated: undo and redo rows move the pointer and are not listed as history entries. */
+    kind: text("kind").notNull().default("edit"),
+    /** The history entry whose document this version shows (itself, except for undo and redo). */
+    shows: integer("shows"),
+    /** Who made it: a person's name, "AI", or an API token's name. */
+    author: text("author"),
+    /** The tab (or client) that made it, as announced in the email.version event. */
+    clientId: text("client_id"),
     createdAt: timestamp("created_at", { withTimezone: true }).notNull().defaultNow(),
   },
   (table) => [primaryKey({ columns: [table.emailId, table.version] })],

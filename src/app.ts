@@ -19,6 +19,7 @@ import { subscriptionHost } from "./streams/subscription-host";
 import { Authenticator, can, type Principal } from "./accounts/principal";
 import { ALL_TEAMS, inScope, scopeOf } from "./accounts/scope";
 import { Accounts } from "./accounts/service";
+import { principalNames } from "./accounts/names";
 import { accountPages } from "./web/account-pages";
 import { accountRoutes } from "./accounts/routes";
 import { cookiePrincipal, loadUser, type WebVariables } from "./web/cookies";
@@ -31,6 +32,7 @@ import { SessionSockets, WS_LIMITS, type SocketData } from "./sessions/socket";
 import { SessionFollowers } from "./sessions/follower";
 import { sessionRoutes } from "./sessions/routes";
 import { guardSessionStream } from "./sessions/stream-guard";
+import { mayUseSession } from "./sessions/permissions";
 import { Revocations } from "./accounts/revocations";
 import { Turns } from "./sessions/turns";
 import { chatRoutes } from "./sessions/chat-routes";
@@ -253,7 +255,7 @@ export async function startService(options: { config: Config; log: Logger }): Pr
     const variants = new Variants({ studio, sessions, editor });
     const library = new EmailLibrary({ sql: database.sql, studio, sessions });
     api.route("/", libraryRoutes({ studio, brands, library, editor, publicUrl: config.publicUrl }));
-    api.route("/", studioRoutes({ studio, brands, assets, editor, sessions, variants, library, mail: config.mail, publicUrl: config.publicUrl, allowPrivate: config.importAllowPrivate, textProvider: (requested) => providers.text(requested) }));
+    api.route("/", studioRoutes({ studio, brands, assets, editor, sessions, variants, library, mail: config.mail, publicUrl: config.publicUrl, allowPrivate: config.importAllowPrivate, textProvider: (requested) => providers.text(requested), principalName: principalNames(accounts) }));
     api.route("/", brandRoutes({ brands, assets, imports: brandImports, references, publicUrl: config.publicUrl, allowPrivate: config.importAllowPrivate }));
     api.route("/", sessionRoutes({ service: sessions, turns, inputs, presence, secretKey: config.secretKey, publicUrl: config.publicUrl, runnableAgents: () => runtime!.agentNames, revokeClientToken: (input) => accounts.revokeClientToken(input) }));
     api.route("/", chatRoutes({ service: sessions, turns, secretKey: config.secretKey, publicUrl: config.publicUrl }));
@@ -368,6 +370,13 @@ function streamAuthorizer(auth: Authenticator, sessions: SessionService, store: 
     const owner = await store.ownerOf(path);
     return owner === undefined ? undefined : inScope(scope, owner);
   };
+  // A client token reads its session's conversation: its own session or another of its branch tree.
+  const readsConversation = async (principal: Extract<Principal, { kind: "client" }>, sessionId: string | undefined) => {
+    if (sessionId === undefined) return false;
+    if (sessionId === principal.sessionId) return true;
+    const session = await sessions.get(sessionId, ALL_TEAMS);
+    return session !== undefined && (await mayUseSession(sessions, principal, session));
+  };
   // A live read (SSE, long-poll) by a revocable token ends when the token is revoked (see Revocations).
   const until = (request: Request, principal: Extract<Principal, { kind: "client" | "token" }>, token: string) =>
     request.method === "GET" && /[?&]live=/.test(request.url) ? { until: revocations.track(principal.tokenId, token, request.signal) } : {};
@@ -378,7 +387,7 @@ function streamAuthorizer(auth: Authenticator, sessions: SessionService, store: 
     if (principal.kind === "admin") return { teamId: null };
     if (principal.kind === "client") {
       // Its session's stream, and the AI SDK streams of its turns (`…/sessions/<id>/ui/<uiId>`).
-      if ((request.method === "GET" || request.method === "HEAD") && sessionOfStreamPath(SESSION_STREAM_PREFIX, path) === principal.sessionId && can(principal, "read")) return { teamId: principal.teamId, ...until(request, principal, token) };
+      if ((request.method === "GET" || request.method === "HEAD") && can(principal, "read") && (await readsConversation(principal, sessionOfStreamPath(SESSION_STREAM_PREFIX, path)))) return { teamId: principal.teamId, ...until(request, principal, token) };
       return refuse(403, "forbidden", "A client token may only read its own session's stream (with the read capability).");
     }
     if (path.startsWith("/v1/stream/__ds")) return refuse(403, "forbidden", "Subscriptions are managed with the bootstrap API_TOKEN.");
