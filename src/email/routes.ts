@@ -50,6 +50,9 @@ export const EmailView = z
   })
   .openapi("Email");
 
+/** The `If-Match` request header of an edit route, as the OpenAPI document shows it. */
+const IfMatchHeader = z.object({ "if-match": z.string().optional().openapi({ description: 'The version the edit was made on, e.g. "3"; a stale one answers 409 version_conflict with currentVersion' }) });
+
 /** Plain text, one line: no control characters (a subject line cannot hold a line break). */
 const OneLine = (name: string, max: number) =>
   z
@@ -101,9 +104,10 @@ export function editContextOf(c: Context<AppEnv>): EditContext {
   const header = c.req.header("if-match");
   const clientId = c.get("principal").clientId;
   if (header === undefined) return { clientId };
-  const match = /^\s*(?:W\/)?"?(\d{1,9})"?\s*$/.exec(header);
+  // "3", W/"3" or a bare 3; an unbalanced quote is malformed, not a version.
+  const match = /^\s*(?:W\/)?(?:"(\d{1,9})"|(\d{1,9}))\s*$/.exec(header);
   if (!match) throw new ApiError(400, "invalid_if_match", 'If-Match must be the version the edit was made on, e.g. If-Match: "3".');
-  return { baseVersion: Number(match[1]), clientId };
+  return { baseVersion: Number(match[1] ?? match[2]), clientId };
 }
 
 export interface StudioRoutesOptions {
@@ -456,7 +460,7 @@ export function studioRoutes(options: StudioRoutesOptions) {
       path: "/api/emails/{id}/sections/{sectionId}",
       tags: ["Email studio"],
       summary: "Edit one section's fields (a new version)",
-      request: { params: z.object({ id: Id("id", "email_x"), sectionId: Id("sectionId", "hero") }), body: { content: { "application/json": { schema: z.object({ fields: Json }) } } } },
+      request: { params: z.object({ id: Id("id", "email_x"), sectionId: Id("sectionId", "hero") }), headers: IfMatchHeader, body: { content: { "application/json": { schema: z.object({ fields: Json }) } } } },
       responses: { 200: { description: "The new version", content: { "application/json": { schema: EmailView } } }, ...errors(400, 401, 404, 409) },
     }),
     async (c) => {
@@ -490,7 +494,7 @@ export function studioRoutes(options: StudioRoutesOptions) {
       path: "/api/emails/{id}/sections",
       tags: ["Email studio"],
       summary: "Reorder, add or delete sections (send the new list of sections)",
-      request: { params: z.object({ id: Id("id", "email_x") }), body: { content: { "application/json": { schema: z.object({ sections: z.array(z.object({ id: z.string(), type: z.enum(SECTION_TYPES), fields: Json.optional() })) }) } } } },
+      request: { params: z.object({ id: Id("id", "email_x") }), headers: IfMatchHeader, body: { content: { "application/json": { schema: z.object({ sections: z.array(z.object({ id: z.string(), type: z.enum(SECTION_TYPES), fields: Json.optional() })) }) } } } },
       responses: { 200: { description: "The new version", content: { "application/json": { schema: EmailView } } }, ...errors(400, 401, 404, 409) },
     }),
     async (c) => {
@@ -509,7 +513,7 @@ export function studioRoutes(options: StudioRoutesOptions) {
   );
 
   app.openapi(
-    createRoute({ method: "post", path: "/api/emails/{id}/versions/{version}/restore", tags: ["Email studio"], summary: "Restore an earlier version (undo/redo are restores)", request: { params: z.object({ id: Id("id", "email_x"), version: z.coerce.number().int().min(1).openapi({ param: { name: "version", in: "path" } }) }) }, responses: { 200: { description: "The new version", content: { "application/json": { schema: EmailView } } }, ...errors(401, 404, 409) } }),
+    createRoute({ method: "post", path: "/api/emails/{id}/versions/{version}/restore", tags: ["Email studio"], summary: "Restore an earlier version (undo/redo are restores)", request: { params: z.object({ id: Id("id", "email_x"), version: z.coerce.number().int().min(1).openapi({ param: { name: "version", in: "path" } }) }), headers: IfMatchHeader }, responses: { 200: { description: "The new version", content: { "application/json": { schema: EmailView } } }, ...errors(401, 404, 409) } }),
     async (c) => {
       const { id, version } = c.req.valid("param");
       const email = await loadEmail(c, id);
