@@ -30,7 +30,7 @@ type Schema = {
 };
 type Parameter = { name: string; in: "path" | "query" | "header"; required?: boolean; schema?: Schema };
 type Operation = { method: string; path: string; parameters: Parameter[]; body?: Schema; bodyRequired: boolean };
-type Team = { token: string; brandId: string; briefId: string; emailId: string; sectionId: string };
+type Team = { token: string; brandId: string; briefId: string; emailId: string; sectionId: string; sections: Array<{ id: string; type: string; fields: unknown }> };
 
 const MAX_JSON_BYTES = 1_048_576;
 /** Tables whose rows change on every request (sign-in and token bookkeeping, presence) are not fingerprinted. */
@@ -73,7 +73,7 @@ async function makeTeam(name: string): Promise<Team> {
     if (email.json.status !== "generating") {
       expect(email.json.status).toBe("ready");
       const headline = email.json.document.sections.find((s: any) => s.type === "headline");
-      return { token, brandId: brand.json.id, briefId: brief.json.id, emailId: email.json.id, sectionId: headline.id };
+      return { token, brandId: brand.json.id, briefId: brief.json.id, emailId: email.json.id, sectionId: headline.id, sections: email.json.document.sections };
     }
     await Bun.sleep(50);
   }
@@ -177,6 +177,8 @@ function validBody(op: Operation): unknown {
   if (op.method === "POST" && op.path === "/api/emails/{id}/sections") return { type: "text" };
   if (op.method === "PATCH" && op.path === "/api/emails/{id}") return { subject: "A subject line" };
   if (op.method === "PATCH" && op.path === "/api/emails/{id}/sections/{sectionId}") return { fields: { text: "Words" } };
+  // The email's own sections (an empty list would delete them all, and the sweep goes on with this email).
+  if (op.method === "PUT" && op.path === "/api/emails/{id}/sections") return { sections: a.sections };
   return base;
 }
 
