@@ -318,7 +318,7 @@ export async function startService(options: { config: Config; log: Logger }): Pr
     const offline = () => providers.offlineOnly;
     app.route("/", brandPages({ brands, assets, publicUrl: config.publicUrl, offline }));
     app.route("/", variantPages({ studio, editor, variants, publicUrl: config.publicUrl, offline }));
-    app.route("/", studioPages({ studio, brands, assets, sessions, editor, publicUrl: config.publicUrl, offline }));
+    app.route("/", studioPages({ studio, brands, assets, sessions, editor, inputs, publicUrl: config.publicUrl, offline }));
     app.route("/", sessionPages({ sessions, presence: presence!, offline }));
     app.get("/", async (c) => {
       if (await accounts.needsSetup()) return c.redirect("/setup");
