@@ -52,6 +52,7 @@ import { ServiceMetrics } from "./service-metrics";
 import { EmailEditor } from "./email/editing";
 import { Variants } from "./email/variants";
 import { studioPages } from "./web/studio-pages";
+import { libraryPages } from "./web/library-pages";
 import { variantPages } from "./web/variant-pages";
 import { sessionPages } from "./web/session-pages";
 import { vendorFiles } from "./web/vendor";
@@ -313,7 +314,8 @@ export async function startService(options: { config: Config; log: Logger }): Pr
     const offline = () => providers.offlineOnly;
     app.route("/", brandPages({ brands, assets, publicUrl: config.publicUrl, offline }));
     app.route("/", variantPages({ studio, editor, variants, publicUrl: config.publicUrl, offline }));
-    app.route("/", studioPages({ studio, brands, assets, sessions, editor, publicUrl: config.publicUrl, offline }));
+    app.route("/", libraryPages({ studio, brands, library, offline }));
+    app.route("/", studioPages({ studio, brands, assets, sessions, editor, library, publicUrl: config.publicUrl, offline }));
     app.route("/", sessionPages({ sessions, presence: presence!, offline }));
     app.get("/", async (c) => {
       if (await accounts.needsSetup()) return c.redirect("/setup");
