@@ -188,6 +188,8 @@ export const sessionPresence = pgTable(
     clientId: text("client_id").notNull(),
     device: text("device").notNull(),
     status: text("status"),
+    /** Who the member is, as people read it (a user's name, an API token's name). */
+    name: text("name"),
     processId: text("process_id").notNull(),
     since: timestamp("since", { withTimezone: true }).notNull().defaultNow(),
     heartbeatAt: timestamp("heartbeat_at", { withTimezone: true }).notNull().defaultNow(),
@@ -398,6 +400,14 @@ export const emailVersions = pgTable(
     version: integer("version").notNull(),
     document: text("document").notNull(),
     note: text("note"),
+    /** edit | undo | redo | restore | generated: undo and redo rows move the pointer and are not listed as history entries. */
+    kind: text("kind").notNull().default("edit"),
+    /** The history entry whose document this version shows (itself, except for undo and redo). */
+    shows: integer("shows"),
+    /** Who made it: a person's name, "AI", or an API token's name. */
+    author: text("author"),
+    /** The tab (or client) that made it, as announced in the email.version event. */
+    clientId: text("client_id"),
     createdAt: timestamp("created_at", { withTimezone: true }).notNull().defaultNow(),
   },
   (table) => [primaryKey({ columns: [table.emailId, table.version] })],
