@@ -254,7 +254,7 @@ export async function startService(options: { config: Config; log: Logger }): Pr
     const editor = new EmailEditor({ studio, brands, sessions, loadImage: async (id) => (await assets.bytes(ALL_TEAMS, id))?.bytes, offlineText });
     const variants = new Variants({ studio, sessions, editor });
     const library = new EmailLibrary({ sql: database.sql, studio, sessions });
-    api.route("/", libraryRoutes({ studio, brands, library, editor, publicUrl: config.publicUrl }));
+    api.route("/", libraryRoutes({ studio, brands, library, editor, publicUrl: config.publicUrl, principalName: principalNames(accounts) }));
     api.route("/", studioRoutes({ studio, brands, assets, editor, sessions, variants, library, mail: config.mail, publicUrl: config.publicUrl, allowPrivate: config.importAllowPrivate, textProvider: (requested) => providers.text(requested), principalName: principalNames(accounts) }));
     api.route("/", brandRoutes({ brands, assets, imports: brandImports, references, publicUrl: config.publicUrl, allowPrivate: config.importAllowPrivate }));
     api.route("/", sessionRoutes({ service: sessions, turns, inputs, presence, secretKey: config.secretKey, publicUrl: config.publicUrl, runnableAgents: () => runtime!.agentNames, revokeClientToken: (input) => accounts.revokeClientToken(input) }));
@@ -318,7 +318,7 @@ export async function startService(options: { config: Config; log: Logger }): Pr
     const offline = () => providers.offlineOnly;
     app.route("/", brandPages({ brands, assets, publicUrl: config.publicUrl, offline }));
     app.route("/", variantPages({ studio, editor, variants, publicUrl: config.publicUrl, offline }));
-    app.route("/", libraryPages({ studio, brands, library, offline }));
+    app.route("/", libraryPages({ studio, brands, library, offline, publicUrl: config.publicUrl }));
     app.route("/", studioPages({ studio, brands, assets, sessions, editor, library, publicUrl: config.publicUrl, offline }));
     app.route("/", sessionPages({ sessions, presence: presence!, offline }));
     app.get("/", async (c) => {

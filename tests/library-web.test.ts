@@ -121,8 +121,17 @@ describe("the library page (Chromium)", () => {
     // Each row has a thumbnail: the email's HTML in a sandboxed frame, loaded.
     const thumb = row(page, ids.email).locator(".email-thumb iframe");
     expect(await thumb.getAttribute("sandbox")).toBe("");
-    expect(await thumb.getAttribute("src")).toContain(`/api/emails/${ids.email}/html`);
-    await page.waitForFunction((id) => performance.getEntriesByType("resource").some((e) => e.name.includes(`/api/emails/${id}/html`)), ids.email);
+    expect(await thumb.getAttribute("src")).toContain(`/emails/${ids.email}/thumbnail?v=1`);
+    await page.waitForFunction((id) => performance.getEntriesByType("resource").some((e) => e.name.includes(`/emails/${id}/thumbnail`)), ids.email);
+    // It is the email (sandboxed, no scripts), and the browser may keep it: its URL names the version.
+    const cookie = (await page.context().cookies()).map((c) => `${c.name}=${c.value}`).join("; ");
+    const thumbnail = await fetch(server.url + (await thumb.getAttribute("src"))!, { headers: { cookie } });
+    expect(thumbnail.status).toBe(200);
+    expect(thumbnail.headers.get("content-security-policy")).toContain("sandbox");
+    expect(thumbnail.headers.get("cache-control")).toContain("immutable");
+    expect(await thumbnail.text()).toContain("Wake up to brighter skin");
+    // Not the current version (or not asked by version): not kept.
+    expect((await fetch(`${server.url}/emails/${ids.email}/thumbnail?v=99`, { headers: { cookie } })).headers.get("cache-control")).toBe("no-store");
 
     // Duplicate: a copy at the top, named "Copy of …".
     const original = (await api("GET", `/api/emails/${ids.email}`)).body;

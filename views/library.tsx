@@ -9,6 +9,8 @@ interface PageUser {
 /** One email (or template) as the library lists it. */
 export interface LibraryRow {
   id: string;
+  /** The thumbnail's URL (a render of the email), null while it has no version yet. */
+  thumbnail: string | null;
   name: string;
   subject: string | null;
   status: string;
@@ -62,9 +64,9 @@ const STATUS_CHOICES: Array<[string, string]> = [
 const path = (id: string) => `/emails/${encodeURIComponent(id)}`;
 
 /** A small picture of the email: its HTML in a sandboxed frame, scaled down by CSS (no scripts, no clicks). */
-const Thumbnail: FC<{ id: string; name: string; version: number }> = ({ id, name, version }) => (
+const Thumbnail: FC<{ src: string | null; name: string }> = ({ src, name }) => (
   <div class="email-thumb" aria-hidden="true">
-    {version > 0 ? <iframe sandbox="" loading="lazy" tabindex={-1} title={`Preview of ${name}`} src={`/api/emails/${encodeURIComponent(id)}/html?v=${version}`}></iframe> : <span class="email-thumb-empty">Writing…</span>}
+    {src ? <iframe sandbox="" loading="lazy" tabindex={-1} title={`Preview of ${name}`} src={src}></iframe> : <span class="email-thumb-empty">Writing…</span>}
   </div>
 );
 
@@ -161,7 +163,7 @@ export const LibraryPage: FC<LibraryPageProps> = ({ user, csrfToken, offline, em
                   {emails.map((e) => (
                     <tr data-email-id={e.id}>
                       <td class="library-email">
-                        <Thumbnail id={e.id} name={e.name} version={e.version} />
+                        <Thumbnail src={e.thumbnail} name={e.name} />
                         <div class="library-name">
                           <a href={path(e.id)} class="email-name">{e.name}</a>
                           {e.subject && e.subject !== e.name && <span class="muted small">{e.subject}</span>}
@@ -217,7 +219,7 @@ export const LibraryPage: FC<LibraryPageProps> = ({ user, csrfToken, offline, em
               <ul class="template-grid">
                 {templates.map((t) => (
                   <li class="template-card" data-template-id={t.id}>
-                    <Thumbnail id={t.id} name={t.name} version={t.version} />
+                    <Thumbnail src={t.thumbnail} name={t.name} />
                     <a href={path(t.id)} class="template-name">{t.name}</a>
                     <span class="muted small">{t.brandName}</span>
                     <div class="template-actions">

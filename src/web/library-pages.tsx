@@ -1,11 +1,12 @@
 import { Hono, type Context } from "hono";
-import type { BrandStore } from "../brands/store";
+import { toBrand, type BrandStore } from "../brands/store";
+import { renderEmail } from "../email/render";
 import { displayName, type EmailRecord, type StudioStore } from "../email/studio";
 import { decodeCursor, encodeCursor, LIST_STATUSES, type EmailLibrary, type ListedEmail, type ListStatus } from "../email/library";
 import { MAX_NAME_CHARS } from "../email/limits";
 import { LibraryPage, type LibraryNotice, type LibraryRow } from "../../views/library";
 import { requireUser } from "./account-pages";
-import { field, formCsrfOk, html, notFoundPage, readForm, FORM_EXPIRED, type FormBody, type PageEnv } from "./forms";
+import { baseUrl, field, formCsrfOk, html, notFoundPage, readForm, FORM_EXPIRED, type FormBody, type PageEnv } from "./forms";
 
 export interface LibraryPagesOptions {
   studio: StudioStore;
@@ -13,12 +14,18 @@ export interface LibraryPagesOptions {
   library: EmailLibrary;
   /** True when no AI keys are set (the offline banner). */
   offline: () => boolean;
+  publicUrl: string | undefined;
 }
 
 /** Emails a page of the library shows: each has a thumbnail (a render of the email), so pages stay short. */
 export const LIBRARY_PAGE_SIZE = 12;
 /** Templates shown on the emails page. */
 const TEMPLATES_SHOWN = 12;
+/** Thumbnails kept rendered in this process (each a few tens of KB). */
+const THUMBNAIL_CACHE_SIZE = 300;
+/** A thumbnail's URL names its version and brand stamp, so the browser may keep it for good. */
+const THUMBNAIL_MAX_AGE_S = 31_536_000;
+const THUMBNAIL_CSP = "default-src 'none'; img-src https: http: data:; style-src 'unsafe-inline'; font-src https:; sandbox";
 const NOTICE_KINDS = new Set(["duplicated", "renamed", "archived", "unarchived", "template"]);
 
 /** Where an action goes back to: a list URL of ours (`/emails?…`), never another site. */
@@ -60,7 +67,8 @@ export function libraryPages(options: LibraryPagesOptions) {
       library.list(scope(c), { ...filters, limit: LIBRARY_PAGE_SIZE, ...(cursor ? { cursor } : {}) }),
       library.list(scope(c), { kind: "template", limit: TEMPLATES_SHOWN, ...(brandId ? { brandId } : {}) }),
     ]);
-    const row = (e: ListedEmail): LibraryRow => ({ id: e.id, name: e.displayName, subject: e.document.subject ?? null, status: e.listedStatus, version: e.version, brandId: e.brandId, brandName: names.get(e.brandId) ?? "—", createdAt: e.createdAt, archived: e.archivedAt !== null, offlineDraft: e.document.meta?.offlineDraft === true });
+    const stamps = new Map(brandList.map((b) => [b.id, new Date(b.updatedAt).getTime()]));
+    const row = (e: ListedEmail): LibraryRow => ({ thumbnail: e.version > 0 ? `/emails/${encodeURIComponent(e.id)}/thumbnail?v=${e.version}&u=${new Date(e.updatedAt).getTime()}&b=${stamps.get(e.brandId) ?? 0}` : null, id: e.id, name: e.displayName, subject: e.document.subject ?? null, status: e.listedStatus, version: e.version, brandId: e.brandId, brandName: names.get(e.brandId) ?? "—", createdAt: e.createdAt, archived: e.archivedAt !== null, offlineDraft: e.document.meta?.offlineDraft === true });
     const params = new URLSearchParams({ ...(brandId ? { brandId } : {}), ...(status ? { status } : {}), ...(q ? { q } : {}) });
     const back = `/emails${params.size > 0 || cursor ? `?${new URLSearchParams({ ...Object.fromEntries(params), ...(cursor ? { cursor: c.req.query("cursor")! } : {}) })}` : ""}`;
     const nextPage = page.nextCursor ? `/emails?${new URLSearchParams({ ...Object.fromEntries(params), cursor: encodeCursor(page.nextCursor) })}` : undefined;
@@ -110,6 +118,29 @@ export function libraryPages(options: LibraryPagesOptions) {
   }
 
   const clientId = (c: Context<PageEnv>) => c.get("user")!.id;
+
+  /**
+   * A thumbnail: the email's HTML alone (no checks), from a small cache, sandboxed like the HTML
+   * route. Its URL carries the version, last write and brand stamp, so the browser keeps it until
+   * one of them changes: a second visit to the library renders nothing.
+   */
+  const thumbnails = new Map<string, string>();
+  app.get("/emails/:id/thumbnail", async (c) => {
+    const email = await studio.email(scope(c), c.req.param("id"));
+    if (!email) return c.text("No such email.", 404);
+    const brand = await brands.brand(scope(c), email.brandId);
+    if (!brand) return c.text("The email's brand is gone.", 404);
+    const base = baseUrl(c, options.publicUrl);
+    const key = JSON.stringify([email.id, email.version, new Date(email.updatedAt).getTime(), brand.id, new Date(brand.updatedAt).getTime(), base]);
+    let body = thumbnails.get(key);
+    if (body === undefined) {
+      body = (await renderEmail({ document: email.document, brand: toBrand(brand, base) })).html;
+      if (thumbnails.size >= THUMBNAIL_CACHE_SIZE) thumbnails.delete(thumbnails.keys().next().value!);
+      thumbnails.set(key, body);
+    }
+    const current = c.req.query("v") === String(email.version) && c.req.query("u") === String(new Date(email.updatedAt).getTime()) && c.req.query("b") === String(new Date(brand.updatedAt).getTime());
+    return c.body(body, 200, { "content-type": "text/html; charset=utf-8", "content-security-policy": THUMBNAIL_CSP, "cache-control": current ? `private, max-age=${THUMBNAIL_MAX_AGE_S}, immutable` : "no-store" });
+  });
 
   action("/emails/:id/duplicate", async (email, _form, c) => {
     const made = await library.copy(email, { name: `Copy of ${displayName(email)}`, template: email.isTemplate, note: `Duplicated from “${displayName(email)}” (version ${email.version})`, clientId: clientId(c) });
