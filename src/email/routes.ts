@@ -105,9 +105,10 @@ export function editContextOf(c: Context<AppEnv>): EditContext {
   if (tab !== undefined && !CLIENT_ID.test(tab)) throw new ApiError(400, "invalid_client_id", "X-Client-Id must be 1–64 letters, digits, _ or -.");
   const clientId = tab ?? c.get("principal").clientId;
   if (header === undefined) return { clientId };
-  const match = /^\s*(?:W\/)?"?(\d{1,9})"?\s*$/.exec(header);
+  // "3", W/"3" or a bare 3; an unbalanced quote is malformed, not a version.
+  const match = /^\s*(?:W\/)?(?:"(\d{1,9})"|(\d{1,9}))\s*$/.exec(header);
   if (!match) throw new ApiError(400, "invalid_if_match", 'If-Match must be the version the edit was made on, e.g. If-Match: "3".');
-  return { baseVersion: Number(match[1]), clientId };
+  return { baseVersion: Number(match[1] ?? match[2]), clientId };
 }
 
 export interface StudioRoutesOptions {
