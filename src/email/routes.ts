@@ -474,7 +474,6 @@ export function studioRoutes(options: StudioRoutesOptions) {
       const email = await loadEmail(c, c.req.valid("param").id);
       const ctx = await editContext(c);
       const { name, ...meta } = c.req.valid("json");
-      if (name !== undefined && email.status === "generating") throw new ApiError(409, "email_generating", "The email is still being generated; name it when it is ready.");
       // The name is not part of the document: a rename alone makes no version, but a stale If-Match is still refused.
       const result = meta.subject !== undefined || meta.preheader !== undefined ? await editor.editMeta(email, meta, ctx) : ctx.baseVersion !== undefined && ctx.baseVersion !== email.version ? versionConflict(email.version) : ({ ok: true, version: email.version } as const);
       if (result.ok && name !== undefined) await options.library.rename(email, name.trim() || null);
