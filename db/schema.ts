@@ -188,6 +188,8 @@ export const sessionPresence = pgTable(
     clientId: text("client_id").notNull(),
     device: text("device").notNull(),
     status: text("status"),
+    /** Who the member is, as people read it (a user's name, an API token's name). */
+    name: text("name"),
     processId: text("process_id").notNull(),
     since: timestamp("since", { withTimezone: true }).notNull().defaultNow(),
     heartbeatAt: timestamp("heartbeat_at", { withTimezone: true }).notNull().defaultNow(),
@@ -362,8 +364,31 @@ export const emails = pgTable(
     error: text("error"),
     createdAt: timestamp("created_at", { withTimezone: true }).notNull().defaultNow(),
     updatedAt: timestamp("updated_at", { withTimezone: true }).notNull().defaultNow(),
+    /** The marketer's name for it; null = named after its subject (or its brief's hook). */
+    name: text("name"),
+    /** Archived (hidden from the library, restorable); null = in the library. */
+    archivedAt: timestamp("archived_at", { withTimezone: true }),
+    /** A template: listed under Templates, copied by "New email from template". */
+    isTemplate: boolean("is_template").notNull().default(false),
   },
-  (table) => [index("emails_team_idx").on(table.teamId, table.createdAt)],
+  (table) => [index("emails_team_idx").on(table.teamId, table.createdAt), index("emails_library_idx").on(table.teamId, table.isTemplate, table.createdAt, table.id)],
+);
+
+/** A section saved for reuse with a brand ("saved block"): inserted into any email of the team. */
+export const savedBlocks = pgTable(
+  "saved_blocks",
+  {
+    id: text("id").primaryKey(),
+    teamId: text("team_id"),
+    brandId: text("brand_id")
+      .notNull()
+      .references(() => brands.id, { onDelete: "cascade" }),
+    name: text("name").notNull(),
+    /** The section as JSON: `{type, fields}` (its id is fresh at each insert). */
+    section: text("section").notNull(),
+    createdAt: timestamp("created_at", { withTimezone: true }).notNull().defaultNow(),
+  },
+  (table) => [index("saved_blocks_brand_idx").on(table.teamId, table.brandId, table.createdAt)],
 );
 
 export const emailVersions = pgTable(
@@ -375,6 +400,14 @@ export const emailVersions = pgTable(
     version: integer("version").notNull(),
     document: text("document").notNull(),
     note: text("note"),
+    /** edit | undo | redo | restore | generated: undo and redo rows move the pointer and are not listed as history entries. */
+    kind: text("kind").notNull().default("edit"),
+    /** The history entry whose document this version shows (itself, except for undo and redo). */
+    shows: integer("shows"),
+    /** Who made it: a person's name, "AI", or an API token's name. */
+    author: text("author"),
+    /** The tab (or client) that made it, as announced in the email.version event. */
+    clientId: text("client_id"),
     createdAt: timestamp("created_at", { withTimezone: true }).notNull().defaultNow(),
   },
   (table) => [primaryKey({ columns: [table.emailId, table.version] })],

@@ -19,6 +19,7 @@ import { subscriptionHost } from "./streams/subscription-host";
 import { Authenticator, can, type Principal } from "./accounts/principal";
 import { ALL_TEAMS, inScope, scopeOf } from "./accounts/scope";
 import { Accounts } from "./accounts/service";
+import { principalNames } from "./accounts/names";
 import { accountPages } from "./web/account-pages";
 import { accountRoutes } from "./accounts/routes";
 import { cookiePrincipal, loadUser, type WebVariables } from "./web/cookies";
@@ -31,6 +32,7 @@ import { SessionSockets, WS_LIMITS, type SocketData } from "./sessions/socket";
 import { SessionFollowers } from "./sessions/follower";
 import { sessionRoutes } from "./sessions/routes";
 import { guardSessionStream } from "./sessions/stream-guard";
+import { Revocations } from "./accounts/revocations";
 import { Turns } from "./sessions/turns";
 import { chatRoutes } from "./sessions/chat-routes";
 import { branchRoutes } from "./sessions/branch-routes";
@@ -45,6 +47,8 @@ import { AssetStore } from "./assets/store";
 import { StudioStore } from "./email/studio";
 import { emailAgents } from "./email/generation";
 import { studioRoutes } from "./email/routes";
+import { libraryRoutes } from "./email/library-routes";
+import { EmailLibrary } from "./email/library";
 import { assetRoutes, assetRoute } from "./assets/routes";
 import { ServiceMetrics } from "./service-metrics";
 import { EmailEditor } from "./email/editing";
@@ -177,11 +181,13 @@ export async function startService(options: { config: Config; log: Logger }): Pr
 
     const accounts = new Accounts({ sql: database.sql });
     const auth = new Authenticator({ apiToken: config.apiToken, secretKey: config.secretKey, accounts });
+    const revocations = new Revocations({ authenticate: async (token) => (await auth.authenticate(token)) !== undefined, log: log.child({ component: "revocations" }) });
+    await revocations.start(database.listener);
     const streams = await createStreams({
       database,
       log,
       longPollTimeoutMs: config.longPollTimeoutMs,
-      authorize: config.streamsAuth ? (request, path) => streamAuthorizer(auth, sessions, streams.store)(request, path) : undefined,
+      authorize: config.streamsAuth ? (request, path) => streamAuthorizer(auth, sessions, streams.store, revocations)(request, path) : undefined,
       reserved: ({ store, writer }) => (subscriptions = new SubscriptionManager({ host: subscriptionHost(store, writer), log: log.child({ component: "subscriptions" }), allowPrivate: config.importAllowPrivate })),
     });
     if (config.role !== "web") await scheduleStreamJobs(boss, streams, log);
@@ -246,7 +252,9 @@ export async function startService(options: { config: Config; log: Logger }): Pr
     };
     const editor = new EmailEditor({ studio, brands, sessions, loadImage: async (id) => (await assets.bytes(ALL_TEAMS, id))?.bytes, offlineText });
     const variants = new Variants({ studio, sessions, editor });
-    api.route("/", studioRoutes({ studio, brands, assets, editor, sessions, variants, mail: config.mail, publicUrl: config.publicUrl, allowPrivate: config.importAllowPrivate, textProvider: (requested) => providers.text(requested) }));
+    const library = new EmailLibrary({ sql: database.sql, studio, sessions });
+    api.route("/", libraryRoutes({ studio, brands, library, editor, publicUrl: config.publicUrl }));
+    api.route("/", studioRoutes({ studio, brands, assets, editor, sessions, variants, library, mail: config.mail, publicUrl: config.publicUrl, allowPrivate: config.importAllowPrivate, textProvider: (requested) => providers.text(requested), principalName: principalNames(accounts) }));
     api.route("/", brandRoutes({ brands, assets, imports: brandImports, references, publicUrl: config.publicUrl, allowPrivate: config.importAllowPrivate }));
     api.route("/", sessionRoutes({ service: sessions, turns, inputs, presence, secretKey: config.secretKey, publicUrl: config.publicUrl, runnableAgents: () => runtime!.agentNames, revokeClientToken: (input) => accounts.revokeClientToken(input) }));
     api.route("/", chatRoutes({ service: sessions, turns, secretKey: config.secretKey, publicUrl: config.publicUrl }));
@@ -347,7 +355,7 @@ export async function startService(options: { config: Config; log: Logger }): Pr
  * only reads (GET/HEAD) its own session's stream; people and API tokens their team's session streams
  * and the streams their team created (another team's answer 404; PUT on a taken path is 409).
  */
-function streamAuthorizer(auth: Authenticator, sessions: SessionService, store: StreamStore) {
+function streamAuthorizer(auth: Authenticator, sessions: SessionService, store: StreamStore, revocations: Revocations) {
   const refuse = (status: number, code: string, message: string) => Response.json({ error: { code, message } }, { status, headers: status === 401 ? { "www-authenticate": "Bearer" } : {} });
   const notFound = () => refuse(404, "not_found", "No stream at this path.");
   // Whether the principal's team scope holds the stream: true, false (another team's), or undefined (none).
@@ -361,13 +369,17 @@ function streamAuthorizer(auth: Authenticator, sessions: SessionService, store: 
     const owner = await store.ownerOf(path);
     return owner === undefined ? undefined : inScope(scope, owner);
   };
-  return async (request: Request, path: string): Promise<Response | { teamId: string | null }> => {
-    const principal: Principal | undefined = await auth.authenticate(Authenticator.bearer(request) ?? new URL(request.url).searchParams.get("token"));
-    if (!principal) return refuse(401, "unauthorized", "Send Authorization: Bearer <token> (or run with STREAMS_AUTH=off for development).");
+  // A live read (SSE, long-poll) by a revocable token ends when the token is revoked (see Revocations).
+  const until = (request: Request, principal: Extract<Principal, { kind: "client" | "token" }>, token: string) =>
+    request.method === "GET" && /[?&]live=/.test(request.url) ? { until: revocations.track(principal.tokenId, token, request.signal) } : {};
+  return async (request: Request, path: string): Promise<Response | { teamId: string | null; until?: AbortSignal }> => {
+    const token = Authenticator.bearer(request) ?? new URL(request.url).searchParams.get("token");
+    const principal: Principal | undefined = await auth.authenticate(token);
+    if (!principal || !token) return refuse(401, "unauthorized", "Send Authorization: Bearer <token> (or run with STREAMS_AUTH=off for development).");
     if (principal.kind === "admin") return { teamId: null };
     if (principal.kind === "client") {
       // Its session's stream, and the AI SDK streams of its turns (`…/sessions/<id>/ui/<uiId>`).
-      if ((request.method === "GET" || request.method === "HEAD") && sessionOfStreamPath(SESSION_STREAM_PREFIX, path) === principal.sessionId && can(principal, "read")) return { teamId: principal.teamId };
+      if ((request.method === "GET" || request.method === "HEAD") && sessionOfStreamPath(SESSION_STREAM_PREFIX, path) === principal.sessionId && can(principal, "read")) return { teamId: principal.teamId, ...until(request, principal, token) };
       return refuse(403, "forbidden", "A client token may only read its own session's stream (with the read capability).");
     }
     if (path.startsWith("/v1/stream/__ds")) return refuse(403, "forbidden", "Subscriptions are managed with the bootstrap API_TOKEN.");
@@ -379,6 +391,7 @@ function streamAuthorizer(auth: Authenticator, sessions: SessionService, store: 
       const sourcePath = source.startsWith("/") ? source : new URL(source, request.url).pathname;
       if ((await owns(principal, sourcePath)) === false) return notFound();
     }
+    if (principal.kind === "token") return { teamId: principal.teamId, ...until(request, principal, token) };
     return { teamId: principal.teamId };
   };
 }

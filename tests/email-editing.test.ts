@@ -91,7 +91,7 @@ describe("If-Match and version conflicts", () => {
     expect(res.body.version).toBe(email.version + 1);
     expect(res.headers.get("etag")).toBe(`"${email.version + 1}"`);
     const events = (await sessionEvents(email.sessionId)).filter((e) => e.type === "artifact" && e.kind === "email.version");
-    expect(events).toEqual([expect.objectContaining({ ref: email.id, data: expect.objectContaining({ version: email.version + 1, summary: "Edited headline text" }) })]);
+    expect(events).toEqual([expect.objectContaining({ ref: email.id, data: expect.objectContaining({ version: email.version + 1, summary: "Edited headline in Headline" }) })]);
   });
 
   test("a stale If-Match on a field someone changed is 409 version_conflict with currentVersion, and stores nothing", async () => {
@@ -105,12 +105,15 @@ describe("If-Match and version conflicts", () => {
     const now = await api("GET", `/api/emails/${email.id}`);
     expect(now.body.version).toBe(a.body.version);
     expect(headline(now.body).fields.text).toBe("Tab A's headline");
-    // Stale structural edits and restores are refused too.
-    const put = await api("PUT", `/api/emails/${email.id}/sections`, { sections: email.document.sections.slice().reverse().map((s: any) => ({ id: s.id, type: s.type })) }, { "if-match": `"${email.version}"` });
-    expect(put.status).toBe(409);
+    // A stale restore is refused too (it would undo A's edit unseen).
     const restore = await api("POST", `/api/emails/${email.id}/versions/1/restore`, undefined, { "if-match": `"${email.version}"` });
     expect(restore.status).toBe(409);
     expect((await api("GET", `/api/emails/${email.id}`)).body.version).toBe(a.body.version);
+    // A stale reorder touches the order only, which nobody changed: it is merged and A's headline kept.
+    const put = await api("PUT", `/api/emails/${email.id}/sections`, { sections: email.document.sections.slice().reverse().map((s: any) => ({ id: s.id, type: s.type })) }, { "if-match": `"${email.version}"` });
+    expect(put.status).toBe(200);
+    expect(put.body.document.sections.map((s: any) => s.id)).toEqual(email.document.sections.map((s: any) => s.id).reverse());
+    expect(headline(put.body).fields.text).toBe("Tab A's headline");
   });
 
   test("edits to different fields of one section made on the same version are merged: both are kept", async () => {
@@ -148,7 +151,7 @@ describe("PATCH /api/emails/:id", () => {
     expect(stale.status).toBe(409);
     expect(stale.body.error).toMatchObject({ code: "version_conflict", currentVersion: email.version + 1 });
     const events = (await sessionEvents(email.sessionId)).filter((e) => e.kind === "email.version");
-    expect(events.map((e) => e.data.summary)).toEqual(["Edited subject and preheader"]);
+    expect(events.map((e) => e.data.summary)).toEqual(["Changed subject and preheader"]);
   });
 
   test("bad input is a clear 4xx and stores nothing: unknown id, another team's email, wrong types, line breaks, unknown fields, too long", async () => {
@@ -174,6 +177,6 @@ test("/openapi.json documents PATCH /api/emails/{id} with its If-Match header an
   const spec: any = await res.json();
   const patch = spec.paths["/api/emails/{id}"].patch;
   expect(patch.parameters.map((p: any) => `${p.in}:${p.name}`)).toEqual(expect.arrayContaining(["path:id", "header:if-match"]));
-  expect(Object.keys(spec.components.schemas.EmailMetaPatch.properties).sort()).toEqual(["preheader", "subject"]);
+  expect(Object.keys(spec.components.schemas.EmailMetaPatch.properties).sort()).toEqual(["name", "preheader", "subject"]);
   expect(Object.keys(patch.responses)).toEqual(expect.arrayContaining(["200", "400", "404", "409"]));
 });

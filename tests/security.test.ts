@@ -292,6 +292,7 @@ describe("tenant isolation of the email studio", () => {
     "post /api/brands/{id}/references": async () => form(await png(), "r.png"),
     "post /api/emails/{id}/test-sends": async () => ({ to: ["someone@example.com"] }),
     "patch /api/emails/{id}": async () => ({ subject: "Hijacked" }),
+    "post /api/emails/{id}/sections": async () => ({ type: "text" }),
   };
 
   /** A valid query for each route that requires one, for the same reason. */

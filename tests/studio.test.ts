@@ -467,21 +467,21 @@ describe("editing, versions and regeneration", () => {
     expect((await api("POST", `/api/emails/${email.id}/sections/nope/regenerate`, { instruction: "x" })).status).toBe(404);
   });
 
-  test("restore is undo (and redo): a new version with the old document", async () => {
+  test("restore makes an old version's document current again: one history entry, a new version number", async () => {
     const latest = (await api("GET", `/api/emails/${email.id}`)).body;
     const list = (await api("GET", `/api/emails/${email.id}/versions`)).body.versions;
     expect(list.map((v: any) => v.version)).toEqual(Array.from({ length: latest.version }, (_, i) => latest.version - i));
-    expect(list.at(-1)).toMatchObject({ version: 1, note: "Generated" });
-    expect(list.find((v: any) => v.version === 2).note).toBe("Edited headline text");
+    expect(list.at(-1)).toMatchObject({ version: 1, note: "Generated", kind: "generated", author: "AI" });
+    expect(list.find((v: any) => v.version === 2).note).toBe("Edited headline in Headline");
 
-    const undo = await api("POST", `/api/emails/${email.id}/versions/1/restore`);
-    expect(undo.status).toBe(200);
-    expect(undo.body.version).toBe(latest.version + 1);
-    expect(undo.body.document).toEqual(email.document);
-    const redo = await api("POST", `/api/emails/${email.id}/versions/${latest.version}/restore`);
-    expect(redo.body.version).toBe(latest.version + 2);
-    expect(redo.body.document).toEqual(latest.document);
-    expect((await api("GET", `/api/emails/${email.id}/versions`)).body.versions[0].note).toBe(`Restored version ${latest.version}`);
+    const restored = await api("POST", `/api/emails/${email.id}/versions/1/restore`);
+    expect(restored.status).toBe(200);
+    expect(restored.body.version).toBe(latest.version + 1);
+    expect(restored.body.document).toEqual(email.document);
+    const back = await api("POST", `/api/emails/${email.id}/versions/${latest.version}/restore`);
+    expect(back.body.version).toBe(latest.version + 2);
+    expect(back.body.document).toEqual(latest.document);
+    expect((await api("GET", `/api/emails/${email.id}/versions`)).body.versions[0]).toMatchObject({ note: `Restored version ${latest.version}`, kind: "restore", current: true });
     expect((await api("POST", `/api/emails/${email.id}/versions/999/restore`)).status).toBe(404);
     expect((await api("POST", `/api/emails/${email.id}/versions/0/restore`)).status).toBe(400);
   });

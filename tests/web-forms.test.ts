@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { undoRedo, newSectionId } from "../src/email/editing";
+import { historyOf, newSectionId } from "../src/email/editing";
 import { fieldsFromForm, sectionSummary } from "../src/web/section-form";
 import { applyFormulaAction, emptyBrandForm, paletteReport, readBrandForm, toBrandInput } from "../src/brands/form";
 import { readBriefForm, toBriefInput } from "../src/web/brief-form";
@@ -8,28 +8,39 @@ import type { SessionEvent } from "../src/sessions/events";
 
 /** The pure parts behind the web pages: undo/redo, section and brand forms, the generation view's state. */
 
-const v = (version: number, note: string) => ({ version, note });
+describe("undo and redo move through history entries", () => {
+  type Kind = "edit" | "undo" | "redo" | "restore" | "generated";
+  const row = (version: number, kind: Kind, shows = version) => ({ version, kind, shows });
+  const summary = (rows: ReturnType<typeof row>[]) => {
+    const h = historyOf(rows);
+    return { showing: h.showing, undo: h.undo, redo: h.redo, entries: h.entries.map((e) => `${e.version}${e.current ? "*" : ""}${e.undone ? "~" : ""}`) };
+  };
 
-describe("undo and redo by version", () => {
-  test("undo goes back one edit, redo forward again", () => {
-    const history = [v(1, "Generated"), v(2, "Edited headline"), v(3, "Moved cta up")];
-    expect(undoRedo(history)).toEqual({ showing: 3, undo: 2, redo: undefined });
-    const undone = [...history, v(4, "Restored version 2")];
-    expect(undoRedo(undone)).toEqual({ showing: 2, undo: 1, redo: 3 });
-    const twice = [...undone, v(5, "Restored version 1")];
-    expect(undoRedo(twice)).toEqual({ showing: 1, undo: undefined, redo: 2 });
-    const redone = [...undone, v(5, "Restored version 3")];
-    expect(undoRedo(redone)).toEqual({ showing: 3, undo: 2, redo: undefined });
+  test("undo goes back one entry, redo forward again; neither is an entry", () => {
+    const rows = [row(1, "generated"), row(2, "edit"), row(3, "edit")];
+    expect(summary(rows)).toEqual({ showing: 3, undo: 2, redo: undefined, entries: ["3*", "2", "1"] });
+    const undone = [...rows, row(4, "undo", 2)];
+    expect(summary(undone)).toEqual({ showing: 2, undo: 1, redo: 3, entries: ["3~", "2*", "1"] });
+    const twice = [...undone, row(5, "undo", 1)];
+    expect(summary(twice)).toEqual({ showing: 1, undo: undefined, redo: 2, entries: ["3~", "2~", "1*"] });
+    const redone = [...twice, row(6, "redo", 2), row(7, "redo", 3)];
+    expect(summary(redone)).toEqual({ showing: 3, undo: 2, redo: undefined, entries: ["3*", "2", "1"] });
   });
 
   test("a new edit after an undo drops the undone branch from redo", () => {
-    const history = [v(1, "Generated"), v(2, "Edited headline"), v(3, "Restored version 1"), v(4, "Edited cta")];
-    expect(undoRedo(history)).toEqual({ showing: 4, undo: 1, redo: undefined });
-    expect(undoRedo([...history, v(5, "Restored version 1")])).toEqual({ showing: 1, undo: undefined, redo: 4 });
+    const rows = [row(1, "generated"), row(2, "edit"), row(3, "undo", 1), row(4, "edit")];
+    expect(summary(rows)).toEqual({ showing: 4, undo: 1, redo: undefined, entries: ["4*", "2~", "1"] });
+    expect(summary([...rows, row(5, "undo", 1)])).toMatchObject({ showing: 1, undo: undefined, redo: 4 });
+  });
+
+  test("a restore is one entry made on top of what was showing; undo after it goes back there", () => {
+    const rows = [row(1, "generated"), row(2, "edit"), row(3, "edit"), row(4, "restore")];
+    expect(summary(rows)).toEqual({ showing: 4, undo: 3, redo: undefined, entries: ["4*", "3", "2", "1"] });
+    expect(summary([...rows, row(5, "undo", 3)])).toEqual({ showing: 3, undo: 2, redo: 4, entries: ["4~", "3*", "2", "1"] });
   });
 
   test("no versions, nothing to do", () => {
-    expect(undoRedo([])).toEqual({ showing: 0, undo: undefined, redo: undefined });
+    expect(summary([])).toEqual({ showing: 0, undo: undefined, redo: undefined, entries: [] });
   });
 
   test("new section ids do not collide", () => {

@@ -278,9 +278,12 @@ describe("marketer flow", () => {
     expect(await page.textContent("#section-headline-1 .section-text")).not.toBe(before);
     await shot(page, "editor-regenerated");
 
-    // Undo brings the edited headline back; redo is then possible.
+    // Undo brings the edited headline back without a history entry of its own; redo is then possible.
+    const entries = await page.locator("#versions li").count();
     await page.click("#undo");
-    await page.waitForSelector("#versions li.current .version-note:text-matches('Restored version')");
+    await page.waitForSelector("#versions li.undone .version-note:text-matches('Regenerated headline')");
+    expect(await page.textContent("#versions li.current .version-note")).toMatch(/^Moved /);
+    expect(await page.locator("#versions li").count()).toBe(entries);
     expect(await page.textContent("#section-headline-1 .section-text")).toBe(before);
     expect(await page.isEnabled("#redo")).toBe(true);
     expect(await page.evaluate(() => (window as unknown as { __sameDocument?: boolean }).__sameDocument)).toBe(true);
@@ -388,7 +391,7 @@ describe("marketer flow", () => {
     await page.click("#inbox-row .inbox-save");
     await page.waitForSelector(`#editor[data-version="${start + 1}"]`);
     expect(await page.textContent("#inbox-subject-hint")).toContain("a good length");
-    expect(await page.textContent("#versions li.current .version-note")).toBe("Edited subject and preheader");
+    expect(await page.textContent("#versions li.current .version-note")).toBe("Changed subject and preheader");
     await accessible(page, "editor with inbox row");
     await shot(page, "editor-inbox-row", false);
     await page.reload();

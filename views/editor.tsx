@@ -20,7 +20,8 @@ export interface EditorData {
   sections: EditorSection[];
   /** The section open for editing (with the values and error of a rejected save). */
   editing?: { sectionId: string; error?: string; fields?: Record<string, unknown>; version?: number };
-  history: { versions: Array<{ version: number; note: string | null; createdAt: Date }>; showing: number; undo?: number; redo?: number };
+  /** The history entries, newest first (undo and redo only move `showing`; they are not entries). */
+  history: { entries: Array<{ version: number; note: string | null; kind: string; author: string | null; createdAt: Date; current: boolean; undone: boolean }>; showing: number; undo?: number; redo?: number };
   checks: Array<{ id: string; level: "error" | "warning" | "info"; message: string; sectionId?: string }>;
   /** Section rewrites still running, streamed into the page by static/editor.js. */
   liveRuns: Array<{ runId: string; sectionId?: string; label: string }>;
@@ -52,6 +53,7 @@ export const Editor: FC<{ data: EditorData }> = ({ data }) => {
           <h1>{email.subject ?? "Untitled email"}</h1>
           <p class="muted small">
             {data.brandName} · <span id="version-label">version {email.version}</span>
+            {data.history.showing !== email.version && data.history.showing > 0 && <span class="muted" id="showing-label"> (showing v{data.history.showing})</span>}
             {email.preheader && <> · <span class="preheader">{email.preheader}</span></>}
           </p>
         </div>
@@ -145,17 +147,20 @@ export const Editor: FC<{ data: EditorData }> = ({ data }) => {
           <section class="panel" aria-labelledby="history-title">
             <h2 id="history-title">Versions</h2>
             <ol class="versions" id="versions">
-              {data.history.versions.map((v, i) => (
-                <li class={i === 0 ? "current" : undefined}>
+              {data.history.entries.map((v) => (
+                <li class={v.current ? "current" : v.undone ? "undone" : undefined} data-version={v.version} aria-current={v.current ? "true" : undefined}>
                   <span class="version-number">v{v.version}</span>
                   <span class="version-note">{v.note ?? "Saved"}</span>
-                  <span class="muted small">{when(v.createdAt)}</span>
-                  {i === 0 ? (
+                  <span class="version-meta muted small">
+                    <span class="version-author">{v.author ?? "Someone"}</span> · {when(v.createdAt)}
+                    {v.undone && <> · <span class="version-undone">undone</span></>}
+                  </span>
+                  {v.current ? (
                     <Badge tone="success">current</Badge>
                   ) : (
                     <form method="post" action={`${base(email.id)}/versions/${v.version}/restore`} hx-post={`${base(email.id)}/versions/${v.version}/restore`} class="inline">
                       <Csrf token={csrfToken} />
-            <BaseVersion version={email.version} />
+                      <BaseVersion version={email.version} />
                       <button type="submit" class="small quiet" aria-label={`Restore version ${v.version}`}>Restore</button>
                     </form>
                   )}

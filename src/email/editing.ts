@@ -5,7 +5,8 @@ import { checkEmail, type EmailCheck } from "./checks";
 import { imageChecks, type ImageLoader } from "./resource-checks";
 import { writeOfflineEmail } from "./offline-writer";
 import type { RunOptions } from "../agents/options";
-import { StudioStore, type BriefRecord, type EmailRecord } from "./studio";
+import { StudioStore, type BriefRecord, type EmailRecord, type VersionKind, type VersionNote, type VersionRecord } from "./studio";
+import { describeChange, mergeDocuments, sectionLabel, type FieldConflict } from "./changes";
 import { toBrand, type BrandStore } from "../brands/store";
 import { teamScope, type TeamScope } from "../accounts/scope";
 import { needsModelMessage, parseInstruction } from "./regenerate";
@@ -21,7 +22,12 @@ const scopeOfEmail = (email: EmailRecord): TeamScope => teamScope(email.teamId);
  * call it to render (one cache), start a generation, edit, add, move, delete, restore and regenerate.
  * One function per user action, each returning a value (`{ ok: true, … }` or `{ ok: false, code,
  * message }`) that the page turns into a message and the API into a status (`EDIT_FAILURE_STATUS`).
- * Every change is a new version; undo and redo are restores of earlier versions.
+ *
+ * Every change is a new version (version numbers only grow: they are the `If-Match`/ETag of
+ * concurrent tabs). The history is made of *entries* (edits, restores, generations); undo and redo
+ * are versions too, but they only move the pointer to an earlier or later entry (`shows`), so they
+ * never appear as entries. An edit made on an older version is merged onto the newest one when
+ * nobody changed what it changes (`mergeDocuments` in changes.ts), else refused with the conflict.
  */
 
 export type EditFailure = {
@@ -30,7 +36,19 @@ export type EditFailure = {
   message: string;
   /** A version conflict's version now (the edit was made on an older one). */
   currentVersion?: number;
+  /** A version conflict's fields: what each is now and what the refused edit wanted. */
+  conflicts?: FieldConflict[];
+  /** A version conflict's versions made since the edit's version: what the others did. */
+  changes?: VersionChange[];
 };
+
+/** A version made since an edit's version, as a conflict reports it. */
+export interface VersionChange {
+  version: number;
+  summary: string;
+  author: string | null;
+  kind: VersionKind;
+}
 export type EditResult = { ok: true; version: number } | EditFailure;
 
 /** The HTTP status of each editing failure, for the JSON API. */
@@ -57,15 +75,23 @@ export const EDIT_FAILURE_STATUS = {
 export interface EditContext {
   baseVersion?: number;
   clientId?: string;
+  /** Who makes it, as people read it: a person's name or email, an API token's name. */
+  author?: string;
 }
 
+/** A tab's id as editors send it (`X-Client-Id`): letters, digits, `_` and `-`, at most 64. */
+export const CLIENT_ID = /^[A-Za-z0-9_-]{1,64}$/;
+
 /** The failure of an edit made on an older version than the email's newest. */
-export function versionConflict(current: number): EditFailure {
+export function versionConflict(current: number, detail: { conflicts?: FieldConflict[]; changes?: VersionChange[] } = {}): EditFailure {
+  const what = detail.conflicts?.length ? ` (${detail.conflicts.map((c) => c.label).join("; ")})` : "";
   return {
     ok: false,
     code: "version_conflict",
-    message: `This email was changed (it is at version ${current} now) since the version your edit was made on; nothing was saved. Re-apply your edit on the new version or discard it.`,
+    message: `This email was changed (it is at version ${current} now) since the version your edit was made on, in what your edit changes${what}; nothing was saved. Re-apply your edit on the new version or discard it.`,
     currentVersion: current,
+    ...(detail.conflicts ? { conflicts: detail.conflicts } : {}),
+    ...(detail.changes ? { changes: detail.changes } : {}),
   };
 }
 
@@ -88,10 +114,23 @@ export interface RenderOptions {
   edit?: boolean;
 }
 
-/** How an email's versions relate, for the undo and redo buttons. */
+/** One entry of the history as the editor lists it. */
+export interface HistoryEntry {
+  version: number;
+  note: string | null;
+  kind: VersionKind;
+  author: string | null;
+  createdAt: Date;
+  /** The entry the email shows now. */
+  current: boolean;
+  /** Undone: not part of what the email shows now (redo, or a restore, brings it back). */
+  undone: boolean;
+}
+
+/** How an email's versions relate: its history entries (newest first) and where undo and redo lead. */
 export interface VersionHistory {
-  versions: Array<{ version: number; note: string | null; createdAt: Date }>;
-  /** The version whose content is showing now (a restore shows the version it restored). */
+  entries: HistoryEntry[];
+  /** The entry whose content is showing now. */
   showing: number;
   undo: number | undefined;
   redo: number | undefined;
@@ -99,39 +138,39 @@ export interface VersionHistory {
 
 /** Renders are cached per email version: the editor, its checks and the exports ask for the same one. */
 const RENDER_CACHE_SIZE = 200;
-const RESTORED_NOTE = /^Restored version (\d+)$/;
+
+const isEntry = (kind: VersionKind) => kind !== "undo" && kind !== "redo";
 
 /**
- * Where undo and redo lead. A restore shows the content of the version it restored; every other
- * version is an edit made on top of the content showing just before it. Undo goes back to that
- * earlier content; redo goes to the newest edit made on top of what is showing now, so an undo
- * followed by a new edit drops the undone branch, as people expect.
+ * The history of an email from its versions. Every version that is not an undo or redo is an
+ * entry, made on top of the entry showing just before it (its parent). Undo and redo versions only
+ * move what is showing. Undo leads to the parent of the entry showing; redo to the newest entry
+ * made on top of it, so a new edit after an undo drops the undone branch, as people expect.
  *
  * @example
- * undoRedo([{ version: 1, note: "Generated" }, { version: 2, note: "Edited cta" }]) // { showing: 2, undo: 1, redo: undefined }
+ * historyOf([{ version: 1, kind: "generated", shows: 1 }, { version: 2, kind: "edit", shows: 2 }, { version: 3, kind: "undo", shows: 1 }])
+ * // { showing: 1, undo: undefined, redo: 2, entries: [v2 (undone), v1 (current)] }
  */
-export function undoRedo(versions: ReadonlyArray<{ version: number; note: string | null }>): Pick<VersionHistory, "showing" | "undo" | "redo"> {
-  const ordered = [...versions].sort((a, b) => a.version - b.version);
-  const shows = new Map<number, number>();
-  const parentOf = new Map<number, number | undefined>();
+export function historyOf<R extends { version: number; kind: VersionKind; shows: number }>(rows: readonly R[]): { entries: Array<R & { current: boolean; undone: boolean }>; showing: number; undo: number | undefined; redo: number | undefined } {
+  const ordered = [...rows].sort((a, b) => a.version - b.version);
+  const parent = new Map<number, number | undefined>();
   let previous: number | undefined;
-  for (const { version, note } of ordered) {
-    const restored = RESTORED_NOTE.exec(note ?? "");
-    if (restored && shows.has(Number(restored[1]))) {
-      shows.set(version, shows.get(Number(restored[1]))!);
-    } else {
-      shows.set(version, version);
-      parentOf.set(version, previous);
-    }
-    previous = shows.get(version);
+  for (const row of ordered) {
+    if (isEntry(row.kind)) parent.set(row.version, previous);
+    previous = isEntry(row.kind) ? row.version : row.shows;
   }
-  const latest = ordered[ordered.length - 1]?.version;
-  if (latest === undefined) return { showing: 0, undo: undefined, redo: undefined };
-  const showing = shows.get(latest)!;
-  const undo = parentOf.get(showing);
+  const latest = ordered.at(-1);
+  if (!latest) return { entries: [], showing: 0, undo: undefined, redo: undefined };
+  const showing = isEntry(latest.kind) ? latest.version : latest.shows;
   let redo: number | undefined;
-  for (const [version, parent] of parentOf) if (parent === showing && (redo === undefined || version > redo)) redo = version;
-  return { showing, undo, redo };
+  for (const [version, from] of parent) if (from === showing && version !== showing && (redo === undefined || version > redo)) redo = version;
+  const inEffect = new Set<number>();
+  for (let at: number | undefined = showing; at !== undefined && !inEffect.has(at); at = parent.get(at)) inEffect.add(at);
+  const entries = ordered
+    .filter((row) => isEntry(row.kind))
+    .reverse()
+    .map((row) => ({ ...row, current: row.version === showing, undone: !inEffect.has(row.version) }));
+  return { entries, showing, undo: parent.get(showing), redo };
 }
 
 /** A fresh section id of a type, unique in the document: `<type>-<n>`. */
@@ -199,66 +238,63 @@ export class EmailEditor {
 
   /** Replaces some of a section's fields (the rest stay). */
   async editSection(email: EmailRecord, sectionId: string, fields: Record<string, unknown>, ctx: EditContext = {}): Promise<EditResult> {
-    const section = email.document.sections.find((s) => s.id === sectionId);
-    if (ctx.baseVersion !== undefined && ctx.baseVersion !== email.version) {
-      // Made on an older version: merged when none of the fields it sets changed since (and the section is still there).
-      const base = await this.#studio.versionDocument(scopeOfEmail(email), email.id, ctx.baseVersion);
-      const before = base?.sections.find((s) => s.id === sectionId)?.fields as Record<string, unknown> | undefined;
-      const now = section?.fields as Record<string, unknown> | undefined;
-      const untouched = before && now && Object.keys(fields).every((key) => sameJson(before[key], now[key]) || sameJson(fields[key], now[key]));
-      if (!untouched) return versionConflict(email.version);
-    }
-    if (!section) return { ok: false, code: "section_not_found", message: "This section is not in the email any more; reload the page." };
-    const merged = validateSection({ ...section, fields: { ...section.fields, ...fields } });
-    if (!merged.ok) return { ok: false, code: "invalid_section", message: merged.message };
-    const changed = Object.keys(fields).filter((key) => !sameJson((section.fields as Record<string, unknown>)[key], fields[key]));
-    const summary = `Edited ${section.type}${changed.length > 0 && changed.length <= 3 ? ` ${changed.join(", ")}` : ""}`;
-    return this.#save(email, { ...email.document, sections: email.document.sections.map((s) => (s.id === sectionId ? merged.value : s)) }, summary, { ...ctx, baseVersion: email.version });
+    return this.#edit(email, ctx, (document) => {
+      const section = document.sections.find((s) => s.id === sectionId);
+      if (!section) return sectionNotFound();
+      const merged = validateSection({ ...section, fields: { ...section.fields, ...fields } });
+      if (!merged.ok) return { ok: false, code: "invalid_section", message: merged.message };
+      return { ...document, sections: document.sections.map((s) => (s.id === sectionId ? merged.value : s)) };
+    });
   }
 
   /** Sets the subject line and/or preheader (an empty string clears one). */
   async editMeta(email: EmailRecord, meta: { subject?: string; preheader?: string }, ctx: EditContext = {}): Promise<EditResult> {
-    const document: EmailDocument = { ...email.document };
-    const changed: string[] = [];
-    for (const key of ["subject", "preheader"] as const) {
-      const value = meta[key];
-      if (value === undefined || value === (email.document[key] ?? "")) continue;
-      changed.push(key);
-      if (value === "") delete document[key];
-      else document[key] = value;
-    }
-    if (changed.length === 0) return ctx.baseVersion !== undefined && ctx.baseVersion !== email.version ? versionConflict(email.version) : { ok: true, version: email.version };
-    return this.#save(email, document, `Edited ${changed.join(" and ")}`, ctx);
+    return this.#edit(email, ctx, (document) => {
+      const next: EmailDocument = { ...document };
+      for (const key of ["subject", "preheader"] as const) {
+        const value = meta[key];
+        if (value === undefined) continue;
+        if (value === "") delete next[key];
+        else next[key] = value;
+      }
+      return next;
+    });
   }
 
   /** Moves a section up (`-1`) or down (`1`). Moving past either end changes nothing. */
   async moveSection(email: EmailRecord, sectionId: string, by: -1 | 1, ctx: EditContext = {}): Promise<EditResult> {
-    const sections = [...email.document.sections];
-    const index = sections.findIndex((s) => s.id === sectionId);
-    if (index < 0) return { ok: false, code: "section_not_found", message: "This section is not in the email any more; reload the page." };
-    const to = index + by;
-    if (to < 0 || to >= sections.length) return { ok: true, version: email.version };
-    [sections[index], sections[to]] = [sections[to]!, sections[index]!];
-    return this.#save(email, { ...email.document, sections }, `Moved ${sections[to]!.type} ${by < 0 ? "up" : "down"}`, ctx);
+    const moved = email.document.sections.find((s) => s.id === sectionId);
+    const note = moved ? `Moved ${sectionLabel(moved.type)} ${by < 0 ? "up" : "down"}` : undefined;
+    return this.#edit(email, ctx, (document) => {
+      const sections = [...document.sections];
+      const index = sections.findIndex((s) => s.id === sectionId);
+      if (index < 0) return sectionNotFound();
+      const to = index + by;
+      if (to < 0 || to >= sections.length) return document;
+      [sections[index], sections[to]] = [sections[to]!, sections[index]!];
+      return { ...document, sections };
+    }, note);
   }
 
   /** Puts the sections in the given order (ids not listed keep their place at the end). */
   async reorder(email: EmailRecord, order: readonly string[], ctx: EditContext = {}): Promise<EditResult> {
-    const byId = new Map(email.document.sections.map((s) => [s.id, s]));
-    const sections: Section[] = [];
-    for (const id of order) {
-      const section = byId.get(id);
-      if (section) sections.push(section), byId.delete(id);
-    }
-    sections.push(...byId.values());
-    if (sections.every((s, i) => s.id === email.document.sections[i]?.id)) return { ok: true, version: email.version };
-    return this.#save(email, { ...email.document, sections }, "Reordered sections", ctx);
+    return this.#edit(email, ctx, (document) => {
+      const byId = new Map(document.sections.map((s) => [s.id, s]));
+      const sections: Section[] = [];
+      for (const id of order) {
+        const section = byId.get(id);
+        if (section) sections.push(section), byId.delete(id);
+      }
+      sections.push(...byId.values());
+      return { ...document, sections };
+    });
   }
 
   async deleteSection(email: EmailRecord, sectionId: string, ctx: EditContext = {}): Promise<EditResult> {
-    const section = email.document.sections.find((s) => s.id === sectionId);
-    if (!section) return { ok: false, code: "section_not_found", message: "This section is not in the email any more; reload the page." };
-    return this.#save(email, { ...email.document, sections: email.document.sections.filter((s) => s.id !== sectionId) }, `Deleted ${section.type}`, ctx);
+    return this.#edit(email, ctx, (document) => {
+      if (!document.sections.some((s) => s.id === sectionId)) return sectionNotFound();
+      return { ...document, sections: document.sections.filter((s) => s.id !== sectionId) };
+    });
   }
 
   /**
@@ -282,11 +318,34 @@ export class EmailEditor {
     const id = (SECTION_TYPES as readonly string[]).includes(type) ? newSectionId(email.document, type as SectionType) : type;
     const drafted = await this.draftSection(email, type, id, base);
     if (!drafted.ok) return drafted;
-    const sections = [...email.document.sections];
-    const at = afterId ? sections.findIndex((s) => s.id === afterId) + 1 : sections.length;
-    sections.splice(at > 0 ? at : sections.length, 0, drafted.section);
-    const result = await this.#save(email, { ...email.document, sections }, `Added ${type}`, ctx);
+    const result = await this.#edit(email, ctx, (document) => {
+      if (document.sections.some((s) => s.id === id)) return { ok: false, code: "invalid_document", message: `There is already a section ${id}.` };
+      const sections = [...document.sections];
+      const at = afterId ? sections.findIndex((s) => s.id === afterId) + 1 : sections.length;
+      sections.splice(at > 0 ? at : sections.length, 0, drafted.section);
+      return { ...document, sections };
+    });
     return result.ok ? { ...result, sectionId: id } : result;
+  }
+
+  /**
+   * Inserts a ready-made section (a saved block) at `index`; without one, before a closing footer
+   * (a section never lands after the footer unless asked), else at the end.
+   */
+  async insertSection(email: EmailRecord, section: Section, options: { index?: number; note: string }, ctx: EditContext = {}): Promise<EditResult & { sectionId?: string }> {
+    const result = await this.#edit(
+      email,
+      ctx,
+      (document) => {
+        if (document.sections.some((s) => s.id === section.id)) return { ok: false, code: "invalid_document", message: `There is already a section ${section.id}.` };
+        const sections = [...document.sections];
+        const closingFooter = sections.at(-1)?.type === "footer" ? sections.length - 1 : sections.length;
+        sections.splice(Math.min(options.index ?? closingFooter, sections.length), 0, section);
+        return { ...document, sections };
+      },
+      options.note,
+    );
+    return result.ok ? { ...result, sectionId: section.id } : result;
   }
 
   /**
@@ -294,42 +353,68 @@ export class EmailEditor {
    * section unless fields are sent; a new id without fields starts from the offline draft of its type.
    */
   async replaceSections(email: EmailRecord, list: ReadonlyArray<{ id: string; type: SectionType; fields?: Record<string, unknown> }>, base: string, ctx: EditContext = {}): Promise<EditResult> {
-    const existing = new Map(email.document.sections.map((s) => [s.id, s]));
-    const sections: Section[] = [];
+    const drafts = new Map<string, Section>();
     for (const item of list) {
-      const known = existing.get(item.id);
-      if (known && !item.fields) sections.push(known);
-      else if (item.fields) sections.push({ id: item.id, type: item.type, fields: item.fields } as Section);
-      else {
-        const drafted = await this.draftSection(email, item.type, item.id, base);
-        if (!drafted.ok) return drafted;
-        sections.push(drafted.section);
-      }
+      if (item.fields || email.document.sections.some((s) => s.id === item.id)) continue;
+      const drafted = await this.draftSection(email, item.type, item.id, base);
+      if (!drafted.ok) return drafted;
+      drafts.set(item.id, drafted.section);
     }
-    return this.#save(email, { ...email.document, sections }, "Rearranged sections", ctx);
+    return this.#edit(email, ctx, (document) => {
+      const existing = new Map(document.sections.map((s) => [s.id, s]));
+      const sections: Section[] = [];
+      for (const item of list) {
+        const known = existing.get(item.id);
+        if (known && !item.fields) sections.push(known);
+        else if (item.fields) sections.push({ id: item.id, type: item.type, fields: item.fields } as Section);
+        else {
+          const draft = drafts.get(item.id);
+          if (!draft) return sectionNotFound();
+          sections.push(draft);
+        }
+      }
+      return { ...document, sections };
+    });
   }
 
+  /**
+   * Makes an earlier version's content the email's again: one history entry ("Restored version N").
+   * Restoring what is showing changes nothing.
+   */
   async restore(email: EmailRecord, version: number, ctx: EditContext = {}): Promise<EditResult> {
     const document = await this.#studio.versionDocument(scopeOfEmail(email), email.id, version);
-    if (!document) return { ok: false, code: "version_not_found", message: `There is no version ${version}.` };
-    return this.#save(email, document, `Restored version ${version}`, ctx);
+    if (!document) return { ok: false, code: "version_not_found", message: `There is no version ${version} of this email.` };
+    if (ctx.baseVersion !== undefined && ctx.baseVersion !== email.version) return this.#conflict(email, ctx.baseVersion);
+    const rows = await this.#studio.versions(scopeOfEmail(email), email.id);
+    const entry = rows.find((r) => r.version === version)?.shows ?? version;
+    if (entry === historyOf(rows).showing) return { ok: true, version: email.version };
+    return this.#save(email, document, { note: `Restored version ${entry}`, kind: "restore" }, ctx);
   }
 
   async history(email: EmailRecord): Promise<VersionHistory> {
-    const versions = await this.#studio.versions(scopeOfEmail(email), email.id);
-    return { versions, ...undoRedo(versions) };
+    return historyOf(await this.#studio.versions(scopeOfEmail(email), email.id));
   }
 
+  /** Goes back to the entry before the one showing: a new version number, but no new history entry. */
   async undo(email: EmailRecord, ctx: EditContext = {}): Promise<EditResult> {
-    const { undo } = await this.history(email);
-    if (undo === undefined) return { ok: false, code: "nothing_to_undo", message: "There is nothing to undo." };
-    return this.restore(email, undo, ctx);
+    return this.#move(email, "undo", ctx);
   }
 
+  /** Goes forward to the entry undone last: a new version number, but no new history entry. */
   async redo(email: EmailRecord, ctx: EditContext = {}): Promise<EditResult> {
-    const { redo } = await this.history(email);
-    if (redo === undefined) return { ok: false, code: "nothing_to_redo", message: "There is nothing to redo." };
-    return this.restore(email, redo, ctx);
+    return this.#move(email, "redo", ctx);
+  }
+
+  async #move(email: EmailRecord, kind: "undo" | "redo", ctx: EditContext): Promise<EditResult> {
+    if (ctx.baseVersion !== undefined && ctx.baseVersion !== email.version) return this.#conflict(email, ctx.baseVersion);
+    const history = await this.history(email);
+    const target = history[kind];
+    if (target === undefined) return kind === "undo" ? { ok: false, code: "nothing_to_undo", message: "There is nothing to undo." } : { ok: false, code: "nothing_to_redo", message: "There is nothing to redo." };
+    const document = await this.#studio.versionDocument(scopeOfEmail(email), email.id, target);
+    if (!document) return { ok: false, code: "version_not_found", message: `There is no version ${target} of this email.` };
+    const undone = history.entries.find((e) => e.version === (kind === "undo" ? history.showing : target));
+    const note = `${kind === "undo" ? "Undid" : "Redid"}: ${undone?.note ?? `version ${target}`}`;
+    return this.#save(email, document, { note, kind, shows: target }, ctx);
   }
 
   /** Starts the `email-section` agent on one section; its words stream into the email's session. */
@@ -348,27 +433,74 @@ export class EmailEditor {
   }
 
   /**
+   * Applies one edit: `change` turns a document into the edited one (or says why not). Made on the
+   * newest version (or without `If-Match`), it applies to it. Made on an older one, it applies to
+   * that version's document and the result is merged onto the newest (`mergeDocuments`): saved when
+   * nobody changed what it changes, else a `version_conflict` naming the fields and the versions
+   * made since. A save that loses a race with another write is merged again the same way, so two
+   * tabs writing at once never overwrite each other.
+   */
+  async #edit(email: EmailRecord, ctx: EditContext, change: (document: EmailDocument) => EmailDocument | EditFailure, note?: string): Promise<EditResult> {
+    if (email.status === "generating") return { ok: false, code: "email_generating", message: "The email is still being generated; edit it when it is ready." };
+    const baseVersion = ctx.baseVersion ?? email.version;
+    const base = baseVersion === email.version ? email.document : await this.#studio.versionDocument(scopeOfEmail(email), email.id, baseVersion);
+    if (!base) return this.#conflict(email, baseVersion);
+    const yours = change(base);
+    if ("ok" in yours) return yours;
+    let current = email;
+    for (let attempt = 0; attempt < MAX_MERGE_ATTEMPTS; attempt++) {
+      const merged = baseVersion === current.version ? { ok: true as const, document: yours } : mergeDocuments({ base, current: current.document, yours });
+      if (!merged.ok) return this.#conflict(current, baseVersion, merged.conflicts);
+      if (sameJson(merged.document, current.document)) return { ok: true, version: current.version };
+      const saved = await this.#save(current, merged.document, { note: note ?? describeChange(current.document, merged.document) }, { ...ctx, baseVersion: current.version }, false);
+      if (saved.ok || saved.code !== "version_conflict") return saved;
+      const now = await this.#studio.email(scopeOfEmail(email), email.id);
+      if (!now || now.status === "generating") return saved;
+      current = now;
+    }
+    return this.#conflict(current, baseVersion);
+  }
+
+  /** A version conflict with what the others did since `baseVersion`. */
+  async #conflict(email: EmailRecord, baseVersion: number, conflicts?: FieldConflict[]): Promise<EditFailure> {
+    const rows = await this.#studio.versions(scopeOfEmail(email), email.id);
+    const changes = rows
+      .filter((r) => r.version > baseVersion)
+      .reverse()
+      .map((r): VersionChange => ({ version: r.version, summary: r.note ?? "Saved", author: r.author, kind: r.kind }));
+    return versionConflict(Math.max(email.version, rows[0]?.version ?? 0), { ...(conflicts ? { conflicts } : {}), changes });
+  }
+
+  /**
    * Stores the new version only if the email is still at the version it was read at (and, with a
    * `baseVersion`, at that one): a concurrent write makes this a `version_conflict`, never an
-   * overwrite. Then announces it in the email's session (`email.version`), which every open tab follows.
+   * overwrite. Then announces it in the email's session (`email.version`), which every open tab
+   * follows: with the tab's `clientId` (so that tab ignores its own echo), who made it and what.
    */
-  async #save(email: EmailRecord, document: EmailDocument, note: string, ctx: EditContext = {}): Promise<EditResult> {
+  async #save(email: EmailRecord, document: EmailDocument, record: Omit<VersionNote, "author" | "clientId">, ctx: EditContext = {}, describeConflict = true): Promise<EditResult> {
     if (email.status === "generating") return { ok: false, code: "email_generating", message: "The email is still being generated; edit it when it is ready." };
-    if (ctx.baseVersion !== undefined && ctx.baseVersion !== email.version) return versionConflict(email.version);
+    if (ctx.baseVersion !== undefined && ctx.baseVersion !== email.version) return this.#conflict(email, ctx.baseVersion);
     const checked = validateDocument(document);
     if (!checked.ok) return { ok: false, code: "invalid_document", message: checked.message };
+    const note: VersionNote = { ...record, ...(ctx.author ? { author: ctx.author } : {}), ...(ctx.clientId ? { clientId: ctx.clientId } : {}) };
     const version = await this.#studio.saveVersion(scopeOfEmail(email), email.id, checked.value, note, "ready", email.version);
     if (version === undefined) {
+      if (!describeConflict) return versionConflict(email.version + 1);
       const now = await this.#studio.email(scopeOfEmail(email), email.id);
-      return versionConflict(now?.version ?? email.version + 1);
+      return this.#conflict(now ?? email, email.version);
     }
     await this.#sessions.append(email.sessionId, {
       type: "artifact",
       runId: newId("edit"),
       kind: "email.version",
       ref: email.id,
-      data: { version, summary: note, ...(ctx.clientId ? { clientId: ctx.clientId } : {}) },
+      data: { version, summary: record.note, kind: record.kind ?? "edit", showing: record.shows ?? version, ...(ctx.author ? { author: ctx.author } : {}), ...(ctx.clientId ? { clientId: ctx.clientId } : {}) },
     });
     return { ok: true, version };
   }
 }
+
+const sectionNotFound = (): EditFailure => ({ ok: false, code: "section_not_found", message: "This section is not in the email any more; reload the page." });
+
+/** A merged edit that loses the race to save is merged again on the newer version, at most this often. */
+const MAX_MERGE_ATTEMPTS = 3;

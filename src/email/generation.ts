@@ -268,7 +268,7 @@ export function emailAgents(deps: EmailAgentDeps): Agent[] {
       if (!wait.ok || ctx.signal.aborted) {
         // Stopping keeps what is finished: the sections written so far and a hero image already drawn.
         const kept = withHero(current.document, heroUrl, loaded.brand);
-        if (kept.sections.length > 0) await deps.studio.saveVersion(loaded.scope, input.emailId, kept, "Stopped before the end");
+        if (kept.sections.length > 0) await deps.studio.saveVersion(loaded.scope, input.emailId, kept, { note: "Stopped before the end", kind: "generated", author: "AI" });
         else await deps.studio.fail(loaded.scope, input.emailId, "Generation was stopped.");
         return { status: "cancelled" };
       }
@@ -280,7 +280,7 @@ export function emailAgents(deps: EmailAgentDeps): Agent[] {
       }
       await ctx.progress("Assembling the email", 0.9);
       const document = withHero(current.document, heroUrl, loaded.brand);
-      const version = await deps.studio.saveVersion(loaded.scope, input.emailId, document, "Generated");
+      const version = await deps.studio.saveVersion(loaded.scope, input.emailId, document, { note: "Generated", kind: "generated", author: "AI" });
       await ctx.emit({ type: "artifact", runId: ctx.info.runId, kind: "email", ref: input.emailId, data: { version } });
       await ctx.progress("Ready", 1);
       return { status: "completed" } satisfies AgentOutcome;
@@ -302,7 +302,7 @@ export function emailAgents(deps: EmailAgentDeps): Agent[] {
       if (typeof replacement === "string") return ctx.signal.aborted ? { status: "cancelled" } : { status: "failed", error: replacement };
       const latest = (await deps.studio.email(loaded.scope, input.emailId))!;
       const document = { ...latest.document, sections: latest.document.sections.map((s) => (s.id === target.id ? replacement : s)) };
-      const version = await deps.studio.saveVersion(loaded.scope, input.emailId, document, `Regenerated ${target.type}: ${input.instruction.slice(0, 120)}`);
+      const version = await deps.studio.saveVersion(loaded.scope, input.emailId, document, { note: `Regenerated ${target.type}: ${input.instruction.slice(0, 120)}`, kind: "edit", author: "AI" });
       await ctx.emit({ type: "artifact", runId: ctx.info.runId, kind: "section", ref: target.id, data: replacement });
       await ctx.emit({ type: "artifact", runId: ctx.info.runId, kind: "email", ref: input.emailId, data: { version } });
       await ctx.progress("Section updated", 1);

@@ -7,9 +7,10 @@ import { studioScope } from "../accounts/gate";
 import type { BrandStore } from "../brands/store";
 import { AssetStore, assetIdFromUrl } from "../assets/store";
 import { requireOwnAssets } from "../assets/routes";
-import { BriefInput, StudioStore, type EmailRecord } from "./studio";
+import { BriefInput, displayName, StudioStore, type EmailRecord } from "./studio";
 import { SECTION_TYPES } from "./document";
-import { MAX_PREHEADER_CHARS, MAX_SUBJECT_CHARS } from "./limits";
+import { MAX_NAME_CHARS, MAX_PREHEADER_CHARS, MAX_SUBJECT_CHARS } from "./limits";
+import type { EmailLibrary } from "./library";
 import { emailToText } from "./text";
 import { assetImagesIn, exportZip, slugFileName } from "./export";
 import { forceDark } from "./dark-mode";
@@ -19,7 +20,9 @@ import type { Provider } from "../agents/providers/types";
 import { PLATFORMS, translateMergeTags, type Platform } from "./merge-tags";
 import { MAX_TEST_RECIPIENTS, SAMPLE_UNSUBSCRIBE_URL, sendTest, TestSendLimiter } from "./test-send";
 import { newId, type SessionService } from "../sessions/service";
-import { EDIT_FAILURE_STATUS, type EditContext, type EditFailure, type EditResult, type EmailEditor, type RenderedEmail } from "./editing";
+import { CLIENT_ID, EDIT_FAILURE_STATUS, versionConflict, type EditContext, type EditFailure, type EditResult, type EmailEditor, type RenderedEmail } from "./editing";
+import { VERSION_KINDS } from "./studio";
+import type { Principal } from "../accounts/principal";
 
 const Id = (name: string, example: string) => z.string().min(1).max(100).openapi({ param: { name, in: "path" }, example });
 const Json = z.record(z.string(), z.unknown());
@@ -32,9 +35,12 @@ const EmailDocumentView = z
     meta: z.object({ offlineDraft: z.boolean().optional(), generator: z.string().optional() }).optional(),
   })
   .openapi("EmailDocument", { description: "Each section's `fields` follow its type's schema (src/email/sections/<type>.ts)." });
-const EmailView = z
+export const EmailView = z
   .object({
     id: z.string(),
+    name: z.string().openapi({ description: "The email's name in the library: set with PATCH, else its subject, else \"Untitled email\"" }),
+    template: z.boolean().openapi({ description: "A template (listed with GET /api/emails?kind=template)" }),
+    archivedAt: z.string().nullable().openapi({ description: "When it was archived (hidden from the library); null when not" }),
     status: z.enum(["generating", "ready", "failed"]),
     sessionId: z.string(),
     runId: z.string().nullable(),
@@ -53,9 +59,9 @@ const OneLine = (name: string, max: number) =>
     .max(max, { error: `${name} is at most ${max} characters` })
     .refine((v) => !/[\u0000-\u001f\u007f]/.test(v), { error: `${name} must be one line of text` });
 const EmailMetaPatch = z
-  .object({ subject: OneLine("subject", MAX_SUBJECT_CHARS).optional(), preheader: OneLine("preheader", MAX_PREHEADER_CHARS).optional() })
+  .object({ subject: OneLine("subject", MAX_SUBJECT_CHARS).optional(), preheader: OneLine("preheader", MAX_PREHEADER_CHARS).optional(), name: OneLine("name", MAX_NAME_CHARS).optional() })
   .strict()
-  .refine((v) => v.subject !== undefined || v.preheader !== undefined, { error: "Send subject or preheader" })
+  .refine((v) => v.subject !== undefined || v.preheader !== undefined || v.name !== undefined, { error: "Send subject, preheader or name" })
   .openapi("EmailMetaPatch");
 
 const VariantBody = z
@@ -81,7 +87,27 @@ const TestSendView = z
 
 /** A download's name: the email's name (or subject), slugged. */
 function emailFileName(email: EmailRecord): string {
-  return slugFileName((email as { name?: string | null }).name || email.document.subject);
+  return slugFileName(email.name || email.document.subject);
+}
+
+/** An email as the API shows it (`GET /api/emails/:id` and every edit's answer). */
+export function emailView(email: EmailRecord, checks: z.infer<typeof CheckSchema>[]): z.infer<typeof EmailView> {
+  return { id: email.id, name: displayName(email), template: email.isTemplate, archivedAt: email.archivedAt ? new Date(email.archivedAt).toISOString() : null, status: email.status, sessionId: email.sessionId, runId: email.runId, version: email.version, document: email.document, checks, offlineDraft: email.document.meta?.offlineDraft === true, error: email.error };
+}
+
+/**
+ * Who edits and on which version: `If-Match: "<version>"` (a bare number or `W/"…"` too). Without
+ * it the edit applies to the newest version (still never over a concurrent write).
+ */
+export function editContextOf(c: Context<AppEnv>): EditContext {
+  const header = c.req.header("if-match");
+  const tab = c.req.header("x-client-id");
+  if (tab !== undefined && !CLIENT_ID.test(tab)) throw new ApiError(400, "invalid_client_id", "X-Client-Id must be 1–64 letters, digits, _ or -.");
+  const clientId = tab ?? c.get("principal").clientId;
+  if (header === undefined) return { clientId };
+  const match = /^\s*(?:W\/)?"?(\d{1,9})"?\s*$/.exec(header);
+  if (!match) throw new ApiError(400, "invalid_if_match", 'If-Match must be the version the edit was made on, e.g. If-Match: "3".');
+  return { baseVersion: Number(match[1]), clientId };
 }
 
 export interface StudioRoutesOptions {
@@ -97,11 +123,33 @@ export interface StudioRoutesOptions {
   mail: { smtpUrl: string; from: string } | undefined;
   testSendLimiter?: TestSendLimiter;
   variants: Variants;
+  /** Names (PATCH name). */
+  library: EmailLibrary;
   /** The link check may reach private addresses (IMPORT_ALLOW_PRIVATE=on). */
   allowPrivate?: boolean;
   /** The text model for subject-line proposals (`provider` in the request, else TEXT_PROVIDER). */
   textProvider?: (requested?: string) => Provider | { error: string };
+  /** Who an edit's principal is, for the history ("Ada Lovelace", "API token “ci”"). */
+  principalName?: (principal: Principal) => Promise<string>;
 }
+
+/** The headers every edit route takes: the version it was made on, and the editing tab. */
+const EditHeaders = z.object({
+  "if-match": z.string().optional().openapi({ description: 'The version the edit was made on, e.g. "3"; a stale one is merged when it touches other fields, else answers 409 version_conflict with currentVersion, conflicts and changes' }),
+  "x-client-id": z.string().optional().openapi({ description: "The editing tab's id (letters, digits, _ and -, at most 64): announced in the email.version event so that tab can tell its own edits from others'" }),
+});
+
+const VersionEntry = z
+  .object({
+    version: z.number(),
+    note: z.string().nullable(),
+    kind: z.enum(VERSION_KINDS),
+    author: z.string().nullable(),
+    createdAt: z.string(),
+    current: z.boolean(),
+    undone: z.boolean(),
+  })
+  .openapi("VersionEntry");
 
 /** The email studio JSON API: briefs, generation, the email document and its exports. */
 export function studioRoutes(options: StudioRoutesOptions) {
@@ -118,21 +166,17 @@ export function studioRoutes(options: StudioRoutesOptions) {
 
   /** An editing result's value, or its failure as the API's error. */
   function orThrow<T extends { ok: true }>(result: T | EditFailure): T {
-    if (!result.ok) throw new ApiError(EDIT_FAILURE_STATUS[result.code], result.code, result.message, {}, result.currentVersion === undefined ? {} : { currentVersion: result.currentVersion });
+    if (!result.ok) {
+      const details = { ...(result.currentVersion === undefined ? {} : { currentVersion: result.currentVersion }), ...(result.conflicts ? { conflicts: result.conflicts } : {}), ...(result.changes ? { changes: result.changes } : {}) };
+      throw new ApiError(EDIT_FAILURE_STATUS[result.code], result.code, result.message, {}, details);
+    }
     return result;
   }
 
-  /**
-   * Who edits and on which version: `If-Match: "<version>"` (a bare number or `W/"…"` too). Without
-   * it the edit applies to the newest version (still never over a concurrent write).
-   */
-  function editContext(c: Context<AppEnv>): EditContext {
-    const header = c.req.header("if-match");
-    const clientId = c.get("principal").clientId;
-    if (header === undefined) return { clientId };
-    const match = /^\s*(?:W\/)?"?(\d{1,9})"?\s*$/.exec(header);
-    if (!match) throw new ApiError(400, "invalid_if_match", 'If-Match must be the version the edit was made on, e.g. If-Match: "3".');
-    return { baseVersion: Number(match[1]), clientId };
+  /** Who edits (with their name, for the history) and on which version: `editContextOf`. */
+  async function editContext(c: Context<AppEnv>): Promise<EditContext> {
+    const ctx = editContextOf(c);
+    return options.principalName ? { ...ctx, author: await options.principalName(c.get("principal")) } : ctx;
   }
 
   async function rendered(c: Context, email: EmailRecord, minify = false, edit = false): Promise<RenderedEmail> {
@@ -143,7 +187,7 @@ export function studioRoutes(options: StudioRoutesOptions) {
 
   async function view(c: Context, email: EmailRecord): Promise<z.infer<typeof EmailView>> {
     const { checks } = await rendered(c, email);
-    return { id: email.id, status: email.status, sessionId: email.sessionId, runId: email.runId, version: email.version, document: email.document, checks, offlineDraft: email.document.meta?.offlineDraft === true, error: email.error };
+    return emailView(email, checks);
   }
 
   /** The email as it is after an edit. */
@@ -197,14 +241,7 @@ export function studioRoutes(options: StudioRoutesOptions) {
   );
 
   // --- emails ---------------------------------------------------------------------------------------
-  app.openapi(
-    createRoute({ method: "get", path: "/api/emails", tags: ["Email studio"], summary: "List emails (newest first)", responses: { 200: { description: "Emails", content: { "application/json": { schema: z.object({ emails: z.array(z.object({ id: z.string(), status: z.string(), version: z.number(), subject: z.string().nullable(), createdAt: z.string() })) }) } } }, ...errors(401) } }),
-    async (c) => {
-      const list = await studio.emails(studioScope(c));
-      const stopped = await studio.stoppedEmails(studioScope(c), list.map((e) => e.id));
-      return c.json({ emails: list.map((e) => ({ id: e.id, status: stopped.has(e.id) && e.status === "ready" ? "stopped" : e.status, version: e.version, subject: e.document.subject ?? null, createdAt: new Date(e.createdAt).toISOString() })) }, 200);
-    },
-  );
+  // GET /api/emails (the library's list) is in library-routes.ts.
 
   app.openapi(
     createRoute({ method: "get", path: "/api/emails/{id}", tags: ["Email studio"], summary: "An email: status, document, checks", request: { params: z.object({ id: Id("id", "email_x") }) }, responses: { 200: { description: "The email", content: { "application/json": { schema: EmailView } } }, ...errors(401, 404) } }),
@@ -424,18 +461,23 @@ export function studioRoutes(options: StudioRoutesOptions) {
       method: "patch",
       path: "/api/emails/{id}",
       tags: ["Email studio"],
-      summary: 'Set the subject line and/or preheader (a new version; send If-Match: "<version>")',
+      summary: 'Set the subject line and/or preheader (a new version), and/or the name (no new version); send If-Match: "<version>"',
       request: {
         params: z.object({ id: Id("id", "email_x") }),
-        headers: z.object({ "if-match": z.string().optional().openapi({ description: 'The version the edit was made on, e.g. "3"; a stale one answers 409 version_conflict with currentVersion' }) }),
+        headers: EditHeaders,
         body: { content: { "application/json": { schema: EmailMetaPatch } } },
       },
       responses: { 200: { description: "The new version (ETag: its version)", content: { "application/json": { schema: EmailView } } }, ...errors(400, 401, 404, 409) },
     }),
     async (c) => {
       const email = await loadEmail(c, c.req.valid("param").id);
-      const ctx = editContext(c);
-      return edited(c, email, await editor.editMeta(email, c.req.valid("json"), ctx));
+      const ctx = await editContext(c);
+      const { name, ...meta } = c.req.valid("json");
+      if (name !== undefined && email.status === "generating") throw new ApiError(409, "email_generating", "The email is still being generated; name it when it is ready.");
+      // The name is not part of the document: a rename alone makes no version, but a stale If-Match is still refused.
+      const result = meta.subject !== undefined || meta.preheader !== undefined ? await editor.editMeta(email, meta, ctx) : ctx.baseVersion !== undefined && ctx.baseVersion !== email.version ? versionConflict(email.version) : ({ ok: true, version: email.version } as const);
+      if (result.ok && name !== undefined) await options.library.rename(email, name.trim() || null);
+      return edited(c, email, result);
     },
   );
 
@@ -445,13 +487,13 @@ export function studioRoutes(options: StudioRoutesOptions) {
       path: "/api/emails/{id}/sections/{sectionId}",
       tags: ["Email studio"],
       summary: "Edit one section's fields (a new version)",
-      request: { params: z.object({ id: Id("id", "email_x"), sectionId: Id("sectionId", "hero") }), body: { content: { "application/json": { schema: z.object({ fields: Json }) } } } },
+      request: { params: z.object({ id: Id("id", "email_x"), sectionId: Id("sectionId", "hero") }), headers: EditHeaders, body: { content: { "application/json": { schema: z.object({ fields: Json }) } } } },
       responses: { 200: { description: "The new version", content: { "application/json": { schema: EmailView } } }, ...errors(400, 401, 404, 409) },
     }),
     async (c) => {
       const { id, sectionId } = c.req.valid("param");
       const email = await loadEmail(c, id);
-      return edited(c, email, await editor.editSection(email, sectionId, c.req.valid("json").fields, editContext(c)));
+      return edited(c, email, await editor.editSection(email, sectionId, c.req.valid("json").fields, await editContext(c)));
     },
   );
 
@@ -479,32 +521,65 @@ export function studioRoutes(options: StudioRoutesOptions) {
       path: "/api/emails/{id}/sections",
       tags: ["Email studio"],
       summary: "Reorder, add or delete sections (send the new list of sections)",
-      request: { params: z.object({ id: Id("id", "email_x") }), body: { content: { "application/json": { schema: z.object({ sections: z.array(z.object({ id: z.string(), type: z.enum(SECTION_TYPES), fields: Json.optional() })) }) } } } },
+      request: { params: z.object({ id: Id("id", "email_x") }), headers: EditHeaders, body: { content: { "application/json": { schema: z.object({ sections: z.array(z.object({ id: z.string(), type: z.enum(SECTION_TYPES), fields: Json.optional() })) }) } } } },
       responses: { 200: { description: "The new version", content: { "application/json": { schema: EmailView } } }, ...errors(400, 401, 404, 409) },
     }),
     async (c) => {
       const email = await loadEmail(c, c.req.valid("param").id);
-      return edited(c, email, await editor.replaceSections(email, c.req.valid("json").sections, base(c), editContext(c)));
+      return edited(c, email, await editor.replaceSections(email, c.req.valid("json").sections, base(c), await editContext(c)));
     },
   );
 
   app.openapi(
-    createRoute({ method: "get", path: "/api/emails/{id}/versions", tags: ["Email studio"], summary: "Version history", request: { params: z.object({ id: Id("id", "email_x") }) }, responses: { 200: { description: "Versions", content: { "application/json": { schema: z.object({ versions: z.array(z.object({ version: z.number(), note: z.string().nullable(), createdAt: z.string() })) }) } } }, ...errors(401, 404) } }),
+    createRoute({
+      method: "get",
+      path: "/api/emails/{id}/versions",
+      tags: ["Email studio"],
+      summary: "The history: real edits, restores and generations (newest first) with who and what; undo and redo move `showing` and are not entries",
+      request: { params: z.object({ id: Id("id", "email_x") }) },
+      responses: { 200: { description: "Versions", content: { "application/json": { schema: z.object({ version: z.number(), showing: z.number(), undo: z.number().nullable(), redo: z.number().nullable(), versions: z.array(VersionEntry) }) } } }, ...errors(401, 404) },
+    }),
     async (c) => {
       const email = await loadEmail(c, c.req.valid("param").id);
-      const versions = await studio.versions(studioScope(c), email.id);
-      return c.json({ versions: versions.map((v) => ({ version: v.version, note: v.note, createdAt: new Date(v.createdAt).toISOString() })) }, 200);
+      const history = await editor.history(email);
+      const versions = history.entries.map((v) => ({ version: v.version, note: v.note, kind: v.kind, author: v.author, createdAt: new Date(v.createdAt).toISOString(), current: v.current, undone: v.undone }));
+      c.header("etag", `"${email.version}"`);
+      return c.json({ version: email.version, showing: history.showing, undo: history.undo ?? null, redo: history.redo ?? null, versions }, 200);
     },
   );
 
   app.openapi(
-    createRoute({ method: "post", path: "/api/emails/{id}/versions/{version}/restore", tags: ["Email studio"], summary: "Restore an earlier version (undo/redo are restores)", request: { params: z.object({ id: Id("id", "email_x"), version: z.coerce.number().int().min(1).openapi({ param: { name: "version", in: "path" } }) }) }, responses: { 200: { description: "The new version", content: { "application/json": { schema: EmailView } } }, ...errors(401, 404, 409) } }),
+    createRoute({
+      method: "post",
+      path: "/api/emails/{id}/versions/{version}/restore",
+      tags: ["Email studio"],
+      summary: "Restore an earlier version: one history entry (\"Restored version N\"), a new version number",
+      request: { params: z.object({ id: Id("id", "email_x"), version: z.coerce.number().int().min(1).max(999_999_999).openapi({ param: { name: "version", in: "path" } }) }), headers: EditHeaders },
+      responses: { 200: { description: "The new version", content: { "application/json": { schema: EmailView } } }, ...errors(400, 401, 404, 409) },
+    }),
     async (c) => {
       const { id, version } = c.req.valid("param");
       const email = await loadEmail(c, id);
-      return edited(c, email, await editor.restore(email, version, editContext(c)));
+      return edited(c, email, await editor.restore(email, version, await editContext(c)));
     },
   );
+
+  for (const move of ["undo", "redo"] as const) {
+    app.openapi(
+      createRoute({
+        method: "post",
+        path: `/api/emails/{id}/${move}`,
+        tags: ["Email studio"],
+        summary: move === "undo" ? "Undo: back to the entry before the one showing (a new version number, no new history entry)" : "Redo: forward to the entry undone last (a new version number, no new history entry)",
+        request: { params: z.object({ id: Id("id", "email_x") }), headers: EditHeaders },
+        responses: { 200: { description: "The new version", content: { "application/json": { schema: EmailView } } }, ...errors(400, 401, 404, 409) },
+      }),
+      async (c) => {
+        const email = await loadEmail(c, c.req.valid("param").id);
+        return edited(c, email, await editor[move](email, await editContext(c)));
+      },
+    );
+  }
 
   return app;
 }

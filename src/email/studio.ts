@@ -48,6 +48,37 @@ export const BriefInput = z.object({
 });
 export type BriefInput = z.infer<typeof BriefInput>;
 
+/** What made a version: undo and redo move between history entries and are never listed as entries themselves. */
+export const VERSION_KINDS = ["edit", "undo", "redo", "restore", "generated"] as const;
+export type VersionKind = (typeof VERSION_KINDS)[number];
+
+/** How many versions of one email are read for its history (undo reaches this far back). */
+export const MAX_VERSIONS_READ = 1_000;
+
+/** The record of a new version besides its document. */
+export interface VersionNote {
+  /** The history note: what changed, e.g. "Edited headline in Hero", "Restored version 3". */
+  note: string;
+  kind?: VersionKind;
+  /** The history entry whose document it shows (undo/redo); itself when left out. */
+  shows?: number;
+  /** Who made it: a person's name, "AI", an API token's name. */
+  author?: string;
+  /** The tab that made it. */
+  clientId?: string;
+}
+
+/** One stored version, as the history reads it. */
+export interface VersionRecord {
+  version: number;
+  note: string | null;
+  kind: VersionKind;
+  shows: number;
+  author: string | null;
+  clientId: string | null;
+  createdAt: Date;
+}
+
 export interface BriefRecord {
   id: string;
   teamId: string | null;
@@ -71,6 +102,17 @@ export interface EmailRecord {
   error: string | null;
   createdAt: Date;
   updatedAt: Date;
+  /** The marketer's name for it (null: named after its subject); see `displayName`. */
+  name: string | null;
+  /** When it was archived (hidden from the library); null = in the library. */
+  archivedAt: Date | null;
+  /** A template ("New email from template" copies it). */
+  isTemplate: boolean;
+}
+
+/** What the library calls an email: its name, else its subject, else "Untitled email". */
+export function displayName(email: Pick<EmailRecord, "name" | "document">): string {
+  return email.name || email.document.subject || "Untitled email";
 }
 
 export function toBrief(record: BriefRecord, base: string): Brief {
@@ -88,10 +130,12 @@ export function toBrief(record: BriefRecord, base: string): Brief {
   };
 }
 
-const EMAIL_COLUMNS = `id, team_id as "teamId", brief_id as "briefId", brand_id as "brandId", session_id as "sessionId", run_id as "runId",
-  status, provider, version, document, error, created_at as "createdAt", updated_at as "updatedAt"`;
+/** The columns of an `EmailRecord` (the table may be aliased `e`: every column is unqualified). */
+export const EMAIL_COLUMNS = `id, team_id as "teamId", brief_id as "briefId", brand_id as "brandId", session_id as "sessionId", run_id as "runId",
+  status, provider, version, document, error, created_at as "createdAt", updated_at as "updatedAt",
+  name, archived_at as "archivedAt", is_template as "isTemplate"`;
 
-type EmailRow = Omit<EmailRecord, "document"> & { document: string };
+export type EmailRow = Omit<EmailRecord, "document"> & { document: string };
 
 /**
  * Briefs and emails (with every version of each email). Every method takes a team scope
@@ -183,6 +227,10 @@ export class StudioStore {
    * execute: cancelled while queued, or failed by the runtime (e.g. a provider without its key).
    * Returns how many were settled.
    */
+  settle(ids: string[]): Promise<number> {
+    return this.#settle(ids);
+  }
+
   async #settle(ids: string[]): Promise<number> {
     const rows = await this.#sql`
       update emails e set status = 'failed', updated_at = now(),
@@ -198,22 +246,27 @@ export class StudioStore {
     await this.#sql`update emails set document = ${JSON.stringify(document)}, updated_at = now() where id = ${id} and status = 'generating' and ${teamFilter(this.#sql, scope)}`;
   }
 
-  /** Saves a new version (generation finished, an edit, a regenerated section, undo/redo). */
   /**
-   * Stores a new version. With `expectedVersion`, only when the email is still at that version
-   * (compare-and-set): `undefined` when another write got there first, so nothing is overwritten.
+   * Stores a new version (generation finished, an edit, a regenerated section, an undo or redo).
+   * `note` is the history note, or the whole record of the version: its kind, the history entry it
+   * shows (undo and redo show an earlier entry; everything else shows itself), who made it and from
+   * which tab. With `expectedVersion`, only when the email is still at that version (compare-and-set):
+   * `undefined` when another write got there first, so nothing is overwritten.
    */
-  async saveVersion(scope: TeamScope, id: string, document: EmailDocument, note: string, status?: EmailStatus): Promise<number>;
-  async saveVersion(scope: TeamScope, id: string, document: EmailDocument, note: string, status: EmailStatus, expectedVersion: number): Promise<number | undefined>;
-  async saveVersion(scope: TeamScope, id: string, document: EmailDocument, note: string, status: EmailStatus = "ready", expectedVersion?: number): Promise<number | undefined> {
+  async saveVersion(scope: TeamScope, id: string, document: EmailDocument, note: string | VersionNote, status?: EmailStatus): Promise<number>;
+  async saveVersion(scope: TeamScope, id: string, document: EmailDocument, note: string | VersionNote, status: EmailStatus, expectedVersion: number): Promise<number | undefined>;
+  async saveVersion(scope: TeamScope, id: string, document: EmailDocument, note: string | VersionNote, status: EmailStatus = "ready", expectedVersion?: number): Promise<number | undefined> {
+    const meta: VersionNote = typeof note === "string" ? { note } : note;
     return this.#sql.begin(async (tx) => {
       const [row] = await tx<{ version: number }[]>`
         update emails set version = version + 1, document = ${JSON.stringify(document)}, status = ${status}, error = null, updated_at = now()
         where id = ${id} and ${teamFilter(this.#sql, scope)} ${expectedVersion === undefined ? tx`` : tx`and version = ${expectedVersion}`} returning version`;
       if (!row && expectedVersion !== undefined) return undefined;
       if (!row) throw new Error(`No email ${id} in this team.`);
-      await tx`insert into email_versions (email_id, version, document, note) values (${id}, ${row!.version}, ${JSON.stringify(document)}, ${note})`;
-      return row!.version;
+      await tx`
+        insert into email_versions (email_id, version, document, note, kind, shows, author, client_id)
+        values (${id}, ${row.version}, ${JSON.stringify(document)}, ${meta.note}, ${meta.kind ?? "edit"}, ${meta.shows ?? row.version}, ${meta.author ?? null}, ${meta.clientId ?? null})`;
+      return row.version;
     });
   }
 
@@ -221,10 +274,13 @@ export class StudioStore {
     await this.#sql`update emails set status = 'failed', error = ${error}, updated_at = now() where id = ${id} and ${teamFilter(this.#sql, scope)}`;
   }
 
-  async versions(scope: TeamScope, id: string): Promise<Array<{ version: number; note: string | null; createdAt: Date }>> {
-    return this.#sql`
-      select v.version, v.note, v.created_at as "createdAt" from email_versions v join emails e on e.id = v.email_id
-      where v.email_id = ${id} and ${teamFilter(this.#sql, scope, "e.team_id")} order by v.version desc limit 200`;
+  /** The email's versions, newest first (every row: the history entries and the undo/redo moves between them). */
+  async versions(scope: TeamScope, id: string): Promise<VersionRecord[]> {
+    const rows = await this.#sql<Array<Omit<VersionRecord, "shows"> & { shows: number | null }>>`
+      select v.version, v.note, v.kind, v.shows, v.author, v.client_id as "clientId", v.created_at as "createdAt"
+      from email_versions v join emails e on e.id = v.email_id
+      where v.email_id = ${id} and ${teamFilter(this.#sql, scope, "e.team_id")} order by v.version desc limit ${MAX_VERSIONS_READ}`;
+    return rows.map((r) => ({ ...r, kind: VERSION_KINDS.includes(r.kind) ? r.kind : "edit", shows: r.shows ?? r.version }));
   }
 
   async versionDocument(scope: TeamScope, id: string, version: number): Promise<EmailDocument | undefined> {

@@ -172,7 +172,10 @@ export class SessionService {
     // A cancel that names a run fences that run's producer (see CANCEL_FENCE_EPOCH): nothing the run
     // sends after this append can land behind it, except its own closing message.end and run.end.
     const producer = event.type === "control" && event.action === "cancel" && event.runId ? { id: runProducerId(event.runId), epoch: CANCEL_FENCE_EPOCH, seq: 0 } : undefined;
-    const result = await this.#writer.append(jsonAppend(sessionStreamPath(sessionId), [event], { dedupeKey, producer }));
+    // The other runs it cancels (by scope, or as descendants of the run it names) are fenced in the
+    // same commit, so no delta of theirs lands after it either.
+    const fences = event.type === "control" && event.action === "cancel" ? { producerIds: (await this.cancelledBy(sessionId, event)).map(runProducerId), epoch: CANCEL_FENCE_EPOCH } : undefined;
+    const result = await this.#writer.append(jsonAppend(sessionStreamPath(sessionId), [event], { dedupeKey, producer, fences }));
     if (event.type === "control" && event.action === "cancel" && (result.kind === "appended" || result.kind === "duplicate")) {
       // Suspended runs hold no worker to see the cancel: queue them, and each finds it when it starts.
       const suspended = await this.#sql<{ id: string }[]>`select id from runs where session_id = ${sessionId} and status = 'suspended'`;
@@ -191,6 +194,29 @@ export class SessionService {
       default:
         return { ok: false, code: "session_not_found" };
     }
+  }
+
+  /**
+   * The unfinished runs of a session that a cancel applies to, besides the run it names: the same
+   * rule as `RunContext.appliesTo` — a run and its descendants (`runId`), the runs the event's client
+   * started (`scope: "own"`), or every run (no run named, any other scope).
+   */
+  async cancelledBy(sessionId: string, event: { runId?: string; scope?: string; clientId?: string }): Promise<string[]> {
+    const active = await this.#sql<{ id: string; clientId: string | null; parentRunId: string | null }[]>`
+      select id, client_id as "clientId", parent_run_id as "parentRunId" from runs
+      where session_id = ${sessionId} and status in ('waiting', 'queued', 'running', 'retrying', 'suspended')`;
+    if (event.runId) {
+      // Descendants: runs whose parent chain reaches the named run (parents may have ended already).
+      const parents = new Map((await this.#sql<{ id: string; parentRunId: string | null }[]>`
+        select id, parent_run_id as "parentRunId" from runs where session_id = ${sessionId} and parent_run_id is not null`).map((r) => [r.id, r.parentRunId]));
+      const descends = (id: string) => {
+        for (let at = parents.get(id), depth = 0; at && depth < 20; at = parents.get(at), depth++) if (at === event.runId) return true;
+        return false;
+      };
+      return active.filter((run) => run.id !== event.runId && descends(run.id)).map((run) => run.id);
+    }
+    if (event.scope === "own") return event.clientId === undefined ? [] : active.filter((run) => run.clientId === event.clientId).map((run) => run.id);
+    return active.map((run) => run.id);
   }
 
   /**

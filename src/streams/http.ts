@@ -46,7 +46,11 @@ export interface StreamsHttpOptions {
    * Decides whether a request may touch `path`: an error response refuses it; otherwise the team
    * that owns what the request creates (null = nobody's, e.g. with the bootstrap token).
    */
-  authorize?: (request: Request, path: string) => Promise<Response | { teamId: string | null }>;
+  /**
+   * `until`, when given, ends what the request may do: a live read (SSE, long-poll) stops when it
+   * aborts (its credentials were revoked), and a long-poll then answers 401.
+   */
+  authorize?: (request: Request, path: string) => Promise<Response | { teamId: string | null; until?: AbortSignal }>;
   reserved?: ReservedApis;
 }
 
@@ -78,10 +82,12 @@ export class StreamsHttp {
     // Webhook callbacks and pull-wake acks carry their own signed bearer tokens; the JWKS is public.
     const selfAuthenticated = /^\/v1\/stream\/__ds\/(jwks\.json$|subscriptions\/[^/]+\/(callback|ack|release)$)/.test(path);
     let teamId: string | null = null;
+    let until: AbortSignal | undefined;
     if (this.#o.authorize && !selfAuthenticated) {
       const decision = await this.#o.authorize(request, path);
       if (decision instanceof Response) return decision;
       teamId = decision.teamId;
+      until = decision.until;
     }
     if (path === "/v1/stream/__ds" || path.startsWith("/v1/stream/__ds/")) {
       if (!this.#o.reserved) return errorResponse(404, "SUBSCRIPTION_NOT_FOUND", "Subscriptions are not enabled.");
@@ -93,8 +99,11 @@ export class StreamsHttp {
         return this.#create(request, url, teamId);
       case "POST":
         return this.#append(request, path);
-      case "GET":
-        return this.#read(request, url);
+      case "GET": {
+        if (!until) return this.#read(request, url);
+        const response = await this.#read(new Request(request, { signal: AbortSignal.any([request.signal, until]) }), url);
+        return until.aborted ? errorResponse(401, "unauthorized", "This token was revoked.", { "www-authenticate": "Bearer" }) : response;
+      }
       case "HEAD":
         return this.#head(path);
       case "DELETE":

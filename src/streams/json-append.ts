@@ -10,7 +10,7 @@ const EMPTY_BODY = new Uint8Array(0);
  * @example
  * await writer.append(jsonAppend(sessionStreamPath(id), [event], { dedupeKey: `event:${event.id}` }));
  */
-export function jsonAppend(path: string, values: unknown[], options: { producer?: ProducerHeaders; dedupeKey?: string } = {}): AppendInput {
+export function jsonAppend(path: string, values: unknown[], options: { producer?: ProducerHeaders; dedupeKey?: string; fences?: AppendInput["fences"] } = {}): AppendInput {
   return {
     path,
     contentType: "application/json",
@@ -19,5 +19,6 @@ export function jsonAppend(path: string, values: unknown[], options: { producer?
     close: false,
     ...(options.producer ? { producer: options.producer } : {}),
     ...(options.dedupeKey !== undefined ? { dedupeKey: options.dedupeKey } : {}),
+    ...(options.fences && options.fences.producerIds.length > 0 ? { fences: options.fences } : {}),
   };
 }

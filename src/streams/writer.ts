@@ -28,6 +28,12 @@ export interface AppendInput {
   producer?: ProducerHeaders;
   /** An idempotency key: a second append with the same key on the same stream appends nothing. */
   dedupeKey?: string;
+  /**
+   * Producers this append fences, in the same commit: each is raised to `epoch` (as if it had
+   * written sequence 0 there), so its later writes at a lower epoch are refused (`stale_epoch`)
+   * instead of landing after this append. A producer already at `epoch` or past it is left as is.
+   */
+  fences?: { producerIds: string[]; epoch: number };
 }
 
 export type AppendResult =
@@ -223,7 +229,7 @@ export class AppendWriter {
     const unknown = new Set<string>();
     for (const { input } of batch) {
       const cached = this.#cache.get(input.path);
-      if (!cached || input.dedupeKey !== undefined || isExpired(cached.row, now) || (input.producer && !cached.producers.has(input.producer.id))) unknown.add(input.path);
+      if (!cached || input.dedupeKey !== undefined || isExpired(cached.row, now) || (input.producer && !cached.producers.has(input.producer.id)) || input.fences?.producerIds.some((id) => !cached.producers.has(id))) unknown.add(input.path);
     }
     let locked = batch.filter((pending) => unknown.has(pending.input.path));
     const fromMemory = batch.filter((pending) => !unknown.has(pending.input.path));
@@ -269,11 +275,13 @@ export class AppendWriter {
   async #writeFromMemory(inputs: AppendInput[], now: number): Promise<(AppendResult | undefined)[]> {
     const rows = new Map<string, StreamRow>();
     const producers = new Map<string, ProducerState>();
-    for (const { path, producer } of inputs) {
+    for (const { path, producer, fences } of inputs) {
       const cached = this.#cache.get(path)!;
       if (!rows.has(path)) rows.set(path, { ...cached.row });
-      const state = producer && cached.producers.get(producer.id);
-      if (state) producers.set(streamKey(cached.row.id, producer.id), { ...state, dirty: false });
+      for (const id of [...(producer ? [producer.id] : []), ...(fences?.producerIds ?? [])]) {
+        const state = cached.producers.get(id);
+        if (state) producers.set(streamKey(cached.row.id, id), { ...state, dirty: false });
+      }
     }
     const checked = this.#check(inputs, rows, producers, new Map(), now);
     if (checked.written.length === 0) return inputs.map(() => undefined);
@@ -291,7 +299,7 @@ export class AppendWriter {
   async #writeLocked(inputs: AppendInput[], now: number): Promise<AppendResult[]> {
     const sql = this.#sql;
     const paths = [...new Set(inputs.map((input) => input.path))];
-    const withProducer = inputs.filter((input) => input.producer);
+    const producerIds = inputs.flatMap((input) => [...(input.producer ? [input.producer.id] : []), ...(input.fences?.producerIds ?? [])].map((id) => ({ path: input.path, id })));
     const withKey = inputs.filter((input) => input.dedupeKey !== undefined);
     this.stats.locked++;
     try {
@@ -299,8 +307,8 @@ export class AppendWriter {
       const [, rows, foundProducers, foundKeys] = await pipeline([
         sql.unsafe("begin"),
         sql.unsafe<StreamRow[]>(LOCK_STREAMS_SQL, [paths], { prepare: true }),
-        withProducer.length === 0 ? [] : sql.unsafe<{ streamId: number; producerId: string; epoch: number | null; lastSeq: number | null }[]>(
-          PRODUCERS_SQL, [withProducer.map((input) => input.path), withProducer.map((input) => input.producer!.id)], { prepare: true }),
+        producerIds.length === 0 ? [] : sql.unsafe<{ streamId: number; producerId: string; epoch: number | null; lastSeq: number | null }[]>(
+          PRODUCERS_SQL, [producerIds.map((p) => p.path), producerIds.map((p) => p.id)], { prepare: true }),
         withKey.length === 0 ? [] : sql.unsafe<{ streamId: number; key: string; pos: number }[]>(
           DEDUPE_SQL, [withKey.map((input) => input.path), withKey.map((input) => input.dedupeKey!)], { prepare: true }),
       ] as const);
@@ -531,6 +539,11 @@ export class AppendWriter {
     }
     if (input.streamSeq !== undefined) row.lastStreamSeq = input.streamSeq;
     if (producer) producers.set(stateKey, { epoch: producer.epoch, lastSeq: producer.seq, dirty: true });
+    for (const id of input.fences?.producerIds ?? []) {
+      const key = streamKey(row.id, id);
+      const state = producers.get(key);
+      if (!state || state.epoch < input.fences!.epoch) producers.set(key, { epoch: input.fences!.epoch, lastSeq: 0, dirty: true });
+    }
     if (input.close) {
       row.closed = true;
       row.closedByProducer = producer?.id ?? null;

@@ -3,7 +3,7 @@ import { assetUrl, type AssetStore } from "../assets/store";
 import { ownsAssets, saveFormUploads } from "../assets/uploads";
 import type { BrandStore } from "../brands/store";
 import type { StudioStore, EmailRecord } from "../email/studio";
-import type { EmailEditor, EditContext, EditFailure } from "../email/editing";
+import { CLIENT_ID, type EmailEditor, type EditContext, type EditFailure } from "../email/editing";
 import type { SessionService } from "../sessions/service";
 import type { SectionType } from "../email/document";
 import { formatOffset } from "../streams/offsets";
@@ -123,7 +123,7 @@ export function studioPages(options: StudioPagesOptions) {
       email: { id: email.id, sessionId: email.sessionId, version: email.version, subject: email.document.subject ?? null, preheader: email.document.preheader ?? null, offlineDraft: offlineDraft(email) },
       brandName: brand?.name ?? "",
       sections,
-      history: { versions: history.versions, showing: history.showing, ...(history.undo !== undefined ? { undo: history.undo } : {}), ...(history.redo !== undefined ? { redo: history.redo } : {}) },
+      history: { entries: history.entries, showing: history.showing, ...(history.undo !== undefined ? { undo: history.undo } : {}), ...(history.redo !== undefined ? { redo: history.redo } : {}) },
       checks: rendered?.checks ?? [],
       liveRuns,
       offset: row ? formatOffset(row.tailPos) : "-1",
@@ -202,7 +202,7 @@ export function studioPages(options: StudioPagesOptions) {
     if (email.status !== "ready") return respond({ error: "The email is still being generated; edit it when it is ready." }, 409);
     // The version the page showed when the edit was made (its `If-Match`); absent from old forms.
     const sent = field(form, "version");
-    const ctx: EditContext = { clientId: user(c).id, ...(/^\d{1,9}$/.test(sent) ? { baseVersion: Number(sent) } : {}) };
+    const ctx: EditContext = { clientId: tabClientId(c, form) ?? user(c).id, author: user(c).name || user(c).email, ...(/^\d{1,9}$/.test(sent) ? { baseVersion: Number(sent) } : {}) };
     const result = await act(email, form, ctx);
     if (!result.ok && result.code === "version_conflict") {
       const fresh = (await studio.email(scope(c), email.id))!;
@@ -308,6 +308,12 @@ export function studioPages(options: StudioPagesOptions) {
   });
 
   return app;
+}
+
+/** The editing tab's id (`X-Client-Id`, set by static/editor.js, or a `clientId` form field); ignored unless well-formed. */
+function tabClientId(c: Context<PageEnv>, form: FormBody): string | undefined {
+  const value = c.req.header("x-client-id") ?? field(form, "clientId");
+  return CLIENT_ID.test(value) ? value : undefined;
 }
 
 /** "The section is not valid — fields.text: must not be empty." → "Text: must not be empty." */
