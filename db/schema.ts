@@ -1,4 +1,5 @@
 import { pgTable, text, timestamp, bigserial, bigint, boolean, customType, integer, primaryKey, uniqueIndex, index } from "drizzle-orm/pg-core";
+import { sql } from "drizzle-orm";
 
 /** Facts about this installation (install id, created time). */
 export const installation = pgTable("installation", {
@@ -45,13 +46,15 @@ export const streams = pgTable(
   (table) => [uniqueIndex("streams_path_key").on(table.path), index("streams_expiry_idx").on(table.expiresAt)],
 );
 
-/** The messages of a stream: one row per append (a JSON append may hold several values, `count`). */
+/**
+ * The messages of a stream: one row per append (a JSON append may hold several values, `count`).
+ * No foreign key (migration 0013): it cost a check per appended row; deleting a stream deletes its
+ * messages through the `streams_delete_messages` trigger instead.
+ */
 export const streamMessages = pgTable(
   "stream_messages",
   {
-    streamId: bigint("stream_id", { mode: "number" })
-      .notNull()
-      .references(() => streams.id, { onDelete: "cascade" }),
+    streamId: bigint("stream_id", { mode: "number" }).notNull(),
     /** End position of this message: its offset. */
     pos: bigint("pos", { mode: "number" }).notNull(),
     data: bytea("data").notNull(),
@@ -110,7 +113,7 @@ export const sessions = pgTable(
     currentBranch: text("current_branch"),
     createdAt: timestamp("created_at", { withTimezone: true }).notNull().defaultNow(),
   },
-  (table) => [index("sessions_team_idx").on(table.teamId, table.createdAt)],
+  (table) => [index("sessions_team_idx").on(table.teamId, table.createdAt), index("sessions_root_idx").on(table.rootId).where(sql`${table.rootId} is not null`)],
 );
 
 /** Agent runs in a session; the session's events are the truth of what a run said, this row of its status. */

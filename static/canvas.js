@@ -362,6 +362,14 @@ async function insert(type) {
   await putSections(ids);
 }
 
+/** Inserts a saved block of the brand at the palette's place (`POST /api/emails/:id/sections {blockId, index}`). @param {string} blockId */
+async function insertBlock(blockId) {
+  const palette = document.getElementById("canvas-palette");
+  if (palette) palette.hidden = true;
+  if (!blockId || insertAt < 0) return;
+  await send("POST", "/sections", { blockId, index: insertAt });
+}
+
 /** Puts a "+" before each section (and after the last one unless it is the footer). @param {Document} doc */
 function insertButtons(doc) {
   const all = [...doc.querySelectorAll("[data-section-id]")];
@@ -488,6 +496,8 @@ if (editorEl()) {
     const target = /** @type {HTMLElement} */ (event.target);
     const action = target.closest?.("[data-canvas-action]");
     if (action) return void toolbarAction(action.getAttribute("data-canvas-action") ?? "").catch((e) => toast(e.message, "danger"));
+    const block = target.closest?.("[data-canvas-block]");
+    if (block) return void insertBlock(block.getAttribute("data-canvas-block") ?? "").catch((e) => toast(e.message, "danger"));
     const type = target.closest?.("[data-canvas-insert]");
     if (type) return void insert(type.getAttribute("data-canvas-insert") ?? "").catch((e) => toast(e.message, "danger"));
     if (target.closest?.("[data-canvas-link-cancel]")) return closeLink();

@@ -8,58 +8,6 @@ interface PageUser {
   name: string;
 }
 
-export interface EmailRow {
-  id: string;
-  subject: string | null;
-  status: string;
-  version: number;
-  brandName: string;
-  createdAt: Date;
-  offlineDraft: boolean;
-}
-
-export const EmailsPage: FC<{ user: PageUser; csrfToken: string; offline: boolean; emails: EmailRow[]; hasBrands: boolean }> = ({ user, csrfToken, offline, emails, hasBrands }) => (
-  <Layout title="Emails" user={user} csrfToken={csrfToken} offline={offline} active="emails">
-    <PageHeader title="Emails" subtitle="Every email starts from a brief and is written live by the agents.">
-      {hasBrands ? <a class="button primary" href="/emails/new">New email</a> : <a class="button primary" href="/brands/new">Create a brand</a>}
-    </PageHeader>
-    {emails.length === 0 ? (
-      <EmptyState title="No emails yet">
-        {hasBrands ? (
-          <>
-            <p>Write a brief — objective, audience, tone, a headline hook and a few reference emails — and watch the draft appear section by section.</p>
-            <a class="button primary" href="/emails/new">Write your first brief</a>
-          </>
-        ) : (
-          <>
-            <p>First set up a brand: its colours, logo and the formula your emails follow. Then write a brief.</p>
-            <a class="button primary" href="/brands/new">Create a brand</a>
-          </>
-        )}
-      </EmptyState>
-    ) : (
-      <div class="table-wrap">
-        <table class="list" id="email-list">
-          <thead>
-            <tr><th scope="col">Subject</th><th scope="col">Brand</th><th scope="col">Status</th><th scope="col">Version</th><th scope="col">Created</th></tr>
-          </thead>
-          <tbody>
-            {emails.map((e) => (
-              <tr>
-                <td><a href={`/emails/${encodeURIComponent(e.id)}`}>{e.subject || "Untitled draft"}</a>{e.offlineDraft && <> <Badge tone="accent">Offline draft</Badge></>}</td>
-                <td>{e.brandName}</td>
-                <td><Badge tone={statusTone(e.status)}>{e.status}</Badge></td>
-                <td>{e.version > 0 ? `v${e.version}` : "—"}</td>
-                <td class="muted">{when(e.createdAt)}</td>
-              </tr>
-            ))}
-          </tbody>
-        </table>
-      </div>
-    )}
-  </Layout>
-);
-
 export const NewEmailPage: FC<{
   user: PageUser;
   csrfToken: string;

@@ -105,9 +105,10 @@ export function editContextOf(c: Context<AppEnv>): EditContext {
   if (tab !== undefined && !CLIENT_ID.test(tab)) throw new ApiError(400, "invalid_client_id", "X-Client-Id must be 1–64 letters, digits, _ or -.");
   const clientId = tab ?? c.get("principal").clientId;
   if (header === undefined) return { clientId };
-  const match = /^\s*(?:W\/)?"?(\d{1,9})"?\s*$/.exec(header);
+  // "3", W/"3" or a bare 3; an unbalanced quote is malformed, not a version.
+  const match = /^\s*(?:W\/)?(?:"(\d{1,9})"|(\d{1,9}))\s*$/.exec(header);
   if (!match) throw new ApiError(400, "invalid_if_match", 'If-Match must be the version the edit was made on, e.g. If-Match: "3".');
-  return { baseVersion: Number(match[1]), clientId };
+  return { baseVersion: Number(match[1] ?? match[2]), clientId };
 }
 
 export interface StudioRoutesOptions {
@@ -473,7 +474,6 @@ export function studioRoutes(options: StudioRoutesOptions) {
       const email = await loadEmail(c, c.req.valid("param").id);
       const ctx = await editContext(c);
       const { name, ...meta } = c.req.valid("json");
-      if (name !== undefined && email.status === "generating") throw new ApiError(409, "email_generating", "The email is still being generated; name it when it is ready.");
       // The name is not part of the document: a rename alone makes no version, but a stale If-Match is still refused.
       const result = meta.subject !== undefined || meta.preheader !== undefined ? await editor.editMeta(email, meta, ctx) : ctx.baseVersion !== undefined && ctx.baseVersion !== email.version ? versionConflict(email.version) : ({ ok: true, version: email.version } as const);
       if (result.ok && name !== undefined) await options.library.rename(email, name.trim() || null);
