@@ -12,6 +12,10 @@
  *   --sections=streams-http,wrk,…                 measure only these sections (ids as in SECTIONS)
  *   --growth=full                                 the growth section with a 1,000,000-event session
  *                                                 (default: 100,000, to keep a full run short)
+ *
+ * The same from the environment (flags win): BENCH_QUICK=1, BENCH_SECTIONS=wrk,resume, BENCH_ONLY=ours.
+ * A full run takes about 8 minutes on an idle 2-core machine, 20 or more on a busy one (the
+ * file-backed reference syncs every append).
  */
 import { cpus, platform, release, arch, totalmem, loadavg } from "node:os";
 import { writeFileSync } from "node:fs";
@@ -39,6 +43,15 @@ interface Flags extends RunOptions, StartOptions {
   write: boolean;
   /** The flags as given, for the report's "command" line. */
   given: string[];
+}
+
+/** BENCH_QUICK, BENCH_SECTIONS and BENCH_ONLY as flags, placed before the command line's (which win). */
+function environmentFlags(env: Record<string, string | undefined>): string[] {
+  const flags: string[] = [];
+  if (env.BENCH_QUICK === "1" || env.BENCH_QUICK === "true") flags.push("--quick");
+  if (env.BENCH_SECTIONS) flags.push(`--sections=${env.BENCH_SECTIONS}`);
+  if (env.BENCH_ONLY) flags.push(`--only=${env.BENCH_ONLY}`);
+  return flags;
 }
 
 function parseFlags(argv: string[]): Flags {
@@ -86,7 +99,7 @@ function progress(message: string) {
 }
 
 async function main() {
-  const flags = parseFlags(process.argv.slice(2));
+  const flags = parseFlags([...environmentFlags(process.env), ...process.argv.slice(2)]);
   const startedAt = new Date();
   const loadAtStart = loadavg()[0]!;
   const node = nodeVersion();
@@ -166,7 +179,7 @@ function header(options: { flags: Flags; startedAt: Date; node: string | undefin
     "",
     `Measured ${date} with \`${command}\`${flags.quick ? " (quick mode: shorter runs, noisier figures)" : ""}; the run took ${Math.round(seconds / 60)} min.`,
     "",
-    `To measure part of it: \`--sections=${SECTIONS.map((section) => section.id).join(",")}\` (any of them), \`--only=${TARGET_IDS.join(",")}\` (servers), \`--quick\` (shorter runs); \`--growth=full\` builds the 1,000,000-event session (default 100,000). A partial run prints its report without rewriting this file unless given \`--write\`.`,
+    `To measure part of it: \`--sections=${SECTIONS.map((section) => section.id).join(",")}\` (any of them), \`--only=${TARGET_IDS.join(",")}\` (servers), \`--quick\` (shorter runs), or the same as \`BENCH_SECTIONS\`, \`BENCH_ONLY\`, \`BENCH_QUICK=1\`; \`--growth=full\` builds the 1,000,000-event session (default 100,000). A partial run prints its report without rewriting this file unless given \`--write\`.`,
     "",
     `- **Machine**: ${cpuList.length} cores (${model}), ${(totalmem() / GIB).toFixed(1)} GiB memory, ${platform()} ${release()} ${arch()}`,
     `- **Runtimes**: Bun ${Bun.version}${node ? `, Node ${node}` : ""}`,
