@@ -1,4 +1,5 @@
 import { pgTable, text, timestamp, bigserial, bigint, boolean, customType, integer, primaryKey, uniqueIndex, index } from "drizzle-orm/pg-core";
+import { sql } from "drizzle-orm";
 
 /** Facts about this installation (install id, created time). */
 export const installation = pgTable("installation", {
@@ -110,7 +111,7 @@ export const sessions = pgTable(
     currentBranch: text("current_branch"),
     createdAt: timestamp("created_at", { withTimezone: true }).notNull().defaultNow(),
   },
-  (table) => [index("sessions_team_idx").on(table.teamId, table.createdAt)],
+  (table) => [index("sessions_team_idx").on(table.teamId, table.createdAt), index("sessions_root_idx").on(table.rootId).where(sql`${table.rootId} is not null`)],
 );
 
 /** Agent runs in a session; the session's events are the truth of what a run said, this row of its status. */

@@ -32,6 +32,7 @@ import { SessionSockets, WS_LIMITS, type SocketData } from "./sessions/socket";
 import { SessionFollowers } from "./sessions/follower";
 import { sessionRoutes } from "./sessions/routes";
 import { guardSessionStream } from "./sessions/stream-guard";
+import { mayUseSession } from "./sessions/permissions";
 import { Revocations } from "./accounts/revocations";
 import { Turns } from "./sessions/turns";
 import { chatRoutes } from "./sessions/chat-routes";
@@ -369,6 +370,13 @@ function streamAuthorizer(auth: Authenticator, sessions: SessionService, store: 
     const owner = await store.ownerOf(path);
     return owner === undefined ? undefined : inScope(scope, owner);
   };
+  // A client token reads its session's conversation: its own session or another of its branch tree.
+  const readsConversation = async (principal: Extract<Principal, { kind: "client" }>, sessionId: string | undefined) => {
+    if (sessionId === undefined) return false;
+    if (sessionId === principal.sessionId) return true;
+    const session = await sessions.get(sessionId, ALL_TEAMS);
+    return session !== undefined && (await mayUseSession(sessions, principal, session));
+  };
   // A live read (SSE, long-poll) by a revocable token ends when the token is revoked (see Revocations).
   const until = (request: Request, principal: Extract<Principal, { kind: "client" | "token" }>, token: string) =>
     request.method === "GET" && /[?&]live=/.test(request.url) ? { until: revocations.track(principal.tokenId, token, request.signal) } : {};
@@ -379,7 +387,7 @@ function streamAuthorizer(auth: Authenticator, sessions: SessionService, store: 
     if (principal.kind === "admin") return { teamId: null };
     if (principal.kind === "client") {
       // Its session's stream, and the AI SDK streams of its turns (`…/sessions/<id>/ui/<uiId>`).
-      if ((request.method === "GET" || request.method === "HEAD") && sessionOfStreamPath(SESSION_STREAM_PREFIX, path) === principal.sessionId && can(principal, "read")) return { teamId: principal.teamId, ...until(request, principal, token) };
+      if ((request.method === "GET" || request.method === "HEAD") && can(principal, "read") && (await readsConversation(principal, sessionOfStreamPath(SESSION_STREAM_PREFIX, path)))) return { teamId: principal.teamId, ...until(request, principal, token) };
       return refuse(403, "forbidden", "A client token may only read its own session's stream (with the read capability).");
     }
     if (path.startsWith("/v1/stream/__ds")) return refuse(403, "forbidden", "Subscriptions are managed with the bootstrap API_TOKEN.");

@@ -252,7 +252,7 @@ export class Subscription extends Emitter {
     return { type: "subscribe", session: this.#session, offset: this.#confirmed ? this.#resumeFrom : this.#startOffset, id };
   }
 
-  /** @param {{ id?: string, offset: string, mode?: string }} frame */
+  /** @param {{ id?: string, offset: string, mode?: string, branch?: { rootId: string, current: string } }} frame */
   [ON_SUBSCRIBED](frame) {
     if (this.#state !== "subscribing" || (frame.id !== undefined && frame.id !== this.#requestId)) return false;
     const resumed = this.#confirmed;
@@ -267,7 +267,7 @@ export class Subscription extends Emitter {
       this.#resumeFrom = frame.offset;
     }
     this.#confirmed = true;
-    this[EMIT]("subscribed", { offset: frame.offset, mode: frame.mode === "snapshot" ? "snapshot" : "events", resumed });
+    this[EMIT]("subscribed", { offset: frame.offset, mode: frame.mode === "snapshot" ? "snapshot" : "events", resumed, ...(frame.branch ? { branch: frame.branch } : {}) });
     return this.#snapshotPending;
   }
 

@@ -23,6 +23,12 @@ async function subscribe(id: string) {
   await ws.request({ type: "subscribe", session: id, offset: "-1" });
   return ws;
 }
+/** A request with another token (a client token). */
+async function as(token: string, method: string, path: string, body?: unknown) {
+  const res = await fetch(`${server.url}${path}`, { method, headers: { authorization: `Bearer ${token}`, ...(body === undefined ? {} : { "content-type": "application/json" }) }, body: body === undefined ? undefined : JSON.stringify(body) });
+  const text = await res.text();
+  return { status: res.status, body: text ? JSON.parse(text) : undefined };
+}
 const runEnd = (ws: TestSocket, id: string, runId: string) => ws.waitFor((f) => f.session === id && f.event?.type === "run.end" && f.event.runId === runId, 20_000).then((f) => f.event);
 const messages = async (id: string) => (await api("GET", `/api/sessions/${id}/messages`)).body.messages as Array<{ id: string; role: string; text: string; status: string }>;
 
@@ -92,8 +98,56 @@ describe("branches", () => {
     expect(editAnswer.status).toBe(400);
     expect(editAnswer.body.error.code).toBe("not_a_user_message");
     expect((await api("POST", `/api/sessions/${created.id}/branches/ses_unknown/switch`)).status).toBe(404);
-    const asClient = await server.fetch(`/api/sessions/${created.id}/branches`, { method: "POST", headers: { authorization: `Bearer ${created.clientToken}`, "content-type": "application/json" }, body: JSON.stringify({ messageId: "h1" }) });
-    expect(asClient.status).toBe(403);
+    // A client token without publish may not branch or switch; one of another conversation sees nothing.
+    const readOnly = (await api("POST", `/api/sessions/${created.id}/client-tokens`, { capabilities: ["read"] })).body.clientToken as string;
+    expect((await as(readOnly, "POST", `/api/sessions/${created.id}/branches`, { messageId: "h1" })).status).toBe(403);
+    expect((await as(readOnly, "POST", `/api/sessions/${created.id}/branches/${created.id}/switch`)).status).toBe(403);
+    const stranger = (await api("POST", "/api/sessions", { agent: "chat", provider: "offline" })).body.clientToken as string;
+    expect((await as(stranger, "POST", `/api/sessions/${created.id}/branches`, { messageId: "h1" })).status).toBe(404);
+    expect((await as(stranger, "GET", `/api/sessions/${created.id}/branches`)).status).toBe(404);
     expect((await api("GET", `/api/sessions/${created.id}/branches`)).body.branches).toHaveLength(1);
+  }, 60_000);
+
+  test("a client token branches and switches; its token reads the whole tree; subscribers are told which branch is followed", async () => {
+    const created = (await api("POST", "/api/sessions", { agent: "chat", provider: "offline", options: { tokens: 6, tokensPerSecond: 400 }, doubleTexting: "enqueue" })).body as { id: string; clientToken: string; clientId: string };
+    const root = created.id;
+    const token = created.clientToken;
+    const ws = await subscribe(root);
+    // A plain session has no branch field on its ack.
+    expect(ws.frames.find((f) => f.type === "subscribed" && f.session === root).branch).toBeUndefined();
+    const posted = (await as(token, "POST", `/api/sessions/${root}/messages`, { text: "Tell me about tulips", id: "t1" })).body;
+    await runEnd(ws, root, posted.runId);
+    // The client edits its message: a branch answered in a turn that is the client's own.
+    const edited = await as(token, "POST", `/api/sessions/${root}/branches`, { messageId: posted.messageId, text: "Tell me about orchids" });
+    expect(edited.status).toBe(201);
+    const branch = edited.body.id as string;
+    // The same client token reads and follows the branch (its conversation), over HTTP and /ws.
+    const clientWs = await TestSocket.open(`${server.url.replace("http", "ws")}/ws?token=${encodeURIComponent(token)}`);
+    sockets.push(clientWs);
+    const ack = await clientWs.request({ type: "subscribe", session: branch, offset: "-1" });
+    expect(ack.type).toBe("subscribed");
+    expect(ack.branch).toEqual({ rootId: root, current: root });
+    expect((await runEnd(clientWs, branch, edited.body.runId)).status).toBe("completed");
+    const branchMessages = (await as(token, "GET", `/api/sessions/${branch}/messages`)).body.messages;
+    expect(branchMessages[0]).toMatchObject({ role: "user", text: "Tell me about orchids" });
+    expect(branchMessages[0].id.startsWith(`${created.clientId}:`)).toBe(true);
+    expect((await fetch(`${server.url}/v1/stream/sessions/${branch}?offset=-1&token=${encodeURIComponent(token)}`)).status).toBe(200);
+    // The turn is the client's: its own-scope cancel may name it.
+    const runs = (await as(token, "GET", `/api/sessions/${branch}`)).body.runs;
+    expect(runs.at(-1).runId).toBe(edited.body.runId);
+    // Switching (from the branch) tells every session of the tree, and new subscribers see it in their ack.
+    const switched = await as(token, "POST", `/api/sessions/${branch}/branches/${branch}/switch`);
+    expect(switched.status).toBe(200);
+    expect(switched.body.current).toBe(branch);
+    for (const [socket, session] of [[ws, root], [clientWs, branch]] as const) {
+      const event = await socket.waitFor((f) => f.session === session && f.event?.type === "branch.switched");
+      expect(event.event).toEqual({ type: "branch.switched", branchId: branch, rootId: root });
+    }
+    expect(clientWs.events(branch).find((f) => f.event.type === "branch.switched").offset).toBe(switched.body.offset);
+    const late = await subscribe(root);
+    expect(late.frames.find((f) => f.type === "subscribed" && f.session === root).branch).toEqual({ rootId: root, current: branch });
+    const snapshotAck = await late.request({ type: "subscribe", session: branch, mode: "snapshot" });
+    expect(snapshotAck.branch).toEqual({ rootId: root, current: branch });
+    expect((await as(token, "GET", `/api/sessions/${root}/branches`)).body.current).toBe(branch);
   }, 60_000);
 });

@@ -1,7 +1,8 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import type { Context } from "hono";
 import { ApiError } from "../infra/http";
-import { errors, router } from "../infra/openapi";
+import { errors, router, type AppEnv } from "../infra/openapi";
+import { can } from "../accounts/principal";
 import { loadSession } from "./routes";
 import { MAX_EVENT_TEXT_CHARS } from "./events";
 import { sessionStreamPath, type SessionService } from "./service";
@@ -18,12 +19,20 @@ const BRANCH_STATUS = { session_not_found: 404, message_not_found: 404, not_a_us
  * Branches of a conversation: `POST /api/sessions/:id/branches {messageId, text?}` edits a user
  * message (with `text`) or regenerates an answer (without) in a new branch — a session whose stream
  * forks this one just before that point; `GET …/branches` lists the tree and the branch followed;
- * `POST …/branches/:branchId/switch` changes it. Creating and switching need an API token.
+ * `POST …/branches/:branchId/switch` changes it. A client token with `publish` may create and
+ * switch (its edited message is its own); its token is good for every session of the tree.
  */
 export function branchRoutes(options: { service: SessionService; branches: Branches; publicUrl: string | undefined }) {
   const { service, branches } = options;
   const app = router();
   const origin = (c: Context) => options.publicUrl ?? new URL(c.req.url).origin;
+  /** Branching and switching are a user's acts: a client token needs `publish`. Returns the client's id for a client token. */
+  const publisher = (c: Context<AppEnv>): string | undefined => {
+    const principal = c.get("principal");
+    if (principal.kind !== "client") return undefined;
+    if (!can(principal, "publish")) throw new ApiError(403, "forbidden", "Branching or switching needs the publish capability.");
+    return principal.clientId;
+  };
 
   app.openapi(
     createRoute({
@@ -55,8 +64,9 @@ export function branchRoutes(options: { service: SessionService; branches: Branc
     async (c) => {
       const { id } = c.req.valid("param");
       const body = c.req.valid("json");
-      await loadSession(c, service, id, "run");
-      const created = await branches.create({ sessionId: id, messageId: body.messageId, ...(body.text !== undefined ? { text: body.text } : {}) });
+      await loadSession(c, service, id, "write");
+      const clientId = publisher(c);
+      const created = await branches.create({ sessionId: id, messageId: body.messageId, ...(body.text !== undefined ? { text: body.text } : {}), ...(clientId ? { clientId } : {}) });
       if (!created.ok) throw new ApiError(BRANCH_STATUS[created.code], created.code, created.message);
       return c.json({ id: created.branchId, rootId: created.rootId, parentId: id, streamUrl: origin(c) + sessionStreamPath(created.branchId), messageId: created.messageId, ...(created.runId ? { runId: created.runId } : {}) }, 201);
     },
@@ -84,13 +94,14 @@ export function branchRoutes(options: { service: SessionService; branches: Branc
       method: "post",
       path: "/api/sessions/{id}/branches/{branchId}/switch",
       tags: ["Sessions"],
-      summary: "Follow another branch (appends branch.switched to the root session)",
+      summary: "Follow another branch (appends branch.switched to every session of the tree)",
       request: { params: z.object({ id: SessionId, branchId: BranchId }) },
       responses: { 200: { description: "Switched", content: { "application/json": { schema: z.object({ current: z.string(), offset: z.string() }) } } }, ...errors(401, 403, 404) },
     }),
     async (c) => {
       const { id, branchId } = c.req.valid("param");
-      await loadSession(c, service, id, "run");
+      await loadSession(c, service, id, "write");
+      publisher(c);
       const switched = await branches.switchTo(id, branchId);
       if (!switched.ok) throw new ApiError(404, switched.code, switched.message);
       return c.json({ current: branchId, offset: switched.offset }, 200);

@@ -1,3 +1,4 @@
+import { clientMessageId } from "./permissions";
 import type { Sql } from "postgres";
 import { formatOffset } from "../streams/offsets";
 import { decodeJsonValues, type StoredMessage } from "../streams/store";
@@ -81,7 +82,7 @@ export class Branches {
     await this.#sql`update sessions set run_defaults = (select run_defaults from sessions where id = ${parent.id}) where id = ${branch.id}`;
     await this.#sessions.append(rootId, { type: "branch.created", branchId: branch.id, parentId: parent.id, fromMessageId: input.messageId, reason: edit ? "edit" : "regenerate" });
     if (edit) {
-      const event: Extract<SessionEvent, { type: "message" }> = { type: "message", id: newId("msg"), role: "user", text: input.text!, ...(input.clientId ? { clientId: input.clientId } : {}) };
+      const event: Extract<SessionEvent, { type: "message" }> = { type: "message", id: input.clientId ? clientMessageId(input.clientId, newId("msg")) : newId("msg"), role: "user", text: input.text!, ...(input.clientId ? { clientId: input.clientId } : {}) };
       const posted = await this.#turns.postUserMessage({ sessionId: branch.id, event, clientId: input.clientId });
       if (!posted.ok) return { ok: false, code: posted.code === "session_closed" ? "session_closed" : "session_not_found", message: "The branch could not take the message." };
       return { ok: true, branchId: branch.id, rootId, messageId: event.id, ...(posted.runId ? { runId: posted.runId } : {}) };
@@ -96,8 +97,14 @@ export class Branches {
     const [member] = await this.#sql`select id from sessions where id = ${branchId} and (id = ${rootId} or root_id = ${rootId})`;
     if (!member) return { ok: false, code: "branch_not_found", message: `No branch ${branchId} in this conversation.` };
     await this.#sql`update sessions set current_branch = ${branchId === rootId ? null : branchId} where id = ${rootId}`;
-    const appended = await this.#sessions.append(rootId, { type: "branch.switched", branchId });
-    return appended.ok ? { ok: true, rootId, offset: appended.offset } : { ok: false, code: "branch_not_found", message: "The conversation is closed." };
+    // Every session of the tree records the switch, so a client following any branch learns of it.
+    const members = await this.#sql<{ id: string }[]>`select id from sessions where id = ${rootId} or root_id = ${rootId} order by (id = ${rootId}) desc, created_at, id`;
+    let offset: string | undefined;
+    for (const member of members) {
+      const appended = await this.#sessions.append(member.id, { type: "branch.switched", branchId, rootId });
+      if (appended.ok && member.id === sessionId) offset = appended.offset;
+    }
+    return offset ? { ok: true, rootId, offset } : { ok: false, code: "branch_not_found", message: "The conversation is closed." };
   }
 
   /** Where a message is in a stream: the positions around its append, its role, and what it replies to. */

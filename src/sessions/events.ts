@@ -45,8 +45,8 @@ export const sessionEvent = z.discriminatedUnion("type", [
   }),
   /** A branch of the conversation (a forked session) was made from `fromMessageId`; written to the root session. */
   z.object({ type: z.literal("branch.created"), branchId: id, parentId: id, fromMessageId: id, reason: z.enum(["edit", "regenerate"]) }),
-  /** The conversation's clients now follow this branch (the root's id for the root); written to the root session. */
-  z.object({ type: z.literal("branch.switched"), branchId: id }),
+  /** The conversation's clients now follow this branch (the root's id for the root); written to every session of the tree. */
+  z.object({ type: z.literal("branch.switched"), branchId: id, rootId: id.optional() }),
   /** A run asks a person: approve (true/false), choose (one of `schema.enum`) or type text; answered by `control` respond. */
   z.object({ type: z.literal("input.request"), requestId: id, runId: id, kind: z.enum(["approval", "choice", "text"]), prompt: text, schema: z.record(z.string(), z.unknown()).optional() }),
   z.object({ type: z.literal("artifact"), runId: id, kind: z.string().min(1).max(50), ref: z.string().min(1).max(2_000), data: z.unknown().optional() }),

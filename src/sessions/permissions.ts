@@ -1,6 +1,6 @@
-import { can, type Principal } from "../accounts/principal";
+import { can, canAccessSession, type Principal } from "../accounts/principal";
 import type { SessionEvent } from "./events";
-import { newId } from "./service";
+import { newId, type SessionRecord, type SessionService } from "./service";
 
 type ControlEvent = Extract<SessionEvent, { type: "control" }>;
 type MessageEvent = Extract<SessionEvent, { type: "message" }>;
@@ -59,4 +59,13 @@ export function authorizeMessage(principal: Principal, message: { id?: string; r
 /** A client's message id: `<clientId>:<id>` (an id already in the client's namespace is kept). */
 export function clientMessageId(clientId: string, id: string): string {
   return id.startsWith(`${clientId}:`) ? id : `${clientId}:${id}`;
+}
+
+/**
+ * The session gate past the team scope: a client token is held to its session's conversation (the
+ * session it was issued for and the branches of its tree); everyone else to `canAccessSession`.
+ */
+export async function mayUseSession(service: Pick<SessionService, "sameConversation">, principal: Principal, session: SessionRecord): Promise<boolean> {
+  if (!canAccessSession(principal, session)) return principal.kind === "client" && principal.teamId === session.teamId && (await service.sameConversation(principal.sessionId, session));
+  return true;
 }

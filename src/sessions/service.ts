@@ -28,10 +28,12 @@ export interface SessionRecord {
   /** For a branch: the root of its conversation tree and the session it was forked from. */
   rootId: string | null;
   parentId: string | null;
+  /** On a root: the branch its clients follow (null: the root itself). */
+  currentBranch: string | null;
   createdAt: Date;
 }
 
-const SESSION_COLUMNS = `id, team_id as "teamId", title, agent, double_texting as "doubleTexting", root_id as "rootId", parent_id as "parentId", created_at as "createdAt"`;
+const SESSION_COLUMNS = `id, team_id as "teamId", title, agent, double_texting as "doubleTexting", root_id as "rootId", parent_id as "parentId", current_branch as "currentBranch", created_at as "createdAt"`;
 
 export interface RunRecord {
   runId: string;
@@ -143,6 +145,32 @@ export class SessionService {
   async get(id: string, scope: TeamScope): Promise<SessionRecord | undefined> {
     const [record] = await this.#sql<SessionRecord[]>`select ${this.#sql.unsafe(SESSION_COLUMNS)} from sessions where id = ${id} and ${teamFilter(this.#sql, scope)}`;
     return record;
+  }
+
+  /**
+   * Whether a client token issued for session `tokenSessionId` may use `session`: its own session,
+   * or another session of the same conversation tree (a branch of it, its root, a sibling branch).
+   */
+  async sameConversation(tokenSessionId: string, session: SessionRecord): Promise<boolean> {
+    if (tokenSessionId === session.id) return true;
+    const root = session.rootId ?? session.id;
+    if (tokenSessionId === root) return true;
+    const [own] = await this.#sql<{ rootId: string | null }[]>`select root_id as "rootId" from sessions where id = ${tokenSessionId}`;
+    return own?.rootId === root;
+  }
+
+  /**
+   * For a session of a branched conversation: its root, and the branch its clients follow (the last
+   * `branch.switched`); undefined for a session that has no branches and is none.
+   */
+  async followed(session: SessionRecord): Promise<{ rootId: string; current: string } | undefined> {
+    if (session.rootId) {
+      const [root] = await this.#sql<{ currentBranch: string | null }[]>`select current_branch as "currentBranch" from sessions where id = ${session.rootId}`;
+      return { rootId: session.rootId, current: root?.currentBranch ?? session.rootId };
+    }
+    if (session.currentBranch) return { rootId: session.id, current: session.currentBranch };
+    const [branch] = await this.#sql`select 1 from sessions where root_id = ${session.id} limit 1`;
+    return branch ? { rootId: session.id, current: session.id } : undefined;
   }
 
   /** The scope's sessions, newest first. */

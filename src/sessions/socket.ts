@@ -3,11 +3,11 @@ import { z } from "zod";
 import type { Logger } from "../infra/log";
 import { inspectJsonText } from "../infra/input-guard";
 import { formatOffset, parseResumeOffset } from "../streams/offsets";
-import { Authenticator, can, canAccessSession, type Principal } from "../accounts/principal";
+import { Authenticator, can, type Principal } from "../accounts/principal";
 import { scopeOf } from "../accounts/scope";
 import { TOKEN_REVOKED_CHANNEL } from "../accounts/service";
 import type { Listener } from "../infra/listener";
-import { authorizeControl, authorizeMessage } from "./permissions";
+import { authorizeControl, authorizeMessage, mayUseSession } from "./permissions";
 import { CLIENT_EVENT_TYPES, parseEvent, type SessionEvent } from "./events";
 import type { Presence } from "./presence";
 import { newId, sessionStreamPath, toOffsetEvents, type OffsetEvent, type SessionService } from "./service";
@@ -456,7 +456,7 @@ export class SessionSockets {
   /** The session, if it exists and this socket's principal may use it; otherwise sends the error. */
   async #session(ws: Socket, sessionId: string, frameId: string | undefined) {
     const session = await this.#service.get(sessionId, scopeOf(ws.data.principal));
-    if (!session || !canAccessSession(ws.data.principal, session)) {
+    if (!session || !(await mayUseSession(this.#service, ws.data.principal, session))) {
       this.#error(ws, frameId, "session_not_found", `No session ${sessionId}.`);
       return undefined;
     }
@@ -469,8 +469,12 @@ export class SessionSockets {
     if (data.subs.size >= WS_LIMITS.MAX_SUBSCRIPTIONS) return this.#error(ws, frame.id, "too_many_subscriptions", `At most ${WS_LIMITS.MAX_SUBSCRIPTIONS} sessions per socket.`);
     const offset = frame.offset ?? "-1";
     if (!parseResumeOffset(offset, 0)) return this.#error(ws, frame.id, "bad_offset", "offset must be -1, now, or an offset this server returned.");
-    if (!(await this.#session(ws, frame.session, frame.id))) return;
+    const session = await this.#session(ws, frame.session, frame.id);
+    if (!session) return;
     if (!can(data.principal, "read")) return this.#error(ws, frame.id, "forbidden", "This client token may not read the session (no read capability).");
+    // In a branched conversation the ack says which branch its clients follow (then branch.switched events).
+    const followed = await this.#service.followed(session);
+    const branch = followed ? { branch: followed } : {};
     const row = await this.#service.stream(frame.session);
     if (!row) return this.#error(ws, frame.id, "session_not_found", `No session ${frame.session}.`);
     const resume = await this.#service.resumePoint(row, offset);
@@ -486,7 +490,7 @@ export class SessionSockets {
     if (frame.mode === "snapshot") {
       const snapshot = await this.#service.compacted(row);
       sub.pos = snapshot.pos;
-      this.#send(ws, JSON.stringify({ type: "subscribed", session: frame.session, offset: snapshot.offset, mode: "snapshot", ...(frame.id ? { id: frame.id } : {}) }));
+      this.#send(ws, JSON.stringify({ type: "subscribed", session: frame.session, offset: snapshot.offset, mode: "snapshot", ...branch, ...(frame.id ? { id: frame.id } : {}) }));
       ws.cork(() => {
         for (const message of snapshot.messages) {
           const { status, runId, agent, ...rest } = message;
@@ -496,7 +500,7 @@ export class SessionSockets {
     } else {
       sub.pos = resume.afterPos;
       if (resume.within) sub.within = resume.within;
-      this.#send(ws, JSON.stringify({ type: "subscribed", session: frame.session, offset: resume.within?.offset ?? formatOffset(sub.pos), ...(frame.id ? { id: frame.id } : {}) }));
+      this.#send(ws, JSON.stringify({ type: "subscribed", session: frame.session, offset: resume.within?.offset ?? formatOffset(sub.pos), ...branch, ...(frame.id ? { id: frame.id } : {}) }));
     }
     // A client token without the presence capability reads without being listed.
     if (can(data.principal, "presence")) {
