@@ -214,7 +214,7 @@ export async function startService(options: { config: Config; log: Logger }): Pr
     });
     if (config.role !== "web") await runtime.start();
     log.info("ai providers", { text: providers.offlineOnly ? "offline" : (providers.anthropic ? "anthropic" : "openai"), images: providers.openai ? "openai" : "offline" });
-    sockets = new SessionSockets({ service: sessions, turns, inputs, followers, presence, auth, listener: database.listener, log: log.child({ component: "ws" }), cookieAuth: (request) => cookiePrincipal(accounts, request), cookieOrigin: (origin, request) => origin === new URL(request.url).origin || origin === config.publicUrl });
+    sockets = new SessionSockets({ service: sessions, turns, inputs, followers, presence, auth, listener: database.listener, log: log.child({ component: "ws" }), cookieAuth: (request) => cookiePrincipal(accounts, request), memberName: principalNames(accounts), cookieOrigin: (origin, request) => origin === new URL(request.url).origin || origin === config.publicUrl });
     const metrics = new ServiceMetrics({ role: config.role, sql: database.sql, listener: database.listener, hub: streams.hub, writer: streams.writer, boss, sockets, followers });
     if (config.role !== "worker") await sockets.start();
     await metrics.start();
@@ -381,8 +381,8 @@ function streamAuthorizer(auth: Authenticator, sessions: SessionService, store: 
   };
   // A live read (SSE, long-poll) by a revocable token ends when the token is revoked (see Revocations).
   const until = (request: Request, principal: Extract<Principal, { kind: "client" | "token" }>, token: string) =>
-    request.method === "GET" && /[?&]live=/.test(request.url) ? { until: revocations.track(principal.tokenId, token, request.signal) } : {};
-  return async (request: Request, path: string): Promise<Response | { teamId: string | null; until?: AbortSignal }> => {
+    request.method === "GET" && /[?&]live=/.test(request.url) ? (({ signal, release }) => ({ until: signal, release }))(revocations.track(principal.tokenId, token, request.signal)) : {};
+  return async (request: Request, path: string): Promise<Response | { teamId: string | null; until?: AbortSignal; release?: () => void }> => {
     const token = Authenticator.bearer(request) ?? new URL(request.url).searchParams.get("token");
     const principal: Principal | undefined = await auth.authenticate(token);
     if (!principal || !token) return refuse(401, "unauthorized", "Send Authorization: Bearer <token> (or run with STREAMS_AUTH=off for development).");

@@ -48,9 +48,10 @@ export interface StreamsHttpOptions {
    */
   /**
    * `until`, when given, ends what the request may do: a live read (SSE, long-poll) stops when it
-   * aborts (its credentials were revoked), and a long-poll then answers 401.
+   * aborts (its credentials were revoked), and a long-poll then answers 401; `release` is called
+   * when a read that is not SSE has answered (an SSE response outlives the handler).
    */
-  authorize?: (request: Request, path: string) => Promise<Response | { teamId: string | null; until?: AbortSignal }>;
+  authorize?: (request: Request, path: string) => Promise<Response | { teamId: string | null; until?: AbortSignal; release?: () => void }>;
   reserved?: ReservedApis;
 }
 
@@ -83,11 +84,13 @@ export class StreamsHttp {
     const selfAuthenticated = /^\/v1\/stream\/__ds\/(jwks\.json$|subscriptions\/[^/]+\/(callback|ack|release)$)/.test(path);
     let teamId: string | null = null;
     let until: AbortSignal | undefined;
+    let release: (() => void) | undefined;
     if (this.#o.authorize && !selfAuthenticated) {
       const decision = await this.#o.authorize(request, path);
       if (decision instanceof Response) return decision;
       teamId = decision.teamId;
       until = decision.until;
+      release = decision.release;
     }
     if (path === "/v1/stream/__ds" || path.startsWith("/v1/stream/__ds/")) {
       if (!this.#o.reserved) return errorResponse(404, "SUBSCRIPTION_NOT_FOUND", "Subscriptions are not enabled.");
@@ -102,6 +105,7 @@ export class StreamsHttp {
       case "GET": {
         if (!until) return this.#read(request, url);
         const response = await this.#read(new Request(request, { signal: AbortSignal.any([request.signal, until]) }), url);
+        if (response.headers.get("content-type") !== "text/event-stream") release?.();
         return until.aborted ? errorResponse(401, "unauthorized", "This token was revoked.", { "www-authenticate": "Bearer" }) : response;
       }
       case "HEAD":
