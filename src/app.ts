@@ -320,7 +320,7 @@ export async function startService(options: { config: Config; log: Logger }): Pr
     app.route("/", brandPages({ brands, assets, publicUrl: config.publicUrl, offline }));
     app.route("/", variantPages({ studio, editor, variants, publicUrl: config.publicUrl, offline }));
     app.route("/", libraryPages({ studio, brands, library, offline, publicUrl: config.publicUrl }));
-    app.route("/", studioPages({ studio, brands, assets, sessions, editor, library, publicUrl: config.publicUrl, offline }));
+    app.route("/", studioPages({ studio, brands, assets, sessions, editor, inputs, library, publicUrl: config.publicUrl, offline }));
     app.route("/", sessionPages({ sessions, presence: presence!, offline }));
     app.get("/", async (c) => {
       if (await accounts.needsSetup()) return c.redirect("/setup");

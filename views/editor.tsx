@@ -321,7 +321,24 @@ const CanvasTools: FC<{ blocks: Array<{ id: string; name: string }> }> = ({ bloc
       <button type="button" class="small" data-canvas-action="down" aria-label="Move the selected section down">↓ Down</button>
       <button type="button" class="small" data-canvas-action="duplicate">Duplicate</button>
       <button type="button" class="small danger" data-canvas-action="delete">Delete</button>
+      <button type="button" class="small" data-canvas-action="link" hidden>Link…</button>
+      <button type="button" class="small" data-canvas-action="rewrite">Rewrite…</button>
     </div>
+    <form class="canvas-popover" id="canvas-link" aria-label="The link's address" hidden>
+      <label for="canvas-link-url">Link (https://… or a merge tag)</label>
+      <input type="text" id="canvas-link-url" name="url" maxlength={2048} inputmode="url" autocomplete="off" />
+      <button type="submit" class="small primary">Save link</button>
+      <button type="button" class="small quiet" data-canvas-link-cancel>Cancel</button>
+    </form>
+    <form class="canvas-popover" id="canvas-rewrite" aria-label="Rewrite the selected section" hidden>
+      <label for="canvas-rewrite-instruction">Rewrite it:</label>
+      <input type="text" id="canvas-rewrite-instruction" name="instruction" maxlength={1000} list="canvas-rewrite-ideas" placeholder="shorter, punchier, use the offer…" autocomplete="off" />
+      <datalist id="canvas-rewrite-ideas">
+        {["shorter", "longer", "punchier", "more formal", "more casual", "use the offer"].map((idea) => <option value={idea} />)}
+      </datalist>
+      <button type="submit" class="small primary">Rewrite</button>
+      <button type="button" class="small quiet" data-canvas-rewrite-cancel>Cancel</button>
+    </form>
     <div class="canvas-palette" id="canvas-palette" role="menu" aria-label="Insert a section" hidden>
       <span class="muted small">Insert here:</span>
       {SECTION_TYPES.map((t) => (
