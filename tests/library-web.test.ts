@@ -265,13 +265,16 @@ describe("the library page (Chromium)", () => {
     expect(afterAdd.document.sections.at(-1).type).toBe("footer");
     expect(afterAdd.document.sections.at(-2)).toMatchObject({ type: "cta", fields: cta.fields });
 
-    // The canvas palette lists it too: "+" before the first section, then the block.
-    await page.waitForFunction(() => (document.getElementById("email-frame") as HTMLIFrameElement | null)?.contentDocument?.documentElement?.dataset.dsCanvas === "1");
-    await page.frameLocator("#email-frame").locator('[data-ds-insert="0"]').click();
+    // The canvas palette lists it too: "+" before the second section, then the block.
+    await page.waitForFunction(() => {
+      const doc = (document.getElementById("email-frame") as HTMLIFrameElement | null)?.contentDocument;
+      return doc?.documentElement?.dataset.dsCanvas === "1" && [...doc.images].every((img) => img.complete);
+    });
+    await page.frameLocator("#email-frame").locator('[data-ds-insert="1"]').click();
     await page.click(`#canvas-palette [data-canvas-block="${blocks[0].id}"]`);
     await page.waitForSelector(`#editor[data-version="${email.version + 2}"]`);
     const afterPalette = (await api("GET", `/api/emails/${ids.email}`)).body;
-    expect(afterPalette.document.sections[0]).toMatchObject({ type: "cta", fields: cta.fields });
+    expect(afterPalette.document.sections[1]).toMatchObject({ type: "cta", fields: cta.fields });
     const versions = (await api("GET", `/api/emails/${ids.email}/versions`)).body.versions;
     expect(versions[0].note).toContain("Inserted the saved block");
 
