@@ -46,13 +46,15 @@ export const streams = pgTable(
   (table) => [uniqueIndex("streams_path_key").on(table.path), index("streams_expiry_idx").on(table.expiresAt)],
 );
 
-/** The messages of a stream: one row per append (a JSON append may hold several values, `count`). */
+/**
+ * The messages of a stream: one row per append (a JSON append may hold several values, `count`).
+ * No foreign key (migration 0013): it cost a check per appended row; deleting a stream deletes its
+ * messages through the `streams_delete_messages` trigger instead.
+ */
 export const streamMessages = pgTable(
   "stream_messages",
   {
-    streamId: bigint("stream_id", { mode: "number" })
-      .notNull()
-      .references(() => streams.id, { onDelete: "cascade" }),
+    streamId: bigint("stream_id", { mode: "number" }).notNull(),
     /** End position of this message: its offset. */
     pos: bigint("pos", { mode: "number" }).notNull(),
     data: bytea("data").notNull(),

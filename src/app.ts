@@ -55,6 +55,7 @@ import { ServiceMetrics } from "./service-metrics";
 import { EmailEditor } from "./email/editing";
 import { Variants } from "./email/variants";
 import { studioPages } from "./web/studio-pages";
+import { libraryPages } from "./web/library-pages";
 import { variantPages } from "./web/variant-pages";
 import { sessionPages } from "./web/session-pages";
 import { vendorFiles } from "./web/vendor";
@@ -254,7 +255,7 @@ export async function startService(options: { config: Config; log: Logger }): Pr
     const editor = new EmailEditor({ studio, brands, sessions, loadImage: async (id) => (await assets.bytes(ALL_TEAMS, id))?.bytes, offlineText });
     const variants = new Variants({ studio, sessions, editor });
     const library = new EmailLibrary({ sql: database.sql, studio, sessions });
-    api.route("/", libraryRoutes({ studio, brands, library, editor, publicUrl: config.publicUrl }));
+    api.route("/", libraryRoutes({ studio, brands, library, editor, publicUrl: config.publicUrl, principalName: principalNames(accounts) }));
     api.route("/", studioRoutes({ studio, brands, assets, editor, sessions, variants, library, mail: config.mail, publicUrl: config.publicUrl, allowPrivate: config.importAllowPrivate, textProvider: (requested) => providers.text(requested), principalName: principalNames(accounts) }));
     api.route("/", brandRoutes({ brands, assets, imports: brandImports, references, publicUrl: config.publicUrl, allowPrivate: config.importAllowPrivate }));
     api.route("/", sessionRoutes({ service: sessions, turns, inputs, presence, secretKey: config.secretKey, publicUrl: config.publicUrl, runnableAgents: () => runtime!.agentNames, revokeClientToken: (input) => accounts.revokeClientToken(input) }));
@@ -321,7 +322,8 @@ export async function startService(options: { config: Config; log: Logger }): Pr
     const offline = () => providers.offlineOnly;
     app.route("/", brandPages({ brands, assets, publicUrl: config.publicUrl, offline }));
     app.route("/", variantPages({ studio, editor, variants, publicUrl: config.publicUrl, offline }));
-    app.route("/", studioPages({ studio, brands, assets, sessions, editor, publicUrl: config.publicUrl, offline }));
+    app.route("/", libraryPages({ studio, brands, library, offline, publicUrl: config.publicUrl }));
+    app.route("/", studioPages({ studio, brands, assets, sessions, editor, inputs, library, publicUrl: config.publicUrl, offline }));
     app.route("/", sessionPages({ sessions, presence: presence!, offline }));
     app.get("/", async (c) => {
       if (await accounts.needsSetup()) return c.redirect("/setup");

@@ -3,9 +3,13 @@
  * canvas.js: editing on the preview itself. The editor's iframe shows the canvas render
  * (`/api/emails/:id/html?edit=1`: the same HTML, its texts marked `data-ds-section`/`data-ds-field`),
  * same-origin and still without scripts; this module (in the editor page) reaches into its document:
- * - click a text to edit it in place: Enter (without Shift) or leaving it saves, Escape cancels;
+ * - click a text to edit it in place (every visible text: list items are `items.2.title`): Enter
+ *   (Shift+Enter is a new line in a paragraph field) or leaving it saves, Escape cancels, Tab saves
+ *   and moves to the next text (Shift+Tab the previous one);
+ * - every text, image and link of the canvas is reachable with Tab; Enter on one opens it;
+ * - click a link (a button's, a product's, the unsubscribe link) to change its URL in a popover;
  * - click elsewhere in a section to select it: the side form opens and the toolbar moves,
- *   duplicates or deletes it;
+ *   duplicates, deletes or rewrites it with an instruction;
  * - "+" between sections opens the palette; the new section goes at that place.
  * Every save goes through the JSON API with `If-Match` (the page's version); a 409 shows the newest
  * version and says the change was not saved, like the side forms do.
@@ -23,10 +27,14 @@ const apiUrl = () => `/api/emails/${encodeURIComponent(emailId())}`;
 let selectedId = "";
 /** Where the palette inserts (an index in the section list). */
 let insertAt = -1;
+/** A text to open for editing once the redrawn canvas is there (Tab after a save). */
+let pendingEdit = /** @type {{ section: string; field: string } | null} */ (null);
 
 const CANVAS_CSS = `
 [data-ds-field]{cursor:text}
-[data-ds-field]:hover{outline:2px dashed #2563eb;outline-offset:2px}
+[data-ds-field]:hover,[data-ds-link]:hover,.ds-img img:hover{outline:2px dashed #2563eb;outline-offset:2px}
+[data-ds-field]:focus-visible,[data-ds-link]:focus-visible,.ds-img img:focus-visible{outline:3px solid #2563eb;outline-offset:2px}
+.ds-img img{cursor:pointer}
 [data-ds-field][contenteditable]{outline:2px solid #2563eb;outline-offset:2px;cursor:text}
 [data-section-id]{cursor:pointer}
 [data-section-id]:hover{outline:1px dashed #94a3b8;outline-offset:-1px}
@@ -90,47 +98,117 @@ async function sections() {
 /** @param {Array<{ id: string; type: string; fields?: unknown }>} list */
 const putSections = (list) => send("PUT", "/sections", { sections: list });
 
+/**
+ * The `fields` of a PATCH that sets one text: `{headline: "…"}`, or for a list item
+ * (`items.2.title`) the whole list with that item changed, read from the email now (the server
+ * refuses it with 409 if someone else changed the list since the page's version).
+ * @param {string} sectionId @param {string} path @param {string} value
+ */
+async function fieldsFor(sectionId, path, value) {
+  const [list, index, name] = path.split(".");
+  if (index === undefined || name === undefined) return { [path]: value };
+  const section = (await sections()).find((s) => s.id === sectionId);
+  const items = section?.fields?.[list];
+  if (!Array.isArray(items) || !items[Number(index)]) throw new Error("That item is not in the section any more; the page now shows the newest version.");
+  const copy = items.map((item) => ({ ...item }));
+  copy[Number(index)][name] = value;
+  return { [list]: copy };
+}
+
+/**
+ * Saves one field of a section (a text, a link) with the page's version.
+ * @param {string} sectionId @param {string} path @param {string} value
+ */
+async function saveField(sectionId, path, value) {
+  let fields;
+  try {
+    fields = await fieldsFor(sectionId, path, value);
+  } catch (error) {
+    toast(/** @type {Error} */ (error).message, "danger");
+    await refresh();
+    return false;
+  }
+  return send("PATCH", `/sections/${encodeURIComponent(sectionId)}`, { fields });
+}
+
 /** @param {string} type */
 const newId = (type) => `${type}-${Math.random().toString(36).slice(2, 8)}`;
 
 // --- editing a text in place ------------------------------------------------------------------------
 
+/** The canvas's editable texts in reading order. @param {Document} doc */
+const fieldsOf = (doc) => /** @type {HTMLElement[]} */ ([...doc.querySelectorAll("[data-ds-field]")]);
+
+/** @param {Document} doc @param {{ section: string; field: string }} key */
+const fieldAt = (doc, key) => /** @type {HTMLElement | null} */ (doc.querySelector(`[data-ds-section="${CSS.escape(key.section)}"][data-ds-field="${CSS.escape(key.field)}"]`));
+
+/** @param {HTMLElement} el */
+const keyOf = (el) => ({ section: el.dataset.dsSection ?? "", field: el.dataset.dsField ?? "" });
+
+/** Paragraph fields (rendered as a `<div>` of paragraphs) take Shift+Enter as a new line. @param {HTMLElement} el */
+const multiline = (el) => el.tagName === "DIV";
+
 /** @param {HTMLElement} el */
 function startEdit(el) {
   if (el.isContentEditable) return;
-  const before = el.innerHTML;
+  const doc = /** @type {Document} */ (el.ownerDocument);
+  select(doc, el.dataset.dsSection ?? "");
+  // Kept as nodes (no HTML parsing in the email's document) to put back on Escape or a refusal.
+  const before = [...el.childNodes].map((node) => node.cloneNode(true));
+  const restore = () => el.replaceChildren(...before.map((node) => node.cloneNode(true)));
   const original = el.innerText.trim();
   el.setAttribute("contenteditable", "plaintext-only");
+  el.setAttribute("role", "textbox");
+  if (multiline(el)) el.setAttribute("aria-multiline", "true");
   document.body.dataset.canvasEditing = "1";
   el.focus();
   let done = false;
   const finish = () => {
     done = true;
     el.removeAttribute("contenteditable");
+    el.removeAttribute("role");
+    el.removeAttribute("aria-multiline");
     el.removeEventListener("keydown", onKey);
     el.removeEventListener("blur", onBlur);
     delete document.body.dataset.canvasEditing;
   };
   const cancel = () => {
     finish();
-    el.innerHTML = before;
+    restore();
     status("", "");
+    el.focus();
   };
-  const save = async () => {
+  /** @param {{ section: string; field: string } | null} next the text to edit after this one */
+  const save = async (next = null) => {
     const value = el.innerText.replace(/\n{3,}/g, "\n\n").trim();
     finish();
-    if (value === original) return status("", "");
-    const ok = await send("PATCH", `/sections/${encodeURIComponent(el.dataset.dsSection ?? "")}`, { fields: { [el.dataset.dsField ?? ""]: value } });
-    if (!ok) el.innerHTML = before;
+    if (value === original) {
+      status("", "");
+      const target = next && fieldAt(doc, next);
+      if (target) startEdit(target);
+      return;
+    }
+    pendingEdit = next;
+    const ok = await saveField(el.dataset.dsSection ?? "", el.dataset.dsField ?? "", value);
+    if (!ok) {
+      pendingEdit = null;
+      restore();
+    }
   };
   /** @param {KeyboardEvent} event */
   const onKey = (event) => {
     if (event.key === "Escape") {
       event.preventDefault();
+      event.stopPropagation();
       cancel();
-    } else if (event.key === "Enter" && !event.shiftKey) {
+    } else if (event.key === "Enter" && (!event.shiftKey || !multiline(el))) {
       event.preventDefault();
       if (!done) save();
+    } else if (event.key === "Tab") {
+      event.preventDefault();
+      const all = fieldsOf(doc);
+      const next = all[all.indexOf(el) + (event.shiftKey ? -1 : 1)];
+      if (!done) save(next ? keyOf(next) : null);
     }
   };
   const onBlur = () => {
@@ -138,6 +216,50 @@ function startEdit(el) {
   };
   el.addEventListener("keydown", onKey);
   el.addEventListener("blur", onBlur);
+}
+
+// --- links (a button's, a product's, the unsubscribe link): a popover with the URL --------------------
+
+/** @param {HTMLElement} el an element with `data-ds-link` */
+async function openLink(el) {
+  const box = document.getElementById("canvas-link");
+  const input = /** @type {HTMLInputElement | null} */ (document.getElementById("canvas-link-url"));
+  if (!box || !input) return;
+  const sectionId = el.dataset.dsSection ?? "";
+  const path = el.dataset.dsLink ?? "";
+  select(/** @type {Document} */ (el.ownerDocument), sectionId);
+  const [list, index, name] = path.split(".");
+  const section = (await sections()).find((s) => s.id === sectionId);
+  const fields = /** @type {Record<string, any>} */ (section?.fields ?? {});
+  const current = name === undefined ? fields[path] : fields[list]?.[Number(index)]?.[name];
+  box.dataset.section = sectionId;
+  box.dataset.field = path;
+  input.value = typeof current === "string" ? current : "";
+  box.hidden = false;
+  input.focus();
+  input.select();
+}
+
+function closeLink() {
+  const box = document.getElementById("canvas-link");
+  if (box) box.hidden = true;
+}
+
+async function saveLink() {
+  const box = document.getElementById("canvas-link");
+  const input = /** @type {HTMLInputElement | null} */ (document.getElementById("canvas-link-url"));
+  if (!box || !input || box.hidden) return;
+  const value = input.value.trim();
+  closeLink();
+  await saveField(box.dataset.section ?? "", box.dataset.field ?? "", value);
+}
+
+// --- images ----------------------------------------------------------------------------------------
+
+/** An image on the canvas: its section is selected and its side form (with the image fields) opens. @param {HTMLImageElement} img */
+async function openImage(img) {
+  const section = img.closest("[data-section-id]");
+  if (section) selectAndOpen(/** @type {Document} */ (img.ownerDocument), section.getAttribute("data-section-id") ?? "");
 }
 
 // --- selecting, moving, inserting -------------------------------------------------------------------
@@ -153,6 +275,9 @@ function select(doc, id) {
     return;
   }
   section.classList.add("ds-selected");
+  // "Link…" when the section has a link to change (a button, products, the footer).
+  const link = /** @type {HTMLElement | null} */ (toolbar.querySelector('[data-canvas-action="link"]'));
+  if (link) link.hidden = !section.querySelector("[data-ds-link]");
   const item = document.getElementById(`section-${id}`);
   const label = document.getElementById("canvas-selected");
   if (label) label.textContent = item?.querySelector(".section-type")?.textContent?.replace(/^Edit /, "") ?? section.getAttribute("data-section-type") ?? "";
@@ -171,6 +296,20 @@ function selectAndOpen(doc, id) {
 
 /** @param {string} action */
 async function toolbarAction(action) {
+  if (action === "link") {
+    const frame = /** @type {HTMLIFrameElement | null} */ (document.getElementById("email-frame"));
+    const link = /** @type {HTMLElement | null | undefined} */ (frame?.contentDocument?.querySelector(`[data-section-id="${CSS.escape(selectedId)}"] [data-ds-link]`));
+    if (link) await openLink(link);
+    return;
+  }
+  if (action === "rewrite") {
+    const form = document.getElementById("canvas-rewrite");
+    if (form) {
+      form.hidden = false;
+      /** @type {HTMLInputElement | null} */ (form.querySelector("input[name=instruction]"))?.focus();
+    }
+    return;
+  }
   const list = await sections();
   const index = list.findIndex((s) => s.id === selectedId);
   if (index < 0) return toast("That section is not in the email any more.", "danger");
@@ -191,6 +330,25 @@ async function toolbarAction(action) {
   }
 }
 
+/**
+ * Rewrites the selected section with an instruction through the page route, so the editor shows the
+ * run's words streaming into the section (static/editor.js) and refuses an instruction the offline
+ * writer cannot follow with its message.
+ * @param {string} instruction
+ */
+async function rewrite(instruction) {
+  const form = document.getElementById("canvas-rewrite");
+  if (form) form.hidden = true;
+  if (!instruction.trim() || !selectedId || !htmx) return;
+  status("Rewriting…", "saving");
+  await htmx.ajax("POST", `/emails/${encodeURIComponent(emailId())}/sections/${encodeURIComponent(selectedId)}/regenerate`, {
+    target: "#editor",
+    swap: "outerHTML",
+    values: { instruction, csrf: csrfToken(), version: version() },
+  });
+  status("", "");
+}
+
 /** @param {string} type */
 async function insert(type) {
   const palette = document.getElementById("canvas-palette");
@@ -202,6 +360,14 @@ async function insert(type) {
   ids.splice(at, 0, added);
   selectedId = added.id;
   await putSections(ids);
+}
+
+/** Inserts a saved block of the brand at the palette's place (`POST /api/emails/:id/sections {blockId, index}`). @param {string} blockId */
+async function insertBlock(blockId) {
+  const palette = document.getElementById("canvas-palette");
+  if (palette) palette.hidden = true;
+  if (!blockId || insertAt < 0) return;
+  await send("POST", "/sections", { blockId, index: insertAt });
 }
 
 /** Puts a "+" before each section (and after the last one unless it is the footer). @param {Document} doc */
@@ -241,7 +407,36 @@ function attach(frame) {
   style.textContent = CANVAS_CSS;
   doc.head.append(style);
   insertButtons(doc);
+  // Every text, link and image is a stop for Tab (the email's own links are not, so the order is the canvas's).
+  for (const el of doc.querySelectorAll("a[href]")) if (!el.hasAttribute("data-ds-link")) el.setAttribute("tabindex", "-1");
+  for (const el of doc.querySelectorAll("[data-ds-field], [data-ds-link], [class~='ds-img'] img")) el.setAttribute("tabindex", "0");
+  for (const el of doc.querySelectorAll("[class~='ds-img'] img")) el.setAttribute("role", "button");
   if (selectedId) select(doc, selectedId);
+  const pending = pendingEdit && fieldAt(doc, pendingEdit);
+  pendingEdit = null;
+  if (pending) {
+    frame.focus();
+    startEdit(pending);
+  }
+  doc.addEventListener("focusin", (event) => {
+    const target = /** @type {HTMLElement} */ (event.target);
+    const section = target?.closest?.("[data-section-id]");
+    if (section && section.getAttribute("data-section-id") !== selectedId) select(doc, section.getAttribute("data-section-id") ?? "");
+  });
+  doc.addEventListener("keydown", (event) => {
+    const target = /** @type {HTMLElement} */ (event.target);
+    if (event.key !== "Enter" || !target?.dataset || target.isContentEditable) return;
+    if (target.dataset.dsField) {
+      event.preventDefault();
+      startEdit(target);
+    } else if (target.dataset.dsLink) {
+      event.preventDefault();
+      openLink(target).catch((e) => toast(e.message, "danger"));
+    } else if (target.tagName === "IMG" && target.closest("[class~='ds-img']")) {
+      event.preventDefault();
+      openImage(target).catch((e) => toast(e.message, "danger"));
+    }
+  });
   doc.addEventListener("click", (event) => {
     const target = /** @type {Element} */ (event.target);
     if (!target?.closest) return;
@@ -258,16 +453,37 @@ function attach(frame) {
       return;
     }
     const field = /** @type {HTMLElement | null} */ (target.closest("[data-ds-field]"));
-    if (field) {
-      select(doc, field.dataset.dsSection ?? "");
-      return startEdit(field);
-    }
+    if (field) return startEdit(field);
+    const image = target.tagName === "IMG" && target.closest("[class~='ds-img']");
+    if (image) return void openImage(/** @type {HTMLImageElement} */ (target)).catch((e) => toast(e.message, "danger"));
+    // A link itself, or the padding of a button whose label is the text.
+    const anchor = target.closest("a");
+    const link = /** @type {HTMLElement | null} */ (target.closest("[data-ds-link]") ?? anchor?.querySelector("[data-ds-link]") ?? null);
+    if (link) return void openLink(link).catch((e) => toast(e.message, "danger"));
     const section = target.closest("[data-section-id]");
     if (section) selectAndOpen(doc, section.getAttribute("data-section-id") ?? "");
   });
 }
 
+/**
+ * The preview width (Desktop/Mobile) stays as chosen across the editor's swaps. The switch is
+ * `hx-preserve`d, but the new fragment's default radio joins the same group while the old one waits
+ * to be put back, which unchecks the chosen one; so the choice is remembered and re-applied.
+ */
+function keepViewport() {
+  let chosen = /** @type {HTMLInputElement | null} */ (document.querySelector("input[name=viewport]:checked"))?.id ?? "";
+  document.addEventListener("change", (event) => {
+    const input = /** @type {HTMLInputElement} */ (event.target);
+    if (input?.name === "viewport" && input.checked) chosen = input.id;
+  });
+  document.addEventListener("htmx:after:swap", () => {
+    const input = /** @type {HTMLInputElement | null} */ (chosen ? document.getElementById(chosen) : null);
+    if (input && !input.checked) input.checked = true;
+  });
+}
+
 if (editorEl()) {
+  keepViewport();
   // An iframe's `load` does not bubble; caught on the way down, for every redrawn frame.
   document.addEventListener("load", (event) => {
     const target = event.target;
@@ -280,7 +496,36 @@ if (editorEl()) {
     const target = /** @type {HTMLElement} */ (event.target);
     const action = target.closest?.("[data-canvas-action]");
     if (action) return void toolbarAction(action.getAttribute("data-canvas-action") ?? "").catch((e) => toast(e.message, "danger"));
+    const block = target.closest?.("[data-canvas-block]");
+    if (block) return void insertBlock(block.getAttribute("data-canvas-block") ?? "").catch((e) => toast(e.message, "danger"));
     const type = target.closest?.("[data-canvas-insert]");
     if (type) return void insert(type.getAttribute("data-canvas-insert") ?? "").catch((e) => toast(e.message, "danger"));
+    if (target.closest?.("[data-canvas-link-cancel]")) return closeLink();
+    if (target.closest?.("[data-canvas-rewrite-cancel]")) {
+      const form = document.getElementById("canvas-rewrite");
+      if (form) form.hidden = true;
+    }
+  });
+  document.addEventListener("submit", (event) => {
+    const form = /** @type {HTMLFormElement} */ (event.target);
+    if (form.id === "canvas-link") {
+      event.preventDefault();
+      saveLink().catch((e) => toast(e.message, "danger"));
+    } else if (form.id === "canvas-rewrite") {
+      event.preventDefault();
+      const input = /** @type {HTMLInputElement | null} */ (form.querySelector("input[name=instruction]"));
+      rewrite(input?.value ?? "").catch((e) => toast(e.message, "danger"));
+    }
+  });
+  document.addEventListener("keydown", (event) => {
+    if (event.key !== "Escape") return;
+    const target = /** @type {HTMLElement} */ (event.target);
+    for (const id of ["canvas-link", "canvas-rewrite", "canvas-palette"]) {
+      const box = document.getElementById(id);
+      if (box && !box.hidden && box.contains(target)) {
+        box.hidden = true;
+        document.getElementById("email-frame")?.focus();
+      }
+    }
   });
 }

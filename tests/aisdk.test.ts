@@ -43,15 +43,20 @@ async function chatSession(options: Record<string, unknown>) {
   const res = await server.fetch("/api/sessions", { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ title: "ai sdk", agent: "chat", provider: "offline", options, doubleTexting: "enqueue" }) });
   return (await res.json()) as { id: string; clientToken: string };
 }
-/** What an app passes: `api`, the client token as a header, and a fetch that forwards stop() to the server. */
-function transport(id: string, clientToken: string) {
+/**
+ * The one line an app adds so stop() reaches the server (docs/protocol.md, "Stop"): the transport
+ * sends nothing on stop(), and the server cannot tell an aborted read from a closed tab, which must
+ * never cancel. The send is let finish (so the turn exists), then `…/chat/stop` is posted.
+ */
+const STOP_LINE = 'fetchClient: (url, init) => { const sent = fetch(url, { ...init, signal: undefined }); init?.signal?.addEventListener("abort", () => sent.finally(() => fetch(`${api}/stop`, { method: "POST", headers }))); return sent; },';
+/** What an app passes: `api`, the client token as a header, and (to make stop() cancel) STOP_LINE. */
+function transport(id: string, clientToken: string, options: { stop?: boolean } = { stop: true }) {
   const api = `${server.url}/api/sessions/${id}/chat`;
   const headers = { authorization: `Bearer ${clientToken}` };
-  const stopForwarding: typeof fetch = (async (input: RequestInfo | URL, init?: RequestInit) => {
-    init?.signal?.addEventListener("abort", () => void fetch(`${api}/stop`, { method: "POST", headers }), { once: true });
-    return fetch(input, init ? { ...init, signal: undefined } : init);
-  }) as typeof fetch;
-  return createDurableChatTransport({ api, headers, fetchClient: stopForwarding });
+  if (!options.stop) return createDurableChatTransport({ api, headers });
+  // The documented line itself, evaluated with the app's `api` and `headers` in scope.
+  const extra = new Function("api", "headers", `return { ${STOP_LINE} };`)(api, headers) as { fetchClient: typeof fetch };
+  return createDurableChatTransport({ api, headers, ...extra });
 }
 async function until(check: () => boolean | Promise<boolean>, timeoutMs = 20_000) {
   const deadline = Date.now() + timeoutMs;
@@ -104,6 +109,51 @@ describe("AI SDK useChat over a session (client token only)", () => {
     const messages = (await (await server.fetch(`/api/sessions/${id}/messages`)).json()).messages;
     expect(messages[1].status).toBe("cancelled");
   }, 60_000);
+
+  test("stop() while the send is still in flight (submitted) cancels the turn it starts", async () => {
+    for (let round = 0; round < 3; round++) {
+      const { id, clientToken } = await chatSession({ tokens: 2_000, tokensPerSecond: 20 });
+      const tab = new Chat({ id, transport: transport(id, clientToken) });
+      // A slow network: the send POST leaves after 300 ms, and stop() comes while it is in flight.
+      const realFetch = globalThis.fetch;
+      let sendStarted = false;
+      globalThis.fetch = (async (input: RequestInfo | URL, init?: RequestInit) => {
+        if (String(input).endsWith("/chat") && init?.method === "POST") {
+          sendStarted = true;
+          await Bun.sleep(300);
+        }
+        return realFetch(input, init);
+      }) as typeof fetch;
+      try {
+        void tab.sendMessage({ text: PROMPT });
+        await until(() => sendStarted);
+        expect(tab.status).toBe("submitted");
+        await tab.stop();
+      } finally {
+        globalThis.fetch = realFetch;
+      }
+      expect(tab.status).toBe("ready");
+      await until(async () => {
+        const session = await (await server.fetch(`/api/sessions/${id}`)).json();
+        return session.runs.length === 1 && session.runs[0].status === "cancelled";
+      });
+    }
+  }, 60_000);
+
+  test("without the line, stop() ends only the tab's read: the turn runs on (closing a read never cancels)", async () => {
+    const { id, clientToken } = await chatSession({ tokens: 30, tokensPerSecond: 60 });
+    const tab = new Chat({ id, transport: transport(id, clientToken, { stop: false }) });
+    void tab.sendMessage({ text: PROMPT });
+    await until(() => textOf(tab.all[1]).length > 0);
+    await tab.stop();
+    expect(tab.status).toBe("ready");
+    await until(async () => (await (await server.fetch(`/api/sessions/${id}`)).json()).runs[0]?.status === "completed");
+  }, 60_000);
+
+  test("docs/protocol.md shows exactly the line these tests use", async () => {
+    const doc = await Bun.file(new URL("../docs/protocol.md", import.meta.url)).text();
+    expect(doc).toContain(STOP_LINE);
+  });
 
   test("the stream is readable with the read token it names, and nothing else gets in", async () => {
     const { id, clientToken } = await chatSession({ tokens: 5, tokensPerSecond: 200 });

@@ -63,9 +63,15 @@ async function editor(emailId: string, width: number): Promise<{ page: Page; pro
   return { page, problems };
 }
 
-/** Waits until canvas.js has attached to the (re)loaded preview frame. */
+/**
+ * Waits until canvas.js has attached to the (re)loaded preview frame and its images have loaded (an
+ * image arriving later moves the texts under the pointer).
+ */
 async function canvasReady(page: Page) {
-  await page.waitForFunction(() => (document.getElementById("email-frame") as HTMLIFrameElement | null)?.contentDocument?.documentElement?.dataset.dsCanvas === "1");
+  await page.waitForFunction(() => {
+    const doc = (document.getElementById("email-frame") as HTMLIFrameElement | null)?.contentDocument;
+    return doc?.documentElement?.dataset.dsCanvas === "1" && [...doc.images].every((img) => img.complete);
+  });
 }
 
 const frame = (page: Page) => page.frameLocator("#email-frame");
@@ -87,6 +93,32 @@ async function editHeadline(page: Page, email: any, text: string) {
   await canvasReady(page);
   await expect(frame(page).locator(`[data-ds-section="${headline.id}"][data-ds-field="text"]`).textContent()).resolves.toBe(text);
   return saved;
+}
+
+/** The marked text `field` of section `sectionId` on the canvas. */
+const marked = (page: Page, sectionId: string, field: string) => frame(page).locator(`[data-ds-section="${sectionId}"][data-ds-field="${field}"]`);
+
+/** Waits for the editor to show a version newer than `version`, and for the canvas to be attached again. */
+async function newerThan(page: Page, version: number) {
+  // The redrawn frame (its URL names the editor's version), not the one being replaced.
+  await page.waitForFunction((v) => {
+    const now = Number(document.getElementById("editor")?.dataset.version);
+    const doc = (document.getElementById("email-frame") as HTMLIFrameElement | null)?.contentDocument;
+    return now > v && doc?.URL.endsWith(`v=${now}`) && doc.documentElement?.dataset.dsCanvas === "1";
+  }, version);
+  await canvasReady(page);
+  return (await api("GET", `/api/emails/${(await page.locator("#editor").getAttribute("data-email-id"))!}`)).body;
+}
+
+/** Replaces a text on the canvas: click, select all, type, Enter; answers the email after the save. */
+async function editText(page: Page, email: any, sectionId: string, field: string, text: string) {
+  const target = marked(page, sectionId, field);
+  await target.click();
+  await expect(target.getAttribute("contenteditable")).resolves.toBe("plaintext-only");
+  await page.keyboard.press("ControlOrMeta+a");
+  await page.keyboard.type(text);
+  await page.keyboard.press("Enter");
+  return newerThan(page, email.version);
 }
 
 beforeAll(async () => {
@@ -166,6 +198,145 @@ describe("the canvas (Chromium)", () => {
     expect(now.document.sections.find((s: any) => s.id === headline.id).fields.text).toBe("Their headline");
     // Chromium logs the refused request (409) on purpose.
     expect(problems.filter((p) => !/status of 409/.test(p))).toEqual([]);
+    await page.context().close();
+  }, 60_000);
+
+  test("list items, product texts, the testimonial and the button are edited in place; the button's link in its popover; hostile text stays text", async () => {
+    const ready = await readyEmail();
+    // A product grid and a testimonial after the benefits, through the API.
+    const list = ready.document.sections.map((s: any) => ({ id: s.id, type: s.type }));
+    const benefitsAt = list.findIndex((s: any) => s.type === "benefits");
+    list.splice(benefitsAt + 1, 0, { id: "grid-1", type: "product-grid", fields: { products: [{ name: "Serum", price: "$38", url: "https://canvas.example/serum" }, { name: "Cream", description: "Rich and calm.", url: "https://canvas.example/cream" }] } }, { id: "quote-1", type: "testimonial", fields: { quote: "It works.", author: "Ana" } });
+    const put = await fetch(`${server.url}/api/emails/${ready.id}/sections`, { method: "PUT", headers: { authorization: `Bearer ${token}`, "content-type": "application/json", "if-match": `"${ready.version}"` }, body: JSON.stringify({ sections: list }) });
+    expect(put.status).toBe(200);
+    let email = (await api("GET", `/api/emails/${ready.id}`)).body;
+    const benefits = email.document.sections.find((s: any) => s.type === "benefits");
+    const cta = email.document.sections.find((s: any) => s.type === "cta");
+    const { page, problems } = await editor(email.id, 1360);
+
+    // The second benefit's title: only that item changes.
+    email = await editText(page, email, benefits.id, "items.1.title", "Calmer mornings");
+    const items = email.document.sections.find((s: any) => s.id === benefits.id).fields.items;
+    expect(items[1].title).toBe("Calmer mornings");
+    expect(items.filter((_: any, i: number) => i !== 1)).toEqual(benefits.fields.items.filter((_: any, i: number) => i !== 1));
+    await expect(marked(page, benefits.id, "items.1.title").textContent()).resolves.toBe("Calmer mornings");
+
+    // A product's price and the second product's description, the quote and its author.
+    email = await editText(page, email, "grid-1", "products.0.price", "$42");
+    email = await editText(page, email, "grid-1", "products.1.description", "Rich, calm and kind.");
+    email = await editText(page, email, "quote-1", "quote", "My skin has never looked better.");
+    email = await editText(page, email, "quote-1", "author", "Ana, Lisbon");
+    const grid = email.document.sections.find((s: any) => s.id === "grid-1").fields.products;
+    expect(grid).toEqual([{ name: "Serum", price: "$42", url: "https://canvas.example/serum" }, { name: "Cream", description: "Rich, calm and kind.", url: "https://canvas.example/cream" }]);
+    expect(email.document.sections.find((s: any) => s.id === "quote-1").fields).toEqual({ quote: "My skin has never looked better.", author: "Ana, Lisbon" });
+
+    // The button's label in place, then its link in the popover (from the toolbar).
+    email = await editText(page, email, cta.id, "label", "Shop the glow");
+    await page.locator('#canvas-toolbar [data-canvas-action="link"]:not([hidden])').click();
+    await page.locator("#canvas-link:not([hidden])").waitFor();
+    await expect(page.locator("#canvas-link-url").inputValue()).resolves.toBe(cta.fields.url);
+    await page.locator("#canvas-link-url").fill("https://canvas.example/glow?from=email");
+    await page.keyboard.press("Enter");
+    email = await newerThan(page, email.version);
+    expect(email.document.sections.find((s: any) => s.id === cta.id).fields).toMatchObject({ label: "Shop the glow", url: "https://canvas.example/glow?from=email" });
+    // A product's "Shop" link opens the popover too; Escape closes it and saves nothing.
+    await frame(page).locator('[data-ds-section="grid-1"][data-ds-link="products.1.url"]').click();
+    await page.locator("#canvas-link:not([hidden])").waitFor();
+    await expect(page.locator("#canvas-link-url").inputValue()).resolves.toBe("https://canvas.example/cream");
+    await page.keyboard.press("Escape");
+    await expect(page.locator("#canvas-link").isHidden()).resolves.toBe(true);
+
+    // Hostile text typed into a list item is stored as text and escaped in the email.
+    const hostile = `<img src=x onerror="window.__xss=1">`;
+    email = await editText(page, email, benefits.id, "items.0.text", hostile);
+    expect(email.document.sections.find((s: any) => s.id === benefits.id).fields.items[0].text).toBe(hostile);
+    const html = (await api("GET", `/api/emails/${email.id}/html`)).body as string;
+    expect(html).toContain("&lt;img src=x onerror=");
+    expect(html).not.toContain("<img src=x");
+    await expect(marked(page, benefits.id, "items.0.text").textContent()).resolves.toBe(hostile);
+    expect(await page.evaluate(() => (window as any).__xss ?? (document.getElementById("email-frame") as HTMLIFrameElement).contentWindow?.["__xss" as never])).toBeUndefined();
+    await page.screenshot({ path: join(OUT, "canvas-lists.png"), caret: "initial" });
+    expect(problems).toEqual([]);
+    await page.context().close();
+  }, 90_000);
+
+  test("keyboard: Tab saves and moves to the next text, Escape cancels, Enter opens and saves; Shift+Enter is a new line only in paragraphs", async () => {
+    let email = await readyEmail();
+    const { page, problems } = await editor(email.id, 1360);
+    const headline = email.document.sections.find((s: any) => s.type === "headline");
+    const text = email.document.sections.find((s: any) => s.type === "text") ?? email.document.sections.find((s: any) => s.type === "ingredient");
+    const paragraphField = text.type === "text" ? "text" : "description";
+
+    await marked(page, headline.id, "text").click();
+    await page.keyboard.press("ControlOrMeta+a");
+    await page.keyboard.type("Tabbed headline");
+    await page.keyboard.press("Tab");
+    email = await newerThan(page, email.version);
+    expect(email.document.sections.find((s: any) => s.id === headline.id).fields.text).toBe("Tabbed headline");
+    // The next text (the supporting line) is open for editing on the redrawn canvas.
+    const subtext = marked(page, headline.id, "subtext");
+    await expect(subtext.getAttribute("contenteditable")).resolves.toBe("plaintext-only");
+    const before = await subtext.textContent();
+    await page.keyboard.type(" and more");
+    // Shift+Enter adds no line to a one-line text; Escape puts it back and saves nothing.
+    await page.keyboard.press("Shift+Enter");
+    await page.keyboard.press("Escape");
+    await expect(subtext.textContent()).resolves.toBe(before);
+    await expect(subtext.getAttribute("contenteditable")).resolves.toBeNull();
+    expect((await api("GET", `/api/emails/${email.id}`)).body.version).toBe(email.version);
+    // The text keeps the focus (visible), and Enter opens it again.
+    // (Read from the page: a script run inside the sandboxed frame would be blocked.)
+    await expect(page.evaluate(() => ((document.getElementById("email-frame") as HTMLIFrameElement).contentDocument?.activeElement as HTMLElement | null)?.dataset.dsField)).resolves.toBe("subtext");
+    await page.keyboard.press("Enter");
+    await expect(subtext.getAttribute("contenteditable")).resolves.toBe("plaintext-only");
+    await page.keyboard.press("Escape");
+    // Shift+Tab from an edited text goes back to the one before it.
+    await subtext.click();
+    await page.keyboard.press("Shift+Tab");
+    await expect(marked(page, headline.id, "text").getAttribute("contenteditable")).resolves.toBe("plaintext-only");
+    await page.keyboard.press("Escape");
+
+    // A paragraph field takes Shift+Enter as a line break; Enter saves.
+    await marked(page, text.id, paragraphField).click();
+    await page.keyboard.press("ControlOrMeta+a");
+    await page.keyboard.type("First line.");
+    await page.keyboard.press("Shift+Enter");
+    await page.keyboard.type("Second line.");
+    await page.keyboard.press("Enter");
+    email = await newerThan(page, email.version);
+    expect(email.document.sections.find((s: any) => s.id === text.id).fields[paragraphField]).toBe("First line.\nSecond line.");
+
+    // The toolbar is reachable by keyboard: Shift+Tab from the canvas frame reaches its buttons.
+    await marked(page, headline.id, "text").focus();
+    await page.locator("#canvas-toolbar:not([hidden])").waitFor();
+    await page.locator('#canvas-toolbar [data-canvas-action="rewrite"]').focus();
+    await page.keyboard.press("Enter");
+    await expect(page.locator("#canvas-rewrite-instruction").evaluate((el) => el === document.activeElement)).resolves.toBe(true);
+    await page.keyboard.press("Escape");
+    await expect(page.locator("#canvas-rewrite").isHidden()).resolves.toBe(true);
+    expect(problems).toEqual([]);
+    await page.context().close();
+  }, 90_000);
+
+  test("the Mobile width and the dark preview stay as chosen across in-place edits", async () => {
+    let email = await readyEmail();
+    const { page, problems } = await editor(email.id, 1360);
+    await page.locator('label[for="vp-mobile"]').click();
+    const headline = email.document.sections.find((s: any) => s.type === "headline");
+    email = await editText(page, email, headline.id, "text", "Edited at phone width");
+    await expect(page.locator("#vp-mobile").isChecked()).resolves.toBe(true);
+    const width = await page.locator("#email-frame").evaluate((el) => el.getBoundingClientRect().width);
+    expect(width).toBeLessThan(420);
+    // Typing, then switching the dark preview on: leaving the text saves it, and dark stays on.
+    await marked(page, headline.id, "text").click();
+    await page.keyboard.press("ControlOrMeta+a");
+    await page.keyboard.type("Saved on the way to dark");
+    await page.locator('label[for="scheme-dark"]').click();
+    email = await newerThan(page, email.version);
+    expect(email.document.sections.find((s: any) => s.id === headline.id).fields.text).toBe("Saved on the way to dark");
+    await expect(page.locator("#scheme-dark").isChecked()).resolves.toBe(true);
+    await expect(page.locator("#vp-mobile").isChecked()).resolves.toBe(true);
+    expect(problems).toEqual([]);
     await page.context().close();
   }, 60_000);
 

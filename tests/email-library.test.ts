@@ -155,6 +155,29 @@ describe("the list", () => {
     expect(rest.nextCursor).toBeNull();
   });
 
+  test("a generation stopped part-way is listed as stopped (partial), never as ready", async () => {
+    const brief = await a("POST", "/api/briefs", { brandId: ids.brand2, objective: "Stop me", audience: "All", tone: "calm", hook: "Stopped half way", referenceAssetIds: await referenceAssets(server.url, tokenA) });
+    const started = (await a("POST", `/api/briefs/${brief.body.id}/generate`, { provider: "offline", options: { sectionDelayMs: 400 } })).body;
+    // While it is being written it is listed as generating, named after the brief's hook.
+    const generating = (await a("GET", "/api/emails?status=generating")).body.emails;
+    expect(generating.map((e: any) => [e.id, e.name])).toEqual([[started.emailId, "Stopped half way"]]);
+    for (let i = 0; i < 200 && (await a("GET", `/api/emails/${started.emailId}`)).body.document.sections.length === 0; i++) await Bun.sleep(25);
+    expect((await a("POST", `/api/sessions/${started.sessionId}/control`, { action: "cancel", runId: started.runId })).status).toBe(202);
+    let email: any;
+    for (let i = 0; i < 400; i++) {
+      email = (await a("GET", `/api/emails/${started.emailId}`)).body;
+      if (email.status !== "generating") break;
+      await Bun.sleep(25);
+    }
+    expect(email.status).toBe("ready");
+    expect((await a("GET", "/api/emails?status=stopped")).body.emails.map((e: any) => [e.id, e.status])).toEqual([[started.emailId, "stopped"]]);
+    expect((await a("GET", "/api/emails?status=ready")).body.emails.map((e: any) => e.id)).not.toContain(started.emailId);
+    expect((await a("GET", "/api/emails")).body.emails.find((e: any) => e.id === started.emailId).status).toBe("stopped");
+    // Out of the way of the other tests' counts.
+    expect((await a("POST", `/api/emails/${started.emailId}/archive`)).status).toBe(200);
+    ids.stopped = started.emailId;
+  });
+
   test("bad input is 400 with a message that says what to send", async () => {
     const cases: Array<[string, RegExp]> = [
       ["limit=-1", /limit must be a whole number from 1 to 100/],
@@ -258,14 +281,14 @@ describe("archive", () => {
     expect(archived.body.id).toBe(ids.email2);
     expect(Date.parse(archived.body.archivedAt)).not.toBeNaN();
     expect((await listAll()).map((e) => e.id)).not.toContain(ids.email2);
-    expect((await listAll("&status=archived")).map((e) => e.id)).toEqual([ids.email2]);
+    expect((await listAll("&status=archived")).map((e) => e.id)).toEqual([ids.stopped, ids.email2]);
     expect((await a("GET", `/api/emails/${ids.email2}`)).body.archivedAt).toBe(archived.body.archivedAt);
     // Archiving twice keeps the first time.
     expect((await a("POST", `/api/emails/${ids.email2}/archive`)).body.archivedAt).toBe(archived.body.archivedAt);
     const back = await a("POST", `/api/emails/${ids.email2}/unarchive`);
     expect(back.body).toEqual({ id: ids.email2, archivedAt: null });
     expect((await listAll()).map((e) => e.id)).toContain(ids.email2);
-    expect((await listAll("&status=archived"))).toEqual([]);
+    expect((await listAll("&status=archived")).map((e) => e.id)).toEqual([ids.stopped]);
   });
 
   test("another team's email cannot be archived (404) and stays listed for its team", async () => {

@@ -123,6 +123,59 @@ describe("large messages and concurrency", () => {
   });
 });
 
+describe("storage", () => {
+  let server: TestServer;
+  let db: postgres.Sql;
+  beforeAll(async () => {
+    const databaseUrl = await freshDatabase();
+    server = await start({ databaseUrl, env: { STREAMS_AUTH: "off" } });
+    db = postgres(databaseUrl, { max: 1, onnotice: () => {} });
+  }, 60_000);
+  afterAll(async () => {
+    await db?.end();
+  });
+
+  test("appends of different sizes to several streams, committed together, each read back byte for byte", async () => {
+    // Bytes that need escaping in SQL text (NUL, backslash, quotes, braces, commas) and sizes from 1 byte up.
+    const special = [0x00, 0x5c, 0x22, 0x27, 0x7b, 0x7d, 0x2c, 0xff];
+    const paths = Array.from({ length: 6 }, () => name("mixed"));
+    await Promise.all(paths.map((path) => server.fetch(path, { method: "PUT", headers: { "content-type": "application/octet-stream" } })));
+    const sent = new Map<string, Uint8Array[]>(paths.map((path) => [path, []]));
+    // All in flight at once, so the writer gathers appends of several streams into one batch.
+    await Promise.all(paths.map(async (path, p) => {
+      for (let i = 0; i < 8; i++) {
+        const payload = new Uint8Array(1 + ((p * 37 + i * 101) % 300));
+        for (let k = 0; k < payload.length; k++) payload[k] = special[(k + i + p) % special.length]! ^ (k % 3 === 0 ? 0 : k & 0x7f);
+        sent.get(path)!.push(payload);
+        expect((await server.fetch(path, { method: "POST", headers: { "content-type": "application/octet-stream" }, body: payload })).status).toBe(204);
+      }
+    }));
+    for (const path of paths) {
+      const res = await server.fetch(`${path}?offset=-1`);
+      const body = Buffer.from(await res.arrayBuffer());
+      expect(Buffer.compare(body, Buffer.concat(sent.get(path)!))).toBe(0);
+      // Each append is its own message, ending at the offset it was given.
+      const rows = await db<{ pos: number; length: number }[]>`
+        select m.pos::int as pos, octet_length(m.data) as length from stream_messages m join streams s on s.id = m.stream_id
+        where s.path = ${path} order by m.pos`;
+      expect(rows.map((r) => r.length)).toEqual(sent.get(path)!.map((payload) => payload.length));
+    }
+  });
+
+  test("deleting a stream deletes its messages; appends to it afterwards store nothing", async () => {
+    const path = name("deleted");
+    await server.fetch(path, { method: "PUT", headers: json });
+    for (let i = 0; i < 3; i++) expect((await server.fetch(path, { method: "POST", headers: json, body: JSON.stringify({ i }) })).status).toBe(204);
+    const [stream] = await db<{ id: number }[]>`select id::int as id from streams where path = ${path}`;
+    const id = stream!.id;
+    expect((await db`select 1 from stream_messages where stream_id = ${id}`).length).toBe(3);
+    expect((await server.fetch(path, { method: "DELETE" })).status).toBe(204);
+    expect((await db`select 1 from stream_messages where stream_id = ${id}`).length).toBe(0);
+    expect((await server.fetch(path, { method: "POST", headers: json, body: "{}" })).status).toBe(404);
+    expect((await db`select 1 from stream_messages where stream_id = ${id}`).length).toBe(0);
+  });
+});
+
 describe("across restarts, processes and connection loss", () => {
   test("a stream written before a restart is intact after it, and appends continue at the next offset", async () => {
     const databaseUrl = await freshDatabase();

@@ -7,6 +7,7 @@ import { brandImportPages } from "../src/brands/import/pages";
 import { accountPages } from "../src/web/account-pages";
 import { sessionPages } from "../src/web/session-pages";
 import { studioPages } from "../src/web/studio-pages";
+import { libraryPages } from "../src/web/library-pages";
 import { variantPages } from "../src/web/variant-pages";
 import { ROOT, startServer, TEST_API_TOKEN, type TestServer } from "./support/server";
 
@@ -31,6 +32,7 @@ const PAGE_ROUTERS: Record<string, () => { routes: Array<{ method: string; path:
   brandImportPages: () => brandImportPages({} as never),
   accountPages: () => accountPages({} as never),
   studioPages: () => studioPages({} as never),
+  libraryPages: () => libraryPages({} as never),
   variantPages: () => variantPages({} as never),
   sessionPages: () => sessionPages({} as never),
 };

@@ -23,6 +23,8 @@ export interface EditorData {
   /** The history entries, newest first (undo and redo only move `showing`; they are not entries). */
   history: { entries: Array<{ version: number; note: string | null; kind: string; author: string | null; createdAt: Date; current: boolean; undone: boolean }>; showing: number; undo?: number; redo?: number };
   checks: Array<{ id: string; level: "error" | "warning" | "info"; message: string; sectionId?: string }>;
+  /** The brand's saved blocks, offered where sections are added. */
+  blocks?: Array<{ id: string; name: string; type: string }>;
   /** Section rewrites still running, streamed into the page by static/editor.js. */
   liveRuns: Array<{ runId: string; sectionId?: string; label: string }>;
   /** The session's tail when this was drawn: editor.js follows the session from here. */
@@ -96,7 +98,7 @@ export const Editor: FC<{ data: EditorData }> = ({ data }) => {
           </div>
           <SchemeSwitch />
           <InboxRow emailId={email.id} brandName={data.brandName} subject={email.subject ?? ""} preheader={email.preheader ?? ""} csrfToken={csrfToken} version={email.version} />
-          <CanvasTools />
+          <CanvasTools blocks={data.blocks ?? []} />
           <div class="frame-holder">
             {/* The canvas: the same HTML with its texts marked (`edit=1`); same-origin so static/canvas.js can edit it in place, still no scripts inside.
                 Its own `name`: on Back/Forward or a reload the browser puts an unnamed frame back at the URL the same place held before, which after a
@@ -125,6 +127,11 @@ export const Editor: FC<{ data: EditorData }> = ({ data }) => {
                   {SECTION_TYPES.map((t) => (
                     <option value={t}>{SECTION_FORMS[t].label}</option>
                   ))}
+                  {(data.blocks ?? []).length > 0 && (
+                    <optgroup label="Saved blocks">
+                      {data.blocks!.map((b) => <option value={`block:${b.id}`}>{b.name}</option>)}
+                    </optgroup>
+                  )}
                 </select>
               </label>
               <button type="submit">Add section</button>
@@ -220,6 +227,11 @@ export const SectionItem: FC<{
             <input type="hidden" name="direction" value="down" />
             <button type="submit" class="icon" disabled={last} aria-label={`Move ${section.label} down`}>↓</button>
           </form>
+          <form method="post" action={`${url}/save-block`} hx-post={`${url}/save-block`} class="inline">
+            <Csrf token={csrfToken} />
+            <BaseVersion version={version} />
+            <button type="submit" class="icon" aria-label={`Save the ${section.label} section as a reusable block`} title="Save as a block">★</button>
+          </form>
           <form method="post" action={`${url}/delete`} hx-post={`${url}/delete`} class="inline">
             <Csrf token={csrfToken} />
             <BaseVersion version={version} />
@@ -302,7 +314,7 @@ export const SectionEditForm: FC<{ emailId: string; section: EditorSection; csrf
 };
 
 /** The canvas's section toolbar and section palette, filled and shown by static/canvas.js. */
-const CanvasTools: FC = () => (
+const CanvasTools: FC<{ blocks: Array<{ id: string; name: string }> }> = ({ blocks }) => (
   <>
     <p class="canvas-status muted small" id="canvas-status" role="status" aria-live="polite" hx-preserve></p>
     <div class="canvas-toolbar" id="canvas-toolbar" role="toolbar" aria-label="Selected section" hidden>
@@ -311,11 +323,31 @@ const CanvasTools: FC = () => (
       <button type="button" class="small" data-canvas-action="down" aria-label="Move the selected section down">↓ Down</button>
       <button type="button" class="small" data-canvas-action="duplicate">Duplicate</button>
       <button type="button" class="small danger" data-canvas-action="delete">Delete</button>
+      <button type="button" class="small" data-canvas-action="link" hidden>Link…</button>
+      <button type="button" class="small" data-canvas-action="rewrite">Rewrite…</button>
     </div>
+    <form class="canvas-popover" id="canvas-link" aria-label="The link's address" hidden>
+      <label for="canvas-link-url">Link (https://… or a merge tag)</label>
+      <input type="text" id="canvas-link-url" name="url" maxlength={2048} inputmode="url" autocomplete="off" />
+      <button type="submit" class="small primary">Save link</button>
+      <button type="button" class="small quiet" data-canvas-link-cancel>Cancel</button>
+    </form>
+    <form class="canvas-popover" id="canvas-rewrite" aria-label="Rewrite the selected section" hidden>
+      <label for="canvas-rewrite-instruction">Rewrite it:</label>
+      <input type="text" id="canvas-rewrite-instruction" name="instruction" maxlength={1000} list="canvas-rewrite-ideas" placeholder="shorter, punchier, use the offer…" autocomplete="off" />
+      <datalist id="canvas-rewrite-ideas">
+        {["shorter", "longer", "punchier", "more formal", "more casual", "use the offer"].map((idea) => <option value={idea} />)}
+      </datalist>
+      <button type="submit" class="small primary">Rewrite</button>
+      <button type="button" class="small quiet" data-canvas-rewrite-cancel>Cancel</button>
+    </form>
     <div class="canvas-palette" id="canvas-palette" role="menu" aria-label="Insert a section" hidden>
       <span class="muted small">Insert here:</span>
       {SECTION_TYPES.map((t) => (
         <button type="button" class="small" role="menuitem" data-canvas-insert={t}>{SECTION_FORMS[t].label}</button>
+      ))}
+      {blocks.map((b) => (
+        <button type="button" class="small saved-block" role="menuitem" data-canvas-block={b.id} title="A saved block of this brand">★ {b.name}</button>
       ))}
       <button type="button" class="small quiet" data-canvas-insert="">Cancel</button>
     </div>

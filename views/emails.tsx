@@ -8,58 +8,6 @@ interface PageUser {
   name: string;
 }
 
-export interface EmailRow {
-  id: string;
-  subject: string | null;
-  status: string;
-  version: number;
-  brandName: string;
-  createdAt: Date;
-  offlineDraft: boolean;
-}
-
-export const EmailsPage: FC<{ user: PageUser; csrfToken: string; offline: boolean; emails: EmailRow[]; hasBrands: boolean }> = ({ user, csrfToken, offline, emails, hasBrands }) => (
-  <Layout title="Emails" user={user} csrfToken={csrfToken} offline={offline} active="emails">
-    <PageHeader title="Emails" subtitle="Every email starts from a brief and is written live by the agents.">
-      {hasBrands ? <a class="button primary" href="/emails/new">New email</a> : <a class="button primary" href="/brands/new">Create a brand</a>}
-    </PageHeader>
-    {emails.length === 0 ? (
-      <EmptyState title="No emails yet">
-        {hasBrands ? (
-          <>
-            <p>Write a brief — objective, audience, tone, a headline hook and a few reference emails — and watch the draft appear section by section.</p>
-            <a class="button primary" href="/emails/new">Write your first brief</a>
-          </>
-        ) : (
-          <>
-            <p>First set up a brand: its colours, logo and the formula your emails follow. Then write a brief.</p>
-            <a class="button primary" href="/brands/new">Create a brand</a>
-          </>
-        )}
-      </EmptyState>
-    ) : (
-      <div class="table-wrap">
-        <table class="list" id="email-list">
-          <thead>
-            <tr><th scope="col">Subject</th><th scope="col">Brand</th><th scope="col">Status</th><th scope="col">Version</th><th scope="col">Created</th></tr>
-          </thead>
-          <tbody>
-            {emails.map((e) => (
-              <tr>
-                <td><a href={`/emails/${encodeURIComponent(e.id)}`}>{e.subject || "Untitled draft"}</a>{e.offlineDraft && <> <Badge tone="accent">Offline draft</Badge></>}</td>
-                <td>{e.brandName}</td>
-                <td><Badge tone={statusTone(e.status)}>{e.status}</Badge></td>
-                <td>{e.version > 0 ? `v${e.version}` : "—"}</td>
-                <td class="muted">{when(e.createdAt)}</td>
-              </tr>
-            ))}
-          </tbody>
-        </table>
-      </div>
-    )}
-  </Layout>
-);
-
 export const NewEmailPage: FC<{
   user: PageUser;
   csrfToken: string;
@@ -260,8 +208,24 @@ export const GenerationPage: FC<{
             <section class="panel" aria-labelledby="hero-title">
               <h2 id="hero-title">Hero image</h2>
               <div class="hero-slot" id="hero-slot">
-                {state.heroUrl ? <img src={state.heroUrl} alt="The generated hero image" id="hero-image" /> : <p class="muted placeholder-box">The image appears here when it is drawn.</p>}
+                {state.approval ? <img src={state.approval.imageUrl} alt="The hero image waiting for your approval" id="hero-image" /> : state.heroUrl ? <img src={state.heroUrl} alt="The generated hero image" id="hero-image" /> : <p class="muted placeholder-box">The image appears here when it is drawn.</p>}
               </div>
+              {state.approval && (
+                <form method="post" action={`/emails/${encodeURIComponent(email.id)}/hero-approval`} class="stack" id="hero-approval" data-request-id={state.approval.requestId}>
+                  <Csrf token={csrfToken} />
+                  <input type="hidden" name="requestId" value={state.approval.requestId} />
+                  <p role="status"><strong>{state.approval.prompt}</strong> The email is assembled once you approve.</p>
+                  <label>
+                    What should change? <span class="muted small">(optional, for a new drawing)</span>
+                    <textarea name="note" rows={2} maxlength={2000}></textarea>
+                  </label>
+                  <div class="row">
+                    <button type="submit" name="answer" value="approve" class="primary" id="hero-approve">Approve</button>
+                    <button type="submit" name="answer" value="redraw" id="hero-redraw">Draw it again</button>
+                    {state.approval.productPhotoUrl && <button type="submit" name="answer" value="product-photo" id="hero-product-photo">Use the product photo</button>}
+                  </div>
+                </form>
+              )}
             </section>
             <section class="panel" aria-labelledby="sections-title">
               <h2 id="sections-title">Sections written <span class="muted small" id="section-count">{state.sections.length}</span></h2>

@@ -29,11 +29,9 @@ const headers = { authorization: `Bearer ${clientToken}` };
 const transport = createDurableChatTransport({
   api,
   headers,
-  // stop() aborts the request's signal; forwarding that to the server cancels the turn there.
-  fetchClient: (async (input: RequestInfo | URL, init?: RequestInit) => {
-    init?.signal?.addEventListener("abort", () => void fetch(`${api}/stop`, { method: "POST", headers }), { once: true });
-    return fetch(input, init ? { ...init, signal: undefined } : init);
-  }) as typeof fetch,
+  // The one added line (docs/protocol.md, "Stop"): the transport sends nothing on stop(), so the
+  // send is let finish and then …/chat/stop cancels the turn on the server.
+  fetchClient: ((url: RequestInfo | URL, init?: RequestInit) => { const sent = fetch(url, { ...init, signal: undefined }); init?.signal?.addEventListener("abort", () => sent.finally(() => fetch(`${api}/stop`, { method: "POST", headers }))); return sent; }) as typeof fetch,
 });
 
 class MemoryState implements ChatState<UIMessage> {

@@ -3,6 +3,7 @@ import type { Context } from "hono";
 import { ApiError } from "../infra/http";
 import { errors, router, type AppEnv } from "../infra/openapi";
 import { studioScope } from "../accounts/gate";
+import type { Principal } from "../accounts/principal";
 import type { BrandStore } from "../brands/store";
 import { SECTION_TYPES } from "./document";
 import { MAX_NAME_CHARS, MAX_SECTIONS } from "./limits";
@@ -68,6 +69,8 @@ export interface LibraryRoutesOptions {
   library: EmailLibrary;
   editor: EmailEditor;
   publicUrl: string | undefined;
+  /** The editor's name for the history ("who"), as the other edit routes record it. */
+  principalName?: (principal: Principal) => Promise<string>;
 }
 
 const iso = (date: Date | string) => new Date(date).toISOString();
@@ -282,7 +285,8 @@ export function libraryRoutes(options: LibraryRoutesOptions) {
     async (c) => {
       const email = await loadEmail(c, c.req.valid("param").id);
       const body = c.req.valid("json");
-      const ctx = editContextOf(c);
+      const made = editContextOf(c);
+      const ctx = options.principalName ? { ...made, author: await options.principalName(c.get("principal")) } : made;
       if (body.index !== undefined && body.index > email.document.sections.length) throw new ApiError(400, "invalid_index", `index must be from 0 to ${email.document.sections.length} (the email has ${email.document.sections.length} sections).`);
       let section;
       let note;
@@ -298,7 +302,7 @@ export function libraryRoutes(options: LibraryRoutesOptions) {
         note = `Added ${body.type}`;
       }
       const result = await editor.insertSection(email, section, { ...(body.index !== undefined ? { index: body.index } : {}), note }, ctx);
-      if (!result.ok) throw new ApiError(EDIT_FAILURE_STATUS[result.code], result.code, result.message, {}, result.currentVersion === undefined ? {} : { currentVersion: result.currentVersion });
+      if (!result.ok) throw new ApiError(EDIT_FAILURE_STATUS[result.code], result.code, result.message, {}, { ...(result.currentVersion === undefined ? {} : { currentVersion: result.currentVersion }), ...(result.changes ? { changes: result.changes } : {}) });
       const fresh = (await studio.email(studioScope(c), email.id))!;
       const rendered = await editor.rendered(fresh, { base: base(c) });
       c.header("etag", `"${fresh.version}"`);

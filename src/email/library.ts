@@ -173,7 +173,10 @@ export class EmailLibrary {
       await tx`
         insert into emails (id, team_id, brief_id, brand_id, session_id, status, provider, version, document, name, is_template)
         values (${id}, ${source.teamId}, ${source.briefId}, ${source.brandId}, ${session.id}, 'ready', ${source.provider}, 1, ${JSON.stringify(document)}, ${name}, ${input.template})`;
-      await tx`insert into email_versions (email_id, version, document, note) values (${id}, 1, ${JSON.stringify(document)}, ${input.note})`;
+      // Version 1 of a copy starts its history, like a generated email's (nothing before it to undo).
+      await tx`
+        insert into email_versions (email_id, version, document, note, kind, shows, client_id)
+        values (${id}, 1, ${JSON.stringify(document)}, ${input.note}, 'generated', 1, ${input.clientId ?? null})`;
     });
     await this.#sessions.append(session.id, { type: "artifact", runId: newId("copy"), kind: "email.version", ref: id, data: { version: 1, summary: input.note, ...(input.clientId ? { clientId: input.clientId } : {}) } });
     return { ok: true, id, sessionId: session.id };

@@ -5,9 +5,12 @@ import type { BrandStore } from "../brands/store";
 import type { StudioStore, EmailRecord } from "../email/studio";
 import { CLIENT_ID, type EmailEditor, type EditContext, type EditFailure } from "../email/editing";
 import type { SessionService } from "../sessions/service";
+import type { InputRequests } from "../sessions/input-requests";
+import { blockSection, type EmailLibrary } from "../email/library";
+import { newSectionId } from "../email/editing";
 import type { SectionType } from "../email/document";
 import { formatOffset } from "../streams/offsets";
-import { EmailsPage, NewEmailPage, GenerationPage } from "../../views/emails";
+import { NewEmailPage, GenerationPage } from "../../views/emails";
 import { EditorPage, Editor, SectionItem, SectionEditForm, type EditorData, type EditorSection } from "../../views/editor";
 import { requireUser } from "./account-pages";
 import { emptyBriefForm, readBriefForm, toBriefInput, MAX_REFERENCES, MIN_REFERENCES, OFFLINE_PACES, type BriefFormValues } from "./brief-form";
@@ -21,6 +24,10 @@ export interface StudioPagesOptions {
   assets: AssetStore;
   sessions: SessionService;
   editor: EmailEditor;
+  /** Answers the hero approval of a generation (`approveHero`). */
+  inputs: Pick<InputRequests, "respond">;
+  /** The brand's saved blocks (listed in the editor's add-section choices and palette). */
+  library: EmailLibrary;
   publicUrl: string | undefined;
   /** True when no AI keys are set (the offline banner, the offline pace choice). */
   offline: () => boolean;
@@ -45,22 +52,15 @@ export function studioPages(options: StudioPagesOptions) {
 
   for (const path of ["/emails", "/emails/*"]) app.use(path, requireUser);
 
-  // --- emails: list and brief ---------------------------------------------------------------------------
-  app.get("/emails", async (c) => {
-    const [emails, brandList] = await Promise.all([studio.emails(scope(c)), brands.brands(scope(c))]);
-    const names = new Map(brandList.map((b) => [b.id, b.name]));
-    const stopped = await studio.stoppedEmails(scope(c), emails.map((e) => e.id));
-    const rows = emails.map((e) => ({ id: e.id, subject: e.document.subject ?? null, status: stopped.has(e.id) && e.status === "ready" ? "stopped" : e.status, version: e.version, brandName: names.get(e.brandId) ?? "—", createdAt: e.createdAt, offlineDraft: e.document.meta?.offlineDraft === true }));
-    return html(c, <EmailsPage {...common(c)} emails={rows} hasBrands={brandList.length > 0} />);
-  });
-
+  // --- the brief (the list, /emails, is the library: library-pages.tsx) -------------------------------------
   const briefPage = async (c: Context<PageEnv>, values: BriefFormValues, error?: string, status: 200 | 400 | 403 = 200) => {
     // Each brand's product images, so a product row can pick its photo (brief-form.js shows the chosen brand's).
     const brandList = (await brands.brands(scope(c))).map((b) => ({ id: b.id, name: b.name, productImages: (b.data.productImageAssetIds ?? []).map((id) => ({ id, url: assetUrl(base(c), id) })) }));
     return html(c, <NewEmailPage {...common(c)} brands={brandList} values={values} error={error} />, status);
   };
 
-  app.get("/emails/new", (c) => briefPage(c, emptyBriefForm(c.req.query("brand") ?? "")));
+  // "New email" from a brand page or a brand-filtered list starts with that brand chosen.
+  app.get("/emails/new", (c) => briefPage(c, emptyBriefForm(c.req.query("brand") ?? c.req.query("brandId") ?? "")));
 
   app.post("/emails", async (c) => {
     const form = await readForm(c);
@@ -100,12 +100,13 @@ export function studioPages(options: StudioPagesOptions) {
   const offlineDraft = (email: EmailRecord) => email.document.meta?.offlineDraft === true || email.provider === "offline" || (options.offline() && (email.provider === null || email.provider === "auto"));
 
   async function editorData(c: Context<PageEnv>, email: EmailRecord, extra: Partial<Pick<EditorData, "editing" | "notice" | "error">> & { startedRun?: { runId: string; sectionId: string } } = {}): Promise<EditorData> {
-    const [brand, rendered, history, runs, row] = await Promise.all([
+    const [brand, rendered, history, runs, row, blocks] = await Promise.all([
       brands.brand(scope(c), email.brandId),
       editor.rendered(email, { base: base(c) }),
       editor.history(email),
       sessions.runs(email.sessionId),
       sessions.stream(email.sessionId),
+      options.library.blocks(scope(c), email.brandId),
     ]);
     const sections: EditorSection[] = email.document.sections.map((s) => ({ id: s.id, type: s.type, label: SECTION_FORMS[s.type].label, summary: sectionSummary(s.type, s.fields as Record<string, unknown>), fields: s.fields as Record<string, unknown> }));
     const liveRuns: EditorData["liveRuns"] = runs
@@ -125,6 +126,7 @@ export function studioPages(options: StudioPagesOptions) {
       sections,
       history: { entries: history.entries, showing: history.showing, ...(history.undo !== undefined ? { undo: history.undo } : {}), ...(history.redo !== undefined ? { redo: history.redo } : {}) },
       checks: rendered?.checks ?? [],
+      blocks: blocks.map((b) => ({ id: b.id, name: b.name, type: b.type })),
       liveRuns,
       offset: row ? formatOffset(row.tailPos) : "-1",
       csrfToken: c.get("csrfToken")!,
@@ -251,8 +253,26 @@ export function studioPages(options: StudioPagesOptions) {
   app.post("/emails/:id/sections", (c) =>
     editAction(c, async (email, form, ctx) => {
       const type = field(form, "type");
+      // A saved block of the brand ("block:<id>" among the choices): inserted before the closing footer.
+      if (type.startsWith("block:")) {
+        const block = await options.library.block(scope(c), type.slice("block:".length));
+        if (!block) return { ok: false, code: "section_not_found", message: "That saved block is gone; reload the page." };
+        const section = blockSection(block, newSectionId(email.document, block.type));
+        if (!section.ok) return { ok: false, code: "invalid_section", message: section.message };
+        const result = await editor.insertSection(email, section.section, { note: `Inserted the saved block “${block.name}”` }, ctx);
+        return result.ok ? { ok: true, notice: `Inserted the saved block “${block.name}”.` } : result;
+      }
       const result = await editor.addSection(email, type, base(c), field(form, "after") || undefined, ctx);
       return result.ok ? { ok: true, notice: `Added a ${SECTION_FORMS[type as SectionType]?.label.toLowerCase() ?? type} section at the end.` } : result;
+    }),
+  );
+
+  app.post("/emails/:id/sections/:sectionId/save-block", (c) =>
+    editAction(c, async (email) => {
+      const saved = await options.library.saveBlock(email, c.req.param("sectionId"), undefined);
+      if (!saved.ok) return { ok: false, code: "section_not_found", message: saved.message };
+      const brand = await brands.brand(scope(c), email.brandId);
+      return { ok: true, notice: `Saved “${saved.block.name}” as a block of ${brand?.name ?? "the brand"}: insert it from Add section or the canvas palette.` };
     }),
   );
 
@@ -294,6 +314,21 @@ export function studioPages(options: StudioPagesOptions) {
     if (!email) return notFoundPage(c, "email", { href: "/emails", label: "All emails" });
     const form = await readForm(c);
     if (formCsrfOk(c, form) && email.runId) await sessions.append(email.sessionId, { type: "control", action: "cancel", runId: email.runId, clientId: user(c).id });
+    return c.redirect(`/emails/${encodeURIComponent(email.id)}`, 303);
+  });
+
+  // The hero approval (`approveHero`): the page's buttons answer the run's input.request like any client would.
+  app.post("/emails/:id/hero-approval", async (c) => {
+    const email = await loadEmail(c);
+    if (!email) return notFoundPage(c, "email", { href: "/emails", label: "All emails" });
+    const form = await readForm(c);
+    const requestId = field(form, "requestId");
+    const answer = field(form, "answer");
+    const note = field(form, "note").trim().slice(0, 2_000);
+    if (formCsrfOk(c, form) && requestId && ["approve", "redraw", "product-photo"].includes(answer)) {
+      const value = answer === "approve" ? true : { approved: false, ...(note ? { note } : {}), choice: answer };
+      await options.inputs.respond({ sessionId: email.sessionId, requestId, value, clientId: user(c).id });
+    }
     return c.redirect(`/emails/${encodeURIComponent(email.id)}`, 303);
   });
 

@@ -37,10 +37,10 @@ export const benefitsSection: SectionModule<"benefits", typeof fields> = {
     const f = section.fields;
     const rows: string[] = [];
     if (f.title) rows.push(row([column(`<mj-text align="center">${heading(2, f.title, ctx.theme.heading, ctx, "center", editMark(ctx, section.id, "title"))}</mj-text>`)]));
-    for (const items of chunk(f.items)) {
-      const columns = items.map((item) =>
-        column(`<mj-text>${heading(3, item.title, ctx.theme.heading, ctx)}${item.text ? paragraphs(item.text, P_STYLE) : ""}</mj-text>`),
-      );
+    for (const items of chunk(f.items.map((item, at) => ({ item, at })))) {
+      const columns = items.map(({ item, at }) => {
+        return column(`<mj-text>${heading(3, item.title, ctx.theme.heading, ctx, "left", editMark(ctx, section.id, `items.${at}.title`))}${item.text ? paragraphs(item.text, P_STYLE, editMark(ctx, section.id, `items.${at}.text`)) : ""}</mj-text>`);
+      });
       rows.push(row(columns));
     }
     return wrapper(section, rows.join("\n"), { background: ctx.theme.background });

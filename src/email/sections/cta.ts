@@ -37,7 +37,7 @@ export const ctaSection: SectionModule<"cta", typeof fields> = {
         "inner-padding": "14px 32px",
         "border-radius": "4px",
         padding: `8px ${GUTTER_PX}px`,
-      })}>${escapeHtml(f.label)}</mj-button>`;
+      })}>${ctx.edit ? `<span${attrs({ "data-ds-section": section.id, "data-ds-field": "label", "data-ds-link": "url" })}>${escapeHtml(f.label)}</span>` : escapeHtml(f.label)}</mj-button>`;
     const note = f.note ? `<mj-text align="center" font-size="14px">${paragraphs(f.note, `${P_STYLE}text-align:center;`, editMark(ctx, section.id, "note"))}</mj-text>` : "";
     return wrapper(section, row([column(button + note)]), { background: theme.background });
   },

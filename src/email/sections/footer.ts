@@ -2,7 +2,7 @@ import { z } from "zod";
 import { MAX_ADDRESS_CHARS, MAX_NAME_CHARS, text, url } from "../limits";
 import { escapeHtml, safeLinkUrl } from "../safety";
 import { clamp } from "./draft";
-import { column, GUTTER_PX, paragraphs, row, wrapper } from "./mjml";
+import { column, editMark, GUTTER_PX, linkMark, paragraphs, row, wrapper } from "./mjml";
 import type { SectionModule } from "./section";
 
 const fields = z.strictObject({
@@ -29,9 +29,9 @@ export const footerSection: SectionModule<"footer", typeof fields> = {
     const style = `margin:0 0 8px;font-size:12px;line-height:1.5;text-align:center;color:${ctx.theme.text};`;
     const unsubscribe = safeLinkUrl(f.unsubscribeUrl, { allowMergeTag: true });
     const copy = [
-      f.companyName ? `<p style="${style}font-weight:bold;">${escapeHtml(f.companyName)}</p>` : "",
-      f.address ? paragraphs(f.address, style) : "",
-      `<p style="${style}">You are receiving this email because you subscribed to updates from ${escapeHtml(f.companyName || ctx.brand.name)}. <a class="ds-link" href="${escapeHtml(unsubscribe)}" style="color:${ctx.theme.text};text-decoration:underline;">Unsubscribe</a></p>`,
+      f.companyName ? `<p style="${style}font-weight:bold;"${editMark(ctx, section.id, "companyName")}>${escapeHtml(f.companyName)}</p>` : "",
+      f.address ? paragraphs(f.address, style, editMark(ctx, section.id, "address")) : "",
+      `<p style="${style}">You are receiving this email because you subscribed to updates from ${escapeHtml(f.companyName || ctx.brand.name)}. <a class="ds-link" href="${escapeHtml(unsubscribe)}" style="color:${ctx.theme.text};text-decoration:underline;"${linkMark(ctx, section.id, "unsubscribeUrl")}>Unsubscribe</a></p>`,
     ].join("");
     return wrapper(section, row([column(`<mj-text align="center" padding="16px ${GUTTER_PX}px">${copy}</mj-text>`)]), {
       background: ctx.theme.background,

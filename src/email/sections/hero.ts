@@ -1,7 +1,7 @@
 import { z } from "zod";
 import { MAX_ALT_CHARS, MAX_HEADLINE_CHARS, MAX_SHORT_TEXT_CHARS, text, url } from "../limits";
 import { clamp, codeLine, fitting, introLine, occasionLead, offerHeadline, promiseLine } from "./draft";
-import { column, editMark, EMAIL_WIDTH_PX, GUTTER_PX, heading, image, P_STYLE, paragraphs, row, wrapper } from "./mjml";
+import { column, editMark, EMAIL_WIDTH_PX, GUTTER_PX, heading, image, imageMark, P_STYLE, paragraphs, row, wrapper } from "./mjml";
 import type { SectionModule } from "./section";
 
 const IMAGE_HINT = "An https:// image URL; leave empty to keep the generated one.";
@@ -31,7 +31,7 @@ export const heroSection: SectionModule<"hero", typeof fields> = {
     const { theme } = ctx;
     const f = section.fields;
     const rows: string[] = [];
-    const img = image(f.imageUrl, f.imageAlt, { width: `${EMAIL_WIDTH_PX}px`, "fluid-on-mobile": "true" });
+    const img = image(f.imageUrl, f.imageAlt, { width: `${EMAIL_WIDTH_PX}px`, "fluid-on-mobile": "true", ...imageMark(ctx, "imageUrl") });
     if (img) rows.push(row([column(img)]));
     const copy = [
       f.headline ? heading(1, f.headline, theme.heroText, ctx, "center", editMark(ctx, section.id, "headline")) : "",

@@ -2,7 +2,7 @@ import { z } from "zod";
 import { MAX_ALT_CHARS, text, url } from "../limits";
 import { safeLinkUrl } from "../safety";
 import { clamp } from "./draft";
-import { column, GUTTER_PX, image, row, wrapper } from "./mjml";
+import { column, GUTTER_PX, image, imageMark, row, wrapper } from "./mjml";
 import type { SectionModule } from "./section";
 
 const fields = z.strictObject({
@@ -26,7 +26,7 @@ export const imageSection: SectionModule<"image", typeof fields> = {
   guidance: "A full-width image that shows the product in use.",
   render(section, ctx) {
     const f = section.fields;
-    const img = image(f.url, f.alt, { href: f.link ? safeLinkUrl(f.link) : undefined, padding: `0 ${GUTTER_PX}px` });
+    const img = image(f.url, f.alt, { href: f.link ? safeLinkUrl(f.link) : undefined, padding: `0 ${GUTTER_PX}px`, ...imageMark(ctx, "url") });
     return wrapper(section, row([column(img || `<mj-spacer height="1px" />`)]), { background: ctx.theme.background });
   },
   draft: (c, { heroImageUrl }) => {

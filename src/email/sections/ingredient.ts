@@ -1,7 +1,7 @@
 import { z } from "zod";
 import { MAX_ALT_CHARS, MAX_BODY_TEXT_CHARS, MAX_NAME_CHARS, required, text, url } from "../limits";
 import { clamp, type Style } from "./draft";
-import { column, editMark, GUTTER_PX, heading, image, P_STYLE, paragraphs, row, wrapper } from "./mjml";
+import { column, editMark, GUTTER_PX, heading, image, imageMark, P_STYLE, paragraphs, row, wrapper } from "./mjml";
 import type { SectionModule } from "./section";
 
 /** Why the spotlighted ingredient matters, by style (no claim the brief did not make). */
@@ -39,7 +39,7 @@ export const ingredientSection: SectionModule<"ingredient", typeof fields> = {
   render(section, ctx) {
     const f = section.fields;
     const copy = `<mj-text>${heading(2, f.name, ctx.theme.heading, ctx, "left", editMark(ctx, section.id, "name"))}${paragraphs(f.description, P_STYLE, editMark(ctx, section.id, "description"))}</mj-text>`;
-    const img = image(f.imageUrl, f.imageAlt ?? "", { padding: `8px ${GUTTER_PX}px` });
+    const img = image(f.imageUrl, f.imageAlt ?? "", { padding: `8px ${GUTTER_PX}px`, ...imageMark(ctx, "imageUrl") });
     const columns = img ? [column(img, { width: "40%", "vertical-align": "middle" }), column(copy, { width: "60%", "vertical-align": "middle" })] : [column(copy)];
     return wrapper(section, row(columns), { background: ctx.theme.background });
   },

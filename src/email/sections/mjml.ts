@@ -34,6 +34,23 @@ export function editMark(ctx: RenderContext, sectionId: string, field: string): 
   return ctx.edit ? attrs({ "data-ds-section": sectionId, "data-ds-field": field }) : "";
 }
 
+/**
+ * The editor's canvas marker of an image slot (`field` is its URL field, e.g. `imageUrl` or
+ * `products.2.imageUrl`): a `css-class` for the `<mj-image>` in the editor-only render, nothing
+ * otherwise. MJML puts the class on the image's cell; static/canvas.js reads the field from it.
+ */
+export function imageMark(ctx: RenderContext, field: string): Record<string, string | undefined> {
+  return ctx.edit ? { "css-class": `ds-img ds-img--${field}` } : {};
+}
+
+/**
+ * The canvas marker of a link a person can change in a popover (`field` is its URL field):
+ * ` data-ds-link="…"` on the canvas render, nothing otherwise.
+ */
+export function linkMark(ctx: RenderContext, sectionId: string, field: string): string {
+  return ctx.edit ? attrs({ "data-ds-section": sectionId, "data-ds-link": field }) : "";
+}
+
 /** Escaped text with blank-line paragraphs and single line breaks kept (wrapped in a marked `<div>` on the canvas). */
 export function paragraphs(text: string, style: string, mark = ""): string {
   const html = text

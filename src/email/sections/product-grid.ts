@@ -1,8 +1,8 @@
 import { z } from "zod";
-import { MAX_NAME_CHARS, MAX_PRICE_CHARS, MAX_PRODUCTS, MAX_SHORT_TEXT_CHARS, required, text, url } from "../limits";
+import { MAX_ALT_CHARS, MAX_NAME_CHARS, MAX_PRICE_CHARS, MAX_PRODUCTS, MAX_SHORT_TEXT_CHARS, required, text, url } from "../limits";
 import { escapeHtml, safeLinkUrl } from "../safety";
 import { clamp, lowerFirst } from "./draft";
-import { chunk, column, GUTTER_PX, heading, image, linkColor, P_STYLE, paragraphs, row, wrapper } from "./mjml";
+import { chunk, column, editMark, GUTTER_PX, heading, image, imageMark, linkColor, linkMark, P_STYLE, paragraphs, row, wrapper } from "./mjml";
 import type { SectionModule } from "./section";
 
 const fields = z.strictObject({
@@ -14,6 +14,8 @@ const fields = z.strictObject({
         imageUrl: url().optional(),
         url: url().optional(),
         price: text(MAX_PRICE_CHARS).optional(),
+        /** The image's description; the product's name when absent. */
+        imageAlt: text(MAX_ALT_CHARS).optional(),
       }),
     )
     .min(1, { error: "needs at least one product" })
@@ -37,22 +39,24 @@ export const productGridSection: SectionModule<"product-grid", typeof fields> = 
         { name: "price", label: "Price", kind: "text" },
         { name: "url", label: "Link", kind: "url" },
         { name: "imageUrl", label: "Image URL", kind: "url" },
+        { name: "imageAlt", label: "Image description (alt text; the name when empty)", kind: "text" },
       ],
     },
   },
   guidance: "Two to four products with image, name, price and a link each.",
   render(section, ctx) {
     const link = linkColor(ctx);
-    const rows = chunk(section.fields.products).map((products) =>
+    const rows = chunk(section.fields.products.map((product, at) => ({ product, at }))).map((products) =>
       row(
-        products.map((product) => {
+        products.map(({ product, at }) => {
+          const mark = (name: string) => editMark(ctx, section.id, `products.${at}.${name}`);
           const href = product.url ? safeLinkUrl(product.url) : undefined;
-          const img = image(product.imageUrl, product.name, { href, padding: "8px 12px" });
+          const img = image(product.imageUrl, product.imageAlt ?? product.name, { href, padding: "8px 12px", ...imageMark(ctx, `products.${at}.imageUrl`) });
           const copy = [
-            heading(3, product.name, ctx.theme.heading, ctx),
-            product.description ? paragraphs(product.description, P_STYLE) : "",
-            product.price ? `<p style="${P_STYLE}font-weight:bold;">${escapeHtml(product.price)}</p>` : "",
-            href ? `<p style="${P_STYLE}"><a class="ds-link" href="${escapeHtml(href)}" style="color:${link};font-weight:bold;">Shop ${escapeHtml(product.name)}</a></p>` : "",
+            heading(3, product.name, ctx.theme.heading, ctx, "left", mark("name")),
+            product.description ? paragraphs(product.description, P_STYLE, mark("description")) : "",
+            product.price ? `<p style="${P_STYLE}font-weight:bold;"${mark("price")}>${escapeHtml(product.price)}</p>` : "",
+            href ? `<p style="${P_STYLE}"><a class="ds-link" href="${escapeHtml(href)}" style="color:${link};font-weight:bold;"${linkMark(ctx, section.id, `products.${at}.url`)}>Shop ${escapeHtml(product.name)}</a></p>` : "",
           ].join("");
           return column(`${img}<mj-text padding="8px 12px">${copy}</mj-text>`);
         }),
@@ -77,6 +81,6 @@ export const productGridSection: SectionModule<"product-grid", typeof fields> = 
   },
   summary: (f) => f.products.map((p) => p.name).join(" · "),
   // Product images take the product name as their alt text.
-  images: (f) => f.products.filter((p) => p.imageUrl).map((p) => ({ url: p.imageUrl, alt: p.name, what: `The image of ${p.name}` })),
+  images: (f) => f.products.filter((p) => p.imageUrl).map((p) => ({ url: p.imageUrl, alt: p.imageAlt ?? p.name, what: `The image of ${p.name}` })),
   links: (f) => f.products.flatMap((p) => (p.url ? [p.url] : [])),
 };
