@@ -198,7 +198,7 @@ beforeAll(async () => {
   await context.addInitScript(() => {
     document.addEventListener("securitypolicyviolation", (e) => console.error(`CSP violation: ${e.violatedDirective} blocked ${e.blockedURI || "inline"} in ${e.documentURI} ${e.sourceFile}:${e.lineNumber} (${e.sample}) on ${(e.target as Element | null)?.nodeName}`));
   });
-}, 60_000);
+}, 120_000);
 
 afterAll(async () => {
   await browser?.close();
