@@ -121,6 +121,11 @@ describe("approve the hero before assembly", () => {
     expect(images).toHaveLength(2);
     expect(second.schema.imageUrl).toBe(images[1]);
     expect(images[1]).not.toBe(images[0]);
+    // Offline, a redraw is another drawing of the same design: different pixels.
+    const bytes = async (url: string) => new Uint8Array(await (await fetch(server.url + new URL(url).pathname)).arrayBuffer());
+    const [before, after] = await Promise.all([bytes(images[0]), bytes(images[1])]);
+    expect(before.length).toBeGreaterThan(1_000);
+    expect(Buffer.from(after).equals(Buffer.from(before))).toBe(false);
     const redraw = ws.events(started.sessionId).find((f) => f.event.type === "run.progress" && f.event.agent === "email-hero" && f.event.label.includes("again"));
     expect(redraw.event.label).toBe("Drawing the hero image again: warmer morning light");
     // The first question is closed.
