@@ -103,7 +103,7 @@ beforeAll(async () => {
   ids.email = (await readyEmail(ids.brand, "Wake up to brighter skin")).id;
   ids.otherEmail = (await readyEmail(ids.other, "Summer sale starts now")).id;
   browser = await chromium.launch({ executablePath: "/usr/bin/chromium", args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"] });
-}, 120_000);
+}, 240_000);
 
 afterAll(async () => {
   await browser?.close();
@@ -179,7 +179,7 @@ describe("the library page (Chromium)", () => {
     await noXss(page);
     expect(problems).toEqual([]);
     await page.context().close();
-  }, 90_000);
+  }, 180_000);
 
   test("save as template and a new email from it: a round trip from the page", async () => {
     const { page, problems } = await signedIn();
@@ -208,7 +208,7 @@ describe("the library page (Chromium)", () => {
     await accessible(page, "the library");
     expect(problems).toEqual([]);
     await page.context().close();
-  }, 90_000);
+  }, 180_000);
 
   test("filters, search and pages; New email from a brand-filtered list starts with that brand", async () => {
     // Enough emails for two pages (12 a page): duplicates are quick.
@@ -241,7 +241,7 @@ describe("the library page (Chromium)", () => {
     expect(await page.inputValue("select[name=brandId]")).toBe(ids.other);
     expect(problems).toEqual([]);
     await page.context().close();
-  }, 120_000);
+  }, 240_000);
 
   test("the editor saves a section as a block; it is inserted from Add section and from the canvas palette", async () => {
     const { page, problems } = await signedIn();
@@ -309,5 +309,5 @@ describe("the library page (Chromium)", () => {
     expect((await api("GET", `/api/emails/${ids.email}`)).body.document.sections.filter((s: any) => s.type === "cta")).toHaveLength(3);
     expect(problems).toEqual([]);
     await page.context().close();
-  }, 90_000);
+  }, 180_000);
 });
