@@ -284,6 +284,9 @@ export async function startService(options: { config: Config; log: Logger }): Pr
     });
     app.get("/static/vendor/:file", await vendorFiles(join(import.meta.dir, "../node_modules")));
     app.use("/static/*", serveStatic({ root: join(import.meta.dir, "..") }));
+    // Browsers ask every page for /favicon.ico, an email opened on its own too: that document is
+    // sandboxed (an opaque origin), so the answer must carry no same-origin resource policy.
+    app.get("/favicon.ico", (c) => c.redirect("/static/favicon.svg", 301));
     app.all("/v1/stream/*", (c) => handleStreams(c.req.raw));
     app.get("/assets/:id", assetRoute(assets));
     // Pages and the JSON API: security headers, a strict CSP (no inline script), the Origin check on

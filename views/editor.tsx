@@ -109,8 +109,10 @@ export const Editor: FC<{ data: EditorData }> = ({ data }) => {
           <InboxRow emailId={email.id} brandName={data.brandName} subject={email.subject ?? ""} preheader={email.preheader ?? ""} csrfToken={csrfToken} version={email.version} />
           <CanvasTools blocks={data.blocks ?? []} />
           <div class="frame-holder">
-            {/* The canvas: the same HTML with its texts marked (`edit=1`); same-origin so static/canvas.js can edit it in place, still no scripts inside. */}
-            <iframe sandbox="allow-same-origin" class="email-frame" id="email-frame" title="The rendered email: click a text to edit it, a section to select it" src={`/api/emails/${encodeURIComponent(email.id)}/html?edit=1&v=${email.version}`}></iframe>
+            {/* The canvas: the same HTML with its texts marked (`edit=1`); same-origin so static/canvas.js can edit it in place, still no scripts inside.
+                Its own `name`: on Back/Forward or a reload the browser puts an unnamed frame back at the URL the same place held before, which after a
+                generation is the sandboxed live preview (canvas.js could not reach it); a named frame only takes back its own URL. */}
+            <iframe sandbox="allow-same-origin" class="email-frame" id="email-frame" name={`email-canvas-v${email.version}`} title="The rendered email: click a text to edit it, a section to select it" src={`/api/emails/${encodeURIComponent(email.id)}/html?edit=1&v=${email.version}`}></iframe>
             <DarkPreviewFrame emailId={email.id} version={email.version} />
           </div>
         </section>
