@@ -5,7 +5,7 @@ import { startServer, TEST_API_TOKEN, type TestServer } from "./support/server";
 import { startFakeProviders, type FakeProviders } from "./support/fake-providers";
 import { DEFAULT_FORMULA } from "../src/email/document";
 import { referenceAssets } from "./support/references";
-import { slugFileName } from "../src/email/export";
+import { safeFileName, slugFileName } from "../src/email/export";
 
 /**
  * The email studio end to end through the JSON API: brand → assets → brief →
@@ -326,12 +326,14 @@ describe("offline generation", () => {
     const names = Object.keys(files).sort();
     expect(zipRes.headers.get("content-disposition")).toBe(`attachment; filename="${slug}.zip"`);
     expect(names.filter((n) => !n.startsWith("images/"))).toEqual([`${slug}.html`, `${slug}.mjml`, `${slug}.txt`]);
-    const heroId = new URL(section(email, "hero").fields.imageUrl).pathname.split("/").pop()!;
+    // Image files are named after their asset ids, made safe (a random id may hold "--", kept as one "-").
+    const heroAssetId = new URL(section(email, "hero").fields.imageUrl).pathname.split("/").pop()!;
+    const heroId = safeFileName(heroAssetId);
     expect(names).toContain(`images/${heroId}.png`);
-    expect(names).toContain(`images/${productImage}.png`);
+    expect(names).toContain(`images/${safeFileName(productImage)}.png`);
     const zipHtml = strFromU8(files[`${slug}.html`]!);
     expect(zipHtml).toContain(`src="images/${heroId}.png"`);
-    expect(zipHtml).not.toContain(`${PUBLIC_URL}/assets/${heroId}`);
+    expect(zipHtml).not.toContain(`${PUBLIC_URL}/assets/${heroAssetId}`);
     expect(strFromU8(files[`${slug}.mjml`]!)).toContain(`images/${heroId}.png`);
     expect(strFromU8(files[`${slug}.txt`]!)).toBe(txt);
     const heroBytes = new Uint8Array(await (await fetch(localAsset(section(email, "hero").fields.imageUrl))).arrayBuffer());
