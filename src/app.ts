@@ -322,7 +322,7 @@ export async function startService(options: { config: Config; log: Logger }): Pr
     app.route("/", brandPages({ brands, assets, publicUrl: config.publicUrl, offline }));
     app.route("/", variantPages({ studio, editor, variants, publicUrl: config.publicUrl, offline }));
     app.route("/", libraryPages({ studio, brands, library, offline, publicUrl: config.publicUrl }));
-    app.route("/", studioPages({ studio, brands, assets, sessions, editor, library, publicUrl: config.publicUrl, offline }));
+    app.route("/", studioPages({ studio, brands, assets, sessions, editor, inputs, library, publicUrl: config.publicUrl, offline }));
     app.route("/", sessionPages({ sessions, presence: presence!, offline }));
     app.get("/", async (c) => {
       if (await accounts.needsSetup()) return c.redirect("/setup");
@@ -383,8 +383,8 @@ function streamAuthorizer(auth: Authenticator, sessions: SessionService, store: 
   };
   // A live read (SSE, long-poll) by a revocable token ends when the token is revoked (see Revocations).
   const until = (request: Request, principal: Extract<Principal, { kind: "client" | "token" }>, token: string) =>
-    request.method === "GET" && /[?&]live=/.test(request.url) ? { until: revocations.track(principal.tokenId, token, request.signal) } : {};
-  return async (request: Request, path: string): Promise<Response | { teamId: string | null; until?: AbortSignal }> => {
+    request.method === "GET" && /[?&]live=/.test(request.url) ? (({ signal, release }) => ({ until: signal, release }))(revocations.track(principal.tokenId, token, request.signal)) : {};
+  return async (request: Request, path: string): Promise<Response | { teamId: string | null; until?: AbortSignal; release?: () => void }> => {
     const token = Authenticator.bearer(request) ?? new URL(request.url).searchParams.get("token");
     const principal: Principal | undefined = await auth.authenticate(token);
     if (!principal || !token) return refuse(401, "unauthorized", "Send Authorization: Bearer <token> (or run with STREAMS_AUTH=off for development).");

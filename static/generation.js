@@ -125,6 +125,12 @@ if (root && root.dataset.status === "generating") {
     } else if (e.type === "artifact" && ours.has(e.runId)) {
       if (e.kind === "section" && e.data) showSection(e.data);
       if (e.kind === "image") showHero(e.ref);
+    } else if (e.type === "input.request" && e.runId === runId && e.kind === "approval" && !document.getElementById("hero-approval")) {
+      // The hero waits for approval (approveHero): the server draws the question and its buttons.
+      location.reload();
+    } else if (e.type === "control" && e.action === "respond" && e.requestId === document.getElementById("hero-approval")?.dataset.requestId) {
+      // Answered here or on another device: the buttons go, the run continues.
+      document.getElementById("hero-approval")?.remove();
     }
   });
 

@@ -162,6 +162,44 @@ describe("storage", () => {
     }
   });
 
+  test("catch-up pages: at most 4 MB unless one message is larger, following Stream-Next-Offset reads every byte once", async () => {
+    const path = name("pages");
+    await server.fetch(path, { method: "PUT", headers: { "content-type": "application/octet-stream" } });
+    const sizes = [1_500_000, 1_500_000, 1_500_000, 5_000_000, 10, 2_000_000];
+    const sent = sizes.map((size, i) => new Uint8Array(size).fill(i + 1));
+    for (const payload of sent) expect((await server.fetch(path, { method: "POST", headers: { "content-type": "application/octet-stream" }, body: payload })).status).toBe(204);
+    const pages: number[] = [];
+    let offset = "-1";
+    const received: Buffer[] = [];
+    for (;;) {
+      const res = await server.fetch(`${path}?offset=${offset}`);
+      const body = Buffer.from(await res.arrayBuffer());
+      received.push(body);
+      pages.push(body.length);
+      offset = res.headers.get("stream-next-offset")!;
+      if (res.headers.get("stream-up-to-date") === "true") break;
+    }
+    expect(Buffer.compare(Buffer.concat(received), Buffer.concat(sent))).toBe(0);
+    // Two 1.5 MB appends fit in 4 MB, a third does not; the 5 MB one comes alone.
+    expect(pages).toEqual([3_000_000, 1_500_000, 5_000_000, 2_000_010]);
+  });
+
+  test("a JSON catch-up returns the values as sent, whatever characters they hold", async () => {
+    const path = name("unicode");
+    await server.fetch(path, { method: "PUT", headers: json });
+    const values = [{ t: "é ü ß" }, { t: "😀 \u0000 \n \" ' , ] [" }, "плоский", 42, null, [1, [2]], { t: "\u2028\u2029 \ud800" }];
+    const offsets: string[] = [];
+    for (const value of values) {
+      const res = await server.fetch(path, { method: "POST", headers: json, body: JSON.stringify([value]) });
+      expect(res.status).toBe(204);
+      offsets.push(res.headers.get("stream-next-offset")!);
+    }
+    const expected = JSON.parse(JSON.stringify(values));
+    expect((await readAll(server, path)).body).toEqual(expected);
+    // …and from an offset in the middle.
+    expect((await readAll(server, path, offsets[2])).body).toEqual(expected.slice(3));
+  });
+
   test("deleting a stream deletes its messages; appends to it afterwards store nothing", async () => {
     const path = name("deleted");
     await server.fetch(path, { method: "PUT", headers: json });

@@ -208,8 +208,24 @@ export const GenerationPage: FC<{
             <section class="panel" aria-labelledby="hero-title">
               <h2 id="hero-title">Hero image</h2>
               <div class="hero-slot" id="hero-slot">
-                {state.heroUrl ? <img src={state.heroUrl} alt="The generated hero image" id="hero-image" /> : <p class="muted placeholder-box">The image appears here when it is drawn.</p>}
+                {state.approval ? <img src={state.approval.imageUrl} alt="The hero image waiting for your approval" id="hero-image" /> : state.heroUrl ? <img src={state.heroUrl} alt="The generated hero image" id="hero-image" /> : <p class="muted placeholder-box">The image appears here when it is drawn.</p>}
               </div>
+              {state.approval && (
+                <form method="post" action={`/emails/${encodeURIComponent(email.id)}/hero-approval`} class="stack" id="hero-approval" data-request-id={state.approval.requestId}>
+                  <Csrf token={csrfToken} />
+                  <input type="hidden" name="requestId" value={state.approval.requestId} />
+                  <p role="status"><strong>{state.approval.prompt}</strong> The email is assembled once you approve.</p>
+                  <label>
+                    What should change? <span class="muted small">(optional, for a new drawing)</span>
+                    <textarea name="note" rows={2} maxlength={2000}></textarea>
+                  </label>
+                  <div class="row">
+                    <button type="submit" name="answer" value="approve" class="primary" id="hero-approve">Approve</button>
+                    <button type="submit" name="answer" value="redraw" id="hero-redraw">Draw it again</button>
+                    {state.approval.productPhotoUrl && <button type="submit" name="answer" value="product-photo" id="hero-product-photo">Use the product photo</button>}
+                  </div>
+                </form>
+              )}
             </section>
             <section class="panel" aria-labelledby="sections-title">
               <h2 id="sections-title">Sections written <span class="muted small" id="section-count">{state.sections.length}</span></h2>

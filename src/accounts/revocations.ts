@@ -17,8 +17,8 @@ interface LiveRead {
  * registered token again after it reconnects.
  *
  * @example
- * const until = revocations.track(principal.tokenId, token);
- * // … hand `until` to the read, which ends when it aborts
+ * const { signal, release } = revocations.track(principal.tokenId, token, request.signal);
+ * // … hand `signal` to the read, which ends when it aborts; call `release()` when it is over
  */
 export class Revocations {
   #reads = new Map<string, Set<LiveRead>>();
@@ -36,8 +36,11 @@ export class Revocations {
     listener.onResync(() => void this.#recheck());
   }
 
-  /** A signal that aborts when `credentialId` is revoked; forgotten after MAX_LIVE_READ_MS or when `done` aborts. */
-  track(credentialId: string, token: string, done?: AbortSignal): AbortSignal {
+  /**
+   * A signal that aborts when `credentialId` is revoked, and `release` to forget it once the read is
+   * over; it is forgotten anyway after MAX_LIVE_READ_MS or when `done` aborts (the client went away).
+   */
+  track(credentialId: string, token: string, done?: AbortSignal): { signal: AbortSignal; release: () => void } {
     const read: LiveRead = { controller: new AbortController(), token };
     let reads = this.#reads.get(credentialId);
     if (!reads) this.#reads.set(credentialId, (reads = new Set()));
@@ -49,7 +52,7 @@ export class Revocations {
     };
     const timer = setTimeout(forget, MAX_LIVE_READ_MS);
     done?.addEventListener("abort", forget, { once: true });
-    return read.controller.signal;
+    return { signal: read.controller.signal, release: forget };
   }
 
   /** Ends every live read opened with `credentialId` (in this process). */

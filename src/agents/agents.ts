@@ -4,7 +4,7 @@ import { ProviderError } from "./providers/types";
 import { newId } from "../sessions/service";
 import { RunStopped, type MessageWriter, type RunContext, type SeenMessage } from "./run-context";
 import type { CompactedMessage } from "../sessions/events";
-import type { InputKind, InputRequest } from "../sessions/input-requests";
+import { approvalOf, type InputKind, type InputRequest } from "../sessions/input-requests";
 
 /** What an agent can use besides its run context. */
 export interface AgentTools {
@@ -241,7 +241,7 @@ export const approvalAgent: Agent = {
     if (!request || request.status === "pending") return { status: "suspended", state };
     if (request.status === "cancelled") return { status: "cancelled" };
     const message = await ctx.startMessage();
-    const outcome = request.status === "expired" ? "expired" : request.value === true ? "approved" : "declined";
+    const outcome = request.status === "expired" ? "expired" : approvalOf(request.value).approved ? "approved" : "declined";
     const result = outcome === "approved" ? { ok: true, id: state.requestId.replace(/^req_/, "out_") } : { ok: false, reason: outcome };
     message.part({ type: "tool-result", toolCallId: state.toolCallId, toolName: state.tool, result });
     if (outcome === "expired") message.delta(`No answer in time: ${state.tool} was not called.`);

@@ -228,10 +228,10 @@ export class EmailEditor {
   }
 
   /** Starts generating an email from a brief: a new session, the email row, and the `email` run. */
-  async startGeneration(brief: BriefRecord, options: { baseUrl: string; clientId?: string; provider?: string; options?: RunOptions }): Promise<{ emailId: string; sessionId: string; runId: string }> {
+  async startGeneration(brief: BriefRecord, options: { baseUrl: string; clientId?: string; provider?: string; options?: RunOptions; /** Ask a person to approve the hero before assembly. */ approveHero?: boolean }): Promise<{ emailId: string; sessionId: string; runId: string }> {
     const session = await this.#sessions.create({ title: `Email: ${brief.data.hook}`.slice(0, 200), teamId: brief.teamId });
     const emailId = await this.#studio.createEmail(teamScope(brief.teamId), { briefId: brief.id, brandId: brief.brandId, sessionId: session.id, provider: options.provider ?? null });
-    const runId = await this.#sessions.startRun(session.id, { agent: "email", provider: options.provider, options: options.options, input: { emailId, baseUrl: options.baseUrl }, clientId: options.clientId });
+    const runId = await this.#sessions.startRun(session.id, { agent: "email", provider: options.provider, options: options.options, input: { emailId, baseUrl: options.baseUrl, ...(options.approveHero ? { approveHero: true } : {}) }, clientId: options.clientId });
     await this.#studio.setRun(teamScope(brief.teamId), emailId, runId);
     return { emailId, sessionId: session.id, runId };
   }

@@ -13,6 +13,7 @@ import { copyOf } from "./sections/draft";
 import { StudioStore, toBrief, type EmailRecord } from "./studio";
 import { toBrand, type BrandStore } from "../brands/store";
 import { ALL_TEAMS, teamScope, type TeamScope } from "../accounts/scope";
+import { approvalOf } from "../sessions/input-requests";
 
 /** What the email agents share. */
 export interface EmailAgentDeps {
@@ -26,7 +27,24 @@ interface EmailInput {
   emailId: string;
   /** Absolute base URL for asset links in the email (PUBLIC_URL, or the origin of the request). */
   baseUrl: string;
+  /** Ask a person to approve the hero image before assembly (a durable approval; the run suspends). */
+  approveHero?: boolean;
+  /** The hero agent, drawing again: what the person asked to change. */
+  note?: string;
 }
+
+/** What the orchestrator keeps while it waits for the hero's approval (its `resumeState`). */
+interface HeroApprovalState {
+  stage: "hero-approval";
+  requestId: string;
+  heroUrl: string;
+  round: number;
+}
+
+/** Redraws a person may ask for before the hero is taken as it is. */
+export const MAX_HERO_ROUNDS = 10;
+/** How long a hero approval waits for an answer; then the email is assembled with the hero as drawn. */
+export const HERO_APPROVAL_TIMEOUT_MS = 7 * 24 * 60 * 60_000;
 
 interface Loaded {
   /** The email's team: every store call of the run after loading stays inside it. */
@@ -37,6 +55,8 @@ interface Loaded {
   referenceAssetIds: string[];
   /** The products' photos (asset ids), in the brief's order. */
   photos: Array<{ name: string; assetId: string; url: string }>;
+  /** The brand's product images (asset ids). */
+  brandProductImageIds: string[];
 }
 
 async function load(deps: EmailAgentDeps, input: EmailInput): Promise<Loaded | string> {
@@ -48,7 +68,7 @@ async function load(deps: EmailAgentDeps, input: EmailInput): Promise<Loaded | s
   const briefRecord = email.briefId ? await deps.studio.brief(scope, email.briefId) : undefined;
   if (!brandRecord || !briefRecord) return "The email's brand or brief is gone.";
   const photos = (briefRecord.data.products ?? []).flatMap((p) => (p.imageAssetId ? [{ name: p.name, assetId: p.imageAssetId, url: assetUrl(input.baseUrl, p.imageAssetId) }] : []));
-  return { scope, email, brand: toBrand(brandRecord, input.baseUrl), brief: toBrief(briefRecord, input.baseUrl), referenceAssetIds: briefRecord.data.referenceAssetIds ?? [], photos };
+  return { scope, email, brand: toBrand(brandRecord, input.baseUrl), brief: toBrief(briefRecord, input.baseUrl), referenceAssetIds: briefRecord.data.referenceAssetIds ?? [], photos, brandProductImageIds: brandRecord.data.productImageAssetIds ?? [] };
 }
 
 /** Keeps the formula's order and types: the copy agent's output is checked against the brand, not trusted. */
@@ -217,7 +237,7 @@ export function emailAgents(deps: EmailAgentDeps): Agent[] {
       const loaded = await load(deps, input);
       if (typeof loaded === "string") return { status: "failed", error: loaded };
       const { brand, brief } = loaded;
-      await ctx.progress("Drawing the hero image", 0.1);
+      await ctx.progress(input.note !== undefined ? `Drawing the hero image again${input.note ? `: ${input.note.slice(0, 120)}` : ""}` : "Drawing the hero image", 0.1);
       const provider = deps.providers.image(ctx.info.provider ?? undefined);
       const photoAsset = loaded.photos[0] ? await deps.assets.bytes(loaded.scope, loaded.photos[0].assetId) : undefined;
       const photo = photoAsset ? { bytes: photoAsset.bytes, mediaType: photoAsset.info.contentType } : undefined;
@@ -225,7 +245,8 @@ export function emailAgents(deps: EmailAgentDeps): Agent[] {
       let note = "";
       if (provider.name !== "offline" && provider.image) {
         try {
-          png = await provider.image({ prompt: heroPrompt(brand, brief, photo !== undefined), size: "1536x1024", signal: ctx.signal, ...(photo ? { image: photo } : {}) });
+          const prompt = heroPrompt(brand, brief, photo !== undefined) + (input.note ? ` The previous image was rejected; change this: ${input.note}` : "");
+          png = await provider.image({ prompt, size: "1536x1024", signal: ctx.signal, ...(photo ? { image: photo } : {}) });
         } catch (error) {
           if (ctx.signal.aborted) return { status: "cancelled" };
           // The email should not fail for want of a picture: fall back to the offline image, and say so.
@@ -252,32 +273,74 @@ export function emailAgents(deps: EmailAgentDeps): Agent[] {
       const input = ctx.info.input as EmailInput;
       const loaded = await load(deps, input);
       if (typeof loaded === "string") return { status: "failed", error: loaded };
-      let heroUrl: string | undefined;
-      const stopWatchingHero = ctx.onEvent((event) => {
-        if (event.type === "artifact" && event.kind === "image") heroUrl = event.ref;
-      });
-      let wait: Awaited<ReturnType<typeof ctx.waitForRuns>>;
-      try {
-        await ctx.progress("Starting the copy and hero agents", 0.02);
-        wait = await ctx.waitForRuns(() => Promise.all([tools.startChild("email-copy", input), tools.startChild("email-hero", input)]));
-      } finally {
-        stopWatchingHero();
-      }
-      const [copyRun] = wait.runIds as [string, string];
-      const current = (await deps.studio.email(loaded.scope, input.emailId))!;
-      if (!wait.ok || ctx.signal.aborted) {
-        // Stopping keeps what is finished: the sections written so far and a hero image already drawn.
+      /** Runs sub-agents to their ends, noting the hero image they draw. */
+      const children = async (start: () => Promise<string[]>) => {
+        let drawn: string | undefined;
+        const stopWatchingHero = ctx.onEvent((event) => {
+          if (event.type === "artifact" && event.kind === "image") drawn = event.ref;
+        });
+        try {
+          return { wait: await ctx.waitForRuns(start), drawn };
+        } finally {
+          stopWatchingHero();
+        }
+      };
+      /** Stopping keeps what is finished: the sections written so far and a hero image already drawn. */
+      const stopped = async (heroUrl: string | undefined): Promise<AgentOutcome> => {
+        const current = (await deps.studio.email(loaded.scope, input.emailId))!;
         const kept = withHero(current.document, heroUrl, loaded.brand);
         if (kept.sections.length > 0) await deps.studio.saveVersion(loaded.scope, input.emailId, kept, { note: "Stopped before the end", kind: "generated", author: "AI" });
         else await deps.studio.fail(loaded.scope, input.emailId, "Generation was stopped.");
         return { status: "cancelled" };
+      };
+      /** Shows the hero in the draft and asks a person to approve it; the run then waits holding no worker. */
+      const askHero = async (heroUrl: string, round: number): Promise<AgentOutcome> => {
+        const current = (await deps.studio.email(loaded.scope, input.emailId))!;
+        await deps.studio.setDraft(loaded.scope, input.emailId, withHero(current.document, heroUrl, loaded.brand));
+        const productPhoto = productPhotoUrl(loaded, input.baseUrl);
+        await ctx.progress("Waiting for your approval of the hero image", 0.85);
+        const requestId = await tools.ask({
+          kind: "approval",
+          prompt: round === 1 ? "Approve the hero image before the email is assembled?" : `Approve the redrawn hero image (try ${round})?`,
+          schema: { imageUrl: heroUrl, choices: productPhoto ? ["redraw", "product-photo"] : ["redraw"], ...(productPhoto ? { productPhotoUrl: productPhoto } : {}) },
+          timeoutMs: HERO_APPROVAL_TIMEOUT_MS,
+        });
+        return { status: "suspended", state: { stage: "hero-approval", requestId, heroUrl, round } satisfies HeroApprovalState };
+      };
+
+      let heroUrl: string | undefined;
+      const waited = ctx.info.resumeState as HeroApprovalState | undefined;
+      if (waited?.stage === "hero-approval") {
+        // Answered (or expired): approve → assemble; decline → the product photo, or a redraw asked again.
+        heroUrl = waited.heroUrl;
+        const request = await tools.answer(waited.requestId);
+        const answer = request?.status === "answered" ? approvalOf(request.value) : undefined;
+        if (answer && !answer.approved) {
+          const productPhoto = productPhotoUrl(loaded, input.baseUrl);
+          if (answer.choice === "product-photo" && productPhoto) {
+            heroUrl = productPhoto;
+            await ctx.progress("Using the product photo as the hero image", 0.88);
+          } else if (waited.round < MAX_HERO_ROUNDS) {
+            const redraw = await children(async () => [await tools.startChild("email-hero", { ...input, approveHero: undefined, note: answer.note ?? "" })]);
+            if (!redraw.wait.ok || ctx.signal.aborted) return stopped(redraw.drawn ?? heroUrl);
+            if (redraw.drawn) return askHero(redraw.drawn, waited.round + 1);
+          }
+        }
+      } else {
+        await ctx.progress("Starting the copy and hero agents", 0.02);
+        const { wait, drawn } = await children(() => Promise.all([tools.startChild("email-copy", input), tools.startChild("email-hero", input)]));
+        heroUrl = drawn;
+        const [copyRun] = wait.runIds as [string, string];
+        if (!wait.ok || ctx.signal.aborted) return stopped(heroUrl);
+        const copyEnd = wait.ends.get(copyRun)!;
+        if (copyEnd.status !== "completed") {
+          const error = copyEnd.error ?? `The copy agent ${copyEnd.status}.`;
+          await deps.studio.fail(loaded.scope, input.emailId, error);
+          return { status: "failed", error };
+        }
+        if (input.approveHero && heroUrl) return askHero(heroUrl, 1);
       }
-      const copyEnd = wait.ends.get(copyRun)!;
-      if (copyEnd.status !== "completed") {
-        const error = copyEnd.error ?? `The copy agent ${copyEnd.status}.`;
-        await deps.studio.fail(loaded.scope, input.emailId, error);
-        return { status: "failed", error };
-      }
+      const current = (await deps.studio.email(loaded.scope, input.emailId))!;
       await ctx.progress("Assembling the email", 0.9);
       const document = withHero(current.document, heroUrl, loaded.brand);
       const version = await deps.studio.saveVersion(loaded.scope, input.emailId, document, { note: "Generated", kind: "generated", author: "AI" });
@@ -311,6 +374,13 @@ export function emailAgents(deps: EmailAgentDeps): Agent[] {
   };
 
   return [orchestrator, copy, hero, section];
+}
+
+/** The product photo a person may pick instead of a drawn hero: the brief's first, else the brand's first product image. */
+function productPhotoUrl(loaded: Loaded, baseUrl: string): string | undefined {
+  if (loaded.photos[0]) return loaded.photos[0].url;
+  const brandPhoto = loaded.brandProductImageIds[0];
+  return brandPhoto ? assetUrl(baseUrl, brandPhoto) : undefined;
 }
 
 /**

@@ -227,7 +227,7 @@ export function studioRoutes(options: StudioRoutesOptions) {
       path: "/api/briefs/{id}/generate",
       tags: ["Email studio"],
       summary: "Generate an email from a brief (a durable session you can watch, leave and stop)",
-      request: { params: z.object({ id: Id("id", "brief_x") }), body: { content: { "application/json": { schema: z.object({ provider: z.enum(["auto", "offline", "anthropic", "openai"]).optional(), options: runOptionsSchema.optional() }) } }, required: false } },
+      request: { params: z.object({ id: Id("id", "brief_x") }), body: { content: { "application/json": { schema: z.object({ provider: z.enum(["auto", "offline", "anthropic", "openai"]).optional(), options: runOptionsSchema.optional(), approveHero: z.boolean().optional().openapi({ description: "Ask for approval of the hero image before assembly: an input.request (kind approval) in the email's session, answered with control respond" }) }) } }, required: false } },
       responses: { 202: { description: "Started", content: { "application/json": { schema: z.object({ emailId: z.string(), sessionId: z.string(), runId: z.string() }) } } }, ...errors(400, 401, 404) },
     }),
     async (c) => {
@@ -236,7 +236,7 @@ export function studioRoutes(options: StudioRoutesOptions) {
       const principal = c.get("principal");
       if (!brief) throw new ApiError(404, "brief_not_found", `No brief ${id}.`);
       const body = c.req.header("content-type")?.includes("json") ? c.req.valid("json") : {};
-      const started = await editor.startGeneration(brief, { baseUrl: base(c), clientId: principal.clientId, provider: body?.provider, options: body?.options });
+      const started = await editor.startGeneration(brief, { baseUrl: base(c), clientId: principal.clientId, provider: body?.provider, options: body?.options, ...(body?.approveHero ? { approveHero: true } : {}) });
       return c.json(started, 202);
     },
   );

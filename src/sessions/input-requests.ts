@@ -5,6 +5,16 @@ import { newId, type SessionService } from "./service";
 
 export const INPUT_KINDS = ["approval", "choice", "text"] as const;
 export type InputKind = (typeof INPUT_KINDS)[number];
+/** The longest note an approval answer may carry (`{approved, note}`). */
+export const MAX_APPROVAL_NOTE_CHARS = 2_000;
+
+/** An approval's answer, read the same way whether it came as a boolean or as `{approved, note?, choice?}`. */
+export function approvalOf(value: unknown): { approved: boolean; note?: string; choice?: string } {
+  if (typeof value === "boolean") return { approved: value };
+  const v = (value ?? {}) as { approved?: unknown; note?: unknown; choice?: unknown };
+  return { approved: v.approved === true, ...(typeof v.note === "string" && v.note.trim() ? { note: v.note.trim() } : {}), ...(typeof v.choice === "string" ? { choice: v.choice } : {}) };
+}
+
 /** A question no one answers expires after this long unless the agent asks for another deadline. */
 export const DEFAULT_INPUT_TIMEOUT_MS = 24 * 60 * 60_000;
 
@@ -114,8 +124,17 @@ function toRequest(row: RequestRow): InputRequest {
 /** What is wrong with an answer for this request, if anything. */
 function checkValue(request: InputRequest, value: unknown): string | undefined {
   switch (request.kind) {
-    case "approval":
-      return typeof value === "boolean" ? undefined : "An approval is answered with true (approve) or false (decline).";
+    case "approval": {
+      if (typeof value === "boolean") return undefined;
+      const problem = "An approval is answered with true (approve), false (decline), or {approved, note?, choice?}.";
+      if (!value || typeof value !== "object" || Array.isArray(value)) return problem;
+      const { approved, note, choice, ...rest } = value as Record<string, unknown>;
+      if (typeof approved !== "boolean" || Object.keys(rest).length > 0) return problem;
+      if (note !== undefined && (typeof note !== "string" || note.length > MAX_APPROVAL_NOTE_CHARS)) return `An approval's note is a string of at most ${MAX_APPROVAL_NOTE_CHARS} characters.`;
+      if (choice === undefined) return undefined;
+      const choices = (request.schema as { choices?: unknown[] } | undefined)?.choices;
+      return Array.isArray(choices) && choices.some((c) => c === choice) ? undefined : Array.isArray(choices) ? `An approval's choice is one of ${choices.map((c) => JSON.stringify(c)).join(", ")}.` : "This approval offers no choices.";
+    }
     case "text":
       return typeof value === "string" && value.length <= MAX_EVENT_TEXT_CHARS ? undefined : `A text request is answered with a string of at most ${MAX_EVENT_TEXT_CHARS} characters.`;
     case "choice": {

@@ -1,7 +1,7 @@
 import type { Logger } from "../infra/log";
 import type { StreamChange, StreamHub } from "./hub";
 import { formatOffset, isOffsetParam, parseOffset, ZERO_OFFSET } from "./offsets";
-import { encodeJsonValues, isExpired, isJsonType, jsonArrayBytes, jsonArrayText, mediaType, readCommitted, type ReadResult, type StoredMessage, type StreamRow, type StreamStore } from "./store";
+import { encodeJsonValues, isExpired, isJsonType, jsonArrayBytes, jsonArrayText, mediaType, readCommitted, type CatchUpPage, type ReadResult, type StoredMessage, type StreamRow, type StreamStore } from "./store";
 import type { AppendResult, AppendWriter, ProducerHeaders } from "./writer";
 
 /** The URL prefix every stream lives under. */
@@ -48,9 +48,10 @@ export interface StreamsHttpOptions {
    */
   /**
    * `until`, when given, ends what the request may do: a live read (SSE, long-poll) stops when it
-   * aborts (its credentials were revoked), and a long-poll then answers 401.
+   * aborts (its credentials were revoked), and a long-poll then answers 401; `release` is called
+   * when a read that is not SSE has answered (an SSE response outlives the handler).
    */
-  authorize?: (request: Request, path: string) => Promise<Response | { teamId: string | null; until?: AbortSignal }>;
+  authorize?: (request: Request, path: string) => Promise<Response | { teamId: string | null; until?: AbortSignal; release?: () => void }>;
   reserved?: ReservedApis;
 }
 
@@ -83,11 +84,13 @@ export class StreamsHttp {
     const selfAuthenticated = /^\/v1\/stream\/__ds\/(jwks\.json$|subscriptions\/[^/]+\/(callback|ack|release)$)/.test(path);
     let teamId: string | null = null;
     let until: AbortSignal | undefined;
+    let release: (() => void) | undefined;
     if (this.#o.authorize && !selfAuthenticated) {
       const decision = await this.#o.authorize(request, path);
       if (decision instanceof Response) return decision;
       teamId = decision.teamId;
       until = decision.until;
+      release = decision.release;
     }
     if (path === "/v1/stream/__ds" || path.startsWith("/v1/stream/__ds/")) {
       if (!this.#o.reserved) return errorResponse(404, "SUBSCRIPTION_NOT_FOUND", "Subscriptions are not enabled.");
@@ -102,6 +105,7 @@ export class StreamsHttp {
       case "GET": {
         if (!until) return this.#read(request, url);
         const response = await this.#read(new Request(request, { signal: AbortSignal.any([request.signal, until]) }), url);
+        if (response.headers.get("content-type") !== "text/event-stream") release?.();
         return until.aborted ? errorResponse(401, "unauthorized", "This token was revoked.", { "www-authenticate": "Bearer" }) : response;
       }
       case "HEAD":
@@ -263,7 +267,7 @@ export class StreamsHttp {
     headers.set("etag", tag);
     headers.set("cache-control", read.upToDate ? "no-cache" : "private, max-age=60, stale-while-revalidate=300");
     if (request.headers.get("if-none-match") === tag) return new Response(null, { status: 304, headers });
-    return new Response(pageBody(row, read.data), { status: 200, headers });
+    return new Response(pageBody(row, read), { status: 200, headers });
   }
 
   async #longPoll(request: Request, snapshot: StreamRow, startPos: number, fromNow: boolean, cursor: string): Promise<Response> {
@@ -586,10 +590,12 @@ function renderBody(row: StreamRow, messages: StoredMessage[]): BodyInit {
   return concat(messages) as Uint8Array<ArrayBuffer>;
 }
 
-/** The body of a catch-up page: its bytes, or for JSON the array they make (see jsonArrayBytes). */
-function pageBody(row: StreamRow, data: Uint8Array): BodyInit {
-  if (!isJsonType(row.contentType)) return data as Uint8Array<ArrayBuffer>;
-  return jsonArrayBytes(data.byteLength === 0 ? [] : [{ pos: 0, data, count: 0 }]) as Uint8Array<ArrayBuffer>;
+/** The body of a catch-up page: its bytes, or for JSON the array its values make (each is stored followed by a comma). */
+function pageBody(row: StreamRow, page: CatchUpPage): BodyInit {
+  // The page comes as text or bytes by Postgres's reading of the content type; either serves.
+  if (!isJsonType(row.contentType)) return (page.text.length > 0 ? Buffer.from(page.text) : page.data) as Uint8Array<ArrayBuffer>;
+  if (page.text.length > 0) return `[${page.text.slice(0, -1)}]`;
+  return jsonArrayBytes(page.data.byteLength === 0 ? [] : [{ pos: 0, data: page.data, count: 0 }]) as Uint8Array<ArrayBuffer>;
 }
 
 function concat(messages: StoredMessage[]): Uint8Array {

@@ -84,28 +84,35 @@ export const CATCH_UP_PAGE_MESSAGES = 100_000;
  * Postgres in position order, with the last position and the message count. One result row,
  * however many messages: decoding thousands of rows costs more than the read itself. The
  * positions come from an ordered walk of the primary key from $2 (a seek, however long the stream).
+ * (Summing the bytes with a window function instead took 40% of the query.)
+ * A JSON stream's page comes as text (what we stored is UTF-8 we encoded ourselves): bytes travel
+ * as hex, twice their size, and decoding that took longer than the query (10,000 appends: about
+ * 50 ms as bytea, 30 as text, measured with postgres.js on the embedded cluster).
  */
 const CATCH_UP_SQL = `
-  select ${STREAM_JSON} as row, p.data, p.last_pos as "lastPos", p.messages,
+  select ${STREAM_JSON} as row, case when j.is_json then null else p.data end as data,
+    case when j.is_json then convert_from(p.data, 'UTF8') end as text, p.last_pos as "lastPos", p.messages,
     exists(select 1 from stream_messages e where e.stream_id = s.id and e.pos = $2) as "atAppend"
   from streams s left join lateral (
     select string_agg(m.data, ''::bytea order by m.pos) as data, max(m.pos) as last_pos, count(*)::int as messages
     from (
-      select pos, data, sum(octet_length(data)) over (order by pos) - octet_length(data) as bytes_before
-      from (
-        select pos, data from stream_messages
-        where stream_id = s.id and pos > $2 and pos <= s.tail_pos
-        order by pos limit $3
-      ) ordered
+      -- A position counts bytes, so "ends at most $4 bytes after $2" is a range of the primary key
+      -- (no running sum, and the walk stops there); the first message always comes, however large.
+      select pos, data from stream_messages
+      where stream_id = s.id and pos > $2 and pos <= least(s.tail_pos, greatest($2::bigint + $4,
+        (select min(f.pos) from stream_messages f where f.stream_id = s.id and f.pos > $2)))
+      order by pos limit $3
     ) m
-    where m.bytes_before < $4
   ) p on true
+  cross join lateral (select lower(trim(split_part(s.content_type, ';', 1))) = 'application/json' as is_json) j
   where s.path = $1`;
 
 /** A catch-up page as one body: the messages' bytes back to back (see CATCH_UP_SQL). */
 export interface CatchUpPage {
-  /** The stored bytes of the page's messages, concatenated in order (JSON: each value followed by a comma). */
+  /** The stored bytes of the page's messages, concatenated in order (empty for a JSON stream: see `text`). */
   data: Uint8Array;
+  /** A JSON stream's page as text: its values, each followed by a comma (empty for other streams). */
+  text: string;
   /** How many messages (appends) the page holds. */
   messages: number;
   /** An append ends exactly at the page's start (see StreamStore.isIssuedPosition). */
@@ -315,13 +322,13 @@ export class StreamStore {
    * CATCH_UP_SQL): for plain catch-up GETs, which need the bytes, not the messages one by one.
    */
   async lookupWithPage(path: string, afterPos: number): Promise<{ kind: "ok"; row: StreamRow; page: CatchUpPage } | { kind: "missing" } | { kind: "gone" }> {
-    const [found] = await this.#sql.unsafe<{ row: StreamRow; data: Uint8Array | null; lastPos: number | null; messages: number | null; atAppend: boolean }[]>(
+    const [found] = await this.#sql.unsafe<{ row: StreamRow; data: Uint8Array | null; text: string | null; lastPos: number | null; messages: number | null; atAppend: boolean }[]>(
       CATCH_UP_SQL, [path, afterPos, CATCH_UP_PAGE_MESSAGES, READ_PAGE_BYTES], { prepare: true });
     const refused = await this.#refuse(path, found?.row);
     if (refused) return refused;
-    const { row, data, lastPos, messages, atAppend } = found!;
+    const { row, data, text, lastPos, messages, atAppend } = found!;
     const nextPos = lastPos ?? row.tailPos;
-    return { kind: "ok", row, page: { data: data ?? EMPTY, messages: messages ?? 0, atAppend, nextPos, upToDate: nextPos >= row.tailPos } };
+    return { kind: "ok", row, page: { data: data ?? EMPTY, text: text ?? "", messages: messages ?? 0, atAppend, nextPos, upToDate: nextPos >= row.tailPos } };
   }
 
   /** Why `row` cannot be used: missing, or gone (soft-deleted); an expired one is reclaimed on sight. */

@@ -33,6 +33,8 @@ export interface GenerationState {
   agents: Record<AgentKey, { runId?: string; label: string; progress: number; status: AgentStatus; error?: string }>;
   sections: Array<{ id: string; type: string; summary: string }>;
   heroUrl?: string;
+  /** The hero image waiting for a person's approval (`approveHero`), until it is answered. */
+  approval?: { requestId: string; prompt: string; imageUrl: string; productPhotoUrl?: string };
   /** Set once the orchestrator run has ended. */
   ended?: { status: string; error?: string };
 }
@@ -67,8 +69,16 @@ export function generationState(events: ReadonlyArray<{ event: OffsetEvent["even
       const key = ours.get(event.runId);
       if (key) {
         state.agents[key] = { ...state.agents[key], status: event.status, ...(event.status === "completed" ? { progress: 1 } : {}), ...(event.error ? { error: event.error } : {}) };
-        if (event.runId === runId) state.ended = { status: event.status, ...(event.error ? { error: event.error } : {}) };
+        if (event.runId === runId) {
+          state.ended = { status: event.status, ...(event.error ? { error: event.error } : {}) };
+          delete state.approval;
+        }
       }
+    } else if (event.type === "input.request" && event.runId === runId && event.kind === "approval") {
+      const schema = (event.schema ?? {}) as { imageUrl?: unknown; productPhotoUrl?: unknown };
+      if (typeof schema.imageUrl === "string") state.approval = { requestId: event.requestId, prompt: event.prompt, imageUrl: schema.imageUrl, ...(typeof schema.productPhotoUrl === "string" ? { productPhotoUrl: schema.productPhotoUrl } : {}) };
+    } else if (event.type === "control" && event.action === "respond" && event.requestId === state.approval?.requestId) {
+      delete state.approval;
     } else if (event.type === "artifact" && ours.has(event.runId)) {
       if (event.kind === "image") state.heroUrl = event.ref;
       if (event.kind === "section" && event.data && typeof event.data === "object") {

@@ -5,6 +5,7 @@ import type { BrandStore } from "../brands/store";
 import type { StudioStore, EmailRecord } from "../email/studio";
 import { CLIENT_ID, type EmailEditor, type EditContext, type EditFailure } from "../email/editing";
 import type { SessionService } from "../sessions/service";
+import type { InputRequests } from "../sessions/input-requests";
 import { blockSection, type EmailLibrary } from "../email/library";
 import { newSectionId } from "../email/editing";
 import type { SectionType } from "../email/document";
@@ -23,6 +24,8 @@ export interface StudioPagesOptions {
   assets: AssetStore;
   sessions: SessionService;
   editor: EmailEditor;
+  /** Answers the hero approval of a generation (`approveHero`). */
+  inputs: Pick<InputRequests, "respond">;
   /** The brand's saved blocks (listed in the editor's add-section choices and palette). */
   library: EmailLibrary;
   publicUrl: string | undefined;
@@ -311,6 +314,21 @@ export function studioPages(options: StudioPagesOptions) {
     if (!email) return notFoundPage(c, "email", { href: "/emails", label: "All emails" });
     const form = await readForm(c);
     if (formCsrfOk(c, form) && email.runId) await sessions.append(email.sessionId, { type: "control", action: "cancel", runId: email.runId, clientId: user(c).id });
+    return c.redirect(`/emails/${encodeURIComponent(email.id)}`, 303);
+  });
+
+  // The hero approval (`approveHero`): the page's buttons answer the run's input.request like any client would.
+  app.post("/emails/:id/hero-approval", async (c) => {
+    const email = await loadEmail(c);
+    if (!email) return notFoundPage(c, "email", { href: "/emails", label: "All emails" });
+    const form = await readForm(c);
+    const requestId = field(form, "requestId");
+    const answer = field(form, "answer");
+    const note = field(form, "note").trim().slice(0, 2_000);
+    if (formCsrfOk(c, form) && requestId && ["approve", "redraw", "product-photo"].includes(answer)) {
+      const value = answer === "approve" ? true : { approved: false, ...(note ? { note } : {}), choice: answer };
+      await options.inputs.respond({ sessionId: email.sessionId, requestId, value, clientId: user(c).id });
+    }
     return c.redirect(`/emails/${encodeURIComponent(email.id)}`, 303);
   });
 
