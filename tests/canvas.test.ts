@@ -166,7 +166,7 @@ describe("the canvas (Chromium)", () => {
     expect((await api("GET", `/api/emails/${email.id}/mjml`)).body).not.toContain("data-ds-");
     expect(problems).toEqual([]);
     await page.context().close();
-  }, 60_000);
+  }, 120_000);
 
   test("at a phone's width (390px) too", async () => {
     const email = await readyEmail();
@@ -175,7 +175,7 @@ describe("the canvas (Chromium)", () => {
     await page.screenshot({ path: join(OUT, "canvas-mobile.png"), caret: "initial" });
     expect(problems).toEqual([]);
     await page.context().close();
-  }, 60_000);
+  }, 120_000);
 
   test("an in-place edit made on an older version is refused (409): the newer text stays and the canvas shows it", async () => {
     const email = await readyEmail();
@@ -199,7 +199,7 @@ describe("the canvas (Chromium)", () => {
     // Chromium logs the refused request (409) on purpose.
     expect(problems.filter((p) => !/status of 409/.test(p))).toEqual([]);
     await page.context().close();
-  }, 60_000);
+  }, 120_000);
 
   test("list items, product texts, the testimonial and the button are edited in place; the button's link in its popover; hostile text stays text", async () => {
     const ready = await readyEmail();
@@ -258,7 +258,7 @@ describe("the canvas (Chromium)", () => {
     await page.screenshot({ path: join(OUT, "canvas-lists.png"), caret: "initial" });
     expect(problems).toEqual([]);
     await page.context().close();
-  }, 90_000);
+  }, 180_000);
 
   test("keyboard: Tab saves and moves to the next text, Escape cancels, Enter opens and saves; Shift+Enter is a new line only in paragraphs", async () => {
     let email = await readyEmail();
@@ -316,7 +316,7 @@ describe("the canvas (Chromium)", () => {
     await expect(page.locator("#canvas-rewrite").isHidden()).resolves.toBe(true);
     expect(problems).toEqual([]);
     await page.context().close();
-  }, 90_000);
+  }, 180_000);
 
   test("the Mobile width and the dark preview stay as chosen across in-place edits", async () => {
     let email = await readyEmail();
@@ -338,7 +338,7 @@ describe("the canvas (Chromium)", () => {
     await expect(page.locator("#vp-mobile").isChecked()).resolves.toBe(true);
     expect(problems).toEqual([]);
     await page.context().close();
-  }, 60_000);
+  }, 120_000);
 
   test("+ between two sections inserts the chosen type at that place; the toolbar moves, duplicates and deletes the selected section", async () => {
     const email = await readyEmail();
@@ -382,5 +382,5 @@ describe("the canvas (Chromium)", () => {
     expect(deleted.document.sections.map((s: any) => s.id)).toEqual(moved.document.sections.map((s: any) => s.id));
     expect(problems).toEqual([]);
     await page.context().close();
-  }, 60_000);
+  }, 120_000);
 });
