@@ -215,7 +215,7 @@ export async function startService(options: { config: Config; log: Logger }): Pr
     });
     if (config.role !== "web") await runtime.start();
     log.info("ai providers", { text: providers.offlineOnly ? "offline" : (providers.anthropic ? "anthropic" : "openai"), images: providers.openai ? "openai" : "offline" });
-    sockets = new SessionSockets({ service: sessions, turns, inputs, followers, presence, auth, listener: database.listener, log: log.child({ component: "ws" }), cookieAuth: (request) => cookiePrincipal(accounts, request), cookieOrigin: (origin, request) => origin === new URL(request.url).origin || origin === config.publicUrl });
+    sockets = new SessionSockets({ service: sessions, turns, inputs, followers, presence, auth, listener: database.listener, log: log.child({ component: "ws" }), cookieAuth: (request) => cookiePrincipal(accounts, request), memberName: principalNames(accounts), cookieOrigin: (origin, request) => origin === new URL(request.url).origin || origin === config.publicUrl });
     const metrics = new ServiceMetrics({ role: config.role, sql: database.sql, listener: database.listener, hub: streams.hub, writer: streams.writer, boss, sockets, followers });
     if (config.role !== "worker") await sockets.start();
     await metrics.start();
@@ -286,6 +286,9 @@ export async function startService(options: { config: Config; log: Logger }): Pr
     });
     app.get("/static/vendor/:file", await vendorFiles(join(import.meta.dir, "../node_modules")));
     app.use("/static/*", serveStatic({ root: join(import.meta.dir, "..") }));
+    // Browsers ask every page for /favicon.ico, an email opened on its own too: that document is
+    // sandboxed (an opaque origin), so the answer must carry no same-origin resource policy.
+    app.get("/favicon.ico", (c) => c.redirect("/static/favicon.svg", 301));
     app.all("/v1/stream/*", (c) => handleStreams(c.req.raw));
     app.get("/assets/:id", assetRoute(assets));
     // Pages and the JSON API: security headers, a strict CSP (no inline script), the Origin check on

@@ -11,10 +11,12 @@
  * - click elsewhere in a section to select it: the side form opens and the toolbar moves,
  *   duplicates, deletes or rewrites it with an instruction;
  * - "+" between sections opens the palette; the new section goes at that place.
- * Every save goes through the JSON API with `If-Match` (the page's version); a 409 shows the newest
- * version and says the change was not saved, like the side forms do.
+ * Every save goes through the JSON API with `If-Match` (the page's version) and the tab's id
+ * (`apiEdit`, static/edit-client.js): a stale edit is merged by the server, or the conflict panel
+ * shows what changed and offers re-apply or discard, like the side forms do.
  */
 import { api, csrfToken, toast } from "./app.js";
+import { apiEdit } from "./edit-client.js";
 
 /** @type {any} */
 const htmx = /** @type {any} */ (window).htmx;
@@ -63,27 +65,22 @@ async function refresh() {
  */
 async function send(method, path, body) {
   status("Saving…", "saving");
-  const res = await fetch(apiUrl() + path, {
-    method,
-    headers: { "content-type": "application/json", "x-csrf-token": csrfToken(), "if-match": `"${version()}"` },
-    body: JSON.stringify(body),
-  });
-  const answer = await res.json().catch(() => ({}));
-  if (res.ok) {
+  // A stale edit is merged by the server, or shown in the conflict panel (re-apply or discard): edit-client.js.
+  const { ok, status: code, answer } = await apiEdit(method, apiUrl() + path, body, { version: version() });
+  if (ok) {
     const editor = editorEl();
     if (editor) editor.dataset.version = String(answer.version);
     status(`Saved: version ${answer.version}`, "saved");
     await refresh();
     return true;
   }
-  if (res.status === 409) {
+  if (code === 409) {
     status("Not saved", "error");
-    toast(`Someone saved version ${answer.error?.currentVersion ?? "newer"} first; your change was not saved. This is the newest version.`, "danger");
     await refresh();
     return false;
   }
   status("Not saved", "error");
-  toast(answer.error?.message ?? `The change was not saved (${res.status}).`, "danger");
+  toast(answer.error?.message ?? `The change was not saved (${code}).`, "danger");
   return false;
 }
 

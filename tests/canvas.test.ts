@@ -189,7 +189,10 @@ describe("the canvas (Chromium)", () => {
     await page.keyboard.press("ControlOrMeta+a");
     await page.keyboard.type("My headline");
     await page.keyboard.press("Enter");
-    await page.locator(".toast.danger").filter({ hasText: "not saved" }).waitFor();
+    // The conflict panel shows their value and mine; discarding keeps theirs.
+    await page.locator("#conflict-dialog .conflict-current").filter({ hasText: "Their headline" }).waitFor();
+    await expect(page.locator("#conflict-dialog .conflict-yours").textContent()).resolves.toContain("My headline");
+    await page.click("#conflict-discard");
     await page.waitForFunction((v) => Number(document.getElementById("editor")?.dataset.version) === v, other.body.version);
     await canvasReady(page);
     await expect(frame(page).locator(`[data-ds-section="${headline.id}"][data-ds-field="text"]`).textContent()).resolves.toBe("Their headline");

@@ -86,7 +86,7 @@ beforeAll(async () => {
   const b = await readyEmail(tokenB, ids.brandB, "B's secret hook");
   ids.emailB = b.id;
   ids.sectionB = b.document.sections[0].id;
-}, 120_000);
+}, 240_000);
 
 afterAll(async () => {
   if (server) {

@@ -4,6 +4,7 @@ import { startServer, TEST_API_TOKEN, type TestServer } from "./support/server";
 import { freshDatabase } from "./support/postgres";
 import { TestSocket } from "./support/ws";
 import { referenceAssets } from "./support/references";
+import { chromium } from "playwright-core";
 
 /**
  * "Approve the hero before assembly" (`approveHero: true`): the email generation asks a durable
@@ -121,6 +122,11 @@ describe("approve the hero before assembly", () => {
     expect(images).toHaveLength(2);
     expect(second.schema.imageUrl).toBe(images[1]);
     expect(images[1]).not.toBe(images[0]);
+    // Offline, a redraw is another drawing of the same design: different pixels.
+    const bytes = async (url: string) => new Uint8Array(await (await fetch(server.url + new URL(url).pathname)).arrayBuffer());
+    const [before, after] = await Promise.all([bytes(images[0]), bytes(images[1])]);
+    expect(before.length).toBeGreaterThan(1_000);
+    expect(Buffer.from(after).equals(Buffer.from(before))).toBe(false);
     const redraw = ws.events(started.sessionId).find((f) => f.event.type === "run.progress" && f.event.agent === "email-hero" && f.event.label.includes("again"));
     expect(redraw.event.label).toBe("Drawing the hero image again: warmer morning light");
     // The first question is closed.
@@ -130,6 +136,7 @@ describe("approve the hero before assembly", () => {
     await until(async () => (await call(server, token, "GET", `/api/emails/${started.emailId}`)).body.status === "ready");
     const ready = (await call(server, token, "GET", `/api/emails/${started.emailId}`)).body;
     expect(heroOf(ready)).toBe(images[1]);
+    await ws.waitFor((f) => f.event?.type === "run.end" && f.event.runId === started.runId, 30_000);
     // One orchestrator run from start to end, however many times it waited.
     const own = ws.events(started.sessionId).map((f) => f.event).filter((e) => e.runId === started.runId);
     expect(own.filter((e) => e.type === "run.start")).toHaveLength(1);
@@ -165,5 +172,37 @@ describe("approve the hero before assembly", () => {
     expect(ws.events(started.sessionId).filter((f) => f.event.type === "artifact" && f.event.kind === "image")).toHaveLength(1);
     // The page now is the editor, without the question.
     expect(await (await fetch(`${server.url}/emails/${started.emailId}`, { headers: { cookie } })).text()).not.toContain('id="hero-approval"');
+  }, 120_000);
+
+  test("in Chromium: the open generation page shows the question when it comes, and Approve finishes the email", async () => {
+    const browser = await chromium.launch({ executablePath: "/usr/bin/chromium", args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"] });
+    try {
+      const context = await browser.newContext({ viewport: { width: 1360, height: 900 } });
+      context.setDefaultTimeout(30_000);
+      const page = await context.newPage();
+      await page.goto(`${server.url}/login`);
+      await page.fill("input[name=email]", owner.email);
+      await page.fill("input[name=password]", owner.password);
+      await Promise.all([page.waitForURL((url) => !url.pathname.startsWith("/login")), page.click("button[type=submit]")]);
+      const briefId = await newBrief(server, false);
+      const res = await call(server, token, "POST", `/api/briefs/${briefId}/generate`, { provider: "offline", options: { sectionDelayMs: 1_500 }, approveHero: true });
+      const started = res.body as { emailId: string; sessionId: string; runId: string };
+      // Opened while the copy is still being written (1.5 s a section): the question arrives live.
+      await page.goto(`${server.url}/emails/${started.emailId}`);
+      expect(await page.locator("#hero-approval").count()).toBe(0);
+      await page.locator("#hero-approval").waitFor();
+      const src = await page.locator("#hero-image").getAttribute("src");
+      const request = (await call(server, token, "GET", `/api/sessions/${started.sessionId}/events?offset=-1&limit=1000`)).body.events.map((e: any) => e.event).find((e: any) => e.type === "input.request");
+      expect(src).toBe(request.schema.imageUrl);
+      await page.screenshot({ path: "test-output/hero-approval.png", caret: "initial" });
+      await page.click("#hero-approve");
+      // The run continues and the page becomes the editor.
+      await page.waitForSelector("#hero-approval", { state: "detached" });
+      await until(async () => (await call(server, token, "GET", `/api/emails/${started.emailId}`)).body.status === "ready");
+      const email = (await call(server, token, "GET", `/api/emails/${started.emailId}`)).body;
+      expect(heroOf(email)).toBe(request.schema.imageUrl);
+    } finally {
+      await browser.close();
+    }
   }, 120_000);
 });

@@ -103,7 +103,7 @@ beforeAll(async () => {
   ids.email = (await readyEmail(ids.brand, "Wake up to brighter skin")).id;
   ids.otherEmail = (await readyEmail(ids.other, "Summer sale starts now")).id;
   browser = await chromium.launch({ executablePath: "/usr/bin/chromium", args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"] });
-}, 120_000);
+}, 240_000);
 
 afterAll(async () => {
   await browser?.close();
@@ -179,7 +179,7 @@ describe("the library page (Chromium)", () => {
     await noXss(page);
     expect(problems).toEqual([]);
     await page.context().close();
-  }, 90_000);
+  }, 180_000);
 
   test("save as template and a new email from it: a round trip from the page", async () => {
     const { page, problems } = await signedIn();
@@ -208,7 +208,7 @@ describe("the library page (Chromium)", () => {
     await accessible(page, "the library");
     expect(problems).toEqual([]);
     await page.context().close();
-  }, 90_000);
+  }, 180_000);
 
   test("filters, search and pages; New email from a brand-filtered list starts with that brand", async () => {
     // Enough emails for two pages (12 a page): duplicates are quick.
@@ -241,7 +241,7 @@ describe("the library page (Chromium)", () => {
     expect(await page.inputValue("select[name=brandId]")).toBe(ids.other);
     expect(problems).toEqual([]);
     await page.context().close();
-  }, 120_000);
+  }, 240_000);
 
   test("the editor saves a section as a block; it is inserted from Add section and from the canvas palette", async () => {
     const { page, problems } = await signedIn();
@@ -265,16 +265,49 @@ describe("the library page (Chromium)", () => {
     expect(afterAdd.document.sections.at(-1).type).toBe("footer");
     expect(afterAdd.document.sections.at(-2)).toMatchObject({ type: "cta", fields: cta.fields });
 
-    // The canvas palette lists it too: "+" before the first section, then the block.
-    await page.waitForFunction(() => (document.getElementById("email-frame") as HTMLIFrameElement | null)?.contentDocument?.documentElement?.dataset.dsCanvas === "1");
-    await page.frameLocator("#email-frame").locator('[data-ds-insert="0"]').click();
+    // The canvas palette lists it too: "+" before the second section, then the block.
+    await page.waitForFunction(() => {
+      const doc = (document.getElementById("email-frame") as HTMLIFrameElement | null)?.contentDocument;
+      return doc?.documentElement?.dataset.dsCanvas === "1" && [...doc.images].every((img) => img.complete);
+    });
+    await page.frameLocator("#email-frame").locator('[data-ds-insert="1"]').click();
     await page.click(`#canvas-palette [data-canvas-block="${blocks[0].id}"]`);
     await page.waitForSelector(`#editor[data-version="${email.version + 2}"]`);
     const afterPalette = (await api("GET", `/api/emails/${ids.email}`)).body;
-    expect(afterPalette.document.sections[0]).toMatchObject({ type: "cta", fields: cta.fields });
+    expect(afterPalette.document.sections[1]).toMatchObject({ type: "cta", fields: cta.fields });
     const versions = (await api("GET", `/api/emails/${ids.email}/versions`)).body.versions;
     expect(versions[0].note).toContain("Inserted the saved block");
+
+    // Another team's block cannot be deleted from our page (404), and stays.
+    const other = await fetch(`${server.url}/api/teams`, { method: "POST", headers: { authorization: `Bearer ${TEST_API_TOKEN}`, "content-type": "application/json" }, body: JSON.stringify({ name: "Other", owner: { name: "O", email: `other-${crypto.randomUUID()}@example.com`, password: PASSWORD } }) });
+    const otherToken = ((await other.json()) as any).apiToken;
+    const otherBrand = await fetch(`${server.url}/api/brands`, { method: "POST", headers: { authorization: `Bearer ${otherToken}`, "content-type": "application/json" }, body: JSON.stringify({ name: "Theirs", colors: { primary: "#123456" } }) }).then((r) => r.json() as any);
+    const theirEmail = await (async () => {
+      const saved = token;
+      token = otherToken;
+      try {
+        return await readyEmail(otherBrand.id, "Their email");
+      } finally {
+        token = saved;
+      }
+    })();
+    const theirBlock = await fetch(`${server.url}/api/emails/${theirEmail.id}/sections/${theirEmail.document.sections[0].id}/save-block`, { method: "POST", headers: { authorization: `Bearer ${otherToken}` } }).then((r) => r.json() as any);
+    await page.goto(`${server.url}/emails`);
+    const csrf = await page.getAttribute("meta[name=csrf-token]", "content");
+    const cookie = (await page.context().cookies()).map((c) => `${c.name}=${c.value}`).join("; ");
+    const refused = await fetch(`${server.url}/emails/blocks/delete`, { method: "POST", redirect: "manual", headers: { cookie, origin: server.url, "content-type": "application/x-www-form-urlencoded" }, body: new URLSearchParams({ csrf: csrf!, blockId: theirBlock.id, back: "/emails" }) });
+    expect(refused.status).toBe(404);
+    expect((await fetch(`${server.url}/api/brands/${otherBrand.id}/blocks`, { headers: { authorization: `Bearer ${otherToken}` } }).then((r) => r.json() as any)).blocks).toHaveLength(1);
+    expect(await page.locator(`#saved-blocks [data-block-id="${theirBlock.id}"]`).count()).toBe(0);
+
+    // The library lists our saved blocks; Delete removes one (inserted copies stay).
+    const item = page.locator(`#saved-blocks [data-block-id="${blocks[0].id}"]`);
+    await expect(item.locator(".block-name").textContent()).resolves.toBe(blocks[0].name);
+    await Promise.all([page.waitForURL(/done=block-deleted/), item.locator("button[type=submit]").click()]);
+    await expect(page.textContent("#library-notice")).resolves.toContain("Deleted the saved block");
+    expect((await api("GET", `/api/brands/${ids.brand}/blocks`)).body.blocks).toEqual([]);
+    expect((await api("GET", `/api/emails/${ids.email}`)).body.document.sections.filter((s: any) => s.type === "cta")).toHaveLength(3);
     expect(problems).toEqual([]);
     await page.context().close();
-  }, 90_000);
+  }, 180_000);
 });

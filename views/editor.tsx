@@ -14,12 +14,18 @@ export interface EditorSection {
   fields: Record<string, unknown>;
 }
 
+/** A refused stale edit: what the others did since, and each field now beside the marketer's value. */
+export interface EditConflict {
+  changes: Array<{ version: number; summary: string; author: string | null }>;
+  conflicts: Array<{ label: string; current?: unknown; yours?: unknown }>;
+}
+
 export interface EditorData {
   email: { id: string; sessionId: string; version: number; subject: string | null; preheader: string | null; offlineDraft: boolean };
   brandName: string;
   sections: EditorSection[];
   /** The section open for editing (with the values and error of a rejected save). */
-  editing?: { sectionId: string; error?: string; fields?: Record<string, unknown>; version?: number };
+  editing?: { sectionId: string; error?: string; fields?: Record<string, unknown>; version?: number; conflict?: EditConflict };
   /** The history entries, newest first (undo and redo only move `showing`; they are not entries). */
   history: { entries: Array<{ version: number; note: string | null; kind: string; author: string | null; createdAt: Date; current: boolean; undone: boolean }>; showing: number; undo?: number; redo?: number };
   checks: Array<{ id: string; level: "error" | "warning" | "info"; message: string; sectionId?: string }>;
@@ -58,6 +64,9 @@ export const Editor: FC<{ data: EditorData }> = ({ data }) => {
             {data.history.showing !== email.version && data.history.showing > 0 && <span class="muted" id="showing-label"> (showing v{data.history.showing})</span>}
             {email.preheader && <> · <span class="preheader">{email.preheader}</span></>}
           </p>
+          {/* Filled by static/editor.js; kept across swaps (hx-preserve). */}
+          <p class="editor-presence small" id="presence" hx-preserve aria-live="polite" hidden></p>
+          <p class="live-status small" id="live-status" role="status" aria-live="polite" hx-preserve hidden></p>
         </div>
         <div class="editor-actions">
           {email.offlineDraft && <Badge tone="accent" id="offline-label">Offline draft</Badge>}
@@ -100,8 +109,10 @@ export const Editor: FC<{ data: EditorData }> = ({ data }) => {
           <InboxRow emailId={email.id} brandName={data.brandName} subject={email.subject ?? ""} preheader={email.preheader ?? ""} csrfToken={csrfToken} version={email.version} />
           <CanvasTools blocks={data.blocks ?? []} />
           <div class="frame-holder">
-            {/* The canvas: the same HTML with its texts marked (`edit=1`); same-origin so static/canvas.js can edit it in place, still no scripts inside. */}
-            <iframe sandbox="allow-same-origin" class="email-frame" id="email-frame" title="The rendered email: click a text to edit it, a section to select it" src={`/api/emails/${encodeURIComponent(email.id)}/html?edit=1&v=${email.version}`}></iframe>
+            {/* The canvas: the same HTML with its texts marked (`edit=1`); same-origin so static/canvas.js can edit it in place, still no scripts inside.
+                Its own `name`: on Back/Forward or a reload the browser puts an unnamed frame back at the URL the same place held before, which after a
+                generation is the sandboxed live preview (canvas.js could not reach it); a named frame only takes back its own URL. */}
+            <iframe sandbox="allow-same-origin" class="email-frame" id="email-frame" name={`email-canvas-v${email.version}`} title="The rendered email: click a text to edit it, a section to select it" src={`/api/emails/${encodeURIComponent(email.id)}/html?edit=1&v=${email.version}`}></iframe>
             <DarkPreviewFrame emailId={email.id} version={email.version} />
           </div>
         </section>
@@ -199,11 +210,11 @@ export const SectionItem: FC<{
   csrfToken: string;
   /** The version the page shows: every form sends it, so an edit made on an older one is caught. */
   version: number;
-  editing?: { error?: string; fields?: Record<string, unknown>; version?: number };
+  editing?: { error?: string; fields?: Record<string, unknown>; version?: number; conflict?: EditConflict };
   live?: { runId: string; label: string };
 }> = ({ emailId, section, first, last, csrfToken, version, editing, live }) => {
   const url = `${base(emailId)}/sections/${encodeURIComponent(section.id)}`;
-  if (editing) return <SectionEditForm emailId={emailId} section={section} csrfToken={csrfToken} version={editing.version ?? version} error={editing.error} fields={editing.fields ?? section.fields} />;
+  if (editing) return <SectionEditForm emailId={emailId} section={section} csrfToken={csrfToken} version={editing.version ?? version} error={editing.error} conflict={editing.conflict} fields={editing.fields ?? section.fields} />;
   return (
     <li class="section-item" id={`section-${section.id}`} data-section-id={section.id}>
       <div class="section-head">
@@ -271,7 +282,7 @@ const Field: FC<{ id: string; name: string; spec: FieldSpec; value: unknown; aut
 };
 
 /** A section open for editing, in place of its list item. */
-export const SectionEditForm: FC<{ emailId: string; section: EditorSection; csrfToken: string; version: number; error?: string; fields: Record<string, unknown> }> = ({ emailId, section, csrfToken, version, error, fields }) => {
+export const SectionEditForm: FC<{ emailId: string; section: EditorSection; csrfToken: string; version: number; error?: string; conflict?: EditConflict; fields: Record<string, unknown> }> = ({ emailId, section, csrfToken, version, error, conflict, fields }) => {
   const spec = SECTION_FORMS[section.type];
   const url = `${base(emailId)}/sections/${encodeURIComponent(section.id)}`;
   const rows = spec.list ? (Array.isArray(fields[spec.list.name]) ? (fields[spec.list.name] as Array<Record<string, unknown>>) : []) : [];
@@ -281,6 +292,7 @@ export const SectionEditForm: FC<{ emailId: string; section: EditorSection; csrf
       <form method="post" action={url} hx-post={url} class="section-form">
         <h3>Edit: {spec.label}</h3>
         {error && <p class="error" role="alert">{error}</p>}
+        {conflict && <ConflictBox conflict={conflict} />}
         <MergeTagPicker />
         <Csrf token={csrfToken} />
             <BaseVersion version={version} />
@@ -303,11 +315,41 @@ export const SectionEditForm: FC<{ emailId: string; section: EditorSection; csrf
           </fieldset>
         )}
         <div class="form-actions">
-          <button type="submit" class="primary">Save</button>
-          <a class="button quiet" href={`${base(emailId)}#section-${section.id}`} hx-get={url} hx-target="closest li" hx-swap="outerHTML">Cancel</a>
+          <button type="submit" class="primary">{conflict ? "Re-apply mine" : "Save"}</button>
+          <a class="button quiet" href={`${base(emailId)}#section-${section.id}`} hx-get={url} hx-target="closest li" hx-swap="outerHTML">{conflict ? "Discard mine" : "Cancel"}</a>
         </div>
       </form>
     </li>
+  );
+};
+
+/** What a stale edit ran into: the others' versions since, and each field now beside the marketer's value. */
+const ConflictBox: FC<{ conflict: EditConflict }> = ({ conflict }) => {
+  const shown = (value: unknown) => (value === undefined || value === null || value === "" ? "(empty)" : typeof value === "string" ? value : Array.isArray(value) && value.every((v) => typeof v === "string") ? value.join(" → ") : JSON.stringify(value));
+  return (
+    <div class="conflict-box" id="conflict-box">
+      {conflict.changes.length > 0 && (
+        <>
+          <p>Changed since you opened it:</p>
+          <ul class="conflict-changes">
+            {conflict.changes.map((c) => (
+              <li>{c.summary}{c.author ? ` — ${c.author}` : ""}</li>
+            ))}
+          </ul>
+        </>
+      )}
+      {conflict.conflicts.length > 0 && (
+        <dl class="conflict-fields">
+          {conflict.conflicts.map((c) => (
+            <>
+              <dt>{c.label}</dt>
+              <dd class="conflict-current"><span class="muted">Now: </span><span class="conflict-value">{shown(c.current)}</span></dd>
+              <dd class="conflict-yours"><span class="muted">Yours: </span><span class="conflict-value">{shown(c.yours)}</span></dd>
+            </>
+          ))}
+        </dl>
+      )}
+    </div>
   );
 };
 

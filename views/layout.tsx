@@ -78,7 +78,7 @@ export const Layout: FC<PropsWithChildren<LayoutProps>> = ({ title, user, csrfTo
             </details>
             <form method="post" action="/logout" class="inline logout">
               <input type="hidden" name="csrf" value={csrfToken ?? ""} />
-              <button type="submit" class="link">Log out <span class="who">{user.name}</span></button>
+              <button type="submit" class="link">Log out <span class="who" title={user.name}>{user.name}</span></button>
             </form>
           </nav>
         )}

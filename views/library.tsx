@@ -30,7 +30,7 @@ export interface LibraryFilters {
 
 /** What the last action did, shown above the list (an archive comes with its Undo). */
 export interface LibraryNotice {
-  kind: "duplicated" | "renamed" | "archived" | "unarchived" | "template" | "error";
+  kind: "duplicated" | "renamed" | "archived" | "unarchived" | "template" | "block-deleted" | "error";
   id?: string;
   name?: string;
   message?: string;
@@ -42,6 +42,8 @@ export interface LibraryPageProps {
   offline: boolean;
   emails: LibraryRow[];
   templates: LibraryRow[];
+  /** Saved blocks (of the chosen brand, else of every brand). */
+  blocks: Array<{ id: string; name: string; type: string; brandName: string }>;
   brands: Array<{ id: string; name: string }>;
   filters: LibraryFilters;
   /** This list's URL (filters and page), where each action comes back to. */
@@ -88,6 +90,7 @@ const Notice: FC<{ notice: LibraryNotice; back: string; csrfToken: string }> = (
       {notice.kind === "renamed" && <p>Renamed to {name}.</p>}
       {notice.kind === "template" && <p>Saved {name} as a template. It is listed under Templates.</p>}
       {notice.kind === "unarchived" && <p>{name} is back in the library.</p>}
+      {notice.kind === "block-deleted" && <p>Deleted the saved block {name}. Emails it was inserted into keep their copy.</p>}
       {notice.kind === "archived" && (
         <div class="library-undo">
           <span>Archived {name}.</span>{" "}
@@ -103,7 +106,7 @@ const Notice: FC<{ notice: LibraryNotice; back: string; csrfToken: string }> = (
 };
 
 /** The library: the team's emails with thumbnails, filters, pages and per-row actions, and its templates. */
-export const LibraryPage: FC<LibraryPageProps> = ({ user, csrfToken, offline, emails, templates, brands, filters, back, nextPage, laterPage, notice }) => {
+export const LibraryPage: FC<LibraryPageProps> = ({ user, csrfToken, offline, emails, templates, blocks, brands, filters, back, nextPage, laterPage, notice }) => {
   const hasBrands = brands.length > 0;
   const filtered = filters.brandId !== "" || filters.status !== "" || filters.q !== "";
   const newEmail = filters.brandId ? `/emails/new?brand=${encodeURIComponent(filters.brandId)}` : "/emails/new";
@@ -226,6 +229,26 @@ export const LibraryPage: FC<LibraryPageProps> = ({ user, csrfToken, offline, em
                       <ActionButton id={t.id} action="use-template" label="New email from template" back={back} csrfToken={csrfToken} tone="primary" ariaLabel={`New email from template: ${t.name}`} />
                       <ActionButton id={t.id} action="archive" label="Delete" back={back} csrfToken={csrfToken} tone="quiet" ariaLabel={`Delete template: ${t.name}`} />
                     </div>
+                  </li>
+                ))}
+              </ul>
+            )}
+          </section>
+          <section class="panel saved-blocks" aria-labelledby="blocks-title" id="saved-blocks">
+            <h2 id="blocks-title">Saved blocks</h2>
+            {blocks.length === 0 ? (
+              <p class="muted">No saved blocks yet. In the editor, ★ on a section saves it for reuse with its brand; insert it from Add section or the canvas palette.</p>
+            ) : (
+              <ul class="block-list">
+                {blocks.map((b) => (
+                  <li data-block-id={b.id}>
+                    <span class="block-name">{b.name}</span> <Badge>{b.type}</Badge> <span class="muted small">{b.brandName}</span>
+                    <form method="post" action="/emails/blocks/delete" class="inline">
+                      <Csrf token={csrfToken} />
+                      <input type="hidden" name="back" value={back} />
+                      <input type="hidden" name="blockId" value={b.id} />
+                      <button type="submit" class="small quiet" aria-label={`Delete saved block: ${b.name}`}>Delete</button>
+                    </form>
                   </li>
                 ))}
               </ul>

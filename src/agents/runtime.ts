@@ -275,12 +275,13 @@ export class AgentRuntime {
       return;
     }
     await this.#inputs.cancelFor(row.id).catch(() => {});
+    // Counted before run.end is appended, so whoever sees run.end also sees it in the metrics.
+    this.onRunEnded({ runId: row.id, agent: row.agent, status: outcome.status, durationMs: performance.now() - startedAt });
     await ctx.emit({ type: "run.end", runId: row.id, status: outcome.status, ...(outcome.status === "failed" ? { error: outcome.error } : {}) }).catch((error) => log.error("run.end append failed", { error }));
     await this.#sql`update runs set status = ${outcome.status}, ended_at = now(), heartbeat_at = null, error = ${outcome.status === "failed" ? outcome.error : null} where id = ${row.id}`;
     await this.#presence.leave(`agent:${row.id}`).catch(() => {});
     this.#unwatch(ctx);
     this.#local.delete(row.id);
-    this.onRunEnded({ runId: row.id, agent: row.agent, status: outcome.status, durationMs: performance.now() - startedAt });
     log.info("run ended", { status: outcome.status });
     // The session's next queued turn (if any) starts now.
     if (row.turn) await this.#turns.advance(row.sessionId).catch((error) => log.warn("advancing turns failed", { error }));

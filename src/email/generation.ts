@@ -251,10 +251,10 @@ export function emailAgents(deps: EmailAgentDeps): Agent[] {
           if (ctx.signal.aborted) return { status: "cancelled" };
           // The email should not fail for want of a picture: fall back to the offline image, and say so.
           note = ` (the image model failed: ${(error as Error).message}; used an offline image)`;
-          png = (await renderOfflineHeroImage({ brand, brief, ...(photo ? { photo: photo.bytes } : {}) })).png;
+          png = (await renderOfflineHeroImage({ brand, brief, ...(photo ? { photo: photo.bytes } : {}), ...(input.note !== undefined ? { variant: ctx.info.runId } : {}) })).png;
         }
       } else {
-        png = (await renderOfflineHeroImage({ brand, brief, ...(photo ? { photo: photo.bytes } : {}) })).png;
+        png = (await renderOfflineHeroImage({ brand, brief, ...(photo ? { photo: photo.bytes } : {}), ...(input.note !== undefined ? { variant: ctx.info.runId } : {}) })).png;
       }
       if (ctx.signal.aborted) return { status: "cancelled" };
       const saved = await deps.assets.save(loaded.scope, { bytes: png, name: "hero.png", kind: "hero" });

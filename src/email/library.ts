@@ -201,11 +201,11 @@ export class EmailLibrary {
     return { ok: true, block: { ...block, createdAt: row!.createdAt } };
   }
 
-  /** The brand's saved blocks, newest first. */
-  async blocks(scope: TeamScope, brandId: string): Promise<SavedBlock[]> {
+  /** The brand's saved blocks (every brand's, without `brandId`), newest first. */
+  async blocks(scope: TeamScope, brandId?: string): Promise<SavedBlock[]> {
     const rows = await this.#sql<BlockRow[]>`
       select id, team_id as "teamId", brand_id as "brandId", name, section, created_at as "createdAt" from saved_blocks
-      where brand_id = ${brandId} and ${teamFilter(this.#sql, scope)} order by created_at desc, id desc limit ${MAX_BLOCKS_LISTED}`;
+      where ${brandId === undefined ? this.#sql`true` : this.#sql`brand_id = ${brandId}`} and ${teamFilter(this.#sql, scope)} order by created_at desc, id desc limit ${MAX_BLOCKS_LISTED}`;
     return rows.map(toBlock);
   }
 

@@ -31,6 +31,8 @@ export interface OfflineImageInput {
   photo?: Uint8Array;
   width?: number;
   height?: number;
+  /** Another drawing of the same design (a redraw someone asked for): changes the decoration, not the text or colours. */
+  variant?: string;
 }
 
 /** One text drawn on the image, with the colours it sits on (for the contrast checks). */
@@ -116,7 +118,7 @@ export function heroImageSvg(input: OfflineImageInput): { svg: string; width: nu
   const accent = theme.background;
   const title = titleOf(input);
   const subtitle = (input.subtitle ?? input.brand.name).replace(/\s+/g, " ").trim().slice(0, 80);
-  const seed = hash(`${title}|${subtitle}|${start}|${end}`);
+  const seed = hash(`${title}|${subtitle}|${start}|${end}${input.variant ? `|${input.variant}` : ""}`);
   const withPhoto = input.photo !== undefined;
 
   // The card the text sits on: the brand's background colour, or white when that is the primary.

@@ -14,6 +14,8 @@ export interface PresenceMember {
   device: string;
   since: string;
   status?: string;
+  /** Who it is, as people read it (a user's name, an API token's name), when the server knows. */
+  name?: string;
 }
 
 /**
@@ -49,11 +51,11 @@ export class Presence {
     return () => this.#listeners.delete(callback);
   }
 
-  async join(input: { sessionId: string; clientId: string; device: string; status?: string; memberId?: string }): Promise<string> {
+  async join(input: { sessionId: string; clientId: string; device: string; status?: string; memberId?: string; name?: string }): Promise<string> {
     const memberId = input.memberId ?? newId("mem");
     await this.#sql`
-      insert into session_presence (member_id, session_id, client_id, device, status, process_id)
-      values (${memberId}, ${input.sessionId}, ${input.clientId}, ${input.device}, ${input.status ?? null}, ${this.#processId})
+      insert into session_presence (member_id, session_id, client_id, device, status, name, process_id)
+      values (${memberId}, ${input.sessionId}, ${input.clientId}, ${input.device}, ${input.status ?? null}, ${input.name ?? null}, ${this.#processId})
       on conflict (member_id) do update set status = excluded.status, heartbeat_at = now()`;
     this.#local.set(memberId, input.sessionId);
     await this.#announce(input.sessionId);
@@ -69,12 +71,12 @@ export class Presence {
   }
 
   async members(sessionId: string): Promise<PresenceMember[]> {
-    const rows = await this.#sql<{ clientId: string; device: string; since: Date; status: string | null }[]>`
-      select client_id as "clientId", device, min(since) as since, max(status) as status
+    const rows = await this.#sql<{ clientId: string; device: string; since: Date; status: string | null; name: string | null }[]>`
+      select client_id as "clientId", device, min(since) as since, max(status) as status, max(name) as name
       from session_presence
       where session_id = ${sessionId} and heartbeat_at > now() - make_interval(secs => ${PRESENCE_EXPIRY_MS / 1000})
       group by client_id, device order by min(since)`;
-    return rows.map((r) => ({ clientId: r.clientId, device: r.device, since: new Date(r.since).toISOString(), ...(r.status ? { status: r.status } : {}) }));
+    return rows.map((r) => ({ clientId: r.clientId, device: r.device, since: new Date(r.since).toISOString(), ...(r.status ? { status: r.status } : {}), ...(r.name ? { name: r.name } : {}) }));
   }
 
   /** Leaves every local member (at shutdown). */

@@ -48,7 +48,7 @@ const CreatedSession = z
 // from a module loaded before @hono/zod-openapi has no `.openapi`.)
 const SessionEventSchema = z.discriminatedUnion("type", sessionEvent.options).openapi("SessionEvent");
 
-const PresenceMember = z.object({ clientId: z.string(), device: z.string(), since: z.string(), status: z.string().optional() });
+const PresenceMember = z.object({ clientId: z.string(), device: z.string(), since: z.string(), status: z.string().optional(), name: z.string().optional() });
 const Run = z.object({ runId: z.string(), agent: z.string(), status: z.string() });
 const MessagePart = z
   .union([

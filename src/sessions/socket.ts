@@ -89,6 +89,8 @@ export interface SocketData {
   expiry: ReturnType<typeof setTimeout> | undefined;
   clientId: string;
   device: string;
+  /** Who the principal is, as presence shows it (`memberName`). */
+  name: string | undefined;
   subs: Map<string, Subscription>;
   tokens: number;
   refilledAt: number;
@@ -176,6 +178,7 @@ export class SessionSockets {
   #presencePushes = new Map<string, PresencePush>();
 
   #cookieAuth: ((request: Request) => Promise<Principal | undefined>) | undefined;
+  #memberName: ((principal: Principal) => Promise<string | undefined>) | undefined;
   #cookieOrigin: ((origin: string, request: Request) => boolean) | undefined;
 
   constructor(options: {
@@ -189,10 +192,13 @@ export class SessionSockets {
     /** The process's LISTEN connection: revocations from any process arrive on it. */
     listener?: Listener;
     cookieAuth?: (request: Request) => Promise<Principal | undefined>;
+    /** The name presence shows for a principal (a user's name, an API token's name). */
+    memberName?: (principal: Principal) => Promise<string | undefined>;
     /** Which `Origin` may open a cookie-authenticated socket (default: the request's own origin). */
     cookieOrigin?: (origin: string, request: Request) => boolean;
   }) {
     this.#cookieAuth = options.cookieAuth;
+    this.#memberName = options.memberName;
     this.#cookieOrigin = options.cookieOrigin;
     this.#service = options.service;
     this.#turns = options.turns;
@@ -267,6 +273,7 @@ export class SessionSockets {
       expiry: undefined,
       clientId: principal.kind === "client" ? principal.clientId : requestedClient || newId("client"),
       device: (url.searchParams.get("device") ?? "unknown").slice(0, 100) || "unknown",
+      name: await this.#memberName?.(principal).catch(() => undefined),
       subs: new Map(),
       tokens: rateOf(principal) * 2,
       refilledAt: Date.now(),
@@ -498,7 +505,7 @@ export class SessionSockets {
     // A client token without the presence capability reads without being listed.
     if (can(data.principal, "presence")) {
       sub.memberId = newId("mem");
-      void this.#presence.join({ sessionId: frame.session, clientId: data.clientId, device: data.device, memberId: sub.memberId }).catch((error) => this.#log.warn("presence join failed", { error }));
+      void this.#presence.join({ sessionId: frame.session, clientId: data.clientId, device: data.device, memberId: sub.memberId, ...(data.name ? { name: data.name } : {}) }).catch((error) => this.#log.warn("presence join failed", { error }));
     }
     // Replay runs beside the frame queue: a long catch-up must not hold up this socket's other frames.
     void this.#replay(sub).catch((error) => this.#log.warn("replay failed", { session: sub.sessionId, error }));

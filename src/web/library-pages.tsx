@@ -63,9 +63,10 @@ export function libraryPages(options: LibraryPagesOptions) {
     const brandId = names.has(brandParam) ? brandParam : "";
     const cursor = decodeCursor(c.req.query("cursor") ?? "");
     const filters = { kind: "email" as const, ...(brandId ? { brandId } : {}), ...(status ? { status } : {}), ...(q ? { q } : {}) };
-    const [page, templates] = await Promise.all([
+    const [page, templates, blocks] = await Promise.all([
       library.list(scope(c), { ...filters, limit: LIBRARY_PAGE_SIZE, ...(cursor ? { cursor } : {}) }),
       library.list(scope(c), { kind: "template", limit: TEMPLATES_SHOWN, ...(brandId ? { brandId } : {}) }),
+      library.blocks(scope(c), brandId || undefined),
     ]);
     const stamps = new Map(brandList.map((b) => [b.id, new Date(b.updatedAt).getTime()]));
     const row = (e: ListedEmail): LibraryRow => ({ thumbnail: e.version > 0 ? `/emails/${encodeURIComponent(e.id)}/thumbnail?v=${e.version}&u=${new Date(e.updatedAt).getTime()}&b=${stamps.get(e.brandId) ?? 0}` : null, id: e.id, name: e.displayName, subject: e.document.subject ?? null, status: e.listedStatus, version: e.version, brandId: e.brandId, brandName: names.get(e.brandId) ?? "—", createdAt: e.createdAt, archived: e.archivedAt !== null, offlineDraft: e.document.meta?.offlineDraft === true });
@@ -80,6 +81,7 @@ export function libraryPages(options: LibraryPagesOptions) {
         offline={options.offline()}
         emails={page.emails.map(row)}
         templates={templates.emails.map(row)}
+        blocks={blocks.map((b) => ({ id: b.id, name: b.name, type: b.type, brandName: names.get(b.brandId) ?? "—" }))}
         brands={brandList.map((b) => ({ id: b.id, name: b.name }))}
         filters={{ brandId, status: status ?? "", q }}
         back={back}
@@ -90,11 +92,27 @@ export function libraryPages(options: LibraryPagesOptions) {
     );
   });
 
+  // A saved block is deleted from the library page (the id in the form: blocks have no page of their own).
+  app.post("/emails/blocks/delete", async (c) => {
+    const form = await readForm(c);
+    const back = backTo(field(form, "back"));
+    if (!formCsrfOk(c, form)) return c.redirect(`${back}${back.includes("?") ? "&" : "?"}done=expired`, 303);
+    const block = await library.block(scope(c), field(form, "blockId"));
+    if (!block) return notFoundPage(c, "saved block", { href: "/emails", label: "All emails" });
+    await library.deleteBlock(scope(c), block.brandId, block.id);
+    const url = new URL(back, "http://x");
+    url.searchParams.set("done", "block-deleted");
+    url.searchParams.set("block", block.name.slice(0, 120));
+    url.searchParams.delete("id");
+    return c.redirect(`${url.pathname}?${url.searchParams}`, 303);
+  });
+
   /** The notice of the action that redirected here (`?done=…&id=…`), named after the email. */
   async function notice(c: Context<PageEnv>): Promise<{ notice?: LibraryNotice }> {
     const done = c.req.query("done") ?? "";
     const id = c.req.query("id") ?? "";
     if (done === "expired") return { notice: { kind: "error", message: FORM_EXPIRED } };
+    if (done === "block-deleted") return { notice: { kind: "block-deleted", name: (c.req.query("block") ?? "").slice(0, 120) } };
     if (done === "not-ready") return { notice: { kind: "error", message: "That email is not ready (still being written, or it failed); only a ready email can be copied." } };
     if (!NOTICE_KINDS.has(done) || !id) return {};
     const email = await studio.email(scope(c), id);

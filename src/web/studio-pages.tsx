@@ -208,8 +208,10 @@ export function studioPages(options: StudioPagesOptions) {
     const result = await act(email, form, ctx);
     if (!result.ok && result.code === "version_conflict") {
       const fresh = (await studio.email(scope(c), email.id))!;
-      const message = `This email was changed in another tab or by someone else (now version ${fresh.version}); your edit was not saved.`;
-      const editing = result.editing ? { ...result.editing, error: `${message} Save again to re-apply it on the new version, or Cancel to discard it.`, version: fresh.version } : undefined;
+      const last = result.changes?.at(-1);
+      const message = `This email was changed in another tab or by someone else (now version ${fresh.version}${last ? `: ${last.summary}${last.author ? ` by ${last.author}` : ""}` : ""}); your edit was not saved.`;
+      const conflict = { changes: (result.changes ?? []).map((c) => ({ version: c.version, summary: c.summary, author: c.author })), conflicts: result.conflicts ?? [] };
+      const editing = result.editing ? { ...result.editing, error: `${message} Re-apply yours on the new version, or discard it.`, version: fresh.version, conflict } : undefined;
       return respond(editing ? { editing } : { error: `${message} The page now shows the newest version; make your edit again.` }, isHtmx(c) ? 422 : 409); // htmx swaps 422 (the form, kept), not 409
     }
     if (!result.ok) return respond({ error: result.editing ? undefined : result.message, ...(result.editing ? { editing: result.editing } : {}) }, 422);
