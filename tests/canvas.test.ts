@@ -321,6 +321,28 @@ describe("the canvas (Chromium)", () => {
     await page.context().close();
   }, 180_000);
 
+  test("the toolbar rewrites the selected section with an instruction (streamed, then a new version)", async () => {
+    const email = await readyEmail();
+    const { page, problems } = await editor(email.id, 1360);
+    const ingredient = email.document.sections.find((s: any) => s.type === "ingredient");
+    // Select the section by focusing one of its texts (keyboard), then Rewrite… → "longer".
+    await marked(page, ingredient.id, "name").focus();
+    await page.locator("#canvas-toolbar:not([hidden])").waitFor();
+    await expect(page.locator("#canvas-selected").textContent()).resolves.toContain("Ingredient");
+    await page.click('#canvas-toolbar [data-canvas-action="rewrite"]');
+    await page.fill("#canvas-rewrite-instruction", "longer");
+    await page.keyboard.press("Enter");
+    const after = await newerThan(page, email.version);
+    const before = ingredient.fields.description as string;
+    const now = after.document.sections.find((s: any) => s.id === ingredient.id).fields.description as string;
+    expect(now.length).toBeGreaterThan(before.length);
+    expect(now.startsWith(before.replace(/\.$/, ""))).toBe(true);
+    const versions = (await api("GET", `/api/emails/${email.id}/versions`)).body.versions;
+    expect(versions.find((v: any) => v.version === after.version).note).toContain("longer");
+    expect(problems).toEqual([]);
+    await page.context().close();
+  }, 120_000);
+
   test("the Mobile width and the dark preview stay as chosen across in-place edits", async () => {
     let email = await readyEmail();
     const { page, problems } = await editor(email.id, 1360);
