@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { mkdirSync } from "node:fs";
+import { mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { chromium, type Browser, type Page } from "playwright-core";
 import { ROOT, removeDataDir, startServer, TEST_API_TOKEN, type TestServer } from "./support/server";
@@ -70,6 +70,16 @@ async function canvasReady(page: Page) {
   await page.waitForFunction(() => (document.getElementById("email-frame") as HTMLIFrameElement | null)?.contentDocument?.documentElement?.dataset.dsCanvas === "1");
 }
 
+/** axe-core on the page as it is: no serious or critical violations. */
+async function accessible(page: Page, name: string) {
+  await page.evaluate(readFileSync(join(ROOT, "node_modules/axe-core/axe.min.js"), "utf8"));
+  const violations = await page.evaluate(async () => {
+    const result = await (window as any).axe.run(document, { resultTypes: ["violations"], iframes: false });
+    return result.violations.filter((v: any) => v.impact === "serious" || v.impact === "critical").map((v: any) => `${v.id} (${v.impact}): ${v.help} — ${v.nodes.map((n: any) => n.target.join(" ")).slice(0, 3).join(", ")}`);
+  });
+  expect(violations, `axe on ${name}`).toEqual([]);
+}
+
 const version = async (page: Page) => Number(await page.getAttribute("#editor", "data-version"));
 const atVersion = (page: Page, v: number) => page.waitForSelector(`#editor[data-version="${v}"]`);
 const section = (email: any, type: string) => email.document.sections.find((s: any) => s.type === type);
@@ -114,6 +124,7 @@ describe("the editor in two tabs (Chromium)", () => {
     expect(await a.page.textContent("#presence .presence-text")).toBe(`1 other editing: ${OWNER_NAME}`);
     expect(await a.page.textContent("#presence .presence-avatar")).toBe("R");
     await a.page.screenshot({ path: join(OUT, "presence.png"), caret: "initial" });
+    await accessible(a.page, "editor with presence");
 
     const headline = section(email, "headline");
     await saveSideForm(a.page, headline.id, "text", "Written in tab A");
@@ -129,6 +140,7 @@ describe("the editor in two tabs (Chromium)", () => {
     // The history says who and what.
     expect(await b.page.textContent("#versions li.current .version-note")).toBe("Edited headline in Headline");
     expect(await b.page.textContent("#versions li.current .version-author")).toBe(OWNER_NAME);
+    await accessible(b.page, "editor after a version from another tab");
 
     // B closes: A's presence forgets it.
     await b.page.context().close();
@@ -174,6 +186,7 @@ describe("the editor in two tabs (Chromium)", () => {
     expect(await b.page.textContent("#conflict-dialog .conflict-current")).toContain("A typed that");
     expect(await b.page.textContent("#conflict-dialog .conflict-yours")).toContain("B typed this");
     await b.page.screenshot({ path: join(OUT, "conflict.png"), caret: "initial" });
+    await accessible(b.page, "conflict dialog");
     // Re-apply: B's words go on the newest version, and A sees them.
     await b.page.click("#conflict-reapply");
     await atVersion(b.page, email.version + 4);
@@ -221,6 +234,7 @@ describe("the editor in two tabs (Chromium)", () => {
     expect(await page.locator("#versions li").count()).toBe(entries);
     expect(await page.textContent("#versions li.undone .version-note")).toBe("Edited headline in Headline");
     expect(await page.isEnabled("#redo")).toBe(true);
+    await accessible(page, "history with an undone entry");
 
     // Ctrl-Shift-Z redoes.
     await page.locator("h1").click();

@@ -462,6 +462,89 @@ describe("two tabs on one email", () => {
   }, 60_000);
 });
 
+describe("the library and the history as a marketer uses them", () => {
+  test("duplicate, rename to a hostile name, archive and undo, a template round trip; a reload or Back/Forward never repeats an action", async () => {
+    phase = "the library";
+    const page = await open("/emails");
+    const row = (id: string) => page.locator(`#email-list tr[data-email-id="${id}"]`);
+    const before = await emailCount(page);
+
+    await Promise.all([page.waitForURL(/[?&]done=duplicated/), row(shared.emailId!).locator("[data-action=duplicate]").click()]);
+    const copyId = new URL(page.url()).searchParams.get("id")!;
+    expect(copyId).toMatch(/^email_/);
+    expect(copyId).not.toBe(shared.emailId);
+    expect(await emailCount(page)).toBe(before + 1);
+    expect(await page.textContent("#library-notice")).toContain(`Duplicated as “Copy of ${BRIEF.offerText.slice(0, 30)}`);
+    await escaped(page);
+    // The page after an action is a GET: reloading it, or going Back and Forward, makes no second copy.
+    await page.reload();
+    await page.goBack();
+    await page.goForward();
+    await page.waitForSelector("#email-list");
+    expect(await emailCount(page)).toBe(before + 1);
+
+    // Rename the copy to a hostile name: shown as text.
+    await row(copyId).locator("details.rename summary").click();
+    await row(copyId).locator("input[name=name]").fill(`Copie ${HOSTILE}`);
+    await Promise.all([page.waitForURL(/[?&]done=renamed/), row(copyId).locator(".rename-form button[type=submit]").click()]);
+    expect(await row(copyId).locator(".email-name").textContent()).toBe(`Copie ${HOSTILE}`);
+    expect((await apiGet(page, "/api/emails?limit=100")).emails.find((e: any) => e.id === copyId).name).toBe(`Copie ${HOSTILE}`);
+    await escaped(page);
+
+    // Archive it, then Undo from the notice.
+    await Promise.all([page.waitForURL(/[?&]done=archived/), row(copyId).locator("[data-action=archive]").click()]);
+    expect(await row(copyId).count()).toBe(0);
+    expect(await emailCount(page)).toBe(before);
+    await Promise.all([page.waitForURL(/[?&]done=unarchived/), page.click("#undo-archive")]);
+    expect(await row(copyId).count()).toBe(1);
+    expect(await emailCount(page)).toBe(before + 1);
+
+    // Save as template, then a new email from it: it opens in the editor with the template's sections.
+    await Promise.all([page.waitForURL(/[?&]done=template/), row(copyId).locator("[data-action=template]").click()]);
+    const templateId = new URL(page.url()).searchParams.get("id")!;
+    const card = page.locator(`#templates li[data-template-id="${templateId}"]`);
+    expect(await card.locator(".template-name").textContent()).toBe(`Copie ${HOSTILE}`);
+    await Promise.all([page.waitForURL((url) => /^\/emails\/email_[^/]+$/.test(url.pathname) && !url.pathname.endsWith(templateId)), card.locator("[data-action=use-template]").click()]);
+    const fromTemplate = new URL(page.url()).pathname.split("/").pop()!;
+    await waitForEditor(page);
+    const made = await apiGet(page, `/api/emails/${fromTemplate}`);
+    const copy = await apiGet(page, `/api/emails/${copyId}`);
+    expect(made.document.sections.map((s: any) => s.type)).toEqual(copy.document.sections.map((s: any) => s.type));
+    expect(await emailCount(page)).toBe(before + 2);
+    await escaped(page);
+    await page.goto(`${server.url}/emails`);
+    await accessible(page, "library with a notice, templates and a hostile name");
+    await page.close();
+  }, 90_000);
+
+  test("undo and redo with the buttons: the text goes back and forth, the server agrees, and a reload shows the same", async () => {
+    phase = "undo and redo";
+    const page = await open(`/emails/${shared.emailId}`);
+    await waitForEditor(page);
+    const email = await apiGet(page, `/api/emails/${shared.emailId}`);
+    const headline = email.document.sections.find((s: any) => s.type === "headline");
+    const original = headline.fields.text;
+    await page.click(`#section-${headline.id} .section-summary`);
+    await page.fill(`#edit-${headline.id}-text`, `Undo me ${HOSTILE}`);
+    await page.click(`#section-${headline.id} button.primary`);
+    await page.waitForSelector(`#editor[data-version="${email.version + 1}"]`);
+    const text = async () => (await apiGet(page, `/api/emails/${shared.emailId}`)).document.sections.find((s: any) => s.id === headline.id).fields.text;
+    expect(await text()).toBe(`Undo me ${HOSTILE}`);
+
+    await page.click("#undo");
+    await page.waitForFunction((t) => document.querySelector(`#section-${t.id} .section-text`)?.textContent === t.text, { id: headline.id, text: original });
+    expect(await text()).toBe(original);
+    await page.click("#redo");
+    await page.waitForFunction((t) => document.querySelector(`#section-${t.id} .section-text`)?.textContent === t.text, { id: headline.id, text: `Undo me ${HOSTILE}` });
+    expect(await text()).toBe(`Undo me ${HOSTILE}`);
+    await escaped(page);
+    await page.reload();
+    await waitForEditor(page);
+    expect(await page.textContent(`#section-${headline.id} .section-text`)).toBe(`Undo me ${HOSTILE}`);
+    await page.close();
+  }, 60_000);
+});
+
 describe("at a phone's width (390 × 844)", () => {
   test("brands, the brief, the editor and the emails list fit the screen and their buttons can be reached", async () => {
     phase = "brands, the brief, the editor and the emails list fit the screen and their buttons can be reached";

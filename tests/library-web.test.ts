@@ -208,6 +208,14 @@ describe("the library page (Chromium)", () => {
     await accessible(page, "the library");
     expect(problems).toEqual([]);
     await page.context().close();
+
+    // On a phone the page does not scroll sideways (the table scrolls in its own box).
+    const phone = await signedIn(390);
+    await phone.page.goto(`${server.url}/emails`);
+    expect(await phone.page.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth)).toBe(true);
+    await phone.page.screenshot({ path: join(OUT, "library-phone.png"), fullPage: true, caret: "initial" });
+    expect(phone.problems).toEqual([]);
+    await phone.page.context().close();
   }, 180_000);
 
   test("filters, search and pages; New email from a brand-filtered list starts with that brand", async () => {
