@@ -1,4 +1,4 @@
-import { pgTable, text, timestamp, bigserial, bigint, boolean, customType, integer, primaryKey, uniqueIndex, index } from "drizzle-orm/pg-core";
+import { pgTable, text, timestamp, bigserial, bigint, boolean, customType, integer, primaryKey, uniqueIndex, index, jsonb } from "drizzle-orm/pg-core";
 import { sql } from "drizzle-orm";
 
 /** Facts about this installation (install id, created time). */
@@ -305,7 +305,7 @@ export const assets = pgTable(
   {
     id: text("id").primaryKey(),
     teamId: text("team_id"),
-    /** logo | product | reference | hero | upload */
+    /** logo | product | reference | hero | upload | crop */
     kind: text("kind").notNull().default("upload"),
     name: text("name"),
     contentType: text("content_type").notNull(),
@@ -315,8 +315,12 @@ export const assets = pgTable(
     height: integer("height"),
     sha256: text("sha256").notNull(),
     createdAt: timestamp("created_at", { withTimezone: true }).notNull().defaultNow(),
+    /** A crop's source image (kind `crop`): the editor's image panel cuts the slot's shape around a focal point. */
+    sourceId: text("source_id"),
+    /** A crop's `{aspect, x, y}` (focal point 0–1 from the left and the top). */
+    crop: jsonb("crop"),
   },
-  (table) => [index("assets_team_idx").on(table.teamId, table.createdAt)],
+  (table) => [index("assets_team_idx").on(table.teamId, table.createdAt), index("assets_source_idx").on(table.sourceId).where(sql`${table.sourceId} is not null`)],
 );
 
 /** A brand design system; its settings are one validated JSON document. */

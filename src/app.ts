@@ -49,6 +49,7 @@ import { StudioStore } from "./email/studio";
 import { emailAgents } from "./email/generation";
 import { studioRoutes } from "./email/routes";
 import { libraryRoutes } from "./email/library-routes";
+import { imageRoutes } from "./email/image-routes";
 import { EmailLibrary } from "./email/library";
 import { assetRoutes, assetRoute } from "./assets/routes";
 import { ServiceMetrics } from "./service-metrics";
@@ -255,6 +256,7 @@ export async function startService(options: { config: Config; log: Logger }): Pr
     const editor = new EmailEditor({ studio, brands, sessions, loadImage: async (id) => (await assets.bytes(ALL_TEAMS, id))?.bytes, offlineText });
     const variants = new Variants({ studio, sessions, editor });
     const library = new EmailLibrary({ sql: database.sql, studio, sessions });
+    api.route("/", imageRoutes({ studio, brands, assets, editor, publicUrl: config.publicUrl, principalName: principalNames(accounts) }));
     api.route("/", libraryRoutes({ studio, brands, library, editor, publicUrl: config.publicUrl, principalName: principalNames(accounts) }));
     api.route("/", studioRoutes({ studio, brands, assets, editor, sessions, variants, library, mail: config.mail, publicUrl: config.publicUrl, allowPrivate: config.importAllowPrivate, textProvider: (requested) => providers.text(requested), principalName: principalNames(accounts) }));
     api.route("/", brandRoutes({ brands, assets, imports: brandImports, references, publicUrl: config.publicUrl, allowPrivate: config.importAllowPrivate }));

@@ -15,7 +15,7 @@
  * (`apiEdit`, static/edit-client.js): a stale edit is merged by the server, or the conflict panel
  * shows what changed and offers re-apply or discard, like the side forms do.
  */
-import { csrfToken, toast } from "./app.js";
+import { api, csrfToken, toast } from "./app.js";
 import { apiEdit } from "./edit-client.js";
 
 /** @type {any} */
@@ -251,12 +251,197 @@ async function saveLink() {
   await saveField(box.dataset.section ?? "", box.dataset.field ?? "", value);
 }
 
-// --- images ----------------------------------------------------------------------------------------
+// --- images: the panel (the brand's library or an upload, alt text, shape and focal point) ------------
 
-/** An image on the canvas: its section is selected and its side form (with the image fields) opens. @param {HTMLImageElement} img */
+/** What the open image panel edits. */
+let imageTarget = /** @type {{ section: string; slot: string } | null} */ (null);
+
+/** @param {string} id */
+const byId = (id) => /** @type {any} */ (document.getElementById(id));
+
+/** The slot of an image on the canvas, from its cell's `ds-img--<slot>` class. @param {HTMLImageElement} img */
+function slotOf(img) {
+  const cell = img.closest("[class~='ds-img']");
+  const slot = [...(cell?.classList ?? [])].find((c) => c.startsWith("ds-img--"))?.slice("ds-img--".length) ?? "";
+  return { section: img.closest("[data-section-id]")?.getAttribute("data-section-id") ?? "", slot };
+}
+
+/**
+ * Adds one choice to the library grid (a radio with the picture and its label).
+ * @param {{ id: string; url: string; label: string }} image @param {boolean} [first]
+ */
+function addChoice(image, first = false) {
+  const grid = byId("canvas-image-library");
+  if (!grid || grid.querySelector(`input[value="${CSS.escape(image.id)}"]`)) return;
+  const label = document.createElement("label");
+  label.className = "image-choice";
+  const input = document.createElement("input");
+  input.type = "radio";
+  input.name = "asset";
+  input.value = image.id;
+  input.className = "visually-hidden";
+  input.dataset.url = image.url;
+  const picture = document.createElement("img");
+  picture.src = image.url;
+  picture.alt = image.label;
+  picture.loading = "lazy";
+  const caption = document.createElement("span");
+  caption.textContent = image.label;
+  label.append(input, picture, caption);
+  if (first) grid.prepend(label);
+  else grid.append(label);
+}
+
+/** The focal point's dot and the crop's box over the preview, from the fields. */
+function drawFocus() {
+  const frame = byId("canvas-image-focus");
+  const preview = /** @type {HTMLImageElement} */ (byId("canvas-image-preview"));
+  const aspect = byId("canvas-image-aspect").value;
+  const x = Math.min(Math.max(Number(byId("canvas-image-x").value) || 0, 0), 100) / 100;
+  const y = Math.min(Math.max(Number(byId("canvas-image-y").value) || 0, 0), 100) / 100;
+  frame.dataset.aspect = aspect;
+  for (const id of ["canvas-image-x", "canvas-image-y"]) byId(id).disabled = aspect === "original";
+  const dot = /** @type {HTMLElement} */ (frame.querySelector(".focus-dot"));
+  dot.style.left = `${x * 100}%`;
+  dot.style.top = `${y * 100}%`;
+  const w = preview.naturalWidth;
+  const h = preview.naturalHeight;
+  if (aspect === "original" || !w || !h) return;
+  const [aw, ah] = aspect.split(":").map(Number);
+  const ratio = aw / ah;
+  const cw = w / h > ratio ? (h * ratio) / w : 1;
+  const ch = w / h > ratio ? 1 : w / ratio / h;
+  const box = /** @type {HTMLElement} */ (frame.querySelector(".focus-box"));
+  box.style.width = `${cw * 100}%`;
+  box.style.height = `${ch * 100}%`;
+  box.style.left = `${Math.min(Math.max(x - cw / 2, 0), 1 - cw) * 100}%`;
+  box.style.top = `${Math.min(Math.max(y - ch / 2, 0), 1 - ch) * 100}%`;
+}
+
+function altHint() {
+  const empty = !byId("canvas-image-alt").value.trim();
+  const hint = byId("canvas-image-alt-hint");
+  hint.classList.toggle("warn", empty);
+  hint.textContent = empty
+    ? "No description yet: people who cannot see the image (and inboxes that block images) get nothing, and the checks warn about it."
+    : "Say what the image shows, for people who cannot see it and inboxes that block images.";
+}
+
+/** @param {string} message */
+function imageError(message) {
+  const box = byId("canvas-image-error");
+  box.textContent = message;
+  box.hidden = !message;
+}
+
+/** Opens the panel for an image of the canvas. @param {HTMLImageElement} img */
 async function openImage(img) {
-  const section = img.closest("[data-section-id]");
-  if (section) selectAndOpen(/** @type {Document} */ (img.ownerDocument), section.getAttribute("data-section-id") ?? "");
+  const dialog = /** @type {HTMLDialogElement | null} */ (byId("canvas-image"));
+  const target = slotOf(img);
+  if (!dialog || !target.section || !target.slot) return;
+  select(/** @type {Document} */ (img.ownerDocument), target.section);
+  const base = `${apiUrl()}/sections/${encodeURIComponent(target.section)}/image?slot=${encodeURIComponent(target.slot)}`;
+  const [slot, library] = await Promise.all([api(base), api(`${apiUrl()}/image-library`)]);
+  imageTarget = target;
+  byId("canvas-image-library").replaceChildren();
+  const current = slot.source ?? slot.asset;
+  if (current) addChoice({ id: current.id, url: current.url, label: "Now in the email" });
+  for (const image of library.images) addChoice(image);
+  const chosen = /** @type {HTMLInputElement | null} */ (current ? byId("canvas-image-library").querySelector(`input[value="${CSS.escape(current.id)}"]`) : null);
+  if (chosen) chosen.checked = true;
+  byId("canvas-image-preview").src = current?.url ?? slot.url ?? "";
+  byId("canvas-image-aspect").value = slot.crop?.aspect ?? "original";
+  byId("canvas-image-x").value = String(Math.round((slot.crop?.x ?? 0.5) * 100));
+  byId("canvas-image-y").value = String(Math.round((slot.crop?.y ?? 0.5) * 100));
+  byId("canvas-image-alt").value = slot.alt ?? "";
+  imageError("");
+  altHint();
+  drawFocus();
+  document.body.dataset.canvasEditing = "1";
+  dialog.showModal();
+  (chosen ?? byId("canvas-image-library").querySelector("input"))?.focus();
+}
+
+/** Saves the panel's choice: the image, its alt text and its crop, with the page's version. */
+async function saveImage() {
+  if (!imageTarget) return;
+  const chosen = /** @type {HTMLInputElement | null} */ (byId("canvas-image-library").querySelector("input[name=asset]:checked"));
+  if (!chosen) return imageError("Pick an image from the library or upload one.");
+  const aspect = byId("canvas-image-aspect").value;
+  const body = {
+    slot: imageTarget.slot,
+    assetId: chosen.value,
+    alt: byId("canvas-image-alt").value.replace(/\s+/g, " ").trim(),
+    ...(aspect === "original" ? {} : { crop: { aspect, x: Number(byId("canvas-image-x").value) / 100, y: Number(byId("canvas-image-y").value) / 100 } }),
+  };
+  const target = imageTarget;
+  closeImage();
+  await send("PUT", `/sections/${encodeURIComponent(target.section)}/image`, body);
+}
+
+function closeImage() {
+  imageTarget = null;
+  delete document.body.dataset.canvasEditing;
+  const dialog = /** @type {HTMLDialogElement | null} */ (byId("canvas-image"));
+  if (dialog?.open) dialog.close();
+}
+
+/** Uploads a file from the panel (the same route as every upload) and picks it. @param {File} file */
+async function uploadImage(file) {
+  imageError("");
+  const form = new FormData();
+  form.append("file", file);
+  form.append("kind", "upload");
+  const res = await fetch("/api/assets", { method: "POST", headers: { "x-csrf-token": csrfToken() }, body: form });
+  const answer = await res.json().catch(() => ({}));
+  if (!res.ok) return imageError(answer.error?.message ?? `The upload failed (${res.status}).`);
+  addChoice({ id: answer.id, url: answer.url, label: file.name || "Upload" }, true);
+  const input = /** @type {HTMLInputElement} */ (byId("canvas-image-library").querySelector(`input[value="${CSS.escape(answer.id)}"]`));
+  input.checked = true;
+  input.focus();
+  byId("canvas-image-preview").src = answer.url;
+}
+
+function wireImagePanel() {
+  document.addEventListener("change", (event) => {
+    const target = /** @type {HTMLInputElement} */ (event.target);
+    if (target.name === "asset" && target.closest("#canvas-image-library")) byId("canvas-image-preview").src = target.dataset.url ?? "";
+    else if (target.id === "canvas-image-upload" && target.files?.[0]) {
+      uploadImage(target.files[0]).catch((e) => imageError(e.message));
+      target.value = "";
+    } else if (target.id === "canvas-image-aspect") drawFocus();
+  });
+  document.addEventListener("input", (event) => {
+    const id = /** @type {HTMLElement} */ (event.target).id;
+    if (id === "canvas-image-x" || id === "canvas-image-y") drawFocus();
+    if (id === "canvas-image-alt") altHint();
+  });
+  document.addEventListener("load", (event) => {
+    if (/** @type {HTMLElement} */ (event.target).id === "canvas-image-preview") drawFocus();
+  }, true);
+  document.addEventListener("click", (event) => {
+    const preview = /** @type {HTMLElement} */ (event.target);
+    if (preview.id !== "canvas-image-preview" || byId("canvas-image-aspect").value === "original") return;
+    const rect = preview.getBoundingClientRect();
+    byId("canvas-image-x").value = String(Math.round(((event.clientX - rect.left) / rect.width) * 100));
+    byId("canvas-image-y").value = String(Math.round(((event.clientY - rect.top) / rect.height) * 100));
+    drawFocus();
+  });
+  document.addEventListener("submit", (event) => {
+    const form = /** @type {HTMLFormElement} */ (event.target);
+    if (form.id !== "canvas-image-form") return;
+    event.preventDefault();
+    const submitter = /** @type {HTMLButtonElement | null} */ (/** @type {SubmitEvent} */ (event).submitter);
+    if (submitter?.value === "cancel") return closeImage();
+    saveImage().catch((e) => toast(e.message, "danger"));
+  });
+  // Escape (the dialog's own cancel) leaves the email as it was.
+  document.addEventListener("close", (event) => {
+    if (/** @type {HTMLElement} */ (event.target).id === "canvas-image") {
+      imageTarget = null;
+      delete document.body.dataset.canvasEditing;
+    }
+  }, true);
 }
 
 // --- selecting, moving, inserting -------------------------------------------------------------------
@@ -481,6 +666,7 @@ function keepViewport() {
 
 if (editorEl()) {
   keepViewport();
+  wireImagePanel();
   // An iframe's `load` does not bubble; caught on the way down, for every redrawn frame.
   document.addEventListener("load", (event) => {
     const target = event.target;

@@ -166,7 +166,7 @@ describe("the canvas (Chromium)", () => {
     expect((await api("GET", `/api/emails/${email.id}/mjml`)).body).not.toContain("data-ds-");
     expect(problems).toEqual([]);
     await page.context().close();
-  }, 60_000);
+  }, 120_000);
 
   test("at a phone's width (390px) too", async () => {
     const email = await readyEmail();
@@ -175,7 +175,7 @@ describe("the canvas (Chromium)", () => {
     await page.screenshot({ path: join(OUT, "canvas-mobile.png"), caret: "initial" });
     expect(problems).toEqual([]);
     await page.context().close();
-  }, 60_000);
+  }, 120_000);
 
   test("an in-place edit made on an older version is refused (409): the newer text stays and the canvas shows it", async () => {
     const email = await readyEmail();
@@ -202,7 +202,7 @@ describe("the canvas (Chromium)", () => {
     // Chromium logs the refused request (409) on purpose.
     expect(problems.filter((p) => !/status of 409/.test(p))).toEqual([]);
     await page.context().close();
-  }, 60_000);
+  }, 120_000);
 
   test("list items, product texts, the testimonial and the button are edited in place; the button's link in its popover; hostile text stays text", async () => {
     const ready = await readyEmail();
@@ -261,7 +261,7 @@ describe("the canvas (Chromium)", () => {
     await page.screenshot({ path: join(OUT, "canvas-lists.png"), caret: "initial" });
     expect(problems).toEqual([]);
     await page.context().close();
-  }, 90_000);
+  }, 180_000);
 
   test("keyboard: Tab saves and moves to the next text, Escape cancels, Enter opens and saves; Shift+Enter is a new line only in paragraphs", async () => {
     let email = await readyEmail();
@@ -319,7 +319,29 @@ describe("the canvas (Chromium)", () => {
     await expect(page.locator("#canvas-rewrite").isHidden()).resolves.toBe(true);
     expect(problems).toEqual([]);
     await page.context().close();
-  }, 90_000);
+  }, 180_000);
+
+  test("the toolbar rewrites the selected section with an instruction (streamed, then a new version)", async () => {
+    const email = await readyEmail();
+    const { page, problems } = await editor(email.id, 1360);
+    const ingredient = email.document.sections.find((s: any) => s.type === "ingredient");
+    // Select the section by focusing one of its texts (keyboard), then Rewrite… → "longer".
+    await marked(page, ingredient.id, "name").focus();
+    await page.locator("#canvas-toolbar:not([hidden])").waitFor();
+    await expect(page.locator("#canvas-selected").textContent()).resolves.toContain("Ingredient");
+    await page.click('#canvas-toolbar [data-canvas-action="rewrite"]');
+    await page.fill("#canvas-rewrite-instruction", "longer");
+    await page.keyboard.press("Enter");
+    const after = await newerThan(page, email.version);
+    const before = ingredient.fields.description as string;
+    const now = after.document.sections.find((s: any) => s.id === ingredient.id).fields.description as string;
+    expect(now.length).toBeGreaterThan(before.length);
+    expect(now.startsWith(before.replace(/\.$/, ""))).toBe(true);
+    const versions = (await api("GET", `/api/emails/${email.id}/versions`)).body.versions;
+    expect(versions.find((v: any) => v.version === after.version).note).toContain("longer");
+    expect(problems).toEqual([]);
+    await page.context().close();
+  }, 120_000);
 
   test("the Mobile width and the dark preview stay as chosen across in-place edits", async () => {
     let email = await readyEmail();
@@ -341,7 +363,7 @@ describe("the canvas (Chromium)", () => {
     await expect(page.locator("#vp-mobile").isChecked()).resolves.toBe(true);
     expect(problems).toEqual([]);
     await page.context().close();
-  }, 60_000);
+  }, 120_000);
 
   test("+ between two sections inserts the chosen type at that place; the toolbar moves, duplicates and deletes the selected section", async () => {
     const email = await readyEmail();
@@ -385,5 +407,5 @@ describe("the canvas (Chromium)", () => {
     expect(deleted.document.sections.map((s: any) => s.id)).toEqual(moved.document.sections.map((s: any) => s.id));
     expect(problems).toEqual([]);
     await page.context().close();
-  }, 60_000);
+  }, 120_000);
 });

@@ -381,6 +381,7 @@ const CanvasTools: FC<{ blocks: Array<{ id: string; name: string }> }> = ({ bloc
       <button type="submit" class="small primary">Rewrite</button>
       <button type="button" class="small quiet" data-canvas-rewrite-cancel>Cancel</button>
     </form>
+    <ImagePanel />
     <div class="canvas-palette" id="canvas-palette" role="menu" aria-label="Insert a section" hidden>
       <span class="muted small">Insert here:</span>
       {SECTION_TYPES.map((t) => (
@@ -392,6 +393,64 @@ const CanvasTools: FC<{ blocks: Array<{ id: string; name: string }> }> = ({ bloc
       <button type="button" class="small quiet" data-canvas-insert="">Cancel</button>
     </div>
   </>
+);
+
+/** The shapes the image panel crops to (src/email/images.ts `CROP_ASPECTS`), as people call them. */
+const CROP_CHOICES: Array<[string, string]> = [["original", "Whole image"], ["2:1", "Banner (2:1)"], ["16:9", "Wide (16:9)"], ["3:2", "Photo (3:2)"], ["4:3", "Classic (4:3)"], ["1:1", "Square (1:1)"], ["4:5", "Portrait (4:5)"]];
+
+/**
+ * The canvas's image panel (static/canvas.js fills and opens it): pick from the brand's library or
+ * upload, describe the image, and choose the shape and the focal point the email's copy is cut to.
+ */
+const ImagePanel: FC = () => (
+  <dialog class="canvas-image" id="canvas-image" aria-labelledby="canvas-image-title">
+    <form method="dialog" id="canvas-image-form">
+      <h2 id="canvas-image-title">Image</h2>
+      <p class="error" id="canvas-image-error" role="alert" hidden></p>
+      <div class="image-panel">
+        <fieldset class="image-library">
+          <legend>The brand's images</legend>
+          <div class="image-choices" id="canvas-image-library"></div>
+          <label class="button small image-upload">
+            Upload an image…
+            <input type="file" id="canvas-image-upload" accept="image/png,image/jpeg,image/gif,image/webp" class="visually-hidden" />
+          </label>
+        </fieldset>
+        <div class="image-focus">
+          <p class="muted small" id="canvas-image-focus-hint">Click the picture to choose what stays in view.</p>
+          <div class="focus-frame" id="canvas-image-focus">
+            <img id="canvas-image-preview" alt="The chosen image: click to set its focal point" />
+            {/* No ids: htmx carries the style of same-id elements across a swap, which the CSP refuses. */}
+            <span class="focus-box" aria-hidden="true"></span>
+            <span class="focus-dot" aria-hidden="true"></span>
+          </div>
+          <div class="focus-fields">
+            <label>
+              Shape
+              <select id="canvas-image-aspect" name="aspect">
+                {CROP_CHOICES.map(([value, label]) => <option value={value}>{label}</option>)}
+              </select>
+            </label>
+            <label>
+              Focus across (%)
+              <input type="number" id="canvas-image-x" name="x" min={0} max={100} step={1} value="50" />
+            </label>
+            <label>
+              Focus down (%)
+              <input type="number" id="canvas-image-y" name="y" min={0} max={100} step={1} value="50" />
+            </label>
+          </div>
+        </div>
+      </div>
+      <label for="canvas-image-alt">Image description (alt text)</label>
+      <input type="text" id="canvas-image-alt" name="alt" maxlength={300} autocomplete="off" aria-describedby="canvas-image-alt-hint" />
+      <p class="hint small" id="canvas-image-alt-hint">Say what the image shows, for people who cannot see it and inboxes that block images.</p>
+      <div class="form-actions">
+        <button type="submit" class="primary" value="save" id="canvas-image-save">Use this image</button>
+        <button type="submit" class="quiet" value="cancel" formnovalidate>Cancel</button>
+      </div>
+    </form>
+  </dialog>
 );
 
 /** The version a form's edit is made on (the page's `If-Match`). */

@@ -68,7 +68,7 @@ export function assetRoutes(options: AssetRoutesOptions) {
       path: "/api/assets",
       tags: ["Email studio"],
       summary: "List the team's images",
-      request: { query: z.object({ kind: z.enum(["upload", "logo", "product", "reference", "hero"]).optional() }) },
+      request: { query: z.object({ kind: z.enum(["upload", "logo", "product", "reference", "hero", "crop"]).optional() }) },
       responses: { 200: { description: "Assets", content: { "application/json": { schema: z.object({ assets: z.array(z.object({ id: z.string(), url: z.string(), kind: z.string(), name: z.string().nullable(), contentType: z.string(), width: z.number().nullable(), height: z.number().nullable() })) }) } } }, ...errors(401) },
     }),
     async (c) => {

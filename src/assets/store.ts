@@ -13,7 +13,14 @@ export const MAX_IMAGE_SIDE_PX = 12_000;
 /** Types we accept, decided by the bytes, never by the file name or the declared type. */
 export const ACCEPTED_IMAGE_TYPES = ["image/png", "image/jpeg", "image/gif", "image/webp"] as const;
 
-export type AssetKind = "upload" | "logo" | "product" | "reference" | "hero";
+export type AssetKind = "upload" | "logo" | "product" | "reference" | "hero" | "crop";
+
+/** The shape and focal point a crop was cut with (`x`, `y`: 0–1 from the left and the top). */
+export interface AssetCrop {
+  aspect: string;
+  x: number;
+  y: number;
+}
 
 export interface AssetInfo {
   id: string;
@@ -114,6 +121,44 @@ export class AssetStore {
     if (!row) return undefined;
     const { bytes, ...info } = row;
     return { info, bytes };
+  }
+
+  /**
+   * Stores an image we made from one of the team's own (a crop): the bytes come from sharp, not from
+   * a person, so they are not sniffed again. The source and the crop are kept with it, so the
+   * editor can show where it came from and the same crop is not stored twice (`derived`).
+   */
+  async saveDerived(scope: TeamScope, input: { bytes: Uint8Array; contentType: string; width: number; height: number; sourceId: string; crop: AssetCrop; name?: string }): Promise<AssetInfo> {
+    const teamId = ownerTeam(scope);
+    const id = newId("ast");
+    const sha256 = createHash("sha256").update(input.bytes).digest("hex");
+    const name = input.name ? input.name.replace(/[^\w .()-]/g, "_").slice(0, 120) : null;
+    await this.#sql`
+      insert into assets (id, team_id, kind, name, content_type, bytes, byte_length, width, height, sha256, source_id, crop)
+      values (${id}, ${teamId}, 'crop', ${name}, ${input.contentType}, ${input.bytes}, ${input.bytes.byteLength}, ${input.width}, ${input.height}, ${sha256}, ${input.sourceId}, ${this.#sql.json(input.crop as never)})`;
+    return { id, teamId, kind: "crop", name, contentType: input.contentType, byteLength: input.bytes.byteLength, width: input.width, height: input.height, sha256 };
+  }
+
+  /** Deletes a crop (only a derived image: uploads are never deleted here), e.g. one made for an edit that was refused. */
+  async deleteDerived(scope: TeamScope, id: string): Promise<void> {
+    await this.#sql`delete from assets where id = ${id} and kind = 'crop' and source_id is not null and ${teamFilter(this.#sql, scope)}`;
+  }
+
+  /** The crop of `sourceId` made with exactly `crop`, if one is stored already. */
+  async derived(scope: TeamScope, sourceId: string, crop: AssetCrop): Promise<AssetInfo | undefined> {
+    const [row] = await this.#sql<AssetInfo[]>`
+      select id, team_id as "teamId", kind, name, content_type as "contentType", byte_length as "byteLength", width, height, sha256
+      from assets
+      where ${teamFilter(this.#sql, scope)} and source_id = ${sourceId} and crop = ${this.#sql.json(crop as never)}
+      limit 1`;
+    return row;
+  }
+
+  /** Where a crop came from: its source asset and the crop; `undefined` for an image that is not a crop. */
+  async derivation(scope: TeamScope, id: string): Promise<{ sourceId: string; crop: AssetCrop } | undefined> {
+    const [row] = await this.#sql<Array<{ sourceId: string | null; crop: AssetCrop | null }>>`
+      select source_id as "sourceId", crop from assets where id = ${id} and ${teamFilter(this.#sql, scope)}`;
+    return row?.sourceId && row.crop ? { sourceId: row.sourceId, crop: row.crop } : undefined;
   }
 
   async list(scope: TeamScope, kind?: AssetKind): Promise<AssetInfo[]> {
