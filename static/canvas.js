@@ -66,7 +66,16 @@ async function refresh() {
 async function send(method, path, body) {
   status("Saving…", "saving");
   // A stale edit is merged by the server, or shown in the conflict panel (re-apply or discard): edit-client.js.
-  const { ok, status: code, answer } = await apiEdit(method, apiUrl() + path, body, { version: version() });
+  let result;
+  try {
+    result = await apiEdit(method, apiUrl() + path, body, { version: version() });
+  } catch {
+    // Offline or the server went away: say so rather than leave "Saving…" up.
+    status("Not saved", "error");
+    toast("The server could not be reached; the change was not saved. Try again.", "danger");
+    return false;
+  }
+  const { ok, status: code, answer } = result;
   if (ok) {
     const editor = editorEl();
     if (editor) editor.dataset.version = String(answer.version);

@@ -179,8 +179,13 @@ function validBody(op: Operation): unknown {
   if (op.method === "PATCH" && op.path === "/api/emails/{id}/sections/{sectionId}") return { fields: { text: "Words" } };
   // The email's own sections (an empty list would delete them all, and the sweep goes on with this email).
   if (op.method === "PUT" && op.path === "/api/emails/{id}/sections") return { sections: a.sections };
+  // An image slot names a field by pattern (imageUrl, url, products.N.imageUrl).
+  if (op.method === "PUT" && op.path === "/api/emails/{id}/sections/{sectionId}/image") return { ...base, slot: "imageUrl" };
   return base;
 }
+
+/** Valid values for required query parameters whose pattern a schema sample cannot guess. */
+const VALID_QUERY: Record<string, string> = { slot: "imageUrl" };
 
 /** The route's path with its parameters filled for `team` (or unknown ids). */
 function pathFor(op: Operation, ids: { email: string; brief: string; section: string }, query: Record<string, string> = {}): string {
@@ -191,7 +196,7 @@ function pathFor(op: Operation, ids: { email: string; brief: string; section: st
     .replace(/\{[^}]+\}/g, "x");
   // Required query parameters get a valid value, so only what is being tried is wrong.
   const params = new URLSearchParams();
-  for (const p of op.parameters.filter((p) => p.in === "query" && p.required)) params.set(p.name, String(sample(p.schema)));
+  for (const p of op.parameters.filter((p) => p.in === "query" && p.required)) params.set(p.name, VALID_QUERY[p.name] ?? String(sample(p.schema)));
   for (const [name, value] of Object.entries(query)) params.set(name, value);
   return params.size ? `${path}?${params}` : path;
 }

@@ -114,6 +114,13 @@ describe("If-Match and version conflicts", () => {
     expect(put.status).toBe(200);
     expect(put.body.document.sections.map((s: any) => s.id)).toEqual(email.document.sections.map((s: any) => s.id).reverse());
     expect(headline(put.body).fields.text).toBe("Tab A's headline");
+    // Replacing the sections with none would leave an empty email (no footer): refused, nothing stored.
+    const empty = await api("PUT", `/api/emails/${email.id}/sections`, { sections: [] }, { "if-match": `"${put.body.version}"` });
+    expect(empty.status).toBe(400);
+    expect(empty.body.error.message).toContain("at least one section");
+    const after = await api("GET", `/api/emails/${email.id}`);
+    expect(after.body.version).toBe(put.body.version);
+    expect(after.body.document.sections).toHaveLength(email.document.sections.length);
   });
 
   test("edits to different fields of one section made on the same version are merged: both are kept", async () => {

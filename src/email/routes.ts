@@ -9,7 +9,7 @@ import { AssetStore, assetIdFromUrl } from "../assets/store";
 import { requireOwnAssets } from "../assets/routes";
 import { BriefInput, displayName, StudioStore, type EmailRecord } from "./studio";
 import { SECTION_TYPES } from "./document";
-import { MAX_NAME_CHARS, MAX_PREHEADER_CHARS, MAX_SUBJECT_CHARS } from "./limits";
+import { MAX_NAME_CHARS, MAX_PREHEADER_CHARS, MAX_SECTIONS, MAX_SUBJECT_CHARS } from "./limits";
 import type { EmailLibrary } from "./library";
 import { emailToText } from "./text";
 import { assetImagesIn, exportZip, slugFileName } from "./export";
@@ -521,7 +521,7 @@ export function studioRoutes(options: StudioRoutesOptions) {
       path: "/api/emails/{id}/sections",
       tags: ["Email studio"],
       summary: "Reorder, add or delete sections (send the new list of sections)",
-      request: { params: z.object({ id: Id("id", "email_x") }), headers: EditHeaders, body: { content: { "application/json": { schema: z.object({ sections: z.array(z.object({ id: z.string(), type: z.enum(SECTION_TYPES), fields: Json.optional() })) }) } } } },
+      request: { params: z.object({ id: Id("id", "email_x") }), headers: EditHeaders, body: { content: { "application/json": { schema: z.object({ sections: z.array(z.object({ id: z.string(), type: z.enum(SECTION_TYPES), fields: Json.optional() })).min(1, "An email keeps at least one section; to start over, generate a new email.").max(MAX_SECTIONS) }) } } } },
       responses: { 200: { description: "The new version", content: { "application/json": { schema: EmailView } } }, ...errors(400, 401, 404, 409) },
     }),
     async (c) => {
