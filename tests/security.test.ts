@@ -285,7 +285,8 @@ describe("tenant isolation of the email studio", () => {
     "post /api/briefs/{id}/generate": async () => ({ provider: "offline" }),
     "patch /api/emails/{id}/sections/{sectionId}": async () => ({ fields: {} }),
     "post /api/emails/{id}/sections/{sectionId}/regenerate": async () => ({ instruction: "Make it mine" }),
-    "put /api/emails/{id}/sections": async () => ({ sections: [] }),
+    "put /api/emails/{id}/sections": async () => ({ sections: [{ id: ids.sectionB!, type: "hero" }] }),
+    "put /api/emails/{id}/sections/{sectionId}/image": async () => ({ slot: "imageUrl", assetId: ids.assetB!, alt: "Hijacked" }),
     "post /api/emails/{id}/versions/{version}/restore": async () => undefined,
     "post /api/brands/imports/{id}/accept": async () => ({}),
     "post /api/brands/{id}/product-images": async () => form(await png(), "p.png"),
@@ -298,6 +299,7 @@ describe("tenant isolation of the email studio", () => {
   /** A valid query for each route that requires one, for the same reason. */
   const queries: Record<string, string> = {
     "get /api/emails/{id}/export": "?platform=klaviyo&format=html",
+    "get /api/emails/{id}/sections/{sectionId}/image": "?slot=imageUrl",
   };
 
   function fill(path: string): string {
