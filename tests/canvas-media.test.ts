@@ -255,7 +255,7 @@ describe("the image panel (Chromium)", () => {
     const dialog = page.locator("#canvas-image");
     await dialog.waitFor({ state: "visible" });
     // The current image is chosen; the brand's product image is offered.
-    await expect(page.locator("#canvas-image-library input:checked").count()).resolves.toBe(1);
+    expect(await page.locator("#canvas-image-library input:checked").count()).toBe(1);
     await page.locator(`label.image-choice:has(input[value="${productId}"])`).click();
     await page.fill("#canvas-image-alt", "Radiance Serum on the bathroom shelf");
     await page.selectOption("#canvas-image-aspect", "1:1");
@@ -276,17 +276,17 @@ describe("the image panel (Chromium)", () => {
     await heroImg.focus();
     await page.keyboard.press("Enter");
     await dialog.waitFor({ state: "visible" });
-    await expect(page.locator("#canvas-image-aspect").inputValue()).resolves.toBe("1:1");
-    await expect(page.locator("#canvas-image-x").inputValue()).resolves.toBe("0");
+    expect(await page.locator("#canvas-image-aspect").inputValue()).toBe("1:1");
+    expect(await page.locator("#canvas-image-x").inputValue()).toBe("0");
     const png = await sharp({ create: { width: 300, height: 300, channels: 3, background: { r: 250, g: 200, b: 0 } } }).png().toBuffer();
     await page.setInputFiles("#canvas-image-upload", { name: "yellow.png", mimeType: "image/png", buffer: png });
     await page.locator('label.image-choice:has(input:checked) span:text("yellow.png")').waitFor();
     // A file that is not an image is refused in the panel, the choice stays.
     await page.setInputFiles("#canvas-image-upload", { name: "notes.png", mimeType: "image/png", buffer: Buffer.from("not an image at all") });
     await page.locator("#canvas-image-error:not([hidden])").waitFor();
-    await expect(page.locator("#canvas-image-error").textContent()).resolves.toContain("PNG");
+    expect(await page.locator("#canvas-image-error").textContent()).toContain("PNG");
     await page.fill("#canvas-image-alt", "");
-    await expect(page.locator("#canvas-image-alt-hint.warn").textContent()).resolves.toContain("No description");
+    expect(await page.locator("#canvas-image-alt-hint.warn").textContent()).toContain("No description");
     await page.selectOption("#canvas-image-aspect", "original");
     await page.click("#canvas-image-save");
     email = await newerThan(page, email.version, email.id);

@@ -91,7 +91,7 @@ describe("marketer flow", () => {
     await page.fill("input[name=email]", "ann@example.com");
     await page.fill("input[name=password]", "correct horse battery");
     await Promise.all([page.waitForURL("**/emails"), page.click("button[type=submit]")]);
-    await expect(page.locator(".empty-state h2").textContent()).resolves.toBe("No emails yet");
+    expect(await page.locator(".empty-state h2").textContent()).toBe("No emails yet");
     await accessible(page, "emails (empty)");
     await page.close();
   }, 30_000);
