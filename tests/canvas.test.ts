@@ -1,8 +1,9 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
-import { chromium, type Browser, type Page } from "playwright-core";
-import { ROOT, removeDataDir, startServer, TEST_API_TOKEN, type TestServer } from "./support/server";
+import type { Browser, Page } from "playwright-core";
+import { ROOT, startServer, type TestServer } from "./support/server";
+import { apiAs, launchChromium, newBrand, newTeam, previewAfter, previewReady, readyEmail as studioEmail, serumBrief, signedIn, stopAll } from "./support/studio";
 import { referenceAssets } from "./support/references";
 
 /**
@@ -12,66 +13,24 @@ import { referenceAssets } from "./support/references";
  */
 
 const OUT = join(ROOT, "test-output/canvas");
-const PASSWORD = "correct horse battery";
 let server: TestServer;
 let browser: Browser;
 let token: string;
 let ownerEmail: string;
 
-async function api(method: string, path: string, body?: unknown) {
-  const res = await fetch(server.url + path, { method, headers: { authorization: `Bearer ${token}`, ...(body === undefined ? {} : { "content-type": "application/json" }) }, body: body === undefined ? undefined : JSON.stringify(body) });
-  const text = await res.text();
-  let parsed: any = text;
-  try {
-    parsed = text ? JSON.parse(text) : undefined;
-  } catch {}
-  return { status: res.status, body: parsed };
-}
+const api = apiAs(() => server.url, () => token);
 
 async function readyEmail(): Promise<any> {
-  const brand = await api("POST", "/api/brands", { name: "Canvas & Co", colors: { primary: "#0f5132", secondary: "#c9a227", background: "#fffaf2", text: "#222222" }, footer: { address: "12 Market Street, Portland, OR 97201", unsubscribeUrl: "https://canvas.example/unsubscribe" } });
-  expect(brand.status).toBe(201);
-  const brief = await api("POST", "/api/briefs", { brandId: brand.body.id, objective: "Launch the serum", audience: "Tired skin", tone: "warm", hook: "Wake up to brighter skin", cta: { label: "Shop now", url: "https://canvas.example/serum" }, referenceAssetIds: await referenceAssets(server.url, token) });
-  expect(brief.status).toBe(201);
-  const started = await api("POST", `/api/briefs/${brief.body.id}/generate`, { provider: "offline", options: { sectionDelayMs: 0 } });
-  expect(started.status).toBe(202);
-  for (let i = 0; i < 600; i++) {
-    const email = (await api("GET", `/api/emails/${started.body.emailId}`)).body;
-    if (email.status !== "generating") {
-      expect(email.status).toBe("ready");
-      return email;
-    }
-    await Bun.sleep(50);
-  }
-  throw new Error("still generating");
+  const brandId = await newBrand(api, "Canvas & Co", "https://canvas.example/unsubscribe");
+  return studioEmail(api, serumBrief(brandId, "canvas.example", "Wake up to brighter skin", await referenceAssets(server.url, token)));
 }
 
 /** The editor of `emailId` in a signed-in page of the given width, with its page errors collected. */
 async function editor(emailId: string, width: number): Promise<{ page: Page; problems: string[] }> {
-  const context = await browser.newContext({ viewport: { width, height: 900 }, reducedMotion: "reduce" });
-  context.setDefaultTimeout(15_000);
-  const problems: string[] = [];
-  const page = await context.newPage();
-  page.on("pageerror", (error) => problems.push(error.message));
-  page.on("console", (message) => message.type() === "error" && problems.push(message.text()));
-  await page.goto(`${server.url}/login`);
-  await page.fill("input[name=email]", ownerEmail);
-  await page.fill("input[name=password]", PASSWORD);
-  await Promise.all([page.waitForURL((url) => !url.pathname.startsWith("/login")), page.click("button[type=submit]")]);
+  const { page, problems } = await signedIn(browser, server.url, ownerEmail, { width, timeout: 15_000 });
   await page.goto(`${server.url}/emails/${emailId}`);
-  await canvasReady(page);
+  await previewReady(page);
   return { page, problems };
-}
-
-/**
- * Waits until canvas.js has attached to the (re)loaded preview frame and its images have loaded (an
- * image arriving later moves the texts under the pointer).
- */
-async function canvasReady(page: Page) {
-  await page.waitForFunction(() => {
-    const doc = (document.getElementById("email-frame") as HTMLIFrameElement | null)?.contentDocument;
-    return doc?.documentElement?.dataset.dsCanvas === "1" && [...doc.images].every((img) => img.complete);
-  });
 }
 
 const frame = (page: Page) => page.frameLocator("#email-frame");
@@ -90,7 +49,7 @@ async function editHeadline(page: Page, email: any, text: string) {
   const saved = (await api("GET", `/api/emails/${email.id}`)).body;
   expect(saved.version).toBeGreaterThan(email.version);
   expect(saved.document.sections.find((s: any) => s.id === headline.id).fields.text).toBe(text);
-  await canvasReady(page);
+  await previewReady(page);
   expect(await frame(page).locator(`[data-ds-section="${headline.id}"][data-ds-field="text"]`).textContent()).toBe(text);
   return saved;
 }
@@ -100,13 +59,7 @@ const marked = (page: Page, sectionId: string, field: string) => frame(page).loc
 
 /** Waits for the editor to show a version newer than `version`, and for the canvas to be attached again. */
 async function newerThan(page: Page, version: number) {
-  // The redrawn frame (its URL names the editor's version), not the one being replaced.
-  await page.waitForFunction((v) => {
-    const now = Number(document.getElementById("editor")?.dataset.version);
-    const doc = (document.getElementById("email-frame") as HTMLIFrameElement | null)?.contentDocument;
-    return now > v && doc?.URL.endsWith(`v=${now}`) && doc.documentElement?.dataset.dsCanvas === "1";
-  }, version);
-  await canvasReady(page);
+  await previewAfter(page, version);
   return (await api("GET", `/api/emails/${(await page.locator("#editor").getAttribute("data-email-id"))!}`)).body;
 }
 
@@ -125,19 +78,11 @@ beforeAll(async () => {
   mkdirSync(OUT, { recursive: true });
   server = await startServer();
   ownerEmail = `canvas-${crypto.randomUUID()}@example.com`;
-  const team = await fetch(`${server.url}/api/teams`, { method: "POST", headers: { authorization: `Bearer ${TEST_API_TOKEN}`, "content-type": "application/json" }, body: JSON.stringify({ name: "Canvas", owner: { name: "Cam", email: ownerEmail, password: PASSWORD } }) });
-  expect(team.status).toBe(201);
-  token = (await team.json()).apiToken;
-  browser = await chromium.launch({ executablePath: "/usr/bin/chromium", args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"] });
+  token = await newTeam(server.url, "Canvas", { name: "Cam", email: ownerEmail });
+  browser = await launchChromium();
 }, 60_000);
 
-afterAll(async () => {
-  await browser?.close();
-  if (server) {
-    await server.stop();
-    removeDataDir(server.dataDir);
-  }
-});
+afterAll(() => stopAll(browser, server));
 
 describe("the canvas (Chromium)", () => {
   test("a headline edited in place saves a new version; Escape cancels; exports carry no canvas markers", async () => {
@@ -194,7 +139,7 @@ describe("the canvas (Chromium)", () => {
     expect(await page.locator("#conflict-dialog .conflict-yours").textContent()).toContain("My headline");
     await page.click("#conflict-discard");
     await page.waitForFunction((v) => Number(document.getElementById("editor")?.dataset.version) === v, other.body.version);
-    await canvasReady(page);
+    await previewReady(page);
     expect(await frame(page).locator(`[data-ds-section="${headline.id}"][data-ds-field="text"]`).textContent()).toBe("Their headline");
     const now = (await api("GET", `/api/emails/${email.id}`)).body;
     expect(now.version).toBe(other.body.version);
@@ -381,7 +326,7 @@ describe("the canvas (Chromium)", () => {
     expect(after.version).toBeGreaterThan(email.version);
 
     // The new section is selected: move it up one.
-    await canvasReady(page);
+    await previewReady(page);
     await page.locator("#canvas-toolbar:not([hidden])").waitFor();
     await page.click('#canvas-toolbar [data-canvas-action="up"]');
     await page.waitForFunction((v) => Number(document.getElementById("editor")?.dataset.version) > v, after.version);
@@ -390,7 +335,7 @@ describe("the canvas (Chromium)", () => {
     expect(moved.document.sections[2].id).toBe(after.document.sections[1].id);
 
     // Duplicate puts a copy right after it (and selects the copy); Delete removes the copy again.
-    await canvasReady(page);
+    await previewReady(page);
     await page.locator("#canvas-toolbar:not([hidden])").waitFor();
     await page.click('#canvas-toolbar [data-canvas-action="duplicate"]');
     await page.waitForFunction((v) => Number(document.getElementById("editor")?.dataset.version) > v, moved.version);
@@ -399,7 +344,7 @@ describe("the canvas (Chromium)", () => {
     expect(copied.document.sections[2].type).toBe(moved.document.sections[1].type);
     expect(copied.document.sections[2].fields).toEqual(moved.document.sections[1].fields);
     expect(copied.document.sections[2].id).not.toBe(moved.document.sections[1].id);
-    await canvasReady(page);
+    await previewReady(page);
     await page.locator("#canvas-toolbar:not([hidden])").waitFor();
     await page.click('#canvas-toolbar [data-canvas-action="delete"]');
     await page.waitForFunction((v) => Number(document.getElementById("editor")?.dataset.version) > v, copied.version);

@@ -1,8 +1,9 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { mkdirSync, readFileSync } from "node:fs";
+import { mkdirSync } from "node:fs";
 import { join } from "node:path";
-import { chromium, type Browser, type Page } from "playwright-core";
-import { ROOT, removeDataDir, startServer, TEST_API_TOKEN, type TestServer } from "./support/server";
+import type { Browser, Page } from "playwright-core";
+import { ROOT, startServer, TEST_API_TOKEN, type TestServer } from "./support/server";
+import { accessible, apiAs, launchChromium, newBrand, newTeam, PASSWORD, previewReady, readyEmail as studioEmail, serumBrief, signedIn as signIn, stopAll } from "./support/studio";
 import { referenceAssets } from "./support/references";
 import { LIBRARY_PAGE_SIZE } from "../src/web/library-pages";
 
@@ -14,7 +15,6 @@ import { LIBRARY_PAGE_SIZE } from "../src/web/library-pages";
  */
 
 const OUT = join(ROOT, "test-output/library");
-const PASSWORD = "correct horse battery";
 const HOSTILE = `<img src=x onerror="window.__xss=1">"'&`;
 let server: TestServer;
 let browser: Browser;
@@ -22,57 +22,14 @@ let token: string;
 let ownerEmail: string;
 const ids = {} as { brand: string; other: string; email: string; otherEmail: string };
 
-async function api(method: string, path: string, body?: unknown, headers: Record<string, string> = {}) {
-  const res = await fetch(server.url + path, { method, headers: { authorization: `Bearer ${token}`, ...(body === undefined ? {} : { "content-type": "application/json" }), ...headers }, body: body === undefined ? undefined : JSON.stringify(body) });
-  const text = await res.text();
-  let parsed: any = text;
-  try {
-    parsed = text ? JSON.parse(text) : undefined;
-  } catch {}
-  return { status: res.status, body: parsed };
-}
-
-async function brand(name: string): Promise<string> {
-  const res = await api("POST", "/api/brands", { name, colors: { primary: "#0f5132", secondary: "#c9a227", background: "#fffaf2", text: "#222222" }, footer: { address: "12 Market Street, Portland, OR 97201", unsubscribeUrl: "https://library.example/unsubscribe" } });
-  expect(res.status).toBe(201);
-  return res.body.id;
-}
-
-async function readyEmail(brandId: string, hook: string): Promise<any> {
-  const brief = await api("POST", "/api/briefs", { brandId, objective: "Launch the serum", audience: "Tired skin", tone: "warm", hook, cta: { label: "Shop now", url: "https://library.example/serum" }, referenceAssetIds: await referenceAssets(server.url, token) });
-  expect(brief.status).toBe(201);
-  const started = await api("POST", `/api/briefs/${brief.body.id}/generate`, { provider: "offline", options: { sectionDelayMs: 0 } });
-  expect(started.status).toBe(202);
-  for (let i = 0; i < 600; i++) {
-    const email = (await api("GET", `/api/emails/${started.body.emailId}`)).body;
-    if (email.status !== "generating") {
-      expect(email.status).toBe("ready");
-      return email;
-    }
-    await Bun.sleep(50);
-  }
-  throw new Error("still generating");
-}
+const api = apiAs(() => server.url, () => token);
+const brand = (name: string) => newBrand(api, name, "https://library.example/unsubscribe");
+const readyEmail = async (brandId: string, hook: string) => studioEmail(api, serumBrief(brandId, "library.example", hook, await referenceAssets(server.url, token)));
 
 /** A signed-in page with its errors (page errors, console errors, CSP violations) collected. */
-async function signedIn(width = 1360): Promise<{ page: Page; problems: string[] }> {
-  const context = await browser.newContext({ viewport: { width, height: 900 }, reducedMotion: "reduce" });
-  context.setDefaultTimeout(15_000);
+const signedIn = (width = 1360) =>
   // The library's thumbnails are renders of each email: on a busy machine a page's "load" takes a while.
-  context.setDefaultNavigationTimeout(60_000);
-  await context.addInitScript(() => {
-    document.addEventListener("securitypolicyviolation", (e) => console.error(`CSP violation: ${e.violatedDirective} blocked ${e.blockedURI || "inline"}`));
-  });
-  const problems: string[] = [];
-  const page = await context.newPage();
-  page.on("pageerror", (error) => problems.push(error.message));
-  page.on("console", (message) => message.type() === "error" && problems.push(message.text()));
-  await page.goto(`${server.url}/login`);
-  await page.fill("input[name=email]", ownerEmail);
-  await page.fill("input[name=password]", PASSWORD);
-  await Promise.all([page.waitForURL((url) => !url.pathname.startsWith("/login")), page.click("button[type=submit]")]);
-  return { page, problems };
-}
+  signIn(browser, server.url, ownerEmail, { width, timeout: 15_000, navigationTimeout: 60_000, cspToConsole: true });
 
 const row = (page: Page, id: string) => page.locator(`#email-list tbody tr[data-email-id="${id}"]`);
 const listed = async (query = "") => (await api("GET", `/api/emails?limit=100${query}`)).body.emails as any[];
@@ -82,36 +39,19 @@ async function noXss(page: Page) {
   expect(await page.locator('img[src="x"]').count()).toBe(0);
 }
 
-async function accessible(page: Page, name: string) {
-  await page.evaluate(readFileSync(join(ROOT, "node_modules/axe-core/axe.min.js"), "utf8"));
-  const violations = await page.evaluate(async () => {
-    const result = await (window as unknown as { axe: { run: (ctx: unknown, options: unknown) => Promise<{ violations: Array<{ id: string; impact: string; help: string; nodes: Array<{ target: string[] }> }> }> } }).axe.run(document, { resultTypes: ["violations"], iframes: false });
-    return result.violations.filter((v) => v.impact === "serious" || v.impact === "critical").map((v) => `${v.id} (${v.impact}): ${v.help} — ${v.nodes.map((n) => n.target.join(" ")).slice(0, 3).join(", ")}`);
-  });
-  expect(violations, `axe on ${name}`).toEqual([]);
-}
-
 beforeAll(async () => {
   mkdirSync(OUT, { recursive: true });
   server = await startServer({ env: { AI_PROVIDER: "offline" } });
   ownerEmail = `library-${crypto.randomUUID()}@example.com`;
-  const team = await fetch(`${server.url}/api/teams`, { method: "POST", headers: { authorization: `Bearer ${TEST_API_TOKEN}`, "content-type": "application/json" }, body: JSON.stringify({ name: "Library", owner: { name: "Lib", email: ownerEmail, password: PASSWORD } }) });
-  expect(team.status).toBe(201);
-  token = (await team.json()).apiToken;
+  token = await newTeam(server.url, "Library", { name: "Lib", email: ownerEmail });
   ids.brand = await brand("Glow & Co");
   ids.other = await brand(`Other ${HOSTILE}`);
   ids.email = (await readyEmail(ids.brand, "Wake up to brighter skin")).id;
   ids.otherEmail = (await readyEmail(ids.other, "Summer sale starts now")).id;
-  browser = await chromium.launch({ executablePath: "/usr/bin/chromium", args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"] });
+  browser = await launchChromium();
 }, 240_000);
 
-afterAll(async () => {
-  await browser?.close();
-  if (server) {
-    await server.stop();
-    removeDataDir(server.dataDir);
-  }
-});
+afterAll(() => stopAll(browser, server));
 
 describe("the library page (Chromium)", () => {
   test("duplicate, rename (a hostile name, shown escaped), archive and Undo, from the page", async () => {
@@ -283,10 +223,7 @@ describe("the library page (Chromium)", () => {
     expect(afterAdd.document.sections.at(-2)).toMatchObject({ type: "cta", fields: cta.fields });
 
     // The canvas palette lists it too: "+" before the second section, then the block.
-    await page.waitForFunction(() => {
-      const doc = (document.getElementById("email-frame") as HTMLIFrameElement | null)?.contentDocument;
-      return doc?.documentElement?.dataset.dsCanvas === "1" && [...doc.images].every((img) => img.complete);
-    });
+    await previewReady(page);
     await page.frameLocator("#email-frame").locator('[data-ds-insert="1"]').click();
     await page.click(`#canvas-palette [data-canvas-block="${blocks[0].id}"]`);
     await page.waitForSelector(`#editor[data-version="${email.version + 2}"]`);
