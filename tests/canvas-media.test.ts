@@ -2,8 +2,9 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import sharp from "sharp";
-import { chromium, type Browser, type Page } from "playwright-core";
-import { ROOT, removeDataDir, startServer, TEST_API_TOKEN, type TestServer } from "./support/server";
+import type { Browser, Page } from "playwright-core";
+import { ROOT, startServer, type TestServer } from "./support/server";
+import { apiAs, launchChromium, newBrand, newTeam, previewAfter, previewReady, readyEmail, request, serumBrief, signedIn, stopAll } from "./support/studio";
 import { referenceAssets } from "./support/references";
 
 /**
@@ -13,24 +14,15 @@ import { referenceAssets } from "./support/references";
  */
 
 const OUT = join(ROOT, "test-output/canvas");
-const PASSWORD = "correct horse battery";
 let server: TestServer;
 let browser: Browser;
 let ownerEmail: string;
 const teams: Record<"a" | "b", string> = { a: "", b: "" };
 
-async function api(method: string, path: string, body?: unknown, options: { team?: "a" | "b"; ifMatch?: number } = {}) {
-  const headers: Record<string, string> = { authorization: `Bearer ${teams[options.team ?? "a"]}` };
-  if (body !== undefined) headers["content-type"] = "application/json";
-  if (options.ifMatch !== undefined) headers["if-match"] = `"${options.ifMatch}"`;
-  const res = await fetch(server.url + path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
-  const text = await res.text();
-  let parsed: any = text;
-  try {
-    parsed = text ? JSON.parse(text) : undefined;
-  } catch {}
-  return { status: res.status, body: parsed };
-}
+/** The API as team a (or b), with If-Match when given. */
+const api = (method: string, path: string, body?: unknown, options: { team?: "a" | "b"; ifMatch?: number } = {}) =>
+  request(server.url, teams[options.team ?? "a"], method, path, body, options.ifMatch === undefined ? {} : { "if-match": `"${options.ifMatch}"` });
+const teamA = apiAs(() => server.url, () => teams.a);
 
 /** A PNG whose left half is red and right half blue: crops at the left and the right edge differ. */
 async function halves(width = 400, height = 200): Promise<Uint8Array> {
@@ -66,23 +58,12 @@ async function fixture(): Promise<Fixture> {
   const logo = await upload(new Uint8Array(await sharp({ create: { width: 200, height: 80, channels: 3, background: { r: 15, g: 81, b: 50 } } }).png().toBuffer()), "logo.png", "logo");
   const product = await upload(await halves(), "serum.png", "product");
   expect([logo.status, product.status]).toEqual([201, 201]);
-  const brand = await api("POST", "/api/brands", { name: "Media & Co", colors: { primary: "#0f5132", secondary: "#c9a227", background: "#fffaf2", text: "#222222" }, logoAssetId: logo.body.id, productImageAssetIds: [product.body.id], footer: { address: "12 Market Street, Portland, OR 97201", unsubscribeUrl: "https://media.example/unsubscribe" } });
-  expect(brand.status).toBe(201);
-  const brief = await api("POST", "/api/briefs", { brandId: brand.body.id, objective: "Launch the serum", audience: "Tired skin", tone: "warm", hook: "Wake up to brighter skin", products: [{ name: "Radiance Serum", description: "A vitamin C serum that brightens.", url: "https://media.example/serum" }], cta: { label: "Shop now", url: "https://media.example/serum" }, referenceAssetIds: await referenceAssets(server.url, teams.a) });
-  expect(brief.status).toBe(201);
-  const started = await api("POST", `/api/briefs/${brief.body.id}/generate`, { provider: "offline", options: { sectionDelayMs: 0 } });
-  expect(started.status).toBe(202);
-  for (let i = 0; i < 600; i++) {
-    const email = (await api("GET", `/api/emails/${started.body.emailId}`)).body;
-    if (email.status !== "generating") {
-      expect(email.status).toBe("ready");
-      const hero = email.document.sections.find((s: any) => s.type === "hero");
-      expect(hero).toBeDefined();
-      return { email, hero, logoId: logo.body.id, productId: product.body.id };
-    }
-    await Bun.sleep(50);
-  }
-  throw new Error("still generating");
+  const brandId = await newBrand(teamA, "Media & Co", "https://media.example/unsubscribe", { logoAssetId: logo.body.id, productImageAssetIds: [product.body.id] });
+  const products = [{ name: "Radiance Serum", description: "A vitamin C serum that brightens.", url: "https://media.example/serum" }];
+  const email = await readyEmail(teamA, serumBrief(brandId, "media.example", "Wake up to brighter skin", await referenceAssets(server.url, teams.a), { products }));
+  const hero = email.document.sections.find((s: any) => s.type === "hero");
+  expect(hero).toBeDefined();
+  return { email, hero, logoId: logo.body.id, productId: product.body.id };
 }
 
 beforeAll(async () => {
@@ -90,20 +71,12 @@ beforeAll(async () => {
   server = await startServer();
   ownerEmail = `media-${crypto.randomUUID()}@example.com`;
   for (const [key, owner] of [["a", ownerEmail], ["b", `other-${crypto.randomUUID()}@example.com`]] as const) {
-    const team = await fetch(`${server.url}/api/teams`, { method: "POST", headers: { authorization: `Bearer ${TEST_API_TOKEN}`, "content-type": "application/json" }, body: JSON.stringify({ name: `Media ${key}`, owner: { name: "Mo", email: owner, password: PASSWORD } }) });
-    expect(team.status).toBe(201);
-    teams[key] = (await team.json()).apiToken;
+    teams[key] = await newTeam(server.url, `Media ${key}`, { name: "Mo", email: owner });
   }
-  browser = await chromium.launch({ executablePath: "/usr/bin/chromium", args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"] });
+  browser = await launchChromium();
 }, 60_000);
 
-afterAll(async () => {
-  await browser?.close();
-  if (server) {
-    await server.stop();
-    removeDataDir(server.dataDir);
-  }
-});
+afterAll(() => stopAll(browser, server));
 
 describe("the image API", () => {
   test("the library offers the brand's logo, product image and the email's hero; a crop is cut around the focal point", async () => {
@@ -205,35 +178,14 @@ describe("the image API", () => {
 
 /** The editor of `emailId` in a signed-in page. */
 async function editor(emailId: string, width: number): Promise<{ page: Page; problems: string[] }> {
-  const context = await browser.newContext({ viewport: { width, height: 900 }, reducedMotion: "reduce" });
-  context.setDefaultTimeout(20_000);
-  const problems: string[] = [];
-  const page = await context.newPage();
-  page.on("pageerror", (error) => problems.push(error.message));
-  page.on("console", (message) => message.type() === "error" && problems.push(message.text()));
-  await page.goto(`${server.url}/login`);
-  await page.fill("input[name=email]", ownerEmail);
-  await page.fill("input[name=password]", PASSWORD);
-  await Promise.all([page.waitForURL((url) => !url.pathname.startsWith("/login")), page.click("button[type=submit]")]);
+  const { page, problems } = await signedIn(browser, server.url, ownerEmail, { width, timeout: 20_000 });
   await page.goto(`${server.url}/emails/${emailId}`);
-  await canvasReady(page);
+  await previewReady(page);
   return { page, problems };
 }
 
-async function canvasReady(page: Page) {
-  await page.waitForFunction(() => {
-    const doc = (document.getElementById("email-frame") as HTMLIFrameElement | null)?.contentDocument;
-    return doc?.documentElement?.dataset.dsCanvas === "1" && [...doc.images].every((img) => img.complete);
-  });
-}
-
 async function newerThan(page: Page, version: number, emailId: string) {
-  await page.waitForFunction((v) => {
-    const now = Number(document.getElementById("editor")?.dataset.version);
-    const doc = (document.getElementById("email-frame") as HTMLIFrameElement | null)?.contentDocument;
-    return now > v && doc?.URL.endsWith(`v=${now}`) && doc.documentElement?.dataset.dsCanvas === "1";
-  }, version);
-  await canvasReady(page);
+  await previewAfter(page, version);
   return (await api("GET", `/api/emails/${emailId}`)).body;
 }
 
@@ -255,7 +207,7 @@ describe("the image panel (Chromium)", () => {
     const dialog = page.locator("#canvas-image");
     await dialog.waitFor({ state: "visible" });
     // The current image is chosen; the brand's product image is offered.
-    await expect(page.locator("#canvas-image-library input:checked").count()).resolves.toBe(1);
+    expect(await page.locator("#canvas-image-library input:checked").count()).toBe(1);
     await page.locator(`label.image-choice:has(input[value="${productId}"])`).click();
     await page.fill("#canvas-image-alt", "Radiance Serum on the bathroom shelf");
     await page.selectOption("#canvas-image-aspect", "1:1");
@@ -276,17 +228,17 @@ describe("the image panel (Chromium)", () => {
     await heroImg.focus();
     await page.keyboard.press("Enter");
     await dialog.waitFor({ state: "visible" });
-    await expect(page.locator("#canvas-image-aspect").inputValue()).resolves.toBe("1:1");
-    await expect(page.locator("#canvas-image-x").inputValue()).resolves.toBe("0");
+    expect(await page.locator("#canvas-image-aspect").inputValue()).toBe("1:1");
+    expect(await page.locator("#canvas-image-x").inputValue()).toBe("0");
     const png = await sharp({ create: { width: 300, height: 300, channels: 3, background: { r: 250, g: 200, b: 0 } } }).png().toBuffer();
     await page.setInputFiles("#canvas-image-upload", { name: "yellow.png", mimeType: "image/png", buffer: png });
     await page.locator('label.image-choice:has(input:checked) span:text("yellow.png")').waitFor();
     // A file that is not an image is refused in the panel, the choice stays.
     await page.setInputFiles("#canvas-image-upload", { name: "notes.png", mimeType: "image/png", buffer: Buffer.from("not an image at all") });
     await page.locator("#canvas-image-error:not([hidden])").waitFor();
-    await expect(page.locator("#canvas-image-error").textContent()).resolves.toContain("PNG");
+    expect(await page.locator("#canvas-image-error").textContent()).toContain("PNG");
     await page.fill("#canvas-image-alt", "");
-    await expect(page.locator("#canvas-image-alt-hint.warn").textContent()).resolves.toContain("No description");
+    expect(await page.locator("#canvas-image-alt-hint.warn").textContent()).toContain("No description");
     await page.selectOption("#canvas-image-aspect", "original");
     await page.click("#canvas-image-save");
     email = await newerThan(page, email.version, email.id);

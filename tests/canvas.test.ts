@@ -1,8 +1,9 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
-import { chromium, type Browser, type Page } from "playwright-core";
-import { ROOT, removeDataDir, startServer, TEST_API_TOKEN, type TestServer } from "./support/server";
+import type { Browser, Page } from "playwright-core";
+import { ROOT, startServer, type TestServer } from "./support/server";
+import { apiAs, launchChromium, newBrand, newTeam, previewAfter, previewReady, readyEmail as studioEmail, serumBrief, signedIn, stopAll } from "./support/studio";
 import { referenceAssets } from "./support/references";
 
 /**
@@ -12,66 +13,24 @@ import { referenceAssets } from "./support/references";
  */
 
 const OUT = join(ROOT, "test-output/canvas");
-const PASSWORD = "correct horse battery";
 let server: TestServer;
 let browser: Browser;
 let token: string;
 let ownerEmail: string;
 
-async function api(method: string, path: string, body?: unknown) {
-  const res = await fetch(server.url + path, { method, headers: { authorization: `Bearer ${token}`, ...(body === undefined ? {} : { "content-type": "application/json" }) }, body: body === undefined ? undefined : JSON.stringify(body) });
-  const text = await res.text();
-  let parsed: any = text;
-  try {
-    parsed = text ? JSON.parse(text) : undefined;
-  } catch {}
-  return { status: res.status, body: parsed };
-}
+const api = apiAs(() => server.url, () => token);
 
 async function readyEmail(): Promise<any> {
-  const brand = await api("POST", "/api/brands", { name: "Canvas & Co", colors: { primary: "#0f5132", secondary: "#c9a227", background: "#fffaf2", text: "#222222" }, footer: { address: "12 Market Street, Portland, OR 97201", unsubscribeUrl: "https://canvas.example/unsubscribe" } });
-  expect(brand.status).toBe(201);
-  const brief = await api("POST", "/api/briefs", { brandId: brand.body.id, objective: "Launch the serum", audience: "Tired skin", tone: "warm", hook: "Wake up to brighter skin", cta: { label: "Shop now", url: "https://canvas.example/serum" }, referenceAssetIds: await referenceAssets(server.url, token) });
-  expect(brief.status).toBe(201);
-  const started = await api("POST", `/api/briefs/${brief.body.id}/generate`, { provider: "offline", options: { sectionDelayMs: 0 } });
-  expect(started.status).toBe(202);
-  for (let i = 0; i < 600; i++) {
-    const email = (await api("GET", `/api/emails/${started.body.emailId}`)).body;
-    if (email.status !== "generating") {
-      expect(email.status).toBe("ready");
-      return email;
-    }
-    await Bun.sleep(50);
-  }
-  throw new Error("still generating");
+  const brandId = await newBrand(api, "Canvas & Co", "https://canvas.example/unsubscribe");
+  return studioEmail(api, serumBrief(brandId, "canvas.example", "Wake up to brighter skin", await referenceAssets(server.url, token)));
 }
 
 /** The editor of `emailId` in a signed-in page of the given width, with its page errors collected. */
 async function editor(emailId: string, width: number): Promise<{ page: Page; problems: string[] }> {
-  const context = await browser.newContext({ viewport: { width, height: 900 }, reducedMotion: "reduce" });
-  context.setDefaultTimeout(15_000);
-  const problems: string[] = [];
-  const page = await context.newPage();
-  page.on("pageerror", (error) => problems.push(error.message));
-  page.on("console", (message) => message.type() === "error" && problems.push(message.text()));
-  await page.goto(`${server.url}/login`);
-  await page.fill("input[name=email]", ownerEmail);
-  await page.fill("input[name=password]", PASSWORD);
-  await Promise.all([page.waitForURL((url) => !url.pathname.startsWith("/login")), page.click("button[type=submit]")]);
+  const { page, problems } = await signedIn(browser, server.url, ownerEmail, { width, timeout: 15_000 });
   await page.goto(`${server.url}/emails/${emailId}`);
-  await canvasReady(page);
+  await previewReady(page);
   return { page, problems };
-}
-
-/**
- * Waits until canvas.js has attached to the (re)loaded preview frame and its images have loaded (an
- * image arriving later moves the texts under the pointer).
- */
-async function canvasReady(page: Page) {
-  await page.waitForFunction(() => {
-    const doc = (document.getElementById("email-frame") as HTMLIFrameElement | null)?.contentDocument;
-    return doc?.documentElement?.dataset.dsCanvas === "1" && [...doc.images].every((img) => img.complete);
-  });
 }
 
 const frame = (page: Page) => page.frameLocator("#email-frame");
@@ -81,17 +40,17 @@ async function editHeadline(page: Page, email: any, text: string) {
   const headline = email.document.sections.find((s: any) => s.type === "headline");
   const target = frame(page).locator(`[data-ds-section="${headline.id}"][data-ds-field="text"]`);
   await target.click();
-  await expect(target.getAttribute("contenteditable")).resolves.toBe("plaintext-only");
+  expect(await target.getAttribute("contenteditable")).toBe("plaintext-only");
   await page.keyboard.press("ControlOrMeta+a");
   await page.keyboard.type(text);
   await page.keyboard.press("Enter");
   await page.waitForFunction((v) => Number(document.getElementById("editor")?.dataset.version) > v, email.version);
-  await expect(page.locator("#canvas-status").textContent()).resolves.toContain("Saved");
+  expect(await page.locator("#canvas-status").textContent()).toContain("Saved");
   const saved = (await api("GET", `/api/emails/${email.id}`)).body;
   expect(saved.version).toBeGreaterThan(email.version);
   expect(saved.document.sections.find((s: any) => s.id === headline.id).fields.text).toBe(text);
-  await canvasReady(page);
-  await expect(frame(page).locator(`[data-ds-section="${headline.id}"][data-ds-field="text"]`).textContent()).resolves.toBe(text);
+  await previewReady(page);
+  expect(await frame(page).locator(`[data-ds-section="${headline.id}"][data-ds-field="text"]`).textContent()).toBe(text);
   return saved;
 }
 
@@ -100,13 +59,7 @@ const marked = (page: Page, sectionId: string, field: string) => frame(page).loc
 
 /** Waits for the editor to show a version newer than `version`, and for the canvas to be attached again. */
 async function newerThan(page: Page, version: number) {
-  // The redrawn frame (its URL names the editor's version), not the one being replaced.
-  await page.waitForFunction((v) => {
-    const now = Number(document.getElementById("editor")?.dataset.version);
-    const doc = (document.getElementById("email-frame") as HTMLIFrameElement | null)?.contentDocument;
-    return now > v && doc?.URL.endsWith(`v=${now}`) && doc.documentElement?.dataset.dsCanvas === "1";
-  }, version);
-  await canvasReady(page);
+  await previewAfter(page, version);
   return (await api("GET", `/api/emails/${(await page.locator("#editor").getAttribute("data-email-id"))!}`)).body;
 }
 
@@ -114,7 +67,7 @@ async function newerThan(page: Page, version: number) {
 async function editText(page: Page, email: any, sectionId: string, field: string, text: string) {
   const target = marked(page, sectionId, field);
   await target.click();
-  await expect(target.getAttribute("contenteditable")).resolves.toBe("plaintext-only");
+  expect(await target.getAttribute("contenteditable")).toBe("plaintext-only");
   await page.keyboard.press("ControlOrMeta+a");
   await page.keyboard.type(text);
   await page.keyboard.press("Enter");
@@ -125,19 +78,11 @@ beforeAll(async () => {
   mkdirSync(OUT, { recursive: true });
   server = await startServer();
   ownerEmail = `canvas-${crypto.randomUUID()}@example.com`;
-  const team = await fetch(`${server.url}/api/teams`, { method: "POST", headers: { authorization: `Bearer ${TEST_API_TOKEN}`, "content-type": "application/json" }, body: JSON.stringify({ name: "Canvas", owner: { name: "Cam", email: ownerEmail, password: PASSWORD } }) });
-  expect(team.status).toBe(201);
-  token = (await team.json()).apiToken;
-  browser = await chromium.launch({ executablePath: "/usr/bin/chromium", args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"] });
+  token = await newTeam(server.url, "Canvas", { name: "Cam", email: ownerEmail });
+  browser = await launchChromium();
 }, 60_000);
 
-afterAll(async () => {
-  await browser?.close();
-  if (server) {
-    await server.stop();
-    removeDataDir(server.dataDir);
-  }
-});
+afterAll(() => stopAll(browser, server));
 
 describe("the canvas (Chromium)", () => {
   test("a headline edited in place saves a new version; Escape cancels; exports carry no canvas markers", async () => {
@@ -152,8 +97,8 @@ describe("the canvas (Chromium)", () => {
     await target.click();
     await page.keyboard.type(" (draft)");
     await page.keyboard.press("Escape");
-    await expect(target.textContent()).resolves.toBe("Brighter skin by Friday");
-    await expect(target.getAttribute("contenteditable")).resolves.toBeNull();
+    expect(await target.textContent()).toBe("Brighter skin by Friday");
+    expect(await target.getAttribute("contenteditable")).toBeNull();
     expect((await api("GET", `/api/emails/${email.id}`)).body.version).toBe(saved.version);
 
     // The canvas render carries the markers; the export does not.
@@ -191,11 +136,11 @@ describe("the canvas (Chromium)", () => {
     await page.keyboard.press("Enter");
     // The conflict panel shows their value and mine; discarding keeps theirs.
     await page.locator("#conflict-dialog .conflict-current").filter({ hasText: "Their headline" }).waitFor();
-    await expect(page.locator("#conflict-dialog .conflict-yours").textContent()).resolves.toContain("My headline");
+    expect(await page.locator("#conflict-dialog .conflict-yours").textContent()).toContain("My headline");
     await page.click("#conflict-discard");
     await page.waitForFunction((v) => Number(document.getElementById("editor")?.dataset.version) === v, other.body.version);
-    await canvasReady(page);
-    await expect(frame(page).locator(`[data-ds-section="${headline.id}"][data-ds-field="text"]`).textContent()).resolves.toBe("Their headline");
+    await previewReady(page);
+    expect(await frame(page).locator(`[data-ds-section="${headline.id}"][data-ds-field="text"]`).textContent()).toBe("Their headline");
     const now = (await api("GET", `/api/emails/${email.id}`)).body;
     expect(now.version).toBe(other.body.version);
     expect(now.document.sections.find((s: any) => s.id === headline.id).fields.text).toBe("Their headline");
@@ -222,7 +167,7 @@ describe("the canvas (Chromium)", () => {
     const items = email.document.sections.find((s: any) => s.id === benefits.id).fields.items;
     expect(items[1].title).toBe("Calmer mornings");
     expect(items.filter((_: any, i: number) => i !== 1)).toEqual(benefits.fields.items.filter((_: any, i: number) => i !== 1));
-    await expect(marked(page, benefits.id, "items.1.title").textContent()).resolves.toBe("Calmer mornings");
+    expect(await marked(page, benefits.id, "items.1.title").textContent()).toBe("Calmer mornings");
 
     // A product's price and the second product's description, the quote and its author.
     email = await editText(page, email, "grid-1", "products.0.price", "$42");
@@ -237,7 +182,7 @@ describe("the canvas (Chromium)", () => {
     email = await editText(page, email, cta.id, "label", "Shop the glow");
     await page.locator('#canvas-toolbar [data-canvas-action="link"]:not([hidden])').click();
     await page.locator("#canvas-link:not([hidden])").waitFor();
-    await expect(page.locator("#canvas-link-url").inputValue()).resolves.toBe(cta.fields.url);
+    expect(await page.locator("#canvas-link-url").inputValue()).toBe(cta.fields.url);
     await page.locator("#canvas-link-url").fill("https://canvas.example/glow?from=email");
     await page.keyboard.press("Enter");
     email = await newerThan(page, email.version);
@@ -245,9 +190,9 @@ describe("the canvas (Chromium)", () => {
     // A product's "Shop" link opens the popover too; Escape closes it and saves nothing.
     await frame(page).locator('[data-ds-section="grid-1"][data-ds-link="products.1.url"]').click();
     await page.locator("#canvas-link:not([hidden])").waitFor();
-    await expect(page.locator("#canvas-link-url").inputValue()).resolves.toBe("https://canvas.example/cream");
+    expect(await page.locator("#canvas-link-url").inputValue()).toBe("https://canvas.example/cream");
     await page.keyboard.press("Escape");
-    await expect(page.locator("#canvas-link").isHidden()).resolves.toBe(true);
+    expect(await page.locator("#canvas-link").isHidden()).toBe(true);
 
     // Hostile text typed into a list item is stored as text and escaped in the email.
     const hostile = `<img src=x onerror="window.__xss=1">`;
@@ -256,7 +201,7 @@ describe("the canvas (Chromium)", () => {
     const html = (await api("GET", `/api/emails/${email.id}/html`)).body as string;
     expect(html).toContain("&lt;img src=x onerror=");
     expect(html).not.toContain("<img src=x");
-    await expect(marked(page, benefits.id, "items.0.text").textContent()).resolves.toBe(hostile);
+    expect(await marked(page, benefits.id, "items.0.text").textContent()).toBe(hostile);
     expect(await page.evaluate(() => (window as any).__xss ?? (document.getElementById("email-frame") as HTMLIFrameElement).contentWindow?.["__xss" as never])).toBeUndefined();
     await page.screenshot({ path: join(OUT, "canvas-lists.png"), caret: "initial" });
     expect(problems).toEqual([]);
@@ -278,25 +223,25 @@ describe("the canvas (Chromium)", () => {
     expect(email.document.sections.find((s: any) => s.id === headline.id).fields.text).toBe("Tabbed headline");
     // The next text (the supporting line) is open for editing on the redrawn canvas.
     const subtext = marked(page, headline.id, "subtext");
-    await expect(subtext.getAttribute("contenteditable")).resolves.toBe("plaintext-only");
+    expect(await subtext.getAttribute("contenteditable")).toBe("plaintext-only");
     const before = await subtext.textContent();
     await page.keyboard.type(" and more");
     // Shift+Enter adds no line to a one-line text; Escape puts it back and saves nothing.
     await page.keyboard.press("Shift+Enter");
     await page.keyboard.press("Escape");
-    await expect(subtext.textContent()).resolves.toBe(before);
-    await expect(subtext.getAttribute("contenteditable")).resolves.toBeNull();
+    expect(await subtext.textContent()).toBe(before);
+    expect(await subtext.getAttribute("contenteditable")).toBeNull();
     expect((await api("GET", `/api/emails/${email.id}`)).body.version).toBe(email.version);
     // The text keeps the focus (visible), and Enter opens it again.
     // (Read from the page: a script run inside the sandboxed frame would be blocked.)
-    await expect(page.evaluate(() => ((document.getElementById("email-frame") as HTMLIFrameElement).contentDocument?.activeElement as HTMLElement | null)?.dataset.dsField)).resolves.toBe("subtext");
+    expect(await page.evaluate(() => ((document.getElementById("email-frame") as HTMLIFrameElement).contentDocument?.activeElement as HTMLElement | null)?.dataset.dsField)).toBe("subtext");
     await page.keyboard.press("Enter");
-    await expect(subtext.getAttribute("contenteditable")).resolves.toBe("plaintext-only");
+    expect(await subtext.getAttribute("contenteditable")).toBe("plaintext-only");
     await page.keyboard.press("Escape");
     // Shift+Tab from an edited text goes back to the one before it.
     await subtext.click();
     await page.keyboard.press("Shift+Tab");
-    await expect(marked(page, headline.id, "text").getAttribute("contenteditable")).resolves.toBe("plaintext-only");
+    expect(await marked(page, headline.id, "text").getAttribute("contenteditable")).toBe("plaintext-only");
     await page.keyboard.press("Escape");
 
     // A paragraph field takes Shift+Enter as a line break; Enter saves.
@@ -314,9 +259,9 @@ describe("the canvas (Chromium)", () => {
     await page.locator("#canvas-toolbar:not([hidden])").waitFor();
     await page.locator('#canvas-toolbar [data-canvas-action="rewrite"]').focus();
     await page.keyboard.press("Enter");
-    await expect(page.locator("#canvas-rewrite-instruction").evaluate((el) => el === document.activeElement)).resolves.toBe(true);
+    expect(await page.locator("#canvas-rewrite-instruction").evaluate((el) => el === document.activeElement)).toBe(true);
     await page.keyboard.press("Escape");
-    await expect(page.locator("#canvas-rewrite").isHidden()).resolves.toBe(true);
+    expect(await page.locator("#canvas-rewrite").isHidden()).toBe(true);
     expect(problems).toEqual([]);
     await page.context().close();
   }, 180_000);
@@ -328,7 +273,7 @@ describe("the canvas (Chromium)", () => {
     // Select the section by focusing one of its texts (keyboard), then Rewrite… → "longer".
     await marked(page, ingredient.id, "name").focus();
     await page.locator("#canvas-toolbar:not([hidden])").waitFor();
-    await expect(page.locator("#canvas-selected").textContent()).resolves.toContain("Ingredient");
+    expect(await page.locator("#canvas-selected").textContent()).toContain("Ingredient");
     await page.click('#canvas-toolbar [data-canvas-action="rewrite"]');
     await page.fill("#canvas-rewrite-instruction", "longer");
     await page.keyboard.press("Enter");
@@ -349,7 +294,7 @@ describe("the canvas (Chromium)", () => {
     await page.locator('label[for="vp-mobile"]').click();
     const headline = email.document.sections.find((s: any) => s.type === "headline");
     email = await editText(page, email, headline.id, "text", "Edited at phone width");
-    await expect(page.locator("#vp-mobile").isChecked()).resolves.toBe(true);
+    expect(await page.locator("#vp-mobile").isChecked()).toBe(true);
     const width = await page.locator("#email-frame").evaluate((el) => el.getBoundingClientRect().width);
     expect(width).toBeLessThan(420);
     // Typing, then switching the dark preview on: leaving the text saves it, and dark stays on.
@@ -359,8 +304,8 @@ describe("the canvas (Chromium)", () => {
     await page.locator('label[for="scheme-dark"]').click();
     email = await newerThan(page, email.version);
     expect(email.document.sections.find((s: any) => s.id === headline.id).fields.text).toBe("Saved on the way to dark");
-    await expect(page.locator("#scheme-dark").isChecked()).resolves.toBe(true);
-    await expect(page.locator("#vp-mobile").isChecked()).resolves.toBe(true);
+    expect(await page.locator("#scheme-dark").isChecked()).toBe(true);
+    expect(await page.locator("#vp-mobile").isChecked()).toBe(true);
     expect(problems).toEqual([]);
     await page.context().close();
   }, 120_000);
@@ -381,7 +326,7 @@ describe("the canvas (Chromium)", () => {
     expect(after.version).toBeGreaterThan(email.version);
 
     // The new section is selected: move it up one.
-    await canvasReady(page);
+    await previewReady(page);
     await page.locator("#canvas-toolbar:not([hidden])").waitFor();
     await page.click('#canvas-toolbar [data-canvas-action="up"]');
     await page.waitForFunction((v) => Number(document.getElementById("editor")?.dataset.version) > v, after.version);
@@ -390,7 +335,7 @@ describe("the canvas (Chromium)", () => {
     expect(moved.document.sections[2].id).toBe(after.document.sections[1].id);
 
     // Duplicate puts a copy right after it (and selects the copy); Delete removes the copy again.
-    await canvasReady(page);
+    await previewReady(page);
     await page.locator("#canvas-toolbar:not([hidden])").waitFor();
     await page.click('#canvas-toolbar [data-canvas-action="duplicate"]');
     await page.waitForFunction((v) => Number(document.getElementById("editor")?.dataset.version) > v, moved.version);
@@ -399,7 +344,7 @@ describe("the canvas (Chromium)", () => {
     expect(copied.document.sections[2].type).toBe(moved.document.sections[1].type);
     expect(copied.document.sections[2].fields).toEqual(moved.document.sections[1].fields);
     expect(copied.document.sections[2].id).not.toBe(moved.document.sections[1].id);
-    await canvasReady(page);
+    await previewReady(page);
     await page.locator("#canvas-toolbar:not([hidden])").waitFor();
     await page.click('#canvas-toolbar [data-canvas-action="delete"]');
     await page.waitForFunction((v) => Number(document.getElementById("editor")?.dataset.version) > v, copied.version);

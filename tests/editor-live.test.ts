@@ -1,8 +1,9 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { mkdirSync, readFileSync } from "node:fs";
+import { mkdirSync } from "node:fs";
 import { join } from "node:path";
-import { chromium, type Browser, type Page } from "playwright-core";
-import { ROOT, removeDataDir, startServer, TEST_API_TOKEN, type TestServer } from "./support/server";
+import type { Browser, Page } from "playwright-core";
+import { ROOT, startServer, type TestServer } from "./support/server";
+import { accessible, apiAs, launchChromium, newBrand, newTeam, previewReady, readyEmail as studioEmail, serumBrief, signedIn, stopAll } from "./support/studio";
 import { referenceAssets } from "./support/references";
 
 /**
@@ -14,70 +15,25 @@ import { referenceAssets } from "./support/references";
  */
 
 const OUT = join(ROOT, "test-output/editor-live");
-const PASSWORD = "correct horse battery";
 const OWNER_NAME = "Robin Editor";
 let server: TestServer;
 let browser: Browser;
 let token: string;
 let ownerEmail: string;
 
-async function api(method: string, path: string, body?: unknown, headers: Record<string, string> = {}) {
-  const res = await fetch(server.url + path, { method, headers: { authorization: `Bearer ${token}`, ...(body === undefined ? {} : { "content-type": "application/json" }), ...headers }, body: body === undefined ? undefined : JSON.stringify(body) });
-  const text = await res.text();
-  let parsed: any = text;
-  try {
-    parsed = text ? JSON.parse(text) : undefined;
-  } catch {}
-  return { status: res.status, body: parsed };
-}
+const api = apiAs(() => server.url, () => token);
 
 async function readyEmail(): Promise<any> {
-  const brand = await api("POST", "/api/brands", { name: "Live & Co", colors: { primary: "#0f5132", secondary: "#c9a227", background: "#fffaf2", text: "#222222" }, footer: { address: "12 Market Street, Portland, OR 97201", unsubscribeUrl: "https://live.example/unsubscribe" } });
-  expect(brand.status).toBe(201);
-  const brief = await api("POST", "/api/briefs", { brandId: brand.body.id, objective: "Launch the serum", audience: "Tired skin", tone: "warm", hook: "Wake up to brighter skin", cta: { label: "Shop now", url: "https://live.example/serum" }, referenceAssetIds: await referenceAssets(server.url, token) });
-  expect(brief.status).toBe(201);
-  const started = await api("POST", `/api/briefs/${brief.body.id}/generate`, { provider: "offline", options: { sectionDelayMs: 0 } });
-  expect(started.status).toBe(202);
-  for (let i = 0; i < 600; i++) {
-    const email = (await api("GET", `/api/emails/${started.body.emailId}`)).body;
-    if (email.status !== "generating") {
-      expect(email.status).toBe("ready");
-      return email;
-    }
-    await Bun.sleep(50);
-  }
-  throw new Error("still generating");
+  const brandId = await newBrand(api, "Live & Co", "https://live.example/unsubscribe");
+  return studioEmail(api, serumBrief(brandId, "live.example", "Wake up to brighter skin", await referenceAssets(server.url, token)));
 }
 
 /** A signed-in tab (its own browser context, like another window) on the email's editor. */
 async function tab(emailId: string): Promise<{ page: Page; problems: string[] }> {
-  const context = await browser.newContext({ viewport: { width: 1360, height: 900 }, reducedMotion: "reduce" });
-  context.setDefaultTimeout(20_000);
-  const problems: string[] = [];
-  const page = await context.newPage();
-  page.on("pageerror", (error) => problems.push(error.message));
-  page.on("console", (message) => message.type() === "error" && problems.push(message.text()));
-  await page.goto(`${server.url}/login`);
-  await page.fill("input[name=email]", ownerEmail);
-  await page.fill("input[name=password]", PASSWORD);
-  await Promise.all([page.waitForURL((url) => !url.pathname.startsWith("/login")), page.click("button[type=submit]")]);
+  const { page, problems } = await signedIn(browser, server.url, ownerEmail, { timeout: 20_000 });
   await page.goto(`${server.url}/emails/${emailId}`);
-  await canvasReady(page);
+  await previewReady(page, { images: false });
   return { page, problems };
-}
-
-async function canvasReady(page: Page) {
-  await page.waitForFunction(() => (document.getElementById("email-frame") as HTMLIFrameElement | null)?.contentDocument?.documentElement?.dataset.dsCanvas === "1");
-}
-
-/** axe-core on the page as it is: no serious or critical violations. */
-async function accessible(page: Page, name: string) {
-  await page.evaluate(readFileSync(join(ROOT, "node_modules/axe-core/axe.min.js"), "utf8"));
-  const violations = await page.evaluate(async () => {
-    const result = await (window as any).axe.run(document, { resultTypes: ["violations"], iframes: false });
-    return result.violations.filter((v: any) => v.impact === "serious" || v.impact === "critical").map((v: any) => `${v.id} (${v.impact}): ${v.help} — ${v.nodes.map((n: any) => n.target.join(" ")).slice(0, 3).join(", ")}`);
-  });
-  expect(violations, `axe on ${name}`).toEqual([]);
 }
 
 const version = async (page: Page) => Number(await page.getAttribute("#editor", "data-version"));
@@ -97,19 +53,11 @@ beforeAll(async () => {
   mkdirSync(OUT, { recursive: true });
   server = await startServer();
   ownerEmail = `live-${crypto.randomUUID()}@example.com`;
-  const team = await fetch(`${server.url}/api/teams`, { method: "POST", headers: { authorization: `Bearer ${TEST_API_TOKEN}`, "content-type": "application/json" }, body: JSON.stringify({ name: "Live", owner: { name: OWNER_NAME, email: ownerEmail, password: PASSWORD } }) });
-  expect(team.status).toBe(201);
-  token = (await team.json()).apiToken;
-  browser = await chromium.launch({ executablePath: "/usr/bin/chromium", args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"] });
+  token = await newTeam(server.url, "Live", { name: OWNER_NAME, email: ownerEmail });
+  browser = await launchChromium();
 }, 60_000);
 
-afterAll(async () => {
-  await browser?.close();
-  if (server) {
-    await server.stop();
-    removeDataDir(server.dataDir);
-  }
-});
+afterAll(() => stopAll(browser, server));
 
 describe("the editor in two tabs (Chromium)", () => {
   test("presence shows the other tab; an edit in A appears in B without a reload, saying who made it; A ignores its own echo", async () => {
@@ -132,7 +80,7 @@ describe("the editor in two tabs (Chromium)", () => {
     await b.page.waitForSelector(`#section-${headline.id} .section-text:text('Written in tab A')`);
     await atVersion(b.page, email.version + 1);
     await b.page.waitForSelector(`#live-status:not([hidden]):text('Edited by ${OWNER_NAME} in another tab: Edited headline in Headline')`);
-    await canvasReady(b.page);
+    await previewReady(b.page, { images: false });
     expect(await b.page.frameLocator("#email-frame").locator(`[data-ds-section="${headline.id}"][data-ds-field="text"]`).textContent()).toBe("Written in tab A");
     expect(await b.page.evaluate(() => (window as any).__sameDocument)).toBe(true);
     // A's own edit is not announced back to it.
@@ -172,7 +120,7 @@ describe("the editor in two tabs (Chromium)", () => {
     expect(section(now, "cta").fields.label).toBe("A's button");
 
     // The same field in both, on the canvas: B is typing in place when A saves; B's save shows the conflict.
-    await canvasReady(b.page);
+    await previewReady(b.page, { images: false });
     const target = b.page.frameLocator("#email-frame").locator(`[data-ds-section="${headline.id}"][data-ds-field="text"]`);
     await target.click();
     await b.page.keyboard.press("ControlOrMeta+a");
@@ -195,7 +143,7 @@ describe("the editor in two tabs (Chromium)", () => {
     expect(section(now, "headline").fields.text).toBe("B typed this");
 
     // Once more, and discard: A's words stay.
-    await canvasReady(b.page);
+    await previewReady(b.page, { images: false });
     await target.click();
     await b.page.keyboard.press("ControlOrMeta+a");
     await b.page.keyboard.type("B tries again");
@@ -245,7 +193,7 @@ describe("the editor in two tabs (Chromium)", () => {
     expect(await page.locator("#versions li.undone").count()).toBe(0);
 
     // Inside a text being edited on the canvas, Ctrl-Z undoes the typing, not the email.
-    await canvasReady(page);
+    await previewReady(page, { images: false });
     const target = page.frameLocator("#email-frame").locator(`[data-ds-section="${headline.id}"][data-ds-field="text"]`);
     await target.click();
     await page.keyboard.type(" and more");

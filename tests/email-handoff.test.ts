@@ -147,13 +147,13 @@ describe("in the editor (Chromium)", () => {
     await field.waitFor();
     const chips = field.locator("xpath=following-sibling::div[contains(@class,'merge-chips')][1]/span");
     // The field already holds tags: they show as chips.
-    await expect(chips.allTextContents()).resolves.toEqual(["{{first_name|there}}"]);
+    expect(await chips.allTextContents()).toEqual(["{{first_name|there}}"]);
     await field.fill("Hello ");
     await field.press("End");
-    await expect(chips.count()).resolves.toBe(0);
+    expect(await chips.count()).toBe(0);
     await page.click("#merge-tag-picker button[data-tag='{{first_name|there}}']");
     expect(await field.inputValue()).toBe("Hello {{first_name|there}}");
-    await expect(chips.allTextContents()).resolves.toEqual(["{{first_name|there}}"]);
+    expect(await chips.allTextContents()).toEqual(["{{first_name|there}}"]);
     await page.click(`#section-${headline.id} .section-form button[type=submit]`);
     await page.waitForFunction((v) => document.getElementById("editor")?.dataset.version !== String(v), email.version);
     const saved = (await api("GET", `/api/emails/${email.id}`)).body;
@@ -176,7 +176,7 @@ describe("in the editor (Chromium)", () => {
     // A bad address: the API's message is shown, nothing is sent.
     await page.fill("#test-send-to", "not-an-address");
     await page.click("#test-send-button");
-    await expect(page.locator("#test-send-result .test-send-error").textContent()).resolves.toContain('"not-an-address" is not an email address');
+    expect(await page.locator("#test-send-result .test-send-error").textContent()).toContain('"not-an-address" is not an email address');
     expect(smtp.received.length).toBe(before + 1);
     mkdirSync(OUT, { recursive: true });
     await page.screenshot({ path: join(OUT, "editor-test-send.png"), caret: "initial" });
@@ -236,10 +236,10 @@ describe("dark mode", () => {
     const email = await readyEmail();
     const { context, page } = await signedIn();
     await page.goto(`${server.url}/emails/${email.id}`);
-    await expect(page.locator("#email-frame").isVisible()).resolves.toBe(true);
-    await expect(page.locator("#email-frame-dark").isVisible()).resolves.toBe(false);
+    expect(await page.locator("#email-frame").isVisible()).toBe(true);
+    expect(await page.locator("#email-frame-dark").isVisible()).toBe(false);
     await page.click("label[for=scheme-dark]");
-    await expect(page.locator("#email-frame").isVisible()).resolves.toBe(false);
+    expect(await page.locator("#email-frame").isVisible()).toBe(false);
     await page.locator("#email-frame-dark").waitFor({ state: "visible" });
     const frame = page.frameLocator("#email-frame-dark");
     // The dark frame loads lazily once shown: wait for its surface, and read it again if the frame was
@@ -259,8 +259,8 @@ describe("dark mode", () => {
     await page.waitForFunction((v) => document.getElementById("editor")?.dataset.version !== String(v), email.version);
     expect(await page.evaluate(() => (window as any).__sameDocument)).toBe(true);
     expect(await page.isChecked("#scheme-dark")).toBe(true);
-    await expect(page.locator("#email-frame-dark").isVisible()).resolves.toBe(true);
-    await expect(page.locator("#email-frame").isVisible()).resolves.toBe(false);
+    expect(await page.locator("#email-frame-dark").isVisible()).toBe(true);
+    expect(await page.locator("#email-frame").isVisible()).toBe(false);
     await page.screenshot({ path: join(OUT, "editor-dark.png"), caret: "initial" });
     await context.close();
   }, 60_000);
@@ -458,14 +458,14 @@ describe("variants", () => {
     await page.fill("#variant-subject", "Your skin, but brighter");
     await Promise.all([page.waitForURL((url) => url.pathname.startsWith("/emails/") && !url.pathname.includes(email.id)), page.click("#make-variant")]);
     const variantId = new URL(page.url()).pathname.split("/")[2]!;
-    await expect(page.locator(".editor-title h1").textContent()).resolves.toBe("Your skin, but brighter");
+    expect(await page.locator(".editor-title h1").textContent()).toBe("Your skin, but brighter");
     await page.click("#variant-menu summary");
     await Promise.all([page.waitForURL("**/compare"), page.click("#compare-variants")]);
     const columns = page.locator(".compare-column");
-    await expect(columns.count()).resolves.toBe(2);
+    expect(await columns.count()).toBe(2);
     expect(await columns.evaluateAll((els) => els.map((el) => (el as HTMLElement).dataset.emailId))).toEqual([email.id, variantId]);
-    await expect(columns.nth(1).locator(".compare-differences li").allTextContents()).resolves.toEqual(["Subject: “Your skin, but brighter”"]);
-    await expect(columns.nth(0).locator(".compare-subject").textContent()).resolves.toBe(email.document.subject);
+    expect(await columns.nth(1).locator(".compare-differences li").allTextContents()).toEqual(["Subject: “Your skin, but brighter”"]);
+    expect(await columns.nth(0).locator(".compare-subject").textContent()).toBe(email.document.subject);
     // Each variant at desktop and mobile width, loaded (the email's own HTML in each frame).
     const frames = await page.locator(".compare-frame").evaluateAll((els) => els.map((el) => ({ cls: el.className, width: el.getBoundingClientRect().width })));
     expect(frames.map((f) => f.cls)).toEqual(["compare-frame desktop", "compare-frame mobile", "compare-frame desktop", "compare-frame mobile"]);
@@ -473,8 +473,8 @@ describe("variants", () => {
     expect(frames[1]!.width).toBeLessThan(400);
     await page.frameLocator(".compare-column >> nth=1 >> .compare-frame.mobile").locator("[data-section-type=hero]").first().waitFor({ state: "attached" });
     // The checks of each variant are shown.
-    await expect(columns.nth(0).locator("h3", { hasText: "Checks" }).count()).resolves.toBe(1);
-    await expect(columns.nth(0).locator(".compare-checks li").count()).resolves.toBeGreaterThan(0);
+    expect(await columns.nth(0).locator("h3", { hasText: "Checks" }).count()).toBe(1);
+    expect(await columns.nth(0).locator(".compare-checks li").count()).toBeGreaterThan(0);
     mkdirSync(OUT, { recursive: true });
     await page.screenshot({ path: join(OUT, "compare.png"), caret: "initial" });
     console.log(`compare screenshot: ${join(OUT, "compare.png")}`);

@@ -1,5 +1,6 @@
 import { describe, test, expect, afterAll, beforeAll, setDefaultTimeout } from "bun:test";
-import { startServer, TEST_API_TOKEN, type TestServer } from "./support/server";
+import { startServer, type TestServer } from "./support/server";
+import { apiAs, newTeam as makeTeam, request, serumApiEmail } from "./support/studio";
 import { referenceAssets } from "./support/references";
 import { describeChange, mergeDocuments } from "../src/email/changes";
 import type { EmailDocument } from "../src/email/document";
@@ -27,56 +28,12 @@ beforeAll(async () => {
   otherToken = await newTeam("rival");
 }, 60_000);
 
-async function newTeam(name: string): Promise<string> {
-  const res = await call(TEST_API_TOKEN, "POST", "/api/teams", { name, owner: { name: `${name} owner`, email: `${name}-${crypto.randomUUID()}@example.com`, password: "correct horse battery" } });
-  expect(res.status).toBe(201);
-  return res.body.apiToken;
-}
-
-async function call(auth: string, method: string, path: string, body?: unknown, headers: Record<string, string> = {}) {
-  const res = await fetch(server.url + path, {
-    method,
-    headers: { authorization: `Bearer ${auth}`, ...(body === undefined ? {} : { "content-type": "application/json" }), ...headers },
-    body: body === undefined ? undefined : typeof body === "string" ? body : JSON.stringify(body),
-  });
-  const text = await res.text();
-  let parsed: any;
-  try {
-    parsed = text ? JSON.parse(text) : undefined;
-  } catch {
-    parsed = text;
-  }
-  return { status: res.status, body: parsed, headers: res.headers };
-}
-const api = (method: string, path: string, body?: unknown, headers?: Record<string, string>) => call(token, method, path, body, headers);
+const newTeam = (name: string) => makeTeam(server.url, name, { name: `${name} owner`, email: `${name}-${crypto.randomUUID()}@example.com` });
+const call = (auth: string, method: string, path: string, body?: unknown, headers?: Record<string, string>) => request(server.url, auth, method, path, body, headers);
+const api = apiAs(() => server.url, () => token);
 const at = (version: number, clientId?: string) => ({ "if-match": `"${version}"`, ...(clientId ? { "x-client-id": clientId } : {}) });
 
-async function newEmail(): Promise<any> {
-  const brand = await api("POST", "/api/brands", {
-    name: `History ${crypto.randomUUID().slice(0, 6)}`,
-    colors: { primary: "#0f5132", secondary: "#c9a227", background: "#fffaf2", text: "#222222" },
-    footer: { address: "12 Market Street, Portland, OR 97201", unsubscribeUrl: "{{unsubscribe}}" },
-  });
-  expect(brand.status).toBe(201);
-  const brief = await api("POST", "/api/briefs", {
-    brandId: brand.body.id,
-    referenceAssetIds: await referenceAssets(server.url, token),
-    objective: "Launch the serum",
-    audience: "Women 30-45",
-    tone: "warm",
-    hook: "Wake up to brighter skin",
-    products: [{ name: "Radiance C Serum", url: "https://glow.example/serum" }],
-    cta: { label: "Shop the serum", url: "https://glow.example/serum" },
-  });
-  expect(brief.status).toBe(201);
-  const started = await api("POST", `/api/briefs/${brief.body.id}/generate`, { provider: "offline", options: { sectionDelayMs: 0 } });
-  expect(started.status).toBe(202);
-  for (;;) {
-    const res = await api("GET", `/api/emails/${started.body.emailId}`);
-    if (res.body.status !== "generating") return res.body;
-    await Bun.sleep(50);
-  }
-}
+const newEmail = async () => serumApiEmail(api, `History ${crypto.randomUUID().slice(0, 6)}`, await referenceAssets(server.url, token));
 
 const section = (email: any, type: string) => email.document.sections.find((s: any) => s.type === type);
 const history = async (id: string) => {

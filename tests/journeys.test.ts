@@ -407,7 +407,7 @@ describe("reload mid-edit on the canvas", () => {
     const headline = email.document.sections.find((s: any) => s.type === "headline");
     const target = page.frameLocator("#email-frame").locator(`[data-ds-section="${headline.id}"][data-ds-field="text"]`);
     await target.click();
-    await expect(target.getAttribute("contenteditable")).resolves.toBe("plaintext-only");
+    expect(await target.getAttribute("contenteditable")).toBe("plaintext-only");
     await page.keyboard.press("ControlOrMeta+a");
     await page.keyboard.type("Typed on the canvas, never confirmed");
     await page.reload();
@@ -418,8 +418,8 @@ describe("reload mid-edit on the canvas", () => {
     // Leaving the text may save it (blur saves): then all of it, never a part.
     expect([headline.fields.text, "Typed on the canvas, never confirmed"]).toContain(text);
     expect(Number(await page.getAttribute("#editor", "data-version"))).toBe(after.version);
-    await expect(page.frameLocator("#email-frame").locator(`[data-ds-section="${headline.id}"][data-ds-field="text"]`).textContent()).resolves.toBe(text);
-    await expect(page.frameLocator("#email-frame").locator(`[data-ds-section="${headline.id}"][data-ds-field="text"]`).getAttribute("contenteditable")).resolves.toBeNull();
+    expect(await page.frameLocator("#email-frame").locator(`[data-ds-section="${headline.id}"][data-ds-field="text"]`).textContent()).toBe(text);
+    expect(await page.frameLocator("#email-frame").locator(`[data-ds-section="${headline.id}"][data-ds-field="text"]`).getAttribute("contenteditable")).toBeNull();
     await page.close();
   }, 60_000);
 });
@@ -592,7 +592,7 @@ describe("accessibility", () => {
     await waitForEditor(editor);
     const csp = (await editor.request.get(`${server.url}/emails/${shared.emailId}`)).headers()["content-security-policy"] ?? "";
     expect(csp).toContain("script-src 'self'");
-    await expect(editor.addScriptTag({ content: "window.__injected = 1" })).rejects.toThrow();
+    expect(await editor.addScriptTag({ content: "window.__injected = 1" }).then(() => undefined, (error: unknown) => error)).toBeInstanceOf(Error);
     expect(await editor.evaluate(() => (window as unknown as { __injected?: number }).__injected)).toBeUndefined();
     await accessible(editor, "editor");
     await editor.close();

@@ -1,8 +1,9 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { mkdirSync, readFileSync } from "node:fs";
+import { mkdirSync } from "node:fs";
 import { join } from "node:path";
-import { chromium, type Browser, type Page } from "playwright-core";
-import { ROOT, removeDataDir, startServer, TEST_API_TOKEN, type TestServer } from "./support/server";
+import type { Browser, Page } from "playwright-core";
+import { ROOT, startServer, TEST_API_TOKEN, type TestServer } from "./support/server";
+import { accessible, apiAs, launchChromium, newBrand, newTeam, PASSWORD, previewReady, readyEmail as studioEmail, serumBrief, signedIn as signIn, stopAll } from "./support/studio";
 import { referenceAssets } from "./support/references";
 import { LIBRARY_PAGE_SIZE } from "../src/web/library-pages";
 
@@ -14,7 +15,6 @@ import { LIBRARY_PAGE_SIZE } from "../src/web/library-pages";
  */
 
 const OUT = join(ROOT, "test-output/library");
-const PASSWORD = "correct horse battery";
 const HOSTILE = `<img src=x onerror="window.__xss=1">"'&`;
 let server: TestServer;
 let browser: Browser;
@@ -22,57 +22,14 @@ let token: string;
 let ownerEmail: string;
 const ids = {} as { brand: string; other: string; email: string; otherEmail: string };
 
-async function api(method: string, path: string, body?: unknown, headers: Record<string, string> = {}) {
-  const res = await fetch(server.url + path, { method, headers: { authorization: `Bearer ${token}`, ...(body === undefined ? {} : { "content-type": "application/json" }), ...headers }, body: body === undefined ? undefined : JSON.stringify(body) });
-  const text = await res.text();
-  let parsed: any = text;
-  try {
-    parsed = text ? JSON.parse(text) : undefined;
-  } catch {}
-  return { status: res.status, body: parsed };
-}
-
-async function brand(name: string): Promise<string> {
-  const res = await api("POST", "/api/brands", { name, colors: { primary: "#0f5132", secondary: "#c9a227", background: "#fffaf2", text: "#222222" }, footer: { address: "12 Market Street, Portland, OR 97201", unsubscribeUrl: "https://library.example/unsubscribe" } });
-  expect(res.status).toBe(201);
-  return res.body.id;
-}
-
-async function readyEmail(brandId: string, hook: string): Promise<any> {
-  const brief = await api("POST", "/api/briefs", { brandId, objective: "Launch the serum", audience: "Tired skin", tone: "warm", hook, cta: { label: "Shop now", url: "https://library.example/serum" }, referenceAssetIds: await referenceAssets(server.url, token) });
-  expect(brief.status).toBe(201);
-  const started = await api("POST", `/api/briefs/${brief.body.id}/generate`, { provider: "offline", options: { sectionDelayMs: 0 } });
-  expect(started.status).toBe(202);
-  for (let i = 0; i < 600; i++) {
-    const email = (await api("GET", `/api/emails/${started.body.emailId}`)).body;
-    if (email.status !== "generating") {
-      expect(email.status).toBe("ready");
-      return email;
-    }
-    await Bun.sleep(50);
-  }
-  throw new Error("still generating");
-}
+const api = apiAs(() => server.url, () => token);
+const brand = (name: string) => newBrand(api, name, "https://library.example/unsubscribe");
+const readyEmail = async (brandId: string, hook: string) => studioEmail(api, serumBrief(brandId, "library.example", hook, await referenceAssets(server.url, token)));
 
 /** A signed-in page with its errors (page errors, console errors, CSP violations) collected. */
-async function signedIn(width = 1360): Promise<{ page: Page; problems: string[] }> {
-  const context = await browser.newContext({ viewport: { width, height: 900 }, reducedMotion: "reduce" });
-  context.setDefaultTimeout(15_000);
+const signedIn = (width = 1360) =>
   // The library's thumbnails are renders of each email: on a busy machine a page's "load" takes a while.
-  context.setDefaultNavigationTimeout(60_000);
-  await context.addInitScript(() => {
-    document.addEventListener("securitypolicyviolation", (e) => console.error(`CSP violation: ${e.violatedDirective} blocked ${e.blockedURI || "inline"}`));
-  });
-  const problems: string[] = [];
-  const page = await context.newPage();
-  page.on("pageerror", (error) => problems.push(error.message));
-  page.on("console", (message) => message.type() === "error" && problems.push(message.text()));
-  await page.goto(`${server.url}/login`);
-  await page.fill("input[name=email]", ownerEmail);
-  await page.fill("input[name=password]", PASSWORD);
-  await Promise.all([page.waitForURL((url) => !url.pathname.startsWith("/login")), page.click("button[type=submit]")]);
-  return { page, problems };
-}
+  signIn(browser, server.url, ownerEmail, { width, timeout: 15_000, navigationTimeout: 60_000, cspToConsole: true });
 
 const row = (page: Page, id: string) => page.locator(`#email-list tbody tr[data-email-id="${id}"]`);
 const listed = async (query = "") => (await api("GET", `/api/emails?limit=100${query}`)).body.emails as any[];
@@ -82,47 +39,31 @@ async function noXss(page: Page) {
   expect(await page.locator('img[src="x"]').count()).toBe(0);
 }
 
-async function accessible(page: Page, name: string) {
-  await page.evaluate(readFileSync(join(ROOT, "node_modules/axe-core/axe.min.js"), "utf8"));
-  const violations = await page.evaluate(async () => {
-    const result = await (window as unknown as { axe: { run: (ctx: unknown, options: unknown) => Promise<{ violations: Array<{ id: string; impact: string; help: string; nodes: Array<{ target: string[] }> }> }> } }).axe.run(document, { resultTypes: ["violations"], iframes: false });
-    return result.violations.filter((v) => v.impact === "serious" || v.impact === "critical").map((v) => `${v.id} (${v.impact}): ${v.help} — ${v.nodes.map((n) => n.target.join(" ")).slice(0, 3).join(", ")}`);
-  });
-  expect(violations, `axe on ${name}`).toEqual([]);
-}
-
 beforeAll(async () => {
   mkdirSync(OUT, { recursive: true });
   server = await startServer({ env: { AI_PROVIDER: "offline" } });
   ownerEmail = `library-${crypto.randomUUID()}@example.com`;
-  const team = await fetch(`${server.url}/api/teams`, { method: "POST", headers: { authorization: `Bearer ${TEST_API_TOKEN}`, "content-type": "application/json" }, body: JSON.stringify({ name: "Library", owner: { name: "Lib", email: ownerEmail, password: PASSWORD } }) });
-  expect(team.status).toBe(201);
-  token = (await team.json()).apiToken;
+  token = await newTeam(server.url, "Library", { name: "Lib", email: ownerEmail });
   ids.brand = await brand("Glow & Co");
   ids.other = await brand(`Other ${HOSTILE}`);
   ids.email = (await readyEmail(ids.brand, "Wake up to brighter skin")).id;
   ids.otherEmail = (await readyEmail(ids.other, "Summer sale starts now")).id;
-  browser = await chromium.launch({ executablePath: "/usr/bin/chromium", args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"] });
+  browser = await launchChromium();
 }, 240_000);
 
-afterAll(async () => {
-  await browser?.close();
-  if (server) {
-    await server.stop();
-    removeDataDir(server.dataDir);
-  }
-});
+afterAll(() => stopAll(browser, server));
 
 describe("the library page (Chromium)", () => {
   test("duplicate, rename (a hostile name, shown escaped), archive and Undo, from the page", async () => {
     const { page, problems } = await signedIn();
     await page.goto(`${server.url}/emails`);
-    await expect(row(page, ids.email).isVisible()).resolves.toBe(true);
+    expect(await row(page, ids.email).isVisible()).toBe(true);
     // Each row has a thumbnail: the email's HTML in a sandboxed frame, loaded.
     const thumb = row(page, ids.email).locator(".email-thumb iframe");
     expect(await thumb.getAttribute("sandbox")).toBe("");
     expect(await thumb.getAttribute("src")).toContain(`/emails/${ids.email}/thumbnail?v=1`);
-    await page.waitForFunction((id) => performance.getEntriesByType("resource").some((e) => e.name.includes(`/emails/${id}/thumbnail`)), ids.email);
+    // What the person sees in it: the email itself (its hook), rendered in the frame.
+    await thumb.contentFrame().getByText("Wake up to brighter skin").first().waitFor({ state: "attached" });
     // It is the email (sandboxed, no scripts), and the browser may keep it: its URL names the version.
     const cookie = (await page.context().cookies()).map((c) => `${c.name}=${c.value}`).join("; ");
     const thumbnail = await fetch(server.url + (await thumb.getAttribute("src"))!, { headers: { cookie } });
@@ -138,7 +79,7 @@ describe("the library page (Chromium)", () => {
     await Promise.all([page.waitForURL(/done=duplicated/), row(page, ids.email).locator("button[data-action=duplicate]").click()]);
     const copyId = new URL(page.url()).searchParams.get("id")!;
     expect(copyId).not.toBe(ids.email);
-    await expect(page.textContent("#library-notice")).resolves.toContain(`Duplicated as “Copy of ${original.name}”`);
+    expect(await page.textContent("#library-notice")).toContain(`Duplicated as “Copy of ${original.name}”`);
     expect(await page.locator("#email-list tbody tr").first().getAttribute("data-email-id")).toBe(copyId);
     const copy = (await api("GET", `/api/emails/${copyId}`)).body;
     expect(copy).toMatchObject({ name: `Copy of ${original.name}`, version: 1, status: "ready" });
@@ -148,8 +89,8 @@ describe("the library page (Chromium)", () => {
     await row(page, copyId).locator(".rename summary").click();
     await row(page, copyId).locator(".rename-form input[name=name]").fill(HOSTILE);
     await Promise.all([page.waitForURL(/done=renamed/), row(page, copyId).locator(".rename-form button[type=submit]").click()]);
-    await expect(row(page, copyId).locator("a.email-name").textContent()).resolves.toBe(HOSTILE);
-    await expect(page.textContent("#library-notice")).resolves.toContain(HOSTILE);
+    expect(await row(page, copyId).locator("a.email-name").textContent()).toBe(HOSTILE);
+    expect(await page.textContent("#library-notice")).toContain(HOSTILE);
     expect((await api("GET", `/api/emails/${copyId}`)).body.name).toBe(HOSTILE);
     await noXss(page);
     await page.screenshot({ path: join(OUT, "library.png"), fullPage: true, caret: "initial" });
@@ -157,12 +98,12 @@ describe("the library page (Chromium)", () => {
     // Archive: gone from the list, with an Undo that puts it back.
     await Promise.all([page.waitForURL(/done=archived/), row(page, copyId).locator("button[data-action=archive]").click()]);
     expect(await row(page, copyId).count()).toBe(0);
-    await expect(page.textContent("#library-notice")).resolves.toContain("Archived");
+    expect(await page.textContent("#library-notice")).toContain("Archived");
     expect((await listed()).map((e) => e.id)).not.toContain(copyId);
     expect((await listed("&status=archived")).map((e) => e.id)).toEqual([copyId]);
     await page.screenshot({ path: join(OUT, "archived-undo.png"), caret: "initial" });
     await Promise.all([page.waitForURL(/done=unarchived/), page.click("#undo-archive")]);
-    await expect(row(page, copyId).isVisible()).resolves.toBe(true);
+    expect(await row(page, copyId).isVisible()).toBe(true);
     expect((await listed()).map((e) => e.id)).toContain(copyId);
     expect((await api("GET", `/api/emails/${copyId}`)).body.archivedAt).toBeNull();
 
@@ -172,7 +113,7 @@ describe("the library page (Chromium)", () => {
     await page.selectOption("#filter-status", "archived");
     await Promise.all([page.waitForURL(/status=archived/), page.click("#library-filters button[type=submit]")]);
     expect(await page.locator("#email-list tbody tr").count()).toBe(1);
-    await expect(row(page, copyId).locator(".library-status .badge").textContent()).resolves.toBe("archived");
+    expect(await row(page, copyId).locator(".library-status .badge").textContent()).toBe("archived");
     await Promise.all([page.waitForURL(/done=unarchived/), row(page, copyId).locator("button[data-action=unarchive]").click()]);
     expect(new URL(page.url()).searchParams.get("status")).toBe("archived");
     expect((await listed()).map((e) => e.id)).toContain(copyId);
@@ -187,9 +128,9 @@ describe("the library page (Chromium)", () => {
     const source = (await api("GET", `/api/emails/${ids.otherEmail}`)).body;
     await Promise.all([page.waitForURL(/done=template/), row(page, ids.otherEmail).locator("button[data-action=template]").click()]);
     const templateId = new URL(page.url()).searchParams.get("id")!;
-    await expect(page.textContent("#library-notice")).resolves.toContain("as a template");
+    expect(await page.textContent("#library-notice")).toContain("as a template");
     const card = page.locator(`#templates [data-template-id="${templateId}"]`);
-    await expect(card.locator(".template-name").textContent()).resolves.toBe(source.name);
+    expect(await card.locator(".template-name").textContent()).toBe(source.name);
     // A template is not one of the emails.
     expect(await row(page, templateId).count()).toBe(0);
     await Promise.all([page.waitForURL((url) => /^\/emails\/email_[^/]+$/.test(url.pathname)), card.locator("button[data-action=use-template]").click()]);
@@ -203,7 +144,7 @@ describe("the library page (Chromium)", () => {
     expect((await listed("&kind=template")).map((e) => e.id)).toEqual([templateId]);
     // The template's brand carries a hostile name: escaped in the Templates card too.
     await page.goto(`${server.url}/emails`);
-    await expect(page.locator(`#templates [data-template-id="${templateId}"] .muted`).textContent()).resolves.toBe(`Other ${HOSTILE}`);
+    expect(await page.locator(`#templates [data-template-id="${templateId}"] .muted`).textContent()).toBe(`Other ${HOSTILE}`);
     await noXss(page);
     await accessible(page, "the library");
     expect(problems).toEqual([]);
@@ -220,7 +161,12 @@ describe("the library page (Chromium)", () => {
 
   test("filters, search and pages; New email from a brand-filtered list starts with that brand", async () => {
     // Enough emails for two pages (12 a page): duplicates are quick.
-    for (let i = 0; i < 12; i++) expect((await api("POST", `/api/emails/${ids.email}/duplicate`, { name: `Batch ${String(i).padStart(2, "0")}` })).status).toBe(201);
+    const batch: string[] = [];
+    for (let i = 0; i < 12; i++) {
+      const made = await api("POST", `/api/emails/${ids.email}/duplicate`, { name: `Batch ${String(i).padStart(2, "0")}` });
+      expect(made.status).toBe(201);
+      batch.push(made.body.id);
+    }
     const { page, problems } = await signedIn();
     await page.goto(`${server.url}/emails`);
     expect(await page.locator("#email-list tbody tr").count()).toBe(LIBRARY_PAGE_SIZE);
@@ -229,7 +175,10 @@ describe("the library page (Chromium)", () => {
     const secondPage = await page.locator("#email-list tbody tr").evaluateAll((rows) => rows.map((r) => r.getAttribute("data-email-id")));
     expect(secondPage.length).toBeGreaterThan(0);
     expect(secondPage.filter((id) => firstPage.includes(id))).toEqual([]);
-    expect(firstPage.length + secondPage.length).toBe((await listed()).length);
+    // Newest first across the two pages: every email this test made, once, in the order it made them
+    // (other emails of the team may come and go; these are ours).
+    const shown = [...firstPage, ...secondPage];
+    expect(shown.filter((id) => batch.includes(id!))).toEqual([...batch].reverse());
 
     await page.goto(`${server.url}/emails`);
     await page.fill("#filter-q", "batch 0");
@@ -274,10 +223,7 @@ describe("the library page (Chromium)", () => {
     expect(afterAdd.document.sections.at(-2)).toMatchObject({ type: "cta", fields: cta.fields });
 
     // The canvas palette lists it too: "+" before the second section, then the block.
-    await page.waitForFunction(() => {
-      const doc = (document.getElementById("email-frame") as HTMLIFrameElement | null)?.contentDocument;
-      return doc?.documentElement?.dataset.dsCanvas === "1" && [...doc.images].every((img) => img.complete);
-    });
+    await previewReady(page);
     await page.frameLocator("#email-frame").locator('[data-ds-insert="1"]').click();
     await page.click(`#canvas-palette [data-canvas-block="${blocks[0].id}"]`);
     await page.waitForSelector(`#editor[data-version="${email.version + 2}"]`);
@@ -310,9 +256,9 @@ describe("the library page (Chromium)", () => {
 
     // The library lists our saved blocks; Delete removes one (inserted copies stay).
     const item = page.locator(`#saved-blocks [data-block-id="${blocks[0].id}"]`);
-    await expect(item.locator(".block-name").textContent()).resolves.toBe(blocks[0].name);
+    expect(await item.locator(".block-name").textContent()).toBe(blocks[0].name);
     await Promise.all([page.waitForURL(/done=block-deleted/), item.locator("button[type=submit]").click()]);
-    await expect(page.textContent("#library-notice")).resolves.toContain("Deleted the saved block");
+    expect(await page.textContent("#library-notice")).toContain("Deleted the saved block");
     expect((await api("GET", `/api/brands/${ids.brand}/blocks`)).body.blocks).toEqual([]);
     expect((await api("GET", `/api/emails/${ids.email}`)).body.document.sections.filter((s: any) => s.type === "cta")).toHaveLength(3);
     expect(problems).toEqual([]);

@@ -1,10 +1,11 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { chromium, type Browser, type BrowserContext, type Page } from "playwright-core";
+import type { Browser, BrowserContext, Page } from "playwright-core";
 import { mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import sharp from "sharp";
 import { unzipSync, strFromU8 } from "fflate";
-import { ROOT, removeDataDir, startServer, type TestServer } from "./support/server";
+import { ROOT, startServer, type TestServer } from "./support/server";
+import { accessible, launchChromium, stopAll } from "./support/studio";
 
 /**
  * The web app in a real browser (Debian's Chromium driven by playwright-core) against the real
@@ -51,20 +52,10 @@ async function noXss(page: Page) {
   expect(await page.evaluate(() => (window as unknown as { __xss?: unknown }).__xss)).toBeUndefined();
 }
 
-/** axe-core in the page (CDP evaluation is not subject to the page's CSP): no serious or critical violations. The email preview frame is the email's own document (its checks are the studio's). */
-async function accessible(page: Page, name: string) {
-  await page.evaluate(readFileSync(join(ROOT, "node_modules/axe-core/axe.min.js"), "utf8"));
-  const violations = await page.evaluate(async () => {
-    const result = await (window as unknown as { axe: { run: (ctx: unknown, options: unknown) => Promise<{ violations: Array<{ id: string; impact: string; help: string; nodes: Array<{ target: string[] }> }> }> } }).axe.run(document, { resultTypes: ["violations"], iframes: false });
-    return result.violations.filter((v) => v.impact === "serious" || v.impact === "critical").map((v) => `${v.id} (${v.impact}): ${v.help} — ${v.nodes.map((n) => n.target.join(" ")).slice(0, 3).join(", ")}`);
-  });
-  expect(violations, `axe on ${name}`).toEqual([]);
-}
-
 beforeAll(async () => {
   mkdirSync(OUT, { recursive: true });
   server = await startServer();
-  browser = await chromium.launch({ executablePath: "/usr/bin/chromium", args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"] });
+  browser = await launchChromium();
   context = await browser.newContext({ viewport: { width: 1360, height: 900 }, acceptDownloads: true, reducedMotion: "reduce" });
   context.setDefaultTimeout(15_000);
   await context.grantPermissions(["clipboard-read", "clipboard-write"], { origin: server.url });
@@ -74,13 +65,7 @@ beforeAll(async () => {
   });
 }, 60_000);
 
-afterAll(async () => {
-  await browser?.close();
-  if (server) {
-    await server.stop();
-    removeDataDir(server.dataDir);
-  }
-});
+afterAll(() => stopAll(browser, server));
 
 describe("marketer flow", () => {
   test("setup lands on the empty emails page", async () => {
@@ -91,7 +76,7 @@ describe("marketer flow", () => {
     await page.fill("input[name=email]", "ann@example.com");
     await page.fill("input[name=password]", "correct horse battery");
     await Promise.all([page.waitForURL("**/emails"), page.click("button[type=submit]")]);
-    await expect(page.locator(".empty-state h2").textContent()).resolves.toBe("No emails yet");
+    expect(await page.locator(".empty-state h2").textContent()).toBe("No emails yet");
     await accessible(page, "emails (empty)");
     await page.close();
   }, 30_000);

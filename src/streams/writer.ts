@@ -88,6 +88,12 @@ interface Checked {
   expired: string[];
 }
 
+/**
+ * How long after a commit the next batch waits, at most, for the writers that commit answered
+ * (see AppendWriter's #gather): about a round trip of a client on this host.
+ */
+export const MAX_GATHER_MS = 1;
+
 /** Streams whose state the writer keeps between batches; past this the least recently written are forgotten. */
 export const MAX_CACHED_STREAMS = 10_000;
 /** Producer states kept per stream; past this they are forgotten (a session stream sees a producer per agent run). */
@@ -188,6 +194,10 @@ export class AppendWriter {
   #queue: Pending[] = [];
   #flushing = false;
   #cache = new Map<string, CachedStream>();
+  /** The last batch: how many appends it answered, how many were queued when it committed, and when. */
+  #answered: { count: number; left: number; at: number } | undefined;
+  /** While #gather waits: the queue length it waits for, and how to stop waiting. */
+  #gathered: { target: number; go(): void } | undefined;
   /** Streams found expired during a batch; reclaimed after it. */
   onExpired: (path: string) => void = () => {};
   /** Called after a committed append, for subscriptions. */
@@ -206,6 +216,7 @@ export class AppendWriter {
     return new Promise((resolve, reject) => {
       const bytes = input.json && "data" in input.json ? input.json.data.byteLength : input.body.byteLength;
       this.#queue.push({ input, bytes, resolve, reject });
+      if (this.#gathered && this.#queue.length >= this.#gathered.target) this.#gathered.go();
       if (!this.#flushing) void this.#flush();
     });
   }
@@ -213,7 +224,9 @@ export class AppendWriter {
   async #flush() {
     this.#flushing = true;
     try {
-      while (this.#queue.length > 0) {
+      while (true) {
+        await this.#gather();
+        if (this.#queue.length === 0) break;
         let bytes = 0;
         let count = 0;
         while (count < this.#queue.length && count < MAX_BATCH_APPENDS) {
@@ -222,10 +235,38 @@ export class AppendWriter {
           if (bytes >= MAX_BATCH_BYTES) break;
         }
         await this.#commitBatch(this.#queue.splice(0, count));
+        this.#answered = { count, left: this.#queue.length, at: performance.now() };
       }
     } finally {
       this.#flushing = false;
     }
+  }
+
+  /**
+   * Waits (at most MAX_GATHER_MS after the last commit) until the queue holds as many appends as
+   * the last batch answered plus those that were waiting then. Writers that wait for their
+   * acknowledgement (most do) send their next append as soon as they have it; without the wait,
+   * the next batch would hold only the appends that arrived while the last one was in flight, and
+   * under steady load the writers split into two halves taking turns, each paying a commit.
+   * Whatever is queued when the time is up goes; a lone writer (its batch of one answered,
+   * nothing else queued) never waits.
+   */
+  async #gather() {
+    const answered = this.#answered;
+    if (!answered) return;
+    this.#answered = undefined;
+    const target = Math.min(MAX_BATCH_APPENDS, answered.count + answered.left);
+    const waitMs = MAX_GATHER_MS - (performance.now() - answered.at);
+    if (target <= 1 || this.#queue.length >= target || waitMs <= 0) return;
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(() => go(), waitMs);
+      const go = () => {
+        clearTimeout(timer);
+        this.#gathered = undefined;
+        resolve();
+      };
+      this.#gathered = { target, go };
+    });
   }
 
   /**
