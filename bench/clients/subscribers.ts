@@ -41,18 +41,20 @@ export interface ReadersCommand {
 export type Reply =
   | { op: "ready"; opened: number; failed: number; firstError?: string }
   | { op: "count"; received: number }
-  | { op: "samples"; latencies: number[]; received: number; duplicates: number; closedEarly: number; firstClose?: string; cpuMs: number }
+  | { op: "samples"; latencies: number[]; seqs: number[]; received: number; duplicates: number; closedEarly: number; firstClose?: string; cpuMs: number }
   | { op: "closed" };
 
 interface Tally {
   latencies: number[];
+  /** The message each latency is of (same index), so the harness can tell an append's first delivery from its last. */
+  seqs: number[];
   received: number;
   duplicates: number;
   closedEarly: number;
   firstClose?: string;
 }
 
-let tally: Tally = { latencies: [], received: 0, duplicates: 0, closedEarly: 0 };
+let tally: Tally = { latencies: [], seqs: [], received: 0, duplicates: 0, closedEarly: 0 };
 const sockets: WebSocket[] = [];
 const aborts: AbortController[] = [];
 let closing = false;
@@ -67,6 +69,7 @@ function deliver(seq: number, sentMs: number, last: { seq: number }, warmupSeq: 
   if (seq < warmupSeq) return;
   tally.received++;
   tally.latencies.push(now - sentMs);
+  tally.seqs.push(seq);
 }
 
 function openSockets(command: Extract<Command, { op: "ws" }>): Promise<Reply> {
@@ -212,7 +215,7 @@ async function handle(command: Command): Promise<Reply> {
     case "collect": {
       const usage = process.cpuUsage();
       const reply: Reply = { op: "samples", ...tally, cpuMs: (usage.user + usage.system) / 1000 };
-      tally = { latencies: [], received: 0, duplicates: 0, closedEarly: 0 };
+      tally = { latencies: [], seqs: [], received: 0, duplicates: 0, closedEarly: 0 };
       return reply;
     }
     case "close": {
