@@ -324,7 +324,7 @@ export async function startService(options: { config: Config; log: Logger }): Pr
     const offline = () => providers.offlineOnly;
     app.route("/", brandPages({ brands, assets, publicUrl: config.publicUrl, offline }));
     app.route("/", variantPages({ studio, editor, variants, publicUrl: config.publicUrl, offline }));
-    app.route("/", libraryPages({ studio, brands, library, offline, publicUrl: config.publicUrl }));
+    app.route("/", libraryPages({ studio, brands, library, editor, offline, publicUrl: config.publicUrl }));
     app.route("/", studioPages({ studio, brands, assets, sessions, editor, inputs, library, publicUrl: config.publicUrl, offline }));
     app.route("/", sessionPages({ sessions, presence: presence!, offline }));
     app.get("/", async (c) => {

@@ -72,7 +72,9 @@ if (first) {
       const version = Number(document.getElementById("editor")?.dataset.version ?? 0);
       const own = e.kind === "email.version" && e.data?.clientId === tabId;
       if (!own && e.kind === "email.version") announce(e.data ?? {});
-      if (Number(e.data?.version ?? 0) <= version) return;
+      // The tab's own edit redraws it with its answer; its echo can beat that answer here, and a
+      // second redraw would reload the canvas under the person (or swap away the answer's notice).
+      if (own || Number(e.data?.version ?? 0) <= version) return;
       if (editing()) {
         // Keep the open form: saving it merges when nobody changed its fields, or shows the conflict.
         if (!own) toast(`Version ${e.data.version} was saved elsewhere${e.data.author ? ` by ${e.data.author}` : ""}${e.data.summary ? ` (${e.data.summary})` : ""}. Saving merges your change unless you both changed the same field.`, "info");

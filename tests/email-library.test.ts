@@ -376,6 +376,13 @@ describe("saved blocks", () => {
     // A drafted section by type works the same way.
     const text = await a("POST", `/api/emails/${ids.email2}/sections`, { type: "text", index: 0 });
     expect(text.body.document.sections[0].type).toBe("text");
+    // Each insert says who made it, like every edit: here the team's API token.
+    const inserts = (await a("GET", `/api/emails/${ids.email2}/versions`)).body.versions.slice(0, 3);
+    expect(inserts.map((v: any) => [v.version, v.note, v.author])).toEqual([
+      [text.body.version, "Added text", "API token “bootstrap”"],
+      [byDefault.body.version, "Inserted the saved block “Spring button”", "API token “bootstrap”"],
+      [at1.body.version, "Inserted the saved block “Spring button”", "API token “bootstrap”"],
+    ]);
 
     expect((await a("DELETE", `/api/brands/${ids.brand1}/blocks/${saved.body.id}`)).status).toBe(204);
     expect((await a("GET", `/api/brands/${ids.brand1}/blocks`)).body.blocks.map((b: any) => b.id)).toEqual([unnamed.body.id]);

@@ -231,6 +231,8 @@ describe("the library page (Chromium)", () => {
     expect(afterPalette.document.sections[1]).toMatchObject({ type: "cta", fields: cta.fields });
     const versions = (await api("GET", `/api/emails/${ids.email}/versions`)).body.versions;
     expect(versions[0].note).toContain("Inserted the saved block");
+    // Both inserts (the palette's, Add section's) say who made them, like every edit.
+    expect(versions.slice(0, 2).map((v: any) => [v.note, v.author])).toEqual([1, 2].map(() => [`Inserted the saved block “${blocks[0].name}”`, "Lib"]));
 
     // Another team's block cannot be deleted from our page (404), and stays.
     const other = await fetch(`${server.url}/api/teams`, { method: "POST", headers: { authorization: `Bearer ${TEST_API_TOKEN}`, "content-type": "application/json" }, body: JSON.stringify({ name: "Other", owner: { name: "O", email: `other-${crypto.randomUUID()}@example.com`, password: PASSWORD } }) });

@@ -13,7 +13,10 @@ export interface AgentTools {
   history(): Promise<CompactedMessage[]>;
   /** Starts a sub-agent run in the same session; it writes its own events there. */
   startChild(agent: string, input: unknown): Promise<string>;
-  /** Publishes this agent's presence status in the session. */
+  /**
+   * Publishes this agent's presence status in the session. Written in the background, in order (a
+   * status not yet written when the next is set is skipped): the promise resolves at once.
+   */
   status(status: "thinking" | "streaming" | "idle"): Promise<void>;
   /** Asks a person (appends `input.request`); answer it later with `tools.answer`, after returning `{status:"suspended"}`. */
   ask(question: { kind: InputKind; prompt: string; schema?: Record<string, unknown>; timeoutMs?: number }): Promise<string>;

@@ -298,6 +298,50 @@ export class RunContext {
   }
 }
 
+/**
+ * The moments gathered tokens go out: the boundaries of `windowMs` windows on the process's clock,
+ * shared by every message with that window. One timer for all of them (not one per message), and
+ * every run's delta of a window is appended in the same turn of the event loop, so the writer takes
+ * them as one batch: one transaction and one wake-up of the subscribers for all runs, instead of one
+ * per run spread over the window.
+ */
+class RollupClock {
+  readonly windowMs: number;
+  #due = new Set<MessageWriter>();
+  #timer: ReturnType<typeof setTimeout> | undefined;
+
+  constructor(windowMs: number) {
+    this.windowMs = windowMs;
+  }
+
+  /** `writer` flushes at the next window boundary. */
+  add(writer: MessageWriter): void {
+    this.#due.add(writer);
+    if (this.#timer) return;
+    const now = performance.now();
+    this.#timer = setTimeout(() => this.#tick(), (Math.floor(now / this.windowMs) + 1) * this.windowMs - now);
+  }
+
+  delete(writer: MessageWriter): void {
+    this.#due.delete(writer);
+  }
+
+  #tick() {
+    this.#timer = undefined;
+    const due = [...this.#due];
+    this.#due.clear();
+    for (const writer of due) writer.flush();
+  }
+}
+
+/** The process's roll-up clocks, by window length. */
+const clocks = new Map<number, RollupClock>();
+function rollupClock(windowMs: number): RollupClock {
+  let clock = clocks.get(windowMs);
+  if (!clock) clocks.set(windowMs, (clock = new RollupClock(windowMs)));
+  return clock;
+}
+
 /** One assistant message: tokens in, rolled-up `message.delta`s out, then exactly one `message.end`. */
 export class MessageWriter {
   #run: RunContext;
@@ -305,7 +349,7 @@ export class MessageWriter {
   #buffer = "";
   /** The part the buffer belongs to (undefined: text). */
   #part: DeltaPart | undefined;
-  #timer: ReturnType<typeof setTimeout> | undefined;
+  #clock: RollupClock;
   #first = true;
   #ended = false;
   text = "";
@@ -313,6 +357,7 @@ export class MessageWriter {
   constructor(run: RunContext, id: string) {
     this.#run = run;
     this.id = id;
+    this.#clock = rollupClock(run.rollupWindowMs);
   }
 
   delta(text: string): void {
@@ -327,29 +372,28 @@ export class MessageWriter {
     if (this.#ended) return;
     if (part.type === "reasoning") return this.#gather(part.text, { type: "reasoning" });
     if (part.type === "tool-call") return this.#gather(part.argsDelta, { type: "tool-call", toolCallId: part.toolCallId, toolName: part.toolName });
-    this.#flush();
+    this.flush();
     void this.#run.emit({ type: "message.delta", id: this.id, runId: this.#run.info.runId, text: "", part }).catch(() => {});
   }
 
   #gather(text: string, part: DeltaPart | undefined): void {
     if (this.#ended || !text) return;
     // A different part than the one being gathered: send what was gathered first, in order.
-    if (this.#buffer && JSON.stringify(part) !== JSON.stringify(this.#part)) this.#flush();
+    if (this.#buffer && JSON.stringify(part) !== JSON.stringify(this.#part)) this.flush();
     this.#part = part;
     this.#buffer += text;
     if (!part) this.text += text;
     if (this.#first || this.#buffer.length >= MAX_DELTA_CHARS) {
       this.#first = false;
-      this.#flush();
-    } else if (!this.#timer) {
-      this.#timer = setTimeout(() => this.#flush(), this.#run.rollupWindowMs);
+      this.flush();
+    } else {
+      this.#clock.add(this);
     }
   }
 
-  /** Sends the gathered tokens as deltas of at most MAX_DELTA_CHARS each (never splitting a surrogate pair). */
-  #flush() {
-    if (this.#timer) clearTimeout(this.#timer);
-    this.#timer = undefined;
+  /** Sends the gathered tokens now, as deltas of at most MAX_DELTA_CHARS each (never splitting a surrogate pair). */
+  flush(): void {
+    this.#clock.delete(this);
     if (this.#ended) return;
     while (this.#buffer) {
       let cut = Math.min(this.#buffer.length, MAX_DELTA_CHARS);
@@ -367,7 +411,7 @@ export class MessageWriter {
    */
   async handOff(): Promise<void> {
     if (this.#ended) return;
-    this.#flush();
+    this.flush();
     this.#ended = true;
     await this.#run.flush();
   }
@@ -376,11 +420,10 @@ export class MessageWriter {
   async end(status: "complete" | "cancelled" | "interrupted" | "failed"): Promise<void> {
     if (this.#ended) return;
     if (status === "cancelled") {
-      if (this.#timer) clearTimeout(this.#timer);
-      this.#timer = undefined;
+      this.#clock.delete(this);
       this.#buffer = "";
     } else {
-      this.#flush();
+      this.flush();
     }
     this.#ended = true;
     await this.#run.emit({ type: "message.end", id: this.id, runId: this.#run.info.runId, status });

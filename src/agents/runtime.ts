@@ -87,6 +87,8 @@ export class AgentRuntime {
   #local = new Map<string, RunContext>();
   /** Each local run's hold on its session's follower. */
   #watches = new Map<RunContext, Following>();
+  /** Each local run's presence as a session member, written in the background. */
+  #statuses = new Map<RunContext, AgentStatus>();
   #timers: ReturnType<typeof setInterval>[] = [];
   #listener: Listener | undefined;
   /** Jobs this process has taken from the queue and not yet settled, by job id. */
@@ -268,7 +270,7 @@ export class AgentRuntime {
           status = case when exists (select 1 from input_requests q where q.run_id = ${row.id} and q.status = 'pending') then 'suspended' else 'queued' end
         where id = ${row.id} returning status`;
       if (state?.status === "queued") await this.#sessions.enqueueRun(row.id, row.sessionId);
-      await this.#presence.leave(`agent:${row.id}`).catch(() => {});
+      await this.#leave(ctx);
       this.#unwatch(ctx);
       this.#local.delete(row.id);
       log.info("run suspended", { queuedAgain: state?.status === "queued" });
@@ -279,7 +281,7 @@ export class AgentRuntime {
     this.onRunEnded({ runId: row.id, agent: row.agent, status: outcome.status, durationMs: performance.now() - startedAt });
     await ctx.emit({ type: "run.end", runId: row.id, status: outcome.status, ...(outcome.status === "failed" ? { error: outcome.error } : {}) }).catch((error) => log.error("run.end append failed", { error }));
     await this.#sql`update runs set status = ${outcome.status}, ended_at = now(), heartbeat_at = null, error = ${outcome.status === "failed" ? outcome.error : null} where id = ${row.id}`;
-    await this.#presence.leave(`agent:${row.id}`).catch(() => {});
+    await this.#leave(ctx);
     this.#unwatch(ctx);
     this.#local.delete(row.id);
     log.info("run ended", { status: outcome.status });
@@ -307,10 +309,26 @@ export class AgentRuntime {
         const [turn] = await this.#sql<{ id: string }[]>`select id from runs where session_id = ${row.sessionId} and message_id = ${messageId} and turn limit 1`;
         return turn?.id;
       },
-      status: (status) =>
-        this.#presence.join({ sessionId: row.sessionId, clientId: `agent:${row.agent}`, device: "agent", status, memberId: `agent:${row.id}` }).then(() => {}).catch(() => {}),
+      status: async (status) => this.#statusOf(ctx).set(status),
     };
     return agent.run(ctx, tools);
+  }
+
+  #statusOf(ctx: RunContext): AgentStatus {
+    let status = this.#statuses.get(ctx);
+    if (!status) {
+      const { sessionId, agent, runId } = ctx.info;
+      const presence = this.#presence;
+      status = new AgentStatus((value) => presence.join({ sessionId, clientId: `agent:${agent}`, device: "agent", status: value, memberId: `agent:${runId}` }).then(() => {}));
+      this.#statuses.set(ctx, status);
+    }
+    return status;
+  }
+
+  /** The run is no longer a member of its session (after its last status is written, so it never comes back). */
+  async #leave(ctx: RunContext) {
+    await this.#statuses.get(ctx)?.settled();
+    await this.#presence.leave(`agent:${ctx.info.runId}`).catch(() => {});
   }
 
   /** This run's id and its ancestors' (a cancel aimed at a parent cancels its children). */
@@ -373,6 +391,7 @@ export class AgentRuntime {
   #unwatch(ctx: RunContext) {
     this.#watches.get(ctx)?.stop();
     this.#watches.delete(ctx);
+    this.#statuses.delete(ctx);
   }
 
   async #heartbeat() {
@@ -434,5 +453,40 @@ export class AgentRuntime {
     } catch (error) {
       this.#log.warn("run reaper failed", { error });
     }
+  }
+}
+
+/**
+ * A run's presence status, written one at a time in the order set, off the run's own path: a run
+ * does not wait for a presence write (two round trips and a NOTIFY) before it streams. A status set
+ * while another is being written replaces any not yet written; failures are ignored (presence is
+ * best effort).
+ */
+class AgentStatus {
+  #write: (status: string) => Promise<void>;
+  #next: string | undefined;
+  #writing: Promise<void> | undefined;
+
+  constructor(write: (status: string) => Promise<void>) {
+    this.#write = write;
+  }
+
+  set(status: string): void {
+    this.#next = status;
+    this.#writing ??= this.#drain();
+  }
+
+  /** Resolves once every status set so far is written (or failed). */
+  settled(): Promise<void> {
+    return this.#writing ?? Promise.resolve();
+  }
+
+  async #drain() {
+    while (this.#next !== undefined) {
+      const status = this.#next;
+      this.#next = undefined;
+      await this.#write(status).catch(() => {});
+    }
+    this.#writing = undefined;
   }
 }

@@ -1,6 +1,6 @@
 import { newId, type SessionService } from "../sessions/service";
-import { validateDocument, validateSection, SECTION_TYPES, type EmailDocument, type Section, type SectionType } from "./document";
-import { renderEmail } from "./render";
+import { validateDocument, validateSection, SECTION_TYPES, type Brand, type EmailDocument, type Section, type SectionType } from "./document";
+import { renderEmail, type RenderResult } from "./render";
 import { checkEmail, type EmailCheck } from "./checks";
 import { imageChecks, type ImageLoader } from "./resource-checks";
 import { writeOfflineEmail } from "./offline-writer";
@@ -136,8 +136,15 @@ export interface VersionHistory {
   redo: number | undefined;
 }
 
-/** Renders are cached per email version: the editor, its checks and the exports ask for the same one. */
-const RENDER_CACHE_SIZE = 200;
+/** Renders are cached per email version: the editor, its checks, the exports and the library's thumbnails ask for the same one. */
+const RENDER_CACHE_SIZE = 300;
+
+/** One cached render: the HTML and MJML at once, the checks when first asked for (a thumbnail needs none). */
+interface CachedRender {
+  result: RenderResult;
+  brand: Brand;
+  checks?: Promise<EmailCheck[]>;
+}
 
 const isEntry = (kind: VersionKind) => kind !== "undo" && kind !== "redo";
 
@@ -186,7 +193,7 @@ export class EmailEditor {
   #studio: StudioStore;
   #brands: BrandStore;
   #sessions: SessionService;
-  #renders = new Map<string, RenderedEmail>();
+  #renders = new Map<string, Promise<CachedRender>>();
 
   #loadImage: ImageLoader | undefined;
 
@@ -209,6 +216,29 @@ export class EmailEditor {
    * base URL and the options. `undefined` when the email's brand is gone.
    */
   async rendered(email: EmailRecord, options: RenderOptions): Promise<RenderedEmail | undefined> {
+    const render = await this.#render(email, options);
+    if (!render) return undefined;
+    if (!render.checks) {
+      const checks = this.#checks(email, render, options.base);
+      render.checks = checks;
+      // A failed check (an image that would not load) is tried again next time, as before.
+      checks.catch(() => {
+        if (render.checks === checks) render.checks = undefined;
+      });
+    }
+    return { html: render.result.html, mjml: render.result.mjml, checks: await render.checks };
+  }
+
+  /**
+   * The email's HTML alone (the library's thumbnails): the same cached render as `rendered`, so a
+   * version the editor has shown is not rendered again for its thumbnail, nor the other way round.
+   */
+  async renderedHtml(email: EmailRecord, options: { base: string }): Promise<string | undefined> {
+    return (await this.#render(email, options))?.result.html;
+  }
+
+  /** The cached render (one at a time per key: a second asker waits for the first). */
+  async #render(email: EmailRecord, options: RenderOptions): Promise<CachedRender | undefined> {
     const brandRecord = await this.#brands.brand(scopeOfEmail(email), email.brandId);
     if (!brandRecord) return undefined;
     const stamp = (date: Date | string) => (date instanceof Date ? date.getTime() : String(date));
@@ -218,13 +248,21 @@ export class EmailEditor {
     const cached = this.#renders.get(key);
     if (cached) return cached;
     const brand = toBrand(brandRecord, options.base);
-    const result = await renderEmail({ document: email.document, brand, minify, edit });
-    const checks = email.document.sections.length > 0 ? checkEmail({ document: email.document, brand, html: result.html, mjmlErrors: result.errors }) : [];
-    if (email.document.sections.length > 0 && this.#loadImage) checks.push(...(await imageChecks({ html: result.html, base: options.base, brand, load: this.#loadImage })));
-    const value = { html: result.html, mjml: result.mjml, checks };
+    const render = renderEmail({ document: email.document, brand, minify, edit }).then((result) => ({ result, brand }));
     if (this.#renders.size >= RENDER_CACHE_SIZE) this.#renders.delete(this.#renders.keys().next().value!);
-    this.#renders.set(key, value);
-    return value;
+    this.#renders.set(key, render);
+    render.catch(() => {
+      if (this.#renders.get(key) === render) this.#renders.delete(key);
+    });
+    return render;
+  }
+
+  async #checks(email: EmailRecord, render: CachedRender, base: string): Promise<EmailCheck[]> {
+    if (email.document.sections.length === 0) return [];
+    const { html, errors } = render.result;
+    const checks = checkEmail({ document: email.document, brand: render.brand, html, mjmlErrors: errors });
+    if (this.#loadImage) checks.push(...(await imageChecks({ html, base, brand: render.brand, load: this.#loadImage })));
+    return checks;
   }
 
   /** Starts generating an email from a brief: a new session, the email row, and the `email` run. */
@@ -418,7 +456,7 @@ export class EmailEditor {
   }
 
   /** Starts the `email-section` agent on one section; its words stream into the email's session. */
-  async regenerate(email: EmailRecord, sectionId: string, input: { instruction: string; baseUrl: string; clientId?: string; provider?: string }): Promise<{ ok: true; runId: string } | EditFailure> {
+  async regenerate(email: EmailRecord, sectionId: string, input: { instruction: string; baseUrl: string; clientId?: string; provider?: string; options?: RunOptions }): Promise<{ ok: true; runId: string } | EditFailure> {
     if (email.status === "generating") return { ok: false, code: "email_generating", message: "The email is still being generated; wait until it is ready." };
     if (!email.document.sections.some((s) => s.id === sectionId)) return { ok: false, code: "section_not_found", message: "This section is not in the email any more; reload the page." };
     const provider = input.provider ?? email.provider ?? undefined;
@@ -426,6 +464,7 @@ export class EmailEditor {
     const runId = await this.#sessions.startRun(email.sessionId, {
       agent: "email-section",
       provider,
+      ...(input.options ? { options: input.options } : {}),
       input: { emailId: email.id, sectionId, instruction: input.instruction, baseUrl: input.baseUrl },
       clientId: input.clientId,
     });

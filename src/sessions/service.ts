@@ -14,6 +14,17 @@ import { Compactor, type CompactedMessage, type SessionEvent } from "./events";
 import { uiStreamPath } from "./ui-chunks";
 
 export const SESSION_STREAM_PREFIX = "/v1/stream/sessions/";
+/** Appends read per page while compacting a session. */
+const COMPACT_PAGE_ROWS = 10_000;
+/**
+ * A page of a session's appends for compaction, concatenated by Postgres into one text value (the
+ * stored bytes are UTF-8 JSON we encoded, each value followed by a comma), with its last position
+ * and count: one result row per page, since decoding a row per append cost more than the folding.
+ */
+const COMPACT_PAGE_SQL = `
+  select convert_from(string_agg(m.data, ''::bytea order by m.pos), 'UTF8') as text, max(m.pos) as "lastPos", count(*)::int as appends
+  from (select pos, data from stream_messages where stream_id = $1 and pos > $2 and pos <= $3 order by pos limit $4) m`;
+
 /** Events returned by one page of `GET /api/sessions/:id/events` at most. */
 export const MAX_EVENTS_PAGE = 1_000;
 
@@ -297,15 +308,13 @@ export class SessionService {
   async compacted(row: StreamRow): Promise<{ messages: CompactedMessage[]; offset: string; pos: number }> {
     const compactor = new Compactor();
     let afterPos = 0;
-    const PAGE = 2_000;
     while (afterPos < row.tailPos) {
-      const rows = await this.#sql<StoredMessage[]>`
-        select pos, data, count from stream_messages
-        where stream_id = ${row.id} and pos > ${afterPos} and pos <= ${row.tailPos} order by pos limit ${PAGE}`;
-      if (rows.length === 0) break;
-      for (const message of rows) for (const value of decodeJsonValues(message.data)) compactor.add(value);
-      afterPos = rows[rows.length - 1]!.pos;
-      if (rows.length < PAGE) break;
+      const [page] = await this.#sql.unsafe<Array<{ text: string | null; lastPos: number | null; appends: number }>>(COMPACT_PAGE_SQL, [row.id, afterPos, row.tailPos, COMPACT_PAGE_ROWS], { prepare: true });
+      if (!page?.text || page.lastPos === null) break;
+      // Every stored JSON value is followed by a comma: the page is one array, parsed once.
+      for (const value of JSON.parse(`[${page.text.slice(0, -1)}]`) as unknown[]) compactor.add(value);
+      afterPos = page.lastPos;
+      if (page.appends < COMPACT_PAGE_ROWS) break;
     }
     return { messages: compactor.messages(), offset: formatOffset(row.tailPos), pos: row.tailPos };
   }

@@ -1,6 +1,6 @@
 import { Hono, type Context } from "hono";
-import { toBrand, type BrandStore } from "../brands/store";
-import { renderEmail } from "../email/render";
+import type { BrandStore } from "../brands/store";
+import type { EmailEditor } from "../email/editing";
 import { displayName, type EmailRecord, type StudioStore } from "../email/studio";
 import { decodeCursor, encodeCursor, LIST_STATUSES, type EmailLibrary, type ListedEmail, type ListStatus } from "../email/library";
 import { MAX_NAME_CHARS } from "../email/limits";
@@ -12,6 +12,8 @@ export interface LibraryPagesOptions {
   studio: StudioStore;
   brands: BrandStore;
   library: EmailLibrary;
+  /** Renders the thumbnails (its render cache is the editor's). */
+  editor: EmailEditor;
   /** True when no AI keys are set (the offline banner). */
   offline: () => boolean;
   publicUrl: string | undefined;
@@ -21,8 +23,6 @@ export interface LibraryPagesOptions {
 export const LIBRARY_PAGE_SIZE = 12;
 /** Templates shown on the emails page. */
 const TEMPLATES_SHOWN = 12;
-/** Thumbnails kept rendered in this process (each a few tens of KB). */
-const THUMBNAIL_CACHE_SIZE = 300;
 /** A thumbnail's URL names its version and brand stamp, so the browser may keep it for good. */
 const THUMBNAIL_MAX_AGE_S = 31_536_000;
 const THUMBNAIL_CSP = "default-src 'none'; img-src https: http: data:; style-src 'unsafe-inline'; font-src https:; sandbox";
@@ -48,7 +48,7 @@ function withNotice(back: string, done: string, id: string): string {
  * `EmailLibrary` as the JSON API.
  */
 export function libraryPages(options: LibraryPagesOptions) {
-  const { studio, brands, library } = options;
+  const { studio, brands, library, editor } = options;
   const app = new Hono<PageEnv>();
   const scope = (c: Context<PageEnv>) => c.get("scope");
   for (const path of ["/emails", "/emails/*"]) app.use(path, requireUser);
@@ -138,24 +138,17 @@ export function libraryPages(options: LibraryPagesOptions) {
   const clientId = (c: Context<PageEnv>) => c.get("user")!.id;
 
   /**
-   * A thumbnail: the email's HTML alone (no checks), from a small cache, sandboxed like the HTML
+   * A thumbnail: the email's HTML alone (no checks), from the editor's render cache (a version the
+   * editor has shown is not rendered again, nor the other way round), sandboxed like the HTML
    * route. Its URL carries the version, last write and brand stamp, so the browser keeps it until
    * one of them changes: a second visit to the library renders nothing.
    */
-  const thumbnails = new Map<string, string>();
   app.get("/emails/:id/thumbnail", async (c) => {
     const email = await studio.email(scope(c), c.req.param("id"));
     if (!email) return c.text("No such email.", 404);
     const brand = await brands.brand(scope(c), email.brandId);
-    if (!brand) return c.text("The email's brand is gone.", 404);
-    const base = baseUrl(c, options.publicUrl);
-    const key = JSON.stringify([email.id, email.version, new Date(email.updatedAt).getTime(), brand.id, new Date(brand.updatedAt).getTime(), base]);
-    let body = thumbnails.get(key);
-    if (body === undefined) {
-      body = (await renderEmail({ document: email.document, brand: toBrand(brand, base) })).html;
-      if (thumbnails.size >= THUMBNAIL_CACHE_SIZE) thumbnails.delete(thumbnails.keys().next().value!);
-      thumbnails.set(key, body);
-    }
+    const body = brand ? await editor.renderedHtml(email, { base: baseUrl(c, options.publicUrl) }) : undefined;
+    if (!brand || body === undefined) return c.text("The email's brand is gone.", 404);
     const current = c.req.query("v") === String(email.version) && c.req.query("u") === String(new Date(email.updatedAt).getTime()) && c.req.query("b") === String(new Date(brand.updatedAt).getTime());
     return c.body(body, 200, { "content-type": "text/html; charset=utf-8", "content-security-policy": THUMBNAIL_CSP, "cache-control": current ? `private, max-age=${THUMBNAIL_MAX_AGE_S}, immutable` : "no-store" });
   });
