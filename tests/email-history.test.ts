@@ -225,6 +225,67 @@ describe("stale edits: merged when they touch other fields, 409 with the details
   });
 });
 
+describe("an AI rewrite of a section is saved like a stale edit (the same merge rule)", () => {
+  // The offline rewrite streams its words at tokensPerSecond: at 2 the stream lasts seconds, so an
+  // edit made once its first words are in the session lands before the rewrite is saved.
+  const rewrite = async (email: any, sectionId: string) => {
+    const started = await api("POST", `/api/emails/${email.id}/sections/${sectionId}/regenerate`, { instruction: "Make it longer", provider: "offline", options: { tokensPerSecond: 2 } });
+    expect(started.status).toBe(202);
+    const runEvents = async () => (await api("GET", `/api/sessions/${email.sessionId}/events?offset=-1&limit=1000`)).body.events.map((e: any) => e.event).filter((e: any) => e.runId === started.body.runId);
+    return {
+      /** Resolves once the rewrite streams (it has read the email it rewrites by then). */
+      async streaming() {
+        while (!(await runEvents()).some((e: any) => e.type === "message.delta")) await Bun.sleep(20);
+      },
+      async ended(): Promise<any> {
+        for (;;) {
+          const end = (await runEvents()).find((e: any) => e.type === "run.end");
+          if (end) return end;
+          await Bun.sleep(50);
+        }
+      },
+    };
+  };
+
+  test("a person's edit to the same texts while the rewrite streams stays; the rewrite is refused, naming the field", async () => {
+    const email = await newEmail();
+    const h = section(email, "headline");
+    const run = await rewrite(email, h.id);
+    await run.streaming();
+    // Every text of the section, so whichever the rewrite lengthens, both changed it.
+    const mine = Object.fromEntries(Object.entries(h.fields).filter(([, v]) => typeof v === "string").map(([k]) => [k, `A person's ${k}`]));
+    const person = await api("PATCH", `/api/emails/${email.id}/sections/${h.id}`, { fields: mine }, at(email.version));
+    expect(person.status).toBe(200);
+    const end = await run.ended();
+    expect(end.status).toBe("failed");
+    expect(end.error).toMatch(/^Someone changed .+ in Headline while the rewrite was being written; their change stays and the rewrite was not saved/);
+    const now = (await api("GET", `/api/emails/${email.id}`)).body;
+    expect(now.version).toBe(person.body.version);
+    expect(section(now, "headline").fields).toEqual({ ...h.fields, ...mine });
+    expect((await history(email.id)).versions.map((v: any) => v.version)).toEqual([person.body.version, email.version]);
+  });
+
+  test("a person's edit to another section while the rewrite streams: both are kept", async () => {
+    const email = await newEmail();
+    const h = section(email, "headline");
+    const cta = section(email, "cta");
+    const run = await rewrite(email, h.id);
+    await run.streaming();
+    const person = await api("PATCH", `/api/emails/${email.id}/sections/${cta.id}`, { fields: { label: "A person's button" } }, at(email.version));
+    expect(person.status).toBe(200);
+    const end = await run.ended();
+    expect(end.status).toBe("completed");
+    const now = (await api("GET", `/api/emails/${email.id}`)).body;
+    expect(now.version).toBe(person.body.version + 1);
+    expect(section(now, "cta").fields.label).toBe("A person's button");
+    // The rewrite (one more sentence) is in, on top of the person's version.
+    expect(section(now, "headline").fields).not.toEqual(h.fields);
+    expect(JSON.stringify(section(now, "headline").fields).length).toBeGreaterThan(JSON.stringify(h.fields).length);
+    const latest = (await history(email.id)).versions[0];
+    expect(latest).toMatchObject({ version: now.version, author: "AI" });
+  });
+});
+
 describe("bad input is a clear 4xx and stores nothing", () => {
   test("malformed If-Match or X-Client-Id, unknown version, other team's email, unknown email", async () => {
     const email = await newEmail();

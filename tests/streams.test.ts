@@ -70,6 +70,31 @@ describe("bad input", () => {
     expect(head.headers.get("stream-next-offset")).toBe("0000000000000000_0000000000000000");
   });
 
+  test("append answers carry the same CORS and security headers as reads, whatever the outcome", async () => {
+    const path = name("headers");
+    await server.fetch(path, { method: "PUT", headers: json });
+    const read = await server.fetch(`${path}?offset=-1`);
+    const common = ["x-content-type-options", "cross-origin-resource-policy", "access-control-allow-origin", "access-control-allow-methods", "access-control-allow-headers", "access-control-expose-headers"];
+    const expected = Object.fromEntries(common.map((header) => [header, read.headers.get(header)]));
+    expect(expected["x-content-type-options"]).toBe("nosniff");
+    expect(expected["access-control-allow-origin"]).toBe("*");
+    const plain = await server.fetch(path, { method: "POST", headers: json, body: JSON.stringify({ a: 1 }) });
+    const producer = await server.fetch(path, { method: "POST", headers: { ...json, "producer-id": "p", "producer-epoch": "0", "producer-seq": "0" }, body: JSON.stringify({ a: 2 }) });
+    // A streamed body has no Content-Length: it is read chunk by chunk, with the same answer.
+    const chunked = await server.fetch(path, { method: "POST", headers: json, body: new Blob([JSON.stringify({ a: 3 })]).stream() });
+    const closed = await server.fetch(path, { method: "POST", headers: { ...json, "stream-closed": "true" }, body: JSON.stringify({ a: 4 }) });
+    const refused = await server.fetch(path, { method: "POST", headers: json, body: JSON.stringify({ a: 5 }) });
+    expect([plain.status, producer.status, chunked.status, closed.status, refused.status]).toEqual([204, 200, 204, 204, 409]);
+    expect(producer.headers.get("producer-epoch")).toBe("0");
+    expect(producer.headers.get("producer-seq")).toBe("0");
+    expect(closed.headers.get("stream-closed")).toBe("true");
+    for (const res of [plain, producer, chunked, closed, refused]) {
+      expect(Object.fromEntries(common.map((header) => [header, res.headers.get(header)]))).toEqual(expected);
+      expect(res.headers.get("stream-next-offset")).toMatch(/^\d+_\d+$/);
+    }
+    expect((await readAll(server, path)).body).toEqual([{ a: 1 }, { a: 2 }, { a: 3 }, { a: 4 }]);
+  });
+
   test("bad offsets are 400, unknown streams 404", async () => {
     const path = name("offsets");
     await server.fetch(path, { method: "PUT", headers: json });

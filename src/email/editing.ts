@@ -456,7 +456,7 @@ export class EmailEditor {
   }
 
   /** Starts the `email-section` agent on one section; its words stream into the email's session. */
-  async regenerate(email: EmailRecord, sectionId: string, input: { instruction: string; baseUrl: string; clientId?: string; provider?: string }): Promise<{ ok: true; runId: string } | EditFailure> {
+  async regenerate(email: EmailRecord, sectionId: string, input: { instruction: string; baseUrl: string; clientId?: string; provider?: string; options?: RunOptions }): Promise<{ ok: true; runId: string } | EditFailure> {
     if (email.status === "generating") return { ok: false, code: "email_generating", message: "The email is still being generated; wait until it is ready." };
     if (!email.document.sections.some((s) => s.id === sectionId)) return { ok: false, code: "section_not_found", message: "This section is not in the email any more; reload the page." };
     const provider = input.provider ?? email.provider ?? undefined;
@@ -464,6 +464,7 @@ export class EmailEditor {
     const runId = await this.#sessions.startRun(email.sessionId, {
       agent: "email-section",
       provider,
+      ...(input.options ? { options: input.options } : {}),
       input: { emailId: email.id, sectionId, instruction: input.instruction, baseUrl: input.baseUrl },
       clientId: input.clientId,
     });

@@ -10,7 +10,8 @@ import { renderOfflineHeroImage } from "./offline-image";
 import { rewriteSectionOffline } from "./regenerate";
 import { sectionModule } from "./sections";
 import { copyOf } from "./sections/draft";
-import { StudioStore, toBrief, type EmailRecord } from "./studio";
+import { StudioStore, toBrief, type EmailRecord, type VersionNote } from "./studio";
+import { mergeDocuments } from "./changes";
 import { toBrand, type BrandStore } from "../brands/store";
 import { ALL_TEAMS, teamScope, type TeamScope } from "../accounts/scope";
 import { approvalOf } from "../sessions/input-requests";
@@ -363,9 +364,11 @@ export function emailAgents(deps: EmailAgentDeps): Agent[] {
       await ctx.progress(`Rewriting the ${target.type} section`, 0.1);
       const replacement = await rewriteSection(ctx, tools.provider.name === "offline" ? undefined : tools.provider, { brand, brief, target, instruction: input.instruction, sections: email.document.sections });
       if (typeof replacement === "string") return ctx.signal.aborted ? { status: "cancelled" } : { status: "failed", error: replacement };
-      const latest = (await deps.studio.email(loaded.scope, input.emailId))!;
-      const document = { ...latest.document, sections: latest.document.sections.map((s) => (s.id === target.id ? replacement : s)) };
-      const version = await deps.studio.saveVersion(loaded.scope, input.emailId, document, { note: `Regenerated ${target.type}: ${input.instruction.slice(0, 120)}`, kind: "edit", author: "AI" });
+      // An edit made on the version the rewrite started from, saved like a person's stale edit.
+      const yours = { ...email.document, sections: email.document.sections.map((s) => (s.id === target.id ? replacement : s)) };
+      const saved = await saveMerged(deps.studio, loaded.scope, input.emailId, email.document, yours, { note: `Regenerated ${target.type}: ${input.instruction.slice(0, 120)}`, kind: "edit", author: "AI" });
+      if (!saved.ok) return { status: "failed", error: saved.error };
+      const version = saved.version;
       await ctx.emit({ type: "artifact", runId: ctx.info.runId, kind: "section", ref: target.id, data: replacement });
       await ctx.emit({ type: "artifact", runId: ctx.info.runId, kind: "email", ref: input.emailId, data: { version } });
       await ctx.progress("Section updated", 1);
@@ -374,6 +377,27 @@ export function emailAgents(deps: EmailAgentDeps): Agent[] {
   };
 
   return [orchestrator, copy, hero, section];
+}
+
+/** A save that loses the race with another write is merged again on the newer version, at most this often. */
+const MAX_MERGE_ATTEMPTS = 3;
+
+/**
+ * Saves `yours` (an edit of `base`) onto the email's newest version with the rule every edit follows
+ * (`mergeDocuments`, docs/email.md): saved when nobody changed what it changes meanwhile; refused,
+ * with the fields named, when someone did (their words stay; nothing is saved).
+ */
+async function saveMerged(studio: StudioStore, scope: TeamScope, emailId: string, base: EmailDocument, yours: EmailDocument, note: VersionNote): Promise<{ ok: true; version: number } | { ok: false; error: string }> {
+  for (let attempt = 0; attempt < MAX_MERGE_ATTEMPTS; attempt++) {
+    const current = await studio.email(scope, emailId);
+    if (!current) return { ok: false, error: "The email is gone." };
+    if (current.status === "generating") return { ok: false, error: "The email is being generated again; the rewrite was not saved." };
+    const merged = mergeDocuments({ base, current: current.document, yours });
+    if (!merged.ok) return { ok: false, error: `Someone changed ${merged.conflicts.map((c) => c.label).join("; ")} while the rewrite was being written; their change stays and the rewrite was not saved. Ask again to rewrite the newest version.` };
+    const version = await studio.saveVersion(scope, emailId, merged.document, note, "ready", current.version);
+    if (version !== undefined) return { ok: true, version };
+  }
+  return { ok: false, error: "The email kept changing while the rewrite was saved; the rewrite was not saved. Ask again." };
 }
 
 /** The product photo a person may pick instead of a drawn hero: the brief's first, else the brand's first product image. */
@@ -413,10 +437,12 @@ async function rewriteSection(
     const result = rewriteSectionOffline(target, instruction, copyOf({ brand, brief }));
     if (!result.ok) return result.message;
     const message = await ctx.startMessage();
+    // Paced like the offline provider: a piece of up to 24 characters counts as a token (tokensPerSecond; 100 unless told).
+    const pause = 1000 / (ctx.info.options.tokensPerSecond ?? 100);
     for (const word of JSON.stringify(result.section.fields).match(/.{1,24}/g) ?? []) {
       if (ctx.signal.aborted) break;
       message.delta(word);
-      await Bun.sleep(10);
+      await Bun.sleep(pause);
     }
     await message.end(ctx.signal.aborted ? "cancelled" : "complete");
     if (ctx.signal.aborted) return "cancelled";

@@ -503,14 +503,14 @@ export function studioRoutes(options: StudioRoutesOptions) {
       path: "/api/emails/{id}/sections/{sectionId}/regenerate",
       tags: ["Email studio"],
       summary: "Rewrite one section from an instruction (streamed live in the email's session)",
-      request: { params: z.object({ id: Id("id", "email_x"), sectionId: Id("sectionId", "hero") }), body: { content: { "application/json": { schema: z.object({ instruction: z.string().trim().min(1).max(1_000), provider: z.enum(["auto", "offline", "anthropic", "openai"]).optional() }) } } } },
+      request: { params: z.object({ id: Id("id", "email_x"), sectionId: Id("sectionId", "hero") }), body: { content: { "application/json": { schema: z.object({ instruction: z.string().trim().min(1).max(1_000), provider: z.enum(["auto", "offline", "anthropic", "openai"]).optional(), options: runOptionsSchema.optional().openapi({ description: "Run options; offline, tokensPerSecond paces the streamed rewrite" }) }) } } } },
       responses: { 202: { description: "Started", content: { "application/json": { schema: z.object({ runId: z.string(), sessionId: z.string() }) } } }, ...errors(400, 401, 404, 409) },
     }),
     async (c) => {
       const { id, sectionId } = c.req.valid("param");
       const email = await loadEmail(c, id);
       const body = c.req.valid("json");
-      const { runId } = orThrow(await editor.regenerate(email, sectionId, { instruction: body.instruction, provider: body.provider, baseUrl: base(c), clientId: c.get("principal").clientId }));
+      const { runId } = orThrow(await editor.regenerate(email, sectionId, { instruction: body.instruction, provider: body.provider, options: body.options, baseUrl: base(c), clientId: c.get("principal").clientId }));
       return c.json({ runId, sessionId: email.sessionId }, 202);
     },
   );
