@@ -1,8 +1,9 @@
 /**
  * A load-generator process holding many subscribers (WebSocket, SSE or long-poll), driven by the
  * harness over Bun's IPC channel (see bench/clients/pool.ts). Subscribers never run in the server's
- * process, and with many sockets the harness spreads them over several of these, so one client
- * event loop is not what the figures measure.
+ * process; past a number of sockets per process (SUBSCRIBERS_PER_CLIENT_PROCESS in
+ * bench/sections/websocket.ts, chosen by measuring CPU per delivery) the harness spreads them over
+ * several of these.
  *
  * Every message the harness appends carries its sequence number and the wall-clock time it was
  * sent (`epochMs()`, comparable across processes); each delivery's latency is the time from then
