@@ -2,6 +2,7 @@ import { describe, test, expect, afterAll, beforeAll } from "bun:test";
 import { startServer, TEST_API_TOKEN, type TestServer } from "./support/server";
 import { TestSocket } from "./support/ws";
 import { startFakeProviders, fakeReply, FAKE_TOOL_ARGS, type FakeProviders } from "./support/fake-providers";
+import { Compactor } from "../src/sessions/events";
 
 const sockets: TestSocket[] = [];
 let server: TestServer;
@@ -96,6 +97,43 @@ describe("message parts", () => {
     const bad = await api("GET", `/api/sessions/${id}/messages?cursor=nope`);
     expect(bad.status).toBe(400);
     expect(bad.body.error.code).toBe("bad_cursor");
+  });
+
+  test("compacting a session again folds what came since into the kept state: the same as folding every event", async () => {
+    const id = await session();
+    const append = async (event: Record<string, unknown>) => {
+      const res = await server.fetch(`/v1/stream/sessions/${id}`, { method: "POST", headers: { "content-type": "application/json", authorization: `Bearer ${TEST_API_TOKEN}` }, body: JSON.stringify(event) });
+      expect(res.status < 300 ? "" : await res.text()).toBe("");
+    };
+    const compacted = async () => (await api("GET", `/api/sessions/${id}/messages`)).body.messages;
+    const foldedFromScratch = async () => {
+      const { events } = (await api("GET", `/api/sessions/${id}/events?offset=-1&limit=1000`)).body as { events: Array<{ event: unknown }> };
+      const compactor = new Compactor();
+      for (const { event } of events) compactor.add(event);
+      return compactor.messages();
+    };
+    await api("POST", `/api/sessions/${id}/messages`, { text: "hello", id: "m-user" });
+    await append({ type: "message.start", id: "m-run", role: "assistant", runId: "run-a", agent: "chat" });
+    await append({ type: "message.delta", id: "m-run", runId: "run-a", text: "one " });
+    const early = await compacted();
+    expect(early.map((m: { id: string }) => m.id)).toEqual(["m-user", "m-run"]);
+    expect(early[1]).toMatchObject({ text: "one ", status: "streaming" });
+    // Folded into the kept state: text onto the streaming message, a tool call whose input parses once whole, an end.
+    await append({ type: "message.delta", id: "m-run", runId: "run-a", text: "two" });
+    await append({ type: "message.delta", id: "m-run", runId: "run-a", text: '{"city":', part: { type: "tool-call", toolCallId: "call-1", toolName: "get_weather" } });
+    // Another writer's delta for the same message changes nothing.
+    await append({ type: "message.delta", id: "m-run", runId: "run-other", text: "forged" });
+    // Several compactions at once, with an append among them: each sees a whole prefix, none folds twice.
+    const [a, b] = await Promise.all([compacted(), compacted(), append({ type: "message.delta", id: "m-run", runId: "run-a", text: '"Paris"}', part: { type: "tool-call", toolCallId: "call-1", toolName: "get_weather" } }), compacted()]);
+    for (const view of [a, b]) expect(view[1].text).toBe("one two");
+    await append({ type: "message.end", id: "m-run", runId: "run-a", status: "complete" });
+    const late = await compacted();
+    // The JSON API leaves out the agent's name.
+    expect(late).toEqual(JSON.parse(JSON.stringify((await foldedFromScratch()).map(({ agent: _agent, ...message }) => message))));
+    expect(late[1]).toMatchObject({ text: "one two", status: "complete", parts: [{ type: "text", text: "one two" }, { type: "tool-call", toolCallId: "call-1", args: '{"city":"Paris"}', input: { city: "Paris" } }] });
+    // A caller changing what it was given changes nothing kept.
+    late[1].parts[1].input.city = "Rome";
+    expect((await compacted())[1].parts[1].input).toEqual({ city: "Paris" });
   });
 
   test("a malformed part is refused with invalid_event", async () => {

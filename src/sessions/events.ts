@@ -147,8 +147,9 @@ export class Compactor {
     }
   }
 
+  /** Copies of the messages so far: the compactor keeps folding into its own (SessionService keeps one per session). */
   messages(): CompactedMessage[] {
-    return [...this.#messages.values()].map(({ parts, ...m }) => (parts && parts.some((p) => p.type !== "text") ? { ...m, parts: parts.map((p) => ({ ...p })) } : m));
+    return [...this.#messages.values()].map(({ parts, ...m }) => (parts && parts.some((p) => p.type !== "text") ? { ...m, parts: structuredClone(parts) } : m));
   }
 }
 

@@ -25,6 +25,22 @@ const COMPACT_PAGE_SQL = `
   select convert_from(string_agg(m.data, ''::bytea order by m.pos), 'UTF8') as text, max(m.pos) as "lastPos", count(*)::int as appends
   from (select pos, data from stream_messages where stream_id = $1 and pos > $2 and pos <= $3 order by pos limit $4) m`;
 
+/**
+ * Sessions whose compacted state a process keeps, so compacting one again folds only the appends
+ * since (the log is append-only: what was folded stays true), least recently used dropped first…
+ */
+const COMPACT_CACHE_SESSIONS = 32;
+/** …and the event text folded into the kept states at most, a rough bound on their memory (a larger session is not kept). */
+const COMPACT_CACHE_BYTES = 64 * 1024 * 1024;
+
+interface KeptCompaction {
+  /** Every append up to here is folded in. */
+  pos: number;
+  compactor: Compactor;
+  /** Event text folded in. */
+  bytes: number;
+}
+
 /** Events returned by one page of `GET /api/sessions/:id/events` at most. */
 export const MAX_EVENTS_PAGE = 1_000;
 
@@ -112,6 +128,11 @@ export class SessionService {
   #writer: AppendWriter;
   #boss: PgBoss;
   #log: Logger;
+  /** Compacted states by stream id, least recently used first (see COMPACT_CACHE_SESSIONS). */
+  #kept = new Map<number, KeptCompaction>();
+  #keptBytes = 0;
+  /** The compaction under way per stream: the next waits for it, so a kept state is never folded into twice at once. */
+  #compacting = new Map<number, Promise<unknown>>();
   /** Set by the agent runtime: nudges a local worker when a run is queued. */
   onRunQueued: (runId: string) => void = () => {};
 
@@ -306,17 +327,56 @@ export class SessionService {
 
   /** The session folded into whole messages, and the offset they reflect (subscribe from it to go live). */
   async compacted(row: StreamRow): Promise<{ messages: CompactedMessage[]; offset: string; pos: number }> {
-    const compactor = new Compactor();
-    let afterPos = 0;
+    const run = (this.#compacting.get(row.id) ?? Promise.resolve()).catch(() => {}).then(() => this.#compact(row));
+    this.#compacting.set(row.id, run);
+    try {
+      return await run;
+    } finally {
+      if (this.#compacting.get(row.id) === run) this.#compacting.delete(row.id);
+    }
+  }
+
+  /** Folds the appends after the kept state (or all of them) up to `row.tailPos`, and keeps the result. */
+  async #compact(row: StreamRow): Promise<{ messages: CompactedMessage[]; offset: string; pos: number }> {
+    let kept = this.#kept.get(row.id);
+    if (kept) {
+      // Taken out while folding: a failed read must not leave a half-advanced state behind.
+      this.#kept.delete(row.id);
+      this.#keptBytes -= kept.bytes;
+      // A caller holding an older view of the stream than the kept state: fold from the start, keep the state.
+      if (kept.pos > row.tailPos) {
+        this.#keep(row.id, kept);
+        return this.#fold(row, { pos: 0, compactor: new Compactor(), bytes: 0 }, false);
+      }
+    }
+    return this.#fold(row, kept ?? { pos: 0, compactor: new Compactor(), bytes: 0 }, true);
+  }
+
+  async #fold(row: StreamRow, state: KeptCompaction, keep: boolean): Promise<{ messages: CompactedMessage[]; offset: string; pos: number }> {
+    let afterPos = state.pos;
     while (afterPos < row.tailPos) {
       const [page] = await this.#sql.unsafe<Array<{ text: string | null; lastPos: number | null; appends: number }>>(COMPACT_PAGE_SQL, [row.id, afterPos, row.tailPos, COMPACT_PAGE_ROWS], { prepare: true });
       if (!page?.text || page.lastPos === null) break;
       // Every stored JSON value is followed by a comma: the page is one array, parsed once.
-      for (const value of JSON.parse(`[${page.text.slice(0, -1)}]`) as unknown[]) compactor.add(value);
+      for (const value of JSON.parse(`[${page.text.slice(0, -1)}]`) as unknown[]) state.compactor.add(value);
+      state.bytes += page.text.length;
       afterPos = page.lastPos;
       if (page.appends < COMPACT_PAGE_ROWS) break;
     }
-    return { messages: compactor.messages(), offset: formatOffset(row.tailPos), pos: row.tailPos };
+    state.pos = Math.max(state.pos, row.tailPos);
+    if (keep) this.#keep(row.id, state);
+    return { messages: state.compactor.messages(), offset: formatOffset(row.tailPos), pos: row.tailPos };
+  }
+
+  #keep(streamId: number, state: KeptCompaction) {
+    if (state.bytes > COMPACT_CACHE_BYTES) return;
+    this.#kept.set(streamId, state);
+    this.#keptBytes += state.bytes;
+    for (const [oldest, dropped] of this.#kept) {
+      if (this.#kept.size <= COMPACT_CACHE_SESSIONS && this.#keptBytes <= COMPACT_CACHE_BYTES) break;
+      this.#kept.delete(oldest);
+      this.#keptBytes -= dropped.bytes;
+    }
   }
 
   /** Records a run and enqueues it; the agent runtime picks it up within milliseconds (NOTIFY wake-up). */
