@@ -36,6 +36,8 @@ class ClientProcess {
 /** What all client processes received since the last collect. */
 export interface Collected {
   latencies: number[];
+  /** The message each latency is of (same index). */
+  seqs: number[];
   received: number;
   duplicates: number;
   closedEarly: number;
@@ -105,10 +107,11 @@ export class ClientPool {
 
   async collect(): Promise<Collected> {
     const replies = await Promise.all(this.#clients.map((client) => client.request({ op: "collect" })));
-    const total: Collected = { latencies: [], received: 0, duplicates: 0, closedEarly: 0, cpuMs: 0 };
+    const total: Collected = { latencies: [], seqs: [], received: 0, duplicates: 0, closedEarly: 0, cpuMs: 0 };
     for (const reply of replies) {
       if (reply.op !== "samples") continue;
       for (const latency of reply.latencies) total.latencies.push(latency);
+      for (const seq of reply.seqs) total.seqs.push(seq);
       total.received += reply.received;
       total.duplicates += reply.duplicates;
       total.closedEarly += reply.closedEarly;

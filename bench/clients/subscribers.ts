@@ -1,8 +1,9 @@
 /**
  * A load-generator process holding many subscribers (WebSocket, SSE or long-poll), driven by the
  * harness over Bun's IPC channel (see bench/clients/pool.ts). Subscribers never run in the server's
- * process, and with many sockets the harness spreads them over several of these, so one client
- * event loop is not what the figures measure.
+ * process; past a number of sockets per process (SUBSCRIBERS_PER_CLIENT_PROCESS in
+ * bench/sections/websocket.ts, chosen by measuring CPU per delivery) the harness spreads them over
+ * several of these.
  *
  * Every message the harness appends carries its sequence number and the wall-clock time it was
  * sent (`epochMs()`, comparable across processes); each delivery's latency is the time from then
@@ -41,18 +42,20 @@ export interface ReadersCommand {
 export type Reply =
   | { op: "ready"; opened: number; failed: number; firstError?: string }
   | { op: "count"; received: number }
-  | { op: "samples"; latencies: number[]; received: number; duplicates: number; closedEarly: number; firstClose?: string; cpuMs: number }
+  | { op: "samples"; latencies: number[]; seqs: number[]; received: number; duplicates: number; closedEarly: number; firstClose?: string; cpuMs: number }
   | { op: "closed" };
 
 interface Tally {
   latencies: number[];
+  /** The message each latency is of (same index), so the harness can tell an append's first delivery from its last. */
+  seqs: number[];
   received: number;
   duplicates: number;
   closedEarly: number;
   firstClose?: string;
 }
 
-let tally: Tally = { latencies: [], received: 0, duplicates: 0, closedEarly: 0 };
+let tally: Tally = { latencies: [], seqs: [], received: 0, duplicates: 0, closedEarly: 0 };
 const sockets: WebSocket[] = [];
 const aborts: AbortController[] = [];
 let closing = false;
@@ -67,6 +70,7 @@ function deliver(seq: number, sentMs: number, last: { seq: number }, warmupSeq: 
   if (seq < warmupSeq) return;
   tally.received++;
   tally.latencies.push(now - sentMs);
+  tally.seqs.push(seq);
 }
 
 function openSockets(command: Extract<Command, { op: "ws" }>): Promise<Reply> {
@@ -212,7 +216,7 @@ async function handle(command: Command): Promise<Reply> {
     case "collect": {
       const usage = process.cpuUsage();
       const reply: Reply = { op: "samples", ...tally, cpuMs: (usage.user + usage.system) / 1000 };
-      tally = { latencies: [], received: 0, duplicates: 0, closedEarly: 0 };
+      tally = { latencies: [], seqs: [], received: 0, duplicates: 0, closedEarly: 0 };
       return reply;
     }
     case "close": {

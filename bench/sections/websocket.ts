@@ -11,8 +11,13 @@ import { cpus, loadavg } from "node:os";
 
 /** The goal of issue 9: WebSocket p99 under this at 1 000 subscribers on a 2-core machine. */
 const WS_P99_GOAL_MS = 20;
-/** Subscribers per client process: past this, one client event loop would be what we measure. */
-const SUBSCRIBERS_PER_CLIENT_PROCESS = 500;
+/**
+ * Subscribers per client process. On this 2-core machine a second client process only competes
+ * with the server for the cores: 1 000 subscribers on one session in one process cost the clients
+ * 8.1–8.5 µs of CPU per delivery against 9.8–10.6 in two processes of 500, and p99 was 22–30 ms
+ * against 31–80 (three interleaved pairs of `--sections=websocket --quick` runs, load 3.7–5.7).
+ */
+const SUBSCRIBERS_PER_CLIENT_PROCESS = 1_000;
 /** After the last append, how long the subscribers get to receive it. */
 const DRAIN_TIMEOUT_MS = 5_000;
 /** Pause between cases, so a case's closing sockets are not the next case's load. */
@@ -69,6 +74,18 @@ interface CaseResult {
   clientProcesses: number;
   /** The machine's 1-minute load average at the end of the case (other work on the machine shows here). */
   loadAverage: number;
+  /**
+   * Where the latency comes from, per counted append: when its first subscriber had it (the append's
+   * own path: POST, commit, hand-over to the hub) and how long its last subscriber had to wait after
+   * the first (the fan-out: a socket write per subscriber in the server, a read per subscriber in
+   * the clients). Medians over appends, and the largest spread.
+   */
+  firstP50Ms: number;
+  spreadP50Ms: number;
+  spreadMaxMs: number;
+  /** CPU per delivery (µs), every append of the case counted, warm-up included: the server with its Postgres (the appends' own cost included), and the client processes. */
+  serverUsPerDelivery: number;
+  clientUsPerDelivery: number;
 }
 
 export interface FanOutResult {
@@ -151,19 +168,20 @@ export const websocketSection: Section<FanOutResult> = {
     const cost = ours?.outcome.ok ? ours.outcome.value.writeCost : undefined;
     const detail: string[] = [];
     if (ours?.outcome.ok) {
-      detail.push("", "Load while measuring (ours):", "", "| subscribers | deliveries received / expected | max (ms) | server CPU, with Postgres (% of a core) | client CPU (% of a core, processes) |", "|---|--:|--:|--:|--:|");
+      detail.push("", "Load while measuring (ours):", "", "| subscribers | deliveries received / expected | max (ms) | first subscriber, p50 (ms) | first → last subscriber, p50 / max (ms) | server CPU, with Postgres (% of a core) | client CPU (% of a core, processes) | CPU per delivery, server / clients (µs) |", "|---|--:|--:|--:|--:|--:|--:|--:|");
       for (const { case: spec, outcome } of ours.outcome.value.cases) {
         if (outcome.ok !== true) continue;
         const v = outcome.value;
-        detail.push(`| ${label(spec)} | ${formatCount(v.received)} / ${formatCount(v.expected)} | ${formatMs(v.maxMs)} | ${formatCount(v.serverCpuPercent)} | ${formatCount(v.clientCpuPercent)} (${v.clientProcesses}) |`);
+        detail.push(`| ${label(spec)} | ${formatCount(v.received)} / ${formatCount(v.expected)} | ${formatMs(v.maxMs)} | ${formatMs(v.firstP50Ms)} | ${formatMs(v.spreadP50Ms)} / ${formatMs(v.spreadMaxMs)} | ${formatCount(v.serverCpuPercent)} | ${formatCount(v.clientCpuPercent)} (${v.clientProcesses}) | ${formatMs(v.serverUsPerDelivery)} / ${formatMs(v.clientUsPerDelivery)} |`);
       }
       const goal = ours.outcome.value.cases.find((c) => c.case.transport === "ws" && c.case.subscribers === 1_000 && c.case.sessions === 1)?.outcome;
       if (goal?.ok === true) {
         const met = goal.value.p99Ms < WS_P99_GOAL_MS;
-        const load = `the server with its Postgres used ${formatCount(goal.value.serverCpuPercent)} % of a core and the ${goal.value.clientProcesses} subscriber processes ${formatCount(goal.value.clientCpuPercent)} %, on ${cpus().length} cores shared with everything else on the machine (1-minute load average ${goal.value.loadAverage.toFixed(1)})`;
+        const load = `the server with its Postgres used ${formatCount(goal.value.serverCpuPercent)} % of a core and ${goal.value.clientProcesses === 1 ? "its subscriber process" : `the ${goal.value.clientProcesses} subscriber processes`} ${formatCount(goal.value.clientCpuPercent)} %, on ${cpus().length} cores shared with everything else on the machine (1-minute load average ${goal.value.loadAverage.toFixed(1)})`;
+        const v = goal.value;
         const perSecond = (1000 / timing.oneSession.intervalMs) * 1_000;
-        const writes = cost?.ok ? ` At ${formatCount(perSecond)} deliveries/s, one socket write each (${formatMs(cost.value.send)} µs apiece in the write-cost table), the writes alone take about ${formatCount((perSecond * cost.value.send) / 1000 / 10)} % of a core, and the subscribers need as much again to read them.` : "";
-        notes.push(`- Goal: WebSocket p99 under ${WS_P99_GOAL_MS} ms with 1 000 subscribers on one session: ${met ? `**met** (${formatMs(goal.value.p99Ms)} ms; ${load}).` : `**not met** (${formatMs(goal.value.p99Ms)} ms). What limits it is CPU: ${load}.${writes} The tail is time spent waiting for a core.`}`);
+        const where = ` Per append, the first subscriber had it after ${formatMs(v.firstP50Ms)} ms (median) and the last ${formatMs(v.spreadP50Ms)} ms after the first (median; at most ${formatMs(v.spreadMaxMs)}): ${v.spreadP50Ms > v.firstP50Ms ? "the fan-out's spread is the larger part" : "the append's own path is the larger part"}. Each delivery cost the server ${formatMs(v.serverUsPerDelivery)} µs of CPU (the append's own share included) and the clients ${formatMs(v.clientUsPerDelivery)} µs; at ${formatCount(perSecond)} deliveries/s that is ${formatCount((perSecond * (v.serverUsPerDelivery + v.clientUsPerDelivery)) / 10_000)} % of a core in all.`;
+        notes.push(`- Goal: WebSocket p99 under ${WS_P99_GOAL_MS} ms with 1 000 subscribers on one session: ${met ? `**met** (${formatMs(v.p99Ms)} ms; ${load}).${where}` : `**not met** (${formatMs(v.p99Ms)} ms). What limits it is CPU: ${load}.${where} The tail is time spent waiting for a core.`}`);
       }
     }
 
@@ -249,6 +267,8 @@ async function measureCase(target: RunningTarget, spec: Case, timing: Timing): P
     const expected = counted * spec.subscribers;
     await pool.awaitReceived(expected, DRAIN_TIMEOUT_MS);
     const collected: Collected = await pool.collect();
+    const perAppend = firstAndLast(collected);
+    const deliveries = rounds * spec.subscribers;
     return {
       p50Ms: percentile(collected.latencies, 0.5),
       p99Ms: percentile(collected.latencies, 0.99),
@@ -264,10 +284,30 @@ async function measureCase(target: RunningTarget, spec: Case, timing: Timing): P
       clientCpuPercent: ((collected.cpuMs - clientStart) / elapsedMs) * 100,
       clientProcesses: processes,
       loadAverage: loadavg()[0]!,
+      firstP50Ms: percentile(perAppend.map((a) => a.first), 0.5),
+      spreadP50Ms: percentile(perAppend.map((a) => a.last - a.first), 0.5),
+      spreadMaxMs: perAppend.reduce((max, a) => Math.max(max, a.last - a.first), 0),
+      serverUsPerDelivery: (serverCpuMs * 1000) / deliveries,
+      clientUsPerDelivery: ((collected.cpuMs - clientStart) * 1000) / deliveries,
     };
   } finally {
     await pool.close();
   }
+}
+
+/** Per counted message: the latency of its first and of its last delivery (over every subscriber). */
+function firstAndLast(collected: Collected): Array<{ first: number; last: number }> {
+  const bySeq = new Map<number, { first: number; last: number }>();
+  collected.latencies.forEach((latency, i) => {
+    const seq = collected.seqs[i]!;
+    const seen = bySeq.get(seq);
+    if (!seen) bySeq.set(seq, { first: latency, last: latency });
+    else {
+      seen.first = Math.min(seen.first, latency);
+      seen.last = Math.max(seen.last, latency);
+    }
+  });
+  return [...bySeq.values()];
 }
 
 /** Server CPU ms per 1 000 frames for one way of writing batches (see bench/fanout-cost-server.ts). */

@@ -86,6 +86,8 @@ interface Checked {
   producers: Map<string, ProducerState>;
   newKeys: { stream_id: number; key: string; pos: number }[];
   expired: string[];
+  /** The batch's new producer states by stream id (made by #remember on first use). */
+  newProducers?: Map<number, [string, { epoch: number; lastSeq: number }][]>;
 }
 
 /**
@@ -490,10 +492,20 @@ export class AppendWriter {
 
   /** Remembers `row` as committed, with `known` producer states and the batch's new ones. */
   #remember(row: StreamRow, known: Map<string, { epoch: number; lastSeq: number } | null>, checked: Checked) {
-    for (const [key, state] of checked.producers) {
-      const at = key.indexOf("\u0000");
-      if (state.dirty && Number(key.slice(0, at)) === row.id) known.set(key.slice(at + 1), { epoch: state.epoch, lastSeq: state.lastSeq });
+    // Indexed by stream once per batch: a scan of every producer for every stream was quadratic
+    // (200 agent runs' deltas in one batch: 40,000 steps, ~3 ms).
+    if (!checked.newProducers) {
+      checked.newProducers = new Map();
+      for (const [key, state] of checked.producers) {
+        if (!state.dirty) continue;
+        const at = key.indexOf("\u0000");
+        const streamId = Number(key.slice(0, at));
+        let states = checked.newProducers.get(streamId);
+        if (!states) checked.newProducers.set(streamId, (states = []));
+        states.push([key.slice(at + 1), { epoch: state.epoch, lastSeq: state.lastSeq }]);
+      }
     }
+    for (const [id, state] of checked.newProducers.get(row.id) ?? []) known.set(id, { ...state });
     // Forgetting is always safe: an unknown producer just takes the locking path once.
     if (known.size > MAX_CACHED_PRODUCERS) known.clear();
     this.#cache.delete(row.path);

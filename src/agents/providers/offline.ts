@@ -86,16 +86,113 @@ export class OfflineProvider implements Provider {
     const tokens = remainingTokens(tokenize(this.compose(request)), request.continueFrom);
     const perSecond = Math.max(1, request.tokensPerSecond ?? OFFLINE_DEFAULT_TOKENS_PER_SECOND);
     const intervalMs = 1000 / perSecond;
-    const started = performance.now();
-    for (let i = 0; i < tokens.length; i++) {
-      if (request.signal.aborted) return;
-      const due = started + i * intervalMs - performance.now();
-      if (due > 0) await sleep(due, request.signal);
-      if (request.signal.aborted) return;
-      yield tokens[i]!;
+    const { signal } = request;
+    // One abort listener for the whole stream: it cuts the current wait short.
+    let waiting: PacedWait | undefined;
+    const onAbort = () => waiting && pacer.wake(waiting);
+    signal.addEventListener("abort", onAbort, { once: true });
+    try {
+      const started = performance.now();
+      for (let i = 0; i < tokens.length; i++) {
+        if (signal.aborted) return;
+        const due = started + i * intervalMs;
+        if (due > performance.now()) {
+          waiting = pacer.wait(due);
+          await waiting.done;
+          waiting = undefined;
+        }
+        if (signal.aborted) return;
+        yield tokens[i]!;
+      }
+    } finally {
+      signal.removeEventListener("abort", onAbort);
     }
   }
 }
+
+interface PacedWait {
+  at: number;
+  done: Promise<void>;
+  resolve: () => void;
+  woken: boolean;
+}
+
+/**
+ * The pace of every offline stream in the process, on one timer: waits are kept in a min-heap by
+ * due time, and the timer is set for the earliest. 200 runs at 40 tokens/s are 8,000 waits a
+ * second; a timer (and an abort listener) each cost more than the rest of a token's way.
+ */
+class Pacer {
+  #heap: PacedWait[] = [];
+  #timer: ReturnType<typeof setTimeout> | undefined;
+  #timerAt = Number.POSITIVE_INFINITY;
+
+  /** A wait that ends at `at` (performance.now() time), or earlier through wake(). */
+  wait(at: number): PacedWait {
+    let resolve!: () => void;
+    const done = new Promise<void>((r) => (resolve = r));
+    const wait: PacedWait = { at, done, resolve, woken: false };
+    this.#push(wait);
+    if (at < this.#timerAt) this.#arm(at);
+    return wait;
+  }
+
+  /** Ends a wait now (its entry leaves the heap when its time comes). */
+  wake(wait: PacedWait): void {
+    if (wait.woken) return;
+    wait.woken = true;
+    wait.resolve();
+  }
+
+  #arm(at: number) {
+    if (this.#timer) clearTimeout(this.#timer);
+    this.#timerAt = at;
+    this.#timer = setTimeout(() => this.#fire(), Math.max(0, at - performance.now()));
+  }
+
+  #fire() {
+    this.#timer = undefined;
+    this.#timerAt = Number.POSITIVE_INFINITY;
+    // Timers have millisecond resolution: what is due within the next half millisecond goes now.
+    const now = performance.now() + 0.5;
+    while (this.#heap.length > 0 && this.#heap[0]!.at <= now) this.wake(this.#pop());
+    if (this.#heap.length > 0) this.#arm(this.#heap[0]!.at);
+  }
+
+  #push(wait: PacedWait) {
+    const heap = this.#heap;
+    heap.push(wait);
+    let i = heap.length - 1;
+    while (i > 0) {
+      const parent = (i - 1) >> 1;
+      if (heap[parent]!.at <= wait.at) break;
+      heap[i] = heap[parent]!;
+      i = parent;
+    }
+    heap[i] = wait;
+  }
+
+  #pop(): PacedWait {
+    const heap = this.#heap;
+    const top = heap[0]!;
+    const last = heap.pop()!;
+    if (heap.length > 0) {
+      let i = 0;
+      while (true) {
+        const left = 2 * i + 1;
+        if (left >= heap.length) break;
+        const child = left + 1 < heap.length && heap[left + 1]!.at < heap[left]!.at ? left + 1 : left;
+        if (heap[child]!.at >= last.at) break;
+        heap[i] = heap[child]!;
+        i = child;
+      }
+      heap[i] = last;
+    }
+    return top;
+  }
+}
+
+const pacer = new Pacer();
 
 /**
  * The tokens after `written` (the start of the reply a dead attempt wrote): deltas carry whole
@@ -112,18 +209,6 @@ export function remainingTokens(tokens: string[], written: string | undefined): 
   // Not on a token boundary (an unusual cut): continue with the rest of the text, token-sized.
   const full = tokens.join("");
   return full.startsWith(written) ? (full.slice(written.length).match(/\s*\S+\s*/g) ?? []) : tokens;
-}
-
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const timer = setTimeout(done, ms);
-    signal.addEventListener("abort", done, { once: true });
-    function done() {
-      clearTimeout(timer);
-      signal.removeEventListener("abort", done);
-      resolve();
-    }
-  });
 }
 
 export type { ImageRequest };
