@@ -83,6 +83,23 @@ describe("runs", () => {
     expect(runs).toEqual([{ runId, agent: "chat", status: "completed" }]);
   });
 
+  test("a streaming run is a presence member with status streaming, and is gone once it ended", async () => {
+    const id = await session(server);
+    const ws = await subscribe(server, id);
+    const { runId } = (await api(server, "POST", `/api/sessions/${id}/runs`, { agent: "chat", provider: "offline", options: { tokens: 40, tokensPerSecond: 40 } })).body;
+    const agentMember = (f: any) => f.type === "presence" && f.session === id && f.members.some((m: any) => m.clientId === "agent:chat");
+    const streaming = await ws.waitFor((f) => agentMember(f) && f.members.some((m: any) => m.clientId === "agent:chat" && m.status === "streaming"));
+    expect(streaming.members.find((m: any) => m.clientId === "agent:chat")).toMatchObject({ device: "agent", status: "streaming" });
+    await waitForRunEnd(ws, id, runId);
+    const ended = ws.frames.length;
+    // The last presence frame after run.end lists no agent (the run left; no status of it came back).
+    await ws.waitFor((f) => f.type === "presence" && f.session === id && ws.frames.indexOf(f) >= ended && !agentMember(f));
+    await Bun.sleep(300);
+    const last = ws.frames.filter((f) => f.type === "presence" && f.session === id).at(-1);
+    expect(last.members.some((m: any) => m.clientId === "agent:chat")).toBe(false);
+    expect((await api(server, "GET", `/api/sessions/${id}`)).body.presence).toEqual(last.members);
+  });
+
   test("offline output is deterministic for the same input", () => {
     const provider = new OfflineProvider();
     const request = { messages: [{ role: "user" as const, content: "Plan a spring launch email" }], tokens: 80 };

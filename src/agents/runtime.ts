@@ -325,9 +325,9 @@ export class AgentRuntime {
     return status;
   }
 
-  /** The run is no longer a member of its session (after its last status is written, so it never comes back). */
+  /** The run is no longer a member of its session (no status of it is written after, so it never comes back). */
   async #leave(ctx: RunContext) {
-    await this.#statuses.get(ctx)?.settled();
+    await this.#statuses.get(ctx)?.discard();
     await this.#presence.leave(`agent:${ctx.info.runId}`).catch(() => {});
   }
 
@@ -457,14 +457,22 @@ export class AgentRuntime {
 }
 
 /**
+ * How long a run's presence status waits before it is written: a status replaced within this time
+ * (`thinking` while message.start is appended, then `streaming`; `idle` just before the run leaves)
+ * is never written. Presence frames go out at most every 50 ms anyway.
+ */
+export const STATUS_DELAY_MS = 50;
+
+/**
  * A run's presence status, written one at a time in the order set, off the run's own path: a run
- * does not wait for a presence write (two round trips and a NOTIFY) before it streams. A status set
- * while another is being written replaces any not yet written; failures are ignored (presence is
- * best effort).
+ * does not wait for a presence write (two round trips and a NOTIFY, and a read of the members for
+ * each subscribed process) before it streams. A status waits STATUS_DELAY_MS and is replaced by any
+ * status set meanwhile; failures are ignored (presence is best effort).
  */
 class AgentStatus {
   #write: (status: string) => Promise<void>;
   #next: string | undefined;
+  #timer: ReturnType<typeof setTimeout> | undefined;
   #writing: Promise<void> | undefined;
 
   constructor(write: (status: string) => Promise<void>) {
@@ -473,20 +481,28 @@ class AgentStatus {
 
   set(status: string): void {
     this.#next = status;
-    this.#writing ??= this.#drain();
+    if (!this.#timer && !this.#writing) this.#timer = setTimeout(() => void this.#drain(), STATUS_DELAY_MS);
   }
 
-  /** Resolves once every status set so far is written (or failed). */
-  settled(): Promise<void> {
-    return this.#writing ?? Promise.resolve();
+  /** Drops a status not yet written (the run is leaving) and resolves once none is being written. */
+  async discard(): Promise<void> {
+    this.#next = undefined;
+    if (this.#timer) clearTimeout(this.#timer);
+    this.#timer = undefined;
+    await this.#writing;
   }
 
-  async #drain() {
-    while (this.#next !== undefined) {
-      const status = this.#next;
-      this.#next = undefined;
-      await this.#write(status).catch(() => {});
-    }
-    this.#writing = undefined;
+  #drain(): Promise<void> {
+    this.#timer = undefined;
+    if (this.#next === undefined) return Promise.resolve();
+    this.#writing ??= (async () => {
+      while (this.#next !== undefined) {
+        const status = this.#next;
+        this.#next = undefined;
+        await this.#write(status).catch(() => {});
+      }
+      this.#writing = undefined;
+    })();
+    return this.#writing;
   }
 }

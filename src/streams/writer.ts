@@ -95,6 +95,8 @@ interface Checked {
  * (see AppendWriter's #gather): about a round trip of a client on this host.
  */
 export const MAX_GATHER_MS = 1;
+/** After a wait that ran out before its appends came, this many batches go without waiting. */
+export const GATHER_SKIPS_AFTER_MISS = 4;
 
 /** Streams whose state the writer keeps between batches; past this the least recently written are forgotten. */
 export const MAX_CACHED_STREAMS = 10_000;
@@ -199,7 +201,9 @@ export class AppendWriter {
   /** The last batch: how many appends it answered, how many were queued when it committed, and when. */
   #answered: { count: number; left: number; at: number } | undefined;
   /** While #gather waits: the queue length it waits for, and how to stop waiting. */
-  #gathered: { target: number; go(): void } | undefined;
+  #gathered: { target: number; deadline: number; go(full: boolean): void } | undefined;
+  /** Batches still to go without waiting, after a wait that ran out (GATHER_SKIPS_AFTER_MISS). */
+  #gatherSkips = 0;
   /** Streams found expired during a batch; reclaimed after it. */
   onExpired: (path: string) => void = () => {};
   /** Called after a committed append, for subscriptions. */
@@ -218,7 +222,10 @@ export class AppendWriter {
     return new Promise((resolve, reject) => {
       const bytes = input.json && "data" in input.json ? input.json.data.byteLength : input.body.byteLength;
       this.#queue.push({ input, bytes, resolve, reject });
-      if (this.#gathered && this.#queue.length >= this.#gathered.target) this.#gathered.go();
+      // The wait ends on a full batch, or on the first append after its deadline: a timer alone
+      // can fire late, when the event loop is busy.
+      const gathered = this.#gathered;
+      if (gathered && (this.#queue.length >= gathered.target || performance.now() >= gathered.deadline)) gathered.go(this.#queue.length >= gathered.target);
       if (!this.#flushing) void this.#flush();
     });
   }
@@ -250,8 +257,8 @@ export class AppendWriter {
    * acknowledgement (most do) send their next append as soon as they have it; without the wait,
    * the next batch would hold only the appends that arrived while the last one was in flight, and
    * under steady load the writers split into two halves taking turns, each paying a commit.
-   * Whatever is queued when the time is up goes; a lone writer (its batch of one answered,
-   * nothing else queued) never waits.
+   * Whatever is queued when the time is up goes, and the next GATHER_SKIPS_AFTER_MISS batches do
+   * not wait; a lone writer (its batch of one answered, nothing else queued) never waits.
    */
   async #gather() {
     const answered = this.#answered;
@@ -260,15 +267,22 @@ export class AppendWriter {
     const target = Math.min(MAX_BATCH_APPENDS, answered.count + answered.left);
     const waitMs = MAX_GATHER_MS - (performance.now() - answered.at);
     if (target <= 1 || this.#queue.length >= target || waitMs <= 0) return;
-    await new Promise<void>((resolve) => {
-      const timer = setTimeout(() => go(), waitMs);
-      const go = () => {
+    if (this.#gatherSkips > 0) {
+      this.#gatherSkips--;
+      return;
+    }
+    const reached = await new Promise<boolean>((resolve) => {
+      const timer = setTimeout(() => go(false), waitMs);
+      const go = (full: boolean) => {
         clearTimeout(timer);
         this.#gathered = undefined;
-        resolve();
+        resolve(full);
       };
-      this.#gathered = { target, go };
+      this.#gathered = { target, deadline: performance.now() + waitMs, go };
     });
+    // Appends that do not wait for their answer (agent runs on their own clock) rarely fill the
+    // batch: waiting for them only delays commits, so the next few batches do not wait.
+    if (!reached) this.#gatherSkips = GATHER_SKIPS_AFTER_MISS;
   }
 
   /**
