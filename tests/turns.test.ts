@@ -122,7 +122,10 @@ describe("double-texting: two messages during a run", () => {
     expect(refused).toMatchObject({ type: "error", code: "turn_active", runId: first.body.runId });
     await api("POST", `/api/sessions/${id}/control`, { action: "cancel", runId: first.body.runId });
     await runEnd(ws, id, first.body.runId);
-    // Once the turn is over, the retried message is accepted and answered.
+    // The turn is over once turn.state stops listing it (run.end comes just before the run's row is
+    // closed, so a message sent on run.end alone can still meet the turn): then the retry is accepted.
+    const ended = ws.events(id).find((f: any) => f.event.type === "run.end" && f.event.runId === first.body.runId).offset;
+    await ws.waitFor((f) => f.session === id && f.event?.type === "turn.state" && f.offset > ended && !f.event.active.some((t: any) => t.runId === first.body.runId));
     const retried = await say(id, "And lighthouses?", { id: "m-second" });
     expect(retried.status).toBe(201);
     expect(retried.body.turn).toBe("active");
