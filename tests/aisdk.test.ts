@@ -84,7 +84,9 @@ describe("AI SDK useChat over a session (client token only)", () => {
       expect(textOf(chat.all.at(-1))).toBe(answer());
     }
     expect(tab.all.map((m) => m.role)).toEqual(["user", "assistant"]);
-    // Nothing runs now: a resume finds no stream (204) and leaves the chat ready.
+    // Nothing runs now (once the run is closed, just after its run.end): a resume finds no stream
+    // (204) and leaves the chat ready.
+    await until(async () => (await server.fetch(`/api/sessions/${id}/chat/${id}/stream`, { headers: { authorization: `Bearer ${clientToken}` } })).status === 204);
     const idle = new Chat({ id, transport: transport(id, clientToken) });
     await idle.resumeStream();
     expect(idle.status).toBe("ready");
