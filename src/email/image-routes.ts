@@ -9,7 +9,7 @@ import type { BrandStore } from "../brands/store";
 import { MAX_ALT_CHARS } from "./limits";
 import type { EmailRecord, StudioStore } from "./studio";
 import { EDIT_FAILURE_STATUS, type EditContext, type EmailEditor } from "./editing";
-import { editContextOf, emailView, EmailView } from "./routes";
+import { editContextOf, emailView, EmailView, requireEmail } from "./routes";
 import { assetIdOf, brandImageLibrary, CROP_ASPECTS, imageForSlot, imageSlot, slotFields, slotValue } from "./images";
 
 export interface ImageRoutesOptions {
@@ -60,11 +60,7 @@ export function imageRoutes(options: ImageRoutesOptions) {
   const app = router();
   const base = (c: Context) => options.publicUrl ?? new URL(c.req.url).origin;
 
-  async function loadEmail(c: Context<AppEnv>, id: string): Promise<EmailRecord> {
-    const email = await studio.email(studioScope(c), id);
-    if (!email) throw new ApiError(404, "email_not_found", `No email ${id}.`);
-    return email;
-  }
+  const loadEmail = (c: Context<AppEnv>, id: string) => requireEmail(studio, c, id);
 
   function loadSlot(email: EmailRecord, sectionId: string, slotName: string) {
     const section = email.document.sections.find((s) => s.id === sectionId);

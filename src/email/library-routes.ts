@@ -7,10 +7,10 @@ import type { Principal } from "../accounts/principal";
 import type { BrandStore } from "../brands/store";
 import { SECTION_TYPES } from "./document";
 import { MAX_NAME_CHARS, MAX_SECTIONS } from "./limits";
-import { displayName, type EmailRecord, type StudioStore } from "./studio";
+import { displayName, type StudioStore } from "./studio";
 import { EDIT_FAILURE_STATUS, newSectionId, type EmailEditor } from "./editing";
 import { blockSection, decodeCursor, DEFAULT_LIST_LIMIT, encodeCursor, LIBRARY_FAILURE_STATUS, LIST_STATUSES, MAX_LIST_LIMIT, type EmailLibrary, type LibraryFailure, type SavedBlock } from "./library";
-import { editContextOf, emailView, EmailView } from "./routes";
+import { editContextOf, emailView, EmailView, requireEmail } from "./routes";
 
 const Id = (name: string, example: string) => z.string().min(1).max(100).openapi({ param: { name, in: "path" }, example });
 const Json = z.record(z.string(), z.unknown());
@@ -86,11 +86,7 @@ export function libraryRoutes(options: LibraryRoutesOptions) {
   const app = router();
   const base = (c: Context) => options.publicUrl ?? new URL(c.req.url).origin;
 
-  async function loadEmail(c: Context<AppEnv>, id: string): Promise<EmailRecord> {
-    const email = await studio.email(studioScope(c), id);
-    if (!email) throw new ApiError(404, "email_not_found", `No email ${id}.`);
-    return email;
-  }
+  const loadEmail = (c: Context<AppEnv>, id: string) => requireEmail(studio, c, id);
 
   async function requireBrand(c: Context<AppEnv>, id: string) {
     const brand = await brands.brand(studioScope(c), id);

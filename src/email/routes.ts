@@ -152,6 +152,13 @@ const VersionEntry = z
   })
   .openapi("VersionEntry");
 
+/** The caller's team's email `id`; another team's id answers 404 like an unknown one. Shared by every email route module. */
+export async function requireEmail(studio: StudioStore, c: Context<AppEnv>, id: string): Promise<EmailRecord> {
+  const email = await studio.email(studioScope(c), id);
+  if (!email) throw new ApiError(404, "email_not_found", `No email ${id}.`);
+  return email;
+}
+
 /** The email studio JSON API: briefs, generation, the email document and its exports. */
 export function studioRoutes(options: StudioRoutesOptions) {
   const { studio, brands, assets, editor, sessions, variants } = options;
@@ -159,11 +166,7 @@ export function studioRoutes(options: StudioRoutesOptions) {
   const app = router();
   const base = (c: Context) => options.publicUrl ?? new URL(c.req.url).origin;
 
-  async function loadEmail(c: Context<AppEnv>, id: string): Promise<EmailRecord> {
-    const email = await studio.email(studioScope(c), id);
-    if (!email) throw new ApiError(404, "email_not_found", `No email ${id}.`);
-    return email;
-  }
+  const loadEmail = (c: Context<AppEnv>, id: string) => requireEmail(studio, c, id);
 
   /** An editing result's value, or its failure as the API's error. */
   function orThrow<T extends { ok: true }>(result: T | EditFailure): T {
