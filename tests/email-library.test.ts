@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { removeDataDir, startServer, TEST_API_TOKEN, type TestServer } from "./support/server";
 import { referenceAssets } from "./support/references";
+import { request } from "./support/studio";
 
 /**
  * The library of emails through the JSON API, against the real server and Postgres: the list with
@@ -14,15 +15,7 @@ let tokenA: string;
 let tokenB: string;
 const ids: Record<string, string> = {};
 
-async function call(token: string, method: string, path: string, body?: unknown, headers: Record<string, string> = {}) {
-  const res = await fetch(server.url + path, { method, headers: { authorization: `Bearer ${token}`, ...(body === undefined ? {} : { "content-type": "application/json" }), ...headers }, body: body === undefined ? undefined : JSON.stringify(body) });
-  const text = await res.text();
-  let parsed: any = text;
-  try {
-    parsed = text ? JSON.parse(text) : undefined;
-  } catch {}
-  return { status: res.status, body: parsed, headers: res.headers };
-}
+const call = (token: string, method: string, path: string, body?: unknown, headers: Record<string, string> = {}) => request(server.url, token, method, path, body, headers);
 const a = (method: string, path: string, body?: unknown, headers?: Record<string, string>) => call(tokenA, method, path, body, headers);
 
 async function newTeam(name: string): Promise<string> {
