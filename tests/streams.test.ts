@@ -229,7 +229,7 @@ describe("storage", () => {
   test("JSON bodies are stored as sent: whitespace, line breaks, arrays, a byte order mark and invalid UTF-8 all read back as their values", async () => {
     const path = name("json-text");
     await server.fetch(path, { method: "PUT", headers: json });
-    const bodies: (string | Uint8Array)[] = [
+    const bodies: (string | Uint8Array<ArrayBuffer>)[] = [
       '{\n  "a": 1,\n  "b": [1, 2]\n}\n',
       ' \r\n[ {"c": "x y"} ,\t2 ,\n"]" ]  ',
       "\ufeff" + '{"bom": true}',

@@ -507,7 +507,7 @@ function parseProducer(h: Headers): ProducerHeaders | undefined | Response {
 }
 
 /** Reads the body up to MAX_BODY_BYTES without trusting Content-Length (chunked bodies have none). */
-async function readBody(request: Request): Promise<Uint8Array | Response> {
+function readBody(request: Request): Promise<Uint8Array | Response> | Uint8Array | Response {
   const length = request.headers.get("content-length");
   const declared = Number(length ?? "0");
   if (declared > MAX_BODY_BYTES) return errorResponse(413, "payload_too_large", `Bodies are limited to ${MAX_BODY_BYTES} bytes.`);
@@ -516,9 +516,14 @@ async function readBody(request: Request): Promise<Uint8Array | Response> {
   // Asking for `request.body` first would build a ReadableStream only to check it is there.
   if (length !== null) return request.bytes();
   if (!request.body) return new Uint8Array(0);
+  return readChunks(request.body);
+}
+
+/** A body without Content-Length, chunk by chunk, refused past MAX_BODY_BYTES. */
+async function readChunks(stream: ReadableStream<Uint8Array>): Promise<Uint8Array | Response> {
   const chunks: Uint8Array[] = [];
   let total = 0;
-  for await (const chunk of request.body as unknown as AsyncIterable<Uint8Array>) {
+  for await (const chunk of stream as unknown as AsyncIterable<Uint8Array>) {
     total += chunk.byteLength;
     if (total > MAX_BODY_BYTES) return errorResponse(413, "payload_too_large", `Bodies are limited to ${MAX_BODY_BYTES} bytes.`);
     chunks.push(chunk);
