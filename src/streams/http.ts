@@ -344,28 +344,45 @@ export class StreamsHttp {
       changed = true;
       wake?.("changed");
     });
+    // One abort listener and one timer for the connection's life, not one of each per wait (a
+    // reader at the tail waits once per batch): the timer, when it fires, ends the wait that has
+    // lasted longPollTimeoutMs, or is set again for what the current wait has left.
+    const onAbort = () => wake?.("aborted");
+    request.signal.addEventListener("abort", onAbort, { once: true });
+    let waitingSince = 0;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const onTimer = () => {
+      timer = undefined;
+      if (!wake) return;
+      const left = waitingSince + longPollTimeoutMs - Date.now();
+      if (left > 0) timer = setTimeout(onTimer, left);
+      else wake("timeout");
+    };
     const nextChange = () =>
       new Promise<"changed" | "timeout" | "aborted">((resolve) => {
-        const timer = setTimeout(() => wake?.("timeout"), longPollTimeoutMs);
-        const onAbort = () => wake?.("aborted");
-        request.signal.addEventListener("abort", onAbort, { once: true });
+        waitingSince = Date.now();
         wake = (outcome) => {
           wake = undefined;
-          clearTimeout(timer);
-          request.signal.removeEventListener("abort", onAbort);
           resolve(outcome);
         };
+        timer ??= setTimeout(onTimer, longPollTimeoutMs);
         if (request.signal.aborted) wake("aborted");
       });
-
-    const control = (fields: Record<string, unknown>) => `event: control\ndata:${JSON.stringify(fields)}\n\n`;
-    const liveControl = (upToDate: boolean) => {
-      cursor = nextCursor(cursor);
-      return control(upToDate ? { streamNextOffset: formatOffset(position), streamCursor: cursor, upToDate: true } : { streamNextOffset: formatOffset(position), streamCursor: cursor });
-    };
-    const close = (controller: ReadableStreamDefaultController<Uint8Array>) => {
+    const stop = () => {
       finished = true;
       unwatch();
+      request.signal.removeEventListener("abort", onAbort);
+      clearTimeout(timer);
+    };
+
+    // Control events as JSON.stringify would write them (offsets and cursors need no escaping), without it.
+    const closedControl = (offset: number) => `event: control\ndata:{"streamNextOffset":"${formatOffset(offset)}","streamClosed":true,"upToDate":true}\n\n`;
+    const liveControl = (upToDate: boolean) => {
+      cursor = nextCursor(cursor);
+      return `event: control\ndata:{"streamNextOffset":"${formatOffset(position)}","streamCursor":"${cursor}"${upToDate ? ',"upToDate":true' : ""}}\n\n`;
+    };
+    const close = (controller: ReadableStreamDefaultController<Uint8Array>) => {
+      stop();
       controller.close();
     };
 
@@ -377,9 +394,14 @@ export class StreamsHttp {
           try {
             while (!finished) {
               let read: ReadResult;
+              // What other readers of this batch share with this one, if anything: its data event is then built once (see sharedDataEvent).
+              let batch: object | undefined;
               if (changed) {
                 changed = false;
                 const handed = committed && readCommitted(row, position, committed);
+                // One commit, all of it after this reader's position: every reader at the tail read the same.
+                const single = handed && committed!.length === 1 ? committed![0]! : undefined;
+                if (single && single.committed!.afterPos === position && handed!.read.messages.length === single.committed!.messages.length) batch = single;
                 committed = undefined;
                 // Otherwise the row and the new messages in one round trip, shared by the readers
                 // woken by the same change (see StreamStore.getWithRead).
@@ -388,6 +410,7 @@ export class StreamsHttp {
                 if (!found || found.row.id !== snapshot.id || found.row.state !== "active") return close(controller);
                 row = found.row;
                 read = found.read;
+                if (!handed) batch = read;
                 await store.touch(row);
               } else {
                 read = await store.read(row, position);
@@ -395,17 +418,18 @@ export class StreamsHttp {
               if (cancelled) return;
               if (read.messages.length > 0) {
                 position = read.nextPos;
-                let frame = dataFrame(row, read.messages, binary);
+                const data = batch ? sharedDataEvent(batch, row, read.messages, binary) : encoder.encode(dataFrame(row, read.messages, binary));
                 const closing = row.closed && read.upToDate;
-                frame += closing ? control({ streamNextOffset: formatOffset(position), streamClosed: true, upToDate: true }) : liveControl(read.upToDate);
+                // The control event is this reader's own (its cursor), sent in the same chunk.
+                const after = closing ? closedControl(position) : liveControl(read.upToDate);
                 first = false;
                 keepAliveDue = false;
-                controller.enqueue(encoder.encode(frame));
+                controller.enqueue(withAscii(data, after));
                 if (closing) close(controller);
                 return;
               }
               if (row.closed && position >= row.tailPos) {
-                controller.enqueue(encoder.encode(control({ streamNextOffset: formatOffset(Math.max(position, row.tailPos)), streamClosed: true, upToDate: true })));
+                controller.enqueue(encoder.encode(closedControl(Math.max(position, row.tailPos))));
                 return close(controller);
               }
               if (first || keepAliveDue) {
@@ -427,8 +451,7 @@ export class StreamsHttp {
             // A client that went away mid-read is normal, not a failure.
             if (cancelled) return;
             this.#o.log.warn("sse reader failed", { path: row.path, error });
-            finished = true;
-            unwatch();
+            stop();
             try {
               controller.close();
             } catch {}
@@ -436,8 +459,7 @@ export class StreamsHttp {
         },
         cancel: () => {
           cancelled = true;
-          finished = true;
-          unwatch();
+          stop();
           wake?.("aborted");
         },
       },
@@ -654,6 +676,30 @@ function concat(messages: StoredMessage[]): Uint8Array {
     out.set(m.data, at);
     at += m.data.byteLength;
   }
+  return out;
+}
+
+/**
+ * The data event for a batch many SSE readers of a stream read alike (one commit handed to every
+ * reader at the tail, or one shared table read), as bytes: built by the first reader, reused by
+ * the rest. `batch` is the object they share; the event goes when it does.
+ */
+function sharedDataEvent(batch: object, row: StreamRow, messages: StoredMessage[], binary: boolean): Uint8Array {
+  let event = DATA_EVENTS.get(batch);
+  if (!event) {
+    event = sseEncoder.encode(dataFrame(row, messages, binary));
+    DATA_EVENTS.set(batch, event);
+  }
+  return event;
+}
+const DATA_EVENTS = new WeakMap<object, Uint8Array>();
+const sseEncoder = new TextEncoder();
+
+/** `bytes` followed by the ASCII text `text`, in one buffer (one chunk, one write to the socket). */
+function withAscii(bytes: Uint8Array, text: string): Uint8Array {
+  const out = Buffer.allocUnsafe(bytes.byteLength + text.length);
+  out.set(bytes, 0);
+  out.write(text, bytes.byteLength, "latin1");
   return out;
 }
 
