@@ -1,7 +1,7 @@
 import type { Sql, TransactionSql } from "postgres";
 import type { Logger } from "../infra/log";
 import type { SessionEvent } from "./events";
-import { newId, type SessionService } from "./service";
+import { newId, runEndKey, type SessionService } from "./service";
 
 /** What a user message does while another turn of the session is running. */
 export const DOUBLE_TEXTING = ["enqueue", "interrupt", "reject", "parallel"] as const;
@@ -183,7 +183,7 @@ export class Turns {
   async #interrupt(tx: TransactionSql, sessionId: string, runId: string) {
     const [notStarted] = await tx`update runs set status = 'interrupted', ended_at = now() where id = ${runId} and status = 'queued' and started_at is null returning id`;
     if (notStarted) {
-      await this.#sessions.append(sessionId, { type: "run.end", runId, status: "interrupted" });
+      await this.#sessions.append(sessionId, { type: "run.end", runId, status: "interrupted" }, runEndKey(runId));
       return;
     }
     await this.#sessions.append(sessionId, { type: "control", action: "interrupt", runId });
