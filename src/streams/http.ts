@@ -1,3 +1,4 @@
+import { isUtf8 } from "node:buffer";
 import type { Logger } from "../infra/log";
 import type { StreamChange, StreamHub } from "./hub";
 import { formatOffset, isOffsetParam, parseOffset, ZERO_OFFSET } from "./offsets";
@@ -21,6 +22,10 @@ const SUB_OFFSET_PATTERN = /^(0|[1-9]\d*)$/;
 const FORK_OFFSET_PATTERN = /^\d+_\d+$/;
 const INTEGER_PATTERN = /^\d+$/;
 const MEDIA_TYPE_PATTERN = /^[\w!#$&^.+-]+\/[\w!#$&^.+-]+/;
+/** Reserved APIs that carry their own signed bearer tokens (webhook callbacks, pull-wake acks) or are public (the JWKS). */
+const SELF_AUTHENTICATED = /^\/v1\/stream\/__ds\/(jwks\.json$|subscriptions\/[^/]+\/(callback|ack|release)$)/;
+/** Dot segments (plain or percent-encoded), which only the URL parser resolves. */
+const DOT_SEGMENT = /\/\.|%2e/i;
 
 const ALLOW_HEADERS = [
   "content-type", "authorization", "if-none-match", "Stream-Seq", "Stream-TTL", "Stream-Expires-At", "Stream-Closed",
@@ -77,15 +82,14 @@ export class StreamsHttp {
   }
 
   async #route(request: Request): Promise<Response> {
-    const url = new URL(request.url);
-    const path = url.pathname;
-    if (request.method === "OPTIONS") return new Response(null, { status: 204 });
-    // Webhook callbacks and pull-wake acks carry their own signed bearer tokens; the JWKS is public.
-    const selfAuthenticated = /^\/v1\/stream\/__ds\/(jwks\.json$|subscriptions\/[^/]+\/(callback|ack|release)$)/.test(path);
+    const method = request.method;
+    if (method === "OPTIONS") return new Response(null, { status: 204 });
+    const path = pathOf(request.url);
     let teamId: string | null = null;
     let until: AbortSignal | undefined;
     let release: (() => void) | undefined;
-    if (this.#o.authorize && !selfAuthenticated) {
+    // Webhook callbacks and pull-wake acks carry their own signed bearer tokens; the JWKS is public.
+    if (this.#o.authorize && !SELF_AUTHENTICATED.test(path)) {
       const decision = await this.#o.authorize(request, path);
       if (decision instanceof Response) return decision;
       teamId = decision.teamId;
@@ -97,14 +101,14 @@ export class StreamsHttp {
       return this.#o.reserved.handle(request, path.slice("/v1/stream/__ds".length));
     }
     if (path.length <= STREAM_PREFIX.length) return errorResponse(404, "not_found", "A stream path is required after /v1/stream/.");
-    switch (request.method) {
+    switch (method) {
       case "PUT":
-        return this.#create(request, url, teamId);
+        return this.#create(request, new URL(request.url), teamId);
       case "POST":
         return this.#append(request, path);
       case "GET": {
-        if (!until) return this.#read(request, url);
-        const response = await this.#read(new Request(request, { signal: AbortSignal.any([request.signal, until]) }), url);
+        if (!until) return this.#read(request, new URL(request.url));
+        const response = await this.#read(new Request(request, { signal: AbortSignal.any([request.signal, until]) }), new URL(request.url));
         if (response.headers.get("content-type") !== "text/event-stream") release?.();
         return until.aborted ? errorResponse(401, "unauthorized", "This token was revoked.", { "www-authenticate": "Bearer" }) : response;
       }
@@ -113,7 +117,7 @@ export class StreamsHttp {
       case "DELETE":
         return this.#delete(path);
       default:
-        return errorResponse(405, "method_not_allowed", `${request.method} is not supported on streams.`, { allow: "GET, POST, PUT, DELETE, HEAD, OPTIONS" });
+        return errorResponse(405, "method_not_allowed", `${method} is not supported on streams.`, { allow: "GET, POST, PUT, DELETE, HEAD, OPTIONS" });
     }
   }
 
@@ -503,7 +507,7 @@ function parseProducer(h: Headers): ProducerHeaders | undefined | Response {
 }
 
 /** Reads the body up to MAX_BODY_BYTES without trusting Content-Length (chunked bodies have none). */
-async function readBody(request: Request): Promise<Uint8Array | Response> {
+function readBody(request: Request): Promise<Uint8Array | Response> | Uint8Array | Response {
   const length = request.headers.get("content-length");
   const declared = Number(length ?? "0");
   if (declared > MAX_BODY_BYTES) return errorResponse(413, "payload_too_large", `Bodies are limited to ${MAX_BODY_BYTES} bytes.`);
@@ -512,9 +516,14 @@ async function readBody(request: Request): Promise<Uint8Array | Response> {
   // Asking for `request.body` first would build a ReadableStream only to check it is there.
   if (length !== null) return request.bytes();
   if (!request.body) return new Uint8Array(0);
+  return readChunks(request.body);
+}
+
+/** A body without Content-Length, chunk by chunk, refused past MAX_BODY_BYTES. */
+async function readChunks(stream: ReadableStream<Uint8Array>): Promise<Uint8Array | Response> {
   const chunks: Uint8Array[] = [];
   let total = 0;
-  for await (const chunk of request.body as unknown as AsyncIterable<Uint8Array>) {
+  for await (const chunk of stream as unknown as AsyncIterable<Uint8Array>) {
     total += chunk.byteLength;
     if (total > MAX_BODY_BYTES) return errorResponse(413, "payload_too_large", `Bodies are limited to ${MAX_BODY_BYTES} bytes.`);
     chunks.push(chunk);
@@ -529,7 +538,13 @@ async function readBody(request: Request): Promise<Uint8Array | Response> {
   return body;
 }
 
-/** JSON mode: a top-level array is flattened one level; `[]` is an error on POST, an empty stream on PUT. */
+/**
+ * JSON mode: a top-level array is flattened one level; `[]` is an error on POST, an empty stream on PUT.
+ * The body is parsed to check it, and stored as it came (each value followed by a comma, see
+ * encodeJsonValues): a valid JSON text is already what a read returns, so serialising the parsed
+ * values again would only cost time. Bodies that are not plain UTF-8 (invalid bytes, a byte order
+ * mark: the decoder mends or drops them) are stored re-serialised from what was parsed.
+ */
 function parseJsonBody(body: Uint8Array, allowEmpty: boolean): { data: Uint8Array; count: number } | { error: string } {
   let value: unknown;
   try {
@@ -539,7 +554,27 @@ function parseJsonBody(body: Uint8Array, allowEmpty: boolean): { data: Uint8Arra
   }
   const values = Array.isArray(value) ? value : [value];
   if (values.length === 0 && !allowEmpty) return { error: "An empty JSON array appends nothing; send at least one value." };
-  return { data: encodeJsonValues(values), count: values.length };
+  if (body[0] === 0xef || !isUtf8(body)) return { data: encodeJsonValues(values), count: values.length };
+  if (values.length === 0) return { data: EMPTY, count: 0 };
+  // An array's values are what lies between its outer brackets (only whitespace lies outside them).
+  const text = value === values ? body.subarray(body.indexOf(0x5b) + 1, body.lastIndexOf(0x5d)) : body;
+  const data = Buffer.allocUnsafe(text.byteLength + 1);
+  data.set(text, 0);
+  data[text.byteLength] = 0x2c; // ,
+  return { data, count: values.length };
+}
+
+const EMPTY = new Uint8Array(0);
+
+/** The path of a request URL (`http://host/path?query` → `/path`), as `new URL(url).pathname` gives it, without parsing all of it. */
+function pathOf(url: string): string {
+  const start = url.indexOf("/", url.indexOf("//") + 2);
+  if (start === -1) return "/";
+  let end = url.indexOf("?", start);
+  const hash = url.indexOf("#", start);
+  if (end === -1 || (hash !== -1 && hash < end)) end = hash;
+  const path = end === -1 ? url.slice(start) : url.slice(start, end);
+  return DOT_SEGMENT.test(path) ? new URL(url).pathname : path;
 }
 
 function appendResponse(result: AppendResult, producer: ProducerHeaders | undefined, closeOnly: boolean): Response {
