@@ -118,6 +118,15 @@ export function runProducerId(runId: string): string {
   return `run:${runId}`;
 }
 
+/**
+ * The idempotency key of a run's `run.end` in its session: every path that appends it (the run
+ * itself, the recovery of a run whose process died while ending it, an interrupt of a turn that
+ * never started) uses it, so a session holds exactly one `run.end` per run.
+ */
+export function runEndKey(runId: string): string {
+  return `run.end:${runId}`;
+}
+
 /** A new id with a readable prefix: `ses_…`, `run_…`, `msg_…`. */
 export function newId(prefix: string): string {
   return `${prefix}_${randomBytes(12).toString("base64url")}`;

@@ -1,7 +1,7 @@
 import type { Sql, TransactionSql } from "postgres";
 import type { Logger } from "../infra/log";
 import type { SessionEvent } from "./events";
-import { newId, type SessionService } from "./service";
+import { newId, runEndKey, type SessionService } from "./service";
 
 /** What a user message does while another turn of the session is running. */
 export const DOUBLE_TEXTING = ["enqueue", "interrupt", "reject", "parallel"] as const;
@@ -166,12 +166,17 @@ export class Turns {
     for (const runId of queue) await this.#sessions.enqueueRun(runId, sessionId);
   }
 
-  /** Sessions with queued turns and none active (their advance was lost with a process): advanced now. */
+  /**
+   * Sessions with queued turns and none active (their advance was lost with a process): advanced now.
+   * A turn whose row is closed but whose run.end is still owed (`heartbeat_at` set, see
+   * AgentRuntime #finishEnds) holds the session until its run.end is appended, which then advances
+   * it: the next turn's run.start never comes before the previous turn's run.end.
+   */
   async advanceStalled(): Promise<void> {
     const stalled = await this.#sql<{ sessionId: string }[]>`
       select distinct w.session_id as "sessionId" from runs w
       where w.turn and w.status = ${WAITING_TURN_STATUS}
-        and not exists (select 1 from runs a where a.session_id = w.session_id and a.turn and a.status in ('queued', 'running', 'retrying', 'suspended'))
+        and not exists (select 1 from runs a where a.session_id = w.session_id and a.turn and (a.status in ('queued', 'running', 'retrying', 'suspended') or a.heartbeat_at is not null))
       limit 100`;
     for (const { sessionId } of stalled) await this.advance(sessionId).catch((error) => this.#log.warn("advancing turns failed", { sessionId, error }));
   }
@@ -183,7 +188,7 @@ export class Turns {
   async #interrupt(tx: TransactionSql, sessionId: string, runId: string) {
     const [notStarted] = await tx`update runs set status = 'interrupted', ended_at = now() where id = ${runId} and status = 'queued' and started_at is null returning id`;
     if (notStarted) {
-      await this.#sessions.append(sessionId, { type: "run.end", runId, status: "interrupted" });
+      await this.#sessions.append(sessionId, { type: "run.end", runId, status: "interrupted" }, runEndKey(runId));
       return;
     }
     await this.#sessions.append(sessionId, { type: "control", action: "interrupt", runId });
