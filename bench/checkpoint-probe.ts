@@ -35,7 +35,7 @@ try {
           when g % 100 = 1 then replace(${start.slice(0, -2)}, 'm0000000', 'm' || lpad(((g - 1) / 100)::text, 7, '0')) || repeat(' ', ${100 - start.length}) || '},'
           when g % 100 = 0 then replace(${end.slice(0, -2)}, 'm0000000', 'm' || lpad(((g - 1) / 100)::text, 7, '0')) || repeat(' ', ${100 - end.length}) || '},'
           else replace(${delta.slice(0, -3)}, 'm0000000', 'm' || lpad(((g - 1) / 100)::text, 7, '0')) || lpad((g % 100000)::text, ${100 - delta.length}, 'x') || '"},'
-        end as body from generate_series(${from}, ${to}) as g) generated`;
+        end as body from generate_series(${from}::int, ${to}::int) as g) generated`;
     await sql`update streams set tail_pos = ${to * 100} where path = ${path}`;
   };
   await fill(1, events);
