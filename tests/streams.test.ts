@@ -1,5 +1,6 @@
 import { describe, test, expect, afterAll, beforeAll } from "bun:test";
 import postgres from "postgres";
+import { connect } from "node:net";
 import { startServer, TEST_API_TOKEN, type TestServer } from "./support/server";
 import { freshDatabase } from "./support/postgres";
 
@@ -59,6 +60,29 @@ describe("bad input", () => {
     expect(res.status).toBe(400);
     expect((await res.json()).error.message).toContain("not valid JSON");
     expect((await readAll(server, path)).body).toEqual([{ a: 1 }]);
+  });
+
+  test("a request whose Host is not a host name is refused with 400 and stores nothing (its URL has no path to trust)", async () => {
+    const path = name("bad-host");
+    await server.fetch(path, { method: "PUT", headers: json, body: "[1]" });
+    // Bun hands such a request over with a relative URL; a prefix segment then looks like a path to
+    // whoever slices it differently (Hono routes `/ab/v1/stream/…` to the streams handler).
+    const raw = (target: string, host: string, body: string) =>
+      new Promise<string>((resolve, reject) => {
+        const { port, hostname } = new URL(server.url);
+        const socket = connect(Number(port), hostname, () =>
+          socket.write(`POST ${target} HTTP/1.1\r\nHost: ${host}\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\nConnection: close\r\n\r\n${body}`));
+        let answer = "";
+        socket.on("data", (chunk) => (answer += chunk));
+        socket.on("close", () => resolve(answer));
+        socket.on("error", reject);
+      });
+    for (const host of ["a b", "a?b", "a/b"]) {
+      const answer = await raw(`/ab${path}`, host, "[2]");
+      expect(answer.split("\r\n")[0]).toBe("HTTP/1.1 400 Bad Request");
+      expect(answer).toContain("bad_request");
+    }
+    expect((await readAll(server, path)).body).toEqual([1]);
   });
 
   test("a body over the limit is refused with 413 and the stream is unchanged", async () => {
