@@ -92,6 +92,25 @@ export const streamDedupe = pgTable(
   (table) => [primaryKey({ columns: [table.streamId, table.key] })],
 );
 
+/**
+ * A session's compacted state stored at a stream position (see SessionService.compacted): the
+ * Compactor's saved messages with every append up to `pos` folded in, one row per stream and state
+ * `format` (a process with another format never reads it). Deleting the stream deletes it.
+ */
+export const sessionCheckpoints = pgTable(
+  "session_checkpoints",
+  {
+    streamId: bigint("stream_id", { mode: "number" })
+      .notNull()
+      .references(() => streams.id, { onDelete: "cascade" }),
+    format: integer("format").notNull(),
+    pos: bigint("pos", { mode: "number" }).notNull(),
+    state: text("state").notNull(),
+    writtenAt: timestamp("written_at", { withTimezone: true }).notNull().defaultNow(),
+  },
+  (table) => [primaryKey({ columns: [table.streamId, table.format] })],
+);
+
 /** A durable session: the JSON-mode stream `/v1/stream/sessions/<id>` plus metadata. */
 export const sessions = pgTable(
   "sessions",

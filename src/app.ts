@@ -31,7 +31,7 @@ import { Presence } from "./sessions/presence";
 import { SessionSockets, WS_LIMITS, type SocketData } from "./sessions/socket";
 import { SessionFollowers } from "./sessions/follower";
 import { sessionRoutes } from "./sessions/routes";
-import { guardSessionStream } from "./sessions/stream-guard";
+import { guardSessionStream, writesSessionStream } from "./sessions/stream-guard";
 import { mayUseSession } from "./sessions/permissions";
 import { Revocations } from "./accounts/revocations";
 import { Turns } from "./sessions/turns";
@@ -266,7 +266,8 @@ export async function startService(options: { config: Config; log: Logger }): Pr
 
     // Session streams are read-only on /v1/stream (the operator's raw appends are checked event by event).
     const isOperator = async (request: Request) => (await auth.authenticate(Authenticator.bearer(request)))?.kind === "admin";
-    const handleStreams = async (request: Request) => (await guardSessionStream(request, isOperator)) ?? streams.http.handle(request);
+    const handleStreams = (request: Request) =>
+      writesSessionStream(request) ? guardSessionStream(request, isOperator).then((refused) => refused ?? streams.http.handle(request)) : streams.http.handle(request);
 
     const app = new Hono<{ Variables: WebVariables }>();
     app.use(requestLog(log.child({ component: "http" })));

@@ -1,4 +1,5 @@
 import { describe, test, expect, afterAll, beforeAll } from "bun:test";
+import postgres from "postgres";
 import { startServer, TEST_API_TOKEN, type TestServer } from "./support/server";
 import { freshDatabase } from "./support/postgres";
 import { TestSocket } from "./support/ws";
@@ -73,14 +74,8 @@ describe("runs", () => {
     expect(messages[1]).toMatchObject({ role: "assistant", status: "complete", runId, text });
     expect(text.startsWith("Here is an offline draft") || text.startsWith("Offline draft") || text.startsWith("Working offline")).toBe(true);
     expect(text).toContain("durable");
-    // The run's row is updated just after its run.end is appended: wait for it rather than race it.
-    let runs: unknown[] = [];
-    for (let i = 0; i < 100; i++) {
-      runs = (await api(server, "GET", `/api/sessions/${id}`)).body.runs;
-      if ((runs[0] as { status?: string } | undefined)?.status !== "running") break;
-      await Bun.sleep(20);
-    }
-    expect(runs).toEqual([{ runId, agent: "chat", status: "completed" }]);
+    // The run's row is closed before its run.end is appended: no wait.
+    expect((await api(server, "GET", `/api/sessions/${id}`)).body.runs).toEqual([{ runId, agent: "chat", status: "completed" }]);
   });
 
   test("a streaming run is a presence member with status streaming, and is gone once it ended", async () => {
@@ -180,13 +175,7 @@ describe("runs", () => {
     const interrupted = await ws.waitFor((f) => f.event?.type === "message.end" && f.event.runId === runId);
     expect(interrupted.event.status).toBe("interrupted");
     expect((await waitForRunEnd(ws, id, runId)).status).toBe("interrupted");
-    // The run's row follows its run.end a moment later.
-    let status = "";
-    for (let i = 0; i < 100 && status !== "interrupted"; i++) {
-      status = (await api(server, "GET", `/api/sessions/${id}`)).body.runs[0].status;
-      if (status !== "interrupted") await Bun.sleep(20);
-    }
-    expect(status).toBe("interrupted");
+    expect((await api(server, "GET", `/api/sessions/${id}`)).body.runs[0].status).toBe("interrupted");
   });
 
   test("a message sent just before an interrupt is picked up: the run answers it in a new message", async () => {
@@ -411,6 +400,90 @@ describe("crash safety", () => {
     const messages = (await api(second, "GET", `/api/sessions/${id}/messages`)).body.messages;
     expect(messages).toEqual([expect.objectContaining({ id: starts[0].id, status: "complete", text })]);
   }, 90_000);
+
+  const recoveries = {
+    "start-up": "the restarted process at start-up",
+    reaper: "the reaper (the dead process was on another host)",
+    turn: "the reaper, and a message sent meanwhile (enqueue) starts its turn only after that run.end",
+  } as const;
+  for (const by of ["start-up", "reaper", "turn"] as const) {
+    test(`SIGKILL after the run's row is closed but before its run.end lands: exactly one run.end, appended by ${recoveries[by]}`, async () => {
+      const databaseUrl = await freshDatabase();
+      const first = await start({ databaseUrl });
+      const options = { tokens: 24, tokensPerSecond: 60 };
+      const id = by === "turn"
+        ? ((await api(first, "POST", "/api/sessions", { title: "ending turn", agent: "chat", provider: "offline", options, doubleTexting: "enqueue" })).body.id as string)
+        : await session(first);
+      const ws = await subscribe(first, id);
+      const { runId } = by === "turn"
+        ? (await api(first, "POST", `/api/sessions/${id}/messages`, { text: "ending twice?" })).body
+        : (await api(first, "POST", `/api/sessions/${id}/runs`, { agent: "chat", provider: "offline", input: { prompt: "ending twice?" }, options })).body;
+      await ws.waitFor((f) => f.event?.type === "message.delta" && f.event.runId === runId);
+      // Hold the run's row while it writes its last message, so its close waits; then hold the
+      // session's stream row too and let the close through: the run is closed, its run.end blocked.
+      const rows = postgres(databaseUrl, { max: 1, onnotice: () => {} });
+      const stream = postgres(databaseUrl, { max: 1, onnotice: () => {} });
+      let releaseStream!: () => void;
+      const streamHeld = new Promise<void>((resolve) => (releaseStream = resolve));
+      let streamLocker: number | undefined;
+      let streamTx: Promise<unknown> | undefined;
+      try {
+        await rows.begin(async (tx) => {
+          await tx`select 1 from runs where id = ${runId} for update`;
+          await ws.waitFor((f) => f.event?.type === "message.end" && f.event.runId === runId);
+          await Bun.sleep(200);
+          let locked!: () => void;
+          const isLocked = new Promise<void>((resolve) => (locked = resolve));
+          streamTx = stream.begin(async (tx2) => {
+            streamLocker = (await tx2<{ pid: number }[]>`select pg_backend_pid() as pid`)[0]!.pid;
+            await tx2`select 1 from streams where path = ${`/v1/stream/sessions/${id}`} for update`;
+            locked();
+            await streamHeld;
+          });
+          await isLocked;
+        });
+        let row: { status: string; heartbeat: boolean } | undefined;
+        for (let i = 0; i < 100 && row?.status !== "completed"; i++) {
+          [row] = await rows<{ status: string; heartbeat: boolean }[]>`select status, heartbeat_at is not null as heartbeat from runs where id = ${runId}`;
+          if (row?.status !== "completed") await Bun.sleep(20);
+        }
+        // Closed, still owing its run.end (the heartbeat says so), and no run.end in the session.
+        expect(row).toEqual({ status: "completed", heartbeat: true });
+        await first.kill();
+        // The dead process's connections (one waits to append the run.end) go with it.
+        await rows`select pg_terminate_backend(pid) from pg_stat_activity where datname = current_database() and pid <> pg_backend_pid() and pid <> ${streamLocker!}`;
+        // A process on another host: only a reaper can tell it is gone (its heartbeat is 8 s old).
+        // For the turn, the heartbeat is moved 5 s ahead, so the message below surely comes before the recovery.
+        if (by !== "start-up") await rows`update runs set worker = ${"elsewhere/1/1"}, heartbeat_at = now() + ${by === "turn" ? "5 seconds" : "0 seconds"}::interval where id = ${runId}`;
+      } finally {
+        releaseStream();
+        await streamTx;
+        await Promise.all([rows.end(), stream.end()]);
+      }
+      expect(runEvents(ws, id, runId).filter((e) => e.type === "run.end")).toHaveLength(0);
+
+      const second = await start({ databaseUrl });
+      const ws2 = await subscribe(second, id);
+      // The turn has ended but still owes its run.end: a message now waits behind it (its run.start
+      // must not precede that run.end), and the recovery that appends the run.end starts it.
+      const next = by === "turn" ? await api(second, "POST", `/api/sessions/${id}/messages`, { text: "and now?" }) : undefined;
+      if (next) expect(next.body).toMatchObject({ turn: "queued" });
+      expect((await waitForRunEnd(ws2, id, runId, 30_000)).status).toBe("completed");
+      if (next) {
+        expect((await waitForRunEnd(ws2, id, next.body.runId, 30_000)).status).toBe("completed");
+        const order = ws2.events(id).map((f) => f.event).filter((e) => (e.type === "run.end" && e.runId === runId) || (e.type === "run.start" && e.runId === next.body.runId)).map((e) => e.type);
+        expect(order).toEqual(["run.end", "run.start"]);
+      }
+      // Appended by the restarted process (not by the dead one's connection, nor twice).
+      expect(await second.waitForLog(/appended the run.end of a run whose process died while ending it/)).toContain(`"appended":true`);
+      const events = runEvents(ws2, id, runId);
+      expect(events.map((e) => e.type).filter((t) => t !== "message.delta")).toEqual(["run.start", "message.start", "message.end", "run.end"]);
+      expect((await api(second, "GET", `/api/sessions/${id}`)).body.runs).toEqual([{ runId, agent: "chat", status: "completed" }, ...(next ? [{ runId: next.body.runId, agent: "chat", status: "completed" }] : [])]);
+      // Nothing more comes: the reaper finds nothing owed any more.
+      await Bun.sleep(5_000);
+      expect(runEvents(ws2, id, runId).filter((e) => e.type === "run.end")).toHaveLength(1);
+    }, 90_000);
+  }
 
   test("SIGTERM mid-run hands the message over: the next process continues it as one complete message", async () => {
     const databaseUrl = await freshDatabase();

@@ -1,4 +1,5 @@
 import { describe, test, expect, afterAll, beforeAll } from "bun:test";
+import postgres from "postgres";
 import { AbstractChat, type ChatState, type ChatStatus, type UIMessage } from "ai";
 import { createDurableChatTransport } from "@durable-streams/aisdk-transport";
 import { startServer, TEST_API_TOKEN, type TestServer } from "./support/server";
@@ -84,9 +85,7 @@ describe("AI SDK useChat over a session (client token only)", () => {
       expect(textOf(chat.all.at(-1))).toBe(answer());
     }
     expect(tab.all.map((m) => m.role)).toEqual(["user", "assistant"]);
-    // Nothing runs now (once the run is closed, just after its run.end): a resume finds no stream
-    // (204) and leaves the chat ready.
-    await until(async () => (await server.fetch(`/api/sessions/${id}/chat/${id}/stream`, { headers: { authorization: `Bearer ${clientToken}` } })).status === 204);
+    // Nothing runs now: a resume finds no stream (204) and leaves the chat ready.
     const idle = new Chat({ id, transport: transport(id, clientToken) });
     await idle.resumeStream();
     expect(idle.status).toBe("ready");
@@ -95,6 +94,37 @@ describe("AI SDK useChat over a session (client token only)", () => {
     const messages = (await (await server.fetch(`/api/sessions/${id}/messages`)).json()).messages;
     expect(messages.map((m: any) => [m.role, m.status])).toEqual([["user", "complete"], ["assistant", "complete"]]);
     expect(messages[1].text).toBe(answer());
+  }, 60_000);
+
+  test("a resume the instant the answer has finished gets 204, not a replay of the ended turn", async () => {
+    const { id, clientToken } = await chatSession({ tokens: 24, tokensPerSecond: 60 });
+    const tab = new Chat({ id, transport: transport(id, clientToken) });
+    const sent = tab.sendMessage({ text: PROMPT });
+    await until(() => textOf(tab.all[1]).length > 0);
+    const runId = (await (await server.fetch(`/api/sessions/${id}`)).json()).runs[0].runId as string;
+    // As soon as the send has read the finished answer: a raw resume, then a fresh chat's resume.
+    const resumed = sent.then(async () => {
+      const status = (await server.fetch(`/api/sessions/${id}/chat/${id}/stream`, { headers: { authorization: `Bearer ${clientToken}` } })).status;
+      const idle = new Chat({ id, transport: transport(id, clientToken) });
+      await idle.resumeStream();
+      return { status, idle };
+    });
+    // The run ends while its row is held locked (a stand-in for a slow database), so a moment in
+    // which the answer has finished but the run is not yet closed, if there is one, is met.
+    const sql = postgres(server.databaseUrl!, { max: 1, onnotice: () => {} });
+    try {
+      await sql.begin(async (tx) => {
+        await tx`select 1 from runs where id = ${runId} for update`;
+        await Bun.sleep(1_000);
+      });
+    } finally {
+      await sql.end();
+    }
+    const { status, idle } = await resumed;
+    expect(textOf(tab.all.at(-1))).toBe(new OfflineProvider().compose({ messages: [{ role: "user", content: PROMPT }], tokens: 24 }));
+    expect(status).toBe(204);
+    expect(idle.status).toBe("ready");
+    expect(idle.all).toEqual([]);
   }, 60_000);
 
   test("stop() cancels the turn on the server", async () => {

@@ -105,6 +105,72 @@ describe("bad input", () => {
   });
 });
 
+describe("SSE readers of one stream", () => {
+  let server: TestServer;
+  beforeAll(async () => {
+    server = await start({ env: { STREAMS_AUTH: "off" } });
+  }, 60_000);
+
+  /** An SSE reader that takes its events only when told to (`take`), so it can fall behind. */
+  async function sseReader(url: string) {
+    const res = await server.fetch(url);
+    expect(res.headers.get("content-type")).toBe("text/event-stream");
+    const reader = res.body!.getReader();
+    const decoder = new TextDecoder();
+    let buffered = "";
+    const events: { event: string; data: string }[] = [];
+    return {
+      events,
+      /** Reads until `count` values have arrived. */
+      async take(count: number) {
+        while (events.filter((e) => e.event === "data").flatMap((e) => JSON.parse(e.data) as unknown[]).length < count) {
+          const { done, value } = await reader.read();
+          if (done) throw new Error("SSE ended");
+          buffered += decoder.decode(value, { stream: true });
+          let end: number;
+          while ((end = buffered.indexOf("\n\n")) !== -1) {
+            const lines = buffered.slice(0, end).split("\n");
+            buffered = buffered.slice(end + 2);
+            events.push({ event: lines[0]!.slice("event: ".length), data: lines.slice(1).map((l) => l.slice("data:".length)).join("\n") });
+          }
+        }
+      },
+      values: () => events.filter((e) => e.event === "data").flatMap((e) => JSON.parse(e.data) as unknown[]),
+      close: () => reader.cancel(),
+    };
+  }
+
+  test("readers at the tail and one that fell behind each get every value once, each with its own offsets after every batch", async () => {
+    const path = name("sse-shared");
+    await server.fetch(path, { method: "PUT", headers: json, body: JSON.stringify([{ n: 0 }]) });
+    const fast = [await sseReader(`${path}?offset=now&live=sse`), await sseReader(`${path}?offset=now&live=sse`)];
+    const slow = await sseReader(`${path}?offset=-1&live=sse`);
+    await slow.take(1);
+    const offsets: string[] = [];
+    for (let n = 1; n <= 3; n++) {
+      const res = await server.fetch(path, { method: "POST", headers: json, body: `{"n": ${n}}` });
+      offsets.push(res.headers.get("stream-next-offset")!);
+      for (const reader of fast) await reader.take(n);
+    }
+    // The slow reader now catches up on what the three commits wrote, then meets the others at the tail.
+    await slow.take(4);
+    const last = (await server.fetch(path, { method: "POST", headers: json, body: '[{"n": 4}, {"n": 5}]' })).headers.get("stream-next-offset")!;
+    for (const reader of [...fast, slow]) {
+      const expected = reader === slow ? [0, 1, 2, 3, 4, 5] : [1, 2, 3, 4, 5];
+      await reader.take(expected.length);
+      expect(reader.values()).toEqual(expected.map((n) => ({ n })));
+      // Every data event is followed by a control event carrying where that reader now is.
+      reader.events.forEach((event, i) => {
+        if (event.event === "data") expect(reader.events[i + 1]?.event).toBe("control");
+      });
+      const controls = reader.events.filter((e) => e.event === "control").map((e) => JSON.parse(e.data) as { streamNextOffset: string });
+      if (reader !== slow) for (const offset of offsets) expect(controls.some((c) => c.streamNextOffset === offset)).toBe(true);
+      expect(controls.at(-1)!.streamNextOffset).toBe(last);
+      await reader.close();
+    }
+  });
+});
+
 describe("large messages and concurrency", () => {
   let server: TestServer;
   beforeAll(async () => {
@@ -225,6 +291,33 @@ describe("storage", () => {
     expect((await readAll(server, path, offsets[2])).body).toEqual(expected.slice(3));
   });
 
+
+  test("JSON bodies are stored as sent: whitespace, line breaks, arrays, a byte order mark and invalid UTF-8 all read back as their values", async () => {
+    const path = name("json-text");
+    await server.fetch(path, { method: "PUT", headers: json });
+    const bodies: (string | Uint8Array<ArrayBuffer>)[] = [
+      '{\n  "a": 1,\n  "b": [1, 2]\n}\n',
+      ' \r\n[ {"c": "x y"} ,\t2 ,\n"]" ]  ',
+      "\ufeff" + '{"bom": true}',
+      new Uint8Array([...Buffer.from('{"bad": "'), 0xff, 0xfe, ...Buffer.from('"}')]),
+      "12345678901234567890",
+    ];
+    for (const body of bodies) {
+      const res = await server.fetch(path, { method: "POST", headers: json, body });
+      expect(res.status).toBe(204);
+    }
+    const expected = [{ a: 1, b: [1, 2] }, { c: "x y" }, 2, "]", { bom: true }, { bad: "\ufffd\ufffd" }, 12345678901234567890];
+    const all = await server.fetch(`${path}?offset=-1`);
+    const text = await all.text();
+    expect(JSON.parse(text)).toEqual(expected);
+    // The number comes back with all its digits: the body's own text, not a re-serialisation.
+    expect(text).toContain("12345678901234567890");
+    // A live read gets the same values, line breaks and all.
+    const start = all.headers.get("stream-next-offset")!;
+    const poll = server.fetch(`${path}?offset=${start}&live=long-poll`);
+    await server.fetch(path, { method: "POST", headers: json, body: '[\n1,\n{"d":\n"e"}\n]' });
+    expect(await (await poll).json()).toEqual([1, { d: "e" }]);
+  });
   test("deleting a stream deletes its messages; appends to it afterwards store nothing", async () => {
     const path = name("deleted");
     await server.fetch(path, { method: "PUT", headers: json });

@@ -1,4 +1,5 @@
 import { describe, test, expect, afterAll, beforeAll } from "bun:test";
+import postgres from "postgres";
 import { startServer, TEST_API_TOKEN, type TestServer } from "./support/server";
 import { TestSocket } from "./support/ws";
 
@@ -122,10 +123,7 @@ describe("double-texting: two messages during a run", () => {
     expect(refused).toMatchObject({ type: "error", code: "turn_active", runId: first.body.runId });
     await api("POST", `/api/sessions/${id}/control`, { action: "cancel", runId: first.body.runId });
     await runEnd(ws, id, first.body.runId);
-    // The turn is over once turn.state stops listing it (run.end comes just before the run's row is
-    // closed, so a message sent on run.end alone can still meet the turn): then the retry is accepted.
-    const ended = ws.events(id).find((f: any) => f.event.type === "run.end" && f.event.runId === first.body.runId).offset;
-    await ws.waitFor((f) => f.session === id && f.event?.type === "turn.state" && f.offset > ended && !f.event.active.some((t: any) => t.runId === first.body.runId));
+    // Once the turn's run.end is seen, the retried message is accepted and answered.
     const retried = await say(id, "And lighthouses?", { id: "m-second" });
     expect(retried.status).toBe(201);
     expect(retried.body.turn).toBe("active");
@@ -160,4 +158,59 @@ describe("double-texting: two messages during a run", () => {
     // The queued turn saw the cancel before it started: it ends at once, and the queue drains.
     expect((await runEnd(client, id, queued.runId)).status).toBe("cancelled");
   }, 30_000);
+});
+
+describe("a run's end is one moment: once run.end is seen, the turn is over for every API", () => {
+  /**
+   * Holds the run's row locked for `ms` (a stand-in for a slow database) while `end` makes the run
+   * end, so a moment in which run.end is in the session but the row still says the run is going
+   * (the old order: append run.end, then close the row) lasts long enough for a client to meet it.
+   */
+  async function endWhileRowLocked(runId: string, ms: number, end: () => Promise<unknown>) {
+    const sql = postgres(server.databaseUrl!, { max: 1, onnotice: () => {} });
+    try {
+      await sql.begin(async (tx) => {
+        await tx`select 1 from runs where id = ${runId} for update`;
+        await end();
+        await Bun.sleep(ms);
+      });
+    } finally {
+      await sql.end();
+    }
+  }
+
+  for (const ending of ["completed", "cancelled"] as const) {
+    for (const via of ["socket", "http"] as const) {
+      test(`reject: a message sent over ${via === "http" ? "HTTP" : "the socket"} the instant run.end (${ending}) arrives is accepted`, async () => {
+        const { id } = await chatSession("reject", ending === "completed" ? { tokens: 24, tokensPerSecond: 60 } : { tokens: 400, tokensPerSecond: 40 });
+        const ws = await subscribe(id);
+        const first = await say(id, "Tell me about tulips");
+        expect(first.status).toBe(201);
+        const runId = first.body.runId;
+        await ws.waitFor((f) => f.session === id && f.event?.type === "message.delta" && f.event.runId === runId);
+        // The client reacts to run.end at once: no wait for turn.state or anything else.
+        const reply = runEnd(ws, id, runId).then(async (end) => {
+          const sent = via === "socket"
+            ? await ws.request({ type: "publish", session: id, event: { type: "message", id: `m-${via}`, role: "user", text: "And lighthouses?" } })
+            : (await say(id, "And lighthouses?", { id: `m-${via}` })).body;
+          return { end, sent };
+        });
+        await endWhileRowLocked(runId, 600, () => (ending === "cancelled" ? api("POST", `/api/sessions/${id}/control`, { action: "cancel", runId }) : Promise.resolve()));
+        const { end, sent } = await reply;
+        expect(end.status).toBe(ending);
+        expect(sent).not.toMatchObject({ code: "turn_active" });
+        expect(sent.error).toBeUndefined();
+        expect(sent).toMatchObject({ turn: "active" });
+        expect(sent.runId).not.toBe(runId);
+        // What the client saw is what the API says: the run is ended, no turn but the new one is active.
+        const session = (await api("GET", `/api/sessions/${id}`)).body;
+        expect(session.runs.find((r: any) => r.runId === runId).status).toBe(ending);
+        expect(session.turns.active.map((t: any) => t.runId)).not.toContain(runId);
+        await api("POST", `/api/sessions/${id}/control`, { action: "cancel", scope: "all" });
+        await runEnd(ws, id, sent.runId);
+        // Exactly one run.end per run.
+        expect(events(ws, id).filter((e) => e.type === "run.end" && e.runId === runId)).toHaveLength(1);
+      }, 60_000);
+    }
+  }
 });

@@ -6,7 +6,7 @@ import type { DeltaPart, SessionEvent } from "../sessions/events";
 import type { StreamPart } from "./providers/types";
 import { UiChunkMapper } from "../sessions/ui-chunks";
 import type { RunOptions } from "./options";
-import { CANCEL_FENCE_EPOCH, newId, runProducerId, sessionStreamPath } from "../sessions/service";
+import { CANCEL_FENCE_EPOCH, newId, runEndKey, runProducerId, sessionStreamPath } from "../sessions/service";
 
 /** Tokens are coalesced into one delta per window; the first token goes out at once. */
 export const DEFAULT_ROLLUP_WINDOW_MS = 40;
@@ -133,10 +133,10 @@ export class RunContext {
       else if (result.kind === "stale_epoch") {
         this.#log.warn("run attempt fenced by a newer attempt", { runId: this.info.runId, attempt: this.info.attempt });
         this.stop({ kind: "fenced" });
-      } else if (result.kind !== "duplicate") {
+      } else if (result.kind !== "duplicate" && result.kind !== "duplicate_key") {
         throw new Error(`append to session failed: ${result.kind}`);
       }
-      if (this.#ui && (result.kind === "appended" || result.kind === "duplicate")) await this.#appendUi(event);
+      if (this.#ui && result.kind !== "stale_epoch") await this.#appendUi(event);
     });
     this.#chain = next.catch(() => {});
     return next;
@@ -157,7 +157,10 @@ export class RunContext {
 
   #append(event: SessionEvent) {
     const seq = this.#seq++;
-    return this.#writer.append(jsonAppend(sessionStreamPath(this.info.sessionId), [event], { producer: { id: runProducerId(this.info.runId), epoch: this.#epoch, seq } }));
+    // The run's own run.end also carries the key the runtime's recovery appends it with (see
+    // AgentRuntime #finishEnds): whichever lands first is the one, the other appends nothing.
+    const dedupeKey = event.type === "run.end" && event.runId === this.info.runId ? runEndKey(this.info.runId) : undefined;
+    return this.#writer.append(jsonAppend(sessionStreamPath(this.info.sessionId), [event], { producer: { id: runProducerId(this.info.runId), epoch: this.#epoch, seq }, ...(dedupeKey ? { dedupeKey } : {}) }));
   }
 
   /** Waits for every append so far. */

@@ -6,12 +6,14 @@ import type { AppendWriter } from "../streams/writer";
 import { QUEUES, RUN_QUEUED_CHANNEL } from "../../jobs/queues";
 import type { Listener } from "../infra/listener";
 import type { Presence } from "../sessions/presence";
-import { runProducerId, toOffsetEvents, type SessionService } from "../sessions/service";
+import { runEndKey, runProducerId, toOffsetEvents, type SessionService } from "../sessions/service";
 import type { Following, SessionFollowers } from "../sessions/follower";
 import type { Providers } from "./providers";
 import type { Turns } from "../sessions/turns";
 import type { InputRequests } from "../sessions/input-requests";
-import { RunContext, RunStopped, type RunInfo } from "./run-context";
+import { RunContext, RunStopped, type RunEnd, type RunInfo } from "./run-context";
+import { jsonAppend } from "../streams/json-append";
+import { UiChunkMapper } from "../sessions/ui-chunks";
 import { storedRunOptions } from "./options";
 import type { Agent, AgentOutcome, AgentTools } from "./agents";
 
@@ -48,6 +50,20 @@ export const RUN_POLL_MS = 2_000;
 export const JOB_TOUCH_MS = 10_000;
 /** On shutdown, how long runs get to hand themselves back before the process stops waiting. */
 export const STOP_RUNS_TIMEOUT_MS = 10_000;
+
+/** Statuses of a run that has ended (its run.end says the same). */
+const ENDED_STATUSES = ["completed", "interrupted", "cancelled", "failed"] as const;
+
+/** An ended run whose run.end may not be in its session yet (see #finishEnds). */
+interface EndedRun {
+  id: string;
+  sessionId: string;
+  status: (typeof ENDED_STATUSES)[number];
+  error: string | null;
+  turn: boolean;
+  input: string | null;
+}
+const ENDED_RUN_COLUMNS = `id, session_id as "sessionId", status, error, turn, input`;
 
 interface RunRow {
   id: string;
@@ -279,14 +295,72 @@ export class AgentRuntime {
     await this.#inputs.cancelFor(row.id).catch(() => {});
     // Counted before run.end is appended, so whoever sees run.end also sees it in the metrics.
     this.onRunEnded({ runId: row.id, agent: row.agent, status: outcome.status, durationMs: performance.now() - startedAt });
-    await ctx.emit({ type: "run.end", runId: row.id, status: outcome.status, ...(outcome.status === "failed" ? { error: outcome.error } : {}) }).catch((error) => log.error("run.end append failed", { error }));
-    await this.#sql`update runs set status = ${outcome.status}, ended_at = now(), heartbeat_at = null, error = ${outcome.status === "failed" ? outcome.error : null} where id = ${row.id}`;
+    // A run's end is one moment for clients: the run's row is closed first, and only then is its
+    // run.end appended. Every API reads the row (turn state, `reject`, the AI SDK resume, the run
+    // list), so a client that has seen run.end finds the run ended everywhere. Appending first left
+    // a gap in which a `reject` message got 409 and a resume replayed the finished turn.
+    // The row keeps `heartbeat_at` set until run.end is in the session: an ended run with a
+    // heartbeat still owes its run.end. If this process dies in between, the reaper (or this host's
+    // next process at start-up) appends it (#finishEnds); run.end carries an idempotency key, so
+    // whichever of the two lands first is the only one.
+    await ctx.flush(); // everything the run wrote is in the session before its row says it ended
+    const [closed] = await this.#sql`
+      update runs set status = ${outcome.status}, ended_at = now(), heartbeat_at = now(), error = ${outcome.status === "failed" ? outcome.error : null}
+      where id = ${row.id} and attempt = ${attempt} and status in ('queued', 'running', 'retrying') returning id`;
+    if (!closed) {
+      // A newer attempt holds the run (this one was taken for dead): its end is that attempt's.
+      log.warn("run ended but a newer attempt holds it; leaving its end to that attempt");
+      await this.#leave(ctx);
+      this.#unwatch(ctx);
+      this.#local.delete(row.id);
+      return;
+    }
+    const end: RunEnd = { type: "run.end", runId: row.id, status: outcome.status, ...(outcome.status === "failed" ? { error: outcome.error } : {}) };
+    const appended = await ctx.emit(end).then(() => ctx.stopReason?.kind !== "fenced", (error) => {
+      log.error("run.end append failed; the reaper appends it", { error });
+      return false;
+    });
+    if (appended) await this.#sql`update runs set heartbeat_at = null where id = ${row.id}`.catch((error) => log.warn("clearing an ended run's heartbeat failed", { error }));
     await this.#leave(ctx);
     this.#unwatch(ctx);
     this.#local.delete(row.id);
     log.info("run ended", { status: outcome.status });
     // The session's next queued turn (if any) starts now.
     if (row.turn) await this.#turns.advance(row.sessionId).catch((error) => log.warn("advancing turns failed", { error }));
+  }
+
+  /**
+   * Appends the run.end of runs whose row was closed but whose process died before their run.end
+   * was in the session (their `heartbeat_at` is still set, see #execute), closes their AI SDK
+   * stream, and starts their session's next turn. Idempotent: run.end goes in with the same key the
+   * run itself uses, and a closed AI SDK stream stays closed, so a run whose end did land (the
+   * process died just after) gets nothing twice.
+   */
+  async #finishEnds(runs: EndedRun[]) {
+    for (const run of runs) {
+      // One run that cannot be finished now (its lease lapses and the reaper tries again) holds up
+      // neither the others nor the rest of the reaper's pass.
+      await this.#finishEnd(run).catch((error) => this.#log.warn("appending an ended run's run.end failed; the reaper retries", { runId: run.id, error }));
+    }
+  }
+
+  /** One run of #finishEnds. */
+  async #finishEnd(run: EndedRun) {
+    const end: RunEnd = { type: "run.end", runId: run.id, status: run.status, ...(run.status === "failed" ? { error: run.error ?? "The run failed." } : {}) };
+    const appended = await this.#sessions.append(run.sessionId, end, runEndKey(run.id));
+    const uiStream = run.input ? (JSON.parse(run.input) as { uiStream?: unknown }).uiStream : undefined;
+    if (typeof uiStream === "string") {
+      // The run's messages ended before its row was closed (and were mirrored then): only the
+      // closing chunk is left, without a `start` (the mapper is told the message was begun).
+      const chunks = new UiChunkMapper(run.id, { messageId: run.id, text: "" }).map(end);
+      const result = await this.#writer.append({ ...jsonAppend(uiStream, chunks), close: true });
+      if (result.kind !== "appended" && result.kind !== "closed") this.#log.warn("closing an ended run's AI SDK stream failed", { runId: run.id, kind: result.kind });
+    }
+    // A session that is gone or closed takes no run.end: nothing is owed any more either.
+    await this.#sql`update runs set heartbeat_at = null where id = ${run.id} and status = ${run.status}`;
+    await this.#presence.leave(`agent:${run.id}`).catch(() => {});
+    this.#log.warn("appended the run.end of a run whose process died while ending it", { runId: run.id, status: run.status, appended: appended.ok && !appended.duplicate });
+    if (run.turn) await this.#turns.advance(run.sessionId);
   }
 
   async #runAgent(ctx: RunContext, row: RunRow): Promise<AgentOutcome> {
@@ -413,6 +487,14 @@ export class AgentRuntime {
       const candidates = await this.#sql<{ id: string; jobId: string | null; worker: string }[]>`
         select id, job_id as "jobId", worker from runs where status = 'running' and worker like ${`${WORKER_HOST}/%`}`;
       const dead = candidates.filter((run) => run.worker !== WORKER_ID && !workerAlive(run.worker));
+      // Runs such a process closed but died before appending their run.end: appended now.
+      const ending = await this.#sql<{ worker: string }[]>`
+        select distinct worker from runs where status in ${this.#sql(ENDED_STATUSES)} and heartbeat_at is not null and worker like ${`${WORKER_HOST}/%`}`;
+      for (const { worker } of ending.filter((run) => run.worker !== WORKER_ID && !workerAlive(run.worker))) {
+        await this.#finishEnds(await this.#sql<EndedRun[]>`
+          update runs set heartbeat_at = now() where worker = ${worker} and status in ${this.#sql(ENDED_STATUSES)} and heartbeat_at is not null
+          returning ${this.#sql.unsafe(ENDED_RUN_COLUMNS)}`);
+      }
       for (const run of dead) {
         const [claimed] = await this.#sql`update runs set status = 'retrying' where id = ${run.id} and status = 'running' and worker = ${run.worker} returning id`;
         if (!claimed) continue;
@@ -437,6 +519,13 @@ export class AgentRuntime {
         this.#log.warn("run lost its worker; retrying", { runId: run.id });
         if (run.jobId) await this.#boss.fail(QUEUES.agentRun.name, run.jobId, { error: "worker lost" }).catch((error) => this.#log.warn("could not fail lost job", { error }));
       }
+      // Ended runs still owing their run.end long after their row closed (their process died in
+      // between): leased for RUN_STALE_MS by a fresh heartbeat, so one reaper at a time appends it.
+      await this.#finishEnds(await this.#sql<EndedRun[]>`
+        update runs set heartbeat_at = now()
+        where id in (select id from runs where status in ${this.#sql(ENDED_STATUSES)} and heartbeat_at < now() - make_interval(secs => ${RUN_STALE_MS / 1000})
+          limit 100 for update skip locked)
+        returning ${this.#sql.unsafe(ENDED_RUN_COLUMNS)}`);
       // Runs handed back at shutdown whose job is no longer active get a fresh job.
       const orphaned = await this.#sql<{ id: string; sessionId: string }[]>`
         select r.id, r.session_id as "sessionId" from runs r

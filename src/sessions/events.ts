@@ -104,6 +104,13 @@ export type MessagePart =
   | { type: "file"; mediaType: string; url: string; name?: string };
 
 /**
+ * The shape of a Compactor's saved state (`save`, `Compactor.restore`), stored in session checkpoints.
+ * Bump it with any change to CompactedMessage, MessagePart or what `add` keeps: a checkpoint of
+ * another format is never read (the session is folded from its first event instead).
+ */
+export const COMPACTOR_FORMAT = 1;
+
+/**
  * Folds a session's events into whole messages, so a late joiner gets a few messages rather than
  * thousands of deltas. Messages keep the order of their first event.
  *
@@ -145,6 +152,21 @@ export class Compactor {
         break;
       }
     }
+  }
+
+  /**
+   * The state as JSON text: `Compactor.restore` of it folds on exactly as this compactor would
+   * (the events it folds are JSON, so the messages are too; their order is kept).
+   */
+  save(): string {
+    return JSON.stringify([...this.#messages.values()]);
+  }
+
+  /** A compactor with a state `save` returned (of this COMPACTOR_FORMAT). */
+  static restore(saved: string): Compactor {
+    const compactor = new Compactor();
+    for (const message of JSON.parse(saved) as CompactedMessage[]) compactor.#messages.set(message.id, message);
+    return compactor;
   }
 
   /** Copies of the messages so far: the compactor keeps folding into its own (SessionService keeps one per session). */

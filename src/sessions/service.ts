@@ -6,11 +6,11 @@ import type { StreamStore, StreamRow, StoredMessage } from "../streams/store";
 import { decodeJsonValues } from "../streams/store";
 import { jsonAppend } from "../streams/json-append";
 import type { AppendWriter } from "../streams/writer";
-import { eventOffset, formatOffset, parseResumeOffset } from "../streams/offsets";
+import { eventOffset, formatOffset, parseOffset, parseResumeOffset } from "../streams/offsets";
 import { QUEUES, RUN_QUEUED_CHANNEL } from "../../jobs/queues";
 import type { RunOptions } from "../agents/options";
 import { teamFilter, type TeamScope } from "../accounts/scope";
-import { Compactor, type CompactedMessage, type SessionEvent } from "./events";
+import { COMPACTOR_FORMAT, Compactor, type CompactedMessage, type SessionEvent } from "./events";
 import { uiStreamPath } from "./ui-chunks";
 
 export const SESSION_STREAM_PREFIX = "/v1/stream/sessions/";
@@ -30,15 +30,42 @@ const COMPACT_PAGE_SQL = `
  * since (the log is append-only: what was folded stays true), least recently used dropped first…
  */
 const COMPACT_CACHE_SESSIONS = 32;
-/** …and the event text folded into the kept states at most, a rough bound on their memory (a larger session is not kept). */
+/**
+ * …and the kept states' size at most, in characters, a rough bound on their memory (a larger state
+ * is not kept). A state's size is its saved text when it was last stored or read as a checkpoint,
+ * plus the event text folded in since (before any checkpoint: all the event text folded in).
+ */
 const COMPACT_CACHE_BYTES = 64 * 1024 * 1024;
+/**
+ * A compaction stores its state as a checkpoint (session_checkpoints) once it has folded at least
+ * this much event text, in characters, since the session's last checkpoint, and at least as much as
+ * that checkpoint's own size: a write then costs no more than the folding it saves, and a session
+ * smaller than this (tens of ms to fold) is never stored.
+ */
+const CHECKPOINT_AFTER_CHARS = 4 * 1024 * 1024;
+/** A saved state longer than this (characters of JSON) is not stored: the session is folded from its last checkpoint or its start instead. */
+const CHECKPOINT_MAX_CHARS = 128 * 1024 * 1024;
+/** Checkpoint writes a process has under way at most (beyond it a due checkpoint waits for the session's next compaction). */
+const CHECKPOINT_WRITES_AT_ONCE = 2;
 
 interface KeptCompaction {
   /** Every append up to here is folded in. */
   pos: number;
   compactor: Compactor;
-  /** Event text folded in. */
+  /** Its size (see COMPACT_CACHE_BYTES). */
   bytes: number;
+  /** Event text folded in since the checkpoint it started from or last stored (all of it if none). */
+  sinceCheckpoint: number;
+  /** That checkpoint's size (0: none). */
+  checkpointChars: number;
+}
+
+const emptyCompaction = (): KeptCompaction => ({ pos: 0, compactor: new Compactor(), bytes: 0, sinceCheckpoint: 0, checkpointChars: 0 });
+
+/** A compaction's result, and its state when a checkpoint of it is due. */
+interface Folded {
+  result: { messages: CompactedMessage[]; offset: string; pos: number };
+  checkpoint?: KeptCompaction;
 }
 
 /** Events returned by one page of `GET /api/sessions/:id/events` at most. */
@@ -91,6 +118,15 @@ export function runProducerId(runId: string): string {
   return `run:${runId}`;
 }
 
+/**
+ * The idempotency key of a run's `run.end` in its session: every path that appends it (the run
+ * itself, the recovery of a run whose process died while ending it, an interrupt of a turn that
+ * never started) uses it, so a session holds exactly one `run.end` per run.
+ */
+export function runEndKey(runId: string): string {
+  return `run.end:${runId}`;
+}
+
 /** A new id with a readable prefix: `ses_…`, `run_…`, `msg_…`. */
 export function newId(prefix: string): string {
   return `${prefix}_${randomBytes(12).toString("base64url")}`;
@@ -133,10 +169,14 @@ export class SessionService {
   #keptBytes = 0;
   /** The compaction under way per stream: the next waits for it, so a kept state is never folded into twice at once. */
   #compacting = new Map<number, Promise<unknown>>();
+  /** Checkpoint writes under way, by stream id. */
+  #checkpointWrites = new Map<number, Promise<void>>();
+  #checkpointAfterChars: number;
   /** Set by the agent runtime: nudges a local worker when a run is queued. */
   onRunQueued: (runId: string) => void = () => {};
 
-  constructor(options: { sql: Sql; store: StreamStore; writer: AppendWriter; boss: PgBoss; log: Logger }) {
+  constructor(options: { sql: Sql; store: StreamStore; writer: AppendWriter; boss: PgBoss; log: Logger; checkpointAfterChars?: number }) {
+    this.#checkpointAfterChars = options.checkpointAfterChars ?? CHECKPOINT_AFTER_CHARS;
     this.#sql = options.sql;
     this.#store = options.store;
     this.#writer = options.writer;
@@ -325,19 +365,29 @@ export class SessionService {
     );
   }
 
-  /** The session folded into whole messages, and the offset they reflect (subscribe from it to go live). */
+  /**
+   * The session folded into whole messages, and the offset they reflect (subscribe from it to go live):
+   * from the state this process kept, else the session's newest stored checkpoint, else its first event.
+   */
   async compacted(row: StreamRow): Promise<{ messages: CompactedMessage[]; offset: string; pos: number }> {
     const run = (this.#compacting.get(row.id) ?? Promise.resolve()).catch(() => {}).then(() => this.#compact(row));
-    this.#compacting.set(row.id, run);
-    try {
-      return await run;
-    } finally {
-      if (this.#compacting.get(row.id) === run) this.#compacting.delete(row.id);
-    }
+    // A due checkpoint is saved before the next compaction of the stream may fold into the state again.
+    const done = run.then((folded) => (folded.checkpoint ? this.#checkpoint(row.id, folded.checkpoint) : undefined)).catch(() => {});
+    this.#compacting.set(row.id, done);
+    void done.then(() => {
+      if (this.#compacting.get(row.id) === done) this.#compacting.delete(row.id);
+    });
+    return (await run).result;
   }
 
-  /** Folds the appends after the kept state (or all of them) up to `row.tailPos`, and keeps the result. */
-  async #compact(row: StreamRow): Promise<{ messages: CompactedMessage[]; offset: string; pos: number }> {
+  /** Waits for the checkpoint writes under way (tests, shutdown). */
+  async checkpointsWritten(): Promise<void> {
+    await Promise.all([...this.#compacting.values()]);
+    await Promise.all([...this.#checkpointWrites.values()]);
+  }
+
+  /** Folds the appends after the kept state (or a checkpoint, or all of them) up to `row.tailPos`, and keeps the result. */
+  async #compact(row: StreamRow): Promise<Folded> {
     let kept = this.#kept.get(row.id);
     if (kept) {
       // Taken out while folding: a failed read must not leave a half-advanced state behind.
@@ -346,13 +396,34 @@ export class SessionService {
       // A caller holding an older view of the stream than the kept state: fold from the start, keep the state.
       if (kept.pos > row.tailPos) {
         this.#keep(row.id, kept);
-        return this.#fold(row, { pos: 0, compactor: new Compactor(), bytes: 0 }, false);
+        return { result: await this.#fold(row, emptyCompaction()) };
       }
     }
-    return this.#fold(row, kept ?? { pos: 0, compactor: new Compactor(), bytes: 0 }, true);
+    const state = kept ?? (await this.#stored(row)) ?? emptyCompaction();
+    const result = await this.#fold(row, state);
+    this.#keep(row.id, state);
+    const due = state.sinceCheckpoint >= Math.max(this.#checkpointAfterChars, state.checkpointChars);
+    return { result, ...(due ? { checkpoint: state } : {}) };
   }
 
-  async #fold(row: StreamRow, state: KeptCompaction, keep: boolean): Promise<{ messages: CompactedMessage[]; offset: string; pos: number }> {
+  /**
+   * The newest stored checkpoint of the stream at or before `row.tailPos`, of this COMPACTOR_FORMAT.
+   * A branch (a fork) starts with a copy of its parent's appends up to the fork position, at the same
+   * positions: until it has a checkpoint of its own, its parent's from within that prefix serves.
+   */
+  async #stored(row: StreamRow): Promise<KeptCompaction | undefined> {
+    const forkPos = row.forkedFromId !== null && row.forkSubOffset === 0 && row.forkOffset !== null ? parseOffset(row.forkOffset) : undefined;
+    const [found] = await this.#sql.unsafe<Array<{ pos: string; state: string }>>(
+      `select pos::text, state from session_checkpoints
+       where format = $1 and pos <= $2 and (stream_id = $3 or (stream_id = $4 and pos <= $5))
+       order by (stream_id = $3) desc, pos desc limit 1`,
+      [COMPACTOR_FORMAT, row.tailPos, row.id, row.forkedFromId ?? -1, forkPos ?? -1],
+    );
+    if (!found) return undefined;
+    return { pos: Number(found.pos), compactor: Compactor.restore(found.state), bytes: found.state.length, sinceCheckpoint: 0, checkpointChars: found.state.length };
+  }
+
+  async #fold(row: StreamRow, state: KeptCompaction): Promise<{ messages: CompactedMessage[]; offset: string; pos: number }> {
     let afterPos = state.pos;
     while (afterPos < row.tailPos) {
       const [page] = await this.#sql.unsafe<Array<{ text: string | null; lastPos: number | null; appends: number }>>(COMPACT_PAGE_SQL, [row.id, afterPos, row.tailPos, COMPACT_PAGE_ROWS], { prepare: true });
@@ -360,12 +431,52 @@ export class SessionService {
       // Every stored JSON value is followed by a comma: the page is one array, parsed once.
       for (const value of JSON.parse(`[${page.text.slice(0, -1)}]`) as unknown[]) state.compactor.add(value);
       state.bytes += page.text.length;
+      state.sinceCheckpoint += page.text.length;
       afterPos = page.lastPos;
       if (page.appends < COMPACT_PAGE_ROWS) break;
     }
     state.pos = Math.max(state.pos, row.tailPos);
-    if (keep) this.#keep(row.id, state);
     return { messages: state.compactor.messages(), offset: formatOffset(row.tailPos), pos: row.tailPos };
+  }
+
+  /**
+   * Saves a state that has folded enough since its last checkpoint and stores it, off the request
+   * that compacted (the save waits for the next turn of the event loop; the write is not awaited by
+   * anyone): one write per stream and CHECKPOINT_WRITES_AT_ONCE in all at a time, and a state longer
+   * than CHECKPOINT_MAX_CHARS is not stored. Whoever writes the newer position wins; an older one
+   * (another process's, say) changes nothing.
+   */
+  async #checkpoint(streamId: number, state: KeptCompaction): Promise<void> {
+    if (this.#checkpointWrites.has(streamId) || this.#checkpointWrites.size >= CHECKPOINT_WRITES_AT_ONCE) return;
+    await new Promise((resolve) => setImmediate(resolve));
+    // Saved in one synchronous step, inside the stream's compaction chain: nothing folds into it meanwhile.
+    const { pos, sinceCheckpoint } = state;
+    const saved = state.compactor.save();
+    // Its real size is now known: the kept state weighs that (and may be kept now if it was too large before).
+    if (this.#kept.get(streamId) === state) {
+      this.#kept.delete(streamId);
+      this.#keptBytes -= state.bytes;
+    }
+    state.bytes = saved.length;
+    this.#keep(streamId, state);
+    if (saved.length > CHECKPOINT_MAX_CHARS) return;
+    const write = this.#sql
+      .unsafe(
+        // Checkpoints of an older format are never read again: they go.
+        `with older as (delete from session_checkpoints where stream_id = $1 and format < $2)
+         insert into session_checkpoints (stream_id, format, pos, state) values ($1, $2, $3, $4)
+         on conflict (stream_id, format) do update set pos = excluded.pos, state = excluded.state, written_at = now()
+         where session_checkpoints.pos < excluded.pos`,
+        [streamId, COMPACTOR_FORMAT, pos, saved],
+      )
+      .then(() => {
+        state.sinceCheckpoint -= sinceCheckpoint;
+        state.checkpointChars = saved.length;
+      })
+      // A stream deleted meanwhile (the foreign key refuses the row), or a database hiccup: the next compaction tries again.
+      .catch((error: unknown) => this.#log.warn("session checkpoint not stored", { streamId, pos, error: String(error) }))
+      .finally(() => this.#checkpointWrites.delete(streamId));
+    this.#checkpointWrites.set(streamId, write);
   }
 
   #keep(streamId: number, state: KeptCompaction) {

@@ -9,6 +9,14 @@ function refuse(status: number, code: string, message: string): Response {
 }
 
 /**
+ * Whether `request` is one guardSessionStream may refuse: a write to a session stream. Most stream
+ * requests are not, and skip the guard (and its await) altogether.
+ */
+export function writesSessionStream(request: Request): boolean {
+  return !READ_METHODS.has(request.method) && request.url.includes(SESSION_STREAM_PREFIX) && new URL(request.url).pathname.startsWith(SESSION_STREAM_PREFIX);
+}
+
+/**
  * Session streams on `/v1/stream`: read-only. A session's stream is written through the session API
  * and `/ws`, which check every event; its runs, presence and listing live beside it, so a raw DELETE,
  * create or close would leave a broken session. The one exception is the operator's bootstrap
@@ -21,7 +29,7 @@ function refuse(status: number, code: string, message: string): Response {
  * if (refused) return refused;
  */
 export async function guardSessionStream(request: Request, isOperator: (request: Request) => Promise<boolean>): Promise<Response | undefined> {
-  if (READ_METHODS.has(request.method) || !request.url.includes(SESSION_STREAM_PREFIX) || !new URL(request.url).pathname.startsWith(SESSION_STREAM_PREFIX)) return undefined;
+  if (!writesSessionStream(request)) return undefined;
   const readOnly = "Session streams are read-only here: post messages, runs and control through /api/sessions/:id/… or /ws.";
   if (request.method !== "POST" || /^true$/i.test(request.headers.get("stream-closed") ?? "") || !(await isOperator(request))) return refuse(403, "read_only_stream", readOnly);
   let values: unknown;

@@ -1,7 +1,7 @@
 import type { Sql, TransactionSql } from "postgres";
 import type { Logger } from "../infra/log";
 import type { SessionEvent } from "./events";
-import { newId, type SessionService } from "./service";
+import { newId, runEndKey, sessionStreamPath, type SessionService } from "./service";
 
 /** What a user message does while another turn of the session is running. */
 export const DOUBLE_TEXTING = ["enqueue", "interrupt", "reject", "parallel"] as const;
@@ -53,14 +53,29 @@ export class Turns {
 
   /** The session's turn state, as `GET /api/sessions/:id` and `turn.state` events show it. */
   async state(sessionId: string, sql: Sql | TransactionSql = this.#sql): Promise<TurnState> {
-    const rows = await sql<{ runId: string; messageId: string; status: string }[]>`
-      select id as "runId", message_id as "messageId", status from runs
-      where session_id = ${sessionId} and turn and status in ('waiting', 'queued', 'running', 'retrying', 'suspended')
-      order by created_at, id`;
+    const rows = await this.#turnRows(sessionId, sql);
     return {
       active: rows.filter((r) => r.status !== WAITING_TURN_STATUS).map(({ runId, messageId }) => ({ runId, messageId })),
       queued: rows.filter((r) => r.status === WAITING_TURN_STATUS).map(({ runId, messageId }) => ({ runId, messageId })),
     };
+  }
+
+  /**
+   * The session's turns that hold it or wait for it. A turn whose row is closed but whose run.end is
+   * not in the session yet (`heartbeat_at` still set and no `run.end:<runId>` key, see AgentRuntime
+   * #finishEnds) still holds it: a turn started then would put its run.start before that run.end.
+   * The key is written in the same statement as the run.end, so the turn stops holding the session
+   * exactly when its run.end lands: a client that has seen run.end never meets it here (no 409).
+   * Whoever appends the run.end advances the session afterwards.
+   */
+  async #turnRows(sessionId: string, sql: Sql | TransactionSql): Promise<{ runId: string; messageId: string; status: string }[]> {
+    return sql<{ runId: string; messageId: string; status: string }[]>`
+      select r.id as "runId", r.message_id as "messageId", r.status from runs r
+      where r.session_id = ${sessionId} and r.turn and (r.status in ('waiting', 'queued', 'running', 'retrying', 'suspended')
+        or (r.heartbeat_at is not null and not exists (
+          select 1 from stream_dedupe d join streams s on s.id = d.stream_id
+          where s.path = ${sessionStreamPath(sessionId)} and d.key = ${runEndKey("")} || r.id)))
+      order by r.created_at, r.id`;
   }
 
   /**
@@ -166,12 +181,17 @@ export class Turns {
     for (const runId of queue) await this.#sessions.enqueueRun(runId, sessionId);
   }
 
-  /** Sessions with queued turns and none active (their advance was lost with a process): advanced now. */
+  /**
+   * Sessions with queued turns and none active (their advance was lost with a process): advanced now.
+   * A turn whose row is closed but whose run.end is still owed (`heartbeat_at` set, see
+   * AgentRuntime #finishEnds) holds the session until its run.end is appended, which then advances
+   * it: the next turn's run.start never comes before the previous turn's run.end.
+   */
   async advanceStalled(): Promise<void> {
     const stalled = await this.#sql<{ sessionId: string }[]>`
       select distinct w.session_id as "sessionId" from runs w
       where w.turn and w.status = ${WAITING_TURN_STATUS}
-        and not exists (select 1 from runs a where a.session_id = w.session_id and a.turn and a.status in ('queued', 'running', 'retrying', 'suspended'))
+        and not exists (select 1 from runs a where a.session_id = w.session_id and a.turn and (a.status in ('queued', 'running', 'retrying', 'suspended') or a.heartbeat_at is not null))
       limit 100`;
     for (const { sessionId } of stalled) await this.advance(sessionId).catch((error) => this.#log.warn("advancing turns failed", { sessionId, error }));
   }
@@ -183,9 +203,12 @@ export class Turns {
   async #interrupt(tx: TransactionSql, sessionId: string, runId: string) {
     const [notStarted] = await tx`update runs set status = 'interrupted', ended_at = now() where id = ${runId} and status = 'queued' and started_at is null returning id`;
     if (notStarted) {
-      await this.#sessions.append(sessionId, { type: "run.end", runId, status: "interrupted" });
+      await this.#sessions.append(sessionId, { type: "run.end", runId, status: "interrupted" }, runEndKey(runId));
       return;
     }
+    // A turn that has ended and only owes its run.end (see #turnRows) has nothing left to interrupt.
+    const [running] = await tx`select 1 from runs where id = ${runId} and status in ${tx(ACTIVE_TURN_STATUSES)}`;
+    if (!running) return;
     await this.#sessions.append(sessionId, { type: "control", action: "interrupt", runId });
   }
 

@@ -1,3 +1,4 @@
+import { isUtf8 } from "node:buffer";
 import type { Logger } from "../infra/log";
 import type { StreamChange, StreamHub } from "./hub";
 import { formatOffset, isOffsetParam, parseOffset, ZERO_OFFSET } from "./offsets";
@@ -21,6 +22,10 @@ const SUB_OFFSET_PATTERN = /^(0|[1-9]\d*)$/;
 const FORK_OFFSET_PATTERN = /^\d+_\d+$/;
 const INTEGER_PATTERN = /^\d+$/;
 const MEDIA_TYPE_PATTERN = /^[\w!#$&^.+-]+\/[\w!#$&^.+-]+/;
+/** Reserved APIs that carry their own signed bearer tokens (webhook callbacks, pull-wake acks) or are public (the JWKS). */
+const SELF_AUTHENTICATED = /^\/v1\/stream\/__ds\/(jwks\.json$|subscriptions\/[^/]+\/(callback|ack|release)$)/;
+/** Dot segments (plain or percent-encoded), which only the URL parser resolves. */
+const DOT_SEGMENT = /\/\.|%2e/i;
 
 const ALLOW_HEADERS = [
   "content-type", "authorization", "if-none-match", "Stream-Seq", "Stream-TTL", "Stream-Expires-At", "Stream-Closed",
@@ -77,15 +82,14 @@ export class StreamsHttp {
   }
 
   async #route(request: Request): Promise<Response> {
-    const url = new URL(request.url);
-    const path = url.pathname;
-    if (request.method === "OPTIONS") return new Response(null, { status: 204 });
-    // Webhook callbacks and pull-wake acks carry their own signed bearer tokens; the JWKS is public.
-    const selfAuthenticated = /^\/v1\/stream\/__ds\/(jwks\.json$|subscriptions\/[^/]+\/(callback|ack|release)$)/.test(path);
+    const method = request.method;
+    if (method === "OPTIONS") return new Response(null, { status: 204 });
+    const path = pathOf(request.url);
     let teamId: string | null = null;
     let until: AbortSignal | undefined;
     let release: (() => void) | undefined;
-    if (this.#o.authorize && !selfAuthenticated) {
+    // Webhook callbacks and pull-wake acks carry their own signed bearer tokens; the JWKS is public.
+    if (this.#o.authorize && !SELF_AUTHENTICATED.test(path)) {
       const decision = await this.#o.authorize(request, path);
       if (decision instanceof Response) return decision;
       teamId = decision.teamId;
@@ -97,14 +101,14 @@ export class StreamsHttp {
       return this.#o.reserved.handle(request, path.slice("/v1/stream/__ds".length));
     }
     if (path.length <= STREAM_PREFIX.length) return errorResponse(404, "not_found", "A stream path is required after /v1/stream/.");
-    switch (request.method) {
+    switch (method) {
       case "PUT":
-        return this.#create(request, url, teamId);
+        return this.#create(request, new URL(request.url), teamId);
       case "POST":
         return this.#append(request, path);
       case "GET": {
-        if (!until) return this.#read(request, url);
-        const response = await this.#read(new Request(request, { signal: AbortSignal.any([request.signal, until]) }), url);
+        if (!until) return this.#read(request, new URL(request.url));
+        const response = await this.#read(new Request(request, { signal: AbortSignal.any([request.signal, until]) }), new URL(request.url));
         if (response.headers.get("content-type") !== "text/event-stream") release?.();
         return until.aborted ? errorResponse(401, "unauthorized", "This token was revoked.", { "www-authenticate": "Bearer" }) : response;
       }
@@ -113,7 +117,7 @@ export class StreamsHttp {
       case "DELETE":
         return this.#delete(path);
       default:
-        return errorResponse(405, "method_not_allowed", `${request.method} is not supported on streams.`, { allow: "GET, POST, PUT, DELETE, HEAD, OPTIONS" });
+        return errorResponse(405, "method_not_allowed", `${method} is not supported on streams.`, { allow: "GET, POST, PUT, DELETE, HEAD, OPTIONS" });
     }
   }
 
@@ -340,28 +344,45 @@ export class StreamsHttp {
       changed = true;
       wake?.("changed");
     });
+    // One abort listener and one timer for the connection's life, not one of each per wait (a
+    // reader at the tail waits once per batch): the timer, when it fires, ends the wait that has
+    // lasted longPollTimeoutMs, or is set again for what the current wait has left.
+    const onAbort = () => wake?.("aborted");
+    request.signal.addEventListener("abort", onAbort, { once: true });
+    let waitingSince = 0;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const onTimer = () => {
+      timer = undefined;
+      if (!wake) return;
+      const left = waitingSince + longPollTimeoutMs - Date.now();
+      if (left > 0) timer = setTimeout(onTimer, left);
+      else wake("timeout");
+    };
     const nextChange = () =>
       new Promise<"changed" | "timeout" | "aborted">((resolve) => {
-        const timer = setTimeout(() => wake?.("timeout"), longPollTimeoutMs);
-        const onAbort = () => wake?.("aborted");
-        request.signal.addEventListener("abort", onAbort, { once: true });
+        waitingSince = Date.now();
         wake = (outcome) => {
           wake = undefined;
-          clearTimeout(timer);
-          request.signal.removeEventListener("abort", onAbort);
           resolve(outcome);
         };
+        timer ??= setTimeout(onTimer, longPollTimeoutMs);
         if (request.signal.aborted) wake("aborted");
       });
-
-    const control = (fields: Record<string, unknown>) => `event: control\ndata:${JSON.stringify(fields)}\n\n`;
-    const liveControl = (upToDate: boolean) => {
-      cursor = nextCursor(cursor);
-      return control(upToDate ? { streamNextOffset: formatOffset(position), streamCursor: cursor, upToDate: true } : { streamNextOffset: formatOffset(position), streamCursor: cursor });
-    };
-    const close = (controller: ReadableStreamDefaultController<Uint8Array>) => {
+    const stop = () => {
       finished = true;
       unwatch();
+      request.signal.removeEventListener("abort", onAbort);
+      clearTimeout(timer);
+    };
+
+    // Control events as JSON.stringify would write them (offsets and cursors need no escaping), without it.
+    const closedControl = (offset: number) => `event: control\ndata:{"streamNextOffset":"${formatOffset(offset)}","streamClosed":true,"upToDate":true}\n\n`;
+    const liveControl = (upToDate: boolean) => {
+      cursor = nextCursor(cursor);
+      return `event: control\ndata:{"streamNextOffset":"${formatOffset(position)}","streamCursor":"${cursor}"${upToDate ? ',"upToDate":true' : ""}}\n\n`;
+    };
+    const close = (controller: ReadableStreamDefaultController<Uint8Array>) => {
+      stop();
       controller.close();
     };
 
@@ -373,9 +394,14 @@ export class StreamsHttp {
           try {
             while (!finished) {
               let read: ReadResult;
+              // What other readers of this batch share with this one, if anything: its data event is then built once (see sharedDataEvent).
+              let batch: object | undefined;
               if (changed) {
                 changed = false;
                 const handed = committed && readCommitted(row, position, committed);
+                // One commit, all of it after this reader's position: every reader at the tail read the same.
+                const single = handed && committed!.length === 1 ? committed![0]! : undefined;
+                if (single && single.committed!.afterPos === position && handed!.read.messages.length === single.committed!.messages.length) batch = single;
                 committed = undefined;
                 // Otherwise the row and the new messages in one round trip, shared by the readers
                 // woken by the same change (see StreamStore.getWithRead).
@@ -384,6 +410,7 @@ export class StreamsHttp {
                 if (!found || found.row.id !== snapshot.id || found.row.state !== "active") return close(controller);
                 row = found.row;
                 read = found.read;
+                if (!handed) batch = read;
                 await store.touch(row);
               } else {
                 read = await store.read(row, position);
@@ -391,17 +418,18 @@ export class StreamsHttp {
               if (cancelled) return;
               if (read.messages.length > 0) {
                 position = read.nextPos;
-                let frame = dataFrame(row, read.messages, binary);
+                const data = batch ? sharedDataEvent(batch, row, read.messages, binary) : encoder.encode(dataFrame(row, read.messages, binary));
                 const closing = row.closed && read.upToDate;
-                frame += closing ? control({ streamNextOffset: formatOffset(position), streamClosed: true, upToDate: true }) : liveControl(read.upToDate);
+                // The control event is this reader's own (its cursor), sent in the same chunk.
+                const after = closing ? closedControl(position) : liveControl(read.upToDate);
                 first = false;
                 keepAliveDue = false;
-                controller.enqueue(encoder.encode(frame));
+                controller.enqueue(withAscii(data, after));
                 if (closing) close(controller);
                 return;
               }
               if (row.closed && position >= row.tailPos) {
-                controller.enqueue(encoder.encode(control({ streamNextOffset: formatOffset(Math.max(position, row.tailPos)), streamClosed: true, upToDate: true })));
+                controller.enqueue(encoder.encode(closedControl(Math.max(position, row.tailPos))));
                 return close(controller);
               }
               if (first || keepAliveDue) {
@@ -423,8 +451,7 @@ export class StreamsHttp {
             // A client that went away mid-read is normal, not a failure.
             if (cancelled) return;
             this.#o.log.warn("sse reader failed", { path: row.path, error });
-            finished = true;
-            unwatch();
+            stop();
             try {
               controller.close();
             } catch {}
@@ -432,8 +459,7 @@ export class StreamsHttp {
         },
         cancel: () => {
           cancelled = true;
-          finished = true;
-          unwatch();
+          stop();
           wake?.("aborted");
         },
       },
@@ -503,7 +529,7 @@ function parseProducer(h: Headers): ProducerHeaders | undefined | Response {
 }
 
 /** Reads the body up to MAX_BODY_BYTES without trusting Content-Length (chunked bodies have none). */
-async function readBody(request: Request): Promise<Uint8Array | Response> {
+function readBody(request: Request): Promise<Uint8Array | Response> | Uint8Array | Response {
   const length = request.headers.get("content-length");
   const declared = Number(length ?? "0");
   if (declared > MAX_BODY_BYTES) return errorResponse(413, "payload_too_large", `Bodies are limited to ${MAX_BODY_BYTES} bytes.`);
@@ -512,9 +538,14 @@ async function readBody(request: Request): Promise<Uint8Array | Response> {
   // Asking for `request.body` first would build a ReadableStream only to check it is there.
   if (length !== null) return request.bytes();
   if (!request.body) return new Uint8Array(0);
+  return readChunks(request.body);
+}
+
+/** A body without Content-Length, chunk by chunk, refused past MAX_BODY_BYTES. */
+async function readChunks(stream: ReadableStream<Uint8Array>): Promise<Uint8Array | Response> {
   const chunks: Uint8Array[] = [];
   let total = 0;
-  for await (const chunk of request.body as unknown as AsyncIterable<Uint8Array>) {
+  for await (const chunk of stream as unknown as AsyncIterable<Uint8Array>) {
     total += chunk.byteLength;
     if (total > MAX_BODY_BYTES) return errorResponse(413, "payload_too_large", `Bodies are limited to ${MAX_BODY_BYTES} bytes.`);
     chunks.push(chunk);
@@ -529,7 +560,13 @@ async function readBody(request: Request): Promise<Uint8Array | Response> {
   return body;
 }
 
-/** JSON mode: a top-level array is flattened one level; `[]` is an error on POST, an empty stream on PUT. */
+/**
+ * JSON mode: a top-level array is flattened one level; `[]` is an error on POST, an empty stream on PUT.
+ * The body is parsed to check it, and stored as it came (each value followed by a comma, see
+ * encodeJsonValues): a valid JSON text is already what a read returns, so serialising the parsed
+ * values again would only cost time. Bodies that are not plain UTF-8 (invalid bytes, a byte order
+ * mark: the decoder mends or drops them) are stored re-serialised from what was parsed.
+ */
 function parseJsonBody(body: Uint8Array, allowEmpty: boolean): { data: Uint8Array; count: number } | { error: string } {
   let value: unknown;
   try {
@@ -539,7 +576,27 @@ function parseJsonBody(body: Uint8Array, allowEmpty: boolean): { data: Uint8Arra
   }
   const values = Array.isArray(value) ? value : [value];
   if (values.length === 0 && !allowEmpty) return { error: "An empty JSON array appends nothing; send at least one value." };
-  return { data: encodeJsonValues(values), count: values.length };
+  if (body[0] === 0xef || !isUtf8(body)) return { data: encodeJsonValues(values), count: values.length };
+  if (values.length === 0) return { data: EMPTY, count: 0 };
+  // An array's values are what lies between its outer brackets (only whitespace lies outside them).
+  const text = value === values ? body.subarray(body.indexOf(0x5b) + 1, body.lastIndexOf(0x5d)) : body;
+  const data = Buffer.allocUnsafe(text.byteLength + 1);
+  data.set(text, 0);
+  data[text.byteLength] = 0x2c; // ,
+  return { data, count: values.length };
+}
+
+const EMPTY = new Uint8Array(0);
+
+/** The path of a request URL (`http://host/path?query` → `/path`), as `new URL(url).pathname` gives it, without parsing all of it. */
+function pathOf(url: string): string {
+  const start = url.indexOf("/", url.indexOf("//") + 2);
+  if (start === -1) return "/";
+  let end = url.indexOf("?", start);
+  const hash = url.indexOf("#", start);
+  if (end === -1 || (hash !== -1 && hash < end)) end = hash;
+  const path = end === -1 ? url.slice(start) : url.slice(start, end);
+  return DOT_SEGMENT.test(path) ? new URL(url).pathname : path;
 }
 
 function appendResponse(result: AppendResult, producer: ProducerHeaders | undefined, closeOnly: boolean): Response {
@@ -619,6 +676,30 @@ function concat(messages: StoredMessage[]): Uint8Array {
     out.set(m.data, at);
     at += m.data.byteLength;
   }
+  return out;
+}
+
+/**
+ * The data event for a batch many SSE readers of a stream read alike (one commit handed to every
+ * reader at the tail, or one shared table read), as bytes: built by the first reader, reused by
+ * the rest. `batch` is the object they share; the event goes when it does.
+ */
+function sharedDataEvent(batch: object, row: StreamRow, messages: StoredMessage[], binary: boolean): Uint8Array {
+  let event = DATA_EVENTS.get(batch);
+  if (!event) {
+    event = sseEncoder.encode(dataFrame(row, messages, binary));
+    DATA_EVENTS.set(batch, event);
+  }
+  return event;
+}
+const DATA_EVENTS = new WeakMap<object, Uint8Array>();
+const sseEncoder = new TextEncoder();
+
+/** `bytes` followed by the ASCII text `text`, in one buffer (one chunk, one write to the socket). */
+function withAscii(bytes: Uint8Array, text: string): Uint8Array {
+  const out = Buffer.allocUnsafe(bytes.byteLength + text.length);
+  out.set(bytes, 0);
+  out.write(text, bytes.byteLength, "latin1");
   return out;
 }
 

@@ -11,8 +11,12 @@ const OFFSET_PARAM = /^(-1|now|0{16}_\d{16})$/;
 
 /** The offset string for stream position `pos`. */
 export function formatOffset(pos: number): string {
-  return `0000000000000000_${String(pos).padStart(16, "0")}`;
+  const digits = String(pos);
+  // Cheaper than padStart, on every answer.
+  return digits.length >= 16 ? OFFSET_PREFIX + digits : OFFSET_PADDING[digits.length]! + digits;
 }
+const OFFSET_PREFIX = "0000000000000000_";
+const OFFSET_PADDING = Array.from({ length: 16 }, (_, digits) => OFFSET_PREFIX + "0".repeat(16 - digits));
 
 /** The position in an offset string, or undefined if it is not one of ours (or out of range). */
 export function parseOffset(offset: string): number | undefined {

@@ -85,7 +85,7 @@ export const CATCH_UP_PAGE_MESSAGES = 100_000;
  * however many messages: decoding thousands of rows costs more than the read itself. The
  * positions come from an ordered walk of the primary key from $2 (a seek, however long the stream).
  * (Summing the bytes with a window function instead took 40% of the query.)
- * A JSON stream's page comes as text (what we stored is UTF-8 we encoded ourselves): bytes travel
+ * A JSON stream's page comes as text (what we stored is UTF-8: checked or encoded by us, see parseJsonBody in http.ts): bytes travel
  * as hex, twice their size, and decoding that took longer than the query (10,000 appends: about
  * 50 ms as bytea, 30 as text, measured with postgres.js on the embedded cluster).
  */
