@@ -9,7 +9,7 @@ import type { Logger } from "./infra/log";
 import { safeUrl } from "./infra/log";
 import { EmbeddedPostgres } from "./infra/embedded-postgres";
 import { openDatabase, runMigrations, type Database } from "./infra/database";
-import { ApiError, directRoute, errorHandler, notFound, requestLog } from "./infra/http";
+import { ApiError, directRoute, errorHandler, notFound, pathOf, refuseHostless, requestLog } from "./infra/http";
 import { router, type AppEnv } from "./infra/openapi";
 import { jsonBodyGuard, nulGuard } from "./infra/input-guard";
 import { startJobQueue, JOB_STOP_TIMEOUT_MS } from "../jobs/boss";
@@ -131,7 +131,7 @@ export async function startService(options: { config: Config; log: Logger }): Pr
   const server = Bun.serve<SocketData>({
     port: config.port,
     hostname: config.host,
-    fetch: (request, srv) => current(request, srv),
+    fetch: (request, srv) => refuseHostless(request) ?? current(request, srv),
     websocket,
     // Long-polls and SSE keep connections open; they send or finish well within this.
     idleTimeout: 120,
@@ -410,14 +410,4 @@ function streamAuthorizer(auth: Authenticator, sessions: SessionService, store: 
     if (principal.kind === "token") return { teamId: principal.teamId, ...until(request, principal, token) };
     return { teamId: principal.teamId };
   };
-}
-
-/** The path of an absolute request URL (`http://host/path?query` → `/path`), without parsing all of it. */
-function pathOf(url: string): string {
-  const start = url.indexOf("/", url.indexOf("//") + 2);
-  if (start === -1) return "/";
-  const end = url.indexOf("?", start);
-  const hash = url.indexOf("#", start);
-  const stop = end === -1 ? (hash === -1 ? url.length : hash) : hash === -1 ? end : Math.min(end, hash);
-  return url.slice(start, stop);
 }

@@ -401,13 +401,23 @@ describe("crash safety", () => {
     expect(messages).toEqual([expect.objectContaining({ id: starts[0].id, status: "complete", text })]);
   }, 90_000);
 
-  for (const by of ["start-up", "reaper"] as const) {
-    test(`SIGKILL after the run's row is closed but before its run.end lands: exactly one run.end, appended by the ${by === "start-up" ? "restarted process at start-up" : "reaper (the dead process was on another host)"}`, async () => {
+  const recoveries = {
+    "start-up": "the restarted process at start-up",
+    reaper: "the reaper (the dead process was on another host)",
+    turn: "the reaper, and a message sent meanwhile (enqueue) starts its turn only after that run.end",
+  } as const;
+  for (const by of ["start-up", "reaper", "turn"] as const) {
+    test(`SIGKILL after the run's row is closed but before its run.end lands: exactly one run.end, appended by ${recoveries[by]}`, async () => {
       const databaseUrl = await freshDatabase();
       const first = await start({ databaseUrl });
-      const id = await session(first);
+      const options = { tokens: 24, tokensPerSecond: 60 };
+      const id = by === "turn"
+        ? ((await api(first, "POST", "/api/sessions", { title: "ending turn", agent: "chat", provider: "offline", options, doubleTexting: "enqueue" })).body.id as string)
+        : await session(first);
       const ws = await subscribe(first, id);
-      const { runId } = (await api(first, "POST", `/api/sessions/${id}/runs`, { agent: "chat", provider: "offline", input: { prompt: "ending twice?" }, options: { tokens: 24, tokensPerSecond: 60 } })).body;
+      const { runId } = by === "turn"
+        ? (await api(first, "POST", `/api/sessions/${id}/messages`, { text: "ending twice?" })).body
+        : (await api(first, "POST", `/api/sessions/${id}/runs`, { agent: "chat", provider: "offline", input: { prompt: "ending twice?" }, options })).body;
       await ws.waitFor((f) => f.event?.type === "message.delta" && f.event.runId === runId);
       // Hold the run's row while it writes its last message, so its close waits; then hold the
       // session's stream row too and let the close through: the run is closed, its run.end blocked.
@@ -443,7 +453,8 @@ describe("crash safety", () => {
         // The dead process's connections (one waits to append the run.end) go with it.
         await rows`select pg_terminate_backend(pid) from pg_stat_activity where datname = current_database() and pid <> pg_backend_pid() and pid <> ${streamLocker!}`;
         // A process on another host: only a reaper can tell it is gone (its heartbeat is 8 s old).
-        if (by === "reaper") await rows`update runs set worker = ${"elsewhere/1/1"} where id = ${runId}`;
+        // For the turn, the heartbeat is moved 5 s ahead, so the message below surely comes before the recovery.
+        if (by !== "start-up") await rows`update runs set worker = ${"elsewhere/1/1"}, heartbeat_at = now() + ${by === "turn" ? "5 seconds" : "0 seconds"}::interval where id = ${runId}`;
       } finally {
         releaseStream();
         await streamTx;
@@ -453,12 +464,21 @@ describe("crash safety", () => {
 
       const second = await start({ databaseUrl });
       const ws2 = await subscribe(second, id);
+      // The turn has ended but still owes its run.end: a message now waits behind it (its run.start
+      // must not precede that run.end), and the recovery that appends the run.end starts it.
+      const next = by === "turn" ? await api(second, "POST", `/api/sessions/${id}/messages`, { text: "and now?" }) : undefined;
+      if (next) expect(next.body).toMatchObject({ turn: "queued" });
       expect((await waitForRunEnd(ws2, id, runId, 30_000)).status).toBe("completed");
+      if (next) {
+        expect((await waitForRunEnd(ws2, id, next.body.runId, 30_000)).status).toBe("completed");
+        const order = ws2.events(id).map((f) => f.event).filter((e) => (e.type === "run.end" && e.runId === runId) || (e.type === "run.start" && e.runId === next.body.runId)).map((e) => e.type);
+        expect(order).toEqual(["run.end", "run.start"]);
+      }
       // Appended by the restarted process (not by the dead one's connection, nor twice).
       expect(await second.waitForLog(/appended the run.end of a run whose process died while ending it/)).toContain(`"appended":true`);
       const events = runEvents(ws2, id, runId);
       expect(events.map((e) => e.type).filter((t) => t !== "message.delta")).toEqual(["run.start", "message.start", "message.end", "run.end"]);
-      expect((await api(second, "GET", `/api/sessions/${id}`)).body.runs).toEqual([{ runId, agent: "chat", status: "completed" }]);
+      expect((await api(second, "GET", `/api/sessions/${id}`)).body.runs).toEqual([{ runId, agent: "chat", status: "completed" }, ...(next ? [{ runId: next.body.runId, agent: "chat", status: "completed" }] : [])]);
       // Nothing more comes: the reaper finds nothing owed any more.
       await Bun.sleep(5_000);
       expect(runEvents(ws2, id, runId).filter((e) => e.type === "run.end")).toHaveLength(1);

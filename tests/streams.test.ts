@@ -1,5 +1,6 @@
 import { describe, test, expect, afterAll, beforeAll } from "bun:test";
 import postgres from "postgres";
+import { connect } from "node:net";
 import { startServer, TEST_API_TOKEN, type TestServer } from "./support/server";
 import { freshDatabase } from "./support/postgres";
 
@@ -61,6 +62,29 @@ describe("bad input", () => {
     expect((await readAll(server, path)).body).toEqual([{ a: 1 }]);
   });
 
+  test("a request whose Host is not a host name is refused with 400 and stores nothing (its URL has no path to trust)", async () => {
+    const path = name("bad-host");
+    await server.fetch(path, { method: "PUT", headers: json, body: "[1]" });
+    // Bun hands such a request over with a relative URL; a prefix segment then looks like a path to
+    // whoever slices it differently (Hono routes `/ab/v1/stream/…` to the streams handler).
+    const raw = (target: string, host: string, body: string) =>
+      new Promise<string>((resolve, reject) => {
+        const { port, hostname } = new URL(server.url);
+        const socket = connect(Number(port), hostname, () =>
+          socket.write(`POST ${target} HTTP/1.1\r\nHost: ${host}\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\nConnection: close\r\n\r\n${body}`));
+        let answer = "";
+        socket.on("data", (chunk) => (answer += chunk));
+        socket.on("close", () => resolve(answer));
+        socket.on("error", reject);
+      });
+    for (const host of ["a b", "a?b", "a/b"]) {
+      const answer = await raw(`/ab${path}`, host, "[2]");
+      expect(answer.split("\r\n")[0]).toBe("HTTP/1.1 400 Bad Request");
+      expect(answer).toContain("bad_request");
+    }
+    expect((await readAll(server, path)).body).toEqual([1]);
+  });
+
   test("a body over the limit is refused with 413 and the stream is unchanged", async () => {
     const path = name("too-big");
     await server.fetch(path, { method: "PUT", headers: { "content-type": "application/octet-stream" } });
@@ -102,6 +126,72 @@ describe("bad input", () => {
       expect((await server.fetch(`${path}?offset=${offset}`)).status).toBe(400);
     }
     expect((await server.fetch(`${name("nope")}?offset=-1`)).status).toBe(404);
+  });
+});
+
+describe("SSE readers of one stream", () => {
+  let server: TestServer;
+  beforeAll(async () => {
+    server = await start({ env: { STREAMS_AUTH: "off" } });
+  }, 60_000);
+
+  /** An SSE reader that takes its events only when told to (`take`), so it can fall behind. */
+  async function sseReader(url: string) {
+    const res = await server.fetch(url);
+    expect(res.headers.get("content-type")).toBe("text/event-stream");
+    const reader = res.body!.getReader();
+    const decoder = new TextDecoder();
+    let buffered = "";
+    const events: { event: string; data: string }[] = [];
+    return {
+      events,
+      /** Reads until `count` values have arrived. */
+      async take(count: number) {
+        while (events.filter((e) => e.event === "data").flatMap((e) => JSON.parse(e.data) as unknown[]).length < count) {
+          const { done, value } = await reader.read();
+          if (done) throw new Error("SSE ended");
+          buffered += decoder.decode(value, { stream: true });
+          let end: number;
+          while ((end = buffered.indexOf("\n\n")) !== -1) {
+            const lines = buffered.slice(0, end).split("\n");
+            buffered = buffered.slice(end + 2);
+            events.push({ event: lines[0]!.slice("event: ".length), data: lines.slice(1).map((l) => l.slice("data:".length)).join("\n") });
+          }
+        }
+      },
+      values: () => events.filter((e) => e.event === "data").flatMap((e) => JSON.parse(e.data) as unknown[]),
+      close: () => reader.cancel(),
+    };
+  }
+
+  test("readers at the tail and one that fell behind each get every value once, each with its own offsets after every batch", async () => {
+    const path = name("sse-shared");
+    await server.fetch(path, { method: "PUT", headers: json, body: JSON.stringify([{ n: 0 }]) });
+    const fast = [await sseReader(`${path}?offset=now&live=sse`), await sseReader(`${path}?offset=now&live=sse`)];
+    const slow = await sseReader(`${path}?offset=-1&live=sse`);
+    await slow.take(1);
+    const offsets: string[] = [];
+    for (let n = 1; n <= 3; n++) {
+      const res = await server.fetch(path, { method: "POST", headers: json, body: `{"n": ${n}}` });
+      offsets.push(res.headers.get("stream-next-offset")!);
+      for (const reader of fast) await reader.take(n);
+    }
+    // The slow reader now catches up on what the three commits wrote, then meets the others at the tail.
+    await slow.take(4);
+    const last = (await server.fetch(path, { method: "POST", headers: json, body: '[{"n": 4}, {"n": 5}]' })).headers.get("stream-next-offset")!;
+    for (const reader of [...fast, slow]) {
+      const expected = reader === slow ? [0, 1, 2, 3, 4, 5] : [1, 2, 3, 4, 5];
+      await reader.take(expected.length);
+      expect(reader.values()).toEqual(expected.map((n) => ({ n })));
+      // Every data event is followed by a control event carrying where that reader now is.
+      reader.events.forEach((event, i) => {
+        if (event.event === "data") expect(reader.events[i + 1]?.event).toBe("control");
+      });
+      const controls = reader.events.filter((e) => e.event === "control").map((e) => JSON.parse(e.data) as { streamNextOffset: string });
+      if (reader !== slow) for (const offset of offsets) expect(controls.some((c) => c.streamNextOffset === offset)).toBe(true);
+      expect(controls.at(-1)!.streamNextOffset).toBe(last);
+      await reader.close();
+    }
   });
 });
 

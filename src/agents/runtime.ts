@@ -338,22 +338,29 @@ export class AgentRuntime {
    */
   async #finishEnds(runs: EndedRun[]) {
     for (const run of runs) {
-      const end: RunEnd = { type: "run.end", runId: run.id, status: run.status, ...(run.status === "failed" ? { error: run.error ?? "The run failed." } : {}) };
-      const appended = await this.#sessions.append(run.sessionId, end, runEndKey(run.id));
-      const uiStream = run.input ? (JSON.parse(run.input) as { uiStream?: unknown }).uiStream : undefined;
-      if (typeof uiStream === "string") {
-        // The run's messages ended before its row was closed (and were mirrored then): only the
-        // closing chunk is left, without a `start` (the mapper is told the message was begun).
-        const chunks = new UiChunkMapper(run.id, { messageId: run.id, text: "" }).map(end);
-        const result = await this.#writer.append({ ...jsonAppend(uiStream, chunks), close: true });
-        if (result.kind !== "appended" && result.kind !== "closed") this.#log.warn("closing an ended run's AI SDK stream failed", { runId: run.id, kind: result.kind });
-      }
-      // A session that is gone or closed takes no run.end: nothing is owed any more either.
-      await this.#sql`update runs set heartbeat_at = null where id = ${run.id} and status = ${run.status}`;
-      await this.#presence.leave(`agent:${run.id}`).catch(() => {});
-      this.#log.warn("appended the run.end of a run whose process died while ending it", { runId: run.id, status: run.status, appended: appended.ok && !appended.duplicate });
-      if (run.turn) await this.#turns.advance(run.sessionId);
+      // One run that cannot be finished now (its lease lapses and the reaper tries again) holds up
+      // neither the others nor the rest of the reaper's pass.
+      await this.#finishEnd(run).catch((error) => this.#log.warn("appending an ended run's run.end failed; the reaper retries", { runId: run.id, error }));
     }
+  }
+
+  /** One run of #finishEnds. */
+  async #finishEnd(run: EndedRun) {
+    const end: RunEnd = { type: "run.end", runId: run.id, status: run.status, ...(run.status === "failed" ? { error: run.error ?? "The run failed." } : {}) };
+    const appended = await this.#sessions.append(run.sessionId, end, runEndKey(run.id));
+    const uiStream = run.input ? (JSON.parse(run.input) as { uiStream?: unknown }).uiStream : undefined;
+    if (typeof uiStream === "string") {
+      // The run's messages ended before its row was closed (and were mirrored then): only the
+      // closing chunk is left, without a `start` (the mapper is told the message was begun).
+      const chunks = new UiChunkMapper(run.id, { messageId: run.id, text: "" }).map(end);
+      const result = await this.#writer.append({ ...jsonAppend(uiStream, chunks), close: true });
+      if (result.kind !== "appended" && result.kind !== "closed") this.#log.warn("closing an ended run's AI SDK stream failed", { runId: run.id, kind: result.kind });
+    }
+    // A session that is gone or closed takes no run.end: nothing is owed any more either.
+    await this.#sql`update runs set heartbeat_at = null where id = ${run.id} and status = ${run.status}`;
+    await this.#presence.leave(`agent:${run.id}`).catch(() => {});
+    this.#log.warn("appended the run.end of a run whose process died while ending it", { runId: run.id, status: run.status, appended: appended.ok && !appended.duplicate });
+    if (run.turn) await this.#turns.advance(run.sessionId);
   }
 
   async #runAgent(ctx: RunContext, row: RunRow): Promise<AgentOutcome> {

@@ -128,3 +128,38 @@ export function errorHandler(log: Logger): ErrorHandler {
 
 export const notFound: NotFoundHandler = (c: Context) =>
   c.json(errorBody("not_found", `No route for ${c.req.method} ${c.req.path}.`), 404);
+
+/** Dot segments (plain or percent-encoded), which only the URL parser resolves. */
+const DOT_SEGMENT = /\/\.|%2e/i;
+
+/**
+ * The path of an absolute request URL (`http://host/path?query` → `/path`), as `new URL(url).pathname`
+ * gives it, without parsing all of it. Bun resolves dot segments in a request's URL already; a URL
+ * that still has any goes through the URL parser. A relative URL never gets here (see refuseHostless).
+ *
+ * @example
+ * pathOf("http://localhost:3000/v1/stream/a?offset=-1"); // "/v1/stream/a"
+ */
+export function pathOf(url: string): string {
+  const start = url.indexOf("/", url.indexOf("//") + 2);
+  if (start === -1) return "/";
+  let end = url.indexOf("?", start);
+  const hash = url.indexOf("#", start);
+  if (end === -1 || (hash !== -1 && hash < end)) end = hash;
+  const path = end === -1 ? url.slice(start) : url.slice(start, end);
+  return DOT_SEGMENT.test(path) ? new URL(url).pathname : path;
+}
+
+/**
+ * A 400 for a request that came without a usable Host header (`a b`, `a?b`, `a/b`, or none under
+ * HTTP/1.0): Bun then hands it over with its bare request target as a relative URL, which no router
+ * reads right (Hono and pathOf slice it as if it were absolute: `/ab/v1/stream/x` would be taken for
+ * `/v1/stream/x`). Checked once, before any routing.
+ *
+ * @example
+ * fetch: (request, server) => refuseHostless(request) ?? route(request, server)
+ */
+export function refuseHostless(request: Request): Response | undefined {
+  if (request.url.charCodeAt(0) !== 47) return undefined; // "/": not absolute
+  return Response.json(errorBody("bad_request", "The request needs a Host header naming a host (and port)."), { status: 400 });
+}

@@ -1,7 +1,7 @@
 import type { Sql, TransactionSql } from "postgres";
 import type { Logger } from "../infra/log";
 import type { SessionEvent } from "./events";
-import { newId, runEndKey, type SessionService } from "./service";
+import { newId, runEndKey, sessionStreamPath, type SessionService } from "./service";
 
 /** What a user message does while another turn of the session is running. */
 export const DOUBLE_TEXTING = ["enqueue", "interrupt", "reject", "parallel"] as const;
@@ -53,14 +53,29 @@ export class Turns {
 
   /** The session's turn state, as `GET /api/sessions/:id` and `turn.state` events show it. */
   async state(sessionId: string, sql: Sql | TransactionSql = this.#sql): Promise<TurnState> {
-    const rows = await sql<{ runId: string; messageId: string; status: string }[]>`
-      select id as "runId", message_id as "messageId", status from runs
-      where session_id = ${sessionId} and turn and status in ('waiting', 'queued', 'running', 'retrying', 'suspended')
-      order by created_at, id`;
+    const rows = await this.#turnRows(sessionId, sql);
     return {
       active: rows.filter((r) => r.status !== WAITING_TURN_STATUS).map(({ runId, messageId }) => ({ runId, messageId })),
       queued: rows.filter((r) => r.status === WAITING_TURN_STATUS).map(({ runId, messageId }) => ({ runId, messageId })),
     };
+  }
+
+  /**
+   * The session's turns that hold it or wait for it. A turn whose row is closed but whose run.end is
+   * not in the session yet (`heartbeat_at` still set and no `run.end:<runId>` key, see AgentRuntime
+   * #finishEnds) still holds it: a turn started then would put its run.start before that run.end.
+   * The key is written in the same statement as the run.end, so the turn stops holding the session
+   * exactly when its run.end lands: a client that has seen run.end never meets it here (no 409).
+   * Whoever appends the run.end advances the session afterwards.
+   */
+  async #turnRows(sessionId: string, sql: Sql | TransactionSql): Promise<{ runId: string; messageId: string; status: string }[]> {
+    return sql<{ runId: string; messageId: string; status: string }[]>`
+      select r.id as "runId", r.message_id as "messageId", r.status from runs r
+      where r.session_id = ${sessionId} and r.turn and (r.status in ('waiting', 'queued', 'running', 'retrying', 'suspended')
+        or (r.heartbeat_at is not null and not exists (
+          select 1 from stream_dedupe d join streams s on s.id = d.stream_id
+          where s.path = ${sessionStreamPath(sessionId)} and d.key = ${runEndKey("")} || r.id)))
+      order by r.created_at, r.id`;
   }
 
   /**
@@ -191,6 +206,9 @@ export class Turns {
       await this.#sessions.append(sessionId, { type: "run.end", runId, status: "interrupted" }, runEndKey(runId));
       return;
     }
+    // A turn that has ended and only owes its run.end (see #turnRows) has nothing left to interrupt.
+    const [running] = await tx`select 1 from runs where id = ${runId} and status in ${tx(ACTIVE_TURN_STATUSES)}`;
+    if (!running) return;
     await this.#sessions.append(sessionId, { type: "control", action: "interrupt", runId });
   }
 

@@ -1,5 +1,6 @@
 import { isUtf8 } from "node:buffer";
 import type { Logger } from "../infra/log";
+import { pathOf } from "../infra/http";
 import type { StreamChange, StreamHub } from "./hub";
 import { formatOffset, isOffsetParam, parseOffset, ZERO_OFFSET } from "./offsets";
 import { encodeJsonValues, isExpired, isJsonType, jsonArrayBytes, jsonArrayText, mediaType, readCommitted, type CatchUpPage, type ReadResult, type StoredMessage, type StreamRow, type StreamStore } from "./store";
@@ -24,8 +25,6 @@ const INTEGER_PATTERN = /^\d+$/;
 const MEDIA_TYPE_PATTERN = /^[\w!#$&^.+-]+\/[\w!#$&^.+-]+/;
 /** Reserved APIs that carry their own signed bearer tokens (webhook callbacks, pull-wake acks) or are public (the JWKS). */
 const SELF_AUTHENTICATED = /^\/v1\/stream\/__ds\/(jwks\.json$|subscriptions\/[^/]+\/(callback|ack|release)$)/;
-/** Dot segments (plain or percent-encoded), which only the URL parser resolves. */
-const DOT_SEGMENT = /\/\.|%2e/i;
 
 const ALLOW_HEADERS = [
   "content-type", "authorization", "if-none-match", "Stream-Seq", "Stream-TTL", "Stream-Expires-At", "Stream-Closed",
@@ -587,17 +586,6 @@ function parseJsonBody(body: Uint8Array, allowEmpty: boolean): { data: Uint8Arra
 }
 
 const EMPTY = new Uint8Array(0);
-
-/** The path of a request URL (`http://host/path?query` → `/path`), as `new URL(url).pathname` gives it, without parsing all of it. */
-function pathOf(url: string): string {
-  const start = url.indexOf("/", url.indexOf("//") + 2);
-  if (start === -1) return "/";
-  let end = url.indexOf("?", start);
-  const hash = url.indexOf("#", start);
-  if (end === -1 || (hash !== -1 && hash < end)) end = hash;
-  const path = end === -1 ? url.slice(start) : url.slice(start, end);
-  return DOT_SEGMENT.test(path) ? new URL(url).pathname : path;
-}
 
 function appendResponse(result: AppendResult, producer: ProducerHeaders | undefined, closeOnly: boolean): Response {
   switch (result.kind) {

@@ -127,13 +127,17 @@ const DEDUPE_SQL = `
  * wrote meanwhile is skipped and retried under lock. The few stream rows come as one JSON array;
  * the messages, which are most of the batch, as parallel arrays (`unnest`) sent as ready-made
  * array literals, and their bytes back to back in one `bytea` cut by length: no per-message
- * escaping on our side, no per-element parsing on Postgres's. Four fixed texts (with or without
- * producers, with or without keys), each prepared once: Postgres plans no empty parts.
+ * escaping on our side, no per-element parsing on Postgres's. The rows are found by id through the
+ * primary key (`s.id = any($8)`) whatever the planner estimates: without it, a streams table not yet
+ * analysed (a fresh install, the benchmark) was read whole and hashed on every batch, ~40 µs per
+ * append more with 500 streams. Four fixed texts (with or without producers, with or without
+ * keys), each prepared once: Postgres plans no empty parts.
  * A skipped stream may get a needless NOTIFY: a NOTIFY only ever wakes readers, who re-read the table.
  */
 function writeBatchSql(withProducers: boolean, withKeys: boolean): string {
-  // $1 stream rows, $2–$6 messages (stream ids, positions, bytes, counts, lengths), $7 channel, then the optional parts, then the payload.
-  let next = 8;
+  // $1 stream rows, $2–$6 messages (stream ids, positions, bytes, counts, lengths), $7 channel, $8 the
+  // rows' ids, then the optional parts, then the payload.
+  let next = 9;
   const param = () => `$${next++}`;
   const producers = withProducers ? `, producers as (
     insert into stream_producers (stream_id, producer_id, epoch, last_seq)
@@ -156,7 +160,7 @@ function writeBatchSql(withProducers: boolean, withKeys: boolean): string {
       last_access_ms = greatest(s.last_access_ms, v.last_access_ms)
     from json_to_recordset($1::json) as v(id bigint, base_tail_pos bigint, base_closed boolean, base_last_stream_seq text,
       tail_pos bigint, closed boolean, closed_by_producer text, closed_by_epoch bigint, closed_by_seq bigint, last_stream_seq text, last_access_ms bigint)
-    where s.id = v.id and s.state = 'active' and s.tail_pos = v.base_tail_pos and s.closed = v.base_closed
+    where s.id = any($8::bigint[]) and s.id = v.id and s.state = 'active' and s.tail_pos = v.base_tail_pos and s.closed = v.base_closed
       and s.last_stream_seq is not distinct from v.base_last_stream_seq
     returning s.id
   ), messages as (
@@ -447,7 +451,7 @@ export class AppendWriter {
     }
     const changes: StreamChange[] = checked.written.map(({ row }) => ({ streamId: row.id, tailPos: row.tailPos, closed: row.closed }));
     // postgres.js sends json parameters through JSON.stringify.
-    const params: unknown[] = [streams, ids + "}", positions + "}", data, counts + "}", lengths + "}", APPEND_CHANNEL];
+    const params: unknown[] = [streams, ids + "}", positions + "}", data, counts + "}", lengths + "}", APPEND_CHANNEL, `{${checked.written.map(({ row }) => row.id).join(",")}}`];
     const producers = [...checked.producers].filter(([, state]) => state.dirty);
     if (producers.length > 0) {
       const at = producers.map(([key]) => key.indexOf("\u0000"));
