@@ -265,16 +265,14 @@ export class AgentRuntime {
         // Hand the run back: the next attempt (here after a restart, or on another process) continues it.
         await ctx.flush();
         await this.#sql`update runs set status = 'retrying', heartbeat_at = null where id = ${row.id}`;
-        this.#unwatch(ctx);
-        this.#local.delete(row.id);
+        this.#forget(ctx);
         throw new Error("worker shutting down; run handed back for a retry");
       }
       log.error("run crashed", { error });
       outcome = { status: "failed", error: `The run crashed: ${(error as Error).message}` };
     }
     if (ctx.stopReason?.kind === "fenced") {
-      this.#unwatch(ctx);
-      this.#local.delete(row.id);
+      this.#forget(ctx);
       return;
     }
     if (outcome.status === "suspended") {
@@ -287,8 +285,7 @@ export class AgentRuntime {
         where id = ${row.id} returning status`;
       if (state?.status === "queued") await this.#sessions.enqueueRun(row.id, row.sessionId);
       await this.#leave(ctx);
-      this.#unwatch(ctx);
-      this.#local.delete(row.id);
+      this.#forget(ctx);
       log.info("run suspended", { queuedAgain: state?.status === "queued" });
       return;
     }
@@ -311,8 +308,7 @@ export class AgentRuntime {
       // A newer attempt holds the run (this one was taken for dead): its end is that attempt's.
       log.warn("run ended but a newer attempt holds it; leaving its end to that attempt");
       await this.#leave(ctx);
-      this.#unwatch(ctx);
-      this.#local.delete(row.id);
+      this.#forget(ctx);
       return;
     }
     const end: RunEnd = { type: "run.end", runId: row.id, status: outcome.status, ...(outcome.status === "failed" ? { error: outcome.error } : {}) };
@@ -322,8 +318,7 @@ export class AgentRuntime {
     });
     if (appended) await this.#sql`update runs set heartbeat_at = null where id = ${row.id}`.catch((error) => log.warn("clearing an ended run's heartbeat failed", { error }));
     await this.#leave(ctx);
-    this.#unwatch(ctx);
-    this.#local.delete(row.id);
+    this.#forget(ctx);
     log.info("run ended", { status: outcome.status });
     // The session's next queued turn (if any) starts now.
     if (row.turn) await this.#turns.advance(row.sessionId).catch((error) => log.warn("advancing turns failed", { error }));
@@ -462,7 +457,9 @@ export class AgentRuntime {
     this.#watches.set(ctx, following);
   }
 
-  #unwatch(ctx: RunContext) {
+  /** The run is no longer this process's: stops watching its session and drops it from the runs held here. */
+  #forget(ctx: RunContext) {
+    this.#local.delete(ctx.info.runId);
     this.#watches.get(ctx)?.stop();
     this.#watches.delete(ctx);
     this.#statuses.delete(ctx);
