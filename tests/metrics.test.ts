@@ -149,6 +149,39 @@ describe("GET /metrics", () => {
     expect(sample(text, `ds_provider_errors_total{provider="anthropic",code="unauthorized"}`)).toBe(1);
     expect(sample(text, `ds_runs{status="running"}`)).toBe(0);
   });
+
+  test("a run's duration is counted once, by the attempt that ended it: one that lost the run to a newer attempt counts nothing", async () => {
+    const series = `ds_run_duration_seconds_count{agent="chat",status="completed"}`;
+    const session = await api("/api/sessions", {});
+    const run = await api(`/api/sessions/${session.id}/runs`, { agent: "chat", provider: "offline", input: { prompt: "hi" }, options: { tokens: 30, tokensPerSecond: 30 } });
+    const sql = postgres(server.databaseUrl!, { max: 1, onnotice: () => {} });
+    try {
+      // While it streams, the run is taken for dead and given to a newer attempt (as the reaper does).
+      for (let i = 0; i < 200; i++) {
+        const [row] = await sql<{ status: string }[]>`select status from runs where id = ${run.runId}`;
+        if (row?.status === "running") break;
+        await Bun.sleep(20);
+      }
+      const [taken] = await sql`update runs set attempt = attempt + 1 where id = ${run.runId} and status = 'running' returning id`;
+      expect(taken).toBeDefined();
+      const before = sample((await scrape()).text, series) ?? 0;
+      // The old attempt finishes its message, finds the row no longer its own, and leaves the end to the newer attempt.
+      let ended = false;
+      for (let i = 0; i < 300 && !ended; i++) {
+        const { events } = await api(`/api/sessions/${session.id}/events?limit=1000`);
+        ended = events.some((e: { event: { type: string } }) => e.event.type === "message.end");
+        if (!ended) await Bun.sleep(20);
+      }
+      expect(ended).toBe(true);
+      await Bun.sleep(300);
+      expect(sample((await scrape()).text, series) ?? 0).toBe(before);
+      const [row] = await sql<{ status: string }[]>`select status from runs where id = ${run.runId}`;
+      expect(row?.status).toBe("running");
+    } finally {
+      await sql`update runs set status = 'cancelled', ended_at = now(), heartbeat_at = null where id = ${run.runId}`;
+      await sql.end();
+    }
+  });
 });
 
 describe("Metrics registry (prom-client)", () => {

@@ -290,8 +290,6 @@ export class AgentRuntime {
       return;
     }
     await this.#inputs.cancelFor(row.id).catch(() => {});
-    // Counted before run.end is appended, so whoever sees run.end also sees it in the metrics.
-    this.onRunEnded({ runId: row.id, agent: row.agent, status: outcome.status, durationMs: performance.now() - startedAt });
     // A run's end is one moment for clients: the run's row is closed first, and only then is its
     // run.end appended. Every API reads the row (turn state, `reject`, the AI SDK resume, the run
     // list), so a client that has seen run.end finds the run ended everywhere. Appending first left
@@ -311,6 +309,9 @@ export class AgentRuntime {
       this.#forget(ctx);
       return;
     }
+    // Counted once the row says this attempt ended the run (an attempt that lost to a newer one counts
+    // nothing), and before run.end is appended, so whoever sees run.end also sees it in the metrics.
+    this.onRunEnded({ runId: row.id, agent: row.agent, status: outcome.status, durationMs: performance.now() - startedAt });
     const end: RunEnd = { type: "run.end", runId: row.id, status: outcome.status, ...(outcome.status === "failed" ? { error: outcome.error } : {}) };
     const appended = await ctx.emit(end).then(() => ctx.stopReason?.kind !== "fenced", (error) => {
       log.error("run.end append failed; the reaper appends it", { error });
