@@ -46,25 +46,31 @@ export function requestLog(log: Logger): MiddlewareHandler {
   return async (c, next) => {
     const started = performance.now();
     await next();
-    logRequest(log, { method: c.req.method, path: c.req.path, url: c.req.url, status: c.res.status, started });
+    logRequest(log, c.req.method, c.req.path, c.res.status, started, c.req.raw);
   };
 }
 
-/** The request log line of requestLog, for a request that ended with `status`. */
-function logRequest(log: Logger, request: { method: string; path: string; url: string; status: number; started: number }) {
-  const { method, path, status } = request;
-  const durationMs = Math.round((performance.now() - request.started) * 10) / 10;
-  const fields = () => ({ method, path, status, durationMs });
+/**
+ * The request log line of requestLog, for a request that ended with `status`. Called for every
+ * request, appends included: nothing is built (fields, the URL) unless a line is written.
+ */
+function logRequest(log: Logger, method: string, path: string, status: number, started: number, request: Request) {
+  const durationMs = Math.round((performance.now() - started) * 10) / 10;
   // Health checks are polled: a 503 while starting or stopping is the expected answer, not an error.
   if (path === "/healthz") {
-    if (log.enabled("debug")) log.debug("request", fields());
+    if (log.enabled("debug")) log.debug("request", { method, path, status, durationMs });
     return;
   }
-  if (status >= 500) log.error("request", fields());
-  else if (durationMs >= SLOW_REQUEST_MS && !isLiveRead(request.url)) log.warn("slow request", fields());
-  else if (status < 400 && QUIET_PATH_PREFIXES.some((prefix) => path.startsWith(prefix))) {
-    if (log.enabled("debug")) log.debug("request", fields());
-  } else log.info("request", fields());
+  if (status >= 500) log.error("request", { method, path, status, durationMs });
+  else if (durationMs >= SLOW_REQUEST_MS && !isLiveRead(request.url)) log.warn("slow request", { method, path, status, durationMs });
+  else if (status < 400 && isQuietPath(path)) {
+    if (log.enabled("debug")) log.debug("request", { method, path, status, durationMs });
+  } else log.info("request", { method, path, status, durationMs });
+}
+
+function isQuietPath(path: string): boolean {
+  for (const prefix of QUIET_PATH_PREFIXES) if (path.startsWith(prefix)) return true;
+  return false;
 }
 
 /**
@@ -76,20 +82,20 @@ function logRequest(log: Logger, request: { method: string; path: string; url: s
  * answers undefined for them and the caller hands them to the app.
  *
  * @example
- * const direct = directRoute(log, (request) => streams.http.handle(request));
+ * const direct = directRoute(log, (request, path) => streams.http.handle(request, path));
  * return direct.take(request, path) ?? app.fetch(request);
  */
-export function directRoute(log: Logger, handle: (request: Request) => Promise<Response>) {
+export function directRoute(log: Logger, handle: (request: Request, path: string) => Promise<Response>) {
   const serve = async (request: Request, path: string): Promise<Response> => {
     const started = performance.now();
     let response: Response;
     try {
-      response = await handle(request);
+      response = await handle(request, path);
     } catch (error) {
       log.error("unhandled error", { method: request.method, path, error, stack: (error as Error).stack?.split("\n").slice(0, 4).join(" | ") });
       response = Response.json(errorBody("internal", "Something went wrong on our side; the error has been logged."), { status: 500 });
     }
-    logRequest(log, { method: request.method, path, url: request.url, status: response.status, started });
+    logRequest(log, request.method, path, response.status, started, request);
     return response;
   };
   return {

@@ -73,17 +73,27 @@ export class StreamsHttp {
     this.#o = options;
   }
 
-  async handle(request: Request): Promise<Response> {
-    const response = await this.#route(request);
+  /**
+   * Answers one request; `path` is its path (`pathOf(request.url)`) when the caller has it already.
+   * An append with no authorization to check (STREAMS_AUTH=off) goes straight to #append, whose
+   * answers all carry COMMON_HEADERS: no async layer in between (most of the traffic, see
+   * directRoute).
+   */
+  handle(request: Request, path: string = pathOf(request.url)): Promise<Response> {
+    if (request.method === "POST" && !this.#o.authorize && path.length > STREAM_PREFIX.length && !isReservedPath(path)) return this.#append(request, path);
+    return this.#handleAny(request, path);
+  }
+
+  async #handleAny(request: Request, path: string): Promise<Response> {
+    const response = await this.#route(request, path);
     // Hot paths build their responses with COMMON_HEADERS already in (cheaper than setting them after).
     if (!response.headers.has("access-control-allow-origin")) applyCommonHeaders(response.headers);
     return response;
   }
 
-  async #route(request: Request): Promise<Response> {
+  async #route(request: Request, path: string): Promise<Response> {
     const method = request.method;
     if (method === "OPTIONS") return new Response(null, { status: 204 });
-    const path = pathOf(request.url);
     let teamId: string | null = null;
     let until: AbortSignal | undefined;
     let release: (() => void) | undefined;
@@ -95,7 +105,7 @@ export class StreamsHttp {
       until = decision.until;
       release = decision.release;
     }
-    if (path === "/v1/stream/__ds" || path.startsWith("/v1/stream/__ds/")) {
+    if (isReservedPath(path)) {
       if (!this.#o.reserved) return errorResponse(404, "SUBSCRIPTION_NOT_FOUND", "Subscriptions are not enabled.");
       return this.#o.reserved.handle(request, path.slice("/v1/stream/__ds".length));
     }
@@ -495,8 +505,14 @@ export function applyCommonHeaders(headers: Headers) {
   for (const name in COMMON_HEADERS) headers.set(name, COMMON_HEADERS[name]!);
 }
 
+/** An error answer, with COMMON_HEADERS already in (the append path returns it as it is). */
 function errorResponse(status: number, code: string, message: string, extra: Record<string, string> = {}): Response {
-  return new Response(JSON.stringify({ error: { code, message } }), { status, headers: { "content-type": "application/json", ...extra } });
+  return new Response(JSON.stringify({ error: { code, message } }), { status, headers: { ...COMMON_HEADERS, "content-type": "application/json", ...extra } });
+}
+
+/** The reserved `__ds` APIs' paths. */
+function isReservedPath(path: string): boolean {
+  return path.startsWith("/v1/stream/__ds") && (path.length === 15 || path.charCodeAt(15) === 47); // "/"
 }
 
 function isTrue(value: string | null): boolean {
