@@ -267,7 +267,7 @@ export async function startService(options: { config: Config; log: Logger }): Pr
     // Session streams are read-only on /v1/stream (the operator's raw appends are checked event by event).
     const isOperator = async (request: Request) => (await auth.authenticate(Authenticator.bearer(request)))?.kind === "admin";
     const handleStreams = (request: Request, path: string = pathOf(request.url)) =>
-      path.startsWith(SESSION_STREAM_PREFIX) && writesSessionStream(request) ? guardSessionStream(request, isOperator).then((refused) => refused ?? streams.http.handle(request, path)) : streams.http.handle(request, path);
+      writesSessionStream(request, path) ? guardSessionStream(request, path, isOperator).then((refused) => refused ?? streams.http.handle(request, path)) : streams.http.handle(request, path);
 
     const app = new Hono<{ Variables: WebVariables }>();
     app.use(requestLog(log.child({ component: "http" })));

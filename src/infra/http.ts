@@ -56,16 +56,14 @@ export function requestLog(log: Logger): MiddlewareHandler {
  */
 function logRequest(log: Logger, method: string, path: string, status: number, started: number, request: Request) {
   const durationMs = Math.round((performance.now() - started) * 10) / 10;
+  let level: "debug" | "info" | "warn" | "error" = "info";
   // Health checks are polled: a 503 while starting or stopping is the expected answer, not an error.
-  if (path === "/healthz") {
-    if (log.enabled("debug")) log.debug("request", { method, path, status, durationMs });
-    return;
-  }
-  if (status >= 500) log.error("request", { method, path, status, durationMs });
-  else if (durationMs >= SLOW_REQUEST_MS && !isLiveRead(request.url)) log.warn("slow request", { method, path, status, durationMs });
-  else if (status < 400 && isQuietPath(path)) {
-    if (log.enabled("debug")) log.debug("request", { method, path, status, durationMs });
-  } else log.info("request", { method, path, status, durationMs });
+  if (path === "/healthz") level = "debug";
+  else if (status >= 500) level = "error";
+  else if (durationMs >= SLOW_REQUEST_MS && !isLiveRead(request.url)) level = "warn";
+  else if (status < 400 && isQuietPath(path)) level = "debug";
+  if (level === "debug" && !log.enabled("debug")) return;
+  log[level](level === "warn" ? "slow request" : "request", { method, path, status, durationMs });
 }
 
 function isQuietPath(path: string): boolean {

@@ -9,11 +9,11 @@ function refuse(status: number, code: string, message: string): Response {
 }
 
 /**
- * Whether `request` is one guardSessionStream may refuse: a write to a session stream. Most stream
- * requests are not, and skip the guard (and its await) altogether.
+ * Whether `request` (to `path`, as the stream handler reads it) is one guardSessionStream may refuse:
+ * a write to a session stream. Most stream requests are not, and skip the guard (and its await) altogether.
  */
-export function writesSessionStream(request: Request): boolean {
-  return !READ_METHODS.has(request.method) && request.url.includes(SESSION_STREAM_PREFIX) && new URL(request.url).pathname.startsWith(SESSION_STREAM_PREFIX);
+export function writesSessionStream(request: Request, path: string): boolean {
+  return path.startsWith(SESSION_STREAM_PREFIX) && !READ_METHODS.has(request.method);
 }
 
 /**
@@ -25,11 +25,11 @@ export function writesSessionStream(request: Request): boolean {
  * one append. Returns the refusal, or undefined to let the request through.
  *
  * @example
- * const refused = await guardSessionStream(request, (r) => isOperator(r));
+ * const refused = await guardSessionStream(request, pathOf(request.url), (r) => isOperator(r));
  * if (refused) return refused;
  */
-export async function guardSessionStream(request: Request, isOperator: (request: Request) => Promise<boolean>): Promise<Response | undefined> {
-  if (!writesSessionStream(request)) return undefined;
+export async function guardSessionStream(request: Request, path: string, isOperator: (request: Request) => Promise<boolean>): Promise<Response | undefined> {
+  if (!writesSessionStream(request, path)) return undefined;
   const readOnly = "Session streams are read-only here: post messages, runs and control through /api/sessions/:id/… or /ws.";
   if (request.method !== "POST" || /^true$/i.test(request.headers.get("stream-closed") ?? "") || !(await isOperator(request))) return refuse(403, "read_only_stream", readOnly);
   let values: unknown;

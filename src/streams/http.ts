@@ -107,7 +107,7 @@ export class StreamsHttp {
     }
     if (isReservedPath(path)) {
       if (!this.#o.reserved) return errorResponse(404, "SUBSCRIPTION_NOT_FOUND", "Subscriptions are not enabled.");
-      return this.#o.reserved.handle(request, path.slice("/v1/stream/__ds".length));
+      return this.#o.reserved.handle(request, path.slice(RESERVED_PREFIX.length));
     }
     if (path.length <= STREAM_PREFIX.length) return errorResponse(404, "not_found", "A stream path is required after /v1/stream/.");
     switch (method) {
@@ -510,9 +510,12 @@ function errorResponse(status: number, code: string, message: string, extra: Rec
   return new Response(JSON.stringify({ error: { code, message } }), { status, headers: { ...COMMON_HEADERS, "content-type": "application/json", ...extra } });
 }
 
-/** The reserved `__ds` APIs' paths. */
+/** Where the reserved `__ds` APIs live. */
+const RESERVED_PREFIX = "/v1/stream/__ds";
+
+/** The reserved `__ds` APIs' paths: RESERVED_PREFIX itself, or below it. */
 function isReservedPath(path: string): boolean {
-  return path.startsWith("/v1/stream/__ds") && (path.length === 15 || path.charCodeAt(15) === 47); // "/"
+  return path.startsWith(RESERVED_PREFIX) && (path.length === RESERVED_PREFIX.length || path[RESERVED_PREFIX.length] === "/");
 }
 
 function isTrue(value: string | null): boolean {
