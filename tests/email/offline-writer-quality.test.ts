@@ -263,3 +263,18 @@ describe("the offline writer claims only what the brief says", () => {
     expect(doc.subject).toStartWith("This Mother's Day");
   });
 });
+
+describe("the offline writer reads the objective's words, not parts of them", () => {
+  const brand: Brand = { name: "Trattoria", colors: { primary: "#7c2d12", background: "#fffbeb", text: "#292524" }, footer: { address: "14 Via Roma, Brooklyn", unsubscribeUrl: "{{unsubscribe}}" } };
+  const write = (objective: string) => {
+    const doc = writeOfflineEmail({ brand, brief: { objective, audience: "Locals", tone: "warm", hook: "Autumn is on the menu", products: [{ name: "Tasting menu" }] } });
+    return norm([...allCopy(doc), doc.subject!, doc.preheader!].join(" \n "));
+  };
+  test("no sale is announced unless the objective says one (“Promote”, “ideal”, “wholesale” are not)", () => {
+    for (const objective of ["Promote our winter tasting menu", "The ideal gift for the holidays", "Tell our wholesale partners about the menu"]) {
+      const text = write(objective);
+      expect({ objective, sale: /on sale|for less|the sale|your offer/.test(text) }).toEqual({ objective, sale: false });
+    }
+    expect(write("Clear stock with a winter sale")).toMatch(/on sale|for less|the sale/);
+  });
+});

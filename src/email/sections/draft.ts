@@ -44,12 +44,13 @@ export function styleOf(tone: string, voice = ""): Style {
 
 export type Intent = "launch" | "sale" | "restock" | "event" | "signup" | "general";
 
+/** Whole words only: "Promote our menu" is no sale, "an ideal gift" no deal, "prevent" no event. */
 const INTENT_HINTS: [Intent, RegExp][] = [
-  ["restock", /restock|back in stock|sold out/i],
-  ["sale", /sale|discount|offer|promo|deal|% off|black friday|cyber/i],
-  ["event", /event|webinar|workshop|invite|rsvp|register/i],
-  ["signup", /sign ?up|subscribe|join|waitlist|trial|download/i],
-  ["launch", /launch|introduc|new |announce|release|debut/i],
+  ["restock", /\b(restock|back in stock|sold out)/i],
+  ["sale", /\b(sales?|discount|offers?|promos?|promotions?|deals?|black friday|cyber)\b|% off\b/i],
+  ["event", /\b(events?|webinars?|workshops?|invit|rsvp|regist)/i],
+  ["signup", /\b(sign ?up|subscri|join|waitlist|trial|download)/i],
+  ["launch", /\b(launch|introduc|new\b|announc|release|debut)/i],
 ];
 
 function intentOf(objective: string): Intent {
