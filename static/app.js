@@ -85,6 +85,30 @@ document.addEventListener("click", async (event) => {
   }
 });
 
+// Menus (`<details class="menu">`: Export, Send a test, Variants, Developers…): one open at a time,
+// and a click elsewhere or Escape closes them, so an open menu never stays over the page or another menu.
+document.addEventListener(
+  "toggle",
+  (event) => {
+    const menu = event.target;
+    if (!(menu instanceof HTMLDetailsElement) || !menu.classList.contains("menu") || !menu.open) return;
+    for (const other of document.querySelectorAll("details.menu[open]")) if (other !== menu && !other.contains(menu)) /** @type {HTMLDetailsElement} */ (other).open = false;
+  },
+  true, // toggle does not bubble
+);
+document.addEventListener("click", (event) => {
+  // The path as dispatched: a click on something a swap has removed since still counts as inside.
+  const path = event.composedPath();
+  for (const menu of document.querySelectorAll("details.menu[open]")) if (!path.includes(menu)) /** @type {HTMLDetailsElement} */ (menu).open = false;
+});
+document.addEventListener("keydown", (event) => {
+  if (event.key !== "Escape") return;
+  for (const menu of document.querySelectorAll("details.menu[open]")) {
+    /** @type {HTMLDetailsElement} */ (menu).open = false;
+    if (menu.contains(document.activeElement)) /** @type {HTMLElement | null} */ (menu.querySelector("summary"))?.focus();
+  }
+});
+
 /** Elements that only work with JavaScript are hidden in the markup and shown here. */
 export function showScriptOnly(root = document) {
   for (const element of root.querySelectorAll("[data-needs-js]")) /** @type {HTMLElement} */ (element).hidden = false;

@@ -353,4 +353,27 @@ describe("the canvas (Chromium)", () => {
     expect(problems).toEqual([]);
     await page.context().close();
   }, 120_000);
+
+  test("the action bar's menus: opening one closes the other; a click elsewhere or Escape closes it", async () => {
+    const email = await readyEmail();
+    const { page, problems } = await editor(email.id, 1360);
+    const open = () => page.evaluate(() => [...document.querySelectorAll("details.menu[open]")].map((d) => d.id));
+    await page.click("#export-menu summary");
+    expect(await open()).toEqual(["export-menu"]);
+    // Send a test opened over an open Export: Export closes (before, both stayed open, one over the other).
+    await page.click("#test-send-menu summary");
+    expect(await open()).toEqual(["test-send-menu"]);
+    // Typing in the open menu keeps it open; a click on the page outside it closes it.
+    await page.fill("#test-send-to", "me@example.com");
+    expect(await open()).toEqual(["test-send-menu"]);
+    await page.click("h1");
+    expect(await open()).toEqual([]);
+    // Escape closes it and gives the focus back to its button.
+    await page.click("#export-menu summary");
+    await page.keyboard.press("Escape");
+    expect(await open()).toEqual([]);
+    expect(await page.evaluate(() => document.activeElement?.closest("details")?.id)).toBe("export-menu");
+    expect(problems).toEqual([]);
+    await page.context().close();
+  }, 60_000);
 });
