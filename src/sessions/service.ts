@@ -119,12 +119,18 @@ export function runProducerId(runId: string): string {
 }
 
 /**
+ * What every run.end key starts with: the key is this followed by the run id, and nothing else
+ * (SQL that looks for a run's run.end builds the key from it, see turns.ts #turnRows).
+ */
+export const RUN_END_KEY_PREFIX = "run.end:";
+
+/**
  * The idempotency key of a run's `run.end` in its session: every path that appends it (the run
  * itself, the recovery of a run whose process died while ending it, an interrupt of a turn that
  * never started) uses it, so a session holds exactly one `run.end` per run.
  */
 export function runEndKey(runId: string): string {
-  return `run.end:${runId}`;
+  return RUN_END_KEY_PREFIX + runId;
 }
 
 /** A new id with a readable prefix: `ses_…`, `run_…`, `msg_…`. */
