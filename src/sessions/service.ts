@@ -386,7 +386,12 @@ export class SessionService {
     return (await run).result;
   }
 
-  /** Waits for the checkpoint writes under way (tests, shutdown). */
+  /** Whether a compaction or a checkpoint write is under way (one that checkpointsWritten would wait for). */
+  get checkpointsPending(): boolean {
+    return this.#compacting.size > 0 || this.#checkpointWrites.size > 0;
+  }
+
+  /** Waits for the compactions and the checkpoint writes under way (tests; shutdown, before the database closes). */
   async checkpointsWritten(): Promise<void> {
     await Promise.all([...this.#compacting.values()]);
     await Promise.all([...this.#checkpointWrites.values()]);
