@@ -44,6 +44,16 @@ interface Watching {
  * NOTIFY hints through the process's one LISTEN connection. A hint only wakes: readers re-read the
  * table. `undefined` means "something may have changed" (after a listener reconnect).
  *
+ * A process alone on its database has nobody to NOTIFY of its appends: its own readers are woken
+ * by `publish`. So the writer NOTIFYs only once `peers` is true, and hubs find each other by a
+ * handshake on the append channel: a hub that starts listening (and again after every reconnect
+ * of its LISTEN connection) sends `hello`; every hub that hears a `hello` answers `here`; hearing
+ * either (or any NOTIFY of another process) makes `peers` true for good. Appends a writer committed
+ * unannounced before it learnt of a peer may have been missed by that peer's readers: when `peers`
+ * turns true the writer, after its batch in flight, sends one `*` (wake everyone), and the
+ * newcomer's readers re-read. Every process on a database must speak this handshake (one
+ * release): an older process that never says `hello` is not told of appends.
+ *
  * @example
  * const stop = hub.watch(streamId, (change) => pump());
  * hub.publish([{ streamId, tailPos: 120, closed: false }]);
@@ -55,15 +65,39 @@ export class StreamHub {
   #log: Logger;
   /** Marks our own NOTIFYs, which this process has already delivered locally. */
   readonly origin = Math.random().toString(36).slice(2, 10);
+  #peers = false;
+  #onPeers = new Set<() => void>();
+  /** Sends a NOTIFY on the append channel (set by `attach`). */
+  #notify: (payload: string) => Promise<void> = async () => {};
 
   constructor(options: { log: Logger }) {
     this.#log = options.log;
   }
 
-  /** Connects to the LISTEN connection: remote appends wake local readers, reconnects wake everyone. */
-  async attach(listener: Listener): Promise<void> {
+  /**
+   * Connects to the LISTEN connection: remote appends wake local readers, reconnects wake everyone.
+   * Once listening (and after every reconnect) says `hello` through `notify`, which sends a NOTIFY
+   * on the append channel.
+   */
+  async attach(listener: Listener, notify: (payload: string) => Promise<void>): Promise<void> {
+    this.#notify = notify;
     await listener.on(APPEND_CHANNEL, (payload) => this.#onNotify(payload));
-    listener.onResync(() => this.wakeAll());
+    listener.onResync(() => {
+      this.wakeAll();
+      this.#say("hello");
+    });
+    await notify(`${this.origin}|hello`);
+  }
+
+  /** Whether another process listens on this database (see the handshake above): until then appends need no NOTIFY. */
+  get peers(): boolean {
+    return this.#peers;
+  }
+
+  /** Calls `callback` once, when `peers` turns true (at once if it already is). */
+  onPeers(callback: () => void): void {
+    if (this.#peers) callback();
+    else this.#onPeers.add(callback);
   }
 
   /** Calls `watcher` on every change to `streamId` until the returned function is called. */
@@ -158,10 +192,37 @@ export class StreamHub {
     return `${this.origin}|${entries.length > MAX_NOTIFY_PAYLOAD_BYTES ? "*" : entries}`;
   }
 
+  /** The payload that wakes every reader of every process (see encode). */
+  get wakeAllPayload(): string {
+    return `${this.origin}|*`;
+  }
+
+  #say(word: "hello" | "here") {
+    this.#notify(`${this.origin}|${word}`).catch((error) => this.#log.warn("append channel handshake failed", { word, error }));
+  }
+
+  #peerSeen() {
+    if (this.#peers) return;
+    this.#peers = true;
+    this.#log.info("another process listens on this database: appends now NOTIFY it");
+    const callbacks = [...this.#onPeers];
+    this.#onPeers.clear();
+    for (const callback of callbacks) {
+      try {
+        callback();
+      } catch (error) {
+        this.#log.error("peers callback failed", { error });
+      }
+    }
+  }
+
   #onNotify(payload: string) {
     const bar = payload.indexOf("|");
     if (payload.slice(0, bar) === this.origin) return;
+    this.#peerSeen();
     const body = payload.slice(bar + 1);
+    if (body === "hello") return this.#say("here");
+    if (body === "here") return;
     if (body === "*") return this.wakeAll();
     try {
       const entries = JSON.parse(body) as Array<[number, number, number, number?]>;

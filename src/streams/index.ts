@@ -2,7 +2,7 @@ import type { PgBoss } from "pg-boss";
 import type { Database } from "../infra/database";
 import type { Logger } from "../infra/log";
 import { QUEUES } from "../../jobs/queues";
-import { StreamHub } from "./hub";
+import { APPEND_CHANNEL, StreamHub } from "./hub";
 import { StreamStore } from "./store";
 import { AppendWriter } from "./writer";
 import { StreamsHttp, STREAM_PREFIX, type ReservedApis } from "./http";
@@ -31,7 +31,10 @@ export async function createStreams(options: {
 }): Promise<Streams> {
   const log = options.log.child({ component: "streams" });
   const hub = new StreamHub({ log });
-  await hub.attach(options.database.listener);
+  const appendNotify = async (payload: string) => {
+    await options.database.sql`select pg_notify(${APPEND_CHANNEL}, ${payload})`;
+  };
+  await hub.attach(options.database.listener, appendNotify);
   const store = new StreamStore({ sql: options.database.sql, hub, log });
   const writer = new AppendWriter({ sql: options.database.appendSql, hub, log });
   writer.onExpired = (path) => void store.reclaim(path).catch((error) => log.warn("reclaim failed", { path, error }));

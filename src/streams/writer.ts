@@ -133,6 +133,7 @@ const DEDUPE_SQL = `
  * append more with 500 streams. Four fixed texts (with or without producers, with or without
  * keys), each prepared once: Postgres plans no empty parts.
  * A skipped stream may get a needless NOTIFY: a NOTIFY only ever wakes readers, who re-read the table.
+ * The payload is null, and nothing is NOTIFYed, while no other process listens (StreamHub `peers`).
  */
 function writeBatchSql(withProducers: boolean, withKeys: boolean): string {
   // $1 stream rows, $2–$6 messages (stream ids, positions, bytes, counts, lengths), $7 channel, $8 the
@@ -173,7 +174,7 @@ function writeBatchSql(withProducers: boolean, withKeys: boolean): string {
     ) m
     where m.stream_id in (select id from rows)
   )${producers}${keys}
-  select array(select id from rows) as written, pg_notify($7::text, ${payload}::text)`;
+  select array(select id from rows) as written, (select pg_notify($7::text, ${payload}::text) where ${payload}::text is not null) as notified`;
 }
 /** The four texts of writeBatchSql, by [withProducers][withKeys]. */
 const WRITE_BATCH_SQL = [[writeBatchSql(false, false), writeBatchSql(false, true)], [writeBatchSql(true, false), writeBatchSql(true, true)]] as const;
@@ -215,11 +216,22 @@ export class AppendWriter {
   /** Figures for tests and the benchmark: commits, appends, and batches that needed the locking path. */
   readonly stats = { transactions: 0, appends: 0, locked: 0 };
 
+  /** Set when another process turned up (StreamHub `onPeers`): a `*` NOTIFY is owed once no batch is in flight. */
+  #announce = false;
+  #announceRetry: ReturnType<typeof setTimeout> | undefined;
+
   /** @param options.sql a single-connection client (`max: 1`) used by nothing else: the writer sends BEGIN and COMMIT itself. */
   constructor(options: { sql: Sql; hub: StreamHub; log: Logger }) {
     this.#sql = options.sql;
     this.#hub = options.hub;
     this.#log = options.log;
+    // Batches committed before the writer knew of another process carried no NOTIFY: that process's
+    // readers may have missed them, so once they are all committed (the flush loop runs one batch
+    // at a time) every reader there is told to re-read.
+    this.#hub.onPeers(() => {
+      this.#announce = true;
+      if (!this.#flushing) void this.#flush();
+    });
   }
 
   append(input: AppendInput): Promise<AppendResult> {
@@ -238,6 +250,7 @@ export class AppendWriter {
     this.#flushing = true;
     try {
       while (true) {
+        if (this.#announce) await this.#wakeOthers();
         await this.#gather();
         if (this.#queue.length === 0) break;
         let bytes = 0;
@@ -252,6 +265,22 @@ export class AppendWriter {
       }
     } finally {
       this.#flushing = false;
+    }
+  }
+
+  /** Sends the owed `*` NOTIFY (see the constructor); on failure tries again in a second. */
+  async #wakeOthers() {
+    this.#announce = false;
+    try {
+      await this.#sql.unsafe("select pg_notify($1, $2)", [APPEND_CHANNEL, this.#hub.wakeAllPayload]);
+    } catch (error) {
+      this.#log.warn("could not wake other processes' readers; trying again", { error });
+      this.#announce = true;
+      clearTimeout(this.#announceRetry);
+      this.#announceRetry = setTimeout(() => {
+        if (!this.#flushing) void this.#flush();
+      }, 1000);
+      this.#announceRetry.unref?.();
     }
   }
 
@@ -449,7 +478,7 @@ export class AppendWriter {
       data.set(m.data, at);
       at += m.data.byteLength;
     }
-    const changes: StreamChange[] = checked.written.map(({ row }) => ({ streamId: row.id, tailPos: row.tailPos, closed: row.closed }));
+    const changes: StreamChange[] = this.#hub.peers ? checked.written.map(({ row }) => ({ streamId: row.id, tailPos: row.tailPos, closed: row.closed })) : [];
     // postgres.js sends json parameters through JSON.stringify.
     const params: unknown[] = [streams, ids + "}", positions + "}", data, counts + "}", lengths + "}", APPEND_CHANNEL, `{${checked.written.map(({ row }) => row.id).join(",")}}`];
     const producers = [...checked.producers].filter(([, state]) => state.dirty);
@@ -465,7 +494,8 @@ export class AppendWriter {
     if (checked.newKeys.length > 0) {
       params.push(checked.newKeys.map((k) => k.stream_id), checked.newKeys.map((k) => k.key), checked.newKeys.map((k) => k.pos));
     }
-    params.push(this.#hub.encode(changes));
+    // Alone on the database, nobody needs the NOTIFY: local readers are woken by #committed.
+    params.push(this.#hub.peers ? this.#hub.encode(changes) : null);
     return sql.unsafe<{ written: number[] }[]>(WRITE_BATCH_SQL[producers.length > 0 ? 1 : 0][checked.newKeys.length > 0 ? 1 : 0], params as never[], { prepare: true });
   }
 

@@ -227,3 +227,39 @@ describe("the offline writer, on varied briefs", () => {
     expect(await pixel(without.png, Math.round(1200 * 0.73), 300)).not.toBe(at);
   });
 });
+
+describe("the offline writer claims only what the brief says", () => {
+  const brand: Brand = { name: "Northwind", colors: { primary: "#1d4ed8", background: "#ffffff", text: "#111827" }, footer: { address: "500 Market St, San Francisco", unsubscribeUrl: "{{unsubscribe}}" } };
+  const brief = (products: Brief["products"], occasion?: string): Brief => ({ objective: "Fill the room", audience: "Everyone", tone: "expert", hook: "Join us", products, ...(occasion ? { occasion } : {}) });
+  /** The benefit titles and lines a theme would claim, each paired with the description that must not earn it. */
+  const unearned: Array<{ description: string; claims: string[] }> = [
+    // A webinar's length is not "results in minutes"; "software" is not soft; "training" not rain; "market" not dark marks.
+    { description: "45 minutes with our principal engineer. Live Q&A on our analytics software. Training for the market team.", claims: ["results in minutes", "quick and easy", "comfort you can feel", "soft from the first wear", "ready for any weather", "rain? no problem", "a more even tone", "fewer dark spots"] },
+    // A 24-month cheese is not all-day wear; a weeknight booking is not better sleep; a restaurant is not rest; roasted food is not sipped.
+    { description: "Carnaroli rice, porcini and 24-month parmigiano. Served on weeknights at our restaurant. Roasted pumpkin with sage butter.", claims: ["lasts all day", "stays put", "better nights", "rest, restored", "flavour in every sip"] },
+  ];
+  for (const { description, claims } of unearned) {
+    test(`"${description.slice(0, 40)}…" earns none of ${claims.length} stock claims`, () => {
+      const doc = writeOfflineEmail({ brand, brief: brief([{ name: "Clinic", description }]) });
+      const text = norm([...allCopy(doc), doc.preheader!].join(" \n "));
+      for (const claim of claims) expect({ claim, written: text.includes(claim) }).toEqual({ claim, written: false });
+    });
+  }
+
+  test("a claim the description makes still reads as its theme", () => {
+    const doc = writeOfflineEmail({ brand, brief: brief([{ name: "Balm", description: "Wears for 24 hours. Light and non-greasy." }]) });
+    const titles = fields(doc, "benefits").items.map((i: any) => i.title);
+    expect(titles).toContain("Lasts all day");
+    expect(titles).toContain("Light, never greasy");
+  });
+
+  test("an occasion that is not a day or a season is not written as “This …”", () => {
+    for (const occasion of ["Autumn menu launch", "Live webinar, March 12, 11am PT"]) {
+      const doc = writeOfflineEmail({ brand, brief: brief([{ name: "Menu" }], occasion) });
+      expect(norm(JSON.stringify(doc))).not.toContain(norm(`This ${occasion}`));
+      expect(doc.subject).toContain(occasion.slice(0, 10));
+    }
+    const doc = writeOfflineEmail({ brand, brief: brief([{ name: "Menu" }], "Mother's Day") });
+    expect(doc.subject).toStartWith("This Mother's Day");
+  });
+});

@@ -175,29 +175,34 @@ interface Theme {
   line: string;
 }
 
-/** What a claim is about, and how to say it for the reader. `{p}` is the product's name. */
+/**
+ * What a claim is about, and how to say it for the reader. A theme's title and line are claims of
+ * their own, so a pattern matches whole words only: "software" is not soft, "restaurant" not rest,
+ * "weeknight" not a night's sleep, "24-month parmigiano" not all-day wear, "45 minutes with our
+ * engineer" not results in minutes.
+ */
 const THEMES: Theme[] = [
-  { pattern: /bright|radian|glow|luminous|dull/i, titles: ["Brighter-looking skin", "Your glow, back on"], line: "Skin looks fresher and more awake, morning after morning." },
-  { pattern: /dark spot|pigment|uneven|even(s)? (out )?(skin )?tone|blemish|mark/i, titles: ["A more even tone", "Fewer dark spots"], line: "Spots fade and your tone evens out, week by week." },
-  { pattern: /hydrat|moistur|dry|dehydrat|plump|quench/i, titles: ["Hydration that lasts", "Soft, comfortable skin"], line: "Dry patches give way to skin that feels soft and comfortable for hours." },
-  { pattern: /gentle|sensitive|sooth|irritat|redness|mild/i, titles: ["Kind to sensitive skin", "Gentle every day"], line: "Kind enough to reach for every single day, even on sensitive days." },
-  { pattern: /wrinkle|fine line|firm|ageing|aging|collagen|elastic/i, titles: ["Smoother, firmer feel", "Softens fine lines"], line: "Lines look softer and skin feels firmer with steady use." },
-  { pattern: /natural|organic|plant|botanic|vegan|clean|cold-pressed|non-toxic/i, titles: ["Clean, plant-led formula", "Nothing you don't need"], line: "Made with ingredients you can read and feel good about." },
-  { pattern: /minute|instant|second|quick|fast|rapid/i, titles: ["Results in minutes", "Quick and easy"], line: "It works fast, so it fits into even the busiest day." },
-  { pattern: /all day|hours|long-?lasting|24|lasts/i, titles: ["Lasts all day", "Stays put"], line: "Put it on once and forget about it until evening." },
-  { pattern: /light|weightless|non-greasy|absorb|sink/i, titles: ["Light, never greasy", "Sinks straight in"], line: "It sinks in quickly and leaves nothing sticky behind." },
-  { pattern: /warm|insulat|thermal|wool|fleece/i, titles: ["Warmth without bulk", "Cosy on cold days"], line: "Stay warm on the coldest days without feeling weighed down." },
-  { pattern: /comfort|soft|cos(y|ie)|cozy|breathab|stretch/i, titles: ["Comfort you can feel", "Soft from the first wear"], line: "Comfortable from the first minute to the last." },
-  { pattern: /durable|built to last|tough|sturdy|lifetime|warranty/i, titles: ["Built to last", "Made for years of use"], line: "Made to be used hard and kept for years." },
-  { pattern: /waterproof|water-resistant|rain|weather/i, titles: ["Ready for any weather", "Rain? No problem"], line: "Rain or shine, you stay covered." },
-  { pattern: /taste|flavou?r|delicious|roast|aroma|brew|chocolate|sweet/i, titles: ["Flavour in every sip", "Tastes as good as it smells"], line: "Rich, rounded flavour you'll notice from the first taste." },
-  { pattern: /fresh|small[- ]batch|hand-?made|craft|artisan/i, titles: ["Small-batch fresh", "Made with care"], line: "Made in small batches, so what reaches you is at its best." },
-  { pattern: /sleep|rest|night|bedtime|unwind/i, titles: ["Better nights", "Rest, restored"], line: "Wind down more easily and wake up feeling rested." },
-  { pattern: /energy|focus|boost|alert|stamina/i, titles: ["Steady energy", "Focus that lasts"], line: "Steady energy that carries you through the afternoon." },
-  { pattern: /recycl|refill|sustainab|plastic[- ]free|eco|compost|planet/i, titles: ["Kinder to the planet", "Less waste, same results"], line: "Less waste for the planet, with no compromise for you." },
-  { pattern: /scent|fragrance|smell|perfume|notes of/i, titles: ["A scent you'll love", "Beautifully scented"], line: "A scent that lingers just long enough to make you smile." },
-  { pattern: /battery|charge|power/i, titles: ["Power that keeps up", "Charge less, do more"], line: "Power that keeps going as long as your day does." },
-  { pattern: /price|value|afford|save|saving/i, titles: ["Great value", "More for less"], line: "Everything you want from it, at a price that makes sense." },
+  { pattern: /\b(bright|radian|glow|luminous|dull)/i, titles: ["Brighter-looking skin", "Your glow, back on"], line: "Skin looks fresher and more awake, morning after morning." },
+  { pattern: /\b(dark spots?|pigment|uneven|even(s)? (out )?(skin )?tone|blemish|marks?\b)/i, titles: ["A more even tone", "Fewer dark spots"], line: "Spots fade and your tone evens out, week by week." },
+  { pattern: /\b(hydrat|moistur|dry\b|dry skin|dehydrat|plump|quench)/i, titles: ["Hydration that lasts", "Soft, comfortable skin"], line: "Dry patches give way to skin that feels soft and comfortable for hours." },
+  { pattern: /\b(gentle|sensitive|sooth|irritat|redness|mild\b)/i, titles: ["Kind to sensitive skin", "Gentle every day"], line: "Kind enough to reach for every single day, even on sensitive days." },
+  { pattern: /\b(wrinkle|fine lines?|firm(s|er|ing|ness)?\b|ageing|aging|collagen|elastic)/i, titles: ["Smoother, firmer feel", "Softens fine lines"], line: "Lines look softer and skin feels firmer with steady use." },
+  { pattern: /\b(natural|organic|plant(s|-based|-led)?\b|botanic|vegan|clean\b|cold-pressed|non-toxic)/i, titles: ["Clean, plant-led formula", "Nothing you don't need"], line: "Made with ingredients you can read and feel good about." },
+  { pattern: /\b(in (a few |\d+ )?minutes|instant|(in|within) seconds|quick(ly)?\b|fast(-acting)?\b|rapid)/i, titles: ["Results in minutes", "Quick and easy"], line: "It works fast, so it fits into even the busiest day." },
+  { pattern: /\b(all[- ]day|\d+[- ]?(hours?|hrs?)\b|for hours|long-?lasting|lasts\b)/i, titles: ["Lasts all day", "Stays put"], line: "Put it on once and forget about it until evening." },
+  { pattern: /\b(light(weight)?\b|weightless|non-greasy|absorb|sinks? (straight )?in)/i, titles: ["Light, never greasy", "Sinks straight in"], line: "It sinks in quickly and leaves nothing sticky behind." },
+  { pattern: /\b(warm(s|th)?\b|insulat|thermal|wool|fleece)/i, titles: ["Warmth without bulk", "Cosy on cold days"], line: "Stay warm on the coldest days without feeling weighed down." },
+  { pattern: /\b(comfort|soft(er|est|ly|ness)?\b|cos(y|ie)|cozy|breathab|stretch)/i, titles: ["Comfort you can feel", "Soft from the first wear"], line: "Comfortable from the first minute to the last." },
+  { pattern: /\b(durable|built to last|tough|sturdy|lifetime|warranty)/i, titles: ["Built to last", "Made for years of use"], line: "Made to be used hard and kept for years." },
+  { pattern: /\b(waterproof|water-resistant|rain(proof)?\b|weather)/i, titles: ["Ready for any weather", "Rain? No problem"], line: "Rain or shine, you stay covered." },
+  { pattern: /\b(tast(e|y|ing)|flavou?r|delicious|roast|aroma|brew|chocolate|sweet)/i, titles: ["Full of flavour", "Made to be savoured"], line: "Rich, rounded flavour you'll notice from the first taste." },
+  { pattern: /\b(fresh|small[- ]batch|hand-?made|craft|artisan)/i, titles: ["Small-batch fresh", "Made with care"], line: "Made in small batches, so what reaches you is at its best." },
+  { pattern: /\b(sleep|rest(ful|ed)?\b|bedtime|unwind|nights?\b)/i, titles: ["Better nights", "Rest, restored"], line: "Wind down more easily and wake up feeling rested." },
+  { pattern: /\b(energy|energis|energiz|stamina|alertness)/i, titles: ["Steady energy", "Focus that lasts"], line: "Steady energy that carries you through the afternoon." },
+  { pattern: /\b(recycl|refill|sustainab|plastic[- ]free|eco[- ]?friendly|compost|planet)/i, titles: ["Kinder to the planet", "Less waste, same results"], line: "Less waste for the planet, with no compromise for you." },
+  { pattern: /\b(scent|fragrance|smell|perfume|notes of)/i, titles: ["A scent you'll love", "Beautifully scented"], line: "A scent that lingers just long enough to make you smile." },
+  { pattern: /\b(battery|recharg|charging)/i, titles: ["Power that keeps up", "Charge less, do more"], line: "Power that keeps going as long as your day does." },
+  { pattern: /\b(great value|affordab|fair price|low price)/i, titles: ["Great value", "More for less"], line: "Everything you want from it, at a price that makes sense." },
 ];
 
 const IRREGULAR_BASE: Record<string, string> = { is: "be", has: "have", does: "do", goes: "go" };
@@ -551,8 +556,17 @@ export function closingLine(c: DraftCopy): string {
   return lines[c.style];
 }
 
-/** "This Mother's Day, …" when the brief names an occasion. */
+/** A day, a season or a holiday: what "This …" can be said of ("This Mother's Day", "This spring"). */
+const WHEN_WORD = /\b(day|days|eve|weekend|week|season|holidays?|christmas|xmas|easter|halloween|thanksgiving|hanukkah|diwali|ramadan|eid|new year|spring|summer|autumn|fall|winter|friday|monday|month)$/i;
+
+/**
+ * "This Mother's Day" when the brief's occasion is a day, season or holiday; any other occasion
+ * ("Autumn menu launch", "Live webinar, March 12") leads as it is written, since "This Autumn menu
+ * launch" or "This Live webinar, March 12" is not English.
+ */
 export function occasionLead(c: DraftCopy): string | undefined {
   if (!c.occasion) return undefined;
-  return /^(this|for|on|at|in)\b/i.test(c.occasion) ? upperFirst(c.occasion) : `This ${c.occasion}`;
+  if (/^(this|for|on|at|in)\b/i.test(c.occasion)) return upperFirst(c.occasion);
+  const when = c.occasion.replace(/[.!]+$/, "");
+  return WHEN_WORD.test(when) && !/[,\d]/.test(when) ? `This ${when}` : upperFirst(c.occasion);
 }

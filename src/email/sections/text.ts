@@ -26,7 +26,8 @@ export const textSection: SectionModule<"text", typeof fields> = {
       calm: `${c.product} brings a little ease to every day.`,
       expert: `${c.product} was developed with one goal: results you can see.`,
     };
-    const opening = lead ? `${lead}, make it about you. ${openings[c.style]}` : openings[c.style];
+    // "This Mother's Day, make it about you."; an occasion that is not a time ("Autumn menu launch") cannot open that sentence.
+    const opening = lead && /^(this|for|on|at|in)\b/i.test(lead) ? `${lead}, make it about you. ${openings[c.style]}` : openings[c.style];
     return { text: clamp(`${opening}\n\n${closingLine(c)}`, MAX_BODY_TEXT_CHARS) };
   },
 };
