@@ -263,3 +263,36 @@ describe("the offline writer claims only what the brief says", () => {
     expect(doc.subject).toStartWith("This Mother's Day");
   });
 });
+
+describe("the offline writer reads the objective's words, not parts of them", () => {
+  const brand: Brand = { name: "Trattoria", colors: { primary: "#7c2d12", background: "#fffbeb", text: "#292524" }, footer: { address: "14 Via Roma, Brooklyn", unsubscribeUrl: "{{unsubscribe}}" } };
+  const write = (objective: string) => {
+    const doc = writeOfflineEmail({ brand, brief: { objective, audience: "Locals", tone: "warm", hook: "Autumn is on the menu", products: [{ name: "Tasting menu" }] } });
+    return norm([...allCopy(doc), doc.subject!, doc.preheader!].join(" \n "));
+  };
+  test("no sale is announced unless the objective says one (“Promote”, “ideal”, “wholesale” are not)", () => {
+    for (const objective of ["Promote our winter tasting menu", "The ideal gift for the holidays", "Tell our wholesale partners about the menu"]) {
+      const text = write(objective);
+      expect({ objective, sale: /on sale|for less|the sale|your offer/.test(text) }).toEqual({ objective, sale: false });
+    }
+    expect(write("Clear stock with a winter sale")).toMatch(/on sale|for less|the sale/);
+  });
+});
+
+describe("the offline writer's benefit lines", () => {
+  const brand: Brand = { name: "Northwind", colors: { primary: "#1d4ed8", background: "#ffffff", text: "#111827" }, footer: { address: "500 Market St, San Francisco", unsubscribeUrl: "{{unsubscribe}}" } };
+  const benefits = (description: string, tone = "expert") =>
+    fields(writeOfflineEmail({ brand, brief: { objective: "Fill the room", audience: "Everyone", tone, hook: "Join us", products: [{ name: "Clinic", description }] } }), "benefits").items as Array<{ title: string; text: string }>;
+
+  test("three claims with no theme and no verb do not say one line twice", () => {
+    for (const tone of ["expert", "warm", "playful", "calm"]) {
+      const texts = benefits("45 minutes with our principal engineer. Query tuning and storage tiering. Live Q&A at the end.", tone).map((b) => b.text);
+      expect({ tone, repeated: texts.filter((t, i) => texts.indexOf(t) !== i) }).toEqual({ tone, repeated: [] });
+    }
+  });
+
+  test("a plural noun that starts a claim is not read as a verb (“Donations are…” is no “it helps donation are…”)", () => {
+    const lines = benefits("Donations are tax-deductible. Classes can fill up fast.", "warm").map((b) => `${b.title} ${b.text}`).join(" ");
+    expect(lines).not.toMatch(/donation are|class can/i);
+  });
+});

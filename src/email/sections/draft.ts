@@ -44,12 +44,13 @@ export function styleOf(tone: string, voice = ""): Style {
 
 export type Intent = "launch" | "sale" | "restock" | "event" | "signup" | "general";
 
+/** Whole words only: "Promote our menu" is no sale, "an ideal gift" no deal, "prevent" no event. */
 const INTENT_HINTS: [Intent, RegExp][] = [
-  ["restock", /restock|back in stock|sold out/i],
-  ["sale", /sale|discount|offer|promo|deal|% off|black friday|cyber/i],
-  ["event", /event|webinar|workshop|invite|rsvp|register/i],
-  ["signup", /sign ?up|subscribe|join|waitlist|trial|download/i],
-  ["launch", /launch|introduc|new |announce|release|debut/i],
+  ["restock", /\b(restock|back in stock|sold out)/i],
+  ["sale", /\b(sales?|discount|offers?|promos?|promotions?|deals?|black friday|cyber)\b|% off\b/i],
+  ["event", /\b(events?|webinars?|workshops?|invit|rsvp|regist)/i],
+  ["signup", /\b(sign ?up|subscri|join|waitlist|trial|download)/i],
+  ["launch", /\b(launch|introduc|new\b|announc|release|debut)/i],
 ];
 
 function intentOf(objective: string): Intent {
@@ -223,6 +224,8 @@ function verbClaim(claim: string): { verb: string; rest: string } | undefined {
   if (!match) return undefined;
   const [, verb, rest] = match;
   if (/^(is|was|has|this|its|us|plus|less|glass|across|always|gives|makes)$/i.test(verb!) && !/^(gives|makes|has)$/i.test(verb!)) return undefined;
+  // A plural subject, not a verb: "Donations are tax-deductible", "Classes can fill up".
+  if (/^(are|were|have|had|can|could|will|would|do|don't|may|might|must|should|shall|come|stay|keep|make|get|go|start|run|last|sell)\b/i.test(rest!)) return undefined;
   if (/ness$|ous$|ics$|ss$/.test(verb!.toLowerCase())) return undefined;
   return { verb: verb!, rest: rest!.replace(/[.!]+$/, "") };
 }
@@ -268,14 +271,13 @@ const VERB_FRAMES: Record<Style, string[]> = {
 };
 
 /** Rephrases one claim as a benefit for the reader, in the style (the `n`th benefit of its product). */
-function benefitOf(claim: string, product: string, style: Style, used: Set<string>, n: number): Benefit {
+function benefitOf(claim: string, product: string, style: Style, used: Set<string>, n: number): Benefit | undefined {
   const theme = THEMES.find((t) => t.pattern.test(claim));
   const verb = verbClaim(claim);
   let title: string;
   if (theme) title = theme.titles.find((t) => !used.has(t)) ?? theme.titles[0]!;
   else if (verb) title = upperFirst(shortPhrase(`${baseVerb(verb.verb)} ${verb.rest}`));
   else title = upperFirst(shortPhrase(claim));
-  used.add(title);
   let text: string;
   if (verb) {
     const phrase = `${baseVerb(verb.verb)} ${lowerFirst(verb.rest)}`;
@@ -293,8 +295,12 @@ function benefitOf(claim: string, product: string, style: Style, used: Set<strin
       calm: [`A small detail that makes ${product} easy to live with.`, `One less thing to think about, every day.`],
       expert: [`A design choice behind how well ${product} performs.`, `A measurable difference in how ${product} performs.`],
     };
-    text = frames[style].find((f) => !used.has(f)) ?? frames[style][n % frames[style].length]!;
+    const unused = frames[style].find((f) => !used.has(f));
+    // Both lines said already: a third would repeat one word for word, so this claim gives no benefit.
+    if (!unused) return undefined;
+    text = unused;
   }
+  used.add(title);
   used.add(text);
   return { title, text, product };
 }
@@ -385,7 +391,7 @@ export function copyOf(input: DraftInput): DraftCopy {
       description,
       ...(p.imageUrl ? { imageUrl: p.imageUrl } : {}),
       ...(p.url ? { url: p.url } : {}),
-      benefits: claimsOf(description).map((claim) => benefitOf(claim, name, style, titles, frame++)),
+      benefits: claimsOf(description).flatMap((claim) => benefitOf(claim, name, style, titles, frame++) ?? []),
       ...(ingredientOf(description) ? { ingredient: ingredientOf(description) } : {}),
     };
   });
