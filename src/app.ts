@@ -69,6 +69,8 @@ import { brandImportPages } from "./brands/import/pages";
 
 /** JSON API bodies are small; uploads and stream appends have their own limits. */
 export const API_BODY_LIMIT_BYTES = 1024 * 1024;
+/** On shutdown, how long session checkpoint writes under way get before the database closes anyway. */
+export const CHECKPOINT_WRITES_TIMEOUT_MS = 10_000;
 
 /** What start-up has finished; `/healthz` answers 200 only when all are true. */
 export interface Readiness {
@@ -146,6 +148,8 @@ export async function startService(options: { config: Config; log: Logger }): Pr
   let subscriptions: SubscriptionManager | undefined;
   let presence: Presence | undefined;
   let runtime: AgentRuntime | undefined;
+  /** The session service, for its checkpoint writes at shutdown. */
+  let sessionService: SessionService | undefined;
 
   const stop = async () => {
     if (readiness.shuttingDown) return;
@@ -162,7 +166,15 @@ export async function startService(options: { config: Config; log: Logger }): Pr
     await presence?.close();
     await Promise.race([httpStopped, Bun.sleep(2_000)]);
     await server.stop(true);
-    // 3. Then the database.
+    // 3. Then the database, once the session checkpoints being written are in (within reason): a
+    // compaction still folding when the pools close has its next query refused, and its checkpoint
+    // (the work of folding the whole session) is lost.
+    if (sessionService?.checkpointsPending) {
+      log.info("waiting for session checkpoint writes", { timeoutMs: CHECKPOINT_WRITES_TIMEOUT_MS });
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      await Promise.race([sessionService.checkpointsWritten(), new Promise((resolve) => (timer = setTimeout(resolve, CHECKPOINT_WRITES_TIMEOUT_MS)))]);
+      clearTimeout(timer);
+    }
     if (database) await database.close().catch((error) => log.warn("database close failed", { error }));
     if (embedded) await embedded.stop();
     log.info("stopped");
@@ -198,6 +210,7 @@ export async function startService(options: { config: Config; log: Logger }): Pr
     presence = new Presence({ sql: database.sql, log: log.child({ component: "presence" }) });
     await presence.start(database.listener);
     const sessions = new SessionService({ sql: database.sql, store: streams.store, writer: streams.writer, boss, log: log.child({ component: "sessions" }) });
+    sessionService = sessions;
     const turns = new Turns({ sql: database.sql, sessions, log: log.child({ component: "turns" }) });
     const inputs = new InputRequests({ sql: database.sql, sessions, log: log.child({ component: "inputs" }) });
     const providers = new Providers(config);

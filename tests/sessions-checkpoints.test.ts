@@ -242,3 +242,50 @@ describe("stored checkpoints of compaction", () => {
     expect(await stored(streamId)).toBeUndefined();
   });
 });
+
+describe("shutdown", () => {
+  test("a compaction under way when the service stops stores its checkpoint before the database closes", async () => {
+    // A server of its own (it is stopped here), against its own database.
+    const own = await startServer();
+    const db = postgres(own.databaseUrl!, { max: 2, onnotice: () => {}, types: { bigint: { to: 20, from: [20], serialize: (value: number) => String(value), parse: (value: string) => Number(value) } } });
+    let release = () => {};
+    let holding: Promise<unknown> = Promise.resolve();
+    try {
+      const created = await own.fetch("/api/sessions", { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ title: "shutdown" }) });
+      const id = ((await created.json()) as { id: string }).id;
+      // More event text than a server folds before it stores a checkpoint (4 MB).
+      const text = "x".repeat(90_000);
+      for (let i = 0; i < 5; i++) {
+        const events = Array.from({ length: 10 }, (_, j) => ({ type: "message", id: `big-${i}-${j}`, role: "user", text }));
+        const res = await own.fetch(`/v1/stream/sessions/${id}`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(events) });
+        expect(res.status < 300 ? "" : await res.text()).toBe("");
+      }
+      // The compaction of the next read stops at its first query (the checkpoints table is locked)...
+      let locked = () => {};
+      const isLocked = new Promise<void>((resolve) => (locked = resolve));
+      holding = db.begin(async (tx) => {
+        await tx`lock table session_checkpoints in access exclusive mode`;
+        locked();
+        await new Promise<void>((resolve) => (release = resolve));
+      });
+      await isLocked;
+      void own.fetch(`/api/sessions/${id}/messages`).catch(() => undefined);
+      while ((await db`select 1 from pg_stat_activity where wait_event_type = 'Lock' and query like '%from session_checkpoints%'`).length === 0) await Bun.sleep(20);
+      // ...and the server is told to stop meanwhile. The compaction goes on once the lock is gone:
+      // when the server says it waits for it, or else when it has exited.
+      own.process.kill("SIGTERM");
+      await Promise.race([own.waitForLog(/waiting for session checkpoint writes/, 60_000).catch(() => undefined), own.process.exited]);
+      release();
+      await holding;
+      expect(await own.process.exited).toBe(0);
+      const [stream] = await db<{ id: number; tailPos: number }[]>`select id, tail_pos as "tailPos" from streams where path = ${`/v1/stream/sessions/${id}`}`;
+      const [checkpoint] = await db<{ pos: number }[]>`select pos from session_checkpoints where stream_id = ${stream!.id} and format = ${COMPACTOR_FORMAT}`;
+      expect(checkpoint?.pos).toBe(stream!.tailPos);
+    } finally {
+      release();
+      await holding.catch(() => {});
+      await db.end();
+      await own.stop();
+    }
+  }, 90_000);
+});

@@ -214,3 +214,74 @@ describe("a run's end is one moment: once run.end is seen, the turn is over for 
     }
   }
 });
+
+describe("a turn decision's events reach the session only once the decision has committed", () => {
+  const allEvents = async (id: string) => (await api("GET", `/api/sessions/${id}/events?offset=-1&limit=1000`)).body.events.map((e: any) => e.event);
+
+  test("interrupt: a decision that fails after its interrupts leaves no run.end, control or message behind; retried, each interrupted turn ends once, before the new turn starts", async () => {
+    const { id } = await chatSession("interrupt", { tokens: 400, tokensPerSecond: 40 });
+    const ws = await subscribe(id);
+    const first = await say(id, "Tell me about tulips");
+    await ws.waitFor((f) => f.session === id && f.event?.type === "message.delta" && f.event.runId === first.body.runId);
+    const sql = postgres(server.databaseUrl!, { max: 1, onnotice: () => {} });
+    const ghost = `run_ghost_${id}`;
+    try {
+      // A second turn, queued and not started (no job ever takes it): an interrupt ends it with its own run.end.
+      await sql`insert into runs (id, session_id, agent, status, turn, message_id, start_pos) values (${ghost}, ${id}, 'chat', 'queued', true, 'm-ghost', 0)`;
+      // The new turn's insert, which comes after the interrupts in the decision, fails: the decision rolls back.
+      await sql.unsafe(`create function doomed_turn() returns trigger language plpgsql as $$ begin raise exception 'doomed turn'; end $$`);
+      await sql.unsafe(`create trigger doomed_turn before insert on runs for each row when (new.message_id = 'm-doomed') execute function doomed_turn()`);
+      const failed = await say(id, "Stop, tell me about lighthouses", { id: "m-doomed" });
+      expect(failed.status).toBe(500);
+      const left = await allEvents(id);
+      expect(left.filter((e: any) => e.type === "run.end")).toEqual([]);
+      expect(left.filter((e: any) => e.type === "control")).toEqual([]);
+      expect(left.some((e: any) => e.type === "message" && e.id === "m-doomed")).toBe(false);
+      const rows = await sql<{ id: string; status: string }[]>`select id, status from runs where id in ${sql([first.body.runId, ghost])} order by id = ${ghost}`;
+      expect(rows.map((r) => r.status)).toEqual(["running", "queued"]);
+
+      // The same message again, once it can be taken: both turns end interrupted, once each.
+      await sql.unsafe(`drop trigger doomed_turn on runs`);
+      const retried = await say(id, "Stop, tell me about lighthouses", { id: "m-doomed" });
+      expect(retried.status).toBe(201);
+      expect(retried.body.turn).toBe("queued");
+      expect((await runEnd(ws, id, ghost)).status).toBe("interrupted");
+      expect((await runEnd(ws, id, first.body.runId)).status).toBe("interrupted");
+      // The ended turn owes nothing any more: its run.end is in the session.
+      expect((await sql`select 1 from runs where id = ${ghost} and heartbeat_at is not null`).length).toBe(0);
+      const next = retried.body.runId;
+      await ws.waitFor((f) => f.session === id && f.event?.type === "message.delta" && f.event.runId === next, 15_000);
+      await api("POST", `/api/sessions/${id}/control`, { action: "cancel", runId: next });
+      await runEnd(ws, id, next);
+      const all = await allEvents(id);
+      const at = (type: string, runId: string) => all.findIndex((e: any) => e.type === type && e.runId === runId);
+      expect(at("run.start", next)).toBeGreaterThan(at("run.end", ghost));
+      expect(at("run.start", next)).toBeGreaterThan(at("run.end", first.body.runId));
+      for (const runId of [ghost, first.body.runId, next]) expect(all.filter((e: any) => e.type === "run.end" && e.runId === runId)).toHaveLength(1);
+      expect(all.filter((e: any) => e.type === "control" && e.action === "interrupt")).toHaveLength(1);
+      expect(all.filter((e: any) => e.type === "message" && e.id === "m-doomed")).toHaveLength(1);
+    } finally {
+      await sql.end();
+    }
+  }, 60_000);
+
+  test("a turn ended by an interrupt whose process died before its run.end: it holds the session until the reaper appends the run.end, then the next turn starts", async () => {
+    const { id } = await chatSession("enqueue", { tokens: 12, tokensPerSecond: 400 });
+    const ws = await subscribe(id);
+    const sql = postgres(server.databaseUrl!, { max: 1, onnotice: () => {} });
+    const ghost = `run_owed_${id}`;
+    try {
+      // What #interrupt committed, with the process gone before it appended (heartbeat_at: run.end owed).
+      await sql`insert into runs (id, session_id, agent, status, turn, message_id, start_pos, ended_at, heartbeat_at)
+        values (${ghost}, ${id}, 'chat', 'interrupted', true, 'm-owed', 0, now(), now() - interval '1 minute')`;
+      const posted = await say(id, "Tell me about tulips");
+      expect(posted.body.turn).toBe("queued");
+      expect((await runEnd(ws, id, ghost)).status).toBe("interrupted");
+      expect((await runEnd(ws, id, posted.body.runId)).status).toBe("completed");
+      const all = events(ws, id);
+      expect(all.findIndex((e) => e.type === "run.start" && e.runId === posted.body.runId)).toBeGreaterThan(all.findIndex((e) => e.type === "run.end" && e.runId === ghost));
+    } finally {
+      await sql.end();
+    }
+  }, 60_000);
+});

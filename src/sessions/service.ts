@@ -119,12 +119,18 @@ export function runProducerId(runId: string): string {
 }
 
 /**
+ * What every run.end key starts with: the key is this followed by the run id, and nothing else
+ * (SQL that looks for a run's run.end builds the key from it, see turns.ts #turnRows).
+ */
+export const RUN_END_KEY_PREFIX = "run.end:";
+
+/**
  * The idempotency key of a run's `run.end` in its session: every path that appends it (the run
  * itself, the recovery of a run whose process died while ending it, an interrupt of a turn that
  * never started) uses it, so a session holds exactly one `run.end` per run.
  */
 export function runEndKey(runId: string): string {
-  return `run.end:${runId}`;
+  return RUN_END_KEY_PREFIX + runId;
 }
 
 /** A new id with a readable prefix: `ses_…`, `run_…`, `msg_…`. */
@@ -380,7 +386,12 @@ export class SessionService {
     return (await run).result;
   }
 
-  /** Waits for the checkpoint writes under way (tests, shutdown). */
+  /** Whether a compaction or a checkpoint write is under way (one that checkpointsWritten would wait for). */
+  get checkpointsPending(): boolean {
+    return this.#compacting.size > 0 || this.#checkpointWrites.size > 0;
+  }
+
+  /** Waits for the compactions and the checkpoint writes under way (tests; shutdown, before the database closes). */
   async checkpointsWritten(): Promise<void> {
     await Promise.all([...this.#compacting.values()]);
     await Promise.all([...this.#checkpointWrites.values()]);

@@ -1,7 +1,7 @@
 import type { Sql, TransactionSql } from "postgres";
 import type { Logger } from "../infra/log";
 import type { SessionEvent } from "./events";
-import { newId, runEndKey, sessionStreamPath, type SessionService } from "./service";
+import { newId, RUN_END_KEY_PREFIX, runEndKey, sessionStreamPath, type AppendEventResult, type SessionService } from "./service";
 
 /** What a user message does while another turn of the session is running. */
 export const DOUBLE_TEXTING = ["enqueue", "interrupt", "reject", "parallel"] as const;
@@ -26,6 +26,12 @@ export interface RunRequest {
   agent: string;
   provider?: string;
   options?: Record<string, unknown>;
+}
+
+/** An event a turn decision owes the session, appended once the decision has committed (see #publish). */
+interface Owed {
+  event: SessionEvent;
+  dedupeKey?: string;
 }
 
 export type PostMessageResult =
@@ -74,7 +80,7 @@ export class Turns {
       where r.session_id = ${sessionId} and r.turn and (r.status in ('waiting', 'queued', 'running', 'retrying', 'suspended')
         or (r.heartbeat_at is not null and not exists (
           select 1 from stream_dedupe d join streams s on s.id = d.stream_id
-          where s.path = ${sessionStreamPath(sessionId)} and d.key = ${runEndKey("")} || r.id)))
+          where s.path = ${sessionStreamPath(sessionId)} and d.key = ${RUN_END_KEY_PREFIX} || r.id)))
       order by r.created_at, r.id`;
   }
 
@@ -82,6 +88,8 @@ export class Turns {
    * Appends a user message and, when it names a run or the session has a default agent, starts a
    * turn for it under the double-texting policy. A rejected message stores nothing. A retried
    * message (same id) starts nothing new and answers with the turn the first one started.
+   * The decision is made and committed first; its events (the message, the interrupts) are appended
+   * after (see #publish), so a decision that fails or rolls back leaves nothing in the session.
    */
   async postUserMessage(input: {
     sessionId: string;
@@ -94,43 +102,61 @@ export class Turns {
   }): Promise<PostMessageResult> {
     const { sessionId, event } = input;
     const dedupeKey = `event:${event.id}`;
-    const queue: string[] = [];
-    const result = await this.#sql.begin(async (tx): Promise<PostMessageResult> => {
+    // A turn decided (or a retry of one): what the message's append answers is known only after it.
+    type Decided = { duplicate: boolean; runId?: string; turn?: "active" | "queued"; started: boolean; waits: boolean; interrupted: boolean };
+    // The message comes first in what a decision owes; interrupts of the running turns follow it.
+    const owed: Owed[] = [{ event, dedupeKey }];
+    const decision = await this.#sql.begin(async (tx): Promise<PostMessageResult | { decided: Decided }> => {
       const [session] = await tx<{ agent: string | null; runDefaults: string | null; doubleTexting: DoubleTexting }[]>`
         select agent, run_defaults as "runDefaults", double_texting as "doubleTexting" from sessions where id = ${sessionId} for update`;
       if (!session) return { ok: false, code: "session_not_found" };
       const defaults = session.runDefaults ? (JSON.parse(session.runDefaults) as Omit<RunRequest, "agent">) : {};
       const run: RunRequest | undefined = input.run ?? (session.agent ? { agent: session.agent, ...defaults } : undefined);
       if (!run) {
+        // No turn: this transaction changes nothing and only holds the lock (as #publish's does), so
+        // the message may go in now.
         const appended = await this.#sessions.append(sessionId, event, dedupeKey);
         return appended.ok ? { ok: true, offset: appended.offset, duplicate: appended.duplicate } : appended;
       }
+      // What the message's append will answer, asked before anything is decided (it is appended after the commit).
+      const [stream] = await tx<{ open: boolean; closed: boolean; stored: boolean }[]>`
+        select s.state = 'active' as open, s.closed, exists (select 1 from stream_dedupe d where d.stream_id = s.id and d.key = ${dedupeKey}) as stored
+        from streams s where s.path = ${sessionStreamPath(sessionId)}`;
+      if (!stream?.open) return { ok: false, code: "session_not_found" };
+      if (stream.closed) return { ok: false, code: "session_closed" };
       const policy = input.doubleTexting ?? session.doubleTexting;
       const [existing] = await tx<{ id: string; status: string }[]>`select id, status from runs where session_id = ${sessionId} and message_id = ${event.id} and turn`;
       const state = await this.state(sessionId, tx);
       const busy = [...state.active, ...state.queued];
       if (!existing && policy === "reject" && busy.length > 0) return { ok: false, code: "turn_active", runId: busy[0]!.runId };
-      const appended = await this.#sessions.append(sessionId, event, dedupeKey);
-      if (!appended.ok) return appended;
-      if (existing || appended.duplicate) {
-        return { ok: true, offset: appended.offset, duplicate: true, ...(existing ? { runId: existing.id, turn: existing.status === WAITING_TURN_STATUS ? "queued" : "active" } : {}) };
+      // A retry: its message is appended again (nothing new, or what the first one's process, dying
+      // between its commit and its appends, never appended), and nothing else.
+      if (existing || stream.stored) {
+        return { decided: { duplicate: true, started: false, waits: false, interrupted: false, ...(existing ? { runId: existing.id, turn: existing.status === WAITING_TURN_STATUS ? "queued" : "active" } : {}) } };
       }
       const waits = busy.length > 0 && (policy === "enqueue" || policy === "interrupt");
+      let interrupted = false;
       if (policy === "interrupt") {
-        for (const turn of state.active) await this.#interrupt(tx, sessionId, turn.runId);
+        for (const turn of state.active) interrupted = (await this.#interrupt(tx, turn.runId, owed)) || interrupted;
       }
       const runId = newId("run");
       await tx`
         insert into runs (id, session_id, agent, status, provider, input, options, client_id, turn, message_id, start_pos)
         values (${runId}, ${sessionId}, ${run.agent}, ${waits ? WAITING_TURN_STATUS : "queued"}, ${run.provider ?? null}, ${JSON.stringify({ ...input.runInput, messageId: event.id })},
           ${run.options === undefined ? null : JSON.stringify(run.options)}, ${input.clientId ?? null}, true, ${event.id},
-          coalesce((select tail_pos from streams where path = ${"/v1/stream/sessions/" + sessionId}), 0))`;
-      if (!waits) queue.push(runId);
-      await this.#appendState(tx, sessionId);
-      return { ok: true, offset: appended.offset, duplicate: false, runId, turn: waits ? "queued" : "active" };
+          coalesce((select tail_pos from streams where path = ${sessionStreamPath(sessionId)}), 0))`;
+      return { decided: { duplicate: false, runId, turn: waits ? "queued" : "active", started: true, waits, interrupted } };
     });
-    for (const runId of queue) await this.#sessions.enqueueRun(runId, sessionId);
-    return result;
+    if (!("decided" in decision)) return decision;
+    const { decided } = decision;
+    const [appended] = await this.#publish(sessionId, owed, { state: decided.started });
+    // The stream was open when the turn was decided: only a close or a delete since fails here.
+    if (!appended!.ok) return appended!;
+    // A turn that never started ended with its run.end just appended: the turns waiting for it go on.
+    if (decided.interrupted) await this.advance(sessionId);
+    if (decided.started && !decided.waits) await this.#sessions.enqueueRun(decided.runId!, sessionId);
+    const { runId, turn } = decided;
+    return { ok: true, offset: appended!.offset, duplicate: decided.duplicate || appended!.duplicate, ...(runId ? { runId, turn } : {}) };
   }
 
   /**
@@ -139,8 +165,7 @@ export class Turns {
    * without a default agent.
    */
   async answer(sessionId: string, messageId: string, clientId?: string): Promise<string | undefined> {
-    const queue: string[] = [];
-    const runId = await this.#sql.begin(async (tx) => {
+    const decision = await this.#sql.begin(async (tx) => {
       const [session] = await tx<{ agent: string | null; runDefaults: string | null }[]>`
         select agent, run_defaults as "runDefaults" from sessions where id = ${sessionId} for update`;
       if (!session?.agent) return undefined;
@@ -152,13 +177,13 @@ export class Turns {
         insert into runs (id, session_id, agent, status, provider, input, options, client_id, turn, message_id, start_pos)
         values (${id}, ${sessionId}, ${session.agent}, ${waits ? WAITING_TURN_STATUS : "queued"}, ${defaults.provider ?? null}, ${JSON.stringify({ messageId })},
           ${defaults.options === undefined ? null : JSON.stringify(defaults.options)}, ${clientId ?? null}, true, ${messageId},
-          coalesce((select tail_pos from streams where path = ${"/v1/stream/sessions/" + sessionId}), 0))`;
-      if (!waits) queue.push(id);
-      await this.#appendState(tx, sessionId);
-      return id;
+          coalesce((select tail_pos from streams where path = ${sessionStreamPath(sessionId)}), 0))`;
+      return { runId: id, waits };
     });
-    for (const id of queue) await this.#sessions.enqueueRun(id, sessionId);
-    return runId;
+    if (!decision) return undefined;
+    await this.#publish(sessionId, [], { state: true });
+    if (!decision.waits) await this.#sessions.enqueueRun(decision.runId, sessionId);
+    return decision.runId;
   }
 
   /**
@@ -166,19 +191,18 @@ export class Turns {
    * active, the oldest queued one gets its job.
    */
   async advance(sessionId: string): Promise<void> {
-    const queue: string[] = [];
-    await this.#sql.begin(async (tx) => {
+    const decision = await this.#sql.begin(async (tx) => {
       const [session] = await tx`select id from sessions where id = ${sessionId} for update`;
-      if (!session) return;
+      if (!session) return undefined;
       const state = await this.state(sessionId, tx);
-      if (state.active.length === 0 && state.queued.length > 0) {
-        const next = state.queued[0]!;
-        await tx`update runs set status = 'queued' where id = ${next.runId} and status = ${WAITING_TURN_STATUS}`;
-        queue.push(next.runId);
-      }
-      await this.#appendState(tx, sessionId);
+      if (state.active.length > 0 || state.queued.length === 0) return { next: undefined };
+      const next = state.queued[0]!;
+      await tx`update runs set status = 'queued' where id = ${next.runId} and status = ${WAITING_TURN_STATUS}`;
+      return { next: next.runId };
     });
-    for (const runId of queue) await this.#sessions.enqueueRun(runId, sessionId);
+    if (!decision) return;
+    await this.#publish(sessionId, [], { state: true });
+    if (decision.next) await this.#sessions.enqueueRun(decision.next, sessionId);
   }
 
   /**
@@ -198,22 +222,50 @@ export class Turns {
 
   /**
    * Ends a turn for a newer message: one not yet started is ended here (it never runs), a running one
-   * is told through a control event and ends its message and run as `interrupted`.
+   * is told through a control event and ends its message and run as `interrupted`. The events go
+   * into `owed`, for #publish once the transaction has committed. Returns whether the turn ended
+   * here: its row then keeps `heartbeat_at` set until its run.end is in the session (the convention
+   * of AgentRuntime #finishEnds: a run.end still owed), so if this process dies before appending
+   * it, the reaper does, and the turn holds the session until then (see #turnRows).
    */
-  async #interrupt(tx: TransactionSql, sessionId: string, runId: string) {
-    const [notStarted] = await tx`update runs set status = 'interrupted', ended_at = now() where id = ${runId} and status = 'queued' and started_at is null returning id`;
+  async #interrupt(tx: TransactionSql, runId: string, owed: Owed[]): Promise<boolean> {
+    const [notStarted] = await tx`
+      update runs set status = 'interrupted', ended_at = now(), heartbeat_at = now()
+      where id = ${runId} and status = 'queued' and started_at is null returning id`;
     if (notStarted) {
-      await this.#sessions.append(sessionId, { type: "run.end", runId, status: "interrupted" }, runEndKey(runId));
-      return;
+      owed.push({ event: { type: "run.end", runId, status: "interrupted" }, dedupeKey: runEndKey(runId) });
+      return true;
     }
     // A turn that has ended and only owes its run.end (see #turnRows) has nothing left to interrupt.
     const [running] = await tx`select 1 from runs where id = ${runId} and status in ${tx(ACTIVE_TURN_STATUSES)}`;
-    if (!running) return;
-    await this.#sessions.append(sessionId, { type: "control", action: "interrupt", runId });
+    if (running) owed.push({ event: { type: "control", action: "interrupt", runId } });
+    return false;
   }
 
-  async #appendState(tx: TransactionSql, sessionId: string) {
-    const state = await this.state(sessionId, tx);
-    await this.#sessions.append(sessionId, { type: "turn.state", ...state });
+  /**
+   * Appends what a committed turn decision owes the session, in order, then (`state`: the decision
+   * changed the turns) the session's turn state as it is now. Only after the commit: an append
+   * commits at once, on the writer's own connection, so one made inside the decision's transaction
+   * stayed in the session when that transaction rolled back (a run.end for a run still queued, an
+   * interrupt for a message never taken). The session's row is locked meanwhile, as the decision
+   * held it: the appends of two decisions do not interleave, and each turn.state is read under the
+   * lock, so the last one in the session is never older than one before it. This transaction
+   * changes nothing; it only holds the lock. A run.end clears its run's `heartbeat_at` once
+   * appended; if this process dies first, the reaper appends it (AgentRuntime #finishEnds). An
+   * interrupt lost that way lets the running turn finish; a message lost that way is appended by
+   * the client's retry (the same id).
+   */
+  async #publish(sessionId: string, owed: Owed[], options: { state: boolean }): Promise<AppendEventResult[]> {
+    return this.#sql.begin(async (tx) => {
+      await tx`select 1 from sessions where id = ${sessionId} for update`;
+      const results: AppendEventResult[] = [];
+      for (const { event, dedupeKey } of owed) {
+        const appended = await this.#sessions.append(sessionId, event, dedupeKey);
+        results.push(appended);
+        if (event.type === "run.end" && appended.ok) await this.#sql`update runs set heartbeat_at = null where id = ${event.runId} and status = ${event.status}`;
+      }
+      if (options.state) await this.#sessions.append(sessionId, { type: "turn.state", ...(await this.state(sessionId, tx)) });
+      return results;
+    });
   }
 }
