@@ -296,3 +296,14 @@ describe("the offline writer's benefit lines", () => {
     expect(lines).not.toMatch(/donation are|class can/i);
   });
 });
+
+describe("the offline writer's filler for a brief without products", () => {
+  test("promises no returns policy and no speed the brand never stated", () => {
+    const brand: Brand = { name: "City Museum", colors: { primary: "#7c3aed", background: "#ffffff", text: "#111827" }, footer: { address: "1 Museum Way", unsubscribeUrl: "{{unsubscribe}}" } };
+    for (const audience of ["Everyone", "Busy commuters", "Members"]) {
+      const doc = writeOfflineEmail({ brand, brief: { objective: "Invite people to the late opening of our dinosaur exhibition", audience, tone: "warm", hook: "Dinosaurs after dark" } });
+      const text = norm([...allCopy(doc), doc.preheader!].join(" \n "));
+      expect({ audience, returns: text.includes("return"), seconds: text.includes("takes seconds") }).toEqual({ audience, returns: false, seconds: false });
+    }
+  });
+});

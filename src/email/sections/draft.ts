@@ -312,13 +312,14 @@ function fallbackBenefits(c: { brand: string; product: string; style: Style; rea
     new: { title: "An easy place to start", text: "A simple first step into everything we make.", product: c.product },
     vip: { title: "Yours first", text: "Members hear about it before anyone else.", product: c.product },
     family: { title: "Made for real life", text: "Fits the rush of busy family days.", product: c.product },
-    busy: { title: "Fits a full day", text: "Takes seconds, so it fits the busiest schedule.", product: c.product },
+    busy: { title: "Fits a full day", text: "Made to fit around the busiest schedule.", product: c.product },
     general: { title: "Easy to love", text: "Simple to use and easy to make part of your routine.", product: c.product },
   };
   return [
     welcome[c.reader],
     { title: `The ${c.brand} standard`, text: `Made with the care you expect from ${c.brand}.`, product: c.product },
-    { title: "Easy returns", text: "Not quite right? Reply to this email and we'll help.", product: c.product },
+    // Not a returns policy or a speed: the brand may offer neither.
+    { title: "Questions welcome", text: "Reply to this email and we'll get back to you.", product: c.product },
   ];
 }
 
