@@ -306,4 +306,12 @@ describe("the offline writer's filler for a brief without products", () => {
       expect({ audience, returns: text.includes("return"), seconds: text.includes("takes seconds") }).toEqual({ audience, returns: false, seconds: false });
     }
   });
+
+  test("without a button label or anything to buy, the button is not “Shop now”", () => {
+    const brand: Brand = { name: "City Museum", colors: { primary: "#7c3aed", background: "#ffffff", text: "#111827" }, footer: { address: "1 Museum Way", unsubscribeUrl: "{{unsubscribe}}" } };
+    const doc = writeOfflineEmail({ brand, brief: { objective: "Our monthly newsletter", audience: "Everyone", tone: "calm", hook: "What's on in June" } });
+    expect(fields(doc, "cta").label).toBe("Find out more");
+    const withProduct = writeOfflineEmail({ brand, brief: { objective: "Our monthly newsletter", audience: "Everyone", tone: "calm", hook: "What's on in June", products: [{ name: "Museum mug" }] } });
+    expect(fields(withProduct, "cta").label).toBe("Shop now");
+  });
 });

@@ -414,7 +414,8 @@ export function copyOf(input: DraftInput): DraftCopy {
     product,
     products,
     hook: brief.hook.trim(),
-    ctaLabel: brief.cta?.label.trim() || (offer ? offerLabel(offer.text) : DEFAULT_CTA_LABEL[intent]),
+    // Nothing to buy in the brief (a newsletter, an event without the event word): no "Shop now".
+    ctaLabel: brief.cta?.label.trim() || (offer ? offerLabel(offer.text) : intent === "general" && products.length === 0 ? "Find out more" : DEFAULT_CTA_LABEL[intent]),
     style,
     intent,
     reader,
