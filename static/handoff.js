@@ -33,7 +33,9 @@ document.addEventListener("submit", async (event) => {
     const response = await fetch(form.dataset.url ?? "", { method: "POST", headers: { "content-type": "application/json", "x-csrf-token": csrfToken() }, body: JSON.stringify({ to }) });
     const body = await response.json().catch(() => ({}));
     if (!response.ok) {
-      result.replaceChildren(el("p", "error test-send-error", body?.error?.message ?? `The test send failed (${response.status}).`));
+      // The API names the field for programs ("to.1: …"); the message itself names the address.
+      const message = String(body?.error?.message ?? `The test send failed (${response.status}).`).replace(/^to(\.\d+)?: /, "");
+      result.replaceChildren(el("p", "error test-send-error", message));
       return;
     }
     const list = el("ul", "test-send-results", "");
