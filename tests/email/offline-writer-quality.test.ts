@@ -307,6 +307,15 @@ describe("the offline writer's filler for a brief without products", () => {
     }
   });
 
+  test("the ingredient highlight does not present the brand as an ingredient “chosen because it works”", () => {
+    const brand: Brand = { name: "City Museum", colors: { primary: "#7c3aed", background: "#ffffff", text: "#111827" }, footer: { address: "1 Museum Way", unsubscribeUrl: "{{unsubscribe}}" } };
+    for (const tone of ["warm", "expert", "playful", "calm"]) {
+      const doc = writeOfflineEmail({ brand, brief: { objective: "Invite people to the late opening", audience: "Everyone", tone, hook: "Dinosaurs after dark" } });
+      const description: string = fields(doc, "ingredient").description;
+      expect({ tone, description }).toEqual({ tone, description: "Whatever brings you to City Museum today, we put the same care into every detail." });
+    }
+  });
+
   test("without a button label or anything to buy, the button is not “Shop now”", () => {
     const brand: Brand = { name: "City Museum", colors: { primary: "#7c3aed", background: "#ffffff", text: "#111827" }, footer: { address: "1 Museum Way", unsubscribeUrl: "{{unsubscribe}}" } };
     const doc = writeOfflineEmail({ brand, brief: { objective: "Our monthly newsletter", audience: "Everyone", tone: "calm", hook: "What's on in June" } });

@@ -46,13 +46,17 @@ export const ingredientSection: SectionModule<"ingredient", typeof fields> = {
   draft: (c) => {
     const { name, product } = c.spotlight;
     const found = product !== undefined && name !== product.name;
-    const opening = found
-      ? `At the heart of ${product.name} is ${/^[A-Z][a-z]/.test(name) && !/^Vitamin/.test(name) ? name.toLowerCase() : name}.`
-      : `Every detail of ${name} was designed to earn its place in your day.`;
+    // No product in the brief (an event, a newsletter): the spotlight is the brand, which is not an
+    // ingredient "chosen because it works".
+    const description = !product
+      ? `Whatever brings you to ${name} today, we put the same care into every detail.`
+      : found
+        ? `At the heart of ${product.name} is ${/^[A-Z][a-z]/.test(name) && !/^Vitamin/.test(name) ? name.toLowerCase() : name}. ${WHY[c.style]}`
+        : `Every detail of ${name} was designed to earn its place in your day. ${WHY[c.style]}`;
     const photo = product?.imageUrl ?? c.photoUrl;
     return {
       name: clamp(name, MAX_NAME_CHARS),
-      description: clamp(`${opening} ${WHY[c.style]}`, MAX_BODY_TEXT_CHARS),
+      description: clamp(description, MAX_BODY_TEXT_CHARS),
       ...(photo ? { imageUrl: photo, imageAlt: clamp(product?.name ?? c.product, MAX_ALT_CHARS) } : {}),
     };
   },
