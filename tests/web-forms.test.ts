@@ -104,6 +104,16 @@ describe("the brief form", () => {
     expect(toBriefInput({ ...values, ctaUrl: "https://x.test/shop" }).ok).toBe(true);
   });
 
+  test("names every field to fix at once, not one per submit", () => {
+    const { values } = readBriefForm({ brandId: "brand_1", objective: "o", audience: "", tone: "t", hook: "h", ctaLabel: "Book", ctaUrl: "javascript:alert(1)", sendDate: "next tuesday", referenceAssetIds: refs.slice(0, 2) }, "https://x.test");
+    const result = toBriefInput(values);
+    expect(result.ok).toBe(false);
+    const message = result.ok ? "" : result.message;
+    for (const part of ["Audience: please fill this in.", "Reference screenshots: add 3 or 4", "Call to action:", "Send date:"]) expect({ part, named: message.includes(part) }).toEqual({ part, named: true });
+    // The reference count is said once, by the form's own sentence.
+    expect(message.match(/Reference screenshots/g)).toHaveLength(1);
+  });
+
   test("takes a product photo, an offer, an occasion and a send date; needs 3–4 reference screenshots", () => {
     const form = { brandId: "brand_1", objective: "o", audience: "a", tone: "t", hook: "h", "product.0.name": "Serum", "product.0.imageAssetId": "ast_photo1", offerText: "20% off your first order", offerCode: "GLOW20", occasion: "Mother's Day", sendDate: "2026-05-10", referenceAssetIds: refs };
     const made = toBriefInput(readBriefForm(form, "https://x.test").values);

@@ -101,15 +101,25 @@ const LABELS: Record<string, string> = {
   referenceAssetIds: "Reference screenshots",
 };
 
-/** Form values → the API's brief input, or a message that says what to fix. */
+/**
+ * Form values → the API's brief input, or a message that says what to fix: every field that needs
+ * fixing at once (one sentence each, in the form's order), so one submit shows them all.
+ */
 export function toBriefInput(values: BriefFormValues): { ok: true; input: BriefInput } | { ok: false; message: string } {
   if (!values.brandId) return { ok: false, message: "Choose a brand." };
-  for (const key of ["objective", "audience", "tone", "hook"] as const) if (!values[key]) return { ok: false, message: `${LABELS[key]}: please fill this in.` };
-  if (values.products.some((p) => !p.name)) return { ok: false, message: "Products: give every product a name (or clear its row)." };
-  if ((values.ctaLabel && !values.ctaUrl) || (!values.ctaLabel && values.ctaUrl)) return { ok: false, message: "Call to action: give both the button label and its link." };
-  if (values.offerCode && !values.offerText) return { ok: false, message: "Offer: say what the offer is (e.g. 20% off your first order) as well as its code." };
+  const problems: string[] = [];
+  /** Fields already named by a check here, so the schema does not name them a second time. */
+  const named = new Set<string>();
+  const problem = (field: string, message: string) => {
+    named.add(field);
+    problems.push(message);
+  };
+  for (const key of ["objective", "audience", "tone", "hook"] as const) if (!values[key]) problem(key, `${LABELS[key]}: please fill this in.`);
+  if (values.products.some((p) => !p.name)) problem("products", "Products: give every product a name (or clear its row).");
+  if ((values.ctaLabel && !values.ctaUrl) || (!values.ctaLabel && values.ctaUrl)) problem("cta", "Call to action: give both the button label and its link.");
+  if (values.offerCode && !values.offerText) problem("offer", "Offer: say what the offer is (e.g. 20% off your first order) as well as its code.");
   if (values.references.length < MIN_REFERENCES || values.references.length > MAX_REFERENCES) {
-    return { ok: false, message: `Reference screenshots: add ${MIN_REFERENCES} or ${MAX_REFERENCES} screenshots of emails you like (you have ${values.references.length}).` };
+    problem("referenceAssetIds", `Reference screenshots: add ${MIN_REFERENCES} or ${MAX_REFERENCES} screenshots of emails you like (you have ${values.references.length}).`);
   }
   const parsed = BriefInput.safeParse({
     brandId: values.brandId,
@@ -127,8 +137,12 @@ export function toBriefInput(values: BriefFormValues): { ok: true; input: BriefI
     referenceAssetIds: values.references.map((r) => r.id),
   });
   if (!parsed.success) {
-    const issue = parsed.error.issues[0]!;
-    return { ok: false, message: `${LABELS[String(issue.path[0])] ?? String(issue.path[0])}: ${issue.message}.` };
+    for (const issue of parsed.error.issues) {
+      const field = String(issue.path[0]);
+      if (named.has(field)) continue;
+      problem(field, `${LABELS[field] ?? field}: ${issue.message}.`);
+    }
   }
+  if (problems.length > 0 || !parsed.success) return { ok: false, message: problems.join(" ") };
   return { ok: true, input: parsed.data };
 }
