@@ -208,10 +208,14 @@ function startEdit(el) {
       event.stopPropagation();
       cancel();
     } else if (event.key === "Enter" && (!event.shiftKey || !multiline(el))) {
+      // Kept from the canvas's own Enter (which opens a text): once saved, the text is no longer
+      // editable, and that listener would open it again, leaving the page "editing" after the redraw.
       event.preventDefault();
+      event.stopPropagation();
       if (!done) save();
     } else if (event.key === "Tab") {
       event.preventDefault();
+      event.stopPropagation();
       const all = fieldsOf(doc);
       const next = all[all.indexOf(el) + (event.shiftKey ? -1 : 1)];
       if (!done) save(next ? keyOf(next) : null);

@@ -376,4 +376,25 @@ describe("the canvas (Chromium)", () => {
     expect(problems).toEqual([]);
     await page.context().close();
   }, 60_000);
+
+  test("after a text is saved with Enter the page is not left editing: Ctrl+Z undoes it and another tab's edit redraws it", async () => {
+    const email = await readyEmail();
+    const { page, problems } = await editor(email.id, 1360);
+    const headline = email.document.sections.find((s: any) => s.type === "headline");
+    const saved = await editHeadline(page, email, "Saved with Enter");
+    // Before, the canvas's own Enter listener reopened the text just saved, and the page stayed "editing".
+    expect(await page.evaluate(() => document.body.dataset.canvasEditing ?? null)).toBeNull();
+    // The key pressed on the page itself (the reloaded canvas's own key listener is not what is tested here).
+    await page.click("h1");
+    await page.keyboard.press("ControlOrMeta+z");
+    const undone = await newerThan(page, saved.version);
+    expect(undone.document.sections.find((s: any) => s.id === headline.id).fields.text).toBe(email.document.sections.find((s: any) => s.id === headline.id).fields.text);
+    // An edit from elsewhere (the API) redraws this tab, which is not editing anything.
+    const changed = await api("PATCH", `/api/emails/${email.id}/sections/${headline.id}`, { fields: { text: "Changed elsewhere" } }, { "if-match": `"${undone.version}"` });
+    expect(changed.status).toBe(200);
+    await previewAfter(page, undone.version);
+    expect(await marked(page, headline.id, "text").textContent()).toBe("Changed elsewhere");
+    expect(problems).toEqual([]);
+    await page.context().close();
+  }, 60_000);
 });
